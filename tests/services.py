@@ -1,0 +1,55 @@
+"""Where the real components of the integration tiers are, and what to do when one is missing.
+
+On a laptop a missing component skips its tier with a loud reason; under CI (`CI=true`) the same
+absence fails the run, so a green CI means every tier ran.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+POSTGRES_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/tapledger_test"
+REDIS_URL_DEFAULT = "redis://127.0.0.1:6379/15"
+CONNECT_TIMEOUT_S = 2.0
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def _missing(component: str, url: str) -> None:
+    message = f"{component} is not reachable at {url}"
+    if in_ci():
+        pytest.fail(f"{message}; under CI=true every tier must run", pytrace=False)
+    pytest.skip(f"SKIPPED TIER: {message}")
+
+
+def postgres_url() -> str:
+    """The PostgreSQL server of the integration tier (`TAPLEDGER_TEST_POSTGRES_URL`)."""
+    url = os.environ.get("TAPLEDGER_TEST_POSTGRES_URL", POSTGRES_URL_DEFAULT)
+    if not _reachable(url, 5432):
+        _missing("PostgreSQL", url)
+    return url
+
+
+def redis_url() -> str:
+    """The Redis server of the integration tier (`TAPLEDGER_TEST_REDIS_URL`)."""
+    url = os.environ.get("TAPLEDGER_TEST_REDIS_URL", REDIS_URL_DEFAULT)
+    if not _reachable(url, 6379):
+        _missing("Redis", url)
+    return url
