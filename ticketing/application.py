@@ -1,0 +1,339 @@
+"""The ledger's service layer: one method per use case over the event store."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ticketing.domain.account import TransportAccount
+from ticketing.domain.commands import (
+    Command,
+    Debit,
+    ExpireHold,
+    PlaceHold,
+    PostHold,
+    TopUp,
+    VoidHold,
+)
+from ticketing.domain.errors import (
+    AccountNotFound,
+    HoldAlreadyResolved,
+    HoldNotFound,
+    LedgerBusy,
+    LedgerError,
+    TransferConflict,
+)
+from ticketing.domain.invariants import InvariantViolated, require
+from ticketing.domain.transfer import (
+    HoldOutcome,
+    Transfer,
+    TransferKind,
+    check_transfer_id,
+    fingerprint,
+)
+
+# Optimistic concurrency: a writer that loses the race re-reads and tries again, this often.
+SAVE_ATTEMPTS_MAX = 12
+SAVE_BACKOFF_MAX_S = 0.05
+# Commands in one atomic batch (one transaction).
+LEDGER_BATCH_MAX = 500
+# Replaying an account costs ~30 µs an event; a snapshot every this many keeps reads short.
+ACCOUNT_SNAPSHOT_INTERVAL = 100
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a money command did, or had already done when it is a repeat."""
+
+    transfer_id: str
+    account_id: UUID
+    kind: TransferKind
+    amount_vnd: int
+    outcome: HoldOutcome | None
+    replayed: bool
+
+
+class Ledger(Application[UUID]):
+    """Transport accounts: open, top up, hold, post, void, expire, debit, block, close."""
+
+    name = "Ledger"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        TransportAccount: ACCOUNT_SNAPSHOT_INTERVAL
+    }
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock = utc_now,
+        overdraft_default_vnd: int = 0,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.overdraft_default_vnd = overdraft_default_vnd
+
+    # Accounts
+
+    def open_account(
+        self, *, rider_category: int, display_name: str = "", overdraft_vnd: int | None = None
+    ) -> TransportAccount:
+        account = TransportAccount.open(
+            rider_category=rider_category,
+            display_name=display_name,
+            overdraft_vnd=self.overdraft_default_vnd if overdraft_vnd is None else overdraft_vnd,
+            at=self.clock(),
+        )
+        self.save(account)
+        return account
+
+    def get_account(self, account_id: UUID) -> TransportAccount:
+        try:
+            account: TransportAccount = self.repository.get(account_id)
+        except AggregateNotFoundError:
+            raise AccountNotFound(account_id) from None
+        if not isinstance(account, TransportAccount):
+            raise AccountNotFound(account_id)
+        return account
+
+    def get_transfer(self, transfer_id: str) -> Transfer | None:
+        check_transfer_id(transfer_id)
+        try:
+            transfer: Transfer = self.repository.get(Transfer.create_id(transfer_id))
+        except AggregateNotFoundError:
+            return None
+        return transfer
+
+    def block_account(self, account_id: UUID, *, reason: str) -> TransportAccount:
+        return self._change(account_id, lambda a, at: a.block(reason=reason, at=at))
+
+    def unblock_account(self, account_id: UUID) -> TransportAccount:
+        return self._change(account_id, lambda a, at: a.unblock(at=at))
+
+    def close_account(self, account_id: UUID) -> TransportAccount:
+        return self._change(account_id, lambda a, at: a.close(at=at))
+
+    # Money
+
+    def execute(self, command: Command) -> Receipt:
+        """Runs one command atomically, re-reading and retrying when another writer won."""
+        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+            work = _Work(self)
+            receipt = _apply(work, command, self.clock())
+            if self._saved(work, attempt):
+                return receipt
+        raise LedgerBusy(SAVE_ATTEMPTS_MAX)
+
+    def execute_batch(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
+        """Runs many commands in one transaction; each gets its receipt or its refusal.
+
+        When a concurrent writer touched one of the accounts, the batch falls back to
+        running its commands one by one, so one busy account never refuses the others.
+        """
+        require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
+        work = _Work(self)
+        at = self.clock()
+        results: list[Receipt | LedgerError] = []
+        for command in commands:
+            try:
+                results.append(_apply(work, command, at))
+            except LedgerError as error:
+                results.append(error)
+        if self._saved(work, attempt=1):
+            return results
+        return [self._execute_or_refuse(command) for command in commands]
+
+    def _execute_or_refuse(self, command: Command) -> Receipt | LedgerError:
+        try:
+            return self.execute(command)
+        except LedgerError as error:
+            return error
+
+    def _change(
+        self, account_id: UUID, change: Callable[[TransportAccount, datetime], None]
+    ) -> TransportAccount:
+        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+            work = _Work(self)
+            account = work.account(account_id)
+            change(account, self.clock())
+            if self._saved(work, attempt):
+                return account
+        raise LedgerBusy(SAVE_ATTEMPTS_MAX)
+
+    def _saved(self, work: _Work, attempt: int) -> bool:
+        changed = work.changed()
+        if not changed:
+            return True
+        try:
+            self.save(*changed)
+        except IntegrityError:
+            # Another writer saved first: this attempt's objects are stale and spent.
+            time.sleep(random.uniform(0, SAVE_BACKOFF_MAX_S * attempt / SAVE_ATTEMPTS_MAX))  # noqa: S311
+            return False
+        return True
+
+
+class _Work:
+    """The aggregates one attempt reads and changes, saved together or not at all."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._accounts: dict[UUID, TransportAccount] = {}
+        self._transfers: dict[str, Transfer | None] = {}
+
+    def account(self, account_id: UUID) -> TransportAccount:
+        if account_id not in self._accounts:
+            self._accounts[account_id] = self._ledger.get_account(account_id)
+        return self._accounts[account_id]
+
+    def transfer(self, transfer_id: str) -> Transfer | None:
+        if transfer_id not in self._transfers:
+            self._transfers[transfer_id] = self._ledger.get_transfer(transfer_id)
+        return self._transfers[transfer_id]
+
+    def add(self, transfer: Transfer) -> None:
+        require(self._transfers.get(transfer.transfer_id) is None, "a transfer id is new")
+        self._transfers[transfer.transfer_id] = transfer
+
+    def changed(self) -> list[Any]:
+        aggregates: list[Any] = [*self._accounts.values(), *self._transfers.values()]
+        return [a for a in aggregates if a is not None and a.pending_events]
+
+
+def _apply(work: _Work, command: Command, at: datetime) -> Receipt:
+    match command:
+        case TopUp() | Debit() | PlaceHold():
+            return _record_new(work, command, at)
+        case PostHold() | VoidHold() | ExpireHold():
+            return _resolve_hold(work, command, at)
+
+
+def _record_new(work: _Work, command: TopUp | Debit | PlaceHold, at: datetime) -> Receipt:
+    transfer_id, kind, request = _describe(command)
+    check_transfer_id(transfer_id)
+    digest = fingerprint(**request)
+    existing = work.transfer(transfer_id)
+    if existing is not None:
+        if existing.fingerprint != digest:
+            raise TransferConflict(transfer_id)
+        return _receipt(existing, replayed=True)
+    account = work.account(command.account_id)
+    _expire_due_holds(work, account, at)
+    match command:
+        case TopUp():
+            account.top_up(
+                transfer_id=transfer_id,
+                amount_vnd=command.amount_vnd,
+                payment_reference=command.payment_reference,
+                at=at,
+            )
+        case Debit():
+            account.debit(
+                transfer_id=transfer_id,
+                amount_vnd=command.amount_vnd,
+                description=command.description,
+                at=at,
+            )
+        case PlaceHold():
+            account.place_hold(
+                hold_id=transfer_id,
+                amount_vnd=command.amount_vnd,
+                ttl_s=command.ttl_s,
+                description=command.description,
+                at=at,
+            )
+    transfer = Transfer.record(
+        transfer_id=transfer_id,
+        account_id=command.account_id,
+        kind=kind,
+        amount_vnd=command.amount_vnd,
+        fingerprint=digest,
+        at=at,
+    )
+    work.add(transfer)
+    return _receipt(transfer, replayed=False)
+
+
+def _describe(command: TopUp | Debit | PlaceHold) -> tuple[str, TransferKind, dict[str, Any]]:
+    request: dict[str, Any] = {"account_id": str(command.account_id)}
+    request["amount_vnd"] = command.amount_vnd
+    match command:
+        case TopUp():
+            request["payment_reference"] = command.payment_reference
+            return command.transfer_id, TransferKind.TOP_UP, request | {"kind": "top_up"}
+        case Debit():
+            request["description"] = command.description
+            return command.transfer_id, TransferKind.DEBIT, request | {"kind": "debit"}
+        case PlaceHold():
+            request |= {"description": command.description, "ttl_s": command.ttl_s}
+            return command.hold_id, TransferKind.HOLD, request | {"kind": "hold"}
+
+
+def _resolve_hold(work: _Work, command: PostHold | VoidHold | ExpireHold, at: datetime) -> Receipt:
+    hold = _pending_hold(work, command.account_id, command.hold_id)
+    account = work.account(command.account_id)
+    if not isinstance(command, ExpireHold):
+        _expire_due_holds(work, account, at)
+        if hold.outcome is not HoldOutcome.PENDING:
+            raise HoldAlreadyResolved(hold.transfer_id, str(hold.outcome))
+    match command:
+        case PostHold():
+            amount_vnd = command.amount_vnd
+            if amount_vnd is None:
+                amount_vnd = account.held_vnd(command.hold_id)
+            account.post_hold(hold_id=command.hold_id, amount_vnd=amount_vnd, at=at)
+            hold.resolve(outcome=HoldOutcome.POSTED, amount_vnd=amount_vnd, at=at)
+        case VoidHold():
+            account.void_hold(hold_id=command.hold_id, at=at)
+            hold.resolve(outcome=HoldOutcome.VOIDED, amount_vnd=0, at=at)
+        case ExpireHold():
+            account.expire_hold(hold_id=command.hold_id, at=at)
+            hold.resolve(outcome=HoldOutcome.EXPIRED, amount_vnd=0, at=at)
+    return _receipt(hold, replayed=False)
+
+
+def _pending_hold(work: _Work, account_id: UUID, hold_id: str) -> Transfer:
+    hold = work.transfer(hold_id)
+    if hold is None or hold.kind is not TransferKind.HOLD or hold.account_id != account_id:
+        raise HoldNotFound(hold_id)
+    if hold.outcome is not HoldOutcome.PENDING:
+        raise HoldAlreadyResolved(hold_id, str(hold.outcome))
+    return hold
+
+
+def _expire_due_holds(work: _Work, account: TransportAccount, at: datetime) -> None:
+    """Releases holds past their expiry before the account is used, so money tied up by an
+    abandoned ride or session is available again without waiting for the sweeper."""
+    for hold_id in account.due_holds(at):
+        account.expire_hold(hold_id=hold_id, at=at)
+        hold = work.transfer(hold_id)
+        if hold is None:
+            raise InvariantViolated("every pending hold has its transfer record")
+        hold.resolve(outcome=HoldOutcome.EXPIRED, amount_vnd=0, at=at)
+
+
+def _receipt(transfer: Transfer, *, replayed: bool) -> Receipt:
+    amount_vnd = transfer.amount_vnd
+    if transfer.outcome is HoldOutcome.POSTED:
+        amount_vnd = transfer.posted_vnd
+    return Receipt(
+        transfer_id=transfer.transfer_id,
+        account_id=transfer.account_id,
+        kind=transfer.kind,
+        amount_vnd=amount_vnd,
+        outcome=transfer.outcome,
+        replayed=replayed,
+    )
