@@ -71,6 +71,8 @@ class Ledger(Application[UUID]):
     """Transport accounts: open, top up, hold, post, void, expire, debit, block, close."""
 
     name = "Ledger"
+    # Followers read the log in sections of up to this many notifications.
+    log_section_size = 500
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         TransportAccount: ACCOUNT_SNAPSHOT_INTERVAL
     }

@@ -88,17 +88,20 @@ class TransportAccount(Aggregate):
     class HoldPosted(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldPosted"
         hold_id: str
+        held_vnd: int
         amount_vnd: int
         at: datetime
 
     class HoldVoided(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldVoided"
         hold_id: str
+        held_vnd: int
         at: datetime
 
     class HoldExpired(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldExpired"
         hold_id: str
+        held_vnd: int
         at: datetime
 
     class Blocked(Event):
@@ -245,35 +248,36 @@ class TransportAccount(Aggregate):
         held_vnd = self.held_vnd(hold_id)
         if not 0 <= amount_vnd <= held_vnd:
             raise PostExceedsHold(hold_id, amount_vnd, held_vnd)
-        self._hold_posted(hold_id=hold_id, amount_vnd=amount_vnd, at=at)
+        self._hold_posted(hold_id=hold_id, held_vnd=held_vnd, amount_vnd=amount_vnd, at=at)
 
     @event(HoldPosted)
-    def _hold_posted(self, hold_id: str, amount_vnd: int, at: datetime) -> None:
-        hold = self.holds.pop(hold_id)
-        self.pending_vnd -= hold["amount_vnd"]
+    def _hold_posted(self, hold_id: str, held_vnd: int, amount_vnd: int, at: datetime) -> None:
+        self._release(hold_id, held_vnd)
         self.posted_vnd -= amount_vnd
 
     def void_hold(self, *, hold_id: str, at: datetime) -> None:
         self.check_not_closed()
-        self.held_vnd(hold_id)
-        self._hold_voided(hold_id=hold_id, at=at)
+        self._hold_voided(hold_id=hold_id, held_vnd=self.held_vnd(hold_id), at=at)
 
     @event(HoldVoided)
-    def _hold_voided(self, hold_id: str, at: datetime) -> None:
-        hold = self.holds.pop(hold_id)
-        self.pending_vnd -= hold["amount_vnd"]
+    def _hold_voided(self, hold_id: str, held_vnd: int, at: datetime) -> None:
+        self._release(hold_id, held_vnd)
 
     def expire_hold(self, *, hold_id: str, at: datetime) -> None:
         self.check_not_closed()
-        self.held_vnd(hold_id)
+        held_vnd = self.held_vnd(hold_id)
         if self.holds[hold_id]["expires_at"] > at:
             raise HoldNotYetExpired(hold_id)
-        self._hold_expired(hold_id=hold_id, at=at)
+        self._hold_expired(hold_id=hold_id, held_vnd=held_vnd, at=at)
 
     @event(HoldExpired)
-    def _hold_expired(self, hold_id: str, at: datetime) -> None:
+    def _hold_expired(self, hold_id: str, held_vnd: int, at: datetime) -> None:
+        self._release(hold_id, held_vnd)
+
+    def _release(self, hold_id: str, held_vnd: int) -> None:
         hold = self.holds.pop(hold_id)
-        self.pending_vnd -= hold["amount_vnd"]
+        require(hold["amount_vnd"] == held_vnd, "a hold releases exactly what it held")
+        self.pending_vnd -= held_vnd
 
     def block(self, *, reason: str, at: datetime) -> None:
         self.check_not_closed()
