@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.commands import (
@@ -87,6 +87,12 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.overdraft_default_vnd = overdraft_default_vnd
+        # Called after every commit, e.g. to wake an in-process follower.
+        self.after_save: list[Callable[[], None]] = []
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:  # noqa: ARG002
+        for hook in self.after_save:
+            hook()
 
     # Accounts
 
@@ -126,7 +132,7 @@ class Ledger(Application[UUID]):
         return self._change(account_id, lambda a, at: a.unblock(at=at))
 
     def close_account(self, account_id: UUID) -> TransportAccount:
-        return self._change(account_id, lambda a, at: a.close(at=at))
+        return self._change(account_id, lambda a, at: a.close(at=at), expire_due=True)
 
     # Money
 
@@ -165,12 +171,19 @@ class Ledger(Application[UUID]):
             return error
 
     def _change(
-        self, account_id: UUID, change: Callable[[TransportAccount, datetime], None]
+        self,
+        account_id: UUID,
+        change: Callable[[TransportAccount, datetime], None],
+        *,
+        expire_due: bool = False,
     ) -> TransportAccount:
         for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
             work = _Work(self)
             account = work.account(account_id)
-            change(account, self.clock())
+            at = self.clock()
+            if expire_due:
+                _expire_due_holds(work, account, at)
+            change(account, at)
             if self._saved(work, attempt):
                 return account
         raise LedgerBusy(SAVE_ATTEMPTS_MAX)
@@ -285,8 +298,9 @@ def _describe(command: TopUp | Debit | PlaceHold) -> tuple[str, TransferKind, di
 
 
 def _resolve_hold(work: _Work, command: PostHold | VoidHold | ExpireHold, at: datetime) -> Receipt:
-    hold = _pending_hold(work, command.account_id, command.hold_id)
     account = work.account(command.account_id)
+    account.check_not_closed()
+    hold = _pending_hold(work, command.account_id, command.hold_id)
     if not isinstance(command, ExpireHold):
         _expire_due_holds(work, account, at)
         if hold.outcome is not HoldOutcome.PENDING:

@@ -113,24 +113,29 @@ class LedgerFollower:
         return self.tracking.max_tracking_id(self.ledger.name) or 0
 
     def lag(self) -> int:
-        """Notifications in the log not yet applied (an upper bound: other topics count too)."""
+        """Notifications in the log that the follower has not reached yet."""
         head = self.ledger.recorder.max_notification_id() or 0
         return max(0, head - self.position())
 
     def pull(self) -> int:
         """Applies one section of new account events; returns how many were applied."""
         start = self.position()
-        notifications = self.ledger.notification_log.select(
-            start=start + 1, limit=self.section_size, topics=ACCOUNT_TOPICS
-        )
-        if not notifications:
+        # Read the head first: every id up to a committed head is itself committed (the
+        # stores serialise inserts), so a short section means nothing relevant lies between
+        # its last event and the head, and the position may move up to the head.
+        head = self.ledger.recorder.max_notification_id() or 0
+        if head <= start:
             return 0
+        notifications = self.ledger.notification_log.select(
+            start=start + 1, limit=self.section_size, stop=head, topics=ACCOUNT_TOPICS
+        )
+        end = notifications[-1].id if len(notifications) == self.section_size else head
         events = [self.ledger.mapper.to_domain_event(n) for n in notifications]
         try:
             with self.engine.begin() as conn:
                 # Claim the section first: a second follower on the same tables waits here,
                 # then finds the position moved and backs off without applying anything twice.
-                _advance(conn, PROJECTION_NAME, start, notifications[-1].id)
+                _advance(conn, PROJECTION_NAME, start, end)
                 section = _Section(conn)
                 for domain_event in events:
                     section.apply(domain_event)

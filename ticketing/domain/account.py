@@ -125,11 +125,13 @@ class TransportAccount(Aggregate):
     def __init__(
         self, rider_category: int, display_name: str, overdraft_vnd: int, at: datetime
     ) -> None:
-        self.rider_category = RiderCategory(rider_category)
+        # State holds only JSON-native values: a snapshot stores an enum as its bare value
+        # and restores it so, so enums are rebuilt by the properties below.
+        self.rider_category_code = rider_category
         self.display_name = display_name
         self.overdraft_vnd = overdraft_vnd
         self.opened_at = at
-        self.status = AccountStatus.OPEN
+        self.status_code = AccountStatus.OPEN.value
         self.posted_vnd = 0
         self.pending_vnd = 0
         # hold id -> {"amount_vnd": int, "expires_at": datetime}; only holds still pending.
@@ -161,6 +163,14 @@ class TransportAccount(Aggregate):
         )
 
     # Queries
+
+    @property
+    def rider_category(self) -> RiderCategory:
+        return RiderCategory(self.rider_category_code)
+
+    @property
+    def status(self) -> AccountStatus:
+        return AccountStatus(self.status_code)
 
     @property
     def available_vnd(self) -> int:
@@ -220,7 +230,7 @@ class TransportAccount(Aggregate):
         self.check_open()
         check_amount(amount_vnd, limits.TRANSFER_MAX_VND)
         check_text("description", description, limits.DESCRIPTION_MAX_CHARS)
-        if not limits.HOLD_TTL_MIN_S <= ttl_s <= limits.HOLD_TTL_MAX_S:
+        if type(ttl_s) is not int or not limits.HOLD_TTL_MIN_S <= ttl_s <= limits.HOLD_TTL_MAX_S:
             raise HoldTtlOutOfRange(ttl_s)
         require(hold_id not in self.holds, "a hold id is checked for repeats before it is placed")
         if len(self.holds) >= limits.HOLDS_PENDING_MAX:
@@ -246,7 +256,9 @@ class TransportAccount(Aggregate):
         a ride or a parking session that began before the block still ends and is paid."""
         self.check_not_closed()
         held_vnd = self.held_vnd(hold_id)
-        if not 0 <= amount_vnd <= held_vnd:
+        if type(amount_vnd) is not int or amount_vnd < 0:
+            raise AmountOutOfRange(amount_vnd, held_vnd)
+        if amount_vnd > held_vnd:
             raise PostExceedsHold(hold_id, amount_vnd, held_vnd)
         self._hold_posted(hold_id=hold_id, held_vnd=held_vnd, amount_vnd=amount_vnd, at=at)
 
@@ -288,7 +300,7 @@ class TransportAccount(Aggregate):
 
     @event(Blocked)
     def _blocked(self, reason: str, at: datetime) -> None:
-        self.status = AccountStatus.BLOCKED
+        self.status_code = AccountStatus.BLOCKED.value
 
     def unblock(self, *, at: datetime) -> None:
         self.check_not_closed()
@@ -298,7 +310,7 @@ class TransportAccount(Aggregate):
 
     @event(Unblocked)
     def _unblocked(self, at: datetime) -> None:
-        self.status = AccountStatus.OPEN
+        self.status_code = AccountStatus.OPEN.value
 
     def close(self, *, at: datetime) -> None:
         """Closes the account; a positive balance is recorded as a refund owed to the rider."""
@@ -312,7 +324,7 @@ class TransportAccount(Aggregate):
     @event(Closed)
     def _closed(self, refund_vnd: int, at: datetime) -> None:
         self.posted_vnd -= refund_vnd
-        self.status = AccountStatus.CLOSED
+        self.status_code = AccountStatus.CLOSED.value
 
     # Invariants
 
@@ -342,6 +354,8 @@ def check_overdraft(overdraft_vnd: int) -> None:
 
 
 def check_rider_category(rider_category: int) -> None:
+    if type(rider_category) is not int and not isinstance(rider_category, RiderCategory):
+        raise UnknownRiderCategory(rider_category)
     if rider_category not in set(RiderCategory):
         raise UnknownRiderCategory(rider_category)
 

@@ -21,5 +21,6 @@ PAYMENT_REFERENCE_MAX_CHARS = TRANSFER_ID_MAX_CHARS - len("top-up:")
 DESCRIPTION_MAX_CHARS = 140
 DISPLAY_NAME_MAX_CHARS = 80
 BLOCK_REASON_MAX_CHARS = 140
-# Caller-chosen ids are printable and unambiguous in logs and files.
-TRANSFER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+# Caller-chosen ids are printable and unambiguous in logs and files. Matched whole
+# (`re.fullmatch`): a `$` anchor in Python would also accept a trailing newline.
+TRANSFER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]*"

@@ -40,7 +40,7 @@ class HoldOutcome(StrEnum):
 
 
 def check_transfer_id(transfer_id: str) -> None:
-    if not 0 < len(transfer_id) <= limits.TRANSFER_ID_MAX_CHARS or not _TRANSFER_ID.match(
+    if not 0 < len(transfer_id) <= limits.TRANSFER_ID_MAX_CHARS or not _TRANSFER_ID.fullmatch(
         transfer_id
     ):
         raise InvalidTransferId(transfer_id)
@@ -92,12 +92,21 @@ class Transfer(Aggregate):
     ) -> None:
         self.transfer_id = transfer_id
         self.account_id = account_id
-        self.kind = TransferKind(kind)
+        # Enums are kept as bare values: that is how a snapshot would restore them.
+        self.kind_code = kind
         self.amount_vnd = amount_vnd
         self.fingerprint = fingerprint
         self.recorded_at = at
-        self.outcome = HoldOutcome.PENDING if self.kind is TransferKind.HOLD else None
+        self.outcome_code = HoldOutcome.PENDING.value if kind == TransferKind.HOLD else None
         self.posted_vnd = 0
+
+    @property
+    def kind(self) -> TransferKind:
+        return TransferKind(self.kind_code)
+
+    @property
+    def outcome(self) -> HoldOutcome | None:
+        return None if self.outcome_code is None else HoldOutcome(self.outcome_code)
 
     @classmethod
     def record(
@@ -130,5 +139,5 @@ class Transfer(Aggregate):
 
     @event(HoldResolved)
     def _hold_resolved(self, outcome: str, amount_vnd: int, at: datetime) -> None:
-        self.outcome = HoldOutcome(outcome)
+        self.outcome_code = outcome
         self.posted_vnd = amount_vnd

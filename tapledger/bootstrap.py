@@ -1,0 +1,111 @@
+"""The composition root: every adapter is chosen here, and tests pass fakes to the same function."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from tapledger.auth import TokenStore
+from tapledger.settings import SQLITE_LOCK_TIMEOUT_S, Settings
+from ticketing.access import Role
+from ticketing.adapters.hotstate_memory import MemoryHotState
+from ticketing.adapters.hotstate_redis import RedisHotState
+from ticketing.adapters.ledger_follower import LedgerFollower
+from ticketing.adapters.read_model import LedgerReadModel
+from ticketing.application import Clock, Ledger, utc_now
+from ticketing.hotstate import HotState
+
+FOLLOWER_STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Container:
+    """Everything a process of the product needs, built once and closed once."""
+
+    settings: Settings
+    ledger: Ledger
+    engine: Engine
+    read_model: LedgerReadModel
+    follower: LedgerFollower
+    hot_state: HotState
+    tokens: TokenStore
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start_follower(self) -> None:
+        """Follows the ledger in a background thread; woken by every local save."""
+        self.ledger.after_save.append(self.follower.wake.set)
+        thread = threading.Thread(
+            target=self.follower.run, args=(self._stop,), name="ledger-follower", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.follower.wake.set()
+        for thread in self._threads:
+            thread.join(FOLLOWER_STOP_TIMEOUT_S)
+        self.ledger.close()
+        self.hot_state.close()
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    hot_state: HotState | None = None,
+    create_schema: bool = True,
+) -> Container:
+    """Builds the product from settings. `create_schema=False` is for worker processes started
+    after a first process created the tables (concurrent DDL is unsafe on PostgreSQL)."""
+    settings = settings or Settings()
+    if settings.postgres_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(
+        settings.event_store_env(create_tables=create_schema),
+        clock=clock,
+        overdraft_default_vnd=settings.overdraft_default_vnd,
+    )
+    engine = make_engine(settings.read_model_url())
+    follower = LedgerFollower(ledger, engine)
+    tokens = TokenStore(engine)
+    if create_schema:
+        follower.create_tables()
+        tokens.create_tables()
+    tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
+    return Container(
+        settings=settings,
+        ledger=ledger,
+        engine=engine,
+        read_model=LedgerReadModel(engine),
+        follower=follower,
+        hot_state=hot_state or make_hot_state(settings),
+        tokens=tokens,
+    )
+
+
+def make_hot_state(settings: Settings) -> HotState:
+    if settings.redis_url:
+        return RedisHotState(settings.redis_url)
+    return MemoryHotState()
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the follower and the API read while the event store writes.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine

@@ -1,0 +1,130 @@
+"""The `tapledger` command line."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+from uuid import UUID
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.settings import Settings
+from ticketing.access import Role
+from ticketing.domain.commands import ExpireHold
+from ticketing.domain.errors import LedgerError
+
+SWEEP_BATCH_MAX = 200
+SWEEP_BATCHES_MAX = 100
+
+app = typer.Typer(no_args_is_help=True, help="Transit fares and street parking on one account.")
+projections = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
+tokens = typer.Typer(no_args_is_help=True, help="API tokens.")
+holds = typer.Typer(no_args_is_help=True, help="Holds on transport accounts.")
+app.add_typer(projections, name="projections")
+app.add_typer(tokens, name="tokens")
+app.add_typer(holds, name="holds")
+console = Console()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes")] = 1,
+) -> None:
+    """Serves the HTTP API (OpenAPI at /openapi.json)."""
+    settings = Settings()
+    # Create every table once, before any worker starts: concurrent DDL is unsafe.
+    bootstrap(settings).close()
+    uvicorn.run(
+        "tapledger.http.app:app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Runs a simulated day on the embedded default and prints what happened."""
+    from tapledger.demo import run_demo
+
+    run_demo(console)
+
+
+@projections.command("rebuild")
+def projections_rebuild() -> None:
+    """Drops the read models and builds them again from every stored event."""
+    container = bootstrap()
+    try:
+        with console.status("rebuilding the ledger read models"):
+            applied = container.follower.rebuild()
+        console.print(
+            f"rebuilt from {applied:,} account events; position {container.follower.position():,}"
+        )
+    finally:
+        container.close()
+
+
+@projections.command("run")
+def projections_run() -> None:
+    """Follows the event store into the read models until interrupted."""
+    container = bootstrap()
+    console.print("following the ledger; Ctrl-C to stop")
+    try:
+        container.follower.run(threading.Event())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        container.close()
+
+
+@tokens.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="admin, operator or rider")],
+    account: Annotated[UUID | None, typer.Option(help="The rider's account")] = None,
+    label: Annotated[str, typer.Option(help="Who the token is for")] = "",
+) -> None:
+    """Issues an API token and prints it once."""
+    container = bootstrap()
+    try:
+        issued = container.tokens.issue(role, account_id=account, label=label)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        container.close()
+    typer.echo(issued.token)
+
+
+@holds.command("expire")
+def holds_expire() -> None:
+    """Releases every pending hold past its expiry."""
+    container = bootstrap()
+    try:
+        expired, refused = sweep_expired_holds(container)
+    finally:
+        container.close()
+    console.print(f"expired {expired} holds; {refused} refused")
+
+
+def sweep_expired_holds(container: Container) -> tuple[int, int]:
+    """Expires due holds in bounded batches; returns (expired, refused)."""
+    expired = refused = 0
+    for _ in range(SWEEP_BATCHES_MAX):
+        container.follower.catch_up()
+        due = container.read_model.due_holds(now=container.ledger.clock(), limit=SWEEP_BATCH_MAX)
+        if not due:
+            break
+        results = container.ledger.execute_batch([ExpireHold(a, h) for a, h in due])
+        failed = sum(isinstance(r, LedgerError) for r in results)
+        expired += len(results) - failed
+        refused += failed
+        if failed == len(results):
+            break  # nothing moved: the same holds would come back
+    return expired, refused

@@ -1,0 +1,90 @@
+"""The one settings class, read from `TAPLEDGER_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from ticketing.domain.limits import OVERDRAFT_MAX_VND
+
+# Usable only in local mode, so a laptop demo needs no set-up; refused everywhere else.
+LOCAL_ADMIN_TOKEN = "tlk_local_admin_do_not_use_in_production"  # noqa: S105
+SECRET_MIN_CHARS = 32
+SQLITE_LOCK_TIMEOUT_S = 15
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAPLEDGER_", env_file=".env", extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(default=None, description="postgresql://user:pw@host/db")
+    redis_url: str | None = Field(default=None, description="redis://host:6379/0")
+    admin_token: SecretStr | None = None
+    overdraft_default_vnd: int = Field(default=0, ge=0, le=OVERDRAFT_MAX_VND)
+    rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
+    rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
+    follow_in_process: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment == "local":
+            return self
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        if token == LOCAL_ADMIN_TOKEN or len(token) < SECRET_MIN_CHARS:
+            raise ValueError(
+                f"TAPLEDGER_ADMIN_TOKEN must be set to a secret of at least {SECRET_MIN_CHARS} "
+                "characters outside local mode"
+            )
+        if self.database_url is None:
+            raise ValueError("TAPLEDGER_DATABASE_URL is required outside local mode")
+        return self
+
+    @property
+    def bootstrap_admin_token(self) -> str:
+        return self.admin_token.get_secret_value() if self.admin_token else LOCAL_ADMIN_TOKEN
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The database URL when it names PostgreSQL; None means the embedded SQLite file."""
+        url = self.database_url
+        return url if url is not None and url.startswith("postgres") else None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "tapledger.db"
+
+    def event_store_env(self, *, create_tables: bool = True) -> dict[str, str]:
+        """The `eventsourcing` environment for the configured store."""
+        env = {"CREATE_TABLE": "y" if create_tables else "n"}
+        if self.postgres_url is None:
+            return env | {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": str(SQLITE_LOCK_TIMEOUT_S),
+            }
+        url = make_url(self.postgres_url)
+        return env | {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.database or "tapledger",
+            "POSTGRES_HOST": url.host or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "postgres",
+            "POSTGRES_PASSWORD": url.password or "",
+        }
+
+    def read_model_url(self) -> str:
+        """The SQLAlchemy URL of the read models: the same database as the events."""
+        if self.postgres_url is None:
+            return f"sqlite:///{self.sqlite_path}"
+        return (
+            make_url(self.postgres_url)
+            .set(drivername="postgresql+psycopg")
+            .render_as_string(hide_password=False)
+        )
