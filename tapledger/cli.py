@@ -10,14 +10,10 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from tapledger.bootstrap import Container, bootstrap
+from tapledger.bootstrap import bootstrap
 from tapledger.settings import Settings
 from ticketing.access import Role
-from ticketing.domain.commands import ExpireHold
-from ticketing.domain.errors import LedgerError
-
-SWEEP_BATCH_MAX = 200
-SWEEP_BATCHES_MAX = 100
+from ticketing.hold_sweeper import sweep_expired_holds
 
 app = typer.Typer(no_args_is_help=True, help="Transit fares and street parking on one account.")
 projections = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
@@ -107,24 +103,13 @@ def holds_expire() -> None:
     """Releases every pending hold past its expiry."""
     container = bootstrap()
     try:
-        expired, refused = sweep_expired_holds(container)
+        expired, refused = sweep_expired_holds(
+            container.ledger, container.read_model, container.follower
+        )
     finally:
         container.close()
     console.print(f"expired {expired} holds; {refused} refused")
 
 
-def sweep_expired_holds(container: Container) -> tuple[int, int]:
-    """Expires due holds in bounded batches; returns (expired, refused)."""
-    expired = refused = 0
-    for _ in range(SWEEP_BATCHES_MAX):
-        container.follower.catch_up()
-        due = container.read_model.due_holds(now=container.ledger.clock(), limit=SWEEP_BATCH_MAX)
-        if not due:
-            break
-        results = container.ledger.execute_batch([ExpireHold(a, h) for a, h in due])
-        failed = sum(isinstance(r, LedgerError) for r in results)
-        expired += len(results) - failed
-        refused += failed
-        if failed == len(results):
-            break  # nothing moved: the same holds would come back
-    return expired, refused
+if __name__ == "__main__":
+    app()

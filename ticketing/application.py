@@ -90,6 +90,10 @@ class Ledger(Application[UUID]):
         # Called after every commit, e.g. to wake an in-process follower.
         self.after_save: list[Callable[[], None]] = []
 
+    def now(self) -> datetime:
+        """The ledger's time, always UTC, so stores that drop offsets keep the right instant."""
+        return self.clock().astimezone(UTC)
+
     def _notify(self, recordings: list[Recording[UUID]]) -> None:  # noqa: ARG002
         for hook in self.after_save:
             hook()
@@ -103,7 +107,7 @@ class Ledger(Application[UUID]):
             rider_category=rider_category,
             display_name=display_name,
             overdraft_vnd=self.overdraft_default_vnd if overdraft_vnd is None else overdraft_vnd,
-            at=self.clock(),
+            at=self.now(),
         )
         self.save(account)
         return account
@@ -140,7 +144,7 @@ class Ledger(Application[UUID]):
         """Runs one command atomically, re-reading and retrying when another writer won."""
         for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
             work = _Work(self)
-            receipt = _apply(work, command, self.clock())
+            receipt = _apply(work, command, self.now())
             if self._saved(work, attempt):
                 return receipt
         raise LedgerBusy(SAVE_ATTEMPTS_MAX)
@@ -153,7 +157,7 @@ class Ledger(Application[UUID]):
         """
         require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
         work = _Work(self)
-        at = self.clock()
+        at = self.now()
         results: list[Receipt | LedgerError] = []
         for command in commands:
             try:
@@ -180,7 +184,7 @@ class Ledger(Application[UUID]):
         for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
             work = _Work(self)
             account = work.account(account_id)
-            at = self.clock()
+            at = self.now()
             if expire_due:
                 _expire_due_holds(work, account, at)
             change(account, at)

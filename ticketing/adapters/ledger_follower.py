@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -215,7 +216,7 @@ class _Section:
                 "pending_vnd": 0,
                 "available_vnd": 0,
                 "overdraft_vnd": e.overdraft_vnd,
-                "opened_at": e.at,
+                "opened_at": _utc(e.at),
             }
             self._line(e, "opened", "", "", 0, 0)
         elif isinstance(e, Account.ToppedUp):
@@ -260,12 +261,12 @@ class _Section:
         account["pending_vnd"] += pending
         account["available_vnd"] = account["posted_vnd"] - account["pending_vnd"]
         account["version"] = e.originator_version
-        account["updated_at"] = e.at
+        account["updated_at"] = _utc(e.at)
         self.lines.append(
             {
                 "account_id": e.originator_id,
                 "seq": e.originator_version,
-                "at": e.at,
+                "at": _utc(e.at),
                 "kind": kind,
                 "reference": reference,
                 "description": description,
@@ -286,8 +287,8 @@ class _Section:
             "posted_vnd": 0,
             "status": "pending",
             "description": e.description,
-            "placed_at": e.at,
-            "expires_at": e.expires_at,
+            "placed_at": _utc(e.at),
+            "expires_at": _utc(e.expires_at),
             "resolved_at": None,
         }
 
@@ -295,7 +296,7 @@ class _Section:
         if e.hold_id not in self.holds:
             row = self.conn.execute(select(holds).where(holds.c.hold_id == e.hold_id)).one()
             self.holds[e.hold_id] = row._asdict()
-        self.holds[e.hold_id].update(status=status, posted_vnd=posted_vnd, resolved_at=e.at)
+        self.holds[e.hold_id].update(status=status, posted_vnd=posted_vnd, resolved_at=_utc(e.at))
 
     def flush(self) -> None:
         _write(self.conn, balances, self.accounts, self.new_accounts, balances.c.account_id)
@@ -313,3 +314,8 @@ def _write(
     for k, row in rows.items():
         if k not in new:
             conn.execute(update(table).where(key == k).values(**row))
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps no offset, so every time is written as UTC and read back as UTC.
+    return value.astimezone(UTC)

@@ -1,0 +1,206 @@
+"""`tapledger demo`: a simulated Hanoi morning on the embedded default, end to end.
+
+Every step goes through the same `Ledger` use cases the HTTP API calls; the demo then checks
+that the read models agree with the accounts and that a rebuild reproduces them exactly.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.settings import Settings
+from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
+from ticketing.domain.errors import LedgerError
+from ticketing.domain.rider import RiderCategory
+from ticketing.hold_sweeper import sweep_expired_holds
+
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+DEMO_START = datetime(2026, 11, 23, 6, 30, tzinfo=HANOI)
+METRO_2A_MAX_FARE_VND = 15_000
+METRO_ENTRY_HOLD_TTL_S = 4 * 3600
+PARKING_QUOTE_VND = 50_000
+STATEMENT_LINES_SHOWN = 12
+
+
+@dataclass
+class SimClock:
+    """The demo's own time, moved forward step by step."""
+
+    now: datetime = DEMO_START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def run_demo(console: Console, data_dir: Path | None = None) -> None:
+    settings = Settings(
+        environment="local",
+        data_dir=data_dir or Settings().data_dir / "demo",
+        database_url=None,
+        redis_url=None,
+    )
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    clock = SimClock()
+    container = bootstrap(settings, clock=clock)
+    try:
+        console.rule("[bold]tapledger demo[/bold]: one morning on Hanoi's transport accounts")
+        console.print(f"store: SQLite at {settings.sqlite_path}, hot state in process\n")
+        lan_id = _morning(container, clock, console)
+        ok = _report(container, lan_id, console)
+    finally:
+        container.close()
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _morning(container: Container, clock: SimClock, console: Console) -> UUID:
+    """Runs the morning's story; returns Lan's account, whose statement is shown."""
+    ledger = container.ledger
+    lan = ledger.open_account(rider_category=RiderCategory.REGULAR, display_name="Nguyễn Thị Lan")
+    minh = ledger.open_account(rider_category=RiderCategory.PRIORITY, display_name="Trần Văn Minh")
+    ledger.open_account(rider_category=RiderCategory.ELDERLY, display_name="Lê Thị Hoa")
+    tuan = ledger.open_account(
+        rider_category=RiderCategory.REGULAR, display_name="Phạm Quốc Tuấn", overdraft_vnd=10_000
+    )
+    console.print("opened 4 accounts: a regular rider, a student, an elderly rider, a driver")
+
+    def step(story: str, command: Command) -> None:
+        try:
+            receipt = ledger.execute(command)
+        except LedgerError as error:
+            console.print(
+                f"  [yellow]refused[/yellow] {story}: [bold]{error.code}[/bold] ({error})"
+            )
+            return
+        note = " [dim](a repeat: nothing changed)[/dim]" if receipt.replayed else ""
+        console.print(f"  [green]ok[/green] {story}{note}")
+
+    console.print(f"\n[bold]{clock.now:%H:%M}[/bold] top-ups arrive from the payment provider")
+    step("Lan tops up 200,000 VND", TopUp(lan.id, 200_000, "momo-7781"))
+    step("the provider re-sends Lan's callback", TopUp(lan.id, 200_000, "momo-7781"))
+    step("a forged callback reuses that reference", TopUp(lan.id, 900_000, "momo-7781"))
+    step("Minh tops up 5,000 VND", TopUp(minh.id, 5_000, "vnpay-1203"))
+    step("Tuấn tops up 100,000 VND", TopUp(tuan.id, 100_000, "bank-55120"))
+
+    clock.advance(minutes=20)
+    console.print(f"\n[bold]{clock.now:%H:%M}[/bold] metro line 2A, Cát Linh to Hà Đông")
+    step(
+        "Lan enters at Cát Linh: hold the maximum fare",
+        PlaceHold(lan.id, "m2a-cl-0650-lan", METRO_2A_MAX_FARE_VND, METRO_ENTRY_HOLD_TTL_S),
+    )
+    step(
+        "Minh enters too, but 5,000 VND does not cover the maximum fare",
+        PlaceHold(minh.id, "m2a-cl-0650-minh", METRO_2A_MAX_FARE_VND, METRO_ENTRY_HOLD_TTL_S),
+    )
+    clock.advance(minutes=14)
+    step(
+        "Lan exits at La Khê: post the real fare, 11,000 VND",
+        PostHold(lan.id, "m2a-cl-0650-lan", 11_000),
+    )
+    step("the gate retries the exit", PostHold(lan.id, "m2a-cl-0650-lan", 11_000))
+
+    clock.advance(minutes=10)
+    console.print(f"\n[bold]{clock.now:%H:%M}[/bold] buses")
+    step("Minh rides route 32 (under 15 km): 8,000 VND", Debit(minh.id, "bus-32-0714-minh", 8_000))
+    step("Lan rides route 01: 8,000 VND", Debit(lan.id, "bus-01-0714-lan", 8_000, "route 01"))
+
+    console.print(f"\n[bold]{clock.now:%H:%M}[/bold] street parking, Đống Đa")
+    step(
+        "Tuấn parks: hold the 2-hour quote",
+        PlaceHold(tuan.id, "park-dd-0724-tuan", PARKING_QUOTE_VND, 3 * 3600, "car, Tôn Đức Thắng"),
+    )
+    step(
+        "Tuấn books a second spot, then cancels",
+        PlaceHold(tuan.id, "park-dd-0725-tuan", PARKING_QUOTE_VND, 3600),
+    )
+    step("the cancellation voids that hold", VoidHold(tuan.id, "park-dd-0725-tuan"))
+    clock.advance(minutes=55)
+    step(
+        "Tuấn leaves within the hour: post 25,000 VND",
+        PostHold(tuan.id, "park-dd-0724-tuan", 25_000),
+    )
+
+    clock.advance(minutes=5)
+    console.print(f"\n[bold]{clock.now:%H:%M}[/bold] an abandoned entry and a lost phone")
+    step(
+        "Lan enters at Thái Hà and never taps out",
+        PlaceHold(lan.id, "m2a-th-0854-lan", METRO_2A_MAX_FARE_VND, 3600),
+    )
+    clock.advance(hours=2)
+    expired, _ = sweep_expired_holds(ledger, container.read_model, container.follower)
+    console.print(f"  [green]ok[/green] the sweeper released {expired} expired hold(s)")
+    ledger.block_account(lan.id, reason="phone reported lost")
+    console.print("  [green]ok[/green] Lan reports her phone lost: the account is blocked")
+    step("a bus validator charges Lan's account", Debit(lan.id, "bus-01-1100-lan", 8_000))
+    ledger.unblock_account(lan.id)
+    console.print("  [green]ok[/green] Lan's new phone is bound: the account is unblocked")
+    step("Lan rides again", Debit(lan.id, "bus-01-1130-lan", 8_000))
+    return lan.id
+
+
+def _report(container: Container, lan_id: UUID, console: Console) -> bool:
+    container.follower.catch_up()
+    rows = container.read_model.list_balances(after=None, limit=50)
+    table = Table(title="Balances (read model)", title_justify="left")
+    for column in ("rider", "category", "status"):
+        table.add_column(column)
+    for column in ("posted", "pending", "available"):
+        table.add_column(column, justify="right")
+    agree = True
+    for row in sorted(rows, key=lambda r: r["opened_at"]):
+        account = container.ledger.get_account(row["account_id"])
+        same = (row["posted_vnd"], row["pending_vnd"]) == (account.posted_vnd, account.pending_vnd)
+        agree &= same
+        table.add_row(
+            row["display_name"],
+            RiderCategory(row["rider_category"]).name.lower(),
+            row["status"],
+            f"{row['posted_vnd']:,}",
+            f"{row['pending_vnd']:,}",
+            f"{row['available_vnd']:,}",
+        )
+    console.print()
+    console.print(table)
+    _print_statement(container, lan_id, console)
+    before = container.read_model.dump()
+    applied = container.follower.rebuild()
+    identical = before == container.read_model.dump()
+    console.print(f"read models agree with the accounts: {_verdict(agree)}")
+    console.print(f"rebuilt from {applied} events, identical: {_verdict(identical)}")
+    return agree and identical
+
+
+def _print_statement(container: Container, account_id: UUID, console: Console) -> None:
+    name = container.ledger.get_account(account_id).display_name
+    page = container.read_model.statement(account_id, before_seq=None, limit=STATEMENT_LINES_SHOWN)
+    table = Table(title=f"Statement: {name}, newest first", title_justify="left")
+    for column in ("#", "time", "what", "reference", "posted Δ", "pending Δ", "available"):
+        table.add_column(column)
+    for line in page.lines:
+        table.add_row(
+            str(line["seq"]),
+            f"{line['at'].astimezone(HANOI):%H:%M}",
+            line["kind"],
+            line["reference"],
+            f"{line['posted_delta_vnd']:+,}",
+            f"{line['pending_delta_vnd']:+,}",
+            f"{line['available_after_vnd']:,}",
+        )
+    console.print(table)
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]yes[/green]" if ok else "[red]NO[/red]"
