@@ -16,9 +16,7 @@ from ticketing.domain.rider import RiderCategory
 TRANSFER_ID_REGEX = f"^{limits.TRANSFER_ID_PATTERN}$"
 TransferIdField = Annotated[
     str,
-    Field(
-        min_length=1, max_length=limits.TRANSFER_ID_MAX_CHARS, pattern=TRANSFER_ID_REGEX
-    ),
+    Field(min_length=1, max_length=limits.TRANSFER_ID_MAX_CHARS, pattern=TRANSFER_ID_REGEX),
 ]
 DescriptionField = Annotated[str, Field(max_length=limits.DESCRIPTION_MAX_CHARS)]
 
