@@ -62,8 +62,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.follower.create_tables()
         self.read_model = LedgerReadModel(engine)
         self.accounts: list[UUID] = [
-            self.ledger.open_account(rider_category=0, overdraft_vnd=od).id
-            for od in OVERDRAFTS_VND
+            self.ledger.open_account(rider_category=0, overdraft_vnd=od).id for od in OVERDRAFTS_VND
         ]
         self.succeeded: list[Command] = []
         self.receipts: list[Receipt] = []
@@ -171,9 +170,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for receipt in self.receipts:
             if receipt.kind is TransferKind.TOP_UP:
                 moved += receipt.amount_vnd
-            elif receipt.kind is TransferKind.DEBIT:
-                moved -= receipt.amount_vnd
-            elif receipt.outcome is HoldOutcome.POSTED:
+            elif receipt.kind is TransferKind.DEBIT or receipt.outcome is HoldOutcome.POSTED:
                 moved -= receipt.amount_vnd
         assert posted_total == moved
 
@@ -219,9 +216,7 @@ def fold_account_events(ledger: Ledger) -> dict[UUID, dict[str, Any]]:
             elif isinstance(e, Account.HoldVoided | Account.HoldExpired):
                 pending[a] -= e.held_vnd
         start = notifications[-1].id + 1
-    return {
-        a: {"balances": (posted[a], pending[a]), "versions": versions[a]} for a in versions
-    }
+    return {a: {"balances": (posted[a], pending[a]), "versions": versions[a]} for a in versions}
 
 
 LedgerMachine.TestCase.settings = settings(
