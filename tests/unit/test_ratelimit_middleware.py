@@ -1,0 +1,164 @@
+"""Rate limits on a tiny app, with a fake clock to open new windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tapledger.http.problems import PROBLEM_MEDIA_TYPE
+from tapledger.http.ratelimit import RATE_LIMIT_REQUESTS_MAX, RateLimitMiddleware
+from tests.hotstate_contract import FakeClock, SwitchableHotState
+from ticketing.adapters.hotstate_memory import MemoryHotState
+from ticketing.domain.invariants import InvariantViolated
+from ticketing.hotstate import HotStateUsageError
+
+LIMIT = 3
+WINDOW_MS = 60_000
+WINDOW_S = WINDOW_MS // 1000
+ALICE = {"Authorization": "Bearer alice-token"}
+BOB = {"Authorization": "Bearer bob-token"}
+
+
+@dataclass
+class Rig:
+    """The app under test, its client, the store and clock behind it, and the calls served."""
+
+    app: FastAPI
+    client: TestClient
+    store: SwitchableHotState
+    clock: FakeClock
+    served: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def rig() -> Rig:
+    clock = FakeClock()
+    store = SwitchableHotState(MemoryHotState(now_ms=clock))
+    app = FastAPI()
+    app.add_middleware(
+        RateLimitMiddleware, hot_state=store, requests_per_window=LIMIT, window_ms=WINDOW_MS
+    )
+    rig = Rig(app, TestClient(app), store, clock)
+
+    @app.get("/fares")
+    async def fares() -> dict[str, int]:
+        rig.served.append("fares")
+        return {"served": len(rig.served)}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        rig.served.append("healthz")
+        return {"status": "ok"}
+
+    return rig
+
+
+def test_requests_within_the_limit_carry_the_remaining_count(rig: Rig) -> None:
+    responses = [rig.client.get("/fares", headers=ALICE) for _ in range(LIMIT)]
+    assert [response.status_code for response in responses] == [200] * LIMIT
+    assert {response.headers["x-ratelimit-limit"] for response in responses} == {str(LIMIT)}
+    assert [response.headers["x-ratelimit-remaining"] for response in responses] == ["2", "1", "0"]
+    assert len(rig.served) == LIMIT
+
+
+def test_request_over_the_limit_is_refused_with_a_problem(rig: Rig) -> None:
+    for _ in range(LIMIT):
+        rig.client.get("/fares", headers=ALICE)
+    refused = rig.client.get("/fares", headers=ALICE)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert refused.json()["code"] == "rate_limited"
+    assert refused.headers["retry-after"] == str(WINDOW_S)
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert len(rig.served) == LIMIT
+
+
+def test_retry_after_counts_down_with_the_window(rig: Rig) -> None:
+    for _ in range(LIMIT):
+        rig.client.get("/fares", headers=ALICE)
+    rig.clock.advance(WINDOW_MS - 1500)
+    refused = rig.client.get("/fares", headers=ALICE)
+    # 1.5 s left rounds up, so the client never comes back before the window opens.
+    assert refused.headers["retry-after"] == "2"
+
+
+def test_retry_after_is_at_least_one_second(rig: Rig) -> None:
+    for _ in range(LIMIT):
+        rig.client.get("/fares", headers=ALICE)
+    rig.clock.advance(WINDOW_MS - 1)
+    refused = rig.client.get("/fares", headers=ALICE)
+    assert refused.headers["retry-after"] == "1"
+
+
+def test_new_window_lets_requests_through_again(rig: Rig) -> None:
+    for _ in range(LIMIT + 1):
+        rig.client.get("/fares", headers=ALICE)
+    rig.clock.advance(WINDOW_MS)
+    again = rig.client.get("/fares", headers=ALICE)
+    assert again.status_code == 200
+    assert again.headers["x-ratelimit-remaining"] == str(LIMIT - 1)
+
+
+def test_each_token_has_its_own_bucket(rig: Rig) -> None:
+    for _ in range(LIMIT + 1):
+        rig.client.get("/fares", headers=ALICE)
+    bob = rig.client.get("/fares", headers=BOB)
+    assert bob.status_code == 200
+    assert bob.headers["x-ratelimit-remaining"] == str(LIMIT - 1)
+
+
+def test_bearer_scheme_is_case_insensitive(rig: Rig) -> None:
+    rig.client.get("/fares", headers={"Authorization": "Bearer alice-token"})
+    second = rig.client.get("/fares", headers={"Authorization": "bearer alice-token"})
+    assert second.headers["x-ratelimit-remaining"] == str(LIMIT - 2)
+
+
+def test_anonymous_callers_are_limited_by_address(rig: Rig) -> None:
+    here = TestClient(rig.app, client=("203.0.113.7", 50000))
+    there = TestClient(rig.app, client=("198.51.100.9", 50000))
+    for _ in range(LIMIT):
+        here.get("/fares")
+    assert here.get("/fares").status_code == 429
+    assert there.get("/fares").status_code == 200
+
+
+def test_token_and_anonymous_buckets_are_apart(rig: Rig) -> None:
+    for _ in range(LIMIT + 1):
+        rig.client.get("/fares")
+    assert rig.client.get("/fares", headers=ALICE).status_code == 200
+
+
+def test_exempt_path_is_never_limited(rig: Rig) -> None:
+    responses = [rig.client.get("/healthz", headers=ALICE) for _ in range(LIMIT + 2)]
+    assert all(response.status_code == 200 for response in responses)
+    assert "x-ratelimit-limit" not in responses[-1].headers
+    assert rig.client.get("/fares", headers=ALICE).headers["x-ratelimit-remaining"] == "2"
+
+
+def test_unavailable_hot_state_lets_requests_through(rig: Rig) -> None:
+    rig.store.down = True
+    responses = [rig.client.get("/fares", headers=ALICE) for _ in range(LIMIT + 1)]
+    assert all(response.status_code == 200 for response in responses)
+    assert "x-ratelimit-limit" not in responses[-1].headers
+    assert len(rig.served) == LIMIT + 1
+
+
+@pytest.mark.parametrize("requests_per_window", [0, -1, RATE_LIMIT_REQUESTS_MAX + 1])
+def test_limit_outside_its_bounds_is_a_programmer_error(requests_per_window: int) -> None:
+    with pytest.raises(InvariantViolated):
+        RateLimitMiddleware(
+            FastAPI(),
+            hot_state=MemoryHotState(),
+            requests_per_window=requests_per_window,
+            window_ms=WINDOW_MS,
+        )
+
+
+def test_empty_window_is_a_usage_error() -> None:
+    with pytest.raises(HotStateUsageError):
+        RateLimitMiddleware(
+            FastAPI(), hot_state=MemoryHotState(), requests_per_window=LIMIT, window_ms=0
+        )
