@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,9 +41,15 @@ from ticketing.domain.transfer import (
     fingerprint,
 )
 
-# Optimistic concurrency: a writer that loses the race re-reads and tries again, this often.
-SAVE_ATTEMPTS_MAX = 12
-SAVE_BACKOFF_MAX_S = 0.05
+# Optimistic concurrency: a writer that loses the race re-reads and tries again, this often,
+# sleeping a random time under a cap that doubles each attempt (full jitter), so two processes
+# writing one account fall out of step instead of colliding on every attempt.
+SAVE_ATTEMPTS_MAX = 24
+SAVE_BACKOFF_FIRST_S = 0.002
+SAVE_BACKOFF_CAP_S = 0.2
+# Threads of one process writing the same account take turns on one of these locks, so they
+# never race each other; only writers in other processes meet the optimistic check.
+ACCOUNT_LOCK_STRIPES = 256
 # Commands in one atomic batch (one transaction).
 LEDGER_BATCH_MAX = 500
 # Replaying an account costs ~30 µs an event; a snapshot every this many keeps reads short.
@@ -89,6 +96,7 @@ class Ledger(Application[UUID]):
         self.overdraft_default_vnd = overdraft_default_vnd
         # Called after every commit, e.g. to wake an in-process follower.
         self.after_save: list[Callable[[], None]] = []
+        self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
 
     def now(self) -> datetime:
         """The ledger's time, always UTC, so stores that drop offsets keep the right instant."""
@@ -142,12 +150,16 @@ class Ledger(Application[UUID]):
 
     def execute(self, command: Command) -> Receipt:
         """Runs one command atomically, re-reading and retrying when another writer won."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
-            work = _Work(self)
-            receipt = _apply(work, command, self.now())
-            if self._saved(work, attempt):
-                return receipt
+        with self._lock_for(command.account_id):
+            for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+                work = _Work(self)
+                receipt = _apply(work, command, self.now())
+                if self._saved(work, attempt):
+                    return receipt
         raise LedgerBusy(SAVE_ATTEMPTS_MAX)
+
+    def _lock_for(self, account_id: UUID) -> threading.Lock:
+        return self._account_locks[account_id.int % ACCOUNT_LOCK_STRIPES]
 
     def execute_batch(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
         """Runs many commands in one transaction; each gets its receipt or its refusal.
@@ -181,15 +193,16 @@ class Ledger(Application[UUID]):
         *,
         expire_due: bool = False,
     ) -> TransportAccount:
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
-            work = _Work(self)
-            account = work.account(account_id)
-            at = self.now()
-            if expire_due:
-                _expire_due_holds(work, account, at)
-            change(account, at)
-            if self._saved(work, attempt):
-                return account
+        with self._lock_for(account_id):
+            for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+                work = _Work(self)
+                account = work.account(account_id)
+                at = self.now()
+                if expire_due:
+                    _expire_due_holds(work, account, at)
+                change(account, at)
+                if self._saved(work, attempt):
+                    return account
         raise LedgerBusy(SAVE_ATTEMPTS_MAX)
 
     def _saved(self, work: _Work, attempt: int) -> bool:
@@ -200,7 +213,8 @@ class Ledger(Application[UUID]):
             self.save(*changed)
         except IntegrityError:
             # Another writer saved first: this attempt's objects are stale and spent.
-            time.sleep(random.uniform(0, SAVE_BACKOFF_MAX_S * attempt / SAVE_ATTEMPTS_MAX))  # noqa: S311
+            cap_s = min(SAVE_BACKOFF_CAP_S, SAVE_BACKOFF_FIRST_S * 2 ** (attempt - 1))
+            time.sleep(random.uniform(0, cap_s))  # noqa: S311 (jitter, not a secret)
             return False
         return True
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
+from eventsourcing.utils import register_topic
 
 from ticketing.domain import limits
 from ticketing.domain.errors import (
@@ -340,6 +341,11 @@ class TransportAccount(Aggregate):
     def check_has_available(self, amount_vnd: int) -> None:
         if self.available_vnd - amount_vnd < -self.overdraft_vnd:
             raise InsufficientFunds(self.available_vnd, amount_vnd, self.overdraft_vnd)
+
+
+# The library registers the explicit topics of event classes as they are defined, but not of
+# snapshot classes; without this, only a process that took a snapshot itself could read one.
+register_topic(TransportAccount.Snapshot.TOPIC, TransportAccount.Snapshot)
 
 
 def check_amount(amount_vnd: int, max_vnd: int) -> None:
