@@ -203,6 +203,11 @@ def record_history(ledger: Ledger, clock: FakeClock, *, tag: str, accounts: int 
     return account_ids
 
 
+def events_of(ledger: Ledger, account_id: UUID, kind: type[Any]) -> list[Any]:
+    """The account's stored events of one kind, oldest first."""
+    return [e for e in ledger.events.get(account_id) if isinstance(e, kind)]
+
+
 def statement_kinds_of(ledger: Ledger, account_id: UUID) -> list[str]:
     """The statement line each stored account event should give, oldest first."""
     return [STATEMENT_KINDS[type(e)] for e in ledger.events.get(account_id)]
