@@ -1,0 +1,65 @@
+"""Settings: the embedded default needs nothing; outside local mode no usable default secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+
+GOOD_TOKEN = "x" * 40
+PG_URL = "postgresql://app:secret@db.internal:6543/fares"
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_local_mode_runs_on_sqlite_under_the_data_dir_with_the_local_token(tmp_path: Path) -> None:
+    s = settings(data_dir=tmp_path)
+    env = s.event_store_env()
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["SQLITE_DBNAME"] == str(tmp_path / "tapledger.db")
+    assert s.read_model_url() == f"sqlite:///{tmp_path / 'tapledger.db'}"
+    assert s.bootstrap_admin_token == LOCAL_ADMIN_TOKEN
+
+
+def test_a_postgres_url_puts_events_and_read_models_on_postgres() -> None:
+    s = settings(database_url=PG_URL)
+    env = s.event_store_env(create_tables=False)
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == (
+        "db.internal",
+        "6543",
+        "fares",
+    )
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("app", "secret")
+    assert env["CREATE_TABLE"] == "n"
+    assert s.read_model_url() == "postgresql+psycopg://app:secret@db.internal:6543/fares"
+
+
+@pytest.mark.parametrize(
+    "admin_token", [None, LOCAL_ADMIN_TOKEN, "short-token"], ids=["unset", "local", "short"]
+)
+def test_production_refuses_a_missing_default_or_weak_admin_token(admin_token: str | None) -> None:
+    with pytest.raises(ValidationError, match="TAPLEDGER_ADMIN_TOKEN"):
+        settings(environment="production", database_url=PG_URL, admin_token=admin_token)
+
+
+def test_production_refuses_the_embedded_store() -> None:
+    with pytest.raises(ValidationError, match="TAPLEDGER_DATABASE_URL"):
+        settings(environment="production", admin_token=GOOD_TOKEN)
+
+
+def test_production_accepts_a_strong_token_and_a_database() -> None:
+    s = settings(environment="production", admin_token=GOOD_TOKEN, database_url=PG_URL)
+    assert s.bootstrap_admin_token == GOOD_TOKEN
+
+
+@pytest.mark.parametrize("overdraft_vnd", [-1, 100_001])
+def test_default_overdraft_is_bounded(overdraft_vnd: int) -> None:
+    with pytest.raises(ValidationError):
+        settings(overdraft_default_vnd=overdraft_vnd)
