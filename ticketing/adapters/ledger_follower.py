@@ -1,41 +1,22 @@
-"""Follows the ledger's notification log into the read-model tables, each event exactly once.
-
-The position in the log is a tracking row written in the same transaction as the rows an event
-produced, so a crash mid-section leaves both untouched and the section is simply read again.
-The library's own projection runners need `recorder.subscribe()`, which its SQLite recorder
-lacks; this follower pulls sections instead, and so runs the same on SQLite and PostgreSQL.
-"""
+"""The ledger's read models (balances, statements, holds), kept by a tracked follower."""
 
 from __future__ import annotations
 
-import logging
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking, TrackingRecorder
-from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 
-from ticketing.adapters.read_model import (
-    VIEW_TABLES,
-    balances,
-    holds,
-    metadata,
-    statement_lines,
-    tracking,
-)
+from ticketing.adapters.follower import FOLLOW_SECTION_MAX, Follower
+from ticketing.adapters.read_model import VIEW_TABLES, balances, holds, statement_lines
 from ticketing.domain.account import TransportAccount as Account
 from ticketing.domain.invariants import require
 
 PROJECTION_NAME = "ledger"
-# Notifications applied in one transaction.
-FOLLOW_SECTION_MAX = 500
-# When idle, how often to look for events written by other processes.
-FOLLOW_POLL_S = 0.25
 
 ACCOUNT_EVENTS: tuple[type[Account.Event], ...] = (
     Account.Opened,
@@ -51,145 +32,28 @@ ACCOUNT_EVENTS: tuple[type[Account.Event], ...] = (
 )
 ACCOUNT_TOPICS = tuple(cls.TOPIC for cls in ACCOUNT_EVENTS)
 
-log = logging.getLogger(__name__)
+
+class LedgerProjection:
+    """Balances, statement lines and holds, from the ledger's account events."""
+
+    name: str = PROJECTION_NAME
+    topics: tuple[str, ...] = ACCOUNT_TOPICS
+    tables: tuple[Table, ...] = VIEW_TABLES
+
+    def apply(self, conn: Connection, events: Sequence[Any]) -> None:
+        section = _Section(conn)
+        for domain_event in events:
+            section.apply(domain_event)
+        section.flush()
 
 
-class SqlTrackingRecorder(TrackingRecorder):
-    """The follower's position in the log, one row per projection."""
-
-    def __init__(self, engine: Engine, projection: str = PROJECTION_NAME) -> None:
-        self.engine = engine
-        self.projection = projection
-
-    def insert_tracking(self, tracking_: Tracking) -> None:
-        with self.engine.begin() as conn:
-            _advance(conn, self.projection, self._position(conn), tracking_.notification_id)
-
-    def max_tracking_id(self, application_name: str) -> int | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(tracking.c.notification_id, tracking.c.application_name).where(
-                    tracking.c.projection == self.projection
-                )
-            ).first()
-        if row is None or row.application_name != application_name or row.notification_id == 0:
-            return None
-        return int(row.notification_id)
-
-    def _position(self, conn: Connection) -> int:
-        value = conn.execute(
-            select(tracking.c.notification_id).where(tracking.c.projection == self.projection)
-        ).scalar_one()
-        return int(value)
-
-
-class LedgerFollower:
+class LedgerFollower(Follower):
     """Builds balances, statements and holds from the ledger's account events."""
 
     def __init__(
         self, ledger: Application[UUID], engine: Engine, *, section_size: int = FOLLOW_SECTION_MAX
     ) -> None:
-        require(0 < section_size <= FOLLOW_SECTION_MAX, "sections are bounded")
-        self.ledger = ledger
-        self.engine = engine
-        self.section_size = section_size
-        self.tracking = SqlTrackingRecorder(engine)
-        self.wake = threading.Event()
-
-    def create_tables(self) -> None:
-        metadata.create_all(self.engine)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(tracking).values(
-                        projection=PROJECTION_NAME,
-                        application_name=self.ledger.name,
-                        notification_id=0,
-                    )
-                )
-        except IntegrityError:
-            pass  # Another process, or an earlier start, created the row.
-
-    def position(self) -> int:
-        return self.tracking.max_tracking_id(self.ledger.name) or 0
-
-    def lag(self) -> int:
-        """Notifications in the log that the follower has not reached yet."""
-        head = self.ledger.recorder.max_notification_id() or 0
-        return max(0, head - self.position())
-
-    def pull(self) -> int:
-        """Applies one section of new account events; returns how many were applied."""
-        start = self.position()
-        # Read the head first: every id up to a committed head is itself committed (the
-        # stores serialise inserts), so a short section means nothing relevant lies between
-        # its last event and the head, and the position may move up to the head.
-        head = self.ledger.recorder.max_notification_id() or 0
-        if head <= start:
-            return 0
-        notifications = self.ledger.notification_log.select(
-            start=start + 1, limit=self.section_size, stop=head, topics=ACCOUNT_TOPICS
-        )
-        end = notifications[-1].id if len(notifications) == self.section_size else head
-        events = [self.ledger.mapper.to_domain_event(n) for n in notifications]
-        try:
-            with self.engine.begin() as conn:
-                # Claim the section first: a second follower on the same tables waits here,
-                # then finds the position moved and backs off without applying anything twice.
-                _advance(conn, PROJECTION_NAME, start, end)
-                section = _Section(conn)
-                for domain_event in events:
-                    section.apply(domain_event)
-                section.flush()
-        except _Overtaken:
-            log.info("another follower applied notifications after %s first", start)
-            return 0
-        return len(notifications)
-
-    def catch_up(self) -> int:
-        """Applies every account event in the log; returns how many."""
-        applied = 0
-        while count := self.pull():
-            applied += count
-        return applied
-
-    def rebuild(self) -> int:
-        """Drops the view tables and the position, then builds everything again from the log."""
-        with self.engine.begin() as conn:
-            for table in reversed(VIEW_TABLES):
-                table.drop(conn, checkfirst=True)
-            conn.execute(tracking.delete().where(tracking.c.projection == PROJECTION_NAME))
-        self.create_tables()
-        return self.catch_up()
-
-    def run(self, stop: threading.Event, *, poll_s: float = FOLLOW_POLL_S) -> None:
-        """Follows the log until `stop` is set; `wake` shortens the wait after a local save."""
-        while not stop.is_set():
-            try:
-                applied = self.catch_up()
-            except Exception:
-                # The follower must outlive a passing database fault; it resumes from its
-                # tracked position, so nothing is lost or applied twice.
-                log.exception("ledger follower failed; retrying")
-                applied = 0
-            if not applied:
-                self.wake.wait(poll_s)
-                self.wake.clear()
-
-
-class _Overtaken(Exception):
-    """The tracked position moved under this follower."""
-
-
-def _advance(conn: Connection, projection: str, expected: int, new: int) -> None:
-    require(new > expected, "the tracked position only moves forward")
-    result = conn.execute(
-        update(tracking)
-        .where(tracking.c.projection == projection, tracking.c.notification_id == expected)
-        .values(notification_id=new)
-    )
-    if result.rowcount != 1:
-        raise _Overtaken
+        super().__init__(ledger, engine, LedgerProjection(), section_size=section_size)
 
 
 @dataclass

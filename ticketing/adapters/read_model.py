@@ -83,14 +83,6 @@ holds = Table(
     Index("ix_ledger_holds_due", "status", "expires_at"),
 )
 
-tracking = Table(
-    "projection_tracking",
-    metadata,
-    Column("projection", String(64), primary_key=True),
-    Column("application_name", String(64), nullable=False),
-    Column("notification_id", BigInteger, nullable=False),
-)
-
 VIEW_TABLES = (balances, statement_lines, holds)
 
 
