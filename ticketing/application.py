@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,13 +38,8 @@ from ticketing.domain.transfer import (
     check_transfer_id,
     fingerprint,
 )
+from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
 
-# Optimistic concurrency: a writer that loses the race re-reads and tries again, this often,
-# sleeping a random time under a cap that doubles each attempt (full jitter), so two processes
-# writing one account fall out of step instead of colliding on every attempt.
-SAVE_ATTEMPTS_MAX = 24
-SAVE_BACKOFF_FIRST_S = 0.002
-SAVE_BACKOFF_CAP_S = 0.2
 # Threads of one process writing the same account take turns on one of these locks, so they
 # never race each other; only writers in other processes meet the optimistic check.
 ACCOUNT_LOCK_STRIPES = 256
@@ -219,8 +212,7 @@ class Ledger(Application[UUID]):
             self.save(*changed)
         except IntegrityError:
             # Another writer saved first: this attempt's objects are stale and spent.
-            cap_s = min(SAVE_BACKOFF_CAP_S, SAVE_BACKOFF_FIRST_S * 2 ** (attempt - 1))
-            time.sleep(random.uniform(0, cap_s))  # noqa: S311 (jitter, not a secret)
+            back_off(attempt)
             return False
         return True
 

@@ -56,8 +56,9 @@ class ViewProjection(Protocol):
     topics: tuple[str, ...]  # the event topics it reads
     tables: tuple[Table, ...]  # its view tables, in creation order
 
-    def apply(self, conn: Connection, events: Sequence[Any]) -> None:
-        """Writes the rows of one section of events, inside the caller's transaction."""
+    def apply(self, conn: Connection, events: Sequence[Any], position: int) -> None:
+        """Writes the rows of one section of events, inside the caller's transaction;
+        `position` is where the section ends in the log, a version clients can ask since."""
 
 
 class SqlTrackingRecorder(TrackingRecorder):
@@ -149,7 +150,7 @@ class Follower:
                 # Claim the section first: a second follower on the same tables waits here,
                 # then finds the position moved and backs off without applying anything twice.
                 _advance(conn, self.projection.name, start, end)
-                self.projection.apply(conn, events)
+                self.projection.apply(conn, events, end)
         except _Overtaken:
             log.info("another follower of %s went past %s first", self.projection.name, start)
             return 0

@@ -40,7 +40,7 @@ class LedgerProjection:
     topics: tuple[str, ...] = ACCOUNT_TOPICS
     tables: tuple[Table, ...] = VIEW_TABLES
 
-    def apply(self, conn: Connection, events: Sequence[Any]) -> None:
+    def apply(self, conn: Connection, events: Sequence[Any], position: int) -> None:  # noqa: ARG002
         section = _Section(conn)
         for domain_event in events:
             section.apply(domain_event)

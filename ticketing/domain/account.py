@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
@@ -146,21 +145,16 @@ class TransportAccount(Aggregate):
         display_name: str,
         overdraft_vnd: int,
         at: datetime,
-        account_id: UUID | None = None,
     ) -> TransportAccount:
         check_rider_category(rider_category)
         check_text("display_name", display_name, limits.DISPLAY_NAME_MAX_CHARS)
         check_overdraft(overdraft_vnd)
         check_aware(at)
-        kwargs: dict[str, Any] = {}
-        if account_id is not None:
-            kwargs["id"] = account_id
         return cls(
             rider_category=int(rider_category),
             display_name=display_name,
             overdraft_vnd=overdraft_vnd,
             at=at,
-            **kwargs,
         )
 
     # Queries

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -35,6 +36,7 @@ class VirtualCard(Aggregate):
 
     class Issued(Created):
         TOPIC = f"{TOPIC_PREFIX}.Issued"
+        card_id: UUID
         account_id: UUID
         device_key_hex: str
         rider_category: int
@@ -65,6 +67,7 @@ class VirtualCard(Aggregate):
     @event(Issued)
     def __init__(
         self,
+        card_id: UUID,
         account_id: UUID,
         device_key_hex: str,
         rider_category: int,
@@ -79,6 +82,15 @@ class VirtualCard(Aggregate):
         self.rider_category = rider_category
         self.status_code = CardStatus.ACTIVE.value
         self._certified(issuer_key_id, certificate_b64, not_before, not_after)
+
+    @staticmethod
+    def create_id(card_id: UUID) -> UUID:
+        """The issuer chooses the card id: it is also inside the certificate."""
+        return card_id
+
+    @classmethod
+    def issue(cls, **fields: Any) -> VirtualCard:
+        return cls(**fields)
 
     @property
     def status(self) -> CardStatus:
