@@ -11,11 +11,15 @@ from sqlalchemy import Engine, create_engine, event
 from tapledger.auth import TokenStore
 from tapledger.settings import SQLITE_LOCK_TIMEOUT_S, Settings
 from ticketing.access import Role
+from ticketing.adapters.card_views import CardFollower, CardViews
+from ticketing.adapters.follower import Follower
 from ticketing.adapters.hotstate_memory import MemoryHotState
 from ticketing.adapters.hotstate_redis import RedisHotState
+from ticketing.adapters.key_vault import KeyVault
 from ticketing.adapters.ledger_follower import LedgerFollower
 from ticketing.adapters.read_model import LedgerReadModel
 from ticketing.application import Clock, Ledger, utc_now
+from ticketing.card_issuer import CardIssuer
 from ticketing.hotstate import HotState
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
@@ -27,22 +31,39 @@ class Container:
 
     settings: Settings
     ledger: Ledger
+    cards: CardIssuer
     engine: Engine
     read_model: LedgerReadModel
     follower: LedgerFollower
+    card_views: CardViews
+    card_follower: CardFollower
     hot_state: HotState
     tokens: TokenStore
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
-    def start_follower(self) -> None:
-        """Follows the ledger in a background thread; woken by every local save."""
+    @property
+    def followers(self) -> tuple[Follower, ...]:
+        return (self.follower, self.card_follower)
+
+    def catch_up(self) -> None:
+        """Brings every read model up to the end of the log (for the CLI and the demo)."""
+        for follower in self.followers:
+            follower.catch_up()
+
+    def start_followers(self) -> None:
+        """Follows the event store in background threads, woken by every local save."""
         self.ledger.after_save.append(self.follower.wake.set)
-        thread = threading.Thread(
-            target=self.follower.run, args=(self._stop,), name="ledger-follower", daemon=True
-        )
-        thread.start()
-        self._threads.append(thread)
+        self.cards.after_save.append(self.card_follower.wake.set)
+        for follower in self.followers:
+            thread = threading.Thread(
+                target=follower.run,
+                args=(self._stop,),
+                name=f"follower-{follower.projection.name}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def close(self) -> None:
         self._stop.set()
@@ -50,6 +71,7 @@ class Container:
         for thread in self._threads:
             thread.join(FOLLOWER_STOP_TIMEOUT_S)
         self.ledger.close()
+        self.cards.close()
         self.hot_state.close()
         self.engine.dispose()
 
@@ -71,19 +93,32 @@ def bootstrap(
         clock=clock,
         overdraft_default_vnd=settings.overdraft_default_vnd,
     )
+    cards = CardIssuer(
+        settings.event_store_env(create_tables=create_schema),
+        sealer=KeyVault(settings.key_encryption_key_bytes),
+        account_of=ledger.get_account,
+        clock=clock,
+        virtual_cards_active_max=settings.virtual_cards_active_max,
+    )
     engine = make_engine(settings.read_model_url())
     follower = LedgerFollower(ledger, engine)
+    card_follower = CardFollower(cards, engine)
     tokens = TokenStore(engine)
     if create_schema:
         follower.create_tables()
+        card_follower.create_tables()
         tokens.create_tables()
     tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
+    cards.ensure_issuer_key()
     return Container(
         settings=settings,
         ledger=ledger,
+        cards=cards,
         engine=engine,
         read_model=LedgerReadModel(engine),
         follower=follower,
+        card_views=CardViews(engine),
+        card_follower=card_follower,
         hot_state=hot_state or make_hot_state(settings),
         tokens=tokens,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +16,12 @@ from ticketing.domain.limits import OVERDRAFT_MAX_VND
 
 # Usable only in local mode, so a laptop demo needs no set-up; refused everywhere else.
 LOCAL_ADMIN_TOKEN = "tlk_local_admin_do_not_use_in_production"  # noqa: S105
+# The local key-encryption key for issuer private keys: fine for a laptop, refused elsewhere.
+LOCAL_KEY_ENCRYPTION_KEY = base64.b64encode(
+    hashlib.sha256(b"tapledger local only").digest()
+).decode()
 SECRET_MIN_CHARS = 32
+KEK_BYTES = 32
 SQLITE_LOCK_TIMEOUT_S = 15
 
 
@@ -25,6 +33,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="postgresql://user:pw@host/db")
     redis_url: str | None = Field(default=None, description="redis://host:6379/0")
     admin_token: SecretStr | None = None
+    key_encryption_key: SecretStr | None = Field(
+        default=None, description="base64 of 32 random bytes; seals issuer private keys"
+    )
+    virtual_cards_active_max: int = Field(default=1, ge=1, le=5)
     overdraft_default_vnd: int = Field(default=0, ge=0, le=OVERDRAFT_MAX_VND)
     rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
@@ -42,9 +54,20 @@ class Settings(BaseSettings):
                 f"TAPLEDGER_ADMIN_TOKEN must be set to a secret of at least {SECRET_MIN_CHARS} "
                 "characters outside local mode"
             )
+        kek = self.key_encryption_key.get_secret_value() if self.key_encryption_key else ""
+        if kek in ("", LOCAL_KEY_ENCRYPTION_KEY) or len(_b64(kek)) != KEK_BYTES:
+            raise ValueError(
+                f"TAPLEDGER_KEY_ENCRYPTION_KEY must be the base64 of {KEK_BYTES} random bytes "
+                "outside local mode"
+            )
         if self.database_url is None:
             raise ValueError("TAPLEDGER_DATABASE_URL is required outside local mode")
         return self
+
+    @property
+    def key_encryption_key_bytes(self) -> bytes:
+        kek = self.key_encryption_key.get_secret_value() if self.key_encryption_key else ""
+        return _b64(kek or LOCAL_KEY_ENCRYPTION_KEY)
 
     @property
     def bootstrap_admin_token(self) -> str:
@@ -88,3 +111,10 @@ class Settings(BaseSettings):
             .set(drivername="postgresql+psycopg")
             .render_as_string(hide_password=False)
         )
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.commands import (
@@ -38,6 +38,7 @@ from ticketing.domain.transfer import (
     check_transfer_id,
     fingerprint,
 )
+from ticketing.observed import ObservedApplication
 from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
 
 # Threads of one process writing the same account take turns on one of these locks, so they
@@ -69,7 +70,7 @@ class Receipt:
     replayed: bool
 
 
-class Ledger(Application[UUID]):
+class Ledger(ObservedApplication):
     """Transport accounts: open, top up, hold, post, void, expire, debit, block, close."""
 
     name = "Ledger"
@@ -77,8 +78,6 @@ class Ledger(Application[UUID]):
     # (by this process or another) instead of replaying from the last snapshot. Saves still
     # meet the optimistic check, so a stale cache can cost a retry, never a lost update.
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_MAX)}
-    # Followers read the log in sections of up to this many notifications.
-    log_section_size = 500
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         TransportAccount: ACCOUNT_SNAPSHOT_INTERVAL
     }
@@ -93,17 +92,11 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.overdraft_default_vnd = overdraft_default_vnd
-        # Called after every commit, e.g. to wake an in-process follower.
-        self.after_save: list[Callable[[], None]] = []
         self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
 
     def now(self) -> datetime:
         """The ledger's time, always UTC, so stores that drop offsets keep the right instant."""
         return self.clock().astimezone(UTC)
-
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:  # noqa: ARG002
-        for hook in self.after_save:
-            hook()
 
     # Accounts
 

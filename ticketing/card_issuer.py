@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ticketing.domain.account import TransportAccount
@@ -25,6 +25,7 @@ from ticketing.domain.issuer_keys import (
     IssuerKeyRing,
 )
 from ticketing.domain.virtual_card import VirtualCard, VirtualCardNotFound
+from ticketing.observed import ObservedApplication
 from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
 from ticketing.tl1.issuing import compress_p256, device_key_from_bytes, issue_certificate
 from ticketing.tl1.layout import FLAGS_OFFSET
@@ -57,7 +58,7 @@ class PublishedKeys:
     revoked: list[int]
 
 
-class CardIssuer(Application[UUID]):
+class CardIssuer(ObservedApplication):
     """Issuer keys and virtual cards; accounts are read from the ledger."""
 
     name = "Cards"

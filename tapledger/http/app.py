@@ -31,7 +31,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if container.settings.follow_in_process:
-            container.start_follower()
+            container.start_followers()
         yield
         if own_container:
             container.close()

@@ -6,6 +6,8 @@ accounts it uses. A second, short test runs the embedded default: SQLite, no Red
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -100,6 +102,7 @@ def api(
                 "TAPLEDGER_REDIS_URL": redis_url(),
                 "TAPLEDGER_ADMIN_TOKEN": admin_token,
                 "TAPLEDGER_ENVIRONMENT": "production",
+                "TAPLEDGER_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
                 "TAPLEDGER_DATA_DIR": str(workdir / "var"),
             },
             workdir,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN, LOCAL_KEY_ENCRYPTION_KEY, Settings
 
 GOOD_TOKEN = "x" * 40
+GOOD_KEK = base64.b64encode(bytes(range(32))).decode()
 PG_URL = "postgresql://app:secret@db.internal:6543/fares"
 
 
@@ -51,12 +53,35 @@ def test_production_refuses_a_missing_default_or_weak_admin_token(admin_token: s
 
 def test_production_refuses_the_embedded_store() -> None:
     with pytest.raises(ValidationError, match="TAPLEDGER_DATABASE_URL"):
-        settings(environment="production", admin_token=GOOD_TOKEN)
+        settings(environment="production", admin_token=GOOD_TOKEN, key_encryption_key=GOOD_KEK)
 
 
-def test_production_accepts_a_strong_token_and_a_database() -> None:
-    s = settings(environment="production", admin_token=GOOD_TOKEN, database_url=PG_URL)
+@pytest.mark.parametrize(
+    "kek",
+    [None, LOCAL_KEY_ENCRYPTION_KEY, "not base64!", base64.b64encode(b"short").decode()],
+    ids=["unset", "local", "garbage", "short"],
+)
+def test_production_refuses_a_missing_local_or_malformed_key_encryption_key(
+    kek: str | None,
+) -> None:
+    with pytest.raises(ValidationError, match="TAPLEDGER_KEY_ENCRYPTION_KEY"):
+        settings(
+            environment="production",
+            admin_token=GOOD_TOKEN,
+            database_url=PG_URL,
+            key_encryption_key=kek,
+        )
+
+
+def test_production_accepts_strong_secrets_and_a_database() -> None:
+    s = settings(
+        environment="production",
+        admin_token=GOOD_TOKEN,
+        database_url=PG_URL,
+        key_encryption_key=GOOD_KEK,
+    )
     assert s.bootstrap_admin_token == GOOD_TOKEN
+    assert s.key_encryption_key_bytes == bytes(range(32))
 
 
 @pytest.mark.parametrize("overdraft_vnd", [-1, 100_001])
