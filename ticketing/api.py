@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from ticketing import schemas
 from ticketing.access import (
@@ -21,7 +22,7 @@ from ticketing.access import (
 )
 from ticketing.adapters.read_model import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, LedgerReadModel
 from ticketing.application import Ledger, Receipt
-from ticketing.domain import errors
+from ticketing.domain import errors, issuer_keys, virtual_card
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 
 # Each error's HTTP status; the body's `code` comes from the error class itself.
@@ -42,6 +43,12 @@ ERROR_STATUS: dict[type[Exception], int] = {
     errors.AccountInDebt: 409,
     errors.TooManyPendingHolds: 409,
     errors.LedgerBusy: 503,
+    virtual_card.VirtualCardNotFound: 404,
+    virtual_card.VirtualCardNotActive: 409,
+    issuer_keys.IssuerKeyNotFound: 404,
+    issuer_keys.IssuerKeyAlreadyRevoked: 409,
+    issuer_keys.ActiveIssuerKeyRevoked: 409,
+    issuer_keys.NoActiveIssuerKey: 503,
 }
 # Everything else the ledger refuses is about the request's content.
 LEDGER_ERROR_STATUS_DEFAULT = 422
@@ -250,3 +257,20 @@ def unblock_account(account_id: UUID, ledger: LedgerDep, _: CurrentAdmin) -> sch
 def close_account(account_id: UUID, ledger: LedgerDep, _: CurrentAdmin) -> schemas.AccountPublic:
     """Closes the account; a positive balance is recorded as a refund owed to the rider."""
     return schemas.AccountPublic.of(ledger.close_account(account_id))
+
+
+me_router = APIRouter(tags=["accounts"])
+
+
+class PrincipalPublic(BaseModel):
+    token_id: str
+    role: Role
+    account_id: UUID | None
+
+
+@me_router.get("/me")
+def who_am_i(principal: CurrentPrincipal) -> PrincipalPublic:
+    """The caller's role and, for a rider, its account."""
+    return PrincipalPublic(
+        token_id=principal.token_id, role=principal.role, account_id=principal.account_id
+    )

@@ -24,7 +24,7 @@ from ticketing.domain.issuer_keys import (
     RING_ID,
     IssuerKeyRing,
 )
-from ticketing.domain.virtual_card import VirtualCard, VirtualCardNotFound
+from ticketing.domain.virtual_card import InvalidDeviceKey, VirtualCard, VirtualCardNotFound
 from ticketing.observed import ObservedApplication
 from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
 from ticketing.tl1.issuing import compress_p256, device_key_from_bytes, issue_certificate
@@ -147,7 +147,10 @@ class CardIssuer(ObservedApplication):
     ) -> VirtualCard:
         """Certifies a phone's P-256 key for an open account; the account's older virtual
         cards beyond the allowed number are retired in the same transaction."""
-        device_key_compressed = compress_p256(device_key_from_bytes(device_key))
+        try:
+            device_key_compressed = compress_p256(device_key_from_bytes(device_key))
+        except ValueError:
+            raise InvalidDeviceKey from None
         account = self.account_of(account_id)
         account.check_open()
         flags = CONCESSION_PROOF_CHECKED if concession_proof_checked else 0

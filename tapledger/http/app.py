@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 import ticketing.api
+import ticketing.cards_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http import tokens_api
 from tapledger.http.idempotency import IdempotencyMiddleware
@@ -46,7 +47,11 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.ledger = container.ledger
     app.state.read_model = container.read_model
     app.state.authenticator = container.tokens
+    app.state.cards = container.cards
+    app.state.card_views = container.card_views
     app.include_router(ticketing.api.router, prefix="/v1")
+    app.include_router(ticketing.cards_api.router, prefix="/v1")
+    app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")
     app.get("/healthz", tags=["health"])(_healthz)
     _install_error_handlers(app)

@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from ticketing.adapters.follower import FOLLOW_SECTION_MAX, Follower
+from ticketing.adapters.follower import FOLLOW_SECTION_MAX, Follower, tracking
 from ticketing.adapters.read_model import aware
 from ticketing.domain.invariants import require
 from ticketing.domain.virtual_card import VirtualCard
@@ -139,8 +139,17 @@ class CardViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def deny_list_since(self, since: int, *, now: datetime, position: int) -> DenyListDelta:
+    def position(self) -> int:
+        """How far into the log these views are built: the deny list's current version."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(tracking.c.notification_id).where(tracking.c.projection == PROJECTION_NAME)
+            ).scalar()
+        return int(value or 0)
+
+    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:
         """Entries listed after version `since` whose certificates have not yet expired."""
+        position = self.position()
         query = (
             select(deny_list)
             .where(deny_list.c.version > since, deny_list.c.until > now)

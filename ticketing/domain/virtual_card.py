@@ -166,3 +166,10 @@ class VirtualCardNotActive(LedgerError):
 
     def __init__(self, card_id: UUID, status: CardStatus) -> None:
         super().__init__(f"virtual card {card_id} is {status}; issue a new one")
+
+
+class InvalidDeviceKey(LedgerError):
+    code = "invalid_device_key"
+
+    def __init__(self) -> None:
+        super().__init__("device_key must be a P-256 public key, SEC1 compressed or uncompressed")

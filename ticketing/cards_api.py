@@ -1,0 +1,219 @@
+"""HTTP routes for virtual cards, the issuer key set and the deny list."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from ticketing.access import Principal, Role, check_can_read
+from ticketing.adapters.card_views import CardViews
+from ticketing.api import CurrentAdmin, CurrentPrincipal, CurrentStaff
+from ticketing.card_issuer import CardIssuer
+from ticketing.domain.issuer_keys import ISSUER_KEY_OVERLAP_MAX_S, ISSUER_KEY_OVERLAP_MIN_S
+from ticketing.domain.virtual_card import InvalidDeviceKey, VirtualCard
+
+DEVICE_KEY_B64_MAX_CHARS = 100  # a 65-byte uncompressed point is 88 base64 characters
+REASON_MAX_CHARS = 140
+
+
+def _cards(request: Request) -> CardIssuer:
+    cards: CardIssuer = request.app.state.cards
+    return cards
+
+
+def _views(request: Request) -> CardViews:
+    views: CardViews = request.app.state.card_views
+    return views
+
+
+CardsDep = Annotated[CardIssuer, Depends(_cards)]
+CardViewsDep = Annotated[CardViews, Depends(_views)]
+
+
+class VirtualCardCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device_key: Annotated[str, Field(min_length=1, max_length=DEVICE_KEY_B64_MAX_CHARS)] = Field(
+        description="the phone's P-256 public key, SEC1 (33 or 65 bytes), base64"
+    )
+    concession_proof_checked: bool = Field(
+        default=False, description="staff only: the rider's concession papers were checked"
+    )
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX_CHARS)]
+
+
+class VirtualCardPublic(BaseModel):
+    card_id: UUID
+    account_id: UUID
+    status: str
+    issuer_key_id: int
+    certificate: str = Field(description="the 126-byte TL1 certificate, base64")
+    not_before: int
+    not_after: int
+    server_time: int = Field(description="unix seconds, for the phone to correct its clock")
+
+    @classmethod
+    def of(cls, card: VirtualCard, now: datetime) -> VirtualCardPublic:
+        return cls(
+            card_id=card.id,
+            account_id=card.account_id,
+            status=card.status.value,
+            issuer_key_id=card.issuer_key_id,
+            certificate=card.certificate_b64,
+            not_before=card.not_before,
+            not_after=card.not_after,
+            server_time=int(now.timestamp()),
+        )
+
+
+class IssuerKeyPublic(BaseModel):
+    key_id: int
+    public_key: str = Field(description="Ed25519 public key, 32 bytes, hex")
+    valid_until: datetime | None
+
+
+class IssuerKeySetPublic(BaseModel):
+    version: int
+    keys: list[IssuerKeyPublic]
+    revoked: list[int]
+
+
+class RotateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_s: Annotated[int, Field(ge=ISSUER_KEY_OVERLAP_MIN_S, le=ISSUER_KEY_OVERLAP_MAX_S)] = (
+        ISSUER_KEY_OVERLAP_MIN_S
+    )
+
+
+class DenyListEntry(BaseModel):
+    card_id: UUID
+    reason: str
+    until: datetime
+
+
+class DenyListPublic(BaseModel):
+    version: int = Field(description="pass back as `since` to get only what changed")
+    entries: list[DenyListEntry]
+    more: bool
+
+
+router = APIRouter(tags=["virtual cards"])
+
+
+def _own_card(cards: CardIssuer, card_id: UUID, principal: Principal) -> VirtualCard:
+    card = cards.get_virtual_card(card_id)
+    check_can_read(principal, card.account_id)
+    return card
+
+
+@router.post("/accounts/{account_id}/virtual-cards", status_code=status.HTTP_201_CREATED)
+def issue_virtual_card(
+    account_id: UUID, body: VirtualCardCreate, cards: CardsDep, principal: CurrentPrincipal
+) -> VirtualCardPublic:
+    """Certifies a phone's device key; the account's previous virtual card is retired."""
+    check_can_read(principal, account_id)
+    try:
+        device_key = base64.b64decode(body.device_key, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidDeviceKey from None
+    card = cards.issue_virtual_card(
+        account_id,
+        device_key=device_key,
+        concession_proof_checked=body.concession_proof_checked and principal.role is not Role.RIDER,
+    )
+    return VirtualCardPublic.of(card, cards.now())
+
+
+@router.get("/accounts/{account_id}/virtual-cards")
+def list_virtual_cards(
+    account_id: UUID, views: CardViewsDep, principal: CurrentPrincipal
+) -> list[dict[str, object]]:
+    """The account's virtual cards, newest first (from the read model)."""
+    check_can_read(principal, account_id)
+    return views.cards_of(account_id)
+
+
+@router.get("/virtual-cards/{card_id}")
+def get_virtual_card(
+    card_id: UUID, cards: CardsDep, principal: CurrentPrincipal
+) -> VirtualCardPublic:
+    """A virtual card with its current certificate."""
+    return VirtualCardPublic.of(_own_card(cards, card_id, principal), cards.now())
+
+
+@router.post("/virtual-cards/{card_id}/renew")
+def renew_virtual_card(
+    card_id: UUID, cards: CardsDep, principal: CurrentPrincipal
+) -> VirtualCardPublic:
+    """A fresh certificate (up to 72 h) for the same device key."""
+    _own_card(cards, card_id, principal)
+    return VirtualCardPublic.of(cards.renew_virtual_card(card_id), cards.now())
+
+
+@router.post("/virtual-cards/{card_id}/block")
+def block_virtual_card(
+    card_id: UUID, body: ReasonBody, cards: CardsDep, principal: CurrentPrincipal
+) -> VirtualCardPublic:
+    """Blocks a lost or stolen phone's card: it goes on the deny list."""
+    _own_card(cards, card_id, principal)
+    return VirtualCardPublic.of(cards.block_virtual_card(card_id, reason=body.reason), cards.now())
+
+
+@router.get("/issuer-keys")
+def get_issuer_keys(cards: CardsDep, _: CurrentPrincipal) -> IssuerKeySetPublic:
+    """The public keys validators trust now, the revoked ids, and the set's version."""
+    published = cards.published_keys()
+    return IssuerKeySetPublic(
+        version=published.version,
+        keys=[
+            IssuerKeyPublic(key_id=k, public_key=hex_key, valid_until=until)
+            for k, (hex_key, until) in sorted(published.keys.items())
+        ],
+        revoked=published.revoked,
+    )
+
+
+@router.post("/issuer-keys/rotate", status_code=status.HTTP_201_CREATED)
+def rotate_issuer_key(
+    cards: CardsDep, _: CurrentAdmin, body: RotateBody | None = None
+) -> IssuerKeySetPublic:
+    """Starts signing with a new key; the old one stays trusted for `overlap_s`."""
+    cards.rotate_issuer_key(overlap_s=(body or RotateBody()).overlap_s)
+    return get_issuer_keys(cards, _)
+
+
+@router.post("/issuer-keys/{key_id}/revoke")
+def revoke_issuer_key(
+    key_id: int, body: ReasonBody, cards: CardsDep, admin: CurrentAdmin
+) -> IssuerKeySetPublic:
+    """Distrusts a key at once; every certificate it signed is refused."""
+    cards.revoke_issuer_key(key_id, reason=body.reason)
+    return get_issuer_keys(cards, admin)
+
+
+@router.get("/deny-list")
+def get_deny_list(
+    views: CardViewsDep,
+    cards: CardsDep,
+    _: CurrentStaff,
+    since: Annotated[int, Query(ge=0)] = 0,
+) -> DenyListPublic:
+    """Cards to refuse, listed after version `since`; entries end with the card's certificate."""
+    delta = views.deny_list_since(since, now=cards.now())
+    return DenyListPublic(
+        version=delta.version,
+        entries=[DenyListEntry.model_validate(e) for e in delta.entries],
+        more=delta.more,
+    )
