@@ -1,0 +1,155 @@
+"""Virtual cards over HTTP, in process: who may issue, block and rotate, and the deny list."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.http.app import create_app
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    built = bootstrap(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, own_container=False)) as test_client:
+        yield test_client
+
+
+def rider(client: TestClient) -> tuple[str, dict[str, str]]:
+    account_id: str = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
+    issued = client.post(
+        "/v1/tokens", json={"role": "rider", "account_id": account_id}, headers=ADMIN
+    )
+    return account_id, {"Authorization": f"Bearer {issued.json()['token']}"}
+
+
+def device_key_b64() -> str:
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return base64.b64encode(
+        public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    ).decode()
+
+
+def issue(client: TestClient, account_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    response = client.post(
+        f"/v1/accounts/{account_id}/virtual-cards",
+        json={"device_key": device_key_b64()},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    card: dict[str, Any] = response.json()
+    return card
+
+
+def test_a_rider_registers_its_phone_and_gets_a_certificate_and_the_server_time(
+    client: TestClient,
+) -> None:
+    account_id, headers = rider(client)
+    card = issue(client, account_id, headers)
+    assert len(base64.b64decode(card["certificate"])) == 126
+    assert abs(card["server_time"] - time.time()) < 60
+    assert card["not_after"] - card["not_before"] <= 72 * 3600
+    assert client.get(f"/v1/virtual-cards/{card['card_id']}", headers=headers).status_code == 200
+
+
+def test_a_rider_cannot_touch_another_riders_cards(client: TestClient) -> None:
+    account_id, headers = rider(client)
+    _, other = rider(client)
+    card = issue(client, account_id, headers)
+    response = client.post(
+        f"/v1/accounts/{account_id}/virtual-cards",
+        json={"device_key": device_key_b64()},
+        headers=other,
+    )
+    assert response.status_code == 404
+    for path in (
+        f"/v1/virtual-cards/{card['card_id']}/renew",
+        f"/v1/virtual-cards/{card['card_id']}",
+    ):
+        assert (
+            client.request("POST" if "renew" in path else "GET", path, headers=other).status_code
+            == 404
+        )
+
+
+def test_only_admins_rotate_or_revoke_issuer_keys(client: TestClient) -> None:
+    _, headers = rider(client)
+    assert client.post("/v1/issuer-keys/rotate", headers=headers).status_code == 403
+    rotated = client.post("/v1/issuer-keys/rotate", headers=ADMIN)
+    assert rotated.status_code == 201
+    assert [k["key_id"] for k in rotated.json()["keys"]] == [1, 2]
+    revoked = client.post("/v1/issuer-keys/1/revoke", json={"reason": "drill"}, headers=ADMIN)
+    assert revoked.json()["revoked"] == [1]
+    assert "sealed" not in revoked.text
+    assert "private" not in revoked.text.lower()
+    again = client.post("/v1/issuer-keys/1/revoke", json={"reason": "drill"}, headers=ADMIN)
+    assert (again.status_code, again.json()["code"]) == (409, "issuer_key_already_revoked")
+
+
+def test_an_invalid_device_key_is_a_422_problem(client: TestClient) -> None:
+    account_id, headers = rider(client)
+    for key in ("not base64!", base64.b64encode(b"\x04" + bytes(64)).decode()):
+        response = client.post(
+            f"/v1/accounts/{account_id}/virtual-cards", json={"device_key": key}, headers=headers
+        )
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_device_key")
+
+
+def test_deny_list_grows_by_versioned_deltas_for_blocked_and_retired_cards(
+    client: TestClient, container: Container
+) -> None:
+    account_id, headers = rider(client)
+    first = issue(client, account_id, headers)
+    second = issue(client, account_id, headers)  # retires the first
+    container.card_follower.catch_up()
+    delta = client.get("/v1/deny-list?since=0", headers=ADMIN).json()
+    assert [(e["card_id"], e["reason"]) for e in delta["entries"]] == [
+        (first["card_id"], "retired")
+    ]
+    client.post(
+        f"/v1/virtual-cards/{second['card_id']}/block", json={"reason": "lost"}, headers=headers
+    )
+    container.card_follower.catch_up()
+    later = client.get(f"/v1/deny-list?since={delta['version']}", headers=ADMIN).json()
+    assert [(e["card_id"], e["reason"]) for e in later["entries"]] == [
+        (second["card_id"], "blocked")
+    ]
+    assert later["version"] > delta["version"]
+    assert (
+        client.get(f"/v1/deny-list?since={later['version']}", headers=ADMIN).json()["entries"] == []
+    )
+    assert client.get("/v1/deny-list", headers=headers).status_code == 403
+
+
+def test_card_views_rebuild_to_identical_rows(client: TestClient, container: Container) -> None:
+    account_id, headers = rider(client)
+    issue(client, account_id, headers)
+    card = issue(client, account_id, headers)
+    client.post(
+        f"/v1/virtual-cards/{card['card_id']}/block", json={"reason": "lost"}, headers=headers
+    )
+    container.card_follower.catch_up()
+    before = client.get("/v1/deny-list", headers=ADMIN).json()
+    listed = client.get(f"/v1/accounts/{account_id}/virtual-cards", headers=headers).json()
+    assert container.card_follower.rebuild() > 0
+    assert client.get("/v1/deny-list", headers=ADMIN).json() == before
+    assert client.get(f"/v1/accounts/{account_id}/virtual-cards", headers=headers).json() == listed
