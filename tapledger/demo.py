@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tapledger.bootstrap import Container, bootstrap
+from tapledger.demo_cards import virtual_card_scene
 from tapledger.settings import Settings
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.domain.errors import LedgerError
@@ -58,16 +59,18 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
     try:
         console.rule("[bold]tapledger demo[/bold]: one morning on Hanoi's transport accounts")
         console.print(f"store: SQLite at {settings.sqlite_path}, hot state in process\n")
-        lan_id = _morning(container, clock, console)
-        ok = _report(container, lan_id, console)
+        lan_id, minh_id = _morning(container, clock, console)
+        console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a virtual card")
+        cards_ok = virtual_card_scene(container, minh_id, console)
+        ok = _report(container, lan_id, console) and cards_ok
     finally:
         container.close()
     if not ok:
         raise typer.Exit(1)
 
 
-def _morning(container: Container, clock: SimClock, console: Console) -> UUID:
-    """Runs the morning's story; returns Lan's account, whose statement is shown."""
+def _morning(container: Container, clock: SimClock, console: Console) -> tuple[UUID, UUID]:
+    """Runs the morning's story; returns Lan's account (whose statement is shown) and Minh's."""
     ledger = container.ledger
     lan = ledger.open_account(rider_category=RiderCategory.REGULAR, display_name="Nguyễn Thị Lan")
     minh = ledger.open_account(rider_category=RiderCategory.PRIORITY, display_name="Trần Văn Minh")
@@ -148,7 +151,7 @@ def _morning(container: Container, clock: SimClock, console: Console) -> UUID:
     ledger.unblock_account(lan.id)
     console.print("  [green]ok[/green] Lan's new phone is bound: the account is unblocked")
     step("Lan rides again", Debit(lan.id, "bus-01-1130-lan", 8_000))
-    return lan.id
+    return lan.id, minh.id
 
 
 def _report(container: Container, lan_id: UUID, console: Console) -> bool:
