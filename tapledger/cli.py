@@ -11,6 +11,7 @@ import uvicorn
 from rich.console import Console
 
 from tapledger.bootstrap import bootstrap
+from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from ticketing.access import Role
 from ticketing.hold_sweeper import sweep_expired_holds
@@ -22,6 +23,7 @@ holds = typer.Typer(no_args_is_help=True, help="Holds on transport accounts.")
 app.add_typer(projections, name="projections")
 app.add_typer(tokens, name="tokens")
 app.add_typer(holds, name="holds")
+app.add_typer(rider_app, name="rider")
 console = Console()
 
 
