@@ -19,6 +19,7 @@ from tapledger.http.idempotency import IdempotencyMiddleware
 from tapledger.http.problems import Problem, problem_response
 from tapledger.http.ratelimit import RateLimitMiddleware
 from tapledger.settings import Settings
+from tapledger.web.pages import mount_web
 from ticketing.access import AccessError
 from ticketing.domain.errors import LedgerError
 from ticketing.hotstate import HotStateUnavailable
@@ -54,6 +55,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")
     app.get("/healthz", tags=["health"])(_healthz)
+    mount_web(app)
     _install_error_handlers(app)
     settings = container.settings
     # Starlette runs the last-added middleware first: rate limits apply before idempotency.
