@@ -26,7 +26,9 @@ from ticketing.domain.issuer_keys import (
     KeyOverlapOutOfRange,
 )
 from ticketing.domain.virtual_card import CardStatus, InvalidDeviceKey, VirtualCardNotActive
+from ticketing.tl1.device import sign_code
 from ticketing.tl1.layout import parse_certificate
+from ticketing.tl1.verify import Decision, IssuerKeySet, ReplayWindow, Verifier
 
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
@@ -172,7 +174,7 @@ def test_revocation_lists_the_key_as_revoked_and_bumps_the_version(cards: CardIs
     cards.revoke_issuer_key(1, reason="HSM lost")
     published = cards.published_keys()
     assert published.revoked == [1]
-    assert 1 not in published.keys
+    assert 1 in published.keys  # still known, so gates say "revoked", not "unknown"
     assert published.version > before
 
 
@@ -215,3 +217,36 @@ def test_a_sealed_key_opens_only_with_its_kek_and_its_key_id() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         KeyVault(b"short")
     assert "sealed" in repr(vault)
+
+
+def gate(cards: CardIssuer) -> Verifier:
+    published = cards.published_keys()
+    keys = IssuerKeySet.from_bytes(
+        {key_id: hex_key for key_id, (hex_key, _) in published.keys.items()},
+        revoked=published.revoked,
+        version=published.version,
+    )
+    return Verifier(keys, set(), replay_window=ReplayWindow(), certificate_cache=None)
+
+
+def test_codes_of_the_old_key_pass_during_the_overlap_and_fail_after_revocation(
+    cards: CardIssuer, ledger: Ledger, clock: Clock
+) -> None:
+    phone = ec.generate_private_key(ec.SECP256R1())
+    public = phone.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    card = cards.issue_virtual_card(ledger.open_account(rider_category=0).id, device_key=public)
+    certificate = base64.b64decode(card.certificate_b64)
+    now = int(clock.now.timestamp())
+
+    def code(counter: int) -> str:
+        return sign_code(
+            certificate=certificate, device_private_key=phone, generated_at=now, counter=counter
+        )
+
+    cards.rotate_issuer_key(overlap_s=ISSUER_KEY_OVERLAP_MIN_S)
+    assert gate(cards).verify(code(1), now).decision is Decision.ACCEPTED
+    cards.revoke_issuer_key(card.issuer_key_id, reason="key leaked")
+    assert gate(cards).verify(code(2), now).decision is Decision.REVOKED_ISSUER_KEY
+    renewed = cards.renew_virtual_card(card.id)
+    certificate = base64.b64decode(renewed.certificate_b64)
+    assert gate(cards).verify(code(3), now).decision is Decision.ACCEPTED

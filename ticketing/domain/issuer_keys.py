@@ -136,16 +136,19 @@ class IssuerKeyRing(Aggregate):
         return self.active_key_id, self.keys[str(self.active_key_id)]["sealed_private_key"]
 
     def published(self, at: datetime) -> tuple[dict[int, tuple[str, datetime | None]], list[int]]:
-        """What validators need: keys they may trust at `at` (public key, valid until), and the
-        revoked ids. A retired key past its overlap is simply no longer listed."""
-        live: dict[int, tuple[str, datetime | None]] = {}
+        """What validators need: the keys they know at `at` (public key, valid until) and which
+        of them are revoked. A revoked key stays listed, so a gate can tell a rider its code
+        was refused for a revoked key (spec/QR.md step 4) rather than an unknown one (step 3);
+        a key retired past its overlap is no longer listed at all."""
+        known: dict[int, tuple[str, datetime | None]] = {}
         revoked: list[int] = []
         for key_id, key in self.keys.items():
             if key["status"] == REVOKED:
                 revoked.append(int(key_id))
-            elif key["valid_until"] is None or key["valid_until"] > at:
-                live[int(key_id)] = (key["public_key_hex"], key["valid_until"])
-        return live, sorted(revoked)
+            elif key["valid_until"] is not None and key["valid_until"] <= at:
+                continue
+            known[int(key_id)] = (key["public_key_hex"], key["valid_until"])
+        return known, sorted(revoked)
 
 
 register_topic(IssuerKeyRing.Snapshot.TOPIC, IssuerKeyRing.Snapshot)
