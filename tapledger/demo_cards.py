@@ -10,9 +10,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
 
 from tapledger.bootstrap import Container
+from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.device import next_counter, sign_code
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.qr_image import make_symbol
-from ticketing.tl1.verify import CertificateCache, IssuerKeySet, ReplayWindow, Verifier
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Verifier
 
 
 def gate_for(container: Container) -> Verifier:

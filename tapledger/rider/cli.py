@@ -15,14 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tapledger.rider.wallet import (
-    STATEMENT_LINES_MAX,
-    DeviceKeyStore,
-    RiderApi,
-    RiderApiError,
-    Wallet,
-    WalletError,
-)
+from tapledger.rider.api import RiderApi, RiderApiError
+from tapledger.rider.errors import WalletError
+from tapledger.rider.keystore import DeviceKeyStore
+from tapledger.rider.wallet import STATEMENT_LINES_MAX, Wallet
 from ticketing.tl1.qr_image import render_terminal
 
 DEFAULT_HOME = Path("var/rider")

@@ -24,12 +24,15 @@ from typer.testing import CliRunner, Result
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.cli import app
 from tapledger.http.app import create_app
-from tapledger.rider.wallet import KEY_FILE_NAME, STATE_FILE_NAME
+from tapledger.rider.keystore import KEY_FILE_NAME, STATE_FILE_NAME
 from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.integration.conftest import ExplicitSettings
+from ticketing.tl1.certificate_cache import CertificateCache
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code
 from ticketing.tl1.qr_image import HALF_BLOCKS
-from ticketing.tl1.verify import CertificateCache, IssuerKeySet, ReplayWindow, Verifier
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Verifier
 
 SERVER_START_TIMEOUT_S = 15.0
 SERVER_STOP_TIMEOUT_S = 10.0

@@ -43,14 +43,10 @@ from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tapledger.web.pages import QR_TEXT_MAX_CHARS
 from tests.e2e.browser import CHROMIUM_ARGS, chromium_executable
 from ticketing.tl1 import base45
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code, code_from_text, parse_code
-from ticketing.tl1.verify import (
-    STALE_AFTER_S_DEFAULT,
-    Decision,
-    IssuerKeySet,
-    ReplayWindow,
-    Verifier,
-)
+from ticketing.tl1.replay import STALE_AFTER_S_DEFAULT, ReplayWindow
+from ticketing.tl1.verify import Decision, Verifier
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 TOP_UP_VND = 50_000

@@ -27,8 +27,10 @@ from ticketing.domain.issuer_keys import (
 )
 from ticketing.domain.virtual_card import CardStatus, InvalidDeviceKey, VirtualCardNotActive
 from ticketing.tl1.device import sign_code
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import parse_certificate
-from ticketing.tl1.verify import Decision, IssuerKeySet, ReplayWindow, Verifier
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Decision, Verifier
 
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 

@@ -14,23 +14,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tapledger.rider.wallet import (
-    KEY_FILE_NAME,
-    RENEW_BEFORE_S,
-    STATE_FILE_NAME,
-    AccountReply,
-    CardReply,
-    DeviceKeyStore,
-    PrincipalReply,
-    RiderApi,
-    RiderApiError,
-    StatementLineReply,
-    Wallet,
-    WalletError,
-)
+from tapledger.rider.api import RiderApi, RiderApiError
+from tapledger.rider.errors import WalletError
+from tapledger.rider.keystore import KEY_FILE_NAME, STATE_FILE_NAME, DeviceKeyStore
+from tapledger.rider.port import AccountReply, CardReply, PrincipalReply, StatementLineReply
+from tapledger.rider.wallet import RENEW_BEFORE_S, Wallet
+from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.issuing import compress_p256, issue_certificate
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code, code_from_text, parse_code
-from ticketing.tl1.verify import CertificateCache, IssuerKeySet, ReplayWindow, Verifier
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Verifier
 
 # A fixed moment on the phone's clock, 2025-06-01 08:00 in Hanoi, a quarter second into the
 # second so that the server's whole-second `server_time` is a quarter second behind it.

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ticketing.tl1 import base45
+from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.device import next_counter, sign_code
 from ticketing.tl1.issuing import (
     CERTIFICATE_LIFETIME_MAX_S,
@@ -25,6 +26,7 @@ from ticketing.tl1.issuing import (
     device_key_from_bytes,
     issue_certificate,
 )
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import (
     CERTIFICATE_BODY,
     CERTIFICATE_BYTES,
@@ -41,13 +43,8 @@ from ticketing.tl1.layout import (
     code_from_text,
     code_to_text,
 )
-from ticketing.tl1.verify import (
-    CertificateCache,
-    Decision,
-    IssuerKeySet,
-    ReplayWindow,
-    Verifier,
-)
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Decision, Verifier
 
 NOW = 1_800_000_000
 KEY_ID = 7

@@ -9,16 +9,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.device import sign_code
 from ticketing.tl1.issuing import compress_p256, issue_certificate
-from ticketing.tl1.verify import (
-    CertificateCache,
-    Decision,
-    InvalidIssuerKey,
-    IssuerKeySet,
-    ReplayWindow,
-    Verifier,
-)
+from ticketing.tl1.keyset import InvalidIssuerKey, IssuerKeySet
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Decision, Verifier
 
 NOW = 1_800_000_000
 OLD_KEY_ID = 1

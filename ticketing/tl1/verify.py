@@ -2,36 +2,36 @@
 
 `Verifier.verify` runs the twelve checks of spec/QR.md in the table's order, and the first failure
 is the decision. It never raises on a scanned text: every way a text can be wrong is a `Decision`.
+The issuer keys it trusts are an `IssuerKeySet` (`keyset`), codes already accepted are kept in a
+`ReplayWindow` (`replay`), and certificates already checked in a `CertificateCache`
+(`certificate_cache`).
 
 Key rotation: assign a new `IssuerKeySet` to `verifier.keys`. The next `verify` uses it, and
 every cached certificate is checked against the current set each time it is used, so a
 revocation or a removed key takes effect on the very next code without flushing anything.
 """
 
-import heapq
-from collections import OrderedDict
-from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Container
+from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
 from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from ticketing.domain.invariants import require
+from ticketing.tl1.certificate_cache import CertificateCache, VerifiedCertificate
 from ticketing.tl1.issuing import InvalidDeviceKey, device_key_from_bytes
+from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import (
     CERTIFICATE_BYTES,
     DEVICE_SIGNATURE_BYTES,
     FORMAT_OFFSET,
     FORMAT_VERSION,
-    U16_MAX,
     Certificate,
     Code,
     MalformedCode,
@@ -39,21 +39,11 @@ from ticketing.tl1.layout import (
     parse_certificate,
     parse_dynamic_part,
 )
+from ticketing.tl1.replay import STALE_AFTER_S_DEFAULT, ReplayWindow
 
-STALE_AFTER_S_DEFAULT = 60
 FUTURE_TOLERANCE_S_DEFAULT = 10
-# Codes a validator accepts within one staleness window; a gate or a bus accepts a few a second,
-# and each entry costs a few hundred bytes (about 6 MB when full).
-REPLAY_WINDOW_ENTRIES_MAX = 16_384
-# Distinct certificates kept verified; a busy line sees a few thousand riders within a
-# certificate's 72 h, and each entry holds a parsed certificate and a P-256 key (about 1 KB).
-CERTIFICATE_CACHE_MAX = 4_096
-ED25519_PUBLIC_KEY_BYTES = 32
 SIGNATURE_HALF_BYTES = DEVICE_SIGNATURE_BYTES // 2
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-
-ReplayKey = tuple[UUID, int, int]
-"""`(card_id, generated_at, counter)`: what makes a code unique (spec/QR.md, step 12)."""
 
 
 class Decision(StrEnum):
@@ -84,173 +74,6 @@ class Verification:
     @property
     def accepted(self) -> bool:
         return self.decision is Decision.ACCEPTED
-
-
-class InvalidIssuerKey(ValueError):
-    """A configured issuer key is not a 32-byte Ed25519 public key, or its id is not a u16."""
-
-
-# Compared by identity (eq=False): a set is one distribution of keys, named by its `version`.
-@dataclass(frozen=True, eq=False)
-class IssuerKeySet:
-    """The issuer public keys a validator trusts, by `issuer_key_id`; immutable, replaced whole."""
-
-    keys: Mapping[int, Ed25519PublicKey]
-    revoked: frozenset[int] = frozenset()
-    version: int = 0
-    _raw: Mapping[int, bytes] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        for key_id in (*self.keys, *self.revoked):
-            if not 0 <= key_id <= U16_MAX:
-                raise InvalidIssuerKey(f"issuer key id {key_id} is not a u16")
-        # A private copy, so the caller's dict cannot change a set that claims to be immutable.
-        object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
-        object.__setattr__(self, "revoked", frozenset(self.revoked))
-        raw = {key_id: key.public_bytes_raw() for key_id, key in self.keys.items()}
-        object.__setattr__(self, "_raw", MappingProxyType(raw))
-
-    @classmethod
-    def from_bytes(
-        cls, keys: Mapping[int, bytes | str], *, revoked: Iterable[int] = (), version: int = 0
-    ) -> "IssuerKeySet":
-        """From raw 32-byte keys or their hex, as configuration and the vectors file hold them."""
-        return cls(
-            {key_id: _ed25519_key(value) for key_id, value in keys.items()},
-            frozenset(revoked),
-            version,
-        )
-
-    def raw_key(self, key_id: int) -> bytes | None:
-        """A key's 32 raw bytes: the cache's cheap test that an id still names the same key."""
-        return self._raw.get(key_id)
-
-    def with_key(self, key_id: int, key: Ed25519PublicKey) -> "IssuerKeySet":
-        """A new set with `key_id` added (or replaced), one version later."""
-        return IssuerKeySet({**self.keys, key_id: key}, self.revoked, self.version + 1)
-
-    def revoke(self, key_id: int) -> "IssuerKeySet":
-        """A new set refusing `key_id` with `revoked_issuer_key`, one version later."""
-        return IssuerKeySet(self.keys, self.revoked | {key_id}, self.version + 1)
-
-
-def _ed25519_key(value: bytes | str) -> Ed25519PublicKey:
-    try:
-        raw = bytes.fromhex(value) if isinstance(value, str) else value
-        if len(raw) != ED25519_PUBLIC_KEY_BYTES:
-            raise InvalidIssuerKey(f"an Ed25519 key has 32 bytes, not {len(raw)}")
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError as error:
-        raise InvalidIssuerKey(str(error)) from error
-
-
-class ReplayWindow:
-    """The codes accepted lately, so that showing the same code twice is refused.
-
-    An entry is forgotten once its `generated_at` is older than `horizon_s`: such a code is
-    refused as stale before the replay check, so remembering it buys nothing. Time only comes in
-    as `now`; if a validator's clock jumps forward and back, codes forgotten in between can be
-    replayed until they go stale, and the backend's de-duplication catches them afterwards.
-
-    When full, the entry with the oldest `generated_at` is evicted. That is the entry nearest to
-    going stale anyway, so the cost is the shortest possible gap: its code could be shown again at
-    this validator for the rest of its window (at most `horizon_s` plus the future tolerance), and
-    the backend, which de-duplicates across validators, would still refuse the second tap.
-    """
-
-    def __init__(
-        self,
-        *,
-        horizon_s: int = STALE_AFTER_S_DEFAULT,
-        entries_max: int = REPLAY_WINDOW_ENTRIES_MAX,
-    ) -> None:
-        require(horizon_s >= 0, "the horizon is a duration")
-        require(1 <= entries_max <= REPLAY_WINDOW_ENTRIES_MAX, "replay window size out of bounds")
-        self.horizon_s = horizon_s
-        self.entries_max = entries_max
-        self._keys: set[ReplayKey] = set()
-        # A heap ordered by generated_at, so the oldest entry is found in O(1), removed in O(log n).
-        self._by_age: list[tuple[int, UUID, int]] = []
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def seen(self, key: ReplayKey, now: int) -> bool:
-        self._forget_before(now - self.horizon_s)
-        return key in self._keys
-
-    def remember(self, key: ReplayKey, now: int) -> None:
-        self._forget_before(now - self.horizon_s)
-        if key in self._keys:
-            return
-        if len(self._keys) >= self.entries_max:
-            self._evict_oldest()
-        card_id, generated_at, counter = key
-        self._keys.add(key)
-        heapq.heappush(self._by_age, (generated_at, card_id, counter))
-
-    def _forget_before(self, oldest_kept: int) -> None:
-        while self._by_age and self._by_age[0][0] < oldest_kept:
-            self._evict_oldest()
-
-    def _evict_oldest(self) -> None:
-        generated_at, card_id, counter = heapq.heappop(self._by_age)
-        self._keys.discard((card_id, generated_at, counter))
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedCertificate:
-    """A certificate whose issuer signature passed, with what later codes need from it."""
-
-    certificate: Certificate
-    # The raw issuer key that verified it: a hit is valid only while the id means this key.
-    issuer_key: bytes
-    # None when the signed bytes are not a P-256 point (an issuer bug): every code fails step 9.
-    device_key: ec.EllipticCurvePublicKey | None
-
-
-class CertificateCache:
-    """Verified certificates by their 126 bytes, least recently used evicted first.
-
-    A hit lets a code skip certificate parsing, the Ed25519 check and the point decompression.
-    `get` returns an entry only if the uncached path would pass steps 3 to 5 and 7 with it: its
-    key id is still known, still the same key, not revoked, and `now` is not past `not_after`.
-    Any other entry is dropped, and the caller's uncached path then gives the right refusal.
-    """
-
-    def __init__(self, entries_max: int = CERTIFICATE_CACHE_MAX) -> None:
-        require(1 <= entries_max <= CERTIFICATE_CACHE_MAX, "certificate cache size out of bounds")
-        self.entries_max = entries_max
-        self._entries: OrderedDict[bytes, VerifiedCertificate] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, raw: bytes, keys: IssuerKeySet, now: int) -> VerifiedCertificate | None:
-        entry = self._entries.get(raw)
-        if entry is None:
-            return None
-        certificate = entry.certificate
-        key_id = certificate.issuer_key_id
-        if (
-            keys.raw_key(key_id) != entry.issuer_key
-            or key_id in keys.revoked
-            or now > certificate.not_after
-        ):
-            del self._entries[raw]
-            return None
-        self._entries.move_to_end(raw)
-        return entry
-
-    def put(self, entry: VerifiedCertificate, now: int) -> None:
-        """Keeps `entry` unless it has already expired, evicting the least recently used."""
-        certificate = entry.certificate
-        if now > certificate.not_after:
-            return
-        self._entries[certificate.raw] = entry
-        self._entries.move_to_end(certificate.raw)
-        while len(self._entries) > self.entries_max:
-            self._entries.popitem(last=False)
 
 
 _MALFORMED = Verification(Decision.MALFORMED)
