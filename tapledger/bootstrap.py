@@ -21,6 +21,7 @@ from ticketing.adapters.read_model import LedgerReadModel
 from ticketing.application import Clock, Ledger, utc_now
 from ticketing.card_issuer import CardIssuer
 from ticketing.hotstate import HotState
+from ticketing.smart_cards import SmartCards
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
 
@@ -32,6 +33,7 @@ class Container:
     settings: Settings
     ledger: Ledger
     cards: CardIssuer
+    smart_cards: SmartCards
     engine: Engine
     read_model: LedgerReadModel
     follower: LedgerFollower
@@ -114,6 +116,7 @@ def bootstrap(
         settings=settings,
         ledger=ledger,
         cards=cards,
+        smart_cards=SmartCards(cards, ledger),
         engine=engine,
         read_model=LedgerReadModel(engine),
         follower=follower,

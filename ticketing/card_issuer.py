@@ -24,6 +24,7 @@ from ticketing.domain.issuer_keys import (
     RING_ID,
     IssuerKeyRing,
 )
+from ticketing.domain.smart_card import SmartCard
 from ticketing.domain.virtual_card import InvalidDeviceKey, VirtualCard, VirtualCardNotFound
 from ticketing.observed import ObservedApplication
 from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
@@ -63,7 +64,8 @@ class CardIssuer(ObservedApplication):
 
     name = "Cards"
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {IssuerKeyRing: 50}
+    # A physical card records the purse of every verified session: snapshot its stream.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {IssuerKeyRing: 50, SmartCard: 100}
 
     def __init__(
         self,

@@ -99,6 +99,7 @@ class RotateBody(BaseModel):
 
 class DenyListEntry(BaseModel):
     card_id: UUID
+    serial: str | None = Field(default=None, description="physical cards: the 8-byte serial, hex")
     reason: str
     until: datetime
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,16 +32,22 @@ from sqlalchemy import (
 from ticketing.adapters.follower import FOLLOW_SECTION_MAX, Follower, tracking
 from ticketing.adapters.read_model import aware
 from ticketing.domain.invariants import require
+from ticketing.domain.smart_card import SmartCard
 from ticketing.domain.virtual_card import VirtualCard
 
 PROJECTION_NAME = "cards"
 # Entries per deny-list answer; at least one follower section, so a page always moves on.
 DENY_LIST_PAGE_MAX = 5_000
+# A physical card has no certificate to expire; its deny entry is served this long.
+SMART_CARD_DENY_S = 10 * 365 * 24 * 3600
 CARD_EVENTS = (
+    SmartCard.Issued,
     VirtualCard.Issued,
     VirtualCard.Renewed,
     VirtualCard.Blocked,
     VirtualCard.Retired,
+    SmartCard.Blocked,
+    SmartCard.Replaced,
 )
 
 metadata = MetaData()
@@ -58,11 +64,23 @@ virtual_cards = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+smart_cards = Table(
+    "smart_cards",
+    metadata,
+    Column("card_id", Uuid, primary_key=True),
+    Column("serial", String(16), nullable=False, unique=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 deny_list = Table(
     "deny_list",
     metadata,
     Column("card_id", Uuid, primary_key=True),
-    Column("reason", String(16), nullable=False),  # blocked | retired
+    Column("serial", String(16), nullable=True),  # physical cards: validators match the serial
+    Column("reason", String(16), nullable=False),  # blocked | retired | replaced
     Column("listed_at", DateTime(timezone=True), nullable=False),
     Column("until", DateTime(timezone=True), nullable=False),
     Column("version", BigInteger, nullable=False, index=True),
@@ -76,7 +94,7 @@ def _unix(seconds: int) -> datetime:
 class CardProjection:
     name: str = PROJECTION_NAME
     topics: tuple[str, ...] = tuple(cls.TOPIC for cls in CARD_EVENTS)
-    tables: tuple[Table, ...] = (virtual_cards, deny_list)
+    tables: tuple[Table, ...] = (virtual_cards, smart_cards, deny_list)
 
     def apply(self, conn: Connection, events: Sequence[Any], position: int) -> None:
         for e in events:
@@ -111,6 +129,38 @@ class CardProjection:
                 conn.execute(
                     insert(deny_list).values(
                         card_id=card_id, reason=reason, listed_at=at, until=until, version=position
+                    )
+                )
+            elif isinstance(e, SmartCard.Issued):
+                conn.execute(
+                    insert(smart_cards).values(
+                        card_id=card_id,
+                        serial=e.serial,
+                        account_id=e.account_id,
+                        status="active",
+                        issued_at=at,
+                        updated_at=at,
+                    )
+                )
+            elif isinstance(e, SmartCard.Blocked | SmartCard.Replaced):
+                reason = "blocked" if isinstance(e, SmartCard.Blocked) else "replaced"
+                conn.execute(
+                    update(smart_cards)
+                    .where(smart_cards.c.card_id == card_id)
+                    .values(status=reason, updated_at=at)
+                )
+                # The serial is what a validator reads from the card.
+                serial = conn.execute(
+                    select(smart_cards.c.serial).where(smart_cards.c.card_id == card_id)
+                ).scalar_one()
+                conn.execute(
+                    insert(deny_list).values(
+                        card_id=card_id,
+                        serial=serial,
+                        reason=reason,
+                        listed_at=at,
+                        until=at + timedelta(seconds=SMART_CARD_DENY_S),
+                        version=position,
                     )
                 )
             else:

@@ -1,0 +1,175 @@
+"""Physical cards in the backend: issue, reload exactly once, block, replace."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+
+from ticketing.adapters.key_vault import KeyVault
+from ticketing.application import Ledger
+from ticketing.card_issuer import CardIssuer
+from ticketing.domain.commands import PostHold, TopUp, VoidHold
+from ticketing.domain.errors import AccountBlocked, HoldNotFound
+from ticketing.domain.smart_card import (
+    InvalidSerial,
+    PurseUnexplained,
+    ReloadNotOpen,
+    ReloadOutcome,
+    ReloadsStillOpen,
+    SmartCardAlreadyIssued,
+    SmartCardNotActive,
+    SmartCardStatus,
+    TransactionCounterReplayed,
+)
+from ticketing.smart_cards import SmartCards, reload_hold_id
+
+SERIAL = "0011223344556677"
+OTHER = "8899aabbccddeeff"
+T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return Ledger(clock=lambda: T0)
+
+
+@pytest.fixture
+def service(ledger: Ledger) -> SmartCards:
+    cards = CardIssuer(
+        sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=lambda: T0
+    )
+    return SmartCards(cards, ledger)
+
+
+def funded_account(ledger: Ledger, amount_vnd: int = 200_000) -> UUID:
+    account = ledger.open_account(rider_category=0)
+    ledger.execute(TopUp(account.id, amount_vnd, f"seed-{account.id.hex[:8]}"))
+    return account.id
+
+
+def test_a_serial_is_registered_once(service: SmartCards, ledger: Ledger) -> None:
+    account_id = funded_account(ledger)
+    card = service.issue(account_id, serial=SERIAL.upper())
+    assert card.serial == SERIAL
+    assert service.get(SERIAL).account_id == account_id
+    with pytest.raises(SmartCardAlreadyIssued):
+        service.issue(account_id, serial=SERIAL)
+
+
+@pytest.mark.parametrize("serial", ["", "00112233445566", "001122334455667g", "0" * 18])
+def test_a_malformed_serial_is_refused(service: SmartCards, ledger: Ledger, serial: str) -> None:
+    with pytest.raises(InvalidSerial):
+        service.issue(funded_account(ledger), serial=serial)
+
+
+def test_no_card_for_a_blocked_account(service: SmartCards, ledger: Ledger) -> None:
+    account_id = funded_account(ledger)
+    ledger.block_account(account_id, reason="fraud")
+    with pytest.raises(AccountBlocked):
+        service.issue(account_id, serial=SERIAL)
+
+
+def test_a_reload_the_card_took_moves_the_money_once(service: SmartCards, ledger: Ledger) -> None:
+    account_id = funded_account(ledger)
+    service.issue(account_id, serial=SERIAL)
+    service.start_reload(SERIAL, reload_id="r1", amount_vnd=50_000, purse_before_vnd=0)
+    service.start_reload(SERIAL, reload_id="r1", amount_vnd=50_000, purse_before_vnd=0)  # retry
+    assert ledger.get_account(account_id).available_vnd == 150_000
+    outcome = service.settle_reload(
+        SERIAL, reload_id="r1", purse_after_vnd=50_000, transaction_counter=998
+    )
+    assert outcome is ReloadOutcome.LOADED
+    account = ledger.get_account(account_id)
+    assert (account.posted_vnd, account.pending_vnd) == (150_000, 0)
+    assert service.get(SERIAL).purse_vnd == 50_000
+    with pytest.raises(ReloadNotOpen):
+        service.settle_reload(
+            SERIAL, reload_id="r1", purse_after_vnd=50_000, transaction_counter=997
+        )
+
+
+def test_a_reload_torn_before_the_card_committed_releases_the_hold(
+    service: SmartCards, ledger: Ledger
+) -> None:
+    account_id = funded_account(ledger)
+    service.issue(account_id, serial=SERIAL)
+    service.start_reload(SERIAL, reload_id="r1", amount_vnd=50_000, purse_before_vnd=0)
+    outcome = service.settle_reload(
+        SERIAL, reload_id="r1", purse_after_vnd=0, transaction_counter=998
+    )
+    assert outcome is ReloadOutcome.NOT_LOADED
+    account = ledger.get_account(account_id)
+    assert (account.posted_vnd, account.pending_vnd) == (200_000, 0)
+
+
+def test_settling_again_after_the_ledger_step_finishes_the_card_step(
+    service: SmartCards, ledger: Ledger
+) -> None:
+    # A crash between posting the hold and saving the card leaves the reload open; settling
+    # again must not fail on the already-posted hold nor post twice.
+    account_id = funded_account(ledger)
+    service.issue(account_id, serial=SERIAL)
+    service.start_reload(SERIAL, reload_id="r1", amount_vnd=50_000, purse_before_vnd=0)
+    ledger.execute(PostHold(account_id, reload_hold_id("r1")))
+    outcome = service.settle_reload(
+        SERIAL, reload_id="r1", purse_after_vnd=50_000, transaction_counter=998
+    )
+    assert outcome is ReloadOutcome.LOADED
+    assert ledger.get_account(account_id).posted_vnd == 150_000
+    assert service.get(SERIAL).open_reloads == {}
+
+
+def test_a_purse_that_matches_neither_outcome_is_refused(
+    service: SmartCards, ledger: Ledger
+) -> None:
+    service.issue(funded_account(ledger), serial=SERIAL)
+    service.start_reload(SERIAL, reload_id="r1", amount_vnd=50_000, purse_before_vnd=0)
+    with pytest.raises(PurseUnexplained):
+        service.settle_reload(
+            SERIAL, reload_id="r1", purse_after_vnd=20_000, transaction_counter=998
+        )
+
+
+def test_a_repeated_transaction_counter_is_refused_as_a_clone(
+    service: SmartCards, ledger: Ledger
+) -> None:
+    service.issue(funded_account(ledger), serial=SERIAL)
+    service.record_session(SERIAL, purse_vnd=42_000, transaction_counter=996)
+    with pytest.raises(TransactionCounterReplayed):
+        service.record_session(SERIAL, purse_vnd=50_000, transaction_counter=996)
+    assert service.get(SERIAL).purse_vnd == 42_000
+
+
+def test_a_blocked_card_takes_no_reload(service: SmartCards, ledger: Ledger) -> None:
+    account_id = funded_account(ledger)
+    service.issue(account_id, serial=SERIAL)
+    assert service.block(SERIAL, reason="stolen").status is SmartCardStatus.BLOCKED
+    with pytest.raises(SmartCardNotActive):
+        service.start_reload(SERIAL, reload_id="r1", amount_vnd=1_000, purse_before_vnd=0)
+    with pytest.raises(HoldNotFound):
+        ledger.execute(VoidHold(account_id, reload_hold_id("r1")))
+
+
+def test_replacing_a_lost_card_returns_its_last_purse_to_the_account_once(
+    service: SmartCards, ledger: Ledger
+) -> None:
+    account_id = funded_account(ledger, 100_000)
+    service.issue(account_id, serial=SERIAL)
+    service.record_session(SERIAL, purse_vnd=42_000, transaction_counter=996)
+    new = service.replace(SERIAL, replacement_serial=OTHER)
+    assert (new.serial, new.account_id) == (OTHER, account_id)
+    assert service.get(SERIAL).status is SmartCardStatus.REPLACED
+    assert ledger.get_account(account_id).posted_vnd == 142_000
+    with pytest.raises(SmartCardNotActive):
+        service.replace(SERIAL, replacement_serial="1111111111111111")
+    assert ledger.get_account(account_id).posted_vnd == 142_000
+
+
+def test_a_card_with_an_open_reload_cannot_be_replaced(service: SmartCards, ledger: Ledger) -> None:
+    service.issue(funded_account(ledger), serial=SERIAL)
+    service.start_reload(SERIAL, reload_id="r1", amount_vnd=10_000, purse_before_vnd=0)
+    with pytest.raises(ReloadsStillOpen):
+        service.replace(SERIAL, replacement_serial=OTHER)
