@@ -53,3 +53,15 @@ def redis_url() -> str:
     if not _reachable(url, 6379):
         _missing("Redis", url)
     return url
+
+
+VPCD_ADDRESS_DEFAULT = "127.0.0.1:35963"
+
+
+def vpcd_address() -> tuple[str, int]:
+    """Where pcscd's vpcd driver waits for a virtual card (`TAPLEDGER_TEST_VPCD`)."""
+    address = os.environ.get("TAPLEDGER_TEST_VPCD", VPCD_ADDRESS_DEFAULT)
+    host, _, port = address.rpartition(":")
+    if not _reachable(f"tcp://{address}", int(port)):
+        _missing("pcscd with the vpcd driver", address)
+    return host, int(port)
