@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from hardware.fake_reader import CardInReader, ScriptedReader, UnscriptedApdu
+from hardware.invariants import InvariantViolated
+from hardware.reader import CancellableWaits, CardIOError, CardReader, ReaderIOError
 from tests.services import require_pyscard
 
 require_pyscard()
 
 from hardware import pcsc  # noqa: E402  (needs pyscard, checked just above)
-from hardware.fake_reader import CardInReader, ScriptedReader, UnscriptedApdu
-from hardware.invariants import InvariantViolated
-from hardware.reader import CancellableWaits, CardIOError, CardReader, ReaderIOError
 
 # The real pyscard module, reached through the driver: only hardware/pcsc.py imports pyscard.
 REAL: Any = vars(pcsc)["scard"]
