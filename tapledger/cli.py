@@ -11,6 +11,7 @@ import uvicorn
 from rich.console import Console
 
 from tapledger.bootstrap import bootstrap
+from tapledger.card_cli import card_app
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from ticketing.access import Role
@@ -24,6 +25,7 @@ app.add_typer(projections, name="projections")
 app.add_typer(tokens, name="tokens")
 app.add_typer(holds, name="holds")
 app.add_typer(rider_app, name="rider")
+app.add_typer(card_app, name="card")
 console = Console()
 
 
