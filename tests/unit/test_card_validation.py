@@ -1,0 +1,157 @@
+"""Card taps at a validator and reloads at the desk, against the TLC1 emulator in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from hardware.emulator.card import CardTorn, EmulatedCard
+from hardware.fake_reader import CardInReader
+from hardware.reader import CardIOError
+from hardware.sam import SoftwareSam
+from hardware.tlc1.constants import KeyLevel
+from hardware.tlc1.records import Environment, EventKind
+from hardware.tlc1.terminal import Terminal
+from validators.card_desk import CardDesk
+from validators.card_validation import (
+    PASSBACK_WINDOW_S,
+    RETAP_WINDOW_S,
+    CardValidator,
+    Outcome,
+    TapPoint,
+)
+
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json").read_text()
+)
+MASTER_KEYS = {KeyLevel(int(k)): bytes.fromhex(v) for k, v in VECTORS["master_keys"].items()}
+SERIAL = bytes.fromhex(VECTORS["serial"])
+NETWORK = 1
+NOW = 1_795_000_000
+BUS = TapPoint(
+    network_id=NETWORK, location=32, validator=77, kind=EventKind.BUS_BOARDING, fare_vnd=8_000
+)
+
+
+class Counting(CardInReader):
+    def __init__(self, card: EmulatedCard) -> None:
+        super().__init__(card, "emulated", lost_card_errors=(CardTorn,))
+        self.apdus = 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.apdus += 1
+        return super().transmit(apdu)
+
+
+def terminal(card: EmulatedCard) -> tuple[Terminal, Counting]:
+    reader = Counting(card)
+    reader.power_on()
+    return Terminal(reader, SoftwareSam(MASTER_KEYS)), reader
+
+
+def issued_card(purse_vnd: int = 50_000, network_id: int = NETWORK) -> EmulatedCard:
+    card = EmulatedCard.from_master_keys(MASTER_KEYS, SERIAL)
+    desk = CardDesk(terminal(card)[0])
+    desk.personalise(
+        Environment(
+            network_id=network_id,
+            issued_on=NOW - 86_400,
+            rider_category=0,
+            account_id=UUID("6f1c2b9e-3d4a-4b5c-8d7e-0123456789ab"),
+        )
+    )
+    if purse_vnd:
+        desk.reload(purse_vnd)
+    return card
+
+
+def tap(
+    card: EmulatedCard, *, at: int = NOW, denied: frozenset[str] = frozenset()
+) -> tuple[Outcome, int]:
+    term, reader = terminal(card)
+    result = CardValidator(term, BUS, denied_serials=denied, clock=lambda: at).validate()
+    return result.outcome, reader.apdus
+
+
+def purse(card: EmulatedCard) -> int:
+    return CardDesk(terminal(card)[0]).purse()[1]
+
+
+def test_a_bus_ride_takes_the_fare_in_at_most_eight_apdus() -> None:
+    card = issued_card()
+    outcome, apdus = tap(card)
+    assert outcome is Outcome.CHARGED
+    assert apdus <= 8
+    assert purse(card) == 42_000
+
+
+def test_the_reload_adds_to_the_purse_and_proves_the_session() -> None:
+    card = issued_card(purse_vnd=0)
+    reloaded = CardDesk(terminal(card)[0]).reload(30_000)
+    assert (reloaded.purse_before_vnd, reloaded.purse_after_vnd) == (0, 30_000)
+    assert reloaded.proof.level is KeyLevel.LOAD
+    assert purse(card) == 30_000
+
+
+def test_a_second_tap_at_the_same_point_within_a_minute_is_a_passback() -> None:
+    card = issued_card()
+    tap(card)
+    assert tap(card, at=NOW + PASSBACK_WINDOW_S - 1)[0] is Outcome.PASSBACK
+    assert tap(card, at=NOW + PASSBACK_WINDOW_S + 1)[0] is Outcome.CHARGED
+    assert purse(card) == 34_000
+
+
+def test_an_empty_purse_is_refused_and_nothing_is_written() -> None:
+    card = issued_card(purse_vnd=5_000)
+    assert tap(card)[0] is Outcome.INSUFFICIENT_PURSE
+    assert purse(card) == 5_000
+
+
+def test_a_denied_serial_is_refused_before_any_session() -> None:
+    card = issued_card()
+    outcome, apdus = tap(card, denied=frozenset({SERIAL.hex()}))
+    assert (outcome, apdus) == (Outcome.CARD_DENIED, 1)
+    assert purse(card) == 50_000
+
+
+def test_blank_and_foreign_cards_are_refused() -> None:
+    assert tap(EmulatedCard.from_master_keys(MASTER_KEYS, SERIAL))[0] is Outcome.NOT_PERSONALISED
+    assert tap(issued_card(network_id=9))[0] is Outcome.OTHER_NETWORK
+
+
+def test_a_card_torn_before_ratifying_is_let_through_again_without_a_second_charge() -> None:
+    card = issued_card()
+    term, _ = terminal(card)
+    # SELECT, OPEN, READ, DECREASE, APPEND, CLOSE: the card commits, then leaves the field.
+    card.tear_after = 6
+    result = CardValidator(term, BUS, denied_serials=frozenset(), clock=lambda: NOW).validate()
+    assert result.outcome is Outcome.CHARGED  # the CLOSE answered; only the ratifying READ failed
+    card.tear_after = None
+    assert tap(card, at=NOW + 5)[0] is Outcome.RETAP_AFTER_TEAR
+    assert purse(card) == 42_000
+    assert tap(card, at=NOW + RETAP_WINDOW_S + 5)[0] is Outcome.CHARGED  # a new ride later
+
+
+def test_a_card_torn_before_close_keeps_its_purse_and_pays_once_on_the_retap() -> None:
+    card = issued_card()
+    term, _ = terminal(card)
+    card.tear_after = 4  # SELECT, OPEN, READ, DECREASE; the APPEND never arrives
+    result = CardValidator(term, BUS, denied_serials=frozenset(), clock=lambda: NOW).validate()
+    assert result.outcome is Outcome.CARD_LOST
+    card.tear_after = None
+    assert purse(card) == 50_000
+    assert tap(card, at=NOW + 3)[0] is Outcome.CHARGED
+    assert purse(card) == 42_000
+
+
+def test_a_torn_reload_leaves_the_purse_untouched() -> None:
+    card = issued_card(purse_vnd=0)
+    term, _ = terminal(card)
+    card.tear_after = 3  # SELECT, OPEN, INCREASE; the CLOSE never arrives
+    with pytest.raises(CardIOError):
+        CardDesk(term).reload(20_000)
+    card.tear_after = None
+    assert purse(card) == 0

@@ -1,0 +1,149 @@
+"""A TLC1 card tapped at a bus validator or a metro gate: decide offline, pay from the purse.
+
+The normal flow is CARD.md's: SELECT, OPEN at the debit level reading the environment, READ the
+last event, decide, DECREASE the fare, APPEND the event, CLOSE, READ to ratify: at most 8 APDUs.
+A card torn away between CLOSE and the ratifying READ paid but never saw the green light; when it
+comes back unratified with a very recent event of this network, it is let through again free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hardware.reader import CardIOError
+from hardware.tlc1.commands import CardCommandError, ConditionsNotSatisfied
+from hardware.tlc1.constants import KeyLevel, Sfi
+from hardware.tlc1.records import Environment, Event, EventKind, RecordError, is_blank
+from hardware.tlc1.terminal import SessionProof, Terminal
+
+# A re-tap after a tear comes within seconds; after this long a new ride is charged.
+RETAP_WINDOW_S = 120
+# The same card at the same point this soon after a paid tap is a passback, not a new ride.
+PASSBACK_WINDOW_S = 60
+CONTRACT_PURSE = 0
+
+
+class Outcome(StrEnum):
+    CHARGED = "charged"
+    RETAP_AFTER_TEAR = "retap_after_tear"  # already paid: the event on the card proves it
+    CARD_DENIED = "card_denied"
+    NOT_PERSONALISED = "card_not_personalised"
+    OTHER_NETWORK = "card_of_another_network"
+    PASSBACK = "passback"
+    INSUFFICIENT_PURSE = "insufficient_purse"
+    CARD_LOST = "card_removed_too_early"  # torn before CLOSE: nothing was written
+
+
+@dataclass(frozen=True)
+class TapPoint:
+    """Where the validator stands and what a ride costs there."""
+
+    network_id: int
+    location: int
+    validator: int
+    kind: EventKind
+    fare_vnd: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    outcome: Outcome
+    serial: bytes | None = None
+    charged_vnd: int = 0
+    purse_after_vnd: int | None = None
+    proof: SessionProof | None = None  # travels upstream with the tap record
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome in (Outcome.CHARGED, Outcome.RETAP_AFTER_TEAR)
+
+
+class CardValidator:
+    def __init__(
+        self,
+        terminal: Terminal,
+        point: TapPoint,
+        *,
+        denied_serials: Container[str],
+        clock: Callable[[], int],
+    ) -> None:
+        self.terminal = terminal
+        self.point = point
+        self.denied_serials = denied_serials
+        self.clock = clock
+
+    def validate(self) -> Validation:
+        """One tap: never raises for a card leaving the field or refusing; says why instead."""
+        serial: bytes | None = None
+        try:
+            serial = self.terminal.select()
+            if serial.hex() in self.denied_serials:
+                return Validation(Outcome.CARD_DENIED, serial)
+            return self._pay(serial)
+        except CardIOError:
+            return Validation(Outcome.CARD_LOST, serial)
+
+    def _pay(self, serial: bytes) -> Validation:
+        now = self.clock()
+        session = self.terminal.open_session(KeyLevel.DEBIT, read=(Sfi.ENVIRONMENT, 1))
+        environment_raw = session.record or b""
+        if is_blank(environment_raw):
+            session.abort()
+            return Validation(Outcome.NOT_PERSONALISED, serial)
+        try:
+            environment = Environment.decode(environment_raw)
+            last_raw = session.read_record(Sfi.EVENT_LOG, 1)
+            last = None if is_blank(last_raw) else Event.decode(last_raw)
+        except RecordError:
+            session.abort()
+            return Validation(Outcome.NOT_PERSONALISED, serial)
+        if environment.network_id != self.point.network_id:
+            session.abort()
+            return Validation(Outcome.OTHER_NETWORK, serial)
+        refusal = self._refusal_from_history(last, ratified=session.ratified, now=now)
+        if refusal is not None:
+            session.abort()
+            if refusal is Outcome.RETAP_AFTER_TEAR:
+                self._ratify()
+            return Validation(refusal, serial)
+        try:
+            purse_after = session.decrease(self.point.fare_vnd)
+        except ConditionsNotSatisfied:
+            # The terminal has already aborted the session: nothing was written.
+            return Validation(Outcome.INSUFFICIENT_PURSE, serial)
+        session.append_record(Sfi.EVENT_LOG, self._event(now).encode())
+        proof = session.close()
+        self._ratify()
+        return Validation(Outcome.CHARGED, serial, self.point.fare_vnd, purse_after, proof)
+
+    def _refusal_from_history(
+        self, last: Event | None, *, ratified: bool, now: int
+    ) -> Outcome | None:
+        if last is None or last.network_id != self.point.network_id:
+            return None
+        age_s = now - last.at
+        if not ratified and 0 <= age_s <= RETAP_WINDOW_S:
+            return Outcome.RETAP_AFTER_TEAR
+        same_point = (last.location, last.kind) == (self.point.location, self.point.kind)
+        if ratified and same_point and 0 <= age_s <= PASSBACK_WINDOW_S:
+            return Outcome.PASSBACK
+        return None
+
+    def _event(self, now: int) -> Event:
+        return Event(
+            at=now,
+            kind=self.point.kind,
+            network_id=self.point.network_id,
+            location=self.point.location,
+            validator=self.point.validator,
+            contract=CONTRACT_PURSE,
+            amount=self.point.fare_vnd,
+        )
+
+    def _ratify(self) -> None:
+        # The card has committed; if it leaves before this READ, the next tap recovers it.
+        with contextlib.suppress(CardIOError, CardCommandError):
+            self.terminal.ratify()
