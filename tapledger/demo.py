@@ -19,6 +19,7 @@ from rich.table import Table
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.demo_cards import virtual_card_scene
+from tapledger.demo_smartcard import smart_card_scene
 from tapledger.settings import Settings
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.domain.errors import LedgerError
@@ -59,9 +60,11 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
     try:
         console.rule("[bold]tapledger demo[/bold]: one morning on Hanoi's transport accounts")
         console.print(f"store: SQLite at {settings.sqlite_path}, hot state in process\n")
-        lan_id, minh_id = _morning(container, clock, console)
+        lan_id, minh_id, tuan_id = _morning(container, clock, console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a virtual card")
         cards_ok = virtual_card_scene(container, minh_id, console)
+        console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a smart card")
+        cards_ok &= smart_card_scene(container, tuan_id, console)
         ok = _report(container, lan_id, console) and cards_ok
     finally:
         container.close()
@@ -69,8 +72,9 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
         raise typer.Exit(1)
 
 
-def _morning(container: Container, clock: SimClock, console: Console) -> tuple[UUID, UUID]:
-    """Runs the morning's story; returns Lan's account (whose statement is shown) and Minh's."""
+def _morning(container: Container, clock: SimClock, console: Console) -> tuple[UUID, UUID, UUID]:
+    """Runs the morning's story; returns the accounts of Lan (whose statement is shown), Minh
+    and Tuấn."""
     ledger = container.ledger
     lan = ledger.open_account(rider_category=RiderCategory.REGULAR, display_name="Nguyễn Thị Lan")
     minh = ledger.open_account(rider_category=RiderCategory.PRIORITY, display_name="Trần Văn Minh")
@@ -151,7 +155,7 @@ def _morning(container: Container, clock: SimClock, console: Console) -> tuple[U
     ledger.unblock_account(lan.id)
     console.print("  [green]ok[/green] Lan's new phone is bound: the account is unblocked")
     step("Lan rides again", Debit(lan.id, "bus-01-1130-lan", 8_000))
-    return lan.id, minh.id
+    return lan.id, minh.id, tuan.id
 
 
 def _report(container: Container, lan_id: UUID, console: Console) -> bool:
