@@ -3,7 +3,9 @@
 The normal flow is CARD.md's: SELECT, OPEN at the debit level reading the environment, READ the
 last event, decide, DECREASE the fare, APPEND the event, CLOSE, READ to ratify: at most 8 APDUs.
 A card torn away between CLOSE and the ratifying READ paid but never saw the green light; when it
-comes back unratified with a very recent event of this network, it is let through again free.
+comes back unratified with a very recent event of this network at this same point, it is let
+through again free, and that session is closed (not aborted) so the card proves the earlier ride:
+if the first validator never got the CLOSE answer, this proof is the only record of the fare.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from enum import StrEnum
 from hardware.reader import CardIOError
 from hardware.tlc1.commands import CardCommandError, ConditionsNotSatisfied
 from hardware.tlc1.constants import KeyLevel, Sfi
-from hardware.tlc1.records import Environment, Event, EventKind, RecordError, is_blank
+from hardware.tlc1.records import Environment, Event, EventKind, Purse, RecordError, is_blank
 from hardware.tlc1.terminal import SessionProof, Terminal
 
 # A re-tap after a tear comes within seconds; after this long a new ride is charged.
@@ -34,7 +36,9 @@ class Outcome(StrEnum):
     OTHER_NETWORK = "card_of_another_network"
     PASSBACK = "passback"
     INSUFFICIENT_PURSE = "insufficient_purse"
-    CARD_LOST = "card_removed_too_early"  # torn before CLOSE: nothing was written
+    # The card left before this validator learnt the result. It may or may not have committed;
+    # the rider taps again, and the next validator finds out from the card itself.
+    CARD_LOST = "card_removed_too_early"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Validation:
     charged_vnd: int = 0
     purse_after_vnd: int | None = None
     proof: SessionProof | None = None  # travels upstream with the tap record
+    recovered: Event | None = None  # on a re-tap after a tear: the ride the card already paid
 
     @property
     def accepted(self) -> bool:
@@ -104,10 +109,14 @@ class CardValidator:
             session.abort()
             return Validation(Outcome.OTHER_NETWORK, serial)
         refusal = self._refusal_from_history(last, ratified=session.ratified, now=now)
+        if refusal is Outcome.RETAP_AFTER_TEAR:
+            # Close with no change: the card's MAC then proves the event and the purse read here.
+            purse = Purse.decode(session.read_record(Sfi.PURSE, 1)).value_vnd
+            proof = session.close()
+            self._ratify()
+            return Validation(refusal, serial, 0, purse, proof, recovered=last)
         if refusal is not None:
             session.abort()
-            if refusal is Outcome.RETAP_AFTER_TEAR:
-                self._ratify()
             return Validation(refusal, serial)
         try:
             purse_after = session.decrease(self.point.fare_vnd)
@@ -125,9 +134,11 @@ class CardValidator:
         if last is None or last.network_id != self.point.network_id:
             return None
         age_s = now - last.at
-        if not ratified and 0 <= age_s <= RETAP_WINDOW_S:
-            return Outcome.RETAP_AFTER_TEAR
         same_point = (last.location, last.kind) == (self.point.location, self.point.kind)
+        # Only a re-tap where the torn ride happened: an unratified flag left by a torn reload
+        # at the desk must not turn any tap soon after a ride into a free one.
+        if not ratified and same_point and 0 <= age_s <= RETAP_WINDOW_S:
+            return Outcome.RETAP_AFTER_TEAR
         if ratified and same_point and 0 <= age_s <= PASSBACK_WINDOW_S:
             return Outcome.PASSBACK
         return None

@@ -155,3 +155,23 @@ def test_a_torn_reload_leaves_the_purse_untouched() -> None:
         CardDesk(term).reload(20_000)
     card.tear_after = None
     assert purse(card) == 0
+
+
+def test_a_torn_reload_does_not_make_the_next_ride_elsewhere_free() -> None:
+    # A reload torn before its ratifying READ leaves the card unratified, as a torn ride would;
+    # only a re-tap at the point of the last ride may be taken for a tear recovery.
+    card = issued_card()
+    tap(card)
+    term, _ = terminal(card)
+    card.tear_after = 4  # SELECT, OPEN, INCREASE, CLOSE: committed, the ratifying READ is lost
+    CardDesk(term).reload(10_000)
+    card.tear_after = None
+    metro = TapPoint(
+        network_id=NETWORK, location=7, validator=5, kind=EventKind.METRO_ENTRY, fare_vnd=15_000
+    )
+    term, _ = terminal(card)
+    result = CardValidator(
+        term, metro, denied_serials=frozenset(), clock=lambda: NOW + 90
+    ).validate()
+    assert result.outcome is Outcome.CHARGED
+    assert purse(card) == 50_000 - 8_000 + 10_000 - 15_000
