@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
+from hardware.sam import SoftwareSam
 from tapledger.auth import TokenStore
 from tapledger.settings import SQLITE_LOCK_TIMEOUT_S, Settings
 from ticketing.access import Role
@@ -147,3 +148,14 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def make_sam(settings: Settings) -> SoftwareSam | None:
+    """The software SAM of this terminal or back office, if a key file is configured."""
+    if settings.sam_key_file is None:
+        return None
+    if settings.sam_key_file_sealed:
+        return SoftwareSam.from_sealed_key_file(
+            settings.sam_key_file, kek=settings.key_encryption_key_bytes
+        )
+    return SoftwareSam.from_key_file(settings.sam_key_file)

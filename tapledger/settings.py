@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         default=None, description="base64 of 32 random bytes; seals issuer private keys"
     )
     virtual_cards_active_max: int = Field(default=1, ge=1, le=5)
+    sam_key_file: Path | None = Field(
+        default=None, description="TLC1 master keys (CARD.md key file) for the software SAM"
+    )
+    sam_key_file_sealed: bool = Field(
+        default=True, description="the key file is sealed with the key-encryption key"
+    )
     overdraft_default_vnd: int = Field(default=0, ge=0, le=OVERDRAFT_MAX_VND)
     rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
@@ -62,6 +68,8 @@ class Settings(BaseSettings):
             )
         if self.database_url is None:
             raise ValueError("TAPLEDGER_DATABASE_URL is required outside local mode")
+        if self.sam_key_file is not None and not self.sam_key_file_sealed:
+            raise ValueError("a plain SAM key file is for local mode only; seal it")
         return self
 
     @property

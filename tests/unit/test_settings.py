@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from hardware.sam import seal_key_file
+from tapledger.bootstrap import make_sam
 from tapledger.settings import LOCAL_ADMIN_TOKEN, LOCAL_KEY_ENCRYPTION_KEY, Settings
 
 GOOD_TOKEN = "x" * 40
@@ -88,3 +91,29 @@ def test_production_accepts_strong_secrets_and_a_database() -> None:
 def test_default_overdraft_is_bounded(overdraft_vnd: int) -> None:
     with pytest.raises(ValidationError):
         settings(overdraft_default_vnd=overdraft_vnd)
+
+
+def test_the_sam_loads_its_master_keys_from_a_sealed_key_file(tmp_path: Path) -> None:
+    keys = json.loads(
+        (Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json").read_text()
+    )["master_keys"]
+    s = settings(data_dir=tmp_path, sam_key_file=tmp_path / "sam.keys")
+    sealed = seal_key_file(json.dumps(keys).encode(), kek=s.key_encryption_key_bytes)
+    (tmp_path / "sam.keys").write_bytes(sealed)
+    sam = make_sam(s)
+    assert sam is not None
+    assert "levels=[1, 2, 3]" in repr(sam)
+    assert keys["1"] not in repr(sam)
+    assert make_sam(settings(data_dir=tmp_path)) is None
+
+
+def test_production_refuses_a_plain_sam_key_file(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="plain SAM key file"):
+        settings(
+            environment="production",
+            admin_token=GOOD_TOKEN,
+            database_url=PG_URL,
+            key_encryption_key=GOOD_KEK,
+            sam_key_file=tmp_path / "sam.json",
+            sam_key_file_sealed=False,
+        )
