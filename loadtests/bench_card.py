@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +25,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from loadtests import report
+
 SECONDS_DEFAULT = 10.0
 SECONDS_MIN = 1.0
 SECONDS_MAX = 600.0
@@ -40,12 +39,8 @@ FIGURES_FORMAT = 1
 # The goal on this path, and Calypso's budget for a whole card transaction.
 GOAL_P99_MS = 50.0
 CALYPSO_BUDGET_MS = 200.0
-OUT_DEFAULT = Path("docs/benchmarks.md")
-MARK_START = "<!-- bench_card:start -->"
-MARK_END = "<!-- bench_card:end -->"
-DOC_TITLE = (
-    "# Benchmarks\n\nEach section is written by the script it names; edit outside its markers.\n"
-)
+MARKER = "bench_card"
+MARK_START, MARK_END = report.markers(MARKER)
 DEBIAN_PACKAGES = ("pcscd", "vsmartcard-vpcd")
 
 
@@ -142,25 +137,11 @@ def debian_versions() -> str:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     try:
         pyscard = version("pyscard")
     except PackageNotFoundError:
         pyscard = "not installed"
-    return (
-        f"{os.cpu_count()} CPUs ({model}), {platform.platform()}, Python "
-        f"{platform.python_version()}, pyscard {pyscard}, {debian_versions()}"
-    )
-
-
-def load_average() -> str:
-    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+    return report.machine(f"pyscard {pyscard}", debian_versions())
 
 
 def rows(figures: Figures) -> list[tuple[str, Measurement]]:
@@ -205,7 +186,7 @@ def section(figures: Figures, args: argparse.Namespace, loads: tuple[str, str]) 
 
 Written by `loadtests/bench_card.py` on {stamp} UTC with:
 
-    {command_line()}
+    {report.command_line("loadtests.bench_card")}
 
 Machine: {machine()}.
 Load average (1/5/15 min) {loads[0]} before and {loads[1]} after.
@@ -238,26 +219,6 @@ Load average (1/5/15 min) {loads[0]} before and {loads[1]} after.
 {MARK_END}"""
 
 
-def write_section(out: Path, text: str) -> None:
-    """Replaces this script's section between its markers, keeping everything else."""
-    document = out.read_text() if out.exists() else DOC_TITLE
-    if MARK_START in document and MARK_END in document:
-        before, rest = document.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1]
-        document = before + text + after
-    else:
-        document = document.rstrip("\n") + "\n\n" + text + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(document)
-
-
-def command_line() -> str:
-    python = Path(sys.executable)
-    if python.is_relative_to(Path.cwd()):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), "-m", "loadtests.bench_card", *sys.argv[1:]])
-
-
 def console_table(figures: Figures) -> Table:
     table = Table(title=f"TLC1 card validation through pcscd ({figures.reader})")
     for column in ("measurement", "count", "per second", "p50 ms", "p99 ms", "max ms"):
@@ -279,7 +240,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=SECONDS_DEFAULT)
     parser.add_argument("--vpcd", default=VPCD_DEFAULT, help="vpcd's first slot, HOST:PORT")
     parser.add_argument("--slot", type=int, default=SLOT_DEFAULT, help="the vpcd slot to use")
-    parser.add_argument("--out", type=Path, default=OUT_DEFAULT)
+    parser.add_argument("--out", type=Path, default=report.OUT_DEFAULT)
     args = parser.parse_args(argv)
     if not SECONDS_MIN <= args.seconds <= SECONDS_MAX:
         parser.error(f"--seconds must be in {SECONDS_MIN:g}..{SECONDS_MAX:g}")
@@ -291,7 +252,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console()
-    load_before = load_average()
+    load_before = report.load_average()
     try:
         figures = measure(args)
     except (BenchFailed, subprocess.TimeoutExpired) as error:
@@ -299,7 +260,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(1) from None
     console.print(console_table(figures))
     console.print(goal_line(figures))
-    write_section(args.out, section(figures, args, (load_before, load_average())))
+    report.write_section(
+        args.out, section(figures, args, (load_before, report.load_average())), marker=MARKER
+    )
     console.print(f"Written to {args.out}")
 
 

@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import resource
 import secrets
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +34,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from loadtests import report
 from tapledger.settings import Settings
 from ticketing.application import Ledger
 from ticketing.domain.commands import Command, PlaceHold, PostHold, TopUp
@@ -63,12 +61,8 @@ FSYNC_PROBE_WRITES = 50
 FSYNC_PROBE_BYTES = 4096
 # An account's events: Opened and the opening TopUp, then one event for every op on it.
 SETUP_EVENTS_PER_ACCOUNT = 2
-OUT_DEFAULT = Path("docs/benchmarks.md")
-MARK_START = "<!-- bench_ledger:start -->"
-MARK_END = "<!-- bench_ledger:end -->"
-DOC_TITLE = (
-    "# Benchmarks\n\nEach section is written by the script it names; edit outside its markers.\n"
-)
+MARKER = "bench_ledger"
+MARK_START, MARK_END = report.markers(MARKER)
 
 SQLITE = "SQLite (WAL, file)"
 POSTGRES = "PostgreSQL"
@@ -275,10 +269,6 @@ def fsync_p50_ms() -> float:
     return statistics.median(times_ns) / 1e6
 
 
-def load_average() -> str:
-    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
-
-
 def postgres_unreachable(admin_url: str) -> str:
     """Why PostgreSQL cannot be used, or "" when it can."""
     try:
@@ -353,7 +343,7 @@ Written by `loadtests/bench_ledger.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 
     {command}
 
-Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()},
+Machine: {report.machine(with_cpu_model=False)},
 eventsourcing {version("eventsourcing")}, psycopg {version("psycopg")}.
 While it ran: load average (1/5/15 min) {conditions.load_before} before and
 {conditions.load_after} after; a 4 KiB write + fsync in the temp dir took
@@ -381,31 +371,11 @@ While it ran: load average (1/5/15 min) {conditions.load_before} before and
 {MARK_END}"""
 
 
-def write_section(out: Path, text: str) -> None:
-    """Replaces this script's section between its markers, keeping everything else."""
-    document = out.read_text() if out.exists() else DOC_TITLE
-    if MARK_START in document and MARK_END in document:
-        before, rest = document.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1]
-        document = before + text + after
-    else:
-        document = document.rstrip("\n") + "\n\n" + text + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(document)
-
-
-def command_line() -> str:
-    python = Path(sys.executable)
-    if python.is_relative_to(Path.cwd()):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), "-m", "loadtests.bench_ledger", *sys.argv[1:]])
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=BENCH_SECONDS_DEFAULT)
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL_DEFAULT)
-    parser.add_argument("--out", type=Path, default=OUT_DEFAULT)
+    parser.add_argument("--out", type=Path, default=report.OUT_DEFAULT)
     args = parser.parse_args(argv)
     if not BENCH_SECONDS_MIN <= args.seconds <= BENCH_SECONDS_MAX:
         parser.error(f"--seconds must be in {BENCH_SECONDS_MIN:g}..{BENCH_SECONDS_MAX:g}")
@@ -415,12 +385,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console()
-    load_before = load_average()
+    load_before = report.load_average()
     fsync_ms = fsync_p50_ms()
     results = run_all(args.seconds, args.postgres_url, console)
-    conditions = Conditions(fsync_ms, load_before, load_after=load_average())
+    conditions = Conditions(fsync_ms, load_before, load_after=report.load_average())
     console.print(table(results))
-    write_section(args.out, section(results, conditions, args.seconds, command_line()))
+    report.write_section(
+        args.out,
+        section(results, conditions, args.seconds, report.command_line("loadtests.bench_ledger")),
+        marker=MARKER,
+    )
     console.print(f"Written to {args.out}")
 
 

@@ -15,11 +15,7 @@ the clock starts, so signing and encoding are never timed.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from nacl.bindings import crypto_sign_open
 from rich.console import Console
 
+from loadtests import report
 from ticketing.domain.invariants import require
 from ticketing.tl1 import base45
 from ticketing.tl1.certificate_cache import CertificateCache
@@ -84,12 +81,8 @@ BEST_WINDOW_CODES = 1_000
 PERCENTILE_P99 = 99
 PERCENTILES = 100
 SIGNATURE_HALF_BYTES = DEVICE_SIGNATURE_BYTES // 2
-OUT_DEFAULT = Path("docs/benchmarks.md")
-MARK_START = "<!-- bench_qr:start -->"
-MARK_END = "<!-- bench_qr:end -->"
-DOC_TITLE = (
-    "# Benchmarks\n\nEach section is written by the script it names; edit outside its markers.\n"
-)
+MARKER = "bench_qr"
+MARK_START, MARK_END = report.markers(MARKER)
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 Item = TypeVar("Item")
@@ -323,22 +316,8 @@ def time_parts(workload: Workload, seconds: float) -> list[Part]:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), {platform.platform()}, Python "
-        f"{platform.python_version()}, cryptography {version('cryptography')} "
-        f"({openssl_backend.openssl_version_text()})"
-    )
-
-
-def load_average() -> str:
-    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+    openssl = openssl_backend.openssl_version_text()
+    return report.machine(f"cryptography {version('cryptography')} ({openssl})")
 
 
 def rates_table(rates: Sequence[Rate]) -> str:
@@ -417,31 +396,11 @@ loop) and what OpenSSL loses when its three operations take turns instead of rep
 {MARK_END}"""
 
 
-def write_section(out: Path, text: str) -> None:
-    """Replaces this script's section between its markers, keeping everything else."""
-    document = out.read_text() if out.exists() else DOC_TITLE
-    if MARK_START in document and MARK_END in document:
-        before, rest = document.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1]
-        document = before + text + after
-    else:
-        document = document.rstrip("\n") + "\n\n" + text + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(document)
-
-
-def command_line() -> str:
-    python = Path(sys.executable)
-    if python.is_relative_to(Path.cwd()):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), "-m", "loadtests.bench_qr", *sys.argv[1:]])
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=BENCH_SECONDS_DEFAULT)
     parser.add_argument("--certificates", type=int, default=CERTIFICATES_DEFAULT)
-    parser.add_argument("--out", type=Path, default=OUT_DEFAULT)
+    parser.add_argument("--out", type=Path, default=report.OUT_DEFAULT)
     args = parser.parse_args(argv)
     if not BENCH_SECONDS_MIN <= args.seconds <= BENCH_SECONDS_MAX:
         parser.error(f"--seconds must be in {BENCH_SECONDS_MIN:g}..{BENCH_SECONDS_MAX:g}")
@@ -454,7 +413,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console()
-    load_before = load_average()
+    load_before = report.load_average()
     with console.status(f"making {args.certificates:,} certificates and {WARM_CODES:,} codes"):
         workload = make_workload(args.certificates)
     with console.status(f"cold: verifying for {args.seconds:g} s"):
@@ -478,8 +437,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     rates = [cold, warm]
     console.print(rates_table(rates))
     console.print(parts_table(parts, rates))
-    loads = (load_before, load_average())
-    write_section(args.out, section(rates, parts, args, loads, command_line()))
+    loads = (load_before, report.load_average())
+    report.write_section(
+        args.out,
+        section(rates, parts, args, loads, report.command_line("loadtests.bench_qr")),
+        marker=MARKER,
+    )
     console.print(f"Written to {args.out}")
 
 
