@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Uuid, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.access import Principal, Role
@@ -31,6 +44,7 @@ api_tokens = Table(
     Column("token_id", String(16), nullable=False, unique=True),
     Column("role", String(16), nullable=False),
     Column("account_id", Uuid, nullable=True),
+    Column("device_id", BigInteger, nullable=True),  # validator tokens: the validator's id
     Column("label", String(TOKEN_LABEL_MAX_CHARS), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -54,12 +68,30 @@ class TokenStore:
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
+        # A database made before validator tokens existed lacks the device column.
+        columns = {c["name"] for c in inspect(self.engine).get_columns(api_tokens.name)}
+        if "device_id" not in columns:
+            with self.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE api_tokens ADD COLUMN device_id BIGINT"))
 
-    def issue(self, role: Role, *, account_id: UUID | None = None, label: str = "") -> IssuedToken:
+    def issue(
+        self,
+        role: Role,
+        *,
+        account_id: UUID | None = None,
+        device_id: int | None = None,
+        label: str = "",
+    ) -> IssuedToken:
         if (role is Role.RIDER) != (account_id is not None):
-            raise ValueError("a rider token names exactly one account; staff tokens name none")
+            raise ValueError("a rider token names exactly one account; other tokens name none")
+        if (role is Role.VALIDATOR) != (device_id is not None):
+            raise ValueError("a validator token names exactly one device; other tokens name none")
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_SECRET_BYTES)
-        return IssuedToken(token, self._store(token, role, account_id, label))
+        return IssuedToken(token, self._store(token, role, account_id, label, device_id))
+
+    def issue_device_token(self, device_id: int, *, label: str) -> str:
+        """A validator's token (`ticketing.access.DeviceTokenIssuer`), shown once."""
+        return self.issue(Role.VALIDATOR, device_id=device_id, label=label).token
 
     def ensure(self, token: str, role: Role, *, label: str) -> Principal:
         """Registers a token chosen by the operator (the bootstrap admin token), once."""
@@ -80,11 +112,25 @@ class TokenStore:
             ).first()
         if row is None:
             return None
-        return Principal(token_id=row.token_id, role=Role(row.role), account_id=row.account_id)
+        return Principal(
+            token_id=row.token_id,
+            role=Role(row.role),
+            account_id=row.account_id,
+            device_id=row.device_id,
+        )
 
-    def _store(self, token: str, role: Role, account_id: UUID | None, label: str) -> Principal:
+    def _store(
+        self,
+        token: str,
+        role: Role,
+        account_id: UUID | None,
+        label: str,
+        device_id: int | None = None,
+    ) -> Principal:
         digest = _digest(token)
-        principal = Principal(token_id=digest[:16], role=role, account_id=account_id)
+        principal = Principal(
+            token_id=digest[:16], role=role, account_id=account_id, device_id=device_id
+        )
         with self.engine.begin() as conn:
             conn.execute(
                 insert(api_tokens).values(
@@ -92,6 +138,7 @@ class TokenStore:
                     token_id=principal.token_id,
                     role=role.value,
                     account_id=account_id,
+                    device_id=device_id,
                     label=label[:TOKEN_LABEL_MAX_CHARS],
                     created_at=datetime.now(UTC),
                 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from hardware.sam import SoftwareSam
+from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
 from tapledger.settings import SQLITE_LOCK_TIMEOUT_S, Settings
 from ticketing.access import Role
@@ -19,10 +19,14 @@ from ticketing.adapters.hotstate_redis import RedisHotState
 from ticketing.adapters.key_vault import KeyVault
 from ticketing.adapters.ledger_follower import LedgerFollower
 from ticketing.adapters.read_model import LedgerReadModel
+from ticketing.adapters.tap_views import TapFollower, TapViews
 from ticketing.application import Clock, Ledger, utc_now
 from ticketing.card_issuer import CardIssuer
+from ticketing.domain.smart_card import SmartCard
 from ticketing.hotstate import HotState
+from ticketing.ingestion import TapIngestion
 from ticketing.smart_cards import SmartCards
+from ticketing.tap_verification import TapVerifier
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
 
@@ -40,6 +44,9 @@ class Container:
     follower: LedgerFollower
     card_views: CardViews
     card_follower: CardFollower
+    taps: TapIngestion
+    tap_views: TapViews
+    tap_follower: TapFollower
     hot_state: HotState
     tokens: TokenStore
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -47,7 +54,7 @@ class Container:
 
     @property
     def followers(self) -> tuple[Follower, ...]:
-        return (self.follower, self.card_follower)
+        return (self.follower, self.card_follower, self.tap_follower)
 
     def catch_up(self) -> None:
         """Brings every read model up to the end of the log (for the CLI and the demo)."""
@@ -58,6 +65,7 @@ class Container:
         """Follows the event store in background threads, woken by every local save."""
         self.ledger.after_save.append(self.follower.wake.set)
         self.cards.after_save.append(self.card_follower.wake.set)
+        self.taps.after_save.append(self.tap_follower.wake.set)
         for follower in self.followers:
             thread = threading.Thread(
                 target=follower.run,
@@ -70,11 +78,13 @@ class Container:
 
     def close(self) -> None:
         self._stop.set()
-        self.follower.wake.set()
+        for follower in self.followers:
+            follower.wake.set()
         for thread in self._threads:
             thread.join(FOLLOWER_STOP_TIMEOUT_S)
         self.ledger.close()
         self.cards.close()
+        self.taps.close()
         self.hot_state.close()
         self.engine.dispose()
 
@@ -84,10 +94,12 @@ def bootstrap(
     *,
     clock: Clock = utc_now,
     hot_state: HotState | None = None,
+    sam: Sam | None = None,
     create_schema: bool = True,
 ) -> Container:
     """Builds the product from settings. `create_schema=False` is for worker processes started
-    after a first process created the tables (concurrent DDL is unsafe on PostgreSQL)."""
+    after a first process created the tables (concurrent DDL is unsafe on PostgreSQL); `sam`
+    replaces the software SAM the settings name (tests pass one holding the vectors' keys)."""
     settings = settings or Settings()
     if settings.postgres_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,12 +116,26 @@ def bootstrap(
         virtual_cards_active_max=settings.virtual_cards_active_max,
     )
     engine = make_engine(settings.read_model_url())
+    card_views = CardViews(engine)
+    taps = TapIngestion(
+        settings.event_store_env(create_tables=create_schema),
+        verifier=TapVerifier(
+            keys=cards.published_keys,
+            deny_list=card_views,
+            card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
+            sam=sam if sam is not None else make_sam(settings),
+            clock=clock,
+        ),
+        clock=clock,
+    )
     follower = LedgerFollower(ledger, engine)
     card_follower = CardFollower(cards, engine)
+    tap_follower = TapFollower(taps, engine)
     tokens = TokenStore(engine)
     if create_schema:
         follower.create_tables()
         card_follower.create_tables()
+        tap_follower.create_tables()
         tokens.create_tables()
     tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
     cards.ensure_issuer_key()
@@ -121,8 +147,11 @@ def bootstrap(
         engine=engine,
         read_model=LedgerReadModel(engine),
         follower=follower,
-        card_views=CardViews(engine),
+        card_views=card_views,
         card_follower=card_follower,
+        taps=taps,
+        tap_views=TapViews(engine),
+        tap_follower=tap_follower,
         hot_state=hot_state or make_hot_state(settings),
         tokens=tokens,
     )

@@ -14,6 +14,7 @@ class Role(StrEnum):
     ADMIN = "admin"  # runs the scheme: tokens, blocking, closing
     OPERATOR = "operator"  # transit and parking back ends, payment callbacks
     RIDER = "rider"  # one rider, one account, read-only
+    VALIDATOR = "validator"  # one device: uploads its own taps, nothing else
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,19 @@ class Principal:
     token_id: str
     role: Role
     account_id: UUID | None = None
+    device_id: int | None = None  # a validator's id, for validator tokens only
 
 
 class Authenticator(Protocol):
     """Turns a bearer token into the principal it was issued to, or None."""
 
     def authenticate(self, token: str) -> Principal | None: ...
+
+
+class DeviceTokenIssuer(Protocol):
+    """Issues a validator's bearer token; the token is returned once and never stored."""
+
+    def issue_device_token(self, device_id: int, *, label: str) -> str: ...
 
 
 class AccessError(Exception):
@@ -52,7 +60,25 @@ def require_role(principal: Principal, *roles: Role) -> None:
         raise Forbidden(principal.role)
 
 
+class NotThisDevice(Forbidden):
+    def __init__(self, validator_id: int) -> None:
+        AccessError.__init__(
+            self, f"this token may upload taps only as its own validator, not as {validator_id}"
+        )
+
+
 def check_can_read(principal: Principal, account_id: UUID) -> None:
     """Staff read any account; a rider reads only its own, and others look absent to it."""
-    if principal.role is Role.RIDER and principal.account_id != account_id:
+    if principal.role in (Role.ADMIN, Role.OPERATOR):
+        return
+    if principal.role is not Role.RIDER:
+        raise Forbidden(principal.role)  # a device reads no account
+    if principal.account_id != account_id:
         raise AccountNotFound(account_id)
+
+
+def check_can_upload_taps(principal: Principal, validator_id: int) -> None:
+    """Only a validator's own token uploads its taps: a device cannot speak for another."""
+    require_role(principal, Role.VALIDATOR)
+    if principal.device_id != validator_id:
+        raise NotThisDevice(validator_id)

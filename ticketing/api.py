@@ -22,7 +22,7 @@ from ticketing.access import (
 )
 from ticketing.adapters.read_model import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, LedgerReadModel
 from ticketing.application import Ledger, Receipt
-from ticketing.domain import errors, issuer_keys, smart_card, virtual_card
+from ticketing.domain import errors, issuer_keys, smart_card, tap, validator, virtual_card
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 
 # Each error's HTTP status; the body's `code` comes from the error class itself.
@@ -57,6 +57,9 @@ ERROR_STATUS: dict[type[Exception], int] = {
     smart_card.ReloadNotOpen: 409,
     smart_card.ReloadsStillOpen: 409,
     smart_card.PurseUnexplained: 409,
+    validator.ValidatorNotFound: 404,
+    validator.ValidatorAlreadyRegistered: 409,
+    tap.TapBatchTooLarge: 413,
 }
 # Everything else the ledger refuses is about the request's content.
 LEDGER_ERROR_STATUS_DEFAULT = 422

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 import ticketing.api
 import ticketing.cards_api
 import ticketing.smart_cards_api
+import ticketing.taps_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http import tokens_api
 from tapledger.http.idempotency import IdempotencyMiddleware
@@ -52,10 +53,13 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.cards = container.cards
     app.state.card_views = container.card_views
     app.state.smart_cards = container.smart_cards
+    app.state.taps = container.taps
+    app.state.tap_views = container.tap_views
     app.include_router(ticketing.api.router, prefix="/v1")
     app.include_router(ticketing.cards_api.router, prefix="/v1")
     app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
+    app.include_router(ticketing.taps_api.router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")
     app.get("/healthz", tags=["health"])(_healthz)
     mount_web(app)

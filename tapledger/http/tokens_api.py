@@ -36,6 +36,10 @@ def issue_token(
     body: TokenCreate, request: Request, ledger: LedgerDep, _: CurrentAdmin
 ) -> TokenIssued:
     """Issues a token; a rider token names the one account it may read."""
+    if body.role is Role.VALIDATOR:
+        raise Problem(
+            422, "invalid_token_request", "validator tokens come from POST /v1/validators"
+        )
     if body.role is Role.RIDER:
         if body.account_id is None:
             raise Problem(422, "invalid_token_request", "a rider token needs account_id")

@@ -1,0 +1,216 @@
+"""The tap path over HTTP, in process: devices registered, batches uploaded, gaps reported."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hardware.sam import SoftwareSam
+from hardware.tlc1.terminal import SessionProof
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.http.app import create_app
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
+from ticketing.ingestion import TAP_BATCH_MAX
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+BUS = 17
+GATE = 42
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    built = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, own_container=False)) as test_client:
+        yield test_client
+
+
+def register(client: TestClient, validator_id: int, kind: str = "bus") -> dict[str, str]:
+    body = {"validator_id": validator_id, "kind": kind, "network_id": 1, "location": 32}
+    response = client.post("/v1/validators", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def rider_with_phone(client: TestClient) -> tuple[str, Phone]:
+    account_id: str = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
+    phone = Phone.new()
+    key = base64.b64encode(phone.public_key()).decode()
+    card = client.post(
+        f"/v1/accounts/{account_id}/virtual-cards", json={"device_key": key}, headers=ADMIN
+    )
+    assert card.status_code == 201, card.text
+    phone.certify(card.json()["certificate"])
+    return account_id, phone
+
+
+def qr(phone: Phone, seq: int, *, now: int, counter: int | None = None) -> dict[str, Any]:
+    return {
+        "medium": "qr",
+        "seq": seq,
+        "tapped_at": now,
+        "device_decision": "accepted",
+        "device_reason": "accepted",
+        "code": phone.code(now - 1, seq if counter is None else counter),
+    }
+
+
+def card(proof: SessionProof, seq: int, *, now: int) -> dict[str, Any]:
+    return {
+        "medium": "card",
+        "seq": seq,
+        "tapped_at": now,
+        "device_decision": "accepted",
+        "device_reason": "charged",
+        "serial": proof.serial.hex(),
+        "proof": {
+            "level": int(proof.level),
+            "terminal_challenge": proof.terminal_challenge.hex(),
+            "card_challenge": proof.card_challenge.hex(),
+            "counter": proof.counter,
+            "transcript": proof.transcript.hex(),
+            "card_mac": proof.card_mac.hex(),
+        },
+    }
+
+
+def upload(
+    client: TestClient, headers: dict[str, str], validator_id: int, taps: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    response = client.post(
+        "/v1/taps/batch", json={"validator_id": validator_id, "taps": taps}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+def test_a_registered_validator_uploads_a_batch_and_gets_a_result_per_tap(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    taps = [qr(phone, 1, now=now), qr(phone, 2, now=now), qr(phone, 3, now=now, counter=1)]
+    taps.append({**qr(phone, 4, now=now), "code": "TL1:garbage", "device_decision": "refused"})
+    results = upload(client, device, BUS, taps)
+    assert [(r["seq"], r["status"], r["reason"]) for r in results] == [
+        (1, "accepted", None),
+        (2, "accepted", None),
+        (3, "refused", "code_replayed"),
+        (4, "refused", "malformed"),
+    ]
+    again = upload(client, device, BUS, taps)
+    assert [r["status"] for r in again] == ["duplicate"] * 4
+    assert [r["tap_id"] for r in again] == [r["tap_id"] for r in results]
+
+
+def test_a_registration_returns_the_device_token_once_and_an_id_registers_once(
+    client: TestClient,
+) -> None:
+    register(client, BUS)
+    body = {"validator_id": BUS, "kind": "metro_gate", "network_id": 1, "location": 9}
+    again = client.post("/v1/validators", json=body, headers=ADMIN)
+    assert (again.status_code, again.json()["code"]) == (409, "validator_already_registered")
+    shown = client.get(f"/v1/validators/{BUS}", headers=ADMIN).json()
+    assert "token" not in shown
+    assert (shown["kind"], shown["location"]) == ("bus", 32)
+
+
+def test_a_device_cannot_upload_as_another_validator_nor_act_as_staff(client: TestClient) -> None:
+    device = register(client, BUS)
+    register(client, GATE, kind="metro_gate")
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    foreign = client.post(
+        "/v1/taps/batch",
+        json={"validator_id": GATE, "taps": [qr(phone, 1, now=now)]},
+        headers=device,
+    )
+    assert (foreign.status_code, foreign.json()["code"]) == (403, "forbidden")
+    admin_upload = client.post(
+        "/v1/taps", json={"validator_id": BUS, "tap": qr(phone, 1, now=now)}, headers=ADMIN
+    )
+    assert admin_upload.status_code == 403
+    assert client.get("/v1/accounts", headers=device).status_code == 403
+    account_id, _ = rider_with_phone(client)
+    assert client.get(f"/v1/accounts/{account_id}", headers=device).status_code == 403
+    assert client.post("/v1/validators", json={}, headers=device).status_code == 403
+    token = client.post("/v1/tokens", json={"role": "validator"}, headers=ADMIN)
+    assert (token.status_code, token.json()["code"]) == (422, "invalid_token_request")
+
+
+def test_gaps_in_a_devices_sequence_are_reported(client: TestClient, container: Container) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    upload(client, device, BUS, [qr(phone, seq, now=now) for seq in (1, 2, 5, 9)])
+    container.catch_up()
+    report = client.get(f"/v1/validators/{BUS}", headers=ADMIN).json()["sequence"]
+    assert report["highest_seq"] == 9
+    assert (report["taps_recorded"], report["missing_count"]) == (4, 5)
+    assert report["missing_seqs"] == [3, 4, 6, 7, 8]
+    upload(client, device, BUS, [qr(phone, seq, now=now) for seq in (3, 4)])
+    container.catch_up()
+    report = client.get(f"/v1/validators/{BUS}", headers=ADMIN).json()["sequence"]
+    assert (report["missing_count"], report["missing_seqs"]) == (3, [6, 7, 8])
+
+
+def test_the_online_check_answers_a_card_tap_with_the_backends_decision(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    account_id, _ = rider_with_phone(client)
+    issued = client.post(
+        "/v1/cards", json={"serial": CARD_SERIAL.hex(), "account_id": account_id}, headers=ADMIN
+    )
+    assert issued.status_code == 201, issued.text
+    now = int(time.time())
+    proof = bus_ride(personalised_card(UUID(account_id)), at=now, validator=BUS)
+    answer = client.post(
+        "/v1/taps", json={"validator_id": BUS, "tap": card(proof, 1, now=now)}, headers=device
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["reason"]) == ("accepted", None)
+    forged = card(proof, 2, now=now)
+    forged["proof"]["card_mac"] = "00" * 8
+    refused = upload(client, device, BUS, [forged])
+    assert (refused[0]["status"], refused[0]["reason"]) == ("refused", "bad_card_mac")
+
+
+def test_a_batch_over_the_limit_or_with_unbounded_fields_is_refused_by_the_schema(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    tap = {
+        "medium": "qr",
+        "seq": 1,
+        "tapped_at": 0,
+        "device_decision": "accepted",
+        "device_reason": "accepted",
+        "code": "TL1:",
+    }
+    too_many = [{**tap, "seq": s} for s in range(1, TAP_BATCH_MAX + 2)]
+    response = client.post(
+        "/v1/taps/batch", json={"validator_id": BUS, "taps": too_many}, headers=device
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "validation_error")
+    long_code = {**tap, "code": "TL1:" + "A" * 1000}
+    response = client.post(
+        "/v1/taps/batch", json={"validator_id": BUS, "taps": [long_code]}, headers=device
+    )
+    assert response.status_code == 422

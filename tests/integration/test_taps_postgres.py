@@ -1,0 +1,134 @@
+"""Tap ingestion on PostgreSQL and Redis: concurrent uploads of one batch record each tap once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardware.sam import SoftwareSam
+from tapledger.bootstrap import Container, bootstrap
+from tests.integration.conftest import settings_for
+from tests.services import redis_url
+from tests.tap_media import MASTER_KEYS, Phone
+from ticketing.domain.tap import Tap
+from ticketing.ingestion import QrTap, TapResult, TapStatus
+from ticketing.observed import LOG_SECTION_MAX
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+BUS = 17
+ROUNDS = 4
+TAPS_PER_BATCH = 60
+JOIN_TIMEOUT_S = 120.0
+
+
+@pytest.fixture
+def workers(postgres_database_url: str, tmp_path: Path) -> Iterator[tuple[Container, Container]]:
+    """Two containers on one database, as two API workers: the first creates the schema."""
+    settings = settings_for(tmp_path, postgres_database_url).model_copy(
+        update={"redis_url": redis_url()}
+    )
+    sam = SoftwareSam(MASTER_KEYS)
+    first = bootstrap(settings, sam=sam)
+    second = bootstrap(settings, sam=sam, create_schema=False)
+    yield first, second
+    second.close()
+    first.close()
+
+
+def rider_phone(container: Container) -> Phone:
+    account = container.ledger.open_account(rider_category=0)
+    phone = Phone.new()
+    card = container.cards.issue_virtual_card(account.id, device_key=phone.public_key())
+    phone.certify(card.certificate_b64)
+    return phone
+
+
+def upload_from_two_threads(
+    workers: tuple[Container, Container], batch: list[QrTap], other: list[QrTap] | None = None
+) -> list[list[TapResult]]:
+    start = threading.Barrier(len(workers))
+    results: list[list[TapResult]] = [[] for _ in workers]
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            start.wait(JOIN_TIMEOUT_S)
+            upload = batch if index == 0 or other is None else other
+            results[index] = workers[index].taps.ingest_batch(BUS, upload)
+        except BaseException as error:  # reported to the test thread below
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT_S)
+    assert not failures, f"an upload failed: {failures[0]!r}"
+    return results
+
+
+def recorded(container: Container) -> list[Any]:
+    taps = container.taps
+    events: list[Any] = []
+    start = 1
+    while notifications := taps.notification_log.select(start=start, limit=LOG_SECTION_MAX):
+        events += [taps.mapper.to_domain_event(n) for n in notifications]
+        start = notifications[-1].id + 1
+    return [e for e in events if isinstance(e, Tap.Recorded)]
+
+
+def test_the_same_batch_uploaded_concurrently_by_two_workers_is_recorded_once(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    first.taps.register_validator(validator_id=BUS, kind="bus", network_id=1, location=32)
+    phone = rider_phone(first)
+    now = int(time.time())
+    at = datetime.fromtimestamp(now, UTC)
+    seq = 0
+    for _ in range(ROUNDS):
+        batch = []
+        for _ in range(TAPS_PER_BATCH):
+            seq += 1
+            code = phone.code(now - 1, seq)
+            batch.append(QrTap(seq, at, "accepted", "accepted", code))
+        one, other = upload_from_two_threads(workers, batch)
+        for mine, theirs in zip(one, other, strict=True):
+            # One upload recorded the tap; the other found it there.
+            assert Counter([mine.status, theirs.status]) == Counter(
+                [TapStatus.ACCEPTED, TapStatus.DUPLICATE]
+            ), (mine, theirs)
+    events = recorded(second)
+    assert sorted(e.seq for e in events) == list(range(1, seq + 1))
+    assert {e.verification for e in events} == {"accepted"}
+    first.catch_up()
+    report = first.tap_views.sequence_report(BUS)
+    assert (report.highest_seq, report.taps_recorded, report.missing_count) == (seq, seq, 0)
+
+
+def test_overlapping_batches_from_two_workers_record_every_tap_once(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    first.taps.register_validator(validator_id=BUS, kind="bus", network_id=1, location=32)
+    phone = rider_phone(first)
+    now = int(time.time())
+    at = datetime.fromtimestamp(now, UTC)
+    taps = [QrTap(s, at, "accepted", "accepted", phone.code(now - 1, s)) for s in range(1, 91)]
+    one, other = upload_from_two_threads(workers, taps[:60], taps[30:])
+    by_seq: dict[int, list[TapStatus]] = {}
+    for result in one + other:
+        by_seq.setdefault(result.seq, []).append(result.status)
+    for seq, seen in by_seq.items():
+        # Every tap landed once: exactly one upload recorded it, any other found it there.
+        assert seen.count(TapStatus.ACCEPTED) == 1, (seq, seen)
+        assert set(seen) <= {TapStatus.ACCEPTED, TapStatus.DUPLICATE}
+    assert sorted(e.seq for e in recorded(second)) == list(range(1, 91))

@@ -1,0 +1,372 @@
+"""Tap ingestion on the in-memory store: re-verification, exactly-once recording, code reuse."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from hardware.sam import SoftwareSam
+from hardware.tlc1.terminal import SessionProof
+from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
+from ticketing.access import Forbidden, NotThisDevice, Principal, Role, check_can_upload_taps
+from ticketing.adapters.card_views import DenyListDelta
+from ticketing.adapters.key_vault import KeyVault
+from ticketing.application import Ledger
+from ticketing.card_issuer import CardIssuer
+from ticketing.domain.smart_card import SmartCard
+from ticketing.domain.tap import (
+    CODE_REPLAYED,
+    CardSessionUse,
+    QrCodeUse,
+    Tap,
+    TapBatchTooLarge,
+    tap_id,
+)
+from ticketing.domain.validator import ValidatorAlreadyRegistered, ValidatorNotFound
+from ticketing.ingestion import (
+    TAP_BATCH_MAX,
+    CardTap,
+    QrTap,
+    TapIngestion,
+    TapStatus,
+)
+from ticketing.observed import LOG_SECTION_MAX
+from ticketing.smart_cards import SmartCards
+from ticketing.tap_verification import TapVerifier
+
+START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+BUS_17, BUS_18 = 17, 18
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class DenyList:
+    """The card views' deny list, as a list of entries in memory."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:
+        fresh = [e for e in self.entries if e["version"] > since and e["until"] > now]
+        version = max([since, *(e["version"] for e in self.entries)])
+        return DenyListDelta(version=version, entries=fresh, more=False)
+
+    def add(self, card_id: UUID, *, listed_at: datetime, serial: str | None = None) -> None:
+        self.entries.append(
+            {
+                "card_id": card_id,
+                "serial": serial,
+                "reason": "blocked",
+                "listed_at": listed_at,
+                "until": listed_at + timedelta(days=3),
+                "version": len(self.entries) + 1,
+            }
+        )
+
+
+@dataclasses.dataclass
+class World:
+    clock: Clock
+    ledger: Ledger
+    cards: CardIssuer
+    deny: DenyList
+    taps: TapIngestion
+    phone: Phone
+    card_id: UUID
+    account_id: UUID
+
+
+def build(*, sam: SoftwareSam | None) -> World:
+    clock = Clock()
+    ledger = Ledger(clock=clock)
+    cards = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
+    cards.ensure_issuer_key()
+    account = ledger.open_account(rider_category=0)
+    phone = Phone.new()
+    card = cards.issue_virtual_card(account.id, device_key=phone.public_key())
+    phone.certify(card.certificate_b64)
+    deny = DenyList()
+    verifier = TapVerifier(
+        keys=cards.published_keys,
+        deny_list=deny,
+        card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
+        sam=sam,
+        clock=clock,
+        refresh_s=0,  # every check sees the latest deny list
+    )
+    taps = TapIngestion(verifier=verifier, clock=clock)
+    for validator_id in (BUS_17, BUS_18):
+        taps.register_validator(validator_id=validator_id, kind="bus", network_id=1, location=32)
+    return World(clock, ledger, cards, deny, taps, phone, card.id, account.id)
+
+
+@pytest.fixture
+def world() -> World:
+    return build(sam=SoftwareSam(MASTER_KEYS))
+
+
+def unix(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def qr_tap(world: World, seq: int, *, counter: int | None = None, after_s: int = 0) -> QrTap:
+    at = START + timedelta(seconds=after_s)
+    code = world.phone.code(unix(at) - 2, seq if counter is None else counter)
+    return QrTap(seq, at, "accepted", "accepted", code)
+
+
+def card_tap(seq: int, proof: SessionProof, *, at: datetime = START) -> CardTap:
+    return CardTap(seq, at, "accepted", "charged", proof.serial.hex(), proof)
+
+
+def recorded_taps(taps: TapIngestion) -> list[Any]:
+    notifications = taps.notification_log.select(start=1, limit=LOG_SECTION_MAX)
+    events = [taps.mapper.to_domain_event(n) for n in notifications]
+    return [e for e in events if isinstance(e, Tap.Recorded)]
+
+
+def statuses(results: list[Any]) -> list[str]:
+    return [r.status.value for r in results]
+
+
+def test_a_genuine_qr_tap_is_accepted_and_recorded_with_what_its_code_says(world: World) -> None:
+    results = world.taps.ingest_batch(BUS_17, [qr_tap(world, 1)])
+    assert statuses(results) == ["accepted"]
+    (event,) = recorded_taps(world.taps)
+    assert (event.validator_id, event.seq, event.medium) == (BUS_17, 1, "qr")
+    assert (event.card_id, event.counter, event.generated_at) == (world.card_id, 1, unix(START) - 2)
+    assert event.code_text.startswith("TL1:")
+    assert (event.verification, event.refusal_reason) == ("accepted", None)
+    assert (event.validator_kind, event.network_id, event.location) == ("bus", 1, 32)
+    assert event.tapped_at == START
+    assert QrCodeUse.create_id(world.card_id, unix(START) - 2, 1) in world.taps.repository
+
+
+def test_an_invalid_qr_code_is_refused_with_the_verifiers_reason_and_still_recorded(
+    world: World,
+) -> None:
+    stale = QrTap(1, START, "accepted", "accepted", world.phone.code(unix(START) - 600, 1))
+    garbage = QrTap(2, START, "refused", "malformed", "TL1:not a code")
+    tampered_text = world.phone.code(unix(START), 3)
+    tampered = QrTap(3, START, "accepted", "accepted", tampered_text[:-2] + "00")
+    results = world.taps.ingest_batch(BUS_17, [stale, garbage, tampered])
+    assert [(r.status.value, r.reason) for r in results] == [
+        ("refused", "code_stale"),
+        ("refused", "malformed"),
+        ("refused", "bad_device_signature"),
+    ]
+    events = recorded_taps(world.taps)
+    assert [(e.seq, e.verification, e.refusal_reason) for e in events] == [
+        (1, "refused", "code_stale"),
+        (2, "refused", "malformed"),
+        (3, "refused", "bad_device_signature"),
+    ]
+    assert (events[1].card_id, events[1].code_text) == (None, "TL1:not a code")
+
+
+def test_a_card_denied_before_the_tap_is_refused_but_one_denied_after_is_not(
+    world: World,
+) -> None:
+    world.deny.add(world.card_id, listed_at=START + timedelta(seconds=30))
+    before = qr_tap(world, 1)
+    after = qr_tap(world, 2, after_s=60)
+    results = world.taps.ingest_batch(BUS_17, [before, after])
+    assert [(r.status.value, r.reason) for r in results] == [
+        ("accepted", None),
+        ("refused", "card_denied"),
+    ]
+
+
+def test_the_same_batch_uploaded_three_times_records_each_tap_once(world: World) -> None:
+    batch = [qr_tap(world, seq) for seq in range(1, 6)]
+    assert statuses(world.taps.ingest_batch(BUS_17, batch)) == ["accepted"] * 5
+    for _ in range(2):
+        assert statuses(world.taps.ingest_batch(BUS_17, batch)) == ["duplicate"] * 5
+    assert sorted(e.seq for e in recorded_taps(world.taps)) == [1, 2, 3, 4, 5]
+
+
+def test_a_batch_holding_old_and_new_taps_records_only_the_new_ones(world: World) -> None:
+    world.taps.ingest_batch(BUS_17, [qr_tap(world, 1), qr_tap(world, 2)])
+    results = world.taps.ingest_batch(BUS_17, [qr_tap(world, s) for s in (1, 2, 3)])
+    assert statuses(results) == ["duplicate", "duplicate", "accepted"]
+    assert len(recorded_taps(world.taps)) == 3
+
+
+def test_the_same_qr_code_at_two_validators_is_one_use_and_one_refused_tap(world: World) -> None:
+    code = world.phone.code(unix(START) - 1, 7)
+    first = world.taps.ingest_batch(BUS_17, [QrTap(40, START, "accepted", "accepted", code)])
+    second = world.taps.ingest_batch(BUS_18, [QrTap(9, START, "accepted", "accepted", code)])
+    assert [(r.status.value, r.reason) for r in first + second] == [
+        ("accepted", None),
+        ("refused", CODE_REPLAYED),
+    ]
+    events = recorded_taps(world.taps)
+    assert [(e.validator_id, e.verification) for e in events] == [
+        (BUS_17, "accepted"),
+        (BUS_18, "refused"),
+    ]
+    use: QrCodeUse = world.taps.repository.get(
+        QrCodeUse.create_id(world.card_id, unix(START) - 1, 7)
+    )
+    assert use.tap_id == tap_id(BUS_17, 40)
+    again = world.taps.ingest_batch(BUS_18, [QrTap(9, START, "accepted", "accepted", code)])
+    assert statuses(again) == ["duplicate"]
+
+
+def test_the_same_code_twice_in_one_batch_is_accepted_once(world: World) -> None:
+    code = world.phone.code(unix(START), 3)
+    batch = [QrTap(seq, START, "accepted", "accepted", code) for seq in (1, 2)]
+    results = world.taps.ingest_batch(BUS_17, [*batch, qr_tap(world, 5)])
+    assert [(r.status.value, r.reason) for r in results] == [
+        ("accepted", None),
+        ("refused", CODE_REPLAYED),
+        ("accepted", None),
+    ]
+
+
+def test_a_code_the_device_refused_does_not_use_it_up_for_the_next_validator(
+    world: World,
+) -> None:
+    code = world.phone.code(unix(START), 4)
+    world.taps.ingest_batch(BUS_17, [QrTap(1, START, "refused", "passback", code)])
+    results = world.taps.ingest_batch(BUS_18, [QrTap(1, START, "accepted", "accepted", code)])
+    assert statuses(results) == ["accepted"]
+
+
+def test_interleaved_batches_from_two_validators_are_each_recorded_once(world: World) -> None:
+    def batch(validator: int, seqs: range) -> list[QrTap]:
+        # Each validator sees other riders' codes: counters apart by validator.
+        return [qr_tap(world, seq, counter=validator * 1000 + seq) for seq in seqs]
+
+    a1, b1 = batch(BUS_17, range(1, 4)), batch(BUS_18, range(1, 3))
+    a2, b2 = batch(BUS_17, range(3, 6)), batch(BUS_18, range(2, 5))
+    for validator, upload in ((BUS_17, a1), (BUS_18, b1), (BUS_17, a2), (BUS_18, b2)):
+        world.taps.ingest_batch(validator, upload)
+    recorded = sorted((e.validator_id, e.seq) for e in recorded_taps(world.taps))
+    assert recorded == [(BUS_17, s) for s in range(1, 6)] + [(BUS_18, s) for s in range(1, 5)]
+
+
+def test_a_crash_between_save_and_acknowledgement_is_repaired_by_re_sending(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = [qr_tap(world, seq) for seq in range(1, 4)]
+    save = world.taps.save
+
+    def save_then_crash(*aggregates: Any, **kwargs: Any) -> Any:
+        save(*aggregates, **kwargs)
+        raise ConnectionResetError("the acknowledgement never left")
+
+    monkeypatch.setattr(world.taps, "save", save_then_crash)
+    with pytest.raises(ConnectionResetError):
+        world.taps.ingest_batch(BUS_17, batch)
+    monkeypatch.undo()
+    assert statuses(world.taps.ingest_batch(BUS_17, batch)) == ["duplicate"] * 3
+    assert sorted(e.seq for e in recorded_taps(world.taps)) == [1, 2, 3]
+
+
+def issue_smart_card(world: World) -> None:
+    SmartCards(world.cards, world.ledger).issue(world.account_id, serial=CARD_SERIAL.hex())
+
+
+def test_a_card_tap_whose_mac_the_sam_recomputes_is_accepted(world: World) -> None:
+    issue_smart_card(world)
+    proof = bus_ride(personalised_card(world.account_id), at=unix(START), validator=BUS_17)
+    results = world.taps.ingest_batch(BUS_17, [card_tap(1, proof)])
+    assert statuses(results) == ["accepted"]
+    (event,) = recorded_taps(world.taps)
+    assert (event.medium, event.serial, event.transaction_counter) == (
+        "card",
+        CARD_SERIAL.hex(),
+        proof.counter,
+    )
+    assert (event.transcript, event.card_mac) == (proof.transcript.hex(), proof.card_mac.hex())
+    assert (event.key_level, event.device_reason) == (3, "charged")
+    assert CardSessionUse.create_id(CARD_SERIAL.hex(), proof.counter) in world.taps.repository
+
+
+def test_a_card_tap_with_a_tampered_transcript_is_refused_and_recorded(world: World) -> None:
+    issue_smart_card(world)
+    proof = bus_ride(personalised_card(world.account_id), at=unix(START), validator=BUS_17)
+    transcript = bytearray(proof.transcript)
+    transcript[-3] ^= 0x01  # the fare the DECREASE took, say
+    tampered = dataclasses.replace(proof, transcript=bytes(transcript))
+    results = world.taps.ingest_batch(BUS_17, [card_tap(1, tampered)])
+    assert [(r.status.value, r.reason) for r in results] == [("refused", "bad_card_mac")]
+    assert recorded_taps(world.taps)[0].transcript == bytes(transcript).hex()
+
+
+def test_the_same_card_session_uploaded_by_two_validators_is_refused_the_second_time(
+    world: World,
+) -> None:
+    issue_smart_card(world)
+    proof = bus_ride(personalised_card(world.account_id), at=unix(START), validator=BUS_17)
+    world.taps.ingest_batch(BUS_17, [card_tap(1, proof)])
+    results = world.taps.ingest_batch(BUS_18, [card_tap(1, proof)])
+    assert [(r.status.value, r.reason) for r in results] == [
+        ("refused", "transaction_counter_replayed")
+    ]
+
+
+def test_a_card_tap_of_an_unknown_serial_is_refused_not_a_crash(world: World) -> None:
+    proof = bus_ride(personalised_card(world.account_id), at=unix(START), validator=BUS_17)
+    results = world.taps.ingest_batch(BUS_17, [card_tap(1, proof)])
+    assert [(r.status.value, r.reason) for r in results] == [("refused", "unknown_card")]
+
+
+def test_a_card_tap_without_a_sam_is_refused_not_a_crash() -> None:
+    world = build(sam=None)
+    issue_smart_card(world)
+    proof = bus_ride(personalised_card(world.account_id), at=unix(START), validator=BUS_17)
+    results = world.taps.ingest_batch(BUS_17, [card_tap(1, proof)])
+    assert [(r.status.value, r.reason) for r in results] == [("refused", "sam_unavailable")]
+
+
+def test_a_card_tap_without_a_session_is_recorded_as_refused(world: World) -> None:
+    denied = CardTap(1, START, "refused", "card_denied", CARD_SERIAL.hex(), None)
+    results = world.taps.ingest_batch(BUS_17, [denied])
+    assert [(r.status.value, r.reason) for r in results] == [("refused", "no_card_proof")]
+    assert recorded_taps(world.taps)[0].device_reason == "card_denied"
+
+
+def test_a_batch_over_the_limit_is_refused_whole_with_a_typed_error(world: World) -> None:
+    code = world.phone.code(unix(START), 1)
+    batch = [QrTap(seq, START, "accepted", "accepted", code) for seq in range(1, TAP_BATCH_MAX + 2)]
+    with pytest.raises(TapBatchTooLarge) as raised:
+        world.taps.ingest_batch(BUS_17, batch)
+    assert raised.value.code == "tap_batch_too_large"
+    assert recorded_taps(world.taps) == []
+
+
+def test_taps_of_an_unregistered_validator_are_refused(world: World) -> None:
+    with pytest.raises(ValidatorNotFound):
+        world.taps.ingest_batch(99, [qr_tap(world, 1)])
+
+
+def test_a_validator_id_is_registered_once(world: World) -> None:
+    with pytest.raises(ValidatorAlreadyRegistered):
+        world.taps.register_validator(validator_id=BUS_17, kind="bus", network_id=1, location=9)
+
+
+def test_the_online_check_answers_one_tap_with_the_backends_decision(world: World) -> None:
+    assert world.taps.ingest_one(BUS_17, qr_tap(world, 1)).status is TapStatus.ACCEPTED
+    assert world.taps.ingest_one(BUS_17, qr_tap(world, 1)).status is TapStatus.DUPLICATE
+
+
+def test_a_device_uploads_only_as_its_own_validator() -> None:
+    device = Principal(token_id="t", role=Role.VALIDATOR, device_id=BUS_17)
+    check_can_upload_taps(device, BUS_17)
+    with pytest.raises(NotThisDevice):
+        check_can_upload_taps(device, BUS_18)
+    with pytest.raises(Forbidden):
+        check_can_upload_taps(Principal(token_id="a", role=Role.ADMIN), BUS_17)

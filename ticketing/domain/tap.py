@@ -1,0 +1,300 @@
+"""One tap as a validator recorded it and the backend re-verified it: immutable, one event.
+
+A tap's id is the `uuid5` of `(validator_id, seq)`, so a device re-sending a tap after a lost
+acknowledgement meets the event store's uniqueness check instead of recording it twice. A code
+or a card session can be *used* once: `QrCodeUse` (`(card_id, generated_at, counter)`, spec/QR.md)
+and `CardSessionUse` (`(serial, transaction counter)`, spec/CARD.md) are saved in the same
+transaction as the tap that uses them, so the same code uploaded by two validators is one use.
+Refused taps are recorded too, with their reason; only an accepted tap claims a use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ticketing.domain.errors import LedgerError
+from ticketing.domain.invariants import require
+
+TOPIC_PREFIX = "ticketing.Tap"
+# A device's sequence starts at 1 and only grows; a u48 outlives any device at 10 taps a second.
+SEQ_FIRST = 1
+SEQ_MAX = 2**48 - 1
+REASON_MAX_CHARS = 40
+REASON_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+class Medium(StrEnum):
+    QR = "qr"
+    CARD = "card"
+
+
+class Verdict(StrEnum):
+    """The validator's decision at the gate, and the backend's on re-verification."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+class CardRefusal(StrEnum):
+    """Why the backend refuses a card tap's proof (QR taps use `tl1.verify.Decision`)."""
+
+    NO_CARD_PROOF = "no_card_proof"  # the device never opened a session (e.g. denied at SELECT)
+    SAM_UNAVAILABLE = "sam_unavailable"  # this backend holds no master keys
+    UNKNOWN_CARD = "unknown_card"  # the serial was never issued
+    CARD_DENIED = "card_denied"  # on the deny list before the tap
+    KEY_LEVEL_NOT_HELD = "key_level_not_held"
+    BAD_CARD_MAC = "bad_card_mac"  # the card did not take part in this session
+    TRANSACTION_COUNTER_REPLAYED = "transaction_counter_replayed"  # the session was used already
+
+
+# Verification reason of a QR code already used by another tap (spec/QR.md, step 12).
+CODE_REPLAYED = "code_replayed"
+
+
+def tap_id(validator_id: int, seq: int) -> UUID:
+    return uuid5(NAMESPACE_URL, f"/tapledger/taps/{validator_id}/{seq}")
+
+
+class Tap(Aggregate):
+    TOPIC = TOPIC_PREFIX
+
+    class Event(Aggregate.Event):
+        TOPIC = f"{TOPIC_PREFIX}.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = f"{TOPIC_PREFIX}.Created"
+
+    class Recorded(Created):
+        TOPIC = f"{TOPIC_PREFIX}.Recorded"
+        validator_id: int
+        seq: int
+        tapped_at: datetime  # the device's clock
+        recorded_at: datetime  # the backend's clock
+        # Where the validator stood when the tap was recorded (its registration).
+        validator_kind: str
+        network_id: int
+        location: int
+        medium: str
+        device_decision: str
+        device_reason: str
+        verification: str
+        refusal_reason: str | None
+        # QR taps: the whole code text, and what it says when it parses.
+        code_text: str | None
+        card_id: UUID | None
+        generated_at: int | None
+        counter: int | None
+        # Card taps: the session proof (spec/CARD.md), bytes as lowercase hex.
+        serial: str | None
+        key_level: int | None
+        terminal_challenge: str | None
+        card_challenge: str | None
+        transaction_counter: int | None
+        transcript: str | None
+        card_mac: str | None
+
+    @staticmethod
+    def create_id(validator_id: int, seq: int) -> UUID:
+        return tap_id(validator_id, seq)
+
+    @event(Recorded)
+    def __init__(
+        self,
+        validator_id: int,
+        seq: int,
+        tapped_at: datetime,
+        recorded_at: datetime,
+        validator_kind: str,
+        network_id: int,
+        location: int,
+        medium: str,
+        device_decision: str,
+        device_reason: str,
+        verification: str,
+        refusal_reason: str | None,
+        code_text: str | None,
+        card_id: UUID | None,
+        generated_at: int | None,
+        counter: int | None,
+        serial: str | None,
+        key_level: int | None,
+        terminal_challenge: str | None,
+        card_challenge: str | None,
+        transaction_counter: int | None,
+        transcript: str | None,
+        card_mac: str | None,
+    ) -> None:
+        # Only what readers of one tap ask for; the event keeps everything.
+        self.validator_id = validator_id
+        self.seq = seq
+        self.tapped_at = tapped_at
+        self.medium_code = medium
+        self.verification_code = verification
+        self.refusal_reason = refusal_reason
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        validator_id: int,
+        seq: int,
+        tapped_at: datetime,
+        recorded_at: datetime,
+        validator_kind: str,
+        network_id: int,
+        location: int,
+        medium: str,
+        device_decision: str,
+        device_reason: str,
+        verification: str,
+        refusal_reason: str | None,
+        code_text: str | None = None,
+        card_id: UUID | None = None,
+        generated_at: int | None = None,
+        counter: int | None = None,
+        serial: str | None = None,
+        key_level: int | None = None,
+        terminal_challenge: str | None = None,
+        card_challenge: str | None = None,
+        transaction_counter: int | None = None,
+        transcript: str | None = None,
+        card_mac: str | None = None,
+    ) -> Tap:
+        check_seq(seq)
+        check_aware(tapped_at)
+        check_aware(recorded_at)
+        check_reason("device_reason", device_reason)
+        if medium not in set(Medium):
+            raise InvalidTap(f"medium {medium[:20]!r} is neither qr nor card")
+        check_decision(device_decision)
+        check_decision(verification)
+        if (verification == Verdict.REFUSED) != (refusal_reason is not None):
+            raise InvalidTap("a refused tap, and only a refused tap, carries a refusal reason")
+        if refusal_reason is not None:
+            check_reason("refusal_reason", refusal_reason)
+        return cls(
+            validator_id=validator_id,
+            seq=seq,
+            tapped_at=tapped_at,
+            recorded_at=recorded_at,
+            validator_kind=validator_kind,
+            network_id=network_id,
+            location=location,
+            medium=medium,
+            device_decision=device_decision,
+            device_reason=device_reason,
+            verification=verification,
+            refusal_reason=refusal_reason,
+            code_text=code_text,
+            card_id=card_id,
+            generated_at=generated_at,
+            counter=counter,
+            serial=serial,
+            key_level=key_level,
+            terminal_challenge=terminal_challenge,
+            card_challenge=card_challenge,
+            transaction_counter=transaction_counter,
+            transcript=transcript,
+            card_mac=card_mac,
+        )
+
+    @property
+    def medium(self) -> Medium:
+        return Medium(self.medium_code)
+
+    @property
+    def verification(self) -> Verdict:
+        return Verdict(self.verification_code)
+
+
+# The name the design and the fare engine give this event.
+TapRecorded = Tap.Recorded
+
+
+class QrCodeUse(Aggregate):
+    """One TL1 code, used by the one accepted tap that claimed it first."""
+
+    TOPIC = f"{TOPIC_PREFIX}.QrCodeUse"
+
+    class Event(Aggregate.Event):
+        TOPIC = f"{TOPIC_PREFIX}.QrCodeUse.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = f"{TOPIC_PREFIX}.QrCodeUse.Created"
+
+    class Used(Created):
+        TOPIC = f"{TOPIC_PREFIX}.QrCodeUse.Used"
+        card_id: UUID
+        generated_at: int
+        counter: int
+        tap_id: UUID
+
+    @staticmethod
+    def create_id(card_id: UUID, generated_at: int, counter: int) -> UUID:
+        return uuid5(NAMESPACE_URL, f"/tapledger/qr-code-uses/{card_id}/{generated_at}/{counter}")
+
+    @event(Used)
+    def __init__(self, card_id: UUID, generated_at: int, counter: int, tap_id: UUID) -> None:
+        self.tap_id = tap_id
+
+
+class CardSessionUse(Aggregate):
+    """One secure session of a physical card, proved by the one accepted tap that claimed it."""
+
+    TOPIC = f"{TOPIC_PREFIX}.CardSessionUse"
+
+    class Event(Aggregate.Event):
+        TOPIC = f"{TOPIC_PREFIX}.CardSessionUse.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = f"{TOPIC_PREFIX}.CardSessionUse.Created"
+
+    class Used(Created):
+        TOPIC = f"{TOPIC_PREFIX}.CardSessionUse.Used"
+        serial: str
+        transaction_counter: int
+        tap_id: UUID
+
+    @staticmethod
+    def create_id(serial: str, transaction_counter: int) -> UUID:
+        return uuid5(
+            NAMESPACE_URL, f"/tapledger/card-sessions/{serial.lower()}/{transaction_counter}"
+        )
+
+    @event(Used)
+    def __init__(self, serial: str, transaction_counter: int, tap_id: UUID) -> None:
+        self.tap_id = tap_id
+
+
+def check_seq(seq: int) -> None:
+    if type(seq) is not int or not SEQ_FIRST <= seq <= SEQ_MAX:
+        raise InvalidTap(f"sequence number {seq!r} is not in {SEQ_FIRST}..{SEQ_MAX}")
+
+
+def check_decision(decision: str) -> None:
+    if decision not in set(Verdict):
+        raise InvalidTap(f"decision {decision[:20]!r} is neither accepted nor refused")
+
+
+def check_reason(field: str, reason: str) -> None:
+    if not 1 <= len(reason) <= REASON_MAX_CHARS or not set(reason) <= REASON_CHARS:
+        raise InvalidTap(f"{field} must be 1..{REASON_MAX_CHARS} characters of a-z, 0-9 and _")
+
+
+def check_aware(at: datetime) -> None:
+    require(at.tzinfo is not None, "tap times are timezone-aware")
+
+
+class InvalidTap(LedgerError):
+    code = "invalid_tap"
+
+
+class TapBatchTooLarge(LedgerError):
+    code = "tap_batch_too_large"
+
+    def __init__(self, taps: int, taps_max: int) -> None:
+        super().__init__(f"a batch holds at most {taps_max} taps, not {taps}")

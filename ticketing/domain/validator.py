@@ -1,0 +1,107 @@
+"""A validator: a bus validator, a metro gate or a parking handheld, registered once by its id.
+
+Its id is what the device writes into every tap (`(validator_id, seq)`) and into the event
+records of the cards it charges (a u32, spec/CARD.md), so it is chosen by the operator, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ticketing.domain.errors import LedgerError
+
+TOPIC_PREFIX = "ticketing.Validator"
+# The card's event record holds the validator and the location as u32, the network as u16.
+VALIDATOR_ID_MAX = 0xFFFF_FFFF
+LOCATION_MAX = 0xFFFF_FFFF
+NETWORK_ID_MAX = 0xFFFF
+
+
+class ValidatorKind(StrEnum):
+    BUS = "bus"
+    METRO_GATE = "metro_gate"
+    PARKING_HANDHELD = "parking_handheld"
+
+
+class Validator(Aggregate):
+    TOPIC = TOPIC_PREFIX
+
+    class Event(Aggregate.Event):
+        TOPIC = f"{TOPIC_PREFIX}.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = f"{TOPIC_PREFIX}.Created"
+
+    class Registered(Created):
+        TOPIC = f"{TOPIC_PREFIX}.Registered"
+        validator_id: int
+        kind: str
+        network_id: int
+        location: int
+        at: datetime
+
+    @staticmethod
+    def create_id(validator_id: int) -> UUID:
+        return uuid5(NAMESPACE_URL, f"/tapledger/validators/{validator_id}")
+
+    @event(Registered)
+    def __init__(
+        self, validator_id: int, kind: str, network_id: int, location: int, at: datetime
+    ) -> None:
+        # The kind is kept as its string value: aggregate state stays JSON-native.
+        self.validator_id = validator_id
+        self.kind_code = kind
+        self.network_id = network_id
+        self.location = location
+        self.registered_at = at
+
+    @classmethod
+    def register(
+        cls, *, validator_id: int, kind: str, network_id: int, location: int, at: datetime
+    ) -> Validator:
+        check_validator_id(validator_id)
+        if kind not in set(ValidatorKind):
+            raise InvalidValidator(f"kind {kind[:40]!r} is not one of {', '.join(ValidatorKind)}")
+        if type(network_id) is not int or not 0 <= network_id <= NETWORK_ID_MAX:
+            raise InvalidValidator(f"network id {network_id!r} is not a u16")
+        if type(location) is not int or not 0 <= location <= LOCATION_MAX:
+            raise InvalidValidator(f"location {location!r} is not a u32")
+        return cls(
+            validator_id=validator_id,
+            kind=ValidatorKind(kind).value,
+            network_id=network_id,
+            location=location,
+            at=at,
+        )
+
+    @property
+    def kind(self) -> ValidatorKind:
+        return ValidatorKind(self.kind_code)
+
+
+def check_validator_id(validator_id: int) -> None:
+    # bool is an int in Python; a validator id of True is a bug at the edge.
+    if type(validator_id) is not int or not 1 <= validator_id <= VALIDATOR_ID_MAX:
+        raise InvalidValidator(f"validator id {validator_id!r} is not in 1..{VALIDATOR_ID_MAX}")
+
+
+class InvalidValidator(LedgerError):
+    code = "invalid_validator"
+
+
+class ValidatorNotFound(LedgerError):
+    code = "validator_not_found"
+
+    def __init__(self, validator_id: int) -> None:
+        super().__init__(f"no validator {validator_id}")
+
+
+class ValidatorAlreadyRegistered(LedgerError):
+    code = "validator_already_registered"
+
+    def __init__(self, validator_id: int) -> None:
+        super().__init__(f"validator {validator_id} is already registered")

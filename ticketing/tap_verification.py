@@ -1,0 +1,202 @@
+"""The backend's second look at a tap: the QR code's signatures, or the card's session MAC.
+
+A validator decides offline; the backend trusts none of it and checks again, at the tap's own
+time, what a device cannot fake: a TL1 code (spec/QR.md, steps 1 to 11) against the issuer keys
+and the deny list, and a card's MAC over the session transcript with the session key the SAM
+derives from the master keys (spec/CARD.md). Step 12, the replay check, is not done here: across
+validators, processes and retries it is the event store's uniqueness (`QrCodeUse`) that decides.
+
+The key set and the deny list are read at most every `TRUST_REFRESH_S`, not per tap. A card on
+the deny list refuses only the taps made after it was listed: a tap made offline before the
+rider reported the card lost was a good ride.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from hardware.sam import KeyLevelNotHeld, Sam
+from hardware.tlc1.constants import KeyLevel
+from hardware.tlc1.terminal import SessionProof
+from ticketing.adapters.card_views import DenyListDelta
+from ticketing.card_issuer import PublishedKeys
+from ticketing.domain.invariants import require
+from ticketing.domain.tap import CardRefusal
+from ticketing.tl1.certificate_cache import CertificateCache
+from ticketing.tl1.keyset import IssuerKeySet
+from ticketing.tl1.replay import ReplayKey, ReplayWindow
+from ticketing.tl1.verify import Verifier
+
+# How stale the key set and the deny list may be when a tap is checked.
+TRUST_REFRESH_S = 5.0
+# Deny-list pages read in one refresh; the rest is read at the next one.
+DENY_LIST_PAGES_PER_REFRESH_MAX = 20
+
+
+class DenyListReader(Protocol):
+    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta: ...
+
+
+@dataclass(frozen=True)
+class QrVerdict:
+    """The backend's decision on one code, and what the code says when it parses."""
+
+    refusal_reason: str | None  # None: accepted
+    card_id: UUID | None = None
+    generated_at: int | None = None
+    counter: int | None = None
+
+
+@dataclass(frozen=True)
+class _Trust:
+    keys: IssuerKeySet
+    # Card id or serial -> (when it was listed, when the entry expires).
+    denied_cards: Mapping[UUID, tuple[datetime, datetime]]
+    denied_serials: Mapping[str, tuple[datetime, datetime]]
+    deny_version: int
+    loaded_at_s: float
+
+
+class _DeniedAt:
+    """The deny list as it stood at one moment: what the `Verifier` consults for one tap."""
+
+    def __init__(self, listed: Mapping[UUID, tuple[datetime, datetime]], at: datetime) -> None:
+        self._listed = listed
+        self._at = at
+
+    def __contains__(self, card_id: object) -> bool:
+        entry = self._listed.get(card_id) if isinstance(card_id, UUID) else None
+        return entry is not None and entry[0] <= self._at
+
+
+class _NoReplayMemory(ReplayWindow):
+    """Remembers nothing: a retried upload must find its codes unused, and the store's
+    `QrCodeUse` already refuses a second use across every process."""
+
+    def seen(self, key: ReplayKey, now: int) -> bool:  # noqa: ARG002
+        return False
+
+    def remember(self, key: ReplayKey, now: int) -> None:  # noqa: ARG002
+        return None
+
+
+class TapVerifier:
+    """Re-verifies taps; safe to share between the threads of one process."""
+
+    def __init__(
+        self,
+        *,
+        keys: Callable[[], PublishedKeys],
+        deny_list: DenyListReader,
+        card_issued: Callable[[str], bool],
+        sam: Sam | None,
+        clock: Callable[[], datetime],
+        refresh_s: float = TRUST_REFRESH_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        require(refresh_s >= 0, "a refresh interval is a duration")
+        self._keys_source = keys
+        self._deny_source = deny_list
+        self._card_issued = card_issued
+        self._sam = sam
+        self._clock = clock
+        self._refresh_s = refresh_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._trust: _Trust | None = None
+        # A verifier and its certificate cache per thread: neither is safe to share.
+        self._local = threading.local()
+
+    def verify_qr(self, text: str, at: datetime) -> QrVerdict:
+        trust = self._current()
+        verifier = self._verifier()
+        verifier.keys = trust.keys
+        verifier.deny_list = _DeniedAt(trust.denied_cards, at)
+        verification = verifier.verify(text, int(at.timestamp()))
+        code = verification.code
+        reason = None if verification.accepted else verification.decision.value
+        if code is None:
+            return QrVerdict(reason)
+        return QrVerdict(reason, code.certificate.card_id, code.generated_at, code.counter)
+
+    def verify_card(
+        self, serial: str | None, proof: SessionProof | None, at: datetime
+    ) -> str | None:
+        """The refusal reason of a card tap, or None when the card proved the session."""
+        if proof is None or serial is None or proof.serial.hex() != serial:
+            return CardRefusal.NO_CARD_PROOF.value
+        if self._sam is None:
+            return CardRefusal.SAM_UNAVAILABLE.value
+        if not self._card_issued(serial):
+            return CardRefusal.UNKNOWN_CARD.value
+        entry = self._current().denied_serials.get(serial)
+        if entry is not None and entry[0] <= at:
+            return CardRefusal.CARD_DENIED.value
+        try:
+            session = self._sam.open_session(
+                serial=proof.serial,
+                level=KeyLevel(proof.level),
+                terminal_challenge=proof.terminal_challenge,
+                card_challenge=proof.card_challenge,
+                counter=proof.counter,
+            )
+        except KeyLevelNotHeld:
+            return CardRefusal.KEY_LEVEL_NOT_HELD.value
+        if not session.card_mac_is_valid(proof.transcript, proof.card_mac):
+            return CardRefusal.BAD_CARD_MAC.value
+        return None
+
+    def _verifier(self) -> Verifier:
+        verifier: Verifier | None = getattr(self._local, "verifier", None)
+        if verifier is None:
+            verifier = Verifier(
+                IssuerKeySet({}),
+                frozenset(),
+                replay_window=_NoReplayMemory(),
+                certificate_cache=CertificateCache(),
+            )
+            self._local.verifier = verifier
+        return verifier
+
+    def _current(self) -> _Trust:
+        trust = self._trust
+        if trust is not None and self._monotonic() - trust.loaded_at_s < self._refresh_s:
+            return trust
+        with self._lock:
+            trust = self._trust
+            if trust is None or self._monotonic() - trust.loaded_at_s >= self._refresh_s:
+                trust = self._load(trust)
+                self._trust = trust
+            return trust
+
+    def _load(self, previous: _Trust | None) -> _Trust:
+        published = self._keys_source()
+        keys = IssuerKeySet.from_bytes(
+            {key_id: hex_key for key_id, (hex_key, _) in published.keys.items()},
+            revoked=published.revoked,
+            version=published.version,
+        )
+        now = self._clock()
+        # Entries whose card can no longer be used are forgotten, which bounds the copies.
+        cards = {k: v for k, v in (previous.denied_cards if previous else {}).items() if v[1] > now}
+        serials = {
+            k: v for k, v in (previous.denied_serials if previous else {}).items() if v[1] > now
+        }
+        version = previous.deny_version if previous else 0
+        for _ in range(DENY_LIST_PAGES_PER_REFRESH_MAX):
+            delta = self._deny_source.deny_list_since(version, now=now)
+            for entry in delta.entries:
+                listed = (entry["listed_at"], entry["until"])
+                cards[entry["card_id"]] = listed
+                if entry.get("serial"):
+                    serials[entry["serial"]] = listed
+            version = delta.version
+            if not delta.more:
+                break
+        return _Trust(keys, cards, serials, version, self._monotonic())

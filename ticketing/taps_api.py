@@ -1,0 +1,279 @@
+"""HTTP routes of the tap path: registering validators, uploading taps, the sequence report.
+
+The event-store library is synchronous, so every route is a `def` (run in the thread pool).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from hardware.tlc1.constants import KeyLevel
+from hardware.tlc1.terminal import SessionProof
+from ticketing.access import DeviceTokenIssuer, check_can_upload_taps
+from ticketing.adapters.tap_views import TapViews
+from ticketing.api import CurrentAdmin, CurrentPrincipal, CurrentStaff
+from ticketing.domain.smart_card import SERIAL_HEX_CHARS
+from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
+from ticketing.domain.validator import (
+    LOCATION_MAX,
+    NETWORK_ID_MAX,
+    VALIDATOR_ID_MAX,
+    Validator,
+    ValidatorKind,
+)
+from ticketing.ingestion import (
+    CODE_TEXT_MAX_CHARS,
+    TAP_BATCH_MAX,
+    CardTap,
+    QrTap,
+    TapIngestion,
+    TapResult,
+    TapUpload,
+)
+
+U32_MAX = 0xFFFF_FFFF
+COUNTER_MAX = 0xFFFFFF  # the card's u24 transaction counter
+CHALLENGE_HEX_CHARS = 16
+MAC_HEX_CHARS = 16
+# A validation session's transcript is a few hundred bytes (at most 6 changes of 29-byte records).
+TRANSCRIPT_HEX_MAX_CHARS = 4096
+HEX = "^[0-9A-Fa-f]*$"
+HEX_BYTES = "^([0-9A-Fa-f]{2})*$"
+REASON = "^[a-z0-9_]+$"
+
+
+def _taps(request: Request) -> TapIngestion:
+    taps: TapIngestion = request.app.state.taps
+    return taps
+
+
+def _views(request: Request) -> TapViews:
+    views: TapViews = request.app.state.tap_views
+    return views
+
+
+def _token_issuer(request: Request) -> DeviceTokenIssuer:
+    issuer: DeviceTokenIssuer = request.app.state.authenticator
+    return issuer
+
+
+TapsDep = Annotated[TapIngestion, Depends(_taps)]
+TapViewsDep = Annotated[TapViews, Depends(_views)]
+TokenIssuerDep = Annotated[DeviceTokenIssuer, Depends(_token_issuer)]
+ValidatorId = Annotated[int, Field(ge=1, le=VALIDATOR_ID_MAX)]
+ValidatorIdPath = Annotated[int, Path(ge=1, le=VALIDATOR_ID_MAX)]
+Hex = Annotated[str, Field(pattern=HEX)]
+SerialHex = Annotated[
+    str, Field(min_length=SERIAL_HEX_CHARS, max_length=SERIAL_HEX_CHARS, pattern=HEX)
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValidatorCreate(_Body):
+    validator_id: ValidatorId
+    kind: ValidatorKind
+    network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)]
+    location: Annotated[int, Field(ge=0, le=LOCATION_MAX, description="stop, station or lot id")]
+    label: Annotated[str, Field(max_length=80)] = ""
+
+
+class ValidatorPublic(BaseModel):
+    validator_id: int
+    kind: str
+    network_id: int
+    location: int
+    registered_at: datetime
+
+    @classmethod
+    def of(cls, validator: Validator) -> ValidatorPublic:
+        return cls(
+            validator_id=validator.validator_id,
+            kind=validator.kind_code,
+            network_id=validator.network_id,
+            location=validator.location,
+            registered_at=validator.registered_at,
+        )
+
+
+class ValidatorRegistered(ValidatorPublic):
+    token: str = Field(description="the device's bearer token, shown once")
+
+
+class DeviceToken(BaseModel):
+    validator_id: int
+    token: str = Field(description="the device's new bearer token, shown once")
+
+
+class SequenceReportPublic(BaseModel):
+    highest_seq: int | None
+    taps_recorded: int
+    missing_count: int
+    missing_seqs: list[int] = Field(description="the most recent missing numbers, ascending")
+    as_of: int = Field(description="the position in the event log this report is built to")
+
+
+class ValidatorStatus(ValidatorPublic):
+    sequence: SequenceReportPublic
+
+
+class _TapBase(_Body):
+    seq: Annotated[int, Field(ge=SEQ_FIRST, le=SEQ_MAX)]
+    tapped_at: Annotated[int, Field(ge=0, le=U32_MAX, description="the device's unix seconds")]
+    device_decision: Literal["accepted", "refused"]
+    device_reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX_CHARS, pattern=REASON)]
+
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.tapped_at, UTC)
+
+
+class QrTapUpload(_TapBase):
+    medium: Literal["qr"]
+    code: Annotated[str, Field(min_length=1, max_length=CODE_TEXT_MAX_CHARS)] = Field(
+        description="the scanned TL1 text, whole"
+    )
+
+    def to_tap(self) -> QrTap:
+        return QrTap(self.seq, self.at(), self.device_decision, self.device_reason, self.code)
+
+
+class CardProofUpload(_Body):
+    level: Annotated[int, Field(ge=1, le=3)]
+    terminal_challenge: Annotated[
+        Hex, Field(min_length=CHALLENGE_HEX_CHARS, max_length=CHALLENGE_HEX_CHARS)
+    ]
+    card_challenge: Annotated[
+        Hex, Field(min_length=CHALLENGE_HEX_CHARS, max_length=CHALLENGE_HEX_CHARS)
+    ]
+    counter: Annotated[int, Field(ge=0, le=COUNTER_MAX)]
+    transcript: Annotated[str, Field(max_length=TRANSCRIPT_HEX_MAX_CHARS, pattern=HEX_BYTES)]
+    card_mac: Annotated[Hex, Field(min_length=MAC_HEX_CHARS, max_length=MAC_HEX_CHARS)]
+
+
+class CardTapUpload(_TapBase):
+    medium: Literal["card"]
+    serial: SerialHex | None = None
+    proof: CardProofUpload | None = Field(
+        default=None, description="the secure session's proof; absent when none was opened"
+    )
+
+    def to_tap(self) -> CardTap:
+        proof = self.proof
+        session = None
+        if proof is not None and self.serial is not None:
+            session = SessionProof(
+                serial=bytes.fromhex(self.serial),
+                level=KeyLevel(proof.level),
+                terminal_challenge=bytes.fromhex(proof.terminal_challenge),
+                card_challenge=bytes.fromhex(proof.card_challenge),
+                counter=proof.counter,
+                transcript=bytes.fromhex(proof.transcript),
+                card_mac=bytes.fromhex(proof.card_mac),
+            )
+        return CardTap(
+            self.seq, self.at(), self.device_decision, self.device_reason, self.serial, session
+        )
+
+
+TapBody = Annotated[QrTapUpload | CardTapUpload, Field(discriminator="medium")]
+
+
+class TapBatchCreate(_Body):
+    validator_id: ValidatorId
+    taps: Annotated[list[TapBody], Field(max_length=TAP_BATCH_MAX)]
+
+
+class TapCreate(_Body):
+    validator_id: ValidatorId
+    tap: TapBody
+
+
+class TapResultPublic(BaseModel):
+    seq: int
+    status: Literal["accepted", "refused", "duplicate"]
+    reason: str | None = Field(description="why the backend refused the tap")
+    tap_id: UUID
+
+    @classmethod
+    def of(cls, result: TapResult) -> TapResultPublic:
+        return cls(
+            seq=result.seq, status=result.status.value, reason=result.reason, tap_id=result.tap_id
+        )
+
+
+class TapBatchResults(BaseModel):
+    results: list[TapResultPublic]
+
+
+router = APIRouter(tags=["taps"])
+
+
+@router.post("/validators", status_code=status.HTTP_201_CREATED)
+def register_validator(
+    body: ValidatorCreate, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
+) -> ValidatorRegistered:
+    """Registers a validator and returns its device token, once."""
+    validator = taps.register_validator(
+        validator_id=body.validator_id,
+        kind=body.kind.value,
+        network_id=body.network_id,
+        location=body.location,
+    )
+    token = tokens.issue_device_token(
+        validator.validator_id, label=body.label or f"validator {validator.validator_id}"
+    )
+    return ValidatorRegistered(**ValidatorPublic.of(validator).model_dump(), token=token)
+
+
+@router.post("/validators/{validator_id}/tokens", status_code=status.HTTP_201_CREATED)
+def issue_validator_token(
+    validator_id: ValidatorIdPath, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
+) -> DeviceToken:
+    """Another token for a registered validator (a replaced device, a token lost in transit)."""
+    validator = taps.get_validator(validator_id)
+    token = tokens.issue_device_token(validator_id, label=f"validator {validator_id}")
+    return DeviceToken(validator_id=validator.validator_id, token=token)
+
+
+@router.get("/validators/{validator_id}")
+def get_validator(
+    validator_id: ValidatorIdPath, taps: TapsDep, views: TapViewsDep, _: CurrentStaff
+) -> ValidatorStatus:
+    """The validator and its sequence as received: the highest seq and the missing ones."""
+    validator = taps.get_validator(validator_id)
+    report = views.sequence_report(validator_id)
+    return ValidatorStatus(
+        **ValidatorPublic.of(validator).model_dump(),
+        sequence=SequenceReportPublic(
+            highest_seq=report.highest_seq,
+            taps_recorded=report.taps_recorded,
+            missing_count=report.missing_count,
+            missing_seqs=report.missing_seqs,
+            as_of=report.as_of,
+        ),
+    )
+
+
+@router.post("/taps/batch")
+def upload_taps(
+    body: TapBatchCreate, taps: TapsDep, principal: CurrentPrincipal
+) -> TapBatchResults:
+    """Records a device's taps once each; re-sending a batch reports `duplicate` for each."""
+    check_can_upload_taps(principal, body.validator_id)
+    uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]
+    results = taps.ingest_batch(body.validator_id, uploads)
+    return TapBatchResults(results=[TapResultPublic.of(r) for r in results])
+
+
+@router.post("/taps")
+def check_tap(body: TapCreate, taps: TapsDep, principal: CurrentPrincipal) -> TapResultPublic:
+    """The online check of one tap: recorded, and answered with the backend's decision."""
+    check_can_upload_taps(principal, body.validator_id)
+    return TapResultPublic.of(taps.ingest_one(body.validator_id, body.tap.to_tap()))
