@@ -23,6 +23,11 @@ LOCAL_KEY_ENCRYPTION_KEY = base64.b64encode(
 SECRET_MIN_CHARS = 32
 KEK_BYTES = 32
 SQLITE_LOCK_TIMEOUT_S = 15
+# Connections per event-store application per process. Three applications and the read-model
+# engine in each of a few workers must stay under PostgreSQL's default max_connections (100):
+# (3 x (4 + 4) + 8) x 2 workers = 64. Waiting for a pooled connection beats a refused one.
+POSTGRES_POOL_SIZE = 4
+POSTGRES_POOL_OVERFLOW = 4
 
 
 class Settings(BaseSettings):
@@ -108,6 +113,8 @@ class Settings(BaseSettings):
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": url.username or "postgres",
             "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_POOL_SIZE": str(POSTGRES_POOL_SIZE),
+            "POSTGRES_MAX_OVERFLOW": str(POSTGRES_POOL_OVERFLOW),
         }
 
     def read_model_url(self) -> str:

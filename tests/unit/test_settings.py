@@ -43,6 +43,8 @@ def test_a_postgres_url_puts_events_and_read_models_on_postgres() -> None:
     )
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("app", "secret")
     assert env["CREATE_TABLE"] == "n"
+    # Bounded pools keep a few workers under PostgreSQL's default 100 connections.
+    assert int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"]) <= 8
     assert s.read_model_url() == "postgresql+psycopg://app:secret@db.internal:6543/fares"
 
 
