@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
 from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
-from tapledger.settings import SQLITE_LOCK_TIMEOUT_S, Settings
+from tapledger.settings import (
+    POSTGRES_POOL_OVERFLOW,
+    POSTGRES_POOL_SIZE,
+    SQLITE_LOCK_TIMEOUT_S,
+    Settings,
+)
 from ticketing.access import Role
 from ticketing.adapters.card_views import CardFollower, CardViews
 from ticketing.adapters.follower import Follower
 from ticketing.adapters.hotstate_memory import MemoryHotState
 from ticketing.adapters.hotstate_redis import RedisHotState
+from ticketing.adapters.journey_views import JourneyFollower, JourneyViews
 from ticketing.adapters.key_vault import KeyVault
 from ticketing.adapters.ledger_follower import LedgerFollower
 from ticketing.adapters.read_model import LedgerReadModel
@@ -23,8 +30,11 @@ from ticketing.adapters.tap_views import TapFollower, TapViews
 from ticketing.application import Clock, Ledger, utc_now
 from ticketing.card_issuer import CardIssuer
 from ticketing.domain.smart_card import SmartCard
+from ticketing.fares.engine import FareEngine
+from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.hotstate import HotState
 from ticketing.ingestion import TapIngestion
+from ticketing.journeys import Journeys
 from ticketing.smart_cards import SmartCards
 from ticketing.tap_verification import TapVerifier
 
@@ -47,6 +57,9 @@ class Container:
     taps: TapIngestion
     tap_views: TapViews
     tap_follower: TapFollower
+    journeys: Journeys
+    journey_views: JourneyViews
+    journey_follower: JourneyFollower
     hot_state: HotState
     tokens: TokenStore
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -54,18 +67,35 @@ class Container:
 
     @property
     def followers(self) -> tuple[Follower, ...]:
-        return (self.follower, self.card_follower, self.tap_follower)
+        return (self.follower, self.card_follower, self.tap_follower, self.journey_follower)
 
     def catch_up(self) -> None:
         """Brings every read model up to the end of the log (for the CLI and the demo)."""
+        self.tap_follower.catch_up()
+        self.journeys.catch_up()
         for follower in self.followers:
             follower.catch_up()
+
+    def close_service_day(self, day: date) -> int:
+        """Charges the journeys of `day` still open the maximum fare (after catching up)."""
+        self.catch_up()
+        closed = self.journeys.close_service_day(day)
+        self.journey_follower.catch_up()
+        return closed
 
     def start_followers(self) -> None:
         """Follows the event store in background threads, woken by every local save."""
         self.ledger.after_save.append(self.follower.wake.set)
         self.cards.after_save.append(self.card_follower.wake.set)
         self.taps.after_save.append(self.tap_follower.wake.set)
+        self.taps.after_save.append(self.journeys.wake.set)
+        self.journeys.after_save.append(self.journey_follower.wake.set)
+        # The fare follower runs in-process with the view followers; its effects are events.
+        journeys = threading.Thread(
+            target=self.journeys.run, args=(self._stop,), name="follower-journeys", daemon=True
+        )
+        journeys.start()
+        self._threads.append(journeys)
         for follower in self.followers:
             thread = threading.Thread(
                 target=follower.run,
@@ -80,11 +110,13 @@ class Container:
         self._stop.set()
         for follower in self.followers:
             follower.wake.set()
+        self.journeys.wake.set()
         for thread in self._threads:
             thread.join(FOLLOWER_STOP_TIMEOUT_S)
         self.ledger.close()
         self.cards.close()
         self.taps.close()
+        self.journeys.close()
         self.hot_state.close()
         self.engine.dispose()
 
@@ -131,11 +163,24 @@ def bootstrap(
     follower = LedgerFollower(ledger, engine)
     card_follower = CardFollower(cards, engine)
     tap_follower = TapFollower(taps, engine)
+    smart_cards = SmartCards(cards, ledger)
+    journey_views = JourneyViews(engine)
+    journeys = Journeys(
+        settings.event_store_env(create_tables=create_schema),
+        taps=taps,
+        ledger=ledger,
+        cards=cards,
+        smart_cards=smart_cards,
+        fares=FareEngine(load_feed(HANOI_FEED_DIR)),
+        open_journeys=journey_views.open_journeys,
+    )
+    journey_follower = JourneyFollower(journeys, engine)
     tokens = TokenStore(engine)
     if create_schema:
         follower.create_tables()
         card_follower.create_tables()
         tap_follower.create_tables()
+        journey_follower.create_tables()
         tokens.create_tables()
     tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
     cards.ensure_issuer_key()
@@ -143,7 +188,7 @@ def bootstrap(
         settings=settings,
         ledger=ledger,
         cards=cards,
-        smart_cards=SmartCards(cards, ledger),
+        smart_cards=smart_cards,
         engine=engine,
         read_model=LedgerReadModel(engine),
         follower=follower,
@@ -152,6 +197,9 @@ def bootstrap(
         taps=taps,
         tap_views=TapViews(engine),
         tap_follower=tap_follower,
+        journeys=journeys,
+        journey_views=journey_views,
+        journey_follower=journey_follower,
         hot_state=hot_state or make_hot_state(settings),
         tokens=tokens,
     )
@@ -165,7 +213,12 @@ def make_hot_state(settings: Settings) -> HotState:
 
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_POOL_OVERFLOW,
+        )
     engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")

@@ -149,14 +149,27 @@ class TapIngestion(ObservedApplication):
     # Validators
 
     def register_validator(
-        self, *, validator_id: int, kind: str, network_id: int, location: int
+        self,
+        *,
+        validator_id: int,
+        kind: str,
+        network_id: int,
+        location: int,
+        stop_id: str = "",
+        route_id: str = "",
+        direction: str = "",
     ) -> Validator:
+        """Registers a validator; `stop_id`, `route_id` and a metro gate's `direction` say
+        where it stands in fare terms, so its taps can be priced."""
         validator = Validator.register(
             validator_id=validator_id,
             kind=kind,
             network_id=network_id,
             location=location,
             at=self.now(),
+            stop_id=stop_id,
+            route_id=route_id,
+            direction=direction,
         )
         try:
             self.save(validator)

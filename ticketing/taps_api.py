@@ -20,6 +20,7 @@ from ticketing.api import CurrentAdmin, CurrentPrincipal, CurrentStaff
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS
 from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
 from ticketing.domain.validator import (
+    FARE_ID_MAX_CHARS,
     LOCATION_MAX,
     NETWORK_ID_MAX,
     VALIDATOR_ID_MAX,
@@ -82,6 +83,11 @@ class ValidatorCreate(_Body):
     kind: ValidatorKind
     network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)]
     location: Annotated[int, Field(ge=0, le=LOCATION_MAX, description="stop, station or lot id")]
+    stop_id: Annotated[str, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed stop")] = ""
+    route_id: Annotated[str, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed route")] = (
+        ""
+    )
+    direction: Literal["", "entry", "exit"] = Field("", description="metro gates only")
     label: Annotated[str, Field(max_length=80)] = ""
 
 
@@ -90,6 +96,9 @@ class ValidatorPublic(BaseModel):
     kind: str
     network_id: int
     location: int
+    stop_id: str
+    route_id: str
+    direction: str
     registered_at: datetime
 
     @classmethod
@@ -99,6 +108,9 @@ class ValidatorPublic(BaseModel):
             kind=validator.kind_code,
             network_id=validator.network_id,
             location=validator.location,
+            stop_id=validator.stop_id,
+            route_id=validator.route_id,
+            direction=validator.direction_code,
             registered_at=validator.registered_at,
         )
 
@@ -225,6 +237,9 @@ def register_validator(
         kind=body.kind.value,
         network_id=body.network_id,
         location=body.location,
+        stop_id=body.stop_id,
+        route_id=body.route_id,
+        direction=body.direction,
     )
     token = tokens.issue_device_token(
         validator.validator_id, label=body.label or f"validator {validator.validator_id}"

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 import ticketing.api
 import ticketing.cards_api
+import ticketing.journeys_api
 import ticketing.smart_cards_api
 import ticketing.taps_api
 from tapledger.bootstrap import Container, bootstrap
@@ -55,11 +56,13 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.smart_cards = container.smart_cards
     app.state.taps = container.taps
     app.state.tap_views = container.tap_views
+    app.state.journey_views = container.journey_views
     app.include_router(ticketing.api.router, prefix="/v1")
     app.include_router(ticketing.cards_api.router, prefix="/v1")
     app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
     app.include_router(ticketing.taps_api.router, prefix="/v1")
+    app.include_router(ticketing.journeys_api.router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")
     app.get("/healthz", tags=["health"])(_healthz)
     mount_web(app)

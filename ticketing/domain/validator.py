@@ -19,12 +19,22 @@ TOPIC_PREFIX = "ticketing.Validator"
 VALIDATOR_ID_MAX = 0xFFFF_FFFF
 LOCATION_MAX = 0xFFFF_FFFF
 NETWORK_ID_MAX = 0xFFFF
+# A stop or route id of the fare feed (GTFS ids are short in practice).
+FARE_ID_MAX_CHARS = 64
 
 
 class ValidatorKind(StrEnum):
     BUS = "bus"
     METRO_GATE = "metro_gate"
     PARKING_HANDHELD = "parking_handheld"
+
+
+class Direction(StrEnum):
+    """Which way a metro gate lets riders through; bus validators and handhelds have none."""
+
+    NONE = ""
+    ENTRY = "entry"
+    EXIT = "exit"
 
 
 class Validator(Aggregate):
@@ -43,6 +53,10 @@ class Validator(Aggregate):
         network_id: int
         location: int
         at: datetime
+        # Where the validator stands in fare terms (the fare feed's ids); empty when unknown.
+        stop_id: str
+        route_id: str
+        direction: str
 
     @staticmethod
     def create_id(validator_id: int) -> UUID:
@@ -50,18 +64,39 @@ class Validator(Aggregate):
 
     @event(Registered)
     def __init__(
-        self, validator_id: int, kind: str, network_id: int, location: int, at: datetime
+        self,
+        validator_id: int,
+        kind: str,
+        network_id: int,
+        location: int,
+        at: datetime,
+        stop_id: str = "",
+        route_id: str = "",
+        direction: str = "",
     ) -> None:
-        # The kind is kept as its string value: aggregate state stays JSON-native.
+        # The kind is kept as its string value: aggregate state stays JSON-native. The fare
+        # terms default to empty so validators registered before they existed still replay.
         self.validator_id = validator_id
         self.kind_code = kind
         self.network_id = network_id
         self.location = location
         self.registered_at = at
+        self.stop_id = stop_id
+        self.route_id = route_id
+        self.direction_code = direction
 
     @classmethod
     def register(
-        cls, *, validator_id: int, kind: str, network_id: int, location: int, at: datetime
+        cls,
+        *,
+        validator_id: int,
+        kind: str,
+        network_id: int,
+        location: int,
+        at: datetime,
+        stop_id: str = "",
+        route_id: str = "",
+        direction: str = "",
     ) -> Validator:
         check_validator_id(validator_id)
         if kind not in set(ValidatorKind):
@@ -70,23 +105,42 @@ class Validator(Aggregate):
             raise InvalidValidator(f"network id {network_id!r} is not a u16")
         if type(location) is not int or not 0 <= location <= LOCATION_MAX:
             raise InvalidValidator(f"location {location!r} is not a u32")
+        check_fare_id("stop id", stop_id)
+        check_fare_id("route id", route_id)
+        if direction not in set(Direction):
+            raise InvalidValidator(f"direction {direction[:20]!r} is neither entry nor exit")
+        if direction != Direction.NONE and kind != ValidatorKind.METRO_GATE:
+            raise InvalidValidator("only a metro gate has a direction")
         return cls(
             validator_id=validator_id,
             kind=ValidatorKind(kind).value,
             network_id=network_id,
             location=location,
             at=at,
+            stop_id=stop_id,
+            route_id=route_id,
+            direction=direction,
         )
 
     @property
     def kind(self) -> ValidatorKind:
         return ValidatorKind(self.kind_code)
 
+    @property
+    def direction(self) -> Direction:
+        return Direction(self.direction_code)
+
 
 def check_validator_id(validator_id: int) -> None:
     # bool is an int in Python; a validator id of True is a bug at the edge.
     if type(validator_id) is not int or not 1 <= validator_id <= VALIDATOR_ID_MAX:
         raise InvalidValidator(f"validator id {validator_id!r} is not in 1..{VALIDATOR_ID_MAX}")
+
+
+def check_fare_id(field: str, value: str) -> None:
+    # Fare feed ids are short printable tokens (GTFS ids); empty means "not said".
+    if len(value) > FARE_ID_MAX_CHARS or not value.isprintable() or value != value.strip():
+        raise InvalidValidator(f"{field} must be at most {FARE_ID_MAX_CHARS} printable characters")
 
 
 class InvalidValidator(LedgerError):

@@ -1,0 +1,85 @@
+"""A metro journey over HTTP: gates registered at their stations, taps uploaded, journey read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hardware.sam import SoftwareSam
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.http.app import create_app
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.e2e.test_http_taps import qr, rider_with_phone
+from tests.tap_media import MASTER_KEYS
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+ENTRY, EXIT = 301, 302
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    built = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, own_container=False)) as test_client:
+        yield test_client
+
+
+def gate(client: TestClient, validator_id: int, stop_id: str, direction: str) -> dict[str, str]:
+    body = {
+        "validator_id": validator_id,
+        "kind": "metro_gate",
+        "network_id": 2,
+        "location": validator_id,
+        "stop_id": stop_id,
+        "route_id": "2A",
+        "direction": direction,
+    }
+    response = client.post("/v1/validators", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    assert response.json()["direction"] == direction
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def test_a_2a_ride_is_held_posted_and_listed_for_its_rider(
+    client: TestClient, container: Container
+) -> None:
+    entry, exit_ = gate(client, ENTRY, "2A-01", "entry"), gate(client, EXIT, "2A-12", "exit")
+    account_id, phone = rider_with_phone(client)
+    topped = client.post(
+        f"/v1/accounts/{account_id}/top-ups",
+        json={"amount_vnd": 50_000, "payment_reference": "seed-1"},
+        headers=ADMIN,
+    )
+    assert topped.status_code == 201, topped.text
+    now = int(time.time())
+    taps = ((ENTRY, entry, now - 60, 1), (EXIT, exit_, now, 2))
+    for validator_id, headers, at, counter in taps:
+        response = client.post(
+            "/v1/taps/batch",
+            json={"validator_id": validator_id, "taps": [qr(phone, 1, now=at, counter=counter)]},
+            headers=headers,
+        )
+        assert response.json()["results"][0]["status"] == "accepted", response.text
+    container.catch_up()
+    listed = client.get("/v1/journeys", params={"account_id": account_id}, headers=ADMIN)
+    assert listed.status_code == 200, listed.text
+    [journey] = listed.json()
+    assert (journey["status"], journey["fare_vnd"]) == ("ended", 15_000)
+    assert journey["charged_vnd"] == 15_000
+    account = client.get(f"/v1/accounts/{account_id}", headers=ADMIN).json()
+    assert account["posted_vnd"] == 35_000
+
+
+def test_a_rider_cannot_list_another_accounts_journeys(client: TestClient) -> None:
+    no_token = client.get("/v1/journeys", params={"account_id": "0" * 32})
+    assert no_token.status_code == 401

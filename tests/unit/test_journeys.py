@@ -1,0 +1,296 @@
+"""Journeys on the Hanoi feed, in memory: taps in, holds and postings on the ledger out."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from hardware.sam import SoftwareSam
+from tests.tap_media import MASTER_KEYS, Phone
+from ticketing.adapters.journey_views import JourneyFollower, JourneyViews
+from ticketing.adapters.key_vault import KeyVault
+from ticketing.application import Ledger
+from ticketing.card_issuer import CardIssuer
+from ticketing.domain.commands import TopUp
+from ticketing.domain.journey import Journey, JourneyStatus
+from ticketing.domain.smart_card import SmartCard
+from ticketing.fares.engine import FareEngine
+from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
+from ticketing.ingestion import QrTap, TapIngestion
+from ticketing.journeys import Journeys
+from ticketing.smart_cards import SmartCards
+from ticketing.tap_verification import TapVerifier
+
+# 08:00 in Hanoi on a Monday.
+START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+DAY = date(2026, 11, 23)
+GATE_IN_01, GATE_OUT_01, GATE_IN_09, GATE_OUT_12, GATE_OUT_02 = 101, 102, 103, 104, 105
+GATE_IN_99 = 106
+BUS_01 = 201
+BALANCE_VND = 100_000
+FEED = load_feed(HANOI_FEED_DIR)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class NoDenyList:
+    def deny_list_since(self, since: int, *, now: datetime) -> object:  # noqa: ARG002
+        from ticketing.adapters.card_views import DenyListDelta
+
+        return DenyListDelta(version=since, entries=[], more=False)
+
+
+@dataclasses.dataclass
+class World:
+    clock: Clock
+    ledger: Ledger
+    cards: CardIssuer
+    taps: TapIngestion
+    journeys: Journeys
+    views: JourneyViews
+    view_follower: JourneyFollower
+    seq: int = 0
+    counter: int = 0
+
+    def rider(self, *, category: int = 0) -> tuple[UUID, Phone]:
+        account = self.ledger.open_account(rider_category=category)
+        self.ledger.execute(TopUp(account.id, BALANCE_VND, f"seed-{account.id.hex}"))
+        phone = Phone.new()
+        card = self.cards.issue_virtual_card(
+            account.id, device_key=phone.public_key(), concession_proof_checked=True
+        )
+        phone.certify(card.certificate_b64)
+        return account.id, phone
+
+    def tap(self, phone: Phone, validator_id: int, after_min: float) -> None:
+        at = START + timedelta(minutes=after_min)
+        self.clock.now = at
+        self.seq += 1
+        self.counter += 1
+        code = phone.code(int(at.timestamp()) - 2, self.counter)
+        [result] = self.taps.ingest_batch(
+            validator_id, [QrTap(self.seq, at, "accepted", "accepted", code)]
+        )
+        assert result.status == "accepted", result
+
+    def follow(self) -> None:
+        self.journeys.catch_up()
+        self.view_follower.catch_up()
+
+    def balance(self, account_id: UUID) -> tuple[int, int]:
+        account = self.ledger.get_account(account_id)
+        return account.posted_vnd, account.pending_vnd
+
+    def journeys_of(self, account_id: UUID) -> list[Journey]:
+        rows = self.views.for_account(account_id)
+        found = [self.journeys.get_journey(r.journey_id) for r in reversed(rows)]
+        return [j for j in found if j is not None]
+
+
+def build() -> World:
+    clock = Clock()
+    ledger = Ledger(clock=clock)
+    cards = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
+    cards.ensure_issuer_key()
+    verifier = TapVerifier(
+        keys=cards.published_keys,
+        deny_list=NoDenyList(),  # type: ignore[arg-type]
+        card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
+        sam=SoftwareSam(MASTER_KEYS),
+        clock=clock,
+        refresh_s=0,
+    )
+    taps = TapIngestion(verifier=verifier, clock=clock)
+    gates = [
+        (GATE_IN_01, "2A-01", "entry"),
+        (GATE_OUT_01, "2A-01", "exit"),
+        (GATE_IN_09, "2A-09", "entry"),
+        (GATE_OUT_12, "2A-12", "exit"),
+        (GATE_OUT_02, "2A-02", "exit"),
+        (GATE_IN_99, "2A-99", "entry"),
+    ]
+    for validator_id, stop_id, direction in gates:
+        taps.register_validator(
+            validator_id=validator_id,
+            kind="metro_gate",
+            network_id=2,
+            location=validator_id,
+            stop_id=stop_id,
+            route_id="2A",
+            direction=direction,
+        )
+    taps.register_validator(
+        validator_id=BUS_01,
+        kind="bus",
+        network_id=1,
+        location=1,
+        stop_id="bus-kim-ma",
+        route_id="01",
+    )
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    views = JourneyViews(engine)
+    journeys = Journeys(
+        taps=taps,
+        ledger=ledger,
+        cards=cards,
+        smart_cards=SmartCards(cards, ledger),
+        fares=FareEngine(FEED),
+        open_journeys=views.open_journeys,
+    )
+    view_follower = JourneyFollower(journeys, engine)
+    view_follower.create_tables()
+    return World(clock, ledger, cards, taps, journeys, views, view_follower)
+
+
+@pytest.fixture
+def world() -> World:
+    return build()
+
+
+def test_metro_entry_holds_the_maximum_fare_and_the_exit_posts_the_real_one(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, GATE_IN_01, 0)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 15_000)
+    world.tap(phone, GATE_OUT_12, 30)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND - 15_000, 0)
+    [row] = world.views.for_account(account_id)
+    assert (row.status, row.fare_vnd, row.charged_vnd) == ("ended", 15_000, 15_000)
+    assert [(leg["from_stop_id"], leg["to_stop_id"]) for leg in row.legs] == [("2A-01", "2A-12")]
+
+
+def test_short_2a_trip_posts_its_fare_and_releases_the_rest_of_the_hold(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, GATE_IN_01, 0)
+    world.tap(phone, GATE_OUT_02, 5)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND - 8_000, 0)
+
+
+def test_bus_boarding_then_alighting_debits_the_route_fare(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, BUS_01, 0)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    world.tap(phone, BUS_01, 20)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND - 10_000, 0)
+    [row] = world.views.for_account(account_id)
+    assert (row.status, row.fare_vnd) == ("ended", 10_000)
+
+
+def test_free_category_rider_is_priced_and_recorded_but_pays_nothing(world: World) -> None:
+    account_id, phone = world.rider(category=2)  # elderly
+    world.tap(phone, GATE_IN_01, 0)
+    world.tap(phone, GATE_OUT_12, 30)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    [journey] = world.journeys_of(account_id)
+    assert journey.status is JourneyStatus.ENDED
+    assert (journey.fare_vnd, journey.reference_vnd) == (0, 15_000)
+
+
+def test_bus_then_metro_within_an_hour_gets_the_transfer_discount(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, BUS_01, 0)
+    world.tap(phone, BUS_01, 20)
+    world.tap(phone, GATE_IN_09, 40)
+    world.tap(phone, GATE_OUT_01, 70)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND - (10_000 + 12_000 - 3_000), 0)
+    [journey] = world.journeys_of(account_id)
+    assert len(journey.legs) == 2
+    assert journey.transfer_discount_vnd == 3_000
+
+
+def test_following_again_from_the_start_posts_nothing_twice(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, BUS_01, 0)
+    world.tap(phone, BUS_01, 20)
+    world.tap(phone, GATE_IN_09, 40)
+    world.tap(phone, GATE_OUT_01, 70)
+    world.follow()
+    after = world.balance(account_id)
+    # A second follower with no position (as after losing its store) re-applies every tap.
+    again = Journeys(
+        taps=world.taps,
+        ledger=world.ledger,
+        cards=world.cards,
+        smart_cards=world.journeys.smart_cards,
+        fares=world.journeys.fares,
+        open_journeys=world.views.open_journeys,
+    )
+    assert again.catch_up() == 4
+    assert world.balance(account_id) == after
+    assert world.journeys.catch_up() == 0
+
+
+def test_exit_uploaded_before_its_entry_waits_and_pairs_when_the_entry_arrives(
+    world: World,
+) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, GATE_OUT_12, 30)
+    world.follow()
+    [waiting] = world.views.for_account(account_id)
+    assert waiting.status == "exit_pending"
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    # The entry gate's outbox drains later; its tap happened before the exit.
+    seq = world.seq
+    world.seq = 1000
+    world.tap(phone, GATE_IN_01, 0)
+    world.seq = seq
+    world.follow()
+    [row] = world.views.for_account(account_id)
+    assert (row.status, row.fare_vnd) == ("ended", 15_000)
+    assert world.balance(account_id) == (BALANCE_VND - 15_000, 0)
+
+
+def test_day_end_charges_an_open_entry_the_maximum_and_a_late_exit_refunds(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, GATE_IN_01, 0)
+    world.follow()
+    assert world.journeys.close_service_day(DAY) == 1
+    assert world.journeys.close_service_day(DAY) == 0
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND - 15_000, 0)
+    [row] = world.views.for_account(account_id)
+    assert (row.status, row.fare_vnd) == ("closed", 15_000)
+    world.tap(phone, GATE_OUT_02, 5)  # uploaded after the close
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND - 8_000, 0)
+    [row] = world.views.for_account(account_id)
+    assert (row.status, row.fare_vnd, row.charged_vnd) == ("ended", 8_000, 8_000)
+
+
+def test_day_end_charges_an_exit_that_never_found_its_entry(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, GATE_OUT_02, 30)
+    world.follow()
+    assert world.journeys.close_service_day(DAY) == 1
+    # The dearest way to reach 2A-02 is from Yên Nghĩa (2A-12), 12 km away.
+    assert world.balance(account_id) == (BALANCE_VND - 14_000, 0)
+
+
+def test_entry_at_a_stop_the_feed_does_not_know_is_refused_with_a_reason(world: World) -> None:
+    account_id, phone = world.rider()
+    world.tap(phone, GATE_IN_99, 0)
+    world.follow()
+    [row] = world.views.for_account(account_id)
+    assert (row.status, row.reason_code) == ("refused", "unknown_stop")
+    assert row.reason is not None
+    assert "2A-99" in row.reason
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    assert row.fare_vnd is None

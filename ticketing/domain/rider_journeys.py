@@ -1,0 +1,94 @@
+"""Where one rider's journeys stand: the open one, exits waiting for their entry, the last ended
+one (a transfer may join it) and those closed at day end (a late exit corrects them).
+
+One per account, id from the account id. Only the journey follower writes it, one tap at a time,
+so it never contends; each change is one event carrying the new pointers, since the pointers
+are derived from the journeys and this aggregate only saves the follower from searching them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+TOPIC_PREFIX = "ticketing.RiderJourneys"
+# Exits waiting for an entry, and closed journeys a late exit may still correct, per rider.
+PENDING_EXITS_MAX = 8
+CORRECTABLE_MAX = 8
+
+
+class RiderJourneys(Aggregate):
+    TOPIC = TOPIC_PREFIX
+
+    class Event(Aggregate.Event):
+        TOPIC = f"{TOPIC_PREFIX}.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = f"{TOPIC_PREFIX}.Created"
+
+    class Opened(Created):
+        TOPIC = f"{TOPIC_PREFIX}.Opened"
+        account_id: UUID
+
+    class Pointed(Event):
+        TOPIC = f"{TOPIC_PREFIX}.Pointed"
+        open_journey: str | None
+        pending_exits: list[str]
+        last_ended: str | None
+        correctable: list[str]
+        at: datetime
+
+    @staticmethod
+    def create_id(account_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"/tapledger/rider-journeys/{account_id}")
+
+    @event(Opened)
+    def __init__(self, account_id: UUID) -> None:
+        self.account_id = account_id
+        # Journey ids as strings, newest last.
+        self.open_journey: str | None = None
+        self.pending_exits: list[str] = []
+        self.last_ended: str | None = None
+        self.correctable: list[str] = []
+
+    def point(
+        self,
+        *,
+        open_journey: str | None,
+        pending_exits: list[str],
+        last_ended: str | None,
+        correctable: list[str],
+        at: datetime,
+    ) -> None:
+        """Records the new pointers, keeping only the most recent of each bounded list."""
+        new: dict[str, Any] = {
+            "open_journey": open_journey,
+            "pending_exits": pending_exits[-PENDING_EXITS_MAX:],
+            "last_ended": last_ended,
+            "correctable": correctable[-CORRECTABLE_MAX:],
+        }
+        old = {
+            "open_journey": self.open_journey,
+            "pending_exits": self.pending_exits,
+            "last_ended": self.last_ended,
+            "correctable": self.correctable,
+        }
+        if new != old:
+            self._pointed(**new, at=at)
+
+    @event(Pointed)
+    def _pointed(
+        self,
+        open_journey: str | None,
+        pending_exits: list[str],
+        last_ended: str | None,
+        correctable: list[str],
+        at: datetime,
+    ) -> None:
+        self.open_journey = open_journey
+        self.pending_exits = list(pending_exits)
+        self.last_ended = last_ended
+        self.correctable = list(correctable)

@@ -1,0 +1,88 @@
+"""Moves a journey's money on the ledger, every transfer id derived from the journey.
+
+A repeat of the same step (a tap re-applied after a crash, a day closed twice) meets the same
+transfer id: the ledger returns the first receipt, and a hold already posted is read back rather
+than posted again. A refusal (insufficient funds, a blocked account) is recorded on the journey.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ticketing.application import Ledger
+from ticketing.domain.commands import Debit, PlaceHold, PostHold, TopUp
+from ticketing.domain.errors import HoldAlreadyResolved, LedgerError
+from ticketing.domain.journey import Journey, PaidFrom
+from ticketing.domain.transfer import HoldOutcome
+
+# A metro hold outlives the service day it began in, so the day-end close still finds it
+# pending and posts it, rather than the ledger expiring it first.
+METRO_HOLD_TTL_S = 3 * 24 * 3600
+
+
+def transfer_id(journey: Journey, step: str) -> str:
+    return f"journey:{journey.id.hex}:{step}"
+
+
+class Charger:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def hold(self, journey: Journey, amount_vnd: int, step: str, at: datetime) -> None:
+        if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
+            return
+        hold_id = transfer_id(journey, step)
+        command = PlaceHold(
+            journey.account_id, hold_id, amount_vnd, METRO_HOLD_TTL_S, "metro entry"
+        )
+        if self._run(journey, command, at):
+            journey.charge(transfer_id=hold_id, kind="hold", amount_vnd=amount_vnd, at=at)
+
+    def settle(self, journey: Journey, total_vnd: int, step: str, at: datetime) -> None:
+        """Brings what the account paid for the journey up to `total_vnd`: the open hold is
+        posted first (0 for a free ride, which releases it), the rest debited."""
+        if journey.paid_from is not PaidFrom.ACCOUNT:
+            return
+        due_vnd = max(0, total_vnd - journey.charged_vnd)
+        if journey.hold_id is not None:
+            posted_vnd = min(due_vnd, journey.held_vnd)
+            hold_id = journey.hold_id
+            if not self._post(journey, hold_id, posted_vnd, at):
+                return
+            journey.charge(transfer_id=f"{hold_id}:post", kind="post", amount_vnd=posted_vnd, at=at)
+            due_vnd -= posted_vnd
+        if due_vnd > 0:
+            debit_id = transfer_id(journey, step)
+            if self._run(journey, Debit(journey.account_id, debit_id, due_vnd, "ride"), at):
+                journey.charge(transfer_id=debit_id, kind="debit", amount_vnd=due_vnd, at=at)
+
+    def refund(self, journey: Journey, amount_vnd: int, at: datetime) -> None:
+        if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
+            return
+        reference = f"journey-{journey.id.hex}-refund"
+        if self._run(journey, TopUp(journey.account_id, amount_vnd, reference), at):
+            journey.charge(
+                transfer_id=f"top-up:{reference}", kind="refund", amount_vnd=amount_vnd, at=at
+            )
+
+    def _post(self, journey: Journey, hold_id: str, amount_vnd: int, at: datetime) -> bool:
+        try:
+            self.ledger.execute(PostHold(journey.account_id, hold_id, amount_vnd))
+        except HoldAlreadyResolved as error:
+            hold = self.ledger.get_transfer(hold_id)
+            if hold is not None and hold.outcome is HoldOutcome.POSTED:
+                return True  # posted by an earlier run of this same step
+            journey.fail_charge(code=error.code, reason=str(error), at=at)
+            return False
+        except LedgerError as error:
+            journey.fail_charge(code=error.code, reason=str(error), at=at)
+            return False
+        return True
+
+    def _run(self, journey: Journey, command: PlaceHold | Debit | TopUp, at: datetime) -> bool:
+        try:
+            self.ledger.execute(command)
+        except LedgerError as error:
+            journey.fail_charge(code=error.code, reason=str(error), at=at)
+            return False
+        return True

@@ -1,0 +1,306 @@
+"""What one accepted tap does to a rider's journeys, and how a journey is closed at day end.
+
+Pairing rules: a bus tap on the route of the rider's open bus leg is its alighting, any other bus
+tap a boarding; a metro exit pairs with the open entry on its line (the most recent), else with a
+journey closed at day end (a late exit: the real fare replaces the maximum), else it waits for its
+entry; a metro entry first takes a waiting exit on its line that came after it. A boarding or an
+entry within `TRANSFER_JOIN_S` of the rider's last journey ending joins it, so the feed's transfer
+rules price the two together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from ticketing.domain.account import TransportAccount
+from ticketing.domain.journey import JOURNEY_LEGS_MAX, Journey, JourneyStatus, PaidFrom
+from ticketing.domain.rider_journeys import RiderJourneys
+from ticketing.domain.tap import tap_id
+from ticketing.domain.validator import Direction, Validator, ValidatorKind
+from ticketing.fares.engine import FareEngine
+from ticketing.fares.errors import FareRefused
+from ticketing.journey_charges import Charger
+from ticketing.journey_fares import (
+    MEDIUM_FARE_MEDIA,
+    max_fare,
+    price,
+    rider_category_id,
+    service_day,
+    service_day_end,
+)
+
+# The longest transfer window of the Hanoi feed (bus to metro, 3,600 s); the engine decides
+# whether a discount applies, this only bounds which journeys are worth asking about.
+TRANSFER_JOIN_S = 3600
+
+Load = Callable[[UUID], Journey | None]
+
+
+@dataclass(frozen=True)
+class TapPlace:
+    """Where a validator stands in fare terms."""
+
+    mode: str  # metro | bus
+    network_id: str
+    route_id: str
+    stop_id: str
+    direction: Direction
+
+    @classmethod
+    def of(cls, validator: Validator, fares: FareEngine) -> TapPlace:
+        mode = "metro" if validator.kind is ValidatorKind.METRO_GATE else "bus"
+        # The feed knows each route's network; an unknown route leaves it empty, and the engine
+        # refuses the journey saying so.
+        network_id = fares.feed.route_networks.get(validator.route_id, "")
+        return cls(mode, network_id, validator.route_id, validator.stop_id, validator.direction)
+
+
+@dataclass
+class _Tap:
+    id: str
+    at: datetime
+    category: str
+    media: str
+
+    @property
+    def iso(self) -> str:
+        return self.at.isoformat()
+
+
+def apply_tap(
+    *,
+    tap: Any,
+    place: TapPlace,
+    account: TransportAccount,
+    paid_from: PaidFrom,
+    book: RiderJourneys,
+    load: Load,
+    fares: FareEngine,
+    charger: Charger,
+) -> list[Journey]:
+    """Applies one accepted tap; returns the journeys it changed (the caller saves them)."""
+    this = _Tap(
+        id=str(tap_id(tap.validator_id, tap.seq)),
+        at=tap.tapped_at,
+        category=rider_category_id(account.rider_category),
+        media=MEDIUM_FARE_MEDIA[tap.medium],
+    )
+    work = _Work(book, load, fares, charger, this, place, account.id, paid_from)
+    if place.mode == "bus":
+        return work.bus()
+    if place.direction is Direction.EXIT:
+        return work.metro_exit()
+    return work.metro_entry()
+
+
+def close_journey(
+    journey: Journey, book: RiderJourneys, fares: FareEngine, charger: Charger
+) -> None:
+    """Charges an open journey the most it could have cost, and lets a late tap correct it."""
+    at = service_day_end(date.fromisoformat(journey.service_day))
+    try:
+        fare = max_fare(fares, journey.legs, journey.rider_category, journey.fare_media)
+    except FareRefused as error:
+        journey.refuse(code=error.code, reason=error.reason, at=at)
+    else:
+        journey.close_at_day_end(fare_vnd=fare.total_vnd, at=at)
+        charger.settle(journey, fare.total_vnd, "close", at)
+    key = str(journey.id)
+    book.point(
+        open_journey=None if book.open_journey == key else book.open_journey,
+        pending_exits=[j for j in book.pending_exits if j != key],
+        last_ended=book.last_ended,
+        correctable=[*book.correctable, key],
+        at=at,
+    )
+
+
+class _Work:
+    def __init__(
+        self,
+        book: RiderJourneys,
+        load: Load,
+        fares: FareEngine,
+        charger: Charger,
+        tap: _Tap,
+        place: TapPlace,
+        account_id: UUID,
+        paid_from: PaidFrom,
+    ) -> None:
+        self.book = book
+        self.load = load
+        self.fares = fares
+        self.charger = charger
+        self.tap = tap
+        self.place = place
+        self.account_id = account_id
+        self.paid_from = paid_from
+
+    # The three kinds of tap
+
+    def bus(self) -> list[Journey]:
+        journey = self._open()
+        if journey is not None and self._waits_for_exit(journey):
+            return self._end(journey)
+        journey = self._join_or_start(self._leg(entry=True))
+        self._point(open_journey=str(journey.id))
+        return [journey]
+
+    def metro_entry(self) -> list[Journey]:
+        for journey in self._journeys(self.book.pending_exits + self.book.correctable):
+            last = journey.last_leg
+            if (
+                journey.status in (JourneyStatus.EXIT_PENDING, JourneyStatus.CLOSED)
+                and last["entry_tap"] is None
+                and last["route_id"] == self.place.route_id
+                and last["arrival"] >= self.tap.iso
+            ):
+                leg = last | {
+                    "from_stop_id": self.place.stop_id,
+                    "departure": self.tap.iso,
+                    "entry_tap": self.tap.id,
+                }
+                return self._complete(journey, leg)
+        journey = self._join_or_start(self._leg(entry=True))
+        try:
+            most = max_fare(self.fares, journey.legs, journey.rider_category, journey.fare_media)
+        except FareRefused as error:
+            journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
+            self._point(open_journey=None)
+            return [journey]
+        step = f"hold:{len(journey.legs) - 1}"
+        self.charger.hold(journey, most.total_vnd - journey.charged_vnd, step, self.tap.at)
+        self._point(open_journey=str(journey.id))
+        return [journey]
+
+    def metro_exit(self) -> list[Journey]:
+        candidates = [self._open(), *reversed(self._journeys(self.book.correctable))]
+        for journey in candidates:
+            if journey is not None and self._waits_for_exit(journey):
+                return self._end(journey)
+        leg = self._leg(entry=False)
+        journey = self._start(leg)
+        self._point(pending_exits=[*self.book.pending_exits, str(journey.id)])
+        return [journey]
+
+    # Steps
+
+    def _end(self, journey: Journey) -> list[Journey]:
+        leg = journey.last_leg | {
+            "to_stop_id": self.place.stop_id,
+            "arrival": self.tap.iso,
+            "exit_tap": self.tap.id,
+        }
+        return self._complete(journey, leg)
+
+    def _complete(self, journey: Journey, leg: dict[str, Any]) -> list[Journey]:
+        closed = journey.status is JourneyStatus.CLOSED
+        journey.end_leg(leg=leg, at=self.tap.at)
+        key = str(journey.id)
+        pending = [j for j in self.book.pending_exits if j != key]
+        correctable = [j for j in self.book.correctable if j != key]
+        open_journey = None if self.book.open_journey == key else self.book.open_journey
+        try:
+            fare = price(self.fares, journey.legs, journey.rider_category, journey.fare_media)
+        except FareRefused as error:
+            journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
+            self._point(open_journey=open_journey, pending_exits=pending, correctable=correctable)
+            return [journey]
+        if closed:
+            journey.correct(fare_vnd=fare.total_vnd, at=self.tap.at)
+        journey.price(
+            fare_vnd=fare.total_vnd,
+            reference_vnd=fare.reference_total_vnd,
+            transfer_discount_vnd=fare.transfer_discount_vnd,
+            at=self.tap.at,
+        )
+        if closed:
+            refund_vnd = journey.charged_vnd - fare.total_vnd
+            self.charger.refund(journey, refund_vnd, self.tap.at)
+        else:
+            step = f"leg:{len(journey.legs) - 1}"
+            self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
+        self._point(
+            open_journey=open_journey,
+            pending_exits=pending,
+            last_ended=key,
+            correctable=correctable,
+        )
+        return [journey]
+
+    def _join_or_start(self, leg: dict[str, Any]) -> Journey:
+        last = self._journey(self.book.last_ended)
+        if (
+            last is not None
+            and last.status is JourneyStatus.ENDED
+            and last.paid_from is self.paid_from
+            and last.fare_media == self.tap.media
+            and len(last.legs) < JOURNEY_LEGS_MAX
+            and last.last_leg["arrival"] is not None
+            and datetime.fromisoformat(last.last_leg["arrival"])
+            + timedelta(seconds=TRANSFER_JOIN_S)
+            >= self.tap.at
+        ):
+            last.add_leg(leg=leg, at=self.tap.at)
+            return last
+        return self._start(leg)
+
+    def _start(self, leg: dict[str, Any]) -> Journey:
+        return Journey.start(
+            first_tap_id=UUID(self.tap.id),
+            account_id=self.account_id,
+            paid_from=self.paid_from,
+            rider_category=self.tap.category,
+            fare_media=self.tap.media,
+            service_day=service_day(self.tap.at).isoformat(),
+            leg=leg,
+            at=self.tap.at,
+        )
+
+    def _leg(self, *, entry: bool) -> dict[str, Any]:
+        place, iso = self.place, self.tap.iso
+        return {
+            "mode": place.mode,
+            "network_id": place.network_id,
+            "route_id": place.route_id,
+            "from_stop_id": place.stop_id if entry else None,
+            "to_stop_id": None if entry else place.stop_id,
+            "departure": iso if entry else None,
+            "arrival": None if entry else iso,
+            "entry_tap": self.tap.id if entry else None,
+            "exit_tap": None if entry else self.tap.id,
+        }
+
+    def _waits_for_exit(self, journey: Journey) -> bool:
+        last = journey.last_leg
+        return (
+            journey.status in (JourneyStatus.OPEN, JourneyStatus.CLOSED)
+            and last["mode"] == self.place.mode
+            and last["route_id"] == self.place.route_id
+            and last["entry_tap"] is not None
+            and last["exit_tap"] is None
+            and last["departure"] <= self.tap.iso
+        )
+
+    def _open(self) -> Journey | None:
+        return self._journey(self.book.open_journey)
+
+    def _journey(self, key: str | None) -> Journey | None:
+        return None if key is None else self.load(UUID(key))
+
+    def _journeys(self, keys: list[str]) -> list[Journey]:
+        return [j for j in (self._journey(k) for k in keys) if j is not None]
+
+    def _point(self, **changes: Any) -> None:
+        book = self.book
+        pointers: dict[str, Any] = {
+            "open_journey": book.open_journey,
+            "pending_exits": book.pending_exits,
+            "last_ended": book.last_ended,
+            "correctable": book.correctable,
+        }
+        book.point(**(pointers | changes), at=self.tap.at)
