@@ -59,25 +59,30 @@ def demo() -> None:
 
 @projections.command("rebuild")
 def projections_rebuild() -> None:
-    """Drops the read models and builds them again from every stored event."""
+    """Drops every read model and builds it again from the stored events."""
     container = bootstrap()
     try:
-        with console.status("rebuilding the ledger read models"):
-            applied = container.follower.rebuild()
-        console.print(
-            f"rebuilt from {applied:,} account events; position {container.follower.position():,}"
-        )
+        for follower in container.followers:
+            name = follower.projection.name
+            with console.status(f"rebuilding the {name} read models"):
+                applied = follower.rebuild()
+            console.print(
+                f"{name}: rebuilt from {applied:,} events; position {follower.position():,}"
+            )
     finally:
         container.close()
 
 
 @projections.command("run")
 def projections_run() -> None:
-    """Follows the event store into the read models until interrupted."""
+    """Runs every follower (read models and journeys) until interrupted: on PostgreSQL, run
+    this as its own process and start `serve` with TAPLEDGER_FOLLOW_IN_PROCESS=false, so the API
+    workers spend no CPU on projections."""
     container = bootstrap()
-    console.print("following the ledger; Ctrl-C to stop")
+    container.start_followers()
+    console.print("following the event store; Ctrl-C to stop")
     try:
-        container.follower.run(threading.Event())
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:

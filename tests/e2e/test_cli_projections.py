@@ -1,0 +1,36 @@
+"""`tapledger projections rebuild` rebuilds every read model, not only the ledger's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tapledger.bootstrap import bootstrap
+from tapledger.cli import app
+from tapledger.settings import Settings
+from ticketing.domain.commands import TopUp
+
+
+def test_rebuild_covers_every_follower_and_keeps_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAPLEDGER_DATA_DIR", str(tmp_path))
+    container = bootstrap(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    account = container.ledger.open_account(rider_category=0)
+    container.ledger.execute(TopUp(account.id, 20_000, "cli-1"))
+    container.catch_up()
+    before = container.read_model.dump()
+    container.close()
+
+    result = CliRunner().invoke(app, ["projections", "rebuild"])
+
+    assert result.exit_code == 0, result.output
+    for name in ("ledger", "cards", "tap_sequences", "journeys"):
+        assert f"{name}: rebuilt" in result.output
+    after = bootstrap(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    try:
+        assert after.read_model.dump() == before
+    finally:
+        after.close()
