@@ -20,6 +20,7 @@ from rich.table import Table
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.demo_cards import virtual_card_scene
 from tapledger.demo_smartcard import smart_card_scene
+from tapledger.demo_taps import taps_scene
 from tapledger.settings import Settings
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.domain.errors import LedgerError
@@ -60,25 +61,26 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
     try:
         console.rule("[bold]tapledger demo[/bold]: one morning on Hanoi's transport accounts")
         console.print(f"store: SQLite at {settings.sqlite_path}, hot state in process\n")
-        lan_id, minh_id, tuan_id = _morning(container, clock, console)
+        riders = _morning(container, clock, console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a virtual card")
-        cards_ok = virtual_card_scene(container, minh_id, console)
+        cards_ok = virtual_card_scene(container, riders["Minh"], console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a smart card")
-        cards_ok &= smart_card_scene(container, tuan_id, console)
-        ok = _report(container, lan_id, console) and cards_ok
+        cards_ok &= smart_card_scene(container, riders["Tuan"], console)
+        console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] taps through ingestion")
+        cards_ok &= taps_scene(container, riders, console)
+        ok = _report(container, riders["Lan"], console) and cards_ok
     finally:
         container.close()
     if not ok:
         raise typer.Exit(1)
 
 
-def _morning(container: Container, clock: SimClock, console: Console) -> tuple[UUID, UUID, UUID]:
-    """Runs the morning's story; returns the accounts of Lan (whose statement is shown), Minh
-    and Tuấn."""
+def _morning(container: Container, clock: SimClock, console: Console) -> dict[str, UUID]:
+    """Runs the morning's story; returns the riders' accounts by first name."""
     ledger = container.ledger
     lan = ledger.open_account(rider_category=RiderCategory.REGULAR, display_name="Nguyễn Thị Lan")
     minh = ledger.open_account(rider_category=RiderCategory.PRIORITY, display_name="Trần Văn Minh")
-    ledger.open_account(rider_category=RiderCategory.ELDERLY, display_name="Lê Thị Hoa")
+    hoa = ledger.open_account(rider_category=RiderCategory.ELDERLY, display_name="Lê Thị Hoa")
     tuan = ledger.open_account(
         rider_category=RiderCategory.REGULAR, display_name="Phạm Quốc Tuấn", overdraft_vnd=10_000
     )
@@ -155,7 +157,7 @@ def _morning(container: Container, clock: SimClock, console: Console) -> tuple[U
     ledger.unblock_account(lan.id)
     console.print("  [green]ok[/green] Lan's new phone is bound: the account is unblocked")
     step("Lan rides again", Debit(lan.id, "bus-01-1130-lan", 8_000))
-    return lan.id, minh.id, tuan.id
+    return {"Lan": lan.id, "Minh": minh.id, "Hoa": hoa.id, "Tuan": tuan.id}
 
 
 def _report(container: Container, lan_id: UUID, console: Console) -> bool:
