@@ -20,7 +20,35 @@ CONTACTLESS_ATR = bytes.fromhex("3B80800101")
 ScriptedResponse = bytes | ReaderError
 
 
-class ScriptedReader:
+class _FakeSlot:
+    """What both fakes share: a name, a card that is present or not, and waits that answer at
+    once from that state."""
+
+    def __init__(self, name: str, *, card_present: bool) -> None:
+        self._name = name
+        self._present = card_present
+        self._powered = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def insert_card(self) -> None:
+        self._present = True
+
+    def is_card_present(self) -> bool:
+        return self._present
+
+    def wait_for_card(self, timeout_s: float) -> bool:
+        require(timeout_s >= 0, "a wait needs a timeout of zero or more seconds")
+        return self._present
+
+    def wait_for_removal(self, timeout_s: float) -> bool:
+        require(timeout_s >= 0, "a wait needs a timeout of zero or more seconds")
+        return not self._present
+
+
+class ScriptedReader(_FakeSlot):
     """A reader holding a card that answers a fixed script of exchanges, in order.
 
     Each entry is (expected command APDU, response). A response may also be a `CardIOError` or
@@ -37,11 +65,9 @@ class ScriptedReader:
         card_present: bool = True,
         power_on_data: bytes = CONTACTLESS_ATR,
     ) -> None:
-        self._name = name
+        super().__init__(name, card_present=card_present)
         self._script = tuple(script)
         self._next = 0
-        self._present = card_present
-        self._powered = False
         self._power_on_data = power_on_data
         self.transmitted: list[bytes] = []
 
@@ -49,31 +75,13 @@ class ScriptedReader:
         return f"ScriptedReader({self._name!r}, {self._next}/{len(self._script)} exchanges)"
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def unused(self) -> tuple[tuple[bytes, ScriptedResponse], ...]:
         """The exchanges not yet played; a test that expects a complete run checks it is empty."""
         return self._script[self._next :]
 
-    def insert_card(self) -> None:
-        self._present = True
-
     def remove_card(self) -> None:
         self._present = False
         self._powered = False
-
-    def is_card_present(self) -> bool:
-        return self._present
-
-    def wait_for_card(self, timeout_s: float) -> bool:
-        require(timeout_s >= 0, "a wait needs a timeout of zero or more seconds")
-        return self._present
-
-    def wait_for_removal(self, timeout_s: float) -> bool:
-        require(timeout_s >= 0, "a wait needs a timeout of zero or more seconds")
-        return not self._present
 
     def power_on(self) -> bytes:
         if not self._present:
@@ -114,7 +122,7 @@ class ApduCard(Protocol):
     def transmit(self, apdu: bytes) -> bytes: ...
 
 
-class CardInReader:
+class CardInReader(_FakeSlot):
     """Puts an in-process card in a reader, so terminal code drives it through the port.
 
     The card's own "torn" exceptions are named in `lost_card_errors` (this module cannot import
@@ -129,21 +137,12 @@ class CardInReader:
         lost_card_errors: tuple[type[Exception], ...] = (),
         card_present: bool = True,
     ) -> None:
+        super().__init__(name, card_present=card_present)
         self._card = card
-        self._name = name
         self._lost_card_errors = lost_card_errors
-        self._present = card_present
-        self._powered = False
 
     def __repr__(self) -> str:
         return f"CardInReader({self._name!r}, present={self._present})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def insert_card(self) -> None:
-        self._present = True
 
     def remove_card(self) -> None:
         """Take the card out of the field: it loses power, and with it any open session."""
@@ -151,17 +150,6 @@ class CardInReader:
             self._powered = False
             self._card.power_off()
         self._present = False
-
-    def is_card_present(self) -> bool:
-        return self._present
-
-    def wait_for_card(self, timeout_s: float) -> bool:
-        require(timeout_s >= 0, "a wait needs a timeout of zero or more seconds")
-        return self._present
-
-    def wait_for_removal(self, timeout_s: float) -> bool:
-        require(timeout_s >= 0, "a wait needs a timeout of zero or more seconds")
-        return not self._present
 
     def power_on(self) -> bytes:
         if not self._present:
