@@ -85,6 +85,8 @@ FORGED_SHARE = 0.005
 QR_SHARE_BUS = 0.6
 QR_SHARE_METRO = 0.5
 RAW_SECONDS = 8.0
+FOLLOW_WARMUP_S = 5.0
+FOLLOW_SECONDS = 20.0
 PROFILE_SECONDS = 15
 PROFILE_RATE = 100
 TARGETS = {
@@ -182,6 +184,66 @@ def start_server(env: dict[str, str], port: int, log: Path) -> Server:
         time.sleep(0.2)
     server.stop()
     raise SystemExit(f"the server did not answer /healthz within {HEALTH_TIMEOUT_S:.0f} s")
+
+
+class Followers:
+    """`tapledger projections run` in its own process while the block runs."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Followers:
+        command = [str(Path(sys.executable).with_name("tapledger")), "projections", "run"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    applied: int  # taps the journeys follower applied in the window
+    seconds: float
+    behind: int  # taps still to apply when the window closed
+
+    @property
+    def per_s(self) -> float:
+        return self.applied / self.seconds
+
+
+def journeys_position(database_url: str) -> tuple[int, int]:
+    """(the journeys follower's position in the Taps log, the log's head)."""
+    with psycopg.connect(database_url) as conn:
+        head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM taps_events")
+        tracked = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM journeys_tracking "
+            "WHERE application_name = 'Taps'"
+        )
+        return int(tracked.fetchone()[0]), int(head.fetchone()[0])  # type: ignore[index]
+
+
+def measure_followers(env: dict[str, str], database_url: str, log: Path) -> FollowResult:
+    """How fast the followers, in their own process, work through the taps the load left."""
+    with Followers(env, log):
+        time.sleep(FOLLOW_WARMUP_S)
+        start, _ = journeys_position(database_url)
+        began = time.monotonic()
+        time.sleep(FOLLOW_SECONDS)
+        end, head = journeys_position(database_url)
+        seconds = time.monotonic() - began
+    return FollowResult(end - start, seconds, head - end)
 
 
 # Seeding over HTTP
@@ -520,6 +582,37 @@ def run_locust(
     return LocustResult(rows, tally, users, seconds)
 
 
+class Spy:
+    """py-spy sampling one worker for `seconds`, started now."""
+
+    def __init__(self, server: Server, raw: Path, seconds: int) -> None:
+        self.raw = raw
+        self.seconds = seconds
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(server.worker_pids()[0]),
+                "--duration",
+                str(seconds),
+                "--rate",
+                str(PROFILE_RATE),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def summary(self) -> str:
+        self.process.wait(self.seconds + 30)
+        return summarise_profile(self.raw)
+
+
 def profile(server: Server, base_url: str, bodies: Path, count: int, work: Path) -> str:
     """py-spy on one worker during a batched-QR run: the functions with the most samples."""
     pid = server.worker_pids()[0]
@@ -623,6 +716,7 @@ def section(
     wrk: dict[str, WrkResult],
     raw: raw_appends.RawResult,
     counts: dict[str, int],
+    follow: FollowResult,
 ) -> str:
     start, end = report.markers(MARKER)
     batch_row = _locust_row(locust.rows, "POST /v1/taps/batch")
@@ -738,9 +832,15 @@ generators (Locust, wrk) run on the same CPUs as the server and PostgreSQL.
   coordinated omission. Its measured rate was {paced.req_per_s:,.0f} req/s.
 * **Raw appends**: `loadtests/raw_appends.py`, {raw.processes} processes (as many as the server's
   workers) each saving {raw.batch} new one-event aggregates per `save()`, the payload shaped like a
-  QR tap, on the same database, {raw.seconds:.0f} s after 1 s of warm-up. Ingestion writes **two**
-  aggregates per accepted tap (the `Tap` and its `QrCodeUse` or `CardSessionUse`), so 0.5 is the
-  ratio at which HTTP, parsing and verification would cost nothing.
+  QR tap, on the same database, {raw.seconds:.0f} s after 1 s of warm-up, through the library's
+  own PostgreSQL recorder. Ingestion writes one event per tap, plus one claim row per accepted
+  code or card session in the same transaction (`ticketing/adapters/tap_recorders.py`), through a
+  recorder that sends the events as typed binary arrays.
+* **Followers**: the server runs none (`TAPLEDGER_FOLLOW_IN_PROCESS=false`); `tapledger
+  projections run` runs beside it during the Locust mix, and after the wrk rows it is given
+  {follow.seconds:.0f} s (after {FOLLOW_WARMUP_S:.0f} s of start-up) on the taps the load left:
+  the journeys follower priced **{follow.per_s:,.0f} taps/s** ({follow.behind:,} still to price
+  when it stopped).
 * **Locust** (`loadtests/locustfile.py`): {LOCUST_VALIDATORS} validators (bus and
   metro, {QR_SHARE_BUS:.0%} / {QR_SHARE_METRO:.0%} QR) uploading batches of
   20-100 taps about once a second, 1 % of batches re-sent whole (the
@@ -773,6 +873,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--paced-delay-ms", type=int, default=95)
     parser.add_argument("--out", type=Path, default=report.OUT_DEFAULT)
     parser.add_argument("--keep-work", action="store_true", help="keep the temp directory")
+    parser.add_argument(
+        "--quick", action="store_true", help="wrk ceilings only; print, write nothing"
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.seconds <= 300 or not 3 <= args.wrk_seconds <= 60:
         parser.error("--seconds must be 10..300 and --wrk-seconds 3..60")
@@ -801,6 +904,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "TAPLEDGER_DATA_DIR": str(work / "data"),
         "TAPLEDGER_RATE_LIMIT_REQUESTS": str(args.rate_limit),
         "TAPLEDGER_RATE_LIMIT_WINDOW_S": "60",
+        # The followers run in their own process (`tapledger projections run`), as deployed.
+        "TAPLEDGER_FOLLOW_IN_PROCESS": "false",
     }
     create_database(database)
     flush_redis()
@@ -928,11 +1033,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             files[name] = (path, bodies_file(path, lines))
         print(f"fixtures written ({maker.forged} forged codes)", flush=True)
 
-        print(f"locust: {args.users} users, {args.seconds} s", flush=True)
-        locust = run_locust(
-            server.base_url, fixtures_path, work, users=args.users, seconds=args.seconds
-        )
-        print(f"  locust tally: {locust.tally}", flush=True)
+        locust: LocustResult | None = None
+        if not args.quick:
+            print(f"locust: {args.users} users, {args.seconds} s, followers running", flush=True)
+            with Followers(env, work / "followers.log"):
+                locust = run_locust(
+                    server.base_url, fixtures_path, work, users=args.users, seconds=args.seconds
+                )
+            print(f"  locust tally: {locust.tally}", flush=True)
         wrk: dict[str, WrkResult] = {}
         for name, connections, per_request, delay in (
             ("qr", BATCH_CONNECTIONS, BATCH, 0),
@@ -940,8 +1048,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             ("single", SINGLE_CONNECTIONS, 1, 0),
             ("paced", PACED_CONNECTIONS, 1, args.paced_delay_ms),
         ):
-            time.sleep(2.0)  # let the followers catch up between runs
+            time.sleep(1.0)
             path, count = files[name]
+            spy = Spy(server, work / f"spy-{name}.txt", s) if args.quick and args.profile else None
             wrk[name] = run_wrk(
                 name,
                 server.base_url,
@@ -952,20 +1061,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                 taps_per_request=per_request,
                 delay_ms=delay,
             )
+            if spy is not None:
+                print(spy.summary(), flush=True)
         profile_text = ""
-        if args.profile:
+        if args.profile and not args.quick:
             path, count = files["profile"]
             profile_text = profile(server, server.base_url, path, count, work)
             (work / "profile-summary.txt").write_text(profile_text)
             print(profile_text, flush=True)
         server.stop()
         server = None
+        print(f"followers: {FOLLOW_SECONDS:.0f} s of catching up on the taps", flush=True)
+        follow = measure_followers(env, database_url, work / "followers.log")
+        print(f"  journeys: {follow.per_s:,.0f} taps/s ({follow.behind:,} left)", flush=True)
+        if args.quick or locust is None:
+            return
         print("raw appends", flush=True)
         raw = raw_appends.measure(database_url, processes=WORKERS, batch=BATCH, seconds=RAW_SECONDS)
         print(f"  raw: {raw.per_s:,.0f} aggregates/s", flush=True)
         counts = {"phones": len(world.phones), "cards": len(world.cards)}
         text = section(
-            args, started, (load_before, report.load_average()), locust, wrk, raw, counts
+            args, started, (load_before, report.load_average()), locust, wrk, raw, counts, follow
         )
         report.write_section(args.out, text, marker=MARKER)
         print(text)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -56,6 +58,12 @@ class IssuedToken:
     principal: Principal
 
 
+# A token's principal is remembered this long, so a busy device costs no query per request;
+# revoking a token takes effect in every worker within this time.
+PRINCIPAL_CACHE_TTL_S = 10.0
+PRINCIPAL_CACHE_MAX = 50_000
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -63,8 +71,11 @@ def _digest(token: str) -> str:
 class TokenStore:
     """Issues and checks API tokens; implements `ticketing.access.Authenticator`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self._monotonic = monotonic
+        # Token digest -> (when it was read, the principal); only tokens that exist.
+        self._recent: dict[str, tuple[float, Principal]] = {}
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
@@ -106,18 +117,35 @@ class TokenStore:
     def authenticate(self, token: str) -> Principal | None:
         if not token or len(token) > TOKEN_MAX_CHARS:
             return None
+        known = self.recent(token)
+        if known is not None:
+            return known
+        digest = _digest(token)
+        now = self._monotonic()
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(api_tokens).where(api_tokens.c.token_sha256 == _digest(token))
+                select(api_tokens).where(api_tokens.c.token_sha256 == digest)
             ).first()
         if row is None:
             return None
-        return Principal(
+        principal = Principal(
             token_id=row.token_id,
             role=Role(row.role),
             account_id=row.account_id,
             device_id=row.device_id,
         )
+        if len(self._recent) >= PRINCIPAL_CACHE_MAX:
+            self._recent.clear()
+        self._recent[digest] = (now, principal)
+        return principal
+
+    def recent(self, token: str) -> Principal | None:
+        if not token or len(token) > TOKEN_MAX_CHARS:
+            return None
+        recent = self._recent.get(_digest(token))
+        if recent is None or self._monotonic() - recent[0] >= PRINCIPAL_CACHE_TTL_S:
+            return None
+        return recent[1]
 
     def _store(
         self,

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
     follow_in_process: bool = True
+    access_log: bool = Field(
+        default=False, description="a line per request (off: a gate's taps would flood it)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from ticketing.hotstate import (
+    HITS_PER_CALL_MAX,
     HOT_STATE_KEY_MAX_CHARS,
     HOT_STATE_TTL_MAX_MS,
     HOT_STATE_VALUE_MAX_BYTES,
@@ -68,9 +69,9 @@ class SwitchableHotState:
         self._check()
         self.inner.delete(key)
 
-    def hit(self, key: str, *, window_ms: int) -> int:
+    def hit(self, key: str, *, window_ms: int, hits: int = 1) -> int:
         self._check()
-        return self.inner.hit(key, window_ms=window_ms)
+        return self.inner.hit(key, window_ms=window_ms, hits=hits)
 
     def remaining_ttl_ms(self, key: str) -> int | None:
         self._check()
@@ -151,6 +152,18 @@ class HotStateContract:
     def test_hit_counts_up_within_a_window(self, store: HotState) -> None:
         counts = [store.hit("rate", window_ms=LONG_TTL_MS) for _ in range(3)]
         assert counts == [1, 2, 3]
+
+    def test_hit_counts_a_batch_of_hits_at_once(self, store: HotState) -> None:
+        assert store.hit("rate", window_ms=LONG_TTL_MS, hits=12) == 12
+        assert store.hit("rate", window_ms=LONG_TTL_MS) == 13
+        assert store.hit("rate", window_ms=LONG_TTL_MS, hits=7) == 20
+
+    @pytest.mark.parametrize("hits", [0, -1, True, 1.5, HITS_PER_CALL_MAX + 1])
+    def test_hit_refuses_a_count_that_is_not_a_positive_int(
+        self, store: HotState, hits: object
+    ) -> None:
+        with pytest.raises(HotStateUsageError):
+            store.hit("rate", window_ms=LONG_TTL_MS, hits=hits)  # type: ignore[arg-type]
 
     def test_hit_restarts_at_one_after_the_window(self, store: HotState) -> None:
         store.hit("rate", window_ms=SHORT_TTL_MS)

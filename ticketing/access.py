@@ -30,6 +30,10 @@ class Authenticator(Protocol):
 
     def authenticate(self, token: str) -> Principal | None: ...
 
+    def recent(self, token: str) -> Principal | None:
+        """The principal if the token was authenticated a moment ago, without any I/O."""
+        ...
+
 
 class DeviceTokenIssuer(Protocol):
     """Issues a validator's bearer token; the token is returned once and never stored."""

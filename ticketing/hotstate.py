@@ -58,11 +58,12 @@ class HotState(Protocol):
         """Remove `key`; deleting an absent key is not an error."""
         ...
 
-    def hit(self, key: str, *, window_ms: int) -> int:
-        """Count one hit in a fixed window and return the count so far in that window.
+    def hit(self, key: str, *, window_ms: int, hits: int = 1) -> int:
+        """Count `hits` hits in a fixed window and return the count so far in that window.
 
-        The first hit of a window returns 1 and starts a window that ends `window_ms` later; the
-        next hit after that starts a new window at 1. Increments are atomic across clients.
+        The first hit of a window returns `hits` and starts a window that ends `window_ms`
+        later; the next hit after that starts a new window. Increments are atomic across
+        clients.
         """
         ...
 
@@ -97,6 +98,15 @@ def check_value(value: bytes) -> None:
         raise HotStateUsageError(
             f"hot-state value must have at most {HOT_STATE_VALUE_MAX_BYTES} bytes, not {len(value)}"
         )
+
+
+# Hits counted by one call: a worker may tell a batch of hits at once.
+HITS_PER_CALL_MAX = 1_000_000
+
+
+def check_hits(hits: int) -> None:
+    if not isinstance(hits, int) or isinstance(hits, bool) or not 1 <= hits <= HITS_PER_CALL_MAX:
+        raise HotStateUsageError(f"hits must be an int of 1 to {HITS_PER_CALL_MAX}, not {hits!r}")
 
 
 def check_ttl(ttl_ms: int) -> None:

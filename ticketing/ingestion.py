@@ -1,39 +1,54 @@
 """Tap ingestion: validators upload what they decided offline; each tap is recorded exactly once.
 
-A batch is re-verified tap by tap (`tap_verification`), then saved in one transaction. A tap's id
-comes from `(validator_id, seq)` and a code's or a card session's use from what makes it unique,
-so a repeat meets the store's uniqueness check: the whole batch is refused, and the fallback saves
-the taps one by one, reporting each repeat as `duplicate` and recording a second use of a code as
-a tap refused `code_replayed`. A device that lost the acknowledgement re-sends the same batch and
-learns that every tap landed; nothing is ever recorded twice.
+A batch is re-verified tap by tap (`tap_verification`), then saved in one transaction: one
+`Tap.Recorded` event per tap and one claim per code or card session an accepted tap uses
+(`adapters.tap_recorders`). A tap's id comes from `(validator_id, seq)` and a use's id from what
+makes it unique, so a repeat meets the store's uniqueness check and the whole transaction is
+refused. Then two queries tell which taps are recorded already (`duplicate`) and which uses
+another tap claimed first (the tap is recorded refused, `code_replayed` or
+`transaction_counter_replayed`), and the rest is saved again in one transaction; only an upload
+racing another with the same taps falls back to saving them one by one. A device that lost the
+acknowledgement re-sends the same batch and learns that every tap landed; nothing is ever
+recorded twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.popo import POPOFactory
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
 
 from hardware.tlc1.terminal import SessionProof
+from ticketing.adapters.tap_recorders import (
+    CLAIMS,
+    ClaimingRecorder,
+    MemoryTapRecorder,
+    PostgresTapRecorder,
+    SQLiteTapRecorder,
+)
+from ticketing.domain.invariants import require
 from ticketing.domain.tap import (
     CODE_REPLAYED,
     CardRefusal,
-    CardSessionUse,
     Medium,
-    QrCodeUse,
     Tap,
     TapBatchTooLarge,
     Verdict,
+    card_session_use_id,
     check_decision,
     check_reason,
     check_seq,
+    qr_code_use_id,
     tap_id,
 )
 from ticketing.domain.validator import (
@@ -42,11 +57,14 @@ from ticketing.domain.validator import (
     ValidatorNotFound,
     check_validator_id,
 )
+from ticketing.group_commit import GroupCommit
 from ticketing.observed import ObservedApplication
 from ticketing.tap_verification import TapVerifier
 
 # Taps in one upload; the device's outbox drains in batches of at most this many.
 TAP_BATCH_MAX = 500
+# Registrations remembered per process (a registration never changes); cleared when full.
+VALIDATORS_REMEMBERED_MAX = 100_000
 # A TL1 text is 298 characters; anything longer is kept only this far, to record it malformed.
 CODE_TEXT_MAX_CHARS = 400
 
@@ -91,39 +109,47 @@ class TapResult:
     reason: str | None = None  # why the backend refused it
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Prepared:
-    """A verified tap, ready to be turned into aggregates as often as a save needs."""
+    """A verified tap: its event, the use it claims (if any) and what the device is told."""
 
-    facts: dict[str, Any]
-    use: tuple[Callable[..., Aggregate], dict[str, Any]] | None
-    result: TapResult = field(init=False)
+    event: Tap.Recorded
+    use_id: UUID | None
+    result: TapResult
 
-    def __post_init__(self) -> None:
-        refused = self.facts["verification"] == Verdict.REFUSED.value
-        self.result = TapResult(
-            seq=self.facts["seq"],
+    @classmethod
+    def of(cls, facts: dict[str, Any], use_id: UUID | None) -> _Prepared:
+        event = Tap.recorded(**facts)
+        refused = event.verification == Verdict.REFUSED.value
+        result = TapResult(
+            seq=event.seq,
             status=TapStatus.REFUSED if refused else TapStatus.ACCEPTED,
-            tap_id=tap_id(self.facts["validator_id"], self.facts["seq"]),
-            reason=self.facts["refusal_reason"],
+            tap_id=event.originator_id,
+            reason=event.refusal_reason,
         )
+        return cls(event, use_id, result)
 
-    def aggregates(self) -> list[Aggregate]:
-        tap = Tap.record(**self.facts)
-        if self.use is None:
-            return [tap]
-        use_class, use_fields = self.use
-        return [tap, use_class(**use_fields, tap_id=tap.id)]
+    @property
+    def tap_id(self) -> UUID:
+        return self.result.tap_id
+
+    def duplicate(self) -> TapResult:
+        return TapResult(self.result.seq, TapStatus.DUPLICATE, self.tap_id)
 
     def used_twice(self) -> _Prepared:
         """The same tap refused because another tap already used its code or card session."""
         reason = (
             CODE_REPLAYED
-            if self.facts["medium"] == Medium.QR.value
+            if self.event.medium == Medium.QR.value
             else CardRefusal.TRANSACTION_COUNTER_REPLAYED.value
         )
-        facts = self.facts | {"verification": Verdict.REFUSED.value, "refusal_reason": reason}
-        return _Prepared(facts, None)
+        facts = self.event.__dict__ | {
+            "verification": Verdict.REFUSED.value,
+            "refusal_reason": reason,
+        }
+        for key in ("originator_id", "originator_version", "timestamp", "originator_topic"):
+            del facts[key]
+        return _Prepared.of(facts, None)
 
 
 class TapIngestion(ObservedApplication):
@@ -142,6 +168,38 @@ class TapIngestion(ObservedApplication):
         super().__init__(env)
         self.verifier = verifier
         self.clock = clock
+        self._validators: dict[int, Validator] = {}
+        # Online checks from many request threads, committed together.
+        self._online: GroupCommit[_Prepared, TapResult] = GroupCommit(
+            self._record_taps, group_max=TAP_BATCH_MAX, name="tap-group-commit"
+        )
+
+    def close(self) -> None:
+        self._online.close()
+        super().close()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """The store's own recorder, made able to claim a code's or a card session's use."""
+        factory = self.factory
+        recorder: ClaimingRecorder
+        if isinstance(factory, PostgresFactory):
+            recorder = PostgresTapRecorder(
+                factory.datastore, events_table_name=f"{factory.env.name.lower()}_events"
+            )
+        elif isinstance(factory, SQLiteFactory):
+            recorder = SQLiteTapRecorder(factory.datastore)
+        else:
+            require(isinstance(factory, POPOFactory), "taps are stored in a known store")
+            return MemoryTapRecorder()
+        if factory.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    @property
+    def claiming_recorder(self) -> ClaimingRecorder:
+        recorder = self.recorder
+        require(isinstance(recorder, ClaimingRecorder), "the recorder claims uses")
+        return cast(ClaimingRecorder, recorder)
 
     def now(self) -> datetime:
         return self.clock().astimezone(UTC)
@@ -178,6 +236,9 @@ class TapIngestion(ObservedApplication):
         return validator
 
     def get_validator(self, validator_id: int) -> Validator:
+        known = self._validators.get(validator_id)
+        if known is not None:
+            return known
         check_validator_id(validator_id)
         try:
             validator: object = self.repository.get(Validator.create_id(validator_id))
@@ -185,6 +246,9 @@ class TapIngestion(ObservedApplication):
             raise ValidatorNotFound(validator_id) from None
         if not isinstance(validator, Validator):
             raise ValidatorNotFound(validator_id)
+        if len(self._validators) >= VALIDATORS_REMEMBERED_MAX:
+            self._validators.clear()
+        self._validators[validator_id] = validator
         return validator
 
     # Taps
@@ -195,19 +259,23 @@ class TapIngestion(ObservedApplication):
             raise TapBatchTooLarge(len(taps), TAP_BATCH_MAX)
         validator = self.get_validator(validator_id)
         recorded_at = self.now()
-        prepared = [self._prepare(validator, tap, recorded_at) for tap in taps]
-        if not prepared:
-            return []
-        try:
-            self.save(*(a for p in prepared for a in p.aggregates()))
-        except IntegrityError:
-            # One repeat refuses the whole transaction; find out which, one tap at a time.
-            return [self._save_alone(p) for p in prepared]
-        return [p.result for p in prepared]
+        return self._record_taps([self._prepare(validator, tap, recorded_at) for tap in taps])
 
     def ingest_one(self, validator_id: int, tap: TapUpload) -> TapResult:
-        """The online check of a gate with a link: records the tap and returns the decision."""
-        return self.ingest_batch(validator_id, [tap])[0]
+        """The online check of a gate with a link: records the tap and returns the decision.
+
+        The tap is verified in the caller's thread and committed with the other online checks
+        waiting at that moment (`GroupCommit`), so a burst of gates costs a few transactions."""
+        validator = self.get_validator(validator_id)
+        return self._online.submit(self._prepare(validator, tap, self.now()))
+
+    async def ingest_one_async(self, validator_id: int, tap: TapUpload) -> TapResult:
+        """`ingest_one` for an event loop: verifying a tap is CPU work done in the loop (a
+        thread would only add a hand-off), and the loop serves others while the group commits."""
+        validator = self._validators.get(validator_id)
+        if validator is None:
+            validator = await asyncio.to_thread(self.get_validator, validator_id)
+        return await self._online.submit_async(self._prepare(validator, tap, self.now()))
 
     def get_tap(self, validator_id: int, seq: int) -> Tap | None:
         try:
@@ -216,22 +284,65 @@ class TapIngestion(ObservedApplication):
             return None
         return tap if isinstance(tap, Tap) else None
 
+    def claimed_by(self, use_id: UUID) -> UUID | None:
+        """The tap that used a code or a card session (`qr_code_use_id`, `card_session_use_id`)."""
+        return self.claiming_recorder.claims_among([use_id]).get(use_id)
+
+    def _record_taps(self, prepared: Sequence[_Prepared]) -> list[TapResult]:
+        if not prepared:
+            return []
+        try:
+            self._save_taps(prepared)
+        except IntegrityError:
+            # Some tap is recorded already, or some use claimed: find which, then try again.
+            return self._save_repeated(prepared)
+        return [p.result for p in prepared]
+
+    def _save_taps(self, prepared: Sequence[_Prepared]) -> None:
+        claims = [(p.use_id, p.tap_id) for p in prepared if p.use_id is not None]
+        self.save(*(p.event for p in prepared), **{CLAIMS: claims})
+
+    def _save_repeated(self, prepared: Sequence[_Prepared]) -> list[TapResult]:
+        recorder = self.claiming_recorder
+        recorded = recorder.recorded_among(p.tap_id for p in prepared)
+        claimed = recorder.claims_among(p.use_id for p in prepared if p.use_id is not None)
+        results: list[TapResult] = []
+        fresh: list[tuple[int, _Prepared]] = []  # (its place in results, the tap)
+        seen_taps: set[UUID] = set()
+        for p in prepared:
+            if p.tap_id in recorded or p.tap_id in seen_taps:
+                results.append(p.duplicate())
+                continue
+            seen_taps.add(p.tap_id)
+            if p.use_id is not None and claimed.setdefault(p.use_id, p.tap_id) != p.tap_id:
+                p = p.used_twice()
+            fresh.append((len(results), p))
+            results.append(p.result)
+        if not fresh:
+            return results
+        try:
+            self._save_taps([p for _, p in fresh])
+        except IntegrityError:
+            # Another upload of some of these taps or uses landed meanwhile: one at a time.
+            for place, p in fresh:
+                results[place] = self._save_alone(p)
+        return results
+
     def _save_alone(self, prepared: _Prepared) -> TapResult:
         try:
-            self.save(*prepared.aggregates())
+            self._save_taps([prepared])
         except IntegrityError:
             pass
         else:
             return prepared.result
-        duplicate = TapResult(prepared.result.seq, TapStatus.DUPLICATE, prepared.result.tap_id)
-        if prepared.use is None or prepared.result.tap_id in self.repository:
-            return duplicate
+        if prepared.use_id is None or self.claiming_recorder.recorded_among([prepared.tap_id]):
+            return prepared.duplicate()
         # The tap is new, so its code (or card session) was used by another tap first.
         refused = prepared.used_twice()
         try:
-            self.save(*refused.aggregates())
+            self._save_taps([refused])
         except IntegrityError:
-            return duplicate  # a concurrent upload of the same tap landed meanwhile
+            return prepared.duplicate()  # a concurrent upload of the same tap landed meanwhile
         return refused.result
 
     def _prepare(self, validator: Validator, tap: TapUpload, recorded_at: datetime) -> _Prepared:
@@ -268,17 +379,15 @@ class TapIngestion(ObservedApplication):
             "counter": verdict.counter,
             **_verification(verdict.refusal_reason),
         }
-        use = None
+        use_id = None
         if claims and verdict.refusal_reason is None:
-            use = (
-                QrCodeUse,
-                {
-                    "card_id": verdict.card_id,
-                    "generated_at": verdict.generated_at,
-                    "counter": verdict.counter,
-                },
+            require(verdict.card_id is not None, "an accepted code names its card")
+            use_id = qr_code_use_id(
+                cast(UUID, verdict.card_id),
+                cast(int, verdict.generated_at),
+                cast(int, verdict.counter),
             )
-        return _Prepared(facts, use)
+        return _Prepared.of(facts, use_id)
 
     def _prepare_card(self, tap: CardTap, facts: dict[str, Any], claims: bool) -> _Prepared:
         serial = tap.serial.lower() if tap.serial is not None else None
@@ -298,10 +407,10 @@ class TapIngestion(ObservedApplication):
                 "transcript": proof.transcript.hex(),
                 "card_mac": proof.card_mac.hex(),
             }
-        use = None
+        use_id = None
         if claims and reason is None and proof is not None and serial is not None:
-            use = (CardSessionUse, {"serial": serial, "transaction_counter": proof.counter})
-        return _Prepared(facts, use)
+            use_id = card_session_use_id(serial, proof.counter)
+        return _Prepared.of(facts, use_id)
 
 
 def _verification(refusal_reason: str | None) -> dict[str, Any]:

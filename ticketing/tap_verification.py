@@ -37,6 +37,9 @@ from ticketing.tl1.verify import Verifier
 TRUST_REFRESH_S = 5.0
 # Deny-list pages read in one refresh; the rest is read at the next one.
 DENY_LIST_PAGES_PER_REFRESH_MAX = 20
+# Serials known to be issued, remembered (an issued serial stays issued: a lost card is denied,
+# never unissued), so a card's taps cost no lookup after its first; cleared when full.
+ISSUED_SERIALS_REMEMBERED_MAX = 200_000
 
 
 class DenyListReader(Protocol):
@@ -110,6 +113,7 @@ class TapVerifier:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._trust: _Trust | None = None
+        self._issued: set[str] = set()
         # A verifier and its certificate cache per thread: neither is safe to share.
         self._local = threading.local()
 
@@ -133,7 +137,7 @@ class TapVerifier:
             return CardRefusal.NO_CARD_PROOF.value
         if self._sam is None:
             return CardRefusal.SAM_UNAVAILABLE.value
-        if not self._card_issued(serial):
+        if not self._is_issued(serial):
             return CardRefusal.UNKNOWN_CARD.value
         entry = self._current().denied_serials.get(serial)
         if entry is not None and entry[0] <= at:
@@ -151,6 +155,16 @@ class TapVerifier:
         if not session.card_mac_is_valid(proof.transcript, proof.card_mac):
             return CardRefusal.BAD_CARD_MAC.value
         return None
+
+    def _is_issued(self, serial: str) -> bool:
+        if serial in self._issued:
+            return True
+        if not self._card_issued(serial):
+            return False
+        if len(self._issued) >= ISSUED_SERIALS_REMEMBERED_MAX:
+            self._issued.clear()
+        self._issued.add(serial)
+        return True
 
     def _verifier(self) -> Verifier:
         verifier: Verifier | None = getattr(self._local, "verifier", None)

@@ -1,6 +1,7 @@
 """HTTP routes of the tap path: registering validators, uploading taps, the sequence report.
 
-The event-store library is synchronous, so every route is a `def` (run in the thread pool).
+The event-store library is synchronous, so routes are `def`s (run in the thread pool), but for
+the online check of one tap, which verifies in the event loop and awaits its group's commit.
 """
 
 from __future__ import annotations
@@ -48,17 +49,17 @@ HEX_BYTES = "^([0-9A-Fa-f]{2})*$"
 REASON = "^[a-z0-9_]+$"
 
 
-def _taps(request: Request) -> TapIngestion:
+async def _taps(request: Request) -> TapIngestion:
     taps: TapIngestion = request.app.state.taps
     return taps
 
 
-def _views(request: Request) -> TapViews:
+async def _views(request: Request) -> TapViews:
     views: TapViews = request.app.state.tap_views
     return views
 
 
-def _token_issuer(request: Request) -> DeviceTokenIssuer:
+async def _token_issuer(request: Request) -> DeviceTokenIssuer:
     issuer: DeviceTokenIssuer = request.app.state.authenticator
     return issuer
 
@@ -288,7 +289,8 @@ def upload_taps(
 
 
 @router.post("/taps")
-def check_tap(body: TapCreate, taps: TapsDep, principal: CurrentPrincipal) -> TapResultPublic:
+async def check_tap(body: TapCreate, taps: TapsDep, principal: CurrentPrincipal) -> TapResultPublic:
     """The online check of one tap: recorded, and answered with the backend's decision."""
     check_can_upload_taps(principal, body.validator_id)
-    return TapResultPublic.of(taps.ingest_one(body.validator_id, body.tap.to_tap()))
+    result = await taps.ingest_one_async(body.validator_id, body.tap.to_tap())
+    return TapResultPublic.of(result)

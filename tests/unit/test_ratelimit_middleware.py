@@ -162,3 +162,58 @@ def test_empty_window_is_a_usage_error() -> None:
         RateLimitMiddleware(
             FastAPI(), hot_state=MemoryHotState(), requests_per_window=LIMIT, window_ms=0
         )
+
+
+class CountingHotState(SwitchableHotState):
+    """Counts the calls that reach the shared counter."""
+
+    def __init__(self, inner: MemoryHotState) -> None:
+        super().__init__(inner)
+        self.hit_calls = 0
+
+    def hit(self, key: str, *, window_ms: int, hits: int = 1) -> int:
+        self.hit_calls += 1
+        return super().hit(key, window_ms=window_ms, hits=hits)
+
+
+def batched_rig(limit: int, *, workers: int = 1) -> tuple[list[TestClient], CountingHotState]:
+    """`workers` apps sharing one store, as the server's worker processes do; time stands
+    still for the middleware, so only the share of the limit makes a worker tell."""
+    clock = FakeClock()
+    store = CountingHotState(MemoryHotState(now_ms=clock))
+    clients = []
+    for _ in range(workers):
+        app = FastAPI()
+        app.add_middleware(
+            RateLimitMiddleware,
+            hot_state=store,
+            requests_per_window=limit,
+            window_ms=WINDOW_MS,
+            monotonic_ms=lambda: 0.0,
+        )
+
+        @app.get("/fares")
+        async def fares() -> dict[str, str]:
+            return {"fare": "7000"}
+
+        clients.append(TestClient(app))
+    return clients, store
+
+
+def test_a_worker_tells_the_shared_count_once_per_share_of_the_limit() -> None:
+    (client,), store = batched_rig(1000)  # a share of 10 hits
+    responses = [client.get("/fares", headers=ALICE) for _ in range(25)]
+    assert all(r.status_code == 200 for r in responses)
+    # The first request, then every 10th: requests 1, 11 and 21.
+    assert store.hit_calls == 3
+    remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in responses]
+    assert remaining == [1000 - n for n in range(1, 26)]
+
+
+def test_batched_counting_lets_a_caller_exceed_its_limit_by_at_most_a_share_per_worker() -> None:
+    limit, workers = 200, 2  # a share of 2 hits per worker
+    clients, _ = batched_rig(limit, workers=workers)
+    statuses = [clients[i % workers].get("/fares", headers=ALICE).status_code for i in range(300)]
+    served = statuses.count(200)
+    assert limit <= served <= limit + workers * (limit // 100)
+    assert statuses[-50:] == [429] * 50

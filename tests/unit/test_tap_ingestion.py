@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,10 +23,10 @@ from ticketing.card_issuer import CardIssuer
 from ticketing.domain.smart_card import SmartCard
 from ticketing.domain.tap import (
     CODE_REPLAYED,
-    CardSessionUse,
-    QrCodeUse,
     Tap,
     TapBatchTooLarge,
+    card_session_use_id,
+    qr_code_use_id,
     tap_id,
 )
 from ticketing.domain.validator import ValidatorAlreadyRegistered, ValidatorNotFound
@@ -33,6 +35,7 @@ from ticketing.ingestion import (
     CardTap,
     QrTap,
     TapIngestion,
+    TapResult,
     TapStatus,
 )
 from ticketing.observed import LOG_SECTION_MAX
@@ -150,7 +153,9 @@ def test_a_genuine_qr_tap_is_accepted_and_recorded_with_what_its_code_says(world
     assert (event.verification, event.refusal_reason) == ("accepted", None)
     assert (event.validator_kind, event.network_id, event.location) == ("bus", 1, 32)
     assert event.tapped_at == START
-    assert QrCodeUse.create_id(world.card_id, unix(START) - 2, 1) in world.taps.repository
+    assert world.taps.claimed_by(qr_code_use_id(world.card_id, unix(START) - 2, 1)) == tap_id(
+        BUS_17, 1
+    )
 
 
 def test_an_invalid_qr_code_is_refused_with_the_verifiers_reason_and_still_recorded(
@@ -216,10 +221,8 @@ def test_the_same_qr_code_at_two_validators_is_one_use_and_one_refused_tap(world
         (BUS_17, "accepted"),
         (BUS_18, "refused"),
     ]
-    use: QrCodeUse = world.taps.repository.get(
-        QrCodeUse.create_id(world.card_id, unix(START) - 1, 7)
-    )
-    assert use.tap_id == tap_id(BUS_17, 40)
+    use = qr_code_use_id(world.card_id, unix(START) - 1, 7)
+    assert world.taps.claimed_by(use) == tap_id(BUS_17, 40)
     again = world.taps.ingest_batch(BUS_18, [QrTap(9, START, "accepted", "accepted", code)])
     assert statuses(again) == ["duplicate"]
 
@@ -292,7 +295,8 @@ def test_a_card_tap_whose_mac_the_sam_recomputes_is_accepted(world: World) -> No
     )
     assert (event.transcript, event.card_mac) == (proof.transcript.hex(), proof.card_mac.hex())
     assert (event.key_level, event.device_reason) == (3, "charged")
-    assert CardSessionUse.create_id(CARD_SERIAL.hex(), proof.counter) in world.taps.repository
+    use = card_session_use_id(CARD_SERIAL.hex(), proof.counter)
+    assert world.taps.claimed_by(use) == event.originator_id
 
 
 def test_a_card_tap_with_a_tampered_transcript_is_refused_and_recorded(world: World) -> None:
@@ -361,6 +365,50 @@ def test_a_validator_id_is_registered_once(world: World) -> None:
 def test_the_online_check_answers_one_tap_with_the_backends_decision(world: World) -> None:
     assert world.taps.ingest_one(BUS_17, qr_tap(world, 1)).status is TapStatus.ACCEPTED
     assert world.taps.ingest_one(BUS_17, qr_tap(world, 1)).status is TapStatus.DUPLICATE
+
+
+def test_online_checks_of_one_code_at_two_gates_at_once_accept_it_once(world: World) -> None:
+    code = world.phone.code(unix(START) - 1, 900)
+    gates = [(BUS_17, 70), (BUS_18, 70)]
+
+    async def both() -> list[TapResult]:
+        return list(
+            await asyncio.gather(
+                *(
+                    world.taps.ingest_one_async(gate, QrTap(seq, START, "accepted", "ok", code))
+                    for gate, seq in gates
+                )
+            )
+        )
+
+    results = asyncio.run(both())
+    assert sorted((r.status.value, r.reason) for r in results) == [
+        ("accepted", None),
+        ("refused", CODE_REPLAYED),
+    ]
+    assert len(recorded_taps(world.taps)) == 2
+
+
+def test_online_checks_from_many_threads_are_each_recorded_once(world: World) -> None:
+    taps = [qr_tap(world, seq, counter=1000 + seq) for seq in range(1, 41)]
+    results: list[TapResult] = []
+    lock = threading.Lock()
+
+    def check(tap: QrTap) -> None:
+        result = world.taps.ingest_one(BUS_17, tap)
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=check, args=(tap,)) for tap in taps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.seq for r in results) == list(range(1, 41))
+    assert {r.status.value for r in results} == {"accepted"}
+    again = world.taps.ingest_one(BUS_17, taps[0])
+    assert again.status.value == "duplicate"
+    assert len(recorded_taps(world.taps)) == 40
 
 
 def test_a_device_uploads_only_as_its_own_validator() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ticketing.hotstate import (
     HotStateFull,
     HotStateUsageError,
+    check_hits,
     check_key,
     check_ttl,
     check_value,
@@ -79,20 +80,21 @@ class MemoryHotState:
         with self._lock:
             self._entries.pop(key, None)
 
-    def hit(self, key: str, *, window_ms: int) -> int:
+    def hit(self, key: str, *, window_ms: int, hits: int = 1) -> int:
         check_key(key)
         check_ttl(window_ms)
+        check_hits(hits)
         with self._lock:
             now_ms = self._now_ms()
             entry = self._live(key, now_ms)
             if entry is None:
-                self._store(key, b"1", now_ms + window_ms, now_ms)
-                return 1
+                self._store(key, str(hits).encode("ascii"), now_ms + window_ms, now_ms)
+                return hits
             # Counters are kept as ASCII digits, as Redis keeps them, so `get` reads the same
             # bytes from either adapter.
             if not entry.value.isdigit():
                 raise HotStateUsageError(f"hot-state key {key!r} holds a value, not a counter")
-            count = int(entry.value) + 1
+            count = int(entry.value) + hits
             entry.value = str(count).encode("ascii")
             return count
 

@@ -16,6 +16,7 @@ from ticketing.domain.invariants import InvariantViolated, require
 from ticketing.hotstate import (
     HotStateUnavailable,
     HotStateUsageError,
+    check_hits,
     check_key,
     check_ttl,
     check_value,
@@ -102,14 +103,15 @@ class RedisHotState:
         with _translated_errors():
             self._client.delete(self._prefix + key)
 
-    def hit(self, key: str, *, window_ms: int) -> int:
+    def hit(self, key: str, *, window_ms: int, hits: int = 1) -> int:
         check_key(key)
         check_ttl(window_ms)
+        check_hits(hits)
         name = self._prefix + key
         # MULTI/EXEC makes the pair atomic; PEXPIRE NX sets the expiry only on the hit that
         # created the counter, so later hits in the window do not push its end back.
         with _translated_errors(), self._client.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
+            pipe.incrby(name, hits)
             pipe.pexpire(name, window_ms, nx=True)
             try:
                 count, _ = pipe.execute()

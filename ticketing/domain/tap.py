@@ -2,16 +2,18 @@
 
 A tap's id is the `uuid5` of `(validator_id, seq)`, so a device re-sending a tap after a lost
 acknowledgement meets the event store's uniqueness check instead of recording it twice. A code
-or a card session can be *used* once: `QrCodeUse` (`(card_id, generated_at, counter)`, spec/QR.md)
-and `CardSessionUse` (`(serial, transaction counter)`, spec/CARD.md) are saved in the same
-transaction as the tap that uses them, so the same code uploaded by two validators is one use.
-Refused taps are recorded too, with their reason; only an accepted tap claims a use.
+or a card session can be *used* once: the id of its use (`qr_code_use_id` of `(card_id,
+generated_at, counter)`, spec/QR.md; `card_session_use_id` of `(serial, transaction counter)`,
+spec/CARD.md) is claimed in the same transaction as the tap that uses it, so the same code
+uploaded by two validators is one use. Refused taps are recorded too, with their reason; only
+an accepted tap claims a use.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -137,7 +139,7 @@ class Tap(Aggregate):
         self.refusal_reason = refusal_reason
 
     @classmethod
-    def record(
+    def recorded(
         cls,
         *,
         validator_id: int,
@@ -163,7 +165,9 @@ class Tap(Aggregate):
         transaction_counter: int | None = None,
         transcript: str | None = None,
         card_mac: str | None = None,
-    ) -> Tap:
+    ) -> Tap.Recorded:
+        """The tap's one event, checked: saved as it is, it records the tap (ingestion writes
+        events, not aggregates, which is all a one-event aggregate is)."""
         check_seq(seq)
         check_aware(tapped_at)
         check_aware(recorded_at)
@@ -176,7 +180,13 @@ class Tap(Aggregate):
             raise InvalidTap("a refused tap, and only a refused tap, carries a refusal reason")
         if refusal_reason is not None:
             check_reason("refusal_reason", refusal_reason)
-        return cls(
+        # The library makes event classes dataclasses when it defines them; mypy sees no fields.
+        recorded: Any = cls.Recorded
+        event: Tap.Recorded = recorded(
+            originator_id=tap_id(validator_id, seq),
+            originator_version=1,
+            timestamp=cls.Recorded.create_timestamp(),
+            originator_topic=TOPIC_PREFIX,
             validator_id=validator_id,
             seq=seq,
             tapped_at=tapped_at,
@@ -201,6 +211,7 @@ class Tap(Aggregate):
             transcript=transcript,
             card_mac=card_mac,
         )
+        return event
 
     @property
     def medium(self) -> Medium:
@@ -215,59 +226,14 @@ class Tap(Aggregate):
 TapRecorded = Tap.Recorded
 
 
-class QrCodeUse(Aggregate):
-    """One TL1 code, used by the one accepted tap that claimed it first."""
-
-    TOPIC = f"{TOPIC_PREFIX}.QrCodeUse"
-
-    class Event(Aggregate.Event):
-        TOPIC = f"{TOPIC_PREFIX}.QrCodeUse.Event"
-
-    class Created(Event, Aggregate.Created):
-        TOPIC = f"{TOPIC_PREFIX}.QrCodeUse.Created"
-
-    class Used(Created):
-        TOPIC = f"{TOPIC_PREFIX}.QrCodeUse.Used"
-        card_id: UUID
-        generated_at: int
-        counter: int
-        tap_id: UUID
-
-    @staticmethod
-    def create_id(card_id: UUID, generated_at: int, counter: int) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/qr-code-uses/{card_id}/{generated_at}/{counter}")
-
-    @event(Used)
-    def __init__(self, card_id: UUID, generated_at: int, counter: int, tap_id: UUID) -> None:
-        self.tap_id = tap_id
+def qr_code_use_id(card_id: UUID, generated_at: int, counter: int) -> UUID:
+    """What one TL1 code is known by across validators (spec/QR.md, step 12)."""
+    return uuid5(NAMESPACE_URL, f"/tapledger/qr-code-uses/{card_id}/{generated_at}/{counter}")
 
 
-class CardSessionUse(Aggregate):
-    """One secure session of a physical card, proved by the one accepted tap that claimed it."""
-
-    TOPIC = f"{TOPIC_PREFIX}.CardSessionUse"
-
-    class Event(Aggregate.Event):
-        TOPIC = f"{TOPIC_PREFIX}.CardSessionUse.Event"
-
-    class Created(Event, Aggregate.Created):
-        TOPIC = f"{TOPIC_PREFIX}.CardSessionUse.Created"
-
-    class Used(Created):
-        TOPIC = f"{TOPIC_PREFIX}.CardSessionUse.Used"
-        serial: str
-        transaction_counter: int
-        tap_id: UUID
-
-    @staticmethod
-    def create_id(serial: str, transaction_counter: int) -> UUID:
-        return uuid5(
-            NAMESPACE_URL, f"/tapledger/card-sessions/{serial.lower()}/{transaction_counter}"
-        )
-
-    @event(Used)
-    def __init__(self, serial: str, transaction_counter: int, tap_id: UUID) -> None:
-        self.tap_id = tap_id
+def card_session_use_id(serial: str, transaction_counter: int) -> UUID:
+    """What one secure session of a physical card is known by (spec/CARD.md)."""
+    return uuid5(NAMESPACE_URL, f"/tapledger/card-sessions/{serial.lower()}/{transaction_counter}")
 
 
 def check_seq(seq: int) -> None:
