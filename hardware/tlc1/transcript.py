@@ -88,6 +88,8 @@ def parse_transcript(raw: bytes) -> Transcript:
 
 
 def _exchanges(raw: bytes, start: int) -> tuple[Exchange, ...]:
+    if start > len(raw):
+        raise TranscriptError("shorter than this OPEN answer")
     found: list[Exchange] = []
     at = start
     while at < len(raw):
