@@ -222,3 +222,8 @@ def test_the_cli_closes_the_last_ended_day_by_default_and_refuses_one_not_ended(
     assert f"service day {day}: closed 0 journeys" in again.output
     assert future.exit_code == 2
     assert "has not ended" in future.output
+    after = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
+    try:
+        assert after.ledger.get_account(UUID(account_id)).posted_vnd == SEED_VND - 15_000
+    finally:
+        after.close()
