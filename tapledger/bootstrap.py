@@ -35,6 +35,7 @@ from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.hotstate import HotState
 from ticketing.ingestion import TapIngestion
 from ticketing.journeys import Journeys
+from ticketing.pass_sales import PassSales
 from ticketing.smart_cards import SmartCards
 from ticketing.tap_verification import TapVerifier
 
@@ -62,6 +63,7 @@ class Container:
     journey_follower: JourneyFollower
     hot_state: HotState
     tokens: TokenStore
+    pass_sales: PassSales
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -80,6 +82,13 @@ class Container:
         """Charges the journeys of `day` still open the maximum fare (after catching up)."""
         self.catch_up()
         closed = self.journeys.close_service_day(day)
+        self.journey_follower.catch_up()
+        return closed
+
+    def close_ended_day(self, day: date | None = None) -> tuple[date, int]:
+        """Closes an ended service day (by default the last) after catching up; idempotent."""
+        self.catch_up()
+        closed = self.journeys.close_ended_day(day)
         self.journey_follower.catch_up()
         return closed
 
@@ -202,6 +211,7 @@ def bootstrap(
         journey_follower=journey_follower,
         hot_state=hot_state or make_hot_state(settings),
         tokens=tokens,
+        pass_sales=PassSales(journeys, ledger),
     )
 
 

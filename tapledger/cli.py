@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -15,15 +16,18 @@ from tapledger.card_cli import card_app
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from ticketing.access import Role
+from ticketing.domain.errors import LedgerError
 from ticketing.hold_sweeper import sweep_expired_holds
 
 app = typer.Typer(no_args_is_help=True, help="Transit fares and street parking on one account.")
 projections = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
 tokens = typer.Typer(no_args_is_help=True, help="API tokens.")
 holds = typer.Typer(no_args_is_help=True, help="Holds on transport accounts.")
+journeys = typer.Typer(no_args_is_help=True, help="Journeys built from taps.")
 app.add_typer(projections, name="projections")
 app.add_typer(tokens, name="tokens")
 app.add_typer(holds, name="holds")
+app.add_typer(journeys, name="journeys")
 app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
 console = Console()
@@ -119,6 +123,29 @@ def holds_expire() -> None:
     finally:
         container.close()
     console.print(f"expired {expired} holds; {refused} refused")
+
+
+@journeys.command("close-day")
+def journeys_close_day(
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The service day (04:00 to 04:00, Hanoi time); default: the last one ended",
+        ),
+    ] = None,
+) -> None:
+    """Charges every journey of an ended service day still open the maximum fare; closing a
+    day again closes only journeys that arrived since."""
+    container = bootstrap()
+    try:
+        closed_day, closed = container.close_ended_day(None if day is None else day.date())
+    except LedgerError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        container.close()
+    console.print(f"service day {closed_day}: closed {closed} journeys")
 
 
 if __name__ == "__main__":

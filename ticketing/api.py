@@ -23,7 +23,16 @@ from ticketing.access import (
 )
 from ticketing.adapters.read_model import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, LedgerReadModel
 from ticketing.application import Ledger, Receipt
-from ticketing.domain import errors, issuer_keys, smart_card, tap, validator, virtual_card
+from ticketing.domain import (
+    errors,
+    issuer_keys,
+    journey,
+    rider_passes,
+    smart_card,
+    tap,
+    validator,
+    virtual_card,
+)
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.group_commit import GroupCommitBusy
 
@@ -63,6 +72,10 @@ ERROR_STATUS: dict[type[Exception], int] = {
     validator.ValidatorAlreadyRegistered: 409,
     tap.TapBatchTooLarge: 413,
     GroupCommitBusy: 503,
+    journey.ServiceDayNotEnded: 409,
+    rider_passes.PassPurchaseConflict: 409,
+    rider_passes.TooManyPasses: 409,
+    rider_passes.UnknownPassProduct: 404,
 }
 # Everything else the ledger refuses is about the request's content.
 LEDGER_ERROR_STATUS_DEFAULT = 422

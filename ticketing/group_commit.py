@@ -81,6 +81,10 @@ class GroupCommit(Generic[T, R]):
         self._queue.put((item, future))
         return future
 
+    def waiting(self) -> int:
+        """Items handed in and not yet taken into a group (approximate, for monitoring)."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

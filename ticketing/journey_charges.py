@@ -7,10 +7,11 @@ than posted again. A refusal (insufficient funds, a blocked account) is recorded
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from ticketing.application import Ledger
-from ticketing.domain.commands import Debit, PlaceHold, PostHold, TopUp
+from ticketing.domain.commands import Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.domain.errors import HoldAlreadyResolved, LedgerError
 from ticketing.domain.journey import Journey, PaidFrom
 from ticketing.domain.transfer import HoldOutcome
@@ -18,6 +19,8 @@ from ticketing.domain.transfer import HoldOutcome
 # A metro hold outlives the service day it began in, so the day-end close still finds it
 # pending and posts it, rather than the ledger expiring it first.
 METRO_HOLD_TTL_S = 3 * 24 * 3600
+
+log = logging.getLogger(__name__)
 
 
 def transfer_id(journey: Journey, step: str) -> str:
@@ -56,6 +59,24 @@ class Charger:
             if self._run(journey, Debit(journey.account_id, debit_id, due_vnd, "ride"), at):
                 journey.charge(transfer_id=debit_id, kind="debit", amount_vnd=due_vnd, at=at)
 
+    def void(self, journey: Journey, at: datetime) -> None:
+        """Releases the journey's open hold, charging nothing (a journey the feed cannot price
+        is our data's fault, not the rider's)."""
+        if journey.paid_from is not PaidFrom.ACCOUNT or journey.hold_id is None:
+            return
+        hold_id = journey.hold_id
+        try:
+            self.ledger.execute(VoidHold(journey.account_id, hold_id))
+        except HoldAlreadyResolved:
+            hold = self.ledger.get_transfer(hold_id)
+            if hold is None or hold.outcome is not HoldOutcome.VOIDED:
+                # Expired, or posted by someone else: either way no longer held by us.
+                log.warning("hold %s of journey %s was already resolved", hold_id, journey.id)
+        except LedgerError as error:
+            journey.fail_charge(code=error.code, reason=str(error), at=at)
+            return
+        journey.charge(transfer_id=f"{hold_id}:void", kind="void", amount_vnd=0, at=at)
+
     def refund(self, journey: Journey, amount_vnd: int, at: datetime) -> None:
         if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
             return
@@ -70,8 +91,14 @@ class Charger:
             self.ledger.execute(PostHold(journey.account_id, hold_id, amount_vnd))
         except HoldAlreadyResolved as error:
             hold = self.ledger.get_transfer(hold_id)
-            if hold is not None and hold.outcome is HoldOutcome.POSTED:
+            if (
+                hold is not None
+                and hold.outcome is HoldOutcome.POSTED
+                and hold.posted_vnd == amount_vnd
+            ):
                 return True  # posted by an earlier run of this same step
+            # Posted with another amount (a day-end close racing this exit from another
+            # process), voided or expired: say so on the journey rather than guess.
             journey.fail_charge(code=error.code, reason=str(error), at=at)
             return False
         except LedgerError as error:

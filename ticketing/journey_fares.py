@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from ticketing.domain.rider import RiderCategory
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.errors import FareRefused, UnknownFare
-from ticketing.fares.journey import Fare, Leg
+from ticketing.fares.journey import NO_ENTITLEMENTS, Entitlements, Fare, Leg
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 # Hanoi's buses and metro run from about 05:00 to 23:00; a service day runs 04:00 to 04:00 local,
@@ -54,12 +54,25 @@ def engine_legs(legs: list[dict[str, Any]], category: str, media: str) -> list[L
     ]
 
 
-def price(engine: FareEngine, legs: list[dict[str, Any]], category: str, media: str) -> Fare:
-    return engine.price(engine_legs(legs, category, media))
+def price(
+    engine: FareEngine,
+    legs: list[dict[str, Any]],
+    category: str,
+    media: str,
+    held: Entitlements = NO_ENTITLEMENTS,
+) -> Fare:
+    return engine.price(engine_legs(legs, category, media), held)
 
 
-def max_fare(engine: FareEngine, legs: list[dict[str, Any]], category: str, media: str) -> Fare:
-    """The dearest fare of the journey once its last, open leg ends at any stop of the feed."""
+def max_fare(
+    engine: FareEngine,
+    legs: list[dict[str, Any]],
+    category: str,
+    media: str,
+    held: Entitlements = NO_ENTITLEMENTS,
+) -> Fare:
+    """The dearest fare of the journey once its last, open leg ends at any stop of the feed
+    (with the rider's passes and caps, so a covered ride holds nothing)."""
     open_leg = legs[-1]
     missing = "to" if open_leg["exit_tap"] is None else "from"
     known = open_leg["from_stop_id"] if missing == "to" else open_leg["to_stop_id"]
@@ -73,7 +86,7 @@ def max_fare(engine: FareEngine, legs: list[dict[str, Any]], category: str, medi
             "arrival": at,
         }
         try:
-            fare = price(engine, [*legs[:-1], completed], category, media)
+            fare = price(engine, [*legs[:-1], completed], category, media, held)
         except FareRefused as error:
             # The known stop's own refusal is the one worth telling; keep the first of those.
             if refusal is None or (known in error.reason and known not in refusal.reason):

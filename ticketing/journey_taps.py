@@ -6,6 +6,12 @@ journey closed at day end (a late exit: the real fare replaces the maximum), els
 entry; a metro entry first takes a waiting exit on its line that came after it. A boarding or an
 entry within `TRANSFER_JOIN_S` of the rider's last journey ending joins it, so the feed's transfer
 rules price the two together.
+
+Taps reach the backend in upload order, not in the order they happened. A bus tap earlier than
+the boarding of the rider's open bus leg on its route (within `BUS_RIDE_MAX_S`) is that leg's
+real boarding: the tap taken for a boarding was the alighting, uploaded first by the other door's
+validator. A journey the engine cannot price is refused with the engine's reason and its hold is
+voided; charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
 """
 
 from __future__ import annotations
@@ -23,19 +29,22 @@ from ticketing.domain.tap import tap_id
 from ticketing.domain.validator import Direction, Validator, ValidatorKind
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.errors import FareRefused
+from ticketing.fares.journey import Fare
 from ticketing.journey_charges import Charger
 from ticketing.journey_fares import (
     MEDIUM_FARE_MEDIA,
-    max_fare,
-    price,
     rider_category_id,
     service_day,
     service_day_end,
 )
+from ticketing.journey_pricing import RiderPricing, covering_passes
 
 # The longest transfer window of the Hanoi feed (bus to metro, 3,600 s); the engine decides
 # whether a discount applies, this only bounds which journeys are worth asking about.
 TRANSFER_JOIN_S = 3600
+# The longest bus ride: a bus tap this much earlier than an open boarding on the same route may
+# be that ride's real boarding (Hanoi's longest routes take about two hours end to end).
+BUS_RIDE_MAX_S = 3 * 3600
 
 Load = Callable[[UUID], Journey | None]
 
@@ -77,9 +86,8 @@ def apply_tap(
     place: TapPlace,
     account: TransportAccount,
     paid_from: PaidFrom,
-    book: RiderJourneys,
+    pricing: RiderPricing,
     load: Load,
-    fares: FareEngine,
     charger: Charger,
 ) -> list[Journey]:
     """Applies one accepted tap; returns the journeys it changed (the caller saves them)."""
@@ -89,7 +97,7 @@ def apply_tap(
         category=rider_category_id(account.rider_category),
         media=MEDIUM_FARE_MEDIA[tap.medium],
     )
-    work = _Work(book, load, fares, charger, this, place, account.id, paid_from)
+    work = _Work(pricing, load, charger, this, place, account.id, paid_from)
     if place.mode == "bus":
         return work.bus()
     if place.direction is Direction.EXIT:
@@ -97,18 +105,20 @@ def apply_tap(
     return work.metro_entry()
 
 
-def close_journey(
-    journey: Journey, book: RiderJourneys, fares: FareEngine, charger: Charger
-) -> None:
+def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> None:
     """Charges an open journey the most it could have cost, and lets a late tap correct it."""
     at = service_day_end(date.fromisoformat(journey.service_day))
+    before_vnd = journey.fare_vnd
     try:
-        fare = max_fare(fares, journey.legs, journey.rider_category, journey.fare_media)
+        fare = pricing.max_fare(journey)
     except FareRefused as error:
+        charger.void(journey, at)
         journey.refuse(code=error.code, reason=error.reason, at=at)
     else:
         journey.close_at_day_end(fare_vnd=fare.total_vnd, at=at)
         charger.settle(journey, fare.total_vnd, "close", at)
+        pricing.count(journey, before_vnd, at)
+    book = pricing.book
     key = str(journey.id)
     book.point(
         open_journey=None if book.open_journey == key else book.open_journey,
@@ -122,18 +132,17 @@ def close_journey(
 class _Work:
     def __init__(
         self,
-        book: RiderJourneys,
+        pricing: RiderPricing,
         load: Load,
-        fares: FareEngine,
         charger: Charger,
         tap: _Tap,
         place: TapPlace,
         account_id: UUID,
         paid_from: PaidFrom,
     ) -> None:
-        self.book = book
+        self.pricing = pricing
+        self.book: RiderJourneys = pricing.book
         self.load = load
-        self.fares = fares
         self.charger = charger
         self.tap = tap
         self.place = place
@@ -146,6 +155,9 @@ class _Work:
         journey = self._open()
         if journey is not None and self._waits_for_exit(journey):
             return self._end(journey)
+        for candidate in [journey, *reversed(self._journeys(self.book.correctable))]:
+            if candidate is not None and self._boarded_later(candidate):
+                return self._board_late(candidate)
         journey = self._join_or_start(self._leg(entry=True))
         self._point(open_journey=str(journey.id))
         return [journey]
@@ -167,7 +179,7 @@ class _Work:
                 return self._complete(journey, leg)
         journey = self._join_or_start(self._leg(entry=True))
         try:
-            most = max_fare(self.fares, journey.legs, journey.rider_category, journey.fare_media)
+            most = self.pricing.max_fare(journey)
         except FareRefused as error:
             journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
             self._point(open_journey=None)
@@ -197,33 +209,36 @@ class _Work:
         }
         return self._complete(journey, leg)
 
+    def _board_late(self, journey: Journey) -> list[Journey]:
+        # The open leg's only tap was its alighting; this earlier tap is its boarding.
+        last = journey.last_leg
+        leg = last | {
+            "from_stop_id": self.place.stop_id,
+            "to_stop_id": last["from_stop_id"],
+            "departure": self.tap.iso,
+            "arrival": last["departure"],
+            "entry_tap": self.tap.id,
+            "exit_tap": last["entry_tap"],
+        }
+        return self._complete(journey, leg)
+
     def _complete(self, journey: Journey, leg: dict[str, Any]) -> list[Journey]:
         closed = journey.status is JourneyStatus.CLOSED
+        before_vnd = journey.fare_vnd
         journey.end_leg(leg=leg, at=self.tap.at)
         key = str(journey.id)
         pending = [j for j in self.book.pending_exits if j != key]
         correctable = [j for j in self.book.correctable if j != key]
         open_journey = None if self.book.open_journey == key else self.book.open_journey
         try:
-            fare = price(self.fares, journey.legs, journey.rider_category, journey.fare_media)
+            fare = self.pricing.price(journey)
         except FareRefused as error:
+            self.charger.void(journey, self.tap.at)
             journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
             self._point(open_journey=open_journey, pending_exits=pending, correctable=correctable)
             return [journey]
-        if closed:
-            journey.correct(fare_vnd=fare.total_vnd, at=self.tap.at)
-        journey.price(
-            fare_vnd=fare.total_vnd,
-            reference_vnd=fare.reference_total_vnd,
-            transfer_discount_vnd=fare.transfer_discount_vnd,
-            at=self.tap.at,
-        )
-        if closed:
-            refund_vnd = journey.charged_vnd - fare.total_vnd
-            self.charger.refund(journey, refund_vnd, self.tap.at)
-        else:
-            step = f"leg:{len(journey.legs) - 1}"
-            self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
+        self._charge(journey, fare, closed=closed)
+        self.pricing.count(journey, before_vnd, self.tap.at)
         self._point(
             open_journey=open_journey,
             pending_exits=pending,
@@ -231,6 +246,24 @@ class _Work:
             correctable=correctable,
         )
         return [journey]
+
+    def _charge(self, journey: Journey, fare: Fare, *, closed: bool) -> None:
+        if closed:
+            journey.correct(fare_vnd=fare.total_vnd, at=self.tap.at)
+        journey.price(
+            fare_vnd=fare.total_vnd,
+            reference_vnd=fare.reference_total_vnd,
+            transfer_discount_vnd=fare.transfer_discount_vnd,
+            at=self.tap.at,
+            pass_product_ids=covering_passes(fare),
+            cap_id=fare.cap_id,
+        )
+        if closed:
+            refund_vnd = journey.charged_vnd - fare.total_vnd
+            self.charger.refund(journey, refund_vnd, self.tap.at)
+        else:
+            step = f"leg:{len(journey.legs) - 1}"
+            self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
 
     def _join_or_start(self, leg: dict[str, Any]) -> Journey:
         last = self._journey(self.book.last_ended)
@@ -285,6 +318,22 @@ class _Work:
             and last["exit_tap"] is None
             and last["departure"] <= self.tap.iso
         )
+
+    def _boarded_later(self, journey: Journey) -> bool:
+        """Whether the journey's open bus leg on this route began after this tap, soon enough
+        that this tap is its boarding."""
+        last = journey.last_leg
+        if not (
+            journey.status in (JourneyStatus.OPEN, JourneyStatus.CLOSED)
+            and last["mode"] == "bus"
+            and last["route_id"] == self.place.route_id
+            and last["entry_tap"] is not None
+            and last["exit_tap"] is None
+            and last["departure"] > self.tap.iso
+        ):
+            return False
+        later = datetime.fromisoformat(last["departure"])
+        return later - self.tap.at <= timedelta(seconds=BUS_RIDE_MAX_S)
 
     def _open(self) -> Journey | None:
         return self._journey(self.book.open_journey)

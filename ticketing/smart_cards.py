@@ -140,6 +140,26 @@ class SmartCards:
             ),
         )
 
+    def record_validation(self, serial: str, *, purse_vnd: int, transaction_counter: int) -> bool:
+        """Records the purse a verified tap's session left, once: the same session again, or
+        one older than the last recorded, changes nothing. Returns whether it was recorded."""
+        if not self._is_newer(serial, transaction_counter):
+            return False
+        recorded: list[bool] = []
+        self._change(
+            serial,
+            lambda card, at: recorded.append(
+                card.see_validation(
+                    purse_vnd=purse_vnd, transaction_counter=transaction_counter, at=at
+                )
+            ),
+        )
+        return recorded[-1]
+
+    def _is_newer(self, serial: str, transaction_counter: int) -> bool:
+        known = self.get(serial).transaction_counter
+        return known is None or transaction_counter < known
+
     def block(self, serial: str, *, reason: str) -> SmartCard:
         """Puts the card's serial on the deny list."""
         return self._change(serial, lambda card, at: card.block(reason=reason, at=at))

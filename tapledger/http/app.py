@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 import ticketing.api
 import ticketing.cards_api
 import ticketing.journeys_api
+import ticketing.passes_api
 import ticketing.smart_cards_api
 import ticketing.taps_api
 from tapledger.bootstrap import Container, bootstrap
@@ -57,6 +58,8 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.taps = container.taps
     app.state.tap_views = container.tap_views
     app.state.journey_views = container.journey_views
+    app.state.journeys = container.journeys
+    app.state.pass_sales = container.pass_sales
     # The tap path first: it is most of the traffic, and FastAPI matches a request against the
     # included routers in order, walking each router's routes as it goes.
     app.include_router(ticketing.taps_api.router, prefix="/v1")
@@ -65,6 +68,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
     app.include_router(ticketing.journeys_api.router, prefix="/v1")
+    app.include_router(ticketing.passes_api.router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")
     app.get("/healthz", tags=["health"])(_healthz)
     mount_web(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -22,8 +23,10 @@ class Store:
         self.groups: list[list[int]] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.committing = threading.Event()
 
     def commit(self, items: Sequence[int]) -> list[int]:
+        self.committing.set()
         self.gate.wait(JOIN_TIMEOUT_S)
         self.groups.append(list(items))
         return [2 * item for item in items]
@@ -59,21 +62,24 @@ def test_every_caller_gets_its_own_result() -> None:
 
 def test_items_waiting_during_a_commit_are_committed_together() -> None:
     store = Store()
-    store.gate.clear()  # the first group's commit waits until every caller has queued
+    store.gate.clear()  # the first group's commit waits until every other caller has queued
     writer = GroupCommit(store.commit, group_max=500, name="test")
     try:
         first = threading.Thread(target=writer.submit, args=(0,))
         first.start()
+        assert store.committing.wait(JOIN_TIMEOUT_S)
         others = threading.Thread(
             target=submit_from_threads, args=(writer, list(range(1, CALLERS)))
         )
         others.start()
-        while writer._queue.qsize() < CALLERS - 1:  # the rest queue behind the first group
-            threading.Event().wait(0.01)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while writer.waiting() < CALLERS - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         store.gate.set()
         first.join(JOIN_TIMEOUT_S)
         others.join(JOIN_TIMEOUT_S)
     finally:
+        store.gate.set()
         writer.close()
     assert len(store.groups) == 2
     assert store.groups[0] == [0]
@@ -144,7 +150,7 @@ def test_an_async_caller_that_gave_up_before_its_group_began_is_not_committed() 
 
     async def main() -> None:
         blocker = asyncio.create_task(writer.submit_async(0))  # holds the writer
-        await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(store.committing.wait, JOIN_TIMEOUT_S)
         with pytest.raises(GroupCommitBusy):
             await writer.submit_async(1)  # gives up while queued
         store.gate.set()

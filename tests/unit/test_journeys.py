@@ -21,9 +21,11 @@ from ticketing.domain.commands import TopUp
 from ticketing.domain.journey import Journey, JourneyStatus
 from ticketing.domain.smart_card import SmartCard
 from ticketing.fares.engine import FareEngine
+from ticketing.fares.feed import Feed
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.ingestion import QrTap, TapIngestion
 from ticketing.journeys import Journeys
+from ticketing.pass_sales import PassSales
 from ticketing.smart_cards import SmartCards
 from ticketing.tap_verification import TapVerifier
 
@@ -31,8 +33,10 @@ from ticketing.tap_verification import TapVerifier
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 DAY = date(2026, 11, 23)
 GATE_IN_01, GATE_OUT_01, GATE_IN_09, GATE_OUT_12, GATE_OUT_02 = 101, 102, 103, 104, 105
-GATE_IN_99 = 106
+GATE_IN_99, GATE_OUT_99 = 106, 107
 BUS_01 = 201
+BUS_01_REAR = 202  # the rear door's validator on the same bus of route 01, at another stop
+BUS_02 = 203
 BALANCE_VND = 100_000
 FEED = load_feed(HANOI_FEED_DIR)
 
@@ -61,6 +65,7 @@ class World:
     journeys: Journeys
     views: JourneyViews
     view_follower: JourneyFollower
+    passes: PassSales
     seq: int = 0
     counter: int = 0
 
@@ -75,6 +80,7 @@ class World:
         return account.id, phone
 
     def tap(self, phone: Phone, validator_id: int, after_min: float) -> None:
+        """A tap `after_min` minutes after START (the validator's upload is verified then)."""
         at = START + timedelta(minutes=after_min)
         self.clock.now = at
         self.seq += 1
@@ -99,7 +105,7 @@ class World:
         return [j for j in found if j is not None]
 
 
-def build() -> World:
+def build(feed: Feed = FEED) -> World:
     clock = Clock()
     ledger = Ledger(clock=clock)
     cards = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
@@ -120,6 +126,7 @@ def build() -> World:
         (GATE_OUT_12, "2A-12", "exit"),
         (GATE_OUT_02, "2A-02", "exit"),
         (GATE_IN_99, "2A-99", "entry"),
+        (GATE_OUT_99, "2A-99", "exit"),
     ]
     for validator_id, stop_id, direction in gates:
         taps.register_validator(
@@ -131,14 +138,19 @@ def build() -> World:
             route_id="2A",
             direction=direction,
         )
-    taps.register_validator(
-        validator_id=BUS_01,
-        kind="bus",
-        network_id=1,
-        location=1,
-        stop_id="bus-kim-ma",
-        route_id="01",
-    )
+    for validator_id, stop_id, route_id in (
+        (BUS_01, "bus-kim-ma", "01"),
+        (BUS_01_REAR, "bus-my-dinh", "01"),
+        (BUS_02, "bus-kim-ma", "02"),
+    ):
+        taps.register_validator(
+            validator_id=validator_id,
+            kind="bus",
+            network_id=1,
+            location=validator_id,
+            stop_id=stop_id,
+            route_id=route_id,
+        )
     engine = create_engine("sqlite://", poolclass=StaticPool)
     views = JourneyViews(engine)
     journeys = Journeys(
@@ -146,12 +158,13 @@ def build() -> World:
         ledger=ledger,
         cards=cards,
         smart_cards=SmartCards(cards, ledger),
-        fares=FareEngine(FEED),
+        fares=FareEngine(feed),
         open_journeys=views.open_journeys,
     )
     view_follower = JourneyFollower(journeys, engine)
     view_follower.create_tables()
-    return World(clock, ledger, cards, taps, journeys, views, view_follower)
+    passes = PassSales(journeys, ledger)
+    return World(clock, ledger, cards, taps, journeys, views, view_follower, passes)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ journeys = Table(
     Index("ix_journeys_day_status", "service_day", "status"),
 )
 
-_CHARGE_SIGN = {"hold": 0, "post": 1, "debit": 1, "refund": -1}
+_CHARGE_SIGN = {"hold": 0, "void": 0, "post": 1, "debit": 1, "refund": -1}
 
 
 class JourneyProjection:
@@ -151,6 +151,22 @@ class JourneyViews:
                 .order_by(journeys.c.position.desc())
                 .limit(limit)
             ).all()
+        return [_row(r) for r in rows]
+
+    def with_status(
+        self,
+        status: JourneyStatus,
+        *,
+        account_id: UUID | None = None,
+        limit: int = JOURNEYS_PAGE_MAX,
+    ) -> list[JourneyRow]:
+        """Journeys in one status (e.g. refused, for staff to resolve), newest first."""
+        limit = max(1, min(limit, JOURNEYS_PAGE_MAX))
+        query = select(journeys).where(journeys.c.status == status.value)
+        if account_id is not None:
+            query = query.where(journeys.c.account_id == account_id.hex)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(journeys.c.position.desc()).limit(limit)).all()
         return [_row(r) for r in rows]
 
     def open_journeys(self, day: date, limit: int) -> list[UUID]:

@@ -76,11 +76,15 @@ class Journey(Aggregate):
         reference_vnd: int | None
         transfer_discount_vnd: int
         at: datetime
+        # Why the fare is lower than the legs' products: passes that covered legs, the cap that
+        # bit. Events stored before passes and caps counted carry neither.
+        pass_product_ids: list[str] | None = None
+        cap_id: str | None = None
 
     class Charged(Event):
         TOPIC = f"{TOPIC_PREFIX}.Charged"
         transfer_id: str
-        kind: str  # hold | post | debit | refund
+        kind: str  # hold | post | void | debit | refund
         amount_vnd: int
         at: datetime
 
@@ -139,6 +143,9 @@ class Journey(Aggregate):
         self.fare_vnd: int | None = None
         self.reference_vnd: int | None = None
         self.transfer_discount_vnd = 0
+        # Passes that covered legs, and the cap that limited the fare, at the last pricing.
+        self.pass_product_ids: list[str] = []
+        self.cap_id: str | None = None
         self.hold_id: str | None = None  # the pending metro hold, if one is open
         self.held_vnd = 0
         self.charged_vnd = 0  # what the account paid, net of refunds
@@ -219,7 +226,14 @@ class Journey(Aggregate):
         self.legs[leg_index] = dict(leg)
 
     def price(
-        self, *, fare_vnd: int, reference_vnd: int | None, transfer_discount_vnd: int, at: datetime
+        self,
+        *,
+        fare_vnd: int,
+        reference_vnd: int | None,
+        transfer_discount_vnd: int,
+        at: datetime,
+        pass_product_ids: list[str] | None = None,
+        cap_id: str | None = None,
     ) -> None:
         require(fare_vnd >= 0, "a fare is never negative")
         self._priced(
@@ -227,15 +241,25 @@ class Journey(Aggregate):
             reference_vnd=reference_vnd,
             transfer_discount_vnd=transfer_discount_vnd,
             at=at,
+            pass_product_ids=list(pass_product_ids or []),
+            cap_id=cap_id,
         )
 
     @event(Priced)
     def _priced(
-        self, fare_vnd: int, reference_vnd: int | None, transfer_discount_vnd: int, at: datetime
+        self,
+        fare_vnd: int,
+        reference_vnd: int | None,
+        transfer_discount_vnd: int,
+        at: datetime,
+        pass_product_ids: list[str] | None = None,
+        cap_id: str | None = None,
     ) -> None:
         self.fare_vnd = fare_vnd
         self.reference_vnd = reference_vnd
         self.transfer_discount_vnd = transfer_discount_vnd
+        self.pass_product_ids = list(pass_product_ids or [])
+        self.cap_id = cap_id
         if self.complete:
             self.status_code = JourneyStatus.ENDED.value
 
@@ -255,6 +279,9 @@ class Journey(Aggregate):
             self.hold_id = None
             self.held_vnd = 0
             self.charged_vnd += amount_vnd
+        elif kind == "void":
+            self.hold_id = None
+            self.held_vnd = 0
         elif kind == "refund":
             self.charged_vnd -= amount_vnd
         else:
@@ -335,6 +362,16 @@ class JourneyNotOpen(LedgerError):
 
     def __init__(self, journey_id_: UUID, status: JourneyStatus) -> None:
         super().__init__(f"journey {journey_id_} is {status}, not open")
+
+
+class ServiceDayNotEnded(LedgerError):
+    """A service day is closed only once it is over: closing it early would charge riders
+    still travelling the maximum fare."""
+
+    code = "service_day_not_ended"
+
+    def __init__(self, day: object) -> None:
+        super().__init__(f"service day {day} has not ended yet")
 
 
 class JourneyNotExtendable(LedgerError):

@@ -8,7 +8,7 @@ are derived from the journeys and this aggregate only saves the follower from se
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -18,6 +18,8 @@ TOPIC_PREFIX = "ticketing.RiderJourneys"
 # Exits waiting for an entry, and closed journeys a late exit may still correct, per rider.
 PENDING_EXITS_MAX = 8
 CORRECTABLE_MAX = 8
+# Cap periods whose spend is kept, per kind: a late tap of last week or last month still counts.
+SPEND_PERIODS_KEPT = {"day": 8, "week": 3, "month": 2}
 
 
 class RiderJourneys(Aggregate):
@@ -41,6 +43,11 @@ class RiderJourneys(Aggregate):
         correctable: list[str]
         at: datetime
 
+    class Spent(Event):
+        TOPIC = f"{TOPIC_PREFIX}.Spent"
+        spent_vnd: dict[str, int]  # period key -> VND paid in it, after this change
+        at: datetime
+
     @staticmethod
     def create_id(account_id: UUID) -> UUID:
         return uuid5(NAMESPACE_URL, f"/tapledger/rider-journeys/{account_id}")
@@ -53,6 +60,30 @@ class RiderJourneys(Aggregate):
         self.pending_exits: list[str] = []
         self.last_ended: str | None = None
         self.correctable: list[str] = []
+        # Cap period key (`cap_period_keys`) -> fares counted in it, in VND.
+        self.spent_vnd: dict[str, int] = {}
+
+    def spent_in(self, day: date) -> dict[str, int]:
+        """What the rider has paid in each cap period of a service day, by period kind."""
+        return {kind: self.spent_vnd.get(key, 0) for kind, key in cap_period_keys(day).items()}
+
+    def count_fare(self, *, day: date, change_vnd: int, at: datetime) -> None:
+        """Adds a change of one journey's fare to every cap period of its service day."""
+        if change_vnd == 0:
+            return
+        totals = dict(self.spent_vnd)
+        for key in cap_period_keys(day).values():
+            totals[key] = max(0, totals.get(key, 0) + change_vnd)
+        kept: dict[str, int] = {}
+        for kind, count in SPEND_PERIODS_KEPT.items():
+            # Keys of one kind sort as their periods do (ISO dates, weeks, months).
+            keys = sorted(k for k in totals if k.startswith(f"{kind}:"))
+            kept |= {k: totals[k] for k in keys[-count:]}
+        self._spent(spent_vnd=kept, at=at)
+
+    @event(Spent)
+    def _spent(self, spent_vnd: dict[str, int], at: datetime) -> None:
+        self.spent_vnd = dict(spent_vnd)
 
     def point(
         self,
@@ -92,3 +123,13 @@ class RiderJourneys(Aggregate):
         self.pending_exits = list(pending_exits)
         self.last_ended = last_ended
         self.correctable = list(correctable)
+
+
+def cap_period_keys(day: date) -> dict[str, str]:
+    """The keys of the day, ISO week and month a service day falls in."""
+    iso = day.isocalendar()
+    return {
+        "day": f"day:{day.isoformat()}",
+        "week": f"week:{iso.year}-W{iso.week:02d}",
+        "month": f"month:{day.year}-{day.month:02d}",
+    }

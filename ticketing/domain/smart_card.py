@@ -132,6 +132,18 @@ class SmartCard(Aggregate):
             raise TransactionCounterReplayed(self.serial, transaction_counter)
         self._purse_seen(purse_vnd=purse_vnd, transaction_counter=transaction_counter, at=at)
 
+    def see_validation(self, *, purse_vnd: int, transaction_counter: int, at: datetime) -> bool:
+        """Records the purse a verified validation session left, unless this session is not
+        newer than the last one recorded: taps reach the backend late and in any order, and a
+        tap applied again brings its counter again. Returns whether it was recorded.
+
+        Unlike `see_purse`, an old counter is no alarm here: the tap's verification already
+        refused a replayed session, so an old counter is only a late upload."""
+        if self.transaction_counter is not None and transaction_counter >= self.transaction_counter:
+            return False
+        self._purse_seen(purse_vnd=purse_vnd, transaction_counter=transaction_counter, at=at)
+        return True
+
     @event(PurseSeen)
     def _purse_seen(self, purse_vnd: int, transaction_counter: int, at: datetime) -> None:
         self.purse_vnd = purse_vnd

@@ -1,0 +1,206 @@
+"""The journey follower on each store it runs on, the embedded SQLite file and PostgreSQL: taps
+in, journeys and postings out; a crash between the ledger's posting and the follower's tracking
+save, then the same tap again, charges once; a follower reprocessing every tap from scratch
+charges nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.settings import Settings
+from tests.integration.conftest import FakeClock, settings_for
+from tests.tap_media import Phone
+from ticketing.domain.commands import TopUp
+from ticketing.ingestion import QrTap
+from ticketing.journeys import Journeys
+
+SQLITE = "sqlite"
+POSTGRES = "postgres"
+GATE_IN, GATE_OUT, BUS = 401, 402, 403
+SEED_VND = 100_000
+METRO_01_TO_12_VND = 15_000
+BUS_01_VND = 10_000
+# 08:00 in Hanoi.
+START = datetime.fromisoformat("2026-03-02T01:00:00+00:00")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(SQLITE, id="sqlite-file"),
+        pytest.param(POSTGRES, id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == POSTGRES:
+        return settings_for(tmp_path, request.getfixturevalue("postgres_database_url"))
+    return settings_for(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def container(store_settings: Settings, clock: FakeClock) -> Iterator[Container]:
+    built = bootstrap(store_settings, clock=clock)
+    for validator_id, kind, stop_id, route_id, direction in (
+        (GATE_IN, "metro_gate", "2A-01", "2A", "entry"),
+        (GATE_OUT, "metro_gate", "2A-12", "2A", "exit"),
+        (BUS, "bus", "bus-kim-ma", "01", ""),
+    ):
+        built.taps.register_validator(
+            validator_id=validator_id,
+            kind=kind,
+            network_id=1,
+            location=validator_id,
+            stop_id=stop_id,
+            route_id=route_id,
+            direction=direction,
+        )
+    yield built
+    built.close()
+
+
+class Rider:
+    def __init__(self, container: Container, clock: FakeClock) -> None:
+        self.container = container
+        self.clock = clock
+        account = container.ledger.open_account(rider_category=0)
+        self.account_id = account.id
+        container.ledger.execute(TopUp(account.id, SEED_VND, f"seed-{account.id.hex}"))
+        self.phone = Phone.new()
+        card = container.cards.issue_virtual_card(
+            account.id, device_key=self.phone.public_key(), concession_proof_checked=True
+        )
+        self.phone.certify(card.certificate_b64)
+        self.seq = 0
+
+    def tap(self, validator_id: int, after_min: int) -> None:
+        at = START + timedelta(minutes=after_min)
+        self.clock.now = at
+        self.seq += 1
+        code = self.phone.code(int(at.timestamp()) - 2, self.seq)
+        upload = QrTap(self.seq, at, "accepted", "accepted", code)
+        [result] = self.container.taps.ingest_batch(validator_id, [upload])
+        assert result.status == "accepted", result
+
+    def ride(self) -> None:
+        """A 2A ride from Cát Linh to Yên Nghĩa, then a bus ride on route 01."""
+        self.tap(GATE_IN, 0)
+        self.tap(GATE_OUT, 30)
+        self.tap(BUS, 120)
+        self.tap(BUS, 140)
+
+    def balance(self) -> tuple[int, int]:
+        account = self.container.ledger.get_account(self.account_id)
+        return account.posted_vnd, account.pending_vnd
+
+
+@pytest.fixture
+def rider(container: Container, clock: FakeClock) -> Rider:
+    return Rider(container, clock)
+
+
+def test_taps_become_journeys_and_postings(container: Container, rider: Rider) -> None:
+    rider.tap(GATE_IN, 0)
+    container.catch_up()
+    assert rider.balance() == (SEED_VND, METRO_01_TO_12_VND)
+    rider.tap(GATE_OUT, 30)
+    rider.tap(BUS, 120)
+    rider.tap(BUS, 140)
+    container.catch_up()
+    assert rider.balance() == (SEED_VND - METRO_01_TO_12_VND - BUS_01_VND, 0)
+    rows = container.journey_views.for_account(rider.account_id)
+    assert [(r.status, r.fare_vnd, r.charged_vnd) for r in rows] == [
+        ("ended", BUS_01_VND, BUS_01_VND),
+        ("ended", METRO_01_TO_12_VND, METRO_01_TO_12_VND),
+    ]
+
+
+class Crash(Exception):
+    """The process dies after the ledger posted and before the tracking record is saved."""
+
+
+def test_a_crash_before_the_tracking_save_then_the_same_tap_again_charges_once(
+    container: Container, rider: Rider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journeys = container.journeys
+    record = journeys._record
+    calls = {"count": 0}
+
+    def record_or_crash(processing: Any) -> Any:
+        # Taps are saved in order: entry, exit, bus boarding, bus alighting. The exit's first
+        # save and the alighting's first save (calls 2 and 5, after the exit's retry) crash.
+        calls["count"] += 1
+        if calls["count"] in (2, 5):
+            raise Crash
+        return record(processing)
+
+    monkeypatch.setattr(journeys, "_record", record_or_crash)
+    rider.ride()
+    with pytest.raises(Crash):
+        journeys.catch_up()
+    # The exit's money moved; the follower's record of the journey did not.
+    assert rider.balance() == (SEED_VND - METRO_01_TO_12_VND, 0)
+    with pytest.raises(Crash):
+        journeys.catch_up()
+    assert rider.balance() == (SEED_VND - METRO_01_TO_12_VND - BUS_01_VND, 0)
+    assert journeys.catch_up() > 0
+    container.catch_up()
+    assert rider.balance() == (SEED_VND - METRO_01_TO_12_VND - BUS_01_VND, 0)
+    assert [r.charged_vnd for r in container.journey_views.for_account(rider.account_id)] == [
+        BUS_01_VND,
+        METRO_01_TO_12_VND,
+    ]
+
+
+def test_reprocessing_every_tap_from_scratch_charges_nothing_more(
+    container: Container, rider: Rider, store_settings: Settings, tmp_path: Path
+) -> None:
+    rider.ride()
+    container.catch_up()
+    charged = rider.balance()
+    replay = fresh_journeys(container, store_settings, tmp_path)
+    try:
+        assert replay.catch_up() == rider.seq
+        assert replay.catch_up() == 0
+        for row in container.journey_views.for_account(rider.account_id):
+            again = replay.get_journey(row.journey_id)
+            assert again is not None
+            assert (again.status.value, again.fare_vnd, again.charged_vnd) == (
+                row.status,
+                row.fare_vnd,
+                row.charged_vnd,
+            )
+    finally:
+        replay.close()
+    assert rider.balance() == charged
+
+
+class ReplayJourneys(Journeys):
+    """The fare follower under another name: its own store, no position, no journeys yet."""
+
+    name = "JourneysReplay"
+
+
+def fresh_journeys(container: Container, settings: Settings, tmp_path: Path) -> Journeys:
+    env = settings.event_store_env()
+    if settings.postgres_url is None:
+        # The SQLite store keeps every application in one table; this one gets a file of its own.
+        env["SQLITE_DBNAME"] = str(tmp_path / "replay.sqlite")
+    return ReplayJourneys(
+        env,
+        taps=container.taps,
+        ledger=container.ledger,
+        cards=container.cards,
+        smart_cards=container.smart_cards,
+        fares=container.journeys.fares,
+        open_journeys=container.journey_views.open_journeys,
+    )
