@@ -16,6 +16,7 @@ import ticketing.cards_api
 import ticketing.journeys_api
 import ticketing.smart_cards_api
 import ticketing.taps_api
+import ticketing.validator_config_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http import tokens_api
 from tapledger.http.idempotency import IdempotencyMiddleware
@@ -57,11 +58,13 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.taps = container.taps
     app.state.tap_views = container.tap_views
     app.state.journey_views = container.journey_views
+    app.state.fares = container.journeys.fares
     app.include_router(ticketing.api.router, prefix="/v1")
     app.include_router(ticketing.cards_api.router, prefix="/v1")
     app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
     app.include_router(ticketing.taps_api.router, prefix="/v1")
+    app.include_router(ticketing.validator_config_api.router, prefix="/v1")
     app.include_router(ticketing.journeys_api.router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")
     app.get("/healthz", tags=["health"])(_healthz)
