@@ -1,0 +1,137 @@
+"""`tapledger validator run --once` against the real server (`tapledger serve`, embedded default).
+
+The device syncs, decides QR codes from stdin offline, and uploads; a run with the backend gone
+keeps its taps in the outbox (exit 3) and the next run delivers them, each recorded once.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.e2e.conftest import ServerFactory, free_port, server_env, tapledger_command
+from tests.tap_media import Phone
+from validators.device import OUTBOX_FILE
+from validators.outbox import Outbox
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+GATE = 3101
+RUN_TIMEOUT_S = 120.0
+FOLLOWER_WAIT_S = 15.0
+FOLLOWER_POLL_S = 0.2
+EXIT_TAPS_PENDING = 3
+
+
+def run_validator(
+    server_url: str, token_file: Path, state_dir: Path, codes: list[str]
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        *tapledger_command(),
+        *("validator", "run", "--server", server_url, "--validator-id", str(GATE)),
+        *("--token-file", str(token_file), "--state-dir", str(state_dir)),
+        *("--qr-stdin", "--once", "--plain"),
+    ]
+    return subprocess.run(
+        command,
+        input="".join(f"{code}\n" for code in codes),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env=server_env({}),
+        check=False,
+    )
+
+
+def sequence_when_recorded(client: httpx.Client, taps: int) -> dict[str, object]:
+    deadline = time.monotonic() + FOLLOWER_WAIT_S
+    while True:
+        report: dict[str, object] = client.get(f"/v1/validators/{GATE}", headers=ADMIN).json()[
+            "sequence"
+        ]
+        if report["taps_recorded"] == taps or time.monotonic() > deadline:
+            return report
+        time.sleep(FOLLOWER_POLL_S)
+
+
+def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_server(
+    serve: ServerFactory, tmp_path: Path
+) -> None:
+    server = serve(
+        {"TAPLEDGER_ENVIRONMENT": "local", "TAPLEDGER_DATA_DIR": str(tmp_path / "var")}, tmp_path
+    )
+    client = httpx.Client(base_url=server.base_url, timeout=10.0)
+    registered = client.post(
+        "/v1/validators",
+        json={
+            "validator_id": GATE,
+            "kind": "metro_gate",
+            "network_id": 2,
+            "location": GATE,
+            "stop_id": "2A-01",
+            "route_id": "2A",
+            "direction": "entry",
+        },
+        headers=ADMIN,
+    )
+    assert registered.status_code == 201, registered.text
+    token_file = tmp_path / "device.token"
+    token_file.write_text(registered.json()["token"] + "\n")
+    account_id = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
+    phone = Phone.new()
+    card = client.post(
+        f"/v1/accounts/{account_id}/virtual-cards",
+        json={"device_key": base64.b64encode(phone.public_key()).decode()},
+        headers=ADMIN,
+    )
+    assert card.status_code == 201, card.text
+    phone.certify(card.json()["certificate"])
+    state_dir = tmp_path / "gate"
+    now = int(time.time())
+    first_code = phone.code(now - 1, 1)
+
+    online = run_validator(server.base_url, token_file, state_dir, [first_code, "TL1:garbage"])
+    assert online.returncode == 0, online.stdout + online.stderr
+    lines = online.stdout.splitlines()
+    assert lines[:2] == [
+        "ACCEPTED qr accepted · seq 1",
+        "REFUSED qr malformed · seq 2",
+    ], online.stdout
+    assert "uploaded 2 taps; 0 pending" in online.stdout
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    offline = run_validator(dead, token_file, state_dir, [phone.code(now, 2), first_code])
+    assert offline.returncode == EXIT_TAPS_PENDING, offline.stdout + offline.stderr
+    assert offline.stdout.splitlines()[:2] == [
+        "ACCEPTED qr accepted · seq 3",  # decided with the keys kept from the first run
+        "REFUSED qr code_replayed · seq 4",  # the replay window survived the restart
+    ], offline.stdout
+    assert "2 pending" in offline.stdout
+
+    # As if the first run had died before storing the backend's answer for its two taps.
+    with sqlite3.connect(state_dir / OUTBOX_FILE) as db:
+        db.execute("UPDATE taps SET acked_at = NULL, backend_status = NULL WHERE seq <= 2")
+
+    back = run_validator(server.base_url, token_file, state_dir, [])
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "uploaded 4 taps; 0 pending; last seq 4" in back.stdout
+    outbox = Outbox(state_dir / OUTBOX_FILE)
+    answers = [
+        (t.seq, t.backend_status, t.backend_reason) for t in map(outbox.get, range(1, 5)) if t
+    ]
+    outbox.close()
+    assert answers == [
+        (1, "duplicate", None),
+        (2, "duplicate", None),
+        (3, "accepted", None),
+        # The gate refused the replay itself; the backend verified the code and recorded the
+        # refusal, and a tap the device refused claims no use of its code.
+        (4, "accepted", None),
+    ]
+    report = sequence_when_recorded(client, 4)
+    assert (report["highest_seq"], report["taps_recorded"], report["missing_count"]) == (4, 4, 0)
