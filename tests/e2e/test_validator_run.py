@@ -1,4 +1,4 @@
-"""`tapledger validator run --once` against the real server (`tapledger serve`, embedded default).
+"""`tapledger validator run --once` (a subprocess) against the real app served by uvicorn.
 
 The device syncs, decides QR codes from stdin offline, and uploads; a run with the backend gone
 keeps its taps in the outbox (exit 3) and the next run delivers them, each recorded once.
@@ -7,15 +7,22 @@ keeps its taps in the outbox (exit 3) and the next run delivers them, each recor
 from __future__ import annotations
 
 import base64
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
+import uvicorn
 
-from tapledger.settings import LOCAL_ADMIN_TOKEN
-from tests.e2e.conftest import ServerFactory, free_port, server_env, tapledger_command
+from tapledger.bootstrap import bootstrap
+from tapledger.http.app import create_app
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.e2e.conftest import free_port, server_env, tapledger_command
 from tests.tap_media import Phone
 from validators.device import OUTBOX_FILE
 from validators.outbox import Outbox
@@ -26,6 +33,44 @@ RUN_TIMEOUT_S = 120.0
 FOLLOWER_WAIT_S = 15.0
 FOLLOWER_POLL_S = 0.2
 EXIT_TAPS_PENDING = 3
+SERVER_START_TIMEOUT_S = 30.0
+SERVER_STOP_TIMEOUT_S = 10.0
+POLL_S = 0.05
+
+
+@pytest.fixture
+def server_url(tmp_path: Path) -> Iterator[str]:
+    """The app on SQLite in local mode, served by uvicorn in a thread on a socket bound here,
+    so no other process can take the port between choosing and listening."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path / "var",
+        follow_in_process=True,
+        environment="local",
+        database_url=None,
+        redis_url=None,
+        admin_token=None,
+    )
+    app = create_app(bootstrap(settings))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="validator-run-server", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the in-process server did not start", pytrace=False)
+            time.sleep(POLL_S)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(SERVER_STOP_TIMEOUT_S)
+        sock.close()
 
 
 def run_validator(
@@ -60,12 +105,9 @@ def sequence_when_recorded(client: httpx.Client, taps: int) -> dict[str, object]
 
 
 def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_server(
-    serve: ServerFactory, tmp_path: Path
+    server_url: str, tmp_path: Path
 ) -> None:
-    server = serve(
-        {"TAPLEDGER_ENVIRONMENT": "local", "TAPLEDGER_DATA_DIR": str(tmp_path / "var")}, tmp_path
-    )
-    client = httpx.Client(base_url=server.base_url, timeout=10.0)
+    client = httpx.Client(base_url=server_url, timeout=10.0)
     registered = client.post(
         "/v1/validators",
         json={
@@ -95,7 +137,7 @@ def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_ser
     now = int(time.time())
     first_code = phone.code(now - 1, 1)
 
-    online = run_validator(server.base_url, token_file, state_dir, [first_code, "TL1:garbage"])
+    online = run_validator(server_url, token_file, state_dir, [first_code, "TL1:garbage"])
     assert online.returncode == 0, online.stdout + online.stderr
     lines = online.stdout.splitlines()
     assert lines[:2] == [
@@ -117,7 +159,7 @@ def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_ser
     with sqlite3.connect(state_dir / OUTBOX_FILE) as db:
         db.execute("UPDATE taps SET acked_at = NULL, backend_status = NULL WHERE seq <= 2")
 
-    back = run_validator(server.base_url, token_file, state_dir, [])
+    back = run_validator(server_url, token_file, state_dir, [])
     assert back.returncode == 0, back.stdout + back.stderr
     assert "uploaded 4 taps; 0 pending; last seq 4" in back.stdout
     outbox = Outbox(state_dir / OUTBOX_FILE)
