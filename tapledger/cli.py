@@ -15,6 +15,7 @@ from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
+from tapledger.validator_cli import validator_app
 from ticketing.access import Role
 from ticketing.domain.errors import LedgerError
 from ticketing.hold_sweeper import sweep_expired_holds
@@ -30,6 +31,7 @@ app.add_typer(holds, name="holds")
 app.add_typer(journeys, name="journeys")
 app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
+app.add_typer(validator_app, name="validator")
 console = Console()
 
 

@@ -81,6 +81,27 @@ def check_can_read(principal: Principal, account_id: UUID) -> None:
         raise AccountNotFound(account_id)
 
 
+def check_can_read_trust(principal: Principal) -> None:
+    """The deny list is for staff and for the validators that refuse its cards, never riders."""
+    require_role(principal, Role.ADMIN, Role.OPERATOR, Role.VALIDATOR)
+
+
+def check_can_read_validator(principal: Principal, validator_id: int) -> None:
+    """Staff read any validator's configuration; a device reads only its own."""
+    if principal.role in (Role.ADMIN, Role.OPERATOR):
+        return
+    require_role(principal, Role.VALIDATOR)
+    if principal.device_id != validator_id:
+        raise NotThisValidator(validator_id)
+
+
+class NotThisValidator(Forbidden):
+    def __init__(self, validator_id: int) -> None:
+        AccessError.__init__(
+            self, f"this token may read only its own validator's configuration, not {validator_id}"
+        )
+
+
 def check_can_upload_taps(principal: Principal, validator_id: int) -> None:
     """Only a validator's own token uploads its taps: a device cannot speak for another."""
     require_role(principal, Role.VALIDATOR)

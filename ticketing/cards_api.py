@@ -8,15 +8,16 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from ticketing.access import Principal, Role, check_can_read
+from ticketing.access import Principal, Role, check_can_read, check_can_read_trust
 from ticketing.adapters.card_views import CardViews
-from ticketing.api import CurrentAdmin, CurrentPrincipal, CurrentStaff
+from ticketing.api import CurrentAdmin, CurrentPrincipal
 from ticketing.card_issuer import CardIssuer
 from ticketing.domain.issuer_keys import ISSUER_KEY_OVERLAP_MAX_S, ISSUER_KEY_OVERLAP_MIN_S
 from ticketing.domain.virtual_card import InvalidDeviceKey, VirtualCard
+from ticketing.http_cache import conditional
 
 DEVICE_KEY_B64_MAX_CHARS = 100  # a 65-byte uncompressed point is 88 base64 characters
 REASON_MAX_CHARS = 140
@@ -172,9 +173,22 @@ def block_virtual_card(
     return VirtualCardPublic.of(cards.block_virtual_card(card_id, reason=body.reason), cards.now())
 
 
-@router.get("/issuer-keys")
-def get_issuer_keys(cards: CardsDep, _: CurrentPrincipal) -> IssuerKeySetPublic:
-    """The public keys validators trust now, the revoked ids, and the set's version."""
+@router.get(
+    "/issuer-keys",
+    response_model=IssuerKeySetPublic,
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
+def get_issuer_keys(
+    cards: CardsDep, _: CurrentPrincipal, request: Request, response: Response
+) -> IssuerKeySetPublic | Response:
+    """The public keys validators trust now, the revoked ids, and the set's version.
+
+    Any token may read them: they are public, and a rider's app checks its own certificate.
+    Answers carry an ETag; `If-None-Match` with it answers 304 while the set is unchanged."""
+    return conditional(request, response, _key_set(cards))
+
+
+def _key_set(cards: CardIssuer) -> IssuerKeySetPublic:
     published = cards.published_keys()
     return IssuerKeySetPublic(
         version=published.version,
@@ -192,29 +206,40 @@ def rotate_issuer_key(
 ) -> IssuerKeySetPublic:
     """Starts signing with a new key; the old one stays trusted for `overlap_s`."""
     cards.rotate_issuer_key(overlap_s=(body or RotateBody()).overlap_s)
-    return get_issuer_keys(cards, _)
+    return _key_set(cards)
 
 
 @router.post("/issuer-keys/{key_id}/revoke")
 def revoke_issuer_key(
-    key_id: int, body: ReasonBody, cards: CardsDep, admin: CurrentAdmin
+    key_id: int, body: ReasonBody, cards: CardsDep, _: CurrentAdmin
 ) -> IssuerKeySetPublic:
     """Distrusts a key at once; every certificate it signed is refused."""
     cards.revoke_issuer_key(key_id, reason=body.reason)
-    return get_issuer_keys(cards, admin)
+    return _key_set(cards)
 
 
-@router.get("/deny-list")
+@router.get(
+    "/deny-list",
+    response_model=DenyListPublic,
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
 def get_deny_list(
     views: CardViewsDep,
     cards: CardsDep,
-    _: CurrentStaff,
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
     since: Annotated[int, Query(ge=0)] = 0,
-) -> DenyListPublic:
-    """Cards to refuse, listed after version `since`; entries end with the card's certificate."""
+) -> DenyListPublic | Response:
+    """Cards to refuse, listed after version `since`; entries end with the card's certificate.
+
+    Staff and validator devices read it; riders do not. Answers carry an ETag for `If-None-Match`.
+    """
+    check_can_read_trust(principal)
     delta = views.deny_list_since(since, now=cards.now())
-    return DenyListPublic(
+    body = DenyListPublic(
         version=delta.version,
         entries=[DenyListEntry.model_validate(e) for e in delta.entries],
         more=delta.more,
     )
+    return conditional(request, response, body)

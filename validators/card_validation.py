@@ -39,6 +39,8 @@ class Outcome(StrEnum):
     # The card left before this validator learnt the result. It may or may not have committed;
     # the rider taps again, and the next validator finds out from the card itself.
     CARD_LOST = "card_removed_too_early"
+    # The validator's synced config prices no card ride here (not yet synced, or no fare rule).
+    NO_FARE_HERE = "no_fare_here"
 
 
 @dataclass(frozen=True)

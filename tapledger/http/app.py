@@ -17,6 +17,7 @@ import ticketing.journeys_api
 import ticketing.passes_api
 import ticketing.smart_cards_api
 import ticketing.taps_api
+import ticketing.validator_config_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http import tokens_api
 from tapledger.http.idempotency import IdempotencyMiddleware
@@ -60,6 +61,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.journey_views = container.journey_views
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
+    app.state.fares = container.journeys.fares
     # The tap path first: it is most of the traffic, and FastAPI matches a request against the
     # included routers in order, walking each router's routes as it goes.
     app.include_router(ticketing.taps_api.router, prefix="/v1")
@@ -67,6 +69,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.include_router(ticketing.cards_api.router, prefix="/v1")
     app.include_router(ticketing.api.me_router, prefix="/v1")
     app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
+    app.include_router(ticketing.validator_config_api.router, prefix="/v1")
     app.include_router(ticketing.journeys_api.router, prefix="/v1")
     app.include_router(ticketing.passes_api.router, prefix="/v1")
     app.include_router(tokens_api.router, prefix="/v1")

@@ -1,0 +1,235 @@
+"""`tapledger validator run`: the validator software as a process (see `validators.device`).
+
+QR codes arrive as lines on stdin (a handheld scanner types the code and Enter); cards through a
+PC/SC reader with `--reader`. Each decision is printed with its reason once the tap is in the
+outbox. In the background the device syncs its trust and uploads the outbox. `--once` handles
+the input there is (stdin to its end, or one card), uploads what is pending, and exits:
+0 when the backend acknowledged every tap, 3 when some wait in the outbox for the next run.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+
+from hardware.reader import CardReader
+from hardware.sam import SoftwareSam
+from tapledger.auth import TOKEN_MAX_CHARS
+from ticketing.domain.validator import VALIDATOR_ID_MAX
+from validators.card_station import CARD_WAIT_S, CardStation
+from validators.device import DRAIN_ATTEMPTS_MAX, Device
+from validators.gate import GateDecision
+from validators.http_backend import HttpBackend
+from validators.sync import SYNC_INTERVAL_S_DEFAULT, SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN
+
+EXIT_BAD_INPUT = 2
+EXIT_TAPS_PENDING = 3
+# With --once and a reader: how long to wait for the one card.
+ONCE_CARD_WAIT_S = 30.0
+# With --once, failed uploads in a row before giving up: about 5 s of backoff, then exit 3.
+ONCE_UPLOAD_ATTEMPTS_DEFAULT = 4
+LOOP_STOP_TIMEOUT_S = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The main thread wakes this often, so a signal's handler runs promptly.
+SIGNAL_POLL_S = 0.5
+
+validator_app = typer.Typer(no_args_is_help=True, help="The software on a validator or a gate.")
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]{message}[/red]")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text()[: TOKEN_MAX_CHARS + 2].strip()
+    except OSError as error:
+        raise _fail(f"--token-file: {error}") from None
+    if not token or len(token) > TOKEN_MAX_CHARS:
+        raise _fail(f"--token-file {path} does not hold one token of 1..{TOKEN_MAX_CHARS} chars")
+    return token
+
+
+def _open_reader(substring: str) -> CardReader:
+    from hardware.pcsc import PcscReader, list_readers  # pyscard is an optional extra
+
+    names = list_readers(substring)
+    if len(names) != 1:
+        raise _fail(f"--reader {substring!r} matches {len(names)} readers, not one: {names}")
+    return PcscReader(names[0])
+
+
+class Printer:
+    def __init__(self, plain: bool) -> None:
+        self._console = Console(highlight=False, no_color=plain, force_terminal=False)
+
+    def decision(self, decision: GateDecision) -> None:
+        verdict = "ACCEPTED" if decision.accepted else "REFUSED"
+        colour = "green" if decision.accepted else "red"
+        seq = "not recorded" if decision.seq is None else f"seq {decision.seq}"
+        charged = f" · charged {decision.charged_vnd:,} VND" if decision.charged_vnd else ""
+        self._console.print(
+            f"[{colour}]{verdict}[/{colour}] {decision.medium} {decision.reason} · {seq}{charged}",
+            soft_wrap=True,
+        )
+
+    def note(self, text: str) -> None:
+        self._console.print(text, soft_wrap=True)
+
+
+def _on_error(what: str, error: Exception) -> None:
+    code = getattr(error, "code", type(error).__name__)
+    err.print(f"[yellow]{what} failed ({code}): {error}[/yellow]", soft_wrap=True)
+
+
+def _read_qr_lines(device: Device, printer: Printer, lines: TextIO, stop: threading.Event) -> None:
+    for line in lines:
+        if stop.is_set():
+            return
+        if line.strip():
+            printer.decision(device.gate.present_qr(line))
+            device.wake.set()
+
+
+def _serve_cards(
+    station: CardStation, device: Device, printer: Printer, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        decision = station.tap_once(CARD_WAIT_S)
+        if decision is not None:
+            printer.decision(decision)
+            device.wake.set()
+
+
+@validator_app.command("run")
+def run(
+    server: Annotated[str, typer.Option(help="The backend's base URL, e.g. http://host:8000")],
+    validator_id: Annotated[int, typer.Option(min=1, max=VALIDATOR_ID_MAX, help="This device")],
+    token_file: Annotated[
+        Path, typer.Option(dir_okay=False, help="A file holding this device's bearer token")
+    ],
+    state_dir: Annotated[
+        Path, typer.Option(file_okay=False, help="Outbox and synced trust, kept between runs")
+    ],
+    reader: Annotated[
+        str | None, typer.Option(help="Validate cards on the PC/SC reader whose name has this")
+    ] = None,
+    sam_key_file: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="The SAM's key file (with --reader)")
+    ] = None,
+    qr_stdin: Annotated[bool, typer.Option(help="Read scanned QR codes as lines on stdin")] = False,
+    once: Annotated[
+        bool, typer.Option(help="Handle the input there is, upload, and exit (3: taps pending)")
+    ] = False,
+    sync_interval_s: Annotated[
+        int, typer.Option(min=SYNC_INTERVAL_S_MIN, max=SYNC_INTERVAL_S_MAX, help="Sync period")
+    ] = SYNC_INTERVAL_S_DEFAULT,
+    upload_attempts: Annotated[
+        int,
+        typer.Option(min=1, max=DRAIN_ATTEMPTS_MAX, help="With --once: failed uploads before exit"),
+    ] = ONCE_UPLOAD_ATTEMPTS_DEFAULT,
+    plain: Annotated[bool, typer.Option(help="No colours: one plain line per decision")] = False,
+) -> None:
+    """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
+    if not qr_stdin and reader is None:
+        raise _fail("nothing to read taps from: give --qr-stdin, --reader, or both")
+    if reader is not None and sam_key_file is None:
+        raise _fail("--reader needs --sam-key-file: a card session is opened with the SAM")
+    backend = HttpBackend(server, _read_token(token_file))
+    printer = Printer(plain)
+    device = Device(
+        backend,
+        state_dir,
+        validator_id=validator_id,
+        sync_interval_s=sync_interval_s,
+        on_error=_on_error,
+    )
+    try:
+        station = None
+        if reader is not None and sam_key_file is not None:
+            station = CardStation(
+                _open_reader(reader),
+                SoftwareSam.from_key_file(sam_key_file),
+                device.gate,
+                clock=time.time,
+            )
+        if not device.sync() and device.trust.keys is None:
+            err.print("[yellow]never synced: QR codes are refused until keys arrive[/yellow]")
+        if once:
+            _run_once(device, station, printer, qr_stdin=qr_stdin, attempts=upload_attempts)
+        else:
+            _run_until_signalled(device, station, printer, qr_stdin=qr_stdin)
+    finally:
+        device.close()
+        backend.close()
+
+
+def _run_once(
+    device: Device, station: CardStation | None, printer: Printer, *, qr_stdin: bool, attempts: int
+) -> None:
+    never = threading.Event()
+    if qr_stdin:
+        _read_qr_lines(device, printer, sys.stdin, never)
+    if station is not None:
+        decision = station.tap_once(ONCE_CARD_WAIT_S)
+        if decision is not None:
+            printer.decision(decision)
+    drained = device.drain(attempts_max=attempts)
+    printer.note(
+        f"uploaded {drained.acknowledged} taps; {drained.pending} pending; "
+        f"last seq {device.outbox.last_seq()}"
+    )
+    if drained.pending:
+        raise typer.Exit(EXIT_TAPS_PENDING)
+
+
+def _run_until_signalled(
+    device: Device, station: CardStation | None, printer: Printer, *, qr_stdin: bool
+) -> None:
+    stop = threading.Event()
+
+    def request_stop(_signal_number: int, _frame: FrameType | None) -> None:
+        stop.set()
+        device.wake.set()
+
+    previous = {number: signal.signal(number, request_stop) for number in STOP_SIGNALS}
+    workers = [threading.Thread(target=device.run, args=(stop,), name="sync-upload", daemon=True)]
+    if station is not None:
+        workers.append(
+            threading.Thread(
+                target=_serve_cards,
+                args=(station, device, printer, stop),
+                name="cards",
+                daemon=True,
+            )
+        )
+    if qr_stdin:
+        # The scanner's thread is a daemon: a blocked read of stdin must not hold up the exit.
+        workers.append(
+            threading.Thread(
+                target=_read_qr_lines,
+                args=(device, printer, sys.stdin, stop),
+                name="qr",
+                daemon=True,
+            )
+        )
+    printer.note("validator running; Ctrl-C to stop")
+    try:
+        for worker in workers:
+            worker.start()
+        while not stop.wait(SIGNAL_POLL_S):
+            pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        workers[0].join(LOOP_STOP_TIMEOUT_S)

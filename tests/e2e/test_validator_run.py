@@ -1,0 +1,179 @@
+"""`tapledger validator run --once` (a subprocess) against the real app served by uvicorn.
+
+The device syncs, decides QR codes from stdin offline, and uploads; a run with the backend gone
+keeps its taps in the outbox (exit 3) and the next run delivers them, each recorded once.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from tapledger.bootstrap import bootstrap
+from tapledger.http.app import create_app
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.e2e.conftest import free_port, server_env, tapledger_command
+from tests.tap_media import Phone
+from validators.device import OUTBOX_FILE
+from validators.outbox import Outbox
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+GATE = 3101
+RUN_TIMEOUT_S = 120.0
+FOLLOWER_WAIT_S = 15.0
+FOLLOWER_POLL_S = 0.2
+EXIT_TAPS_PENDING = 3
+SERVER_START_TIMEOUT_S = 30.0
+SERVER_STOP_TIMEOUT_S = 10.0
+POLL_S = 0.05
+
+
+@pytest.fixture
+def server_url(tmp_path: Path) -> Iterator[str]:
+    """The app on SQLite in local mode, served by uvicorn in a thread on a socket bound here,
+    so no other process can take the port between choosing and listening."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path / "var",
+        follow_in_process=True,
+        environment="local",
+        database_url=None,
+        redis_url=None,
+        admin_token=None,
+    )
+    app = create_app(bootstrap(settings))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="validator-run-server", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the in-process server did not start", pytrace=False)
+            time.sleep(POLL_S)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(SERVER_STOP_TIMEOUT_S)
+        sock.close()
+
+
+def run_validator(
+    server_url: str, token_file: Path, state_dir: Path, codes: list[str]
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        *tapledger_command(),
+        *("validator", "run", "--server", server_url, "--validator-id", str(GATE)),
+        *("--token-file", str(token_file), "--state-dir", str(state_dir)),
+        *("--qr-stdin", "--once", "--plain"),
+    ]
+    return subprocess.run(
+        command,
+        input="".join(f"{code}\n" for code in codes),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env=server_env({}),
+        check=False,
+    )
+
+
+def sequence_when_recorded(client: httpx.Client, taps: int) -> dict[str, object]:
+    deadline = time.monotonic() + FOLLOWER_WAIT_S
+    while True:
+        report: dict[str, object] = client.get(f"/v1/validators/{GATE}", headers=ADMIN).json()[
+            "sequence"
+        ]
+        if report["taps_recorded"] == taps or time.monotonic() > deadline:
+            return report
+        time.sleep(FOLLOWER_POLL_S)
+
+
+def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_server(
+    server_url: str, tmp_path: Path
+) -> None:
+    client = httpx.Client(base_url=server_url, timeout=10.0)
+    registered = client.post(
+        "/v1/validators",
+        json={
+            "validator_id": GATE,
+            "kind": "metro_gate",
+            "network_id": 2,
+            "location": GATE,
+            "stop_id": "2A-01",
+            "route_id": "2A",
+            "direction": "entry",
+        },
+        headers=ADMIN,
+    )
+    assert registered.status_code == 201, registered.text
+    token_file = tmp_path / "device.token"
+    token_file.write_text(registered.json()["token"] + "\n")
+    account_id = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
+    phone = Phone.new()
+    card = client.post(
+        f"/v1/accounts/{account_id}/virtual-cards",
+        json={"device_key": base64.b64encode(phone.public_key()).decode()},
+        headers=ADMIN,
+    )
+    assert card.status_code == 201, card.text
+    phone.certify(card.json()["certificate"])
+    state_dir = tmp_path / "gate"
+    now = int(time.time())
+    first_code = phone.code(now - 1, 1)
+
+    online = run_validator(server_url, token_file, state_dir, [first_code, "TL1:garbage"])
+    assert online.returncode == 0, online.stdout + online.stderr
+    lines = online.stdout.splitlines()
+    assert lines[:2] == [
+        "ACCEPTED qr accepted · seq 1",
+        "REFUSED qr malformed · seq 2",
+    ], online.stdout
+    assert "uploaded 2 taps; 0 pending" in online.stdout
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    offline = run_validator(dead, token_file, state_dir, [phone.code(now, 2), first_code])
+    assert offline.returncode == EXIT_TAPS_PENDING, offline.stdout + offline.stderr
+    assert offline.stdout.splitlines()[:2] == [
+        "ACCEPTED qr accepted · seq 3",  # decided with the keys kept from the first run
+        "REFUSED qr code_replayed · seq 4",  # the replay window survived the restart
+    ], offline.stdout
+    assert "2 pending" in offline.stdout
+
+    # As if the first run had died before storing the backend's answer for its two taps.
+    with sqlite3.connect(state_dir / OUTBOX_FILE) as db:
+        db.execute("UPDATE taps SET acked_at = NULL, backend_status = NULL WHERE seq <= 2")
+
+    back = run_validator(server_url, token_file, state_dir, [])
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "uploaded 4 taps; 0 pending; last seq 4" in back.stdout
+    outbox = Outbox(state_dir / OUTBOX_FILE)
+    answers = [
+        (t.seq, t.backend_status, t.backend_reason) for t in map(outbox.get, range(1, 5)) if t
+    ]
+    outbox.close()
+    assert answers == [
+        (1, "duplicate", None),
+        (2, "duplicate", None),
+        (3, "accepted", None),
+        # The gate refused the replay itself; the backend verified the code and recorded the
+        # refusal, and a tap the device refused claims no use of its code.
+        (4, "accepted", None),
+    ]
+    report = sequence_when_recorded(client, 4)
+    assert (report["highest_seq"], report["taps_recorded"], report["missing_count"]) == (4, 4, 0)

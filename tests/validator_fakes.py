@@ -1,0 +1,149 @@
+"""A fake backend for the validator device, a settable clock, and phones with certificates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ticketing.tl1.device import sign_code
+from ticketing.tl1.issuing import compress_p256, issue_certificate
+from validators.backend import BackendUnavailable, Fetched, TapAnswer
+
+NOW = 1_800_000_000
+KEY_ID = 7
+ISSUER = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
+CARDS = UUID("0b5e8f0e-3f0a-4a55-9d52-3c1d7d1f2e11")
+CERTIFICATE_LIFETIME_S = 24 * 3600
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Phone:
+    card_id: UUID
+    key: ec.EllipticCurvePrivateKey
+    certificate: bytes
+    counter: int = 0
+
+    def code(self, at: int) -> str:
+        self.counter += 1
+        return sign_code(
+            certificate=self.certificate,
+            device_private_key=self.key,
+            generated_at=at,
+            counter=self.counter,
+        )
+
+
+def phone(name: str) -> Phone:
+    key = ec.derive_private_key(int.from_bytes(name.encode()), ec.SECP256R1())
+    card_id = uuid5(CARDS, name)
+    certificate = issue_certificate(
+        ISSUER,
+        issuer_key_id=KEY_ID,
+        card_id=card_id,
+        rider_category=0,
+        flags=0,
+        not_before=NOW - 3600,
+        not_after=NOW - 3600 + CERTIFICATE_LIFETIME_S,
+        device_key=compress_p256(key.public_key()),
+    )
+    return Phone(card_id, key, certificate)
+
+
+def published_keys() -> dict[str, Any]:
+    public = ISSUER.public_key().public_bytes_raw().hex()
+    return {
+        "version": 1,
+        "keys": [{"key_id": KEY_ID, "public_key": public, "valid_until": None}],
+        "revoked": [],
+    }
+
+
+def config_body(validator_id: int) -> dict[str, Any]:
+    return {
+        "validator": {
+            "validator_id": validator_id,
+            "kind": "metro_gate",
+            "network_id": 1,
+            "location": 32,
+            "stop_id": "2A-01",
+            "route_id": "2A",
+            "direction": "entry",
+            "registered_at": "2027-01-15T08:00:00Z",
+        },
+        "fare_network_id": "metro_2a",
+        "media": [
+            {"medium": "card", "fare_media_id": "transit_card", "max_fare_vnd": 8000},
+            {"medium": "qr", "fare_media_id": "mobile_app", "max_fare_vnd": 8000},
+        ],
+    }
+
+
+@dataclass
+class FakeBackend:
+    """The backend's contract in memory: a tap is recorded once per (validator, seq)."""
+
+    validator_id: int = 1
+    recorded: dict[int, dict[str, Any]] = field(default_factory=dict)
+    uploads: list[list[int]] = field(default_factory=list)
+    denied: list[dict[str, Any]] = field(default_factory=list)
+    failures_to_come: int = 0
+    lose_answers: int = 0  # record the batch, then fail as if the answer was lost
+    refused_reasons: dict[int, str] = field(default_factory=dict)
+    deny_list_down: bool = False
+
+    def deny(self, card_id: UUID, until: int = NOW + 3600) -> None:
+        until_iso = datetime.fromtimestamp(until, UTC).isoformat()
+        self.denied.append({"card_id": str(card_id), "serial": None, "reason": "lost"})
+        self.denied[-1]["until"] = until_iso
+
+    def _fail_if_told(self) -> None:
+        if self.failures_to_come:
+            self.failures_to_come -= 1
+            raise BackendUnavailable("the link is down")
+
+    def issuer_keys(self, etag: str | None) -> Fetched | None:
+        self._fail_if_told()
+        return None if etag == '"keys-1"' else Fetched(published_keys(), '"keys-1"')
+
+    def deny_list(self, since: int) -> dict[str, Any]:
+        self._fail_if_told()
+        if self.deny_list_down:
+            raise BackendUnavailable("the deny list does not answer")
+        return {"version": len(self.denied), "entries": self.denied[since:], "more": False}
+
+    def config(self, validator_id: int, etag: str | None) -> Fetched | None:
+        self._fail_if_told()
+        return None if etag == '"config-1"' else Fetched(config_body(validator_id), '"config-1"')
+
+    def upload(self, validator_id: int, taps: Sequence[dict[str, Any]]) -> list[TapAnswer]:
+        assert validator_id == self.validator_id
+        self._fail_if_told()
+        self.uploads.append([tap["seq"] for tap in taps])
+        answers = []
+        for tap in taps:
+            seq = tap["seq"]
+            if seq in self.recorded:
+                assert self.recorded[seq] == tap, "a seq was re-sent with other content"
+                answers.append(TapAnswer(seq, "duplicate", None))
+                continue
+            self.recorded[seq] = dict(tap)
+            reason = self.refused_reasons.get(seq)
+            answers.append(TapAnswer(seq, "refused" if reason else "accepted", reason))
+        if self.lose_answers:
+            self.lose_answers -= 1
+            raise BackendUnavailable("the answer was lost on the way back")
+        return answers

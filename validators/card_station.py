@@ -1,0 +1,85 @@
+"""The validator's card reader: wait for a card, validate it offline, record it, wait for removal.
+
+Where the validator stands and what a ride costs there come from its synced config
+(`GET /v1/validators/{id}/config`): its network and location, its kind and direction, and the
+card medium's `max_fare_vnd` as the fare the purse pays (flat on a bus route; at a metro gate the
+most a ride from there costs, the card being unable to learn the exit offline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from hardware.reader import CardReader, ReaderError
+from hardware.sam import Sam
+from hardware.tlc1.records import EventKind
+from hardware.tlc1.terminal import Terminal
+from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
+from validators.gate import Gate, GateDecision
+
+# How long one wait for a card blocks before the loop checks whether to stop.
+CARD_WAIT_S = 1.0
+# A rider holding the card on the reader after the decision: wait this long, then go on anyway.
+CARD_REMOVAL_WAIT_S = 10.0
+
+
+def tap_point(config: dict[str, Any]) -> TapPoint | None:
+    """The validator's tap point from its config; None when the feed prices no card ride here."""
+    validator = config["validator"]
+    fares = [m["max_fare_vnd"] for m in config["media"] if m["medium"] == "card"]
+    if not fares or fares[0] is None:
+        return None
+    if validator["kind"] == "bus":
+        kind = EventKind.BUS_BOARDING
+    elif validator["direction"] == "exit":
+        kind = EventKind.METRO_EXIT
+    else:
+        kind = EventKind.METRO_ENTRY
+    return TapPoint(
+        network_id=int(validator["network_id"]),
+        location=int(validator["location"]),
+        validator=int(validator["validator_id"]),
+        kind=kind,
+        fare_vnd=int(fares[0]),
+    )
+
+
+class CardStation:
+    def __init__(
+        self, reader: CardReader, sam: Sam, gate: Gate, *, clock: Callable[[], float]
+    ) -> None:
+        self._reader = reader
+        self._sam = sam
+        self._gate = gate
+        self._clock = clock
+
+    def tap_once(self, wait_s: float = CARD_WAIT_S) -> GateDecision | None:
+        """Handles the next card presented within `wait_s`; None when none came."""
+        if not self._reader.wait_for_card(wait_s):
+            return None
+        decision = self._gate.present_card(self._validate())
+        self._reader.wait_for_removal(CARD_REMOVAL_WAIT_S)
+        return decision
+
+    def _validate(self) -> Validation:
+        config = self._gate.trust.config
+        point = tap_point(config) if config is not None else None
+        if point is None:
+            return Validation(Outcome.NO_FARE_HERE)
+        try:
+            self._reader.power_on()
+        except ReaderError:
+            return Validation(Outcome.CARD_LOST)
+        try:
+            validator = CardValidator(
+                Terminal(self._reader, self._sam),
+                point,
+                denied_serials=self._gate.denied_serials(),
+                clock=lambda: int(self._clock()),
+            )
+            return validator.validate()
+        finally:
+            with contextlib.suppress(ReaderError):
+                self._reader.power_off()

@@ -1,0 +1,132 @@
+"""One validator device: its outbox, what it trusts, and the loop that syncs and uploads.
+
+Deciding never waits for this loop: the gate decides with the trust it holds and writes to the
+outbox; the loop, in its own thread, refreshes the trust every `sync_interval_s` and drains the
+outbox whenever taps are pending and the uploader is not backing off.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ticketing.domain.invariants import require
+from validators.backend import Backend, BackendError
+from validators.gate import Gate
+from validators.outbox import Outbox
+from validators.sync import SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN, Syncer
+from validators.trust import DenyListTooLarge, Trust, TrustStore
+from validators.uploader import Uploader, UploadStep
+
+OUTBOX_FILE = "outbox.sqlite3"
+# How long the loop sleeps when nothing is pending; a new tap wakes it at once.
+IDLE_WAIT_S = 5.0
+# The shortest pause between turns, so a backend answering nothing useful is not hammered.
+LOOP_WAIT_MIN_S = 0.05
+# Upload attempts before `drain` gives up (the taps stay in the outbox for the next run).
+DRAIN_ATTEMPTS_MAX = 8
+
+
+@dataclass(frozen=True)
+class Drained:
+    acknowledged: int
+    pending: int
+    last_error: BackendError | None
+
+
+class Device:
+    def __init__(
+        self,
+        backend: Backend,
+        state_dir: Path,
+        *,
+        validator_id: int,
+        sync_interval_s: float,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_error: Callable[[str, Exception], None] = lambda _what, _error: None,
+    ) -> None:
+        require(
+            SYNC_INTERVAL_S_MIN <= sync_interval_s <= SYNC_INTERVAL_S_MAX,
+            "sync interval out of bounds",
+        )
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(state_dir / OUTBOX_FILE)
+        self._store = TrustStore(state_dir)
+        self._syncer = Syncer(backend, self._store, validator_id=validator_id, clock=clock)
+        self.uploader = Uploader(
+            self.outbox, backend, validator_id=validator_id, clock=clock, monotonic=monotonic
+        )
+        self.gate = Gate(self.outbox, self._store.load(), clock=clock)
+        self._sync_interval_s = sync_interval_s
+        self._monotonic = monotonic
+        self._on_error = on_error
+        self._next_sync = 0.0
+        self.wake = threading.Event()
+
+    @property
+    def trust(self) -> Trust:
+        return self.gate.trust
+
+    def close(self) -> None:
+        self.outbox.close()
+
+    def sync(self) -> bool:
+        """Refreshes the trust now; False (and the old trust kept) when the backend failed."""
+        self._next_sync = self._monotonic() + self._sync_interval_s
+        try:
+            trust = self._syncer.sync(self.gate.trust)
+        except (BackendError, DenyListTooLarge) as error:
+            self._on_error("sync", error)
+            return False
+        self.gate.trust_now(trust)
+        return True
+
+    def step(self) -> UploadStep:
+        """One turn of the loop: sync when due, then upload one batch if any is pending."""
+        if self._monotonic() >= self._next_sync:
+            self.sync()
+        result = self.uploader.step()
+        if result.error is not None:
+            self._on_error("upload", result.error)
+        return result
+
+    def run(self, stop: threading.Event) -> None:
+        """The background loop, until `stop` is set; `wake` cuts an idle wait short."""
+        while not stop.is_set():
+            result = self.step()
+            pending = self.outbox.pending_count()
+            if result.acknowledged and pending:
+                continue  # more batches waiting: send the next one now
+            wait_s = min(IDLE_WAIT_S, self._next_sync - self._monotonic())
+            if pending:
+                wait_s = min(wait_s, self.uploader.retry_in_s)
+            self.wake.wait(max(LOOP_WAIT_MIN_S, wait_s))
+            self.wake.clear()
+
+    def drain(
+        self,
+        *,
+        attempts_max: int = DRAIN_ATTEMPTS_MAX,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Drained:
+        """Uploads until the outbox is empty or `attempts_max` requests failed in a row."""
+        acknowledged = 0
+        failures = 0
+        last_error: BackendError | None = None
+        while self.outbox.pending_count() and failures < attempts_max:
+            result = self.uploader.step()
+            if result.waiting:
+                sleep(self.uploader.retry_in_s)
+                continue
+            if result.error is not None:
+                failures += 1
+                last_error = result.error
+                self._on_error("upload", result.error)
+                continue
+            failures = 0
+            acknowledged += result.acknowledged
+        return Drained(acknowledged, self.outbox.pending_count(), last_error)
