@@ -28,7 +28,7 @@ from ticketing.adapters.card_views import DenyListDelta
 from ticketing.card_issuer import PublishedKeys
 from ticketing.domain.invariants import require
 from ticketing.domain.tap import CardRefusal
-from ticketing.tl1.certificate_cache import CertificateCache
+from ticketing.tl1.certificate_cache import SharedCertificateCache
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.replay import ReplayKey, ReplayWindow
 from ticketing.tl1.verify import Verifier
@@ -114,7 +114,9 @@ class TapVerifier:
         self._lock = threading.Lock()
         self._trust: _Trust | None = None
         self._issued: set[str] = set()
-        # A verifier and its certificate cache per thread: neither is safe to share.
+        self._certificates = SharedCertificateCache()
+        # A verifier per thread (it holds the key set and deny list of the tap at hand); the
+        # certificates they have checked are shared.
         self._local = threading.local()
 
     def verify_qr(self, text: str, at: datetime) -> QrVerdict:
@@ -173,7 +175,7 @@ class TapVerifier:
                 IssuerKeySet({}),
                 frozenset(),
                 replay_window=_NoReplayMemory(),
-                certificate_cache=CertificateCache(),
+                certificate_cache=self._certificates,
             )
             self._local.verifier = verifier
         return verifier

@@ -132,3 +132,44 @@ def test_overlapping_batches_from_two_workers_record_every_tap_once(
         assert seen.count(TapStatus.ACCEPTED) == 1, (seq, seen)
         assert set(seen) <= {TapStatus.ACCEPTED, TapStatus.DUPLICATE}
     assert sorted(e.seq for e in recorded(second)) == list(range(1, 91))
+
+
+def test_the_same_codes_uploaded_concurrently_by_two_validators_are_each_used_once(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    for validator_id in (BUS, BUS + 1):
+        first.taps.register_validator(
+            validator_id=validator_id, kind="bus", network_id=1, location=32
+        )
+    phone = rider_phone(first)
+    now = int(time.time())
+    at = datetime.fromtimestamp(now, UTC)
+    codes = [phone.code(now - 1, counter) for counter in range(1, ROUNDS * TAPS_PER_BATCH + 1)]
+    results: list[list[TapResult]] = [[], []]
+    failures: list[BaseException] = []
+
+    def upload(index: int, container: Container) -> None:
+        try:
+            for start in range(0, len(codes), TAPS_PER_BATCH):
+                batch = [
+                    QrTap(start + i + 1, at, "accepted", "accepted", code)
+                    for i, code in enumerate(codes[start : start + TAPS_PER_BATCH])
+                ]
+                results[index] += container.taps.ingest_batch(BUS + index, batch)
+        except BaseException as error:  # reported to the test thread below
+            failures.append(error)
+
+    threads = [threading.Thread(target=upload, args=(i, w)) for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT_S)
+    assert not failures, f"an upload failed: {failures[0]!r}"
+    for mine, theirs in zip(*results, strict=True):
+        # Two different taps of one code: the first to commit used it, the other is refused.
+        assert sorted([(mine.status, mine.reason), (theirs.status, theirs.reason)]) == [
+            (TapStatus.ACCEPTED, None),
+            (TapStatus.REFUSED, "code_replayed"),
+        ], (mine, theirs)
+    assert len(recorded(second)) == 2 * len(codes)

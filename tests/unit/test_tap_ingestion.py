@@ -264,13 +264,13 @@ def test_a_crash_between_save_and_acknowledgement_is_repaired_by_re_sending(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = [qr_tap(world, seq) for seq in range(1, 4)]
-    save = world.taps.save
+    record = world.taps._record
 
-    def save_then_crash(*aggregates: Any, **kwargs: Any) -> Any:
-        save(*aggregates, **kwargs)
+    def record_then_crash(*args: Any, **kwargs: Any) -> Any:
+        record(*args, **kwargs)
         raise ConnectionResetError("the acknowledgement never left")
 
-    monkeypatch.setattr(world.taps, "save", save_then_crash)
+    monkeypatch.setattr(world.taps, "_record", record_then_crash)
     with pytest.raises(ConnectionResetError):
         world.taps.ingest_batch(BUS_17, batch)
     monkeypatch.undo()

@@ -4,6 +4,7 @@ Base45 is RFC 9285, and the issuing checks refuse what spec/QR.md forbids."""
 from __future__ import annotations
 
 import string
+import threading
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +15,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from ticketing.domain.invariants import InvariantViolated
 from ticketing.tl1 import base45
-from ticketing.tl1.certificate_cache import CertificateCache
+from ticketing.tl1.certificate_cache import (
+    CertificateCache,
+    SharedCertificateCache,
+    VerifiedCertificate,
+)
 from ticketing.tl1.device import next_counter, sign_code
 from ticketing.tl1.issuing import (
     CERTIFICATE_LIFETIME_MAX_S,
@@ -426,3 +432,34 @@ def test_compress_refuses_a_key_on_another_curve() -> None:
 @given(st.integers(min_value=0, max_value=U16_MAX))
 def test_the_counter_steps_by_one_and_wraps_after_65535(counter: int) -> None:
     assert next_counter(counter) == (0 if counter == U16_MAX else counter + 1)
+
+
+def test_a_shared_cache_serves_a_certificate_checked_by_another_thread() -> None:
+    hits: list[bool] = []
+
+    class Counting(SharedCertificateCache):
+        def get(self, raw: bytes, keys: IssuerKeySet, now: int) -> VerifiedCertificate | None:
+            entry = super().get(raw, keys, now)
+            hits.append(entry is not None)
+            return entry
+
+    cache = Counting()
+    second_code = sign_code(
+        certificate=CERTIFICATE, device_private_key=DEVICE, generated_at=NOW - 1, counter=2
+    )
+    decisions: list[Decision] = []
+    for text in (VALID_TEXT, second_code):
+        thread = threading.Thread(
+            target=lambda t=text: decisions.append(verifier(cache).verify(t, NOW).decision)
+        )
+        thread.start()
+        thread.join()
+    assert decisions == [Decision.ACCEPTED, Decision.ACCEPTED]
+    assert hits == [False, True]
+    assert len(cache) == 1
+
+
+def test_a_shared_cache_holds_more_certificates_than_a_validators() -> None:
+    assert SharedCertificateCache().entries_max > CertificateCache().entries_max
+    with pytest.raises(InvariantViolated):
+        CertificateCache(SharedCertificateCache().entries_max)

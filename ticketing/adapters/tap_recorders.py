@@ -87,23 +87,28 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
             "SELECT use_id, tap_id FROM {schema}.{claims} WHERE use_id = ANY(%b::uuid[])"
         ).format(schema=schema, claims=claims)
 
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        claims = claims_of(kwargs)
-        if claims:
-            curs.execute(
-                self._insert_claims, ([use for use, _ in claims], [tap for _, tap in claims])
-            )
-        super()._insert_events(curs, stored_events, **kwargs)
-
     def _insert_stored_events(
         self,
         curs: Cursor[DictRow],
         stored_events: Sequence[StoredEvent],
-        **_: Any,
+        **kwargs: Any,
     ) -> None:
-        # The library's order: lock the table (notification ids in commit order), notify, insert.
+        # Claims first, before the table lock, so a claim waiting on another transaction's
+        # claim never holds the lock that transaction needs; and in a pipeline block of their
+        # own, whose end is a sync: a claim made twice is raised there, inside the library's
+        # try, as the IntegrityError it is. Without the sync, the statements after it would be
+        # aborted and the error reported as "pipeline aborted", which the library retries.
+        claims = claims_of(kwargs)
+        if claims:
+            with curs.connection.pipeline():
+                curs.execute(
+                    self._insert_claims,
+                    ([use for use, _ in claims], [tap for _, tap in claims]),
+                    prepare=False,
+                )
+        # Then the library's order: lock the table (notification ids in commit order), notify,
+        # insert. Never server-side prepared: psycopg may believe a statement prepared in a
+        # pipeline that a duplicate aborted, and then every later use on that connection fails.
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(
@@ -114,6 +119,7 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
                 [s.topic for s in stored_events],
                 [s.state for s in stored_events],
             ),
+            prepare=False,
         )
 
     def recorded_among(self, originator_ids: Iterable[UUID]) -> set[UUID]:

@@ -53,6 +53,9 @@ class CardRefusal(StrEnum):
     TRANSACTION_COUNTER_REPLAYED = "transaction_counter_replayed"  # the session was used already
 
 
+MEDIA = frozenset(Medium)
+VERDICTS = frozenset(Verdict)
+
 # Verification reason of a QR code already used by another tap (spec/QR.md, step 12).
 CODE_REPLAYED = "code_replayed"
 
@@ -172,7 +175,7 @@ class Tap(Aggregate):
         check_aware(tapped_at)
         check_aware(recorded_at)
         check_reason("device_reason", device_reason)
-        if medium not in set(Medium):
+        if medium not in MEDIA:
             raise InvalidTap(f"medium {medium[:20]!r} is neither qr nor card")
         check_decision(device_decision)
         check_decision(verification)
@@ -242,7 +245,7 @@ def check_seq(seq: int) -> None:
 
 
 def check_decision(decision: str) -> None:
-    if decision not in set(Verdict):
+    if decision not in VERDICTS:
         raise InvalidTap(f"decision {decision[:20]!r} is neither accepted nor refused")
 
 

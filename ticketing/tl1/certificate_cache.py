@@ -6,6 +6,7 @@ The cache never changes a decision: an entry is used only while the current `Iss
 would still accept it, so rotation and revocation take effect without flushing anything.
 """
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from ticketing.tl1.layout import Certificate
 # Distinct certificates kept verified; a busy line sees a few thousand riders within a
 # certificate's 72 h, and each entry holds a parsed certificate and a P-256 key (about 1 KB).
 CERTIFICATE_CACHE_MAX = 4_096
+# A backend re-verifying a city's taps sees far more riders; shared by a process's threads.
+SHARED_CERTIFICATE_CACHE_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,12 @@ class CertificateCache:
     Any other entry is dropped, and the caller's uncached path then gives the right refusal.
     """
 
+    entries_max_allowed = CERTIFICATE_CACHE_MAX
+
     def __init__(self, entries_max: int = CERTIFICATE_CACHE_MAX) -> None:
-        require(1 <= entries_max <= CERTIFICATE_CACHE_MAX, "certificate cache size out of bounds")
+        require(
+            1 <= entries_max <= self.entries_max_allowed, "certificate cache size out of bounds"
+        )
         self.entries_max = entries_max
         self._entries: OrderedDict[bytes, VerifiedCertificate] = OrderedDict()
 
@@ -73,3 +80,22 @@ class CertificateCache:
         self._entries.move_to_end(certificate.raw)
         while len(self._entries) > self.entries_max:
             self._entries.popitem(last=False)
+
+
+class SharedCertificateCache(CertificateCache):
+    """A `CertificateCache` the threads of one process share, so a rider's certificate is
+    checked once per process rather than once per thread."""
+
+    entries_max_allowed = SHARED_CERTIFICATE_CACHE_MAX
+
+    def __init__(self, entries_max: int = SHARED_CERTIFICATE_CACHE_MAX) -> None:
+        super().__init__(entries_max)
+        self._lock = threading.Lock()
+
+    def get(self, raw: bytes, keys: IssuerKeySet, now: int) -> VerifiedCertificate | None:
+        with self._lock:
+            return super().get(raw, keys, now)
+
+    def put(self, entry: VerifiedCertificate, now: int) -> None:
+        with self._lock:
+            super().put(entry, now)
