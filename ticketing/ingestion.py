@@ -23,12 +23,13 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
 from hardware.tlc1.terminal import SessionProof
+from ticketing.adapters.flat_transcoder import FlatJSONTranscoder
 from ticketing.adapters.tap_recorders import (
     CLAIMS,
     ClaimingRecorder,
@@ -177,6 +178,11 @@ class TapIngestion(ObservedApplication):
     def close(self) -> None:
         self._online.close()
         super().close()
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FlatJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The store's own recorder, made able to claim a code's or a card session's use."""
