@@ -108,8 +108,19 @@ async def current_principal(
     """The caller; a token seen a moment ago costs no query and no thread (the tap path)."""
     if credentials is None:
         raise NotAuthenticated
+    return await _authenticated(request, credentials.credentials)
+
+
+async def principal_of(request: Request) -> Principal:
+    """`current_principal` for a route that reads its request itself."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated
+    return await _authenticated(request, token.strip())
+
+
+async def _authenticated(request: Request, token: str) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
-    token = credentials.credentials
     principal = authenticator.recent(token)
     if principal is None:
         principal = await run_in_threadpool(authenticator.authenticate, token)

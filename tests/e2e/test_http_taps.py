@@ -23,6 +23,7 @@ from ticketing.ingestion import TAP_BATCH_MAX
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 BUS = 17
 GATE = 42
+JSON_CONTENT = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -214,3 +215,34 @@ def test_a_batch_over_the_limit_or_with_unbounded_fields_is_refused_by_the_schem
         "/v1/taps/batch", json={"validator_id": BUS, "taps": [long_code]}, headers=device
     )
     assert response.status_code == 422
+
+
+def test_the_online_check_refuses_bad_requests_with_problems(client: TestClient) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    tap = {"validator_id": BUS, "tap": qr(phone, 1, now=now)}
+    anonymous = client.post("/v1/taps", json=tap)
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "not_authenticated")
+    not_bearer = client.post("/v1/taps", json=tap, headers={"Authorization": "Basic abc"})
+    assert not_bearer.status_code == 401
+    unknown = client.post("/v1/taps", json=tap, headers={"Authorization": "Bearer nope"})
+    assert unknown.status_code == 401
+    broken = client.post(
+        "/v1/taps", content=b'{"validator_id": 17, "tap": ', headers=device | JSON_CONTENT
+    )
+    assert (broken.status_code, broken.json()["code"]) == (422, "validation_error")
+    unknown_field = client.post("/v1/taps", json=tap | {"extra": 1}, headers=device)
+    assert (unknown_field.status_code, unknown_field.json()["code"]) == (422, "validation_error")
+    bad_seq = {"validator_id": BUS, "tap": qr(phone, 1, now=now) | {"seq": 0}}
+    assert client.post("/v1/taps", json=bad_seq, headers=device).status_code == 422
+    accepted = client.post("/v1/taps", json=tap, headers=device)
+    assert (accepted.status_code, accepted.json()["status"]) == (200, "accepted")
+    assert accepted.headers["content-type"] == "application/json"
+
+
+def test_the_openapi_document_describes_the_online_check(client: TestClient) -> None:
+    route = client.get("/openapi.json").json()["paths"]["/v1/taps"]["post"]
+    schema = route["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"validator_id", "tap"}
+    assert "200" in route["responses"]
