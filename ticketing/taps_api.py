@@ -7,18 +7,19 @@ the online check of one tap, which verifies in the event loop and awaits its gro
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import SessionProof
 from ticketing.access import DeviceTokenIssuer, check_can_upload_taps
 from ticketing.adapters.tap_views import TapViews
-from ticketing.api import CurrentAdmin, CurrentPrincipal, CurrentStaff, principal_of
+from ticketing.api import CurrentAdmin, CurrentStaff, principal_of
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS
 from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
 from ticketing.domain.validator import (
@@ -229,6 +230,22 @@ class TapBatchResults(BaseModel):
 
 router = APIRouter(tags=["taps"])
 
+B = TypeVar("B", bound=BaseModel)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses its body itself."""
+    schema = {"schema": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {JSON_MEDIA_TYPE: schema}}}
+
+
+async def _parsed(request: Request, model: type[B]) -> B:
+    """The body, parsed and validated in one step from its bytes (the tap path's routes)."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False)) from None
+
 
 @router.post("/validators", status_code=status.HTTP_201_CREATED)
 def register_validator(
@@ -279,27 +296,24 @@ def get_validator(
     )
 
 
-@router.post("/taps/batch")
-def upload_taps(
-    body: TapBatchCreate, taps: TapsDep, principal: CurrentPrincipal
-) -> TapBatchResults:
-    """Records a device's taps once each; re-sending a batch reports `duplicate` for each."""
+@router.post(
+    "/taps/batch", response_model=TapBatchResults, openapi_extra=_body_schema(TapBatchCreate)
+)
+async def upload_taps(request: Request) -> Response:
+    """Records a device's taps once each; re-sending a batch reports `duplicate` for each.
+
+    Read by hand like the online check (`check_tap`); the recording runs in the thread pool."""
+    principal = await principal_of(request)
+    body = await _parsed(request, TapBatchCreate)
     check_can_upload_taps(principal, body.validator_id)
     uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]
-    results = taps.ingest_batch(body.validator_id, uploads)
-    return TapBatchResults(results=[TapResultPublic.of(r) for r in results])
+    taps: TapIngestion = request.app.state.taps
+    results = await run_in_threadpool(taps.ingest_batch, body.validator_id, uploads)
+    answer = TapBatchResults(results=[TapResultPublic.of(r) for r in results])
+    return Response(answer.model_dump_json(), media_type=JSON_MEDIA_TYPE)
 
 
-@router.post(
-    "/taps",
-    response_model=TapResultPublic,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": TapCreate.model_json_schema()}},
-        }
-    },
-)
+@router.post("/taps", response_model=TapResultPublic, openapi_extra=_body_schema(TapCreate))
 async def check_tap(request: Request) -> Response:
     """The online check of one tap: recorded, and answered with the backend's decision.
 
@@ -307,10 +321,7 @@ async def check_tap(request: Request) -> Response:
     parsed and validated in one step from its bytes, and the answer is written without being
     validated again (its type says what it is)."""
     principal = await principal_of(request)
-    try:
-        body = TapCreate.model_validate_json(await request.body())
-    except ValidationError as error:
-        raise RequestValidationError(error.errors(include_url=False)) from None
+    body = await _parsed(request, TapCreate)
     check_can_upload_taps(principal, body.validator_id)
     taps: TapIngestion = request.app.state.taps
     result = await taps.ingest_one_async(body.validator_id, body.tap.to_tap())

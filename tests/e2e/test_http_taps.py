@@ -246,3 +246,10 @@ def test_the_openapi_document_describes_the_online_check(client: TestClient) -> 
     schema = route["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["required"]) == {"validator_id", "tap"}
     assert "200" in route["responses"]
+
+
+def test_the_openapi_document_describes_the_batch_upload(client: TestClient) -> None:
+    route = client.get("/openapi.json").json()["paths"]["/v1/taps/batch"]["post"]
+    schema = route["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"validator_id", "taps"}
+    assert schema["properties"]["taps"]["maxItems"] == TAP_BATCH_MAX
