@@ -38,6 +38,7 @@ from ticketing.domain.transfer import (
     check_transfer_id,
     fingerprint,
 )
+from ticketing.log_checked_cache import LogCheckedCache
 from ticketing.observed import ObservedApplication
 from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
 
@@ -70,6 +71,15 @@ class Receipt:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What `Ledger.execute_all` did: all committed, or nothing stored and why."""
+
+    committed: bool
+    refused_at: int | None  # the index of the first command refused; None for a lost race
+    error: LedgerError | None
+
+
 class Ledger(ObservedApplication):
     """Transport accounts: open, top up, hold, post, void, expire, debit, block, close."""
 
@@ -93,6 +103,9 @@ class Ledger(ObservedApplication):
         self.clock = clock
         self.overdraft_default_vnd = overdraft_default_vnd
         self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+        # Accounts and transfers `execute_all` read or wrote, checked against the log.
+        self._batch_memory = LogCheckedCache(self)
+        self._batch_lock = threading.Lock()
 
     def now(self) -> datetime:
         """The ledger's time, always UTC, so stores that drop offsets keep the right instant."""
@@ -172,6 +185,45 @@ class Ledger(ObservedApplication):
             return results
         return [self._execute_or_refuse(command) for command in commands]
 
+    def execute_all(self, commands: Sequence[Command]) -> BatchOutcome:
+        """Runs every command in one transaction, or none: the first refusal stores nothing
+        and says which command it was, so the caller can run that one alone and the rest again.
+
+        For a caller that decided each command assuming the ones before it succeed (the fare
+        follower's section of taps): a refusal would change what comes after it. The first
+        attempt takes every transfer id as new without reading it, since the store refuses a
+        transfer recorded twice; a repeat (after a crash) or a refusal is then tried again
+        reading each transfer, so a repeat is answered as one.
+        """
+        require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
+        with self._batch_lock:
+            self._batch_memory.refresh()
+            outcome = self._execute_all(commands, assume_new=True)
+            if outcome.committed:
+                return outcome
+            return self._execute_all(commands, assume_new=False)
+
+    def _execute_all(self, commands: Sequence[Command], *, assume_new: bool) -> BatchOutcome:
+        work = _Work(self, assume_new=assume_new, memory=self._batch_memory)
+        at = self.now()
+        for index, command in enumerate(commands):
+            try:
+                _apply(work, command, at)
+            except LedgerError as error:
+                work.forget()
+                return BatchOutcome(committed=False, refused_at=index, error=error)
+        changed = work.changed()
+        if changed:
+            try:
+                recordings = self.save(*changed)
+            except IntegrityError:
+                # A transfer already stored, or another writer changed one of the accounts
+                # first; nothing was stored.
+                work.forget()
+                return BatchOutcome(committed=False, refused_at=None, error=None)
+            self._batch_memory.saved(recordings)
+        return BatchOutcome(committed=True, refused_at=None, error=None)
+
     def _execute_or_refuse(self, command: Command) -> Receipt | LedgerError:
         try:
             return self.execute(command)
@@ -213,24 +265,70 @@ class Ledger(ObservedApplication):
 class _Work:
     """The aggregates one attempt reads and changes, saved together or not at all."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        assume_new: bool = False,
+        memory: LogCheckedCache | None = None,
+    ) -> None:
         self._ledger = ledger
+        # New transfers are not looked up first: saving one that exists fails as a whole.
+        self._assume_new = assume_new
+        # Where a batch finds what earlier batches read; its objects are changed in place, so
+        # a batch that is not saved must `forget` them.
+        self._memory = memory
         self._accounts: dict[UUID, TransportAccount] = {}
         self._transfers: dict[str, Transfer | None] = {}
 
     def account(self, account_id: UUID) -> TransportAccount:
         if account_id not in self._accounts:
-            self._accounts[account_id] = self._ledger.get_account(account_id)
+            if self._memory is None:
+                self._accounts[account_id] = self._ledger.get_account(account_id)
+            else:
+                found = self._memory.get(account_id, self._load)
+                if not isinstance(found, TransportAccount):
+                    raise AccountNotFound(account_id)
+                self._accounts[account_id] = found
         return self._accounts[account_id]
 
     def transfer(self, transfer_id: str) -> Transfer | None:
         if transfer_id not in self._transfers:
-            self._transfers[transfer_id] = self._ledger.get_transfer(transfer_id)
+            if self._memory is None:
+                self._transfers[transfer_id] = self._ledger.get_transfer(transfer_id)
+            else:
+                check_transfer_id(transfer_id)
+                found = self._memory.get(Transfer.create_id(transfer_id), self._load)
+                self._transfers[transfer_id] = found if isinstance(found, Transfer) else None
         return self._transfers[transfer_id]
+
+    def forget(self) -> None:
+        """Drops what this attempt read from the memory: it may hold unsaved changes."""
+        if self._memory is not None:
+            self._memory.forget(self._accounts)
+            self._memory.forget(Transfer.create_id(t) for t in self._transfers)
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        try:
+            return self._ledger.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def existing(self, transfer_id: str, account_id: UUID) -> Transfer | None:
+        """The transfer a new command's id names, if it was recorded already."""
+        if self._assume_new:
+            known = self._transfers.get(transfer_id)
+            # A hold still pending on the account is known without a read, and must be found:
+            # the account refuses to place it twice.
+            if known is not None or transfer_id not in self.account(account_id).holds:
+                return known
+        return self.transfer(transfer_id)
 
     def add(self, transfer: Transfer) -> None:
         require(self._transfers.get(transfer.transfer_id) is None, "a transfer id is new")
         self._transfers[transfer.transfer_id] = transfer
+        if self._memory is not None:
+            self._memory.put(transfer.id, transfer)
 
     def changed(self) -> list[Any]:
         aggregates: list[Any] = [*self._accounts.values(), *self._transfers.values()]
@@ -249,7 +347,7 @@ def _record_new(work: _Work, command: TopUp | Debit | PlaceHold, at: datetime) -
     transfer_id, kind, request = _describe(command)
     check_transfer_id(transfer_id)
     digest = fingerprint(**request)
-    existing = work.transfer(transfer_id)
+    existing = work.existing(transfer_id, command.account_id)
     if existing is not None:
         if existing.fingerprint != digest:
             raise TransferConflict(transfer_id)

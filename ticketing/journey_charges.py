@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 
 from ticketing.application import Ledger
-from ticketing.domain.commands import Debit, PlaceHold, PostHold, TopUp, VoidHold
+from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.domain.errors import HoldAlreadyResolved, LedgerError
 from ticketing.domain.journey import Journey, PaidFrom
 from ticketing.domain.transfer import HoldOutcome
@@ -65,17 +65,8 @@ class Charger:
         if journey.paid_from is not PaidFrom.ACCOUNT or journey.hold_id is None:
             return
         hold_id = journey.hold_id
-        try:
-            self.ledger.execute(VoidHold(journey.account_id, hold_id))
-        except HoldAlreadyResolved:
-            hold = self.ledger.get_transfer(hold_id)
-            if hold is None or hold.outcome is not HoldOutcome.VOIDED:
-                # Expired, or posted by someone else: either way no longer held by us.
-                log.warning("hold %s of journey %s was already resolved", hold_id, journey.id)
-        except LedgerError as error:
-            journey.fail_charge(code=error.code, reason=str(error), at=at)
-            return
-        journey.charge(transfer_id=f"{hold_id}:void", kind="void", amount_vnd=0, at=at)
+        if self._void(journey, hold_id, at):
+            journey.charge(transfer_id=f"{hold_id}:void", kind="void", amount_vnd=0, at=at)
 
     def refund(self, journey: Journey, amount_vnd: int, at: datetime) -> None:
         if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
@@ -85,6 +76,19 @@ class Charger:
             journey.charge(
                 transfer_id=f"top-up:{reference}", kind="refund", amount_vnd=amount_vnd, at=at
             )
+
+    def _void(self, journey: Journey, hold_id: str, at: datetime) -> bool:
+        try:
+            self.ledger.execute(VoidHold(journey.account_id, hold_id))
+        except HoldAlreadyResolved:
+            hold = self.ledger.get_transfer(hold_id)
+            if hold is None or hold.outcome is not HoldOutcome.VOIDED:
+                # Expired, or posted by someone else: either way no longer held by us.
+                log.warning("hold %s of journey %s was already resolved", hold_id, journey.id)
+        except LedgerError as error:
+            journey.fail_charge(code=error.code, reason=str(error), at=at)
+            return False
+        return True
 
     def _post(self, journey: Journey, hold_id: str, amount_vnd: int, at: datetime) -> bool:
         try:
@@ -112,4 +116,27 @@ class Charger:
         except LedgerError as error:
             journey.fail_charge(code=error.code, reason=str(error), at=at)
             return False
+        return True
+
+
+class DeferredCharger(Charger):
+    """Collects the ledger commands instead of running them, recording each charge on its
+    journey as if it succeeded. The caller runs them all with `Ledger.execute_all` before it
+    saves the journeys; when the ledger refuses one, the journeys are thrown away and the taps
+    applied again, the refused one by a `Charger`, which records the refusal as it happens."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__(ledger)
+        self.commands: list[Command] = []
+
+    def _void(self, journey: Journey, hold_id: str, at: datetime) -> bool:  # noqa: ARG002
+        self.commands.append(VoidHold(journey.account_id, hold_id))
+        return True
+
+    def _post(self, journey: Journey, hold_id: str, amount_vnd: int, at: datetime) -> bool:  # noqa: ARG002
+        self.commands.append(PostHold(journey.account_id, hold_id, amount_vnd))
+        return True
+
+    def _run(self, journey: Journey, command: PlaceHold | Debit | TopUp, at: datetime) -> bool:  # noqa: ARG002
+        self.commands.append(command)
         return True

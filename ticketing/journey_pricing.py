@@ -24,6 +24,7 @@ from ticketing.fares.engine import FareEngine
 from ticketing.fares.feed import CapPeriod
 from ticketing.fares.journey import NO_ENTITLEMENTS, Coverage, Entitlements, Fare, HeldPass
 from ticketing.journey_fares import max_fare, price
+from ticketing.journey_max_fares import MaxFares
 
 
 def held_passes(passes: RiderPasses | None) -> tuple[HeldPass, ...]:
@@ -47,6 +48,7 @@ class RiderPricing:
     fares: FareEngine
     passes: tuple[HeldPass, ...]
     book: RiderJourneys
+    max_fares: MaxFares | None = None  # remembered answers of `max_fare`, shared by riders
 
     def price(self, journey: Journey) -> Fare:
         held = self.entitlements(journey)
@@ -54,7 +56,10 @@ class RiderPricing:
 
     def max_fare(self, journey: Journey) -> Fare:
         held = self.entitlements(journey)
-        return max_fare(self.fares, journey.legs, journey.rider_category, journey.fare_media, held)
+        legs, category, media = journey.legs, journey.rider_category, journey.fare_media
+        if self.max_fares is not None:
+            return self.max_fares.max_fare(legs, category, media, held)
+        return max_fare(self.fares, legs, category, media, held)
 
     def entitlements(self, journey: Journey) -> Entitlements:
         if journey.paid_from is not PaidFrom.ACCOUNT:

@@ -10,18 +10,25 @@ Each journey is priced with the rider's passes (`RiderPasses`, bought through `P
 rider's spend in each cap period (kept in `RiderJourneys`, saved with the journey). A verified
 card tap also records the purse its session left on the card's record (`card_purses`).
 
-Exactly once: the position in the Taps log is a tracking record saved in the same transaction as
-the journeys a tap changed (this application's own process recorder), so a tap is applied once.
-Money moves in another application, before that save; every transfer id is derived from the
-journey, so a tap re-applied after a crash repeats the same transfers, which the ledger makes one
-effect. A `Follower` over SQL tables would not do: its tracking row lives beside view tables,
-while this follower's effects are events.
+Exactly once: taps are applied in sections (`_apply_section`). The position in the Taps log is a
+tracking record saved in the same transaction as the journeys a section changed (this
+application's own process recorder), so a tap is applied once. Money moves in another
+application, before that save, as one all-or-none ledger batch; every transfer id is derived from
+the journey, so a section re-applied after a crash repeats the same transfers, which the ledger
+makes one effect. A `Follower` over SQL tables would not do: its tracking row lives beside view
+tables, while this follower's effects are events.
+
+Speed: riders' books, passes and journeys are remembered between sections (`LogCheckedCache`,
+checked against this store's log for other writers), a medium's account is read once
+(`Payers`), and the metro hold's maximum fare is remembered where the engine's answer cannot
+differ (`MaxFares`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any, cast
@@ -31,32 +38,36 @@ from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
-from ticketing.application import Ledger
+from ticketing.application import LEDGER_BATCH_MAX, Ledger
 from ticketing.card_issuer import CardIssuer
 from ticketing.card_purses import record_purse
 from ticketing.domain.errors import LedgerError
 from ticketing.domain.invariants import require
-from ticketing.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
-from ticketing.domain.rider_journeys import RiderJourneys
+from ticketing.domain.journey import Journey, JourneyStatus, ServiceDayNotEnded
 from ticketing.domain.rider_passes import RiderPasses
 from ticketing.domain.tap import Tap
 from ticketing.domain.validator import Validator, ValidatorKind
 from ticketing.fares.engine import FareEngine
 from ticketing.ingestion import TapIngestion
-from ticketing.journey_charges import Charger
+from ticketing.journey_charges import Charger, DeferredCharger
 from ticketing.journey_fares import service_day
+from ticketing.journey_max_fares import MaxFares
+from ticketing.journey_payers import Payers
 from ticketing.journey_pricing import RiderPricing, held_passes
+from ticketing.journey_section import Section
 from ticketing.journey_taps import TapPlace, apply_tap, close_journey
+from ticketing.log_checked_cache import LogCheckedCache
 from ticketing.observed import LOG_SECTION_MAX, ObservedApplication
 from ticketing.smart_cards import SmartCards
 
-# Taps read from the log per pull, each applied in its own transaction.
+# Taps read from the log per pull; they are applied in sections, each one transaction.
 JOURNEY_SECTION_MAX = LOG_SECTION_MAX
+# The most ledger commands one tap makes (a hold posted, the rest debited; a void; a refund),
+# so a section's batch stays within LEDGER_BATCH_MAX.
+TAP_COMMANDS_MAX = 4
 FOLLOW_POLL_S = 0.25
 # Journeys closed per `close_service_day` call; the caller repeats until none is left.
 DAY_CLOSE_BATCH_MAX = 10_000
-# Card taps the validator charged on the card's purse (validators.card_validation.Outcome).
-PURSE_PAID_DEVICE_REASONS = frozenset({"charged", "retap_after_tear"})
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +103,9 @@ class Journeys(ObservedApplication):
         # optimistic check and the tracking record.
         self._lock = threading.Lock()
         self._validators: dict[int, Validator] = {}
+        self.payers = Payers(cards, smart_cards, ledger)
+        self._cache = LogCheckedCache(self)
+        self.max_fares = MaxFares(fares)
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -135,11 +149,11 @@ class Journeys(ObservedApplication):
             stop=head,
             topics=[Tap.Recorded.TOPIC],
         )
-        for notification in notifications:
-            tap = self.taps.mapper.to_domain_event(notification)
+        taps = [(n.id, self.taps.mapper.to_domain_event(n)) for n in notifications]
+        while taps:
             with self._lock:
-                changed = self._apply(tap)
-                self._save_tracked(notification.id, changed)
+                applied = self._apply_section(taps)
+            taps = taps[applied:]
         return len(notifications)
 
     def catch_up(self) -> int:
@@ -205,40 +219,72 @@ class Journeys(ObservedApplication):
 
     # Internals
 
-    def _apply(self, tap: Any) -> list[Aggregate]:
+    def _apply_section(self, taps: Sequence[tuple[int, Any]]) -> int:
+        """Applies the longest run of `taps` the ledger accepts as one batch, and saves it with
+        the tracking record of its last tap; returns how many taps it applied (at least one).
+
+        The ledger commands are collected while the taps are applied in memory, then run all
+        or none before the save. When the ledger refuses one, nothing of the section is kept:
+        the taps before the refused one are applied again as a shorter section, and the refused
+        tap alone, charging as it goes, so its journey records the refusal. A crash after the
+        ledger's commit re-applies the section from the tracked position: the same journeys
+        give the same transfer ids, which the ledger answers as repeats.
+        """
+        limit = len(taps)
+        while True:
+            self._cache.refresh()
+            section = Section(self._load, self._cache)
+            charger = DeferredCharger(self.ledger)
+            ends: list[int] = []  # after each tap applied, how many commands it had made
+            for _, tap in taps[:limit]:
+                if len(charger.commands) > LEDGER_BATCH_MAX - TAP_COMMANDS_MAX:
+                    break
+                self._apply(tap, section, charger)
+                ends.append(len(charger.commands))
+            outcome = self.ledger.execute_all(charger.commands)
+            if outcome.committed:
+                self._save_tracked(taps[len(ends) - 1][0], section)
+                return len(ends)
+            section.discard()
+            refused_at = outcome.refused_at
+            refused_tap = 0 if refused_at is None else bisect_right(ends, refused_at)
+            if refused_tap == 0:
+                return self._apply_alone(*taps[0])
+            limit = refused_tap
+
+    def _apply_alone(self, notification_id: int, tap: Any) -> int:
+        """Applies one tap reading the store and running each ledger command as it comes."""
+        section = Section(self._load)
+        self._apply(tap, section, self.charger)
+        self._save_tracked(notification_id, section, cached=False)
+        return 1
+
+    def _apply(self, tap: Any, section: Section, charger: Charger) -> None:
         if tap.verification != "accepted":
-            return []
+            return
         record_purse(self.smart_cards, tap)
         validator = self._validator(tap.validator_id)
         if validator is None or validator.kind is ValidatorKind.PARKING_HANDHELD:
-            return []
+            return
         try:
-            account_id, paid_from = self._payer(tap)
-            account = self.ledger.get_account(account_id)
+            account, paid_from = self.payers.payer(tap)
         except LedgerError as error:
             # A medium the backend verified always has an account; keep going, loudly.
             log.warning("tap %s/%s has no paying account: %s", tap.validator_id, tap.seq, error)
-            return []
+            return
         place = TapPlace.of(validator, self.fares)
-        pricing = self._pricing(account_id)
+        passes = held_passes(section.passes(account.id))
+        pricing = RiderPricing(self.fares, passes, section.book(account.id), self.max_fares)
         journeys = apply_tap(
             tap=tap,
             place=place,
             account=account,
             paid_from=paid_from,
             pricing=pricing,
-            load=self.get_journey,
-            charger=self.charger,
+            load=section.journey,
+            charger=charger,
         )
-        return [*journeys, pricing.book]
-
-    def _payer(self, tap: Any) -> tuple[UUID, PaidFrom]:
-        if tap.medium == "qr":
-            return self.cards.get_virtual_card(tap.card_id).account_id, PaidFrom.ACCOUNT
-        card = self.smart_cards.get(tap.serial)
-        if tap.device_reason in PURSE_PAID_DEVICE_REASONS:
-            return card.account_id, PaidFrom.CARD_PURSE
-        return card.account_id, PaidFrom.ACCOUNT
+        section.keep(*journeys)
 
     def _validator(self, validator_id: int) -> Validator | None:
         # A registration never changes, so it is read once per process.
@@ -250,18 +296,27 @@ class Journeys(ObservedApplication):
         return self._validators[validator_id]
 
     def _pricing(self, account_id: UUID) -> RiderPricing:
-        passes = held_passes(self.get_passes(account_id))
-        return RiderPricing(self.fares, passes, self._book(account_id))
+        section = Section(self._load)
+        passes = held_passes(section.passes(account_id))
+        return RiderPricing(self.fares, passes, section.book(account_id), self.max_fares)
 
-    def _book(self, account_id: UUID) -> RiderJourneys:
+    def _load(self, aggregate_id: UUID) -> Aggregate | None:
         try:
-            book: RiderJourneys = self.repository.get(RiderJourneys.create_id(account_id))
+            found: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
-            return RiderJourneys(account_id=account_id)
-        return book
+            return None
+        return found
 
-    def _save_tracked(self, notification_id: int, aggregates: list[Aggregate]) -> None:
+    def _save_tracked(self, notification_id: int, section: Section, *, cached: bool = True) -> None:
         processing = ProcessingEvent[UUID](tracking=Tracking(self.taps.name, notification_id))
-        processing.collect_events(*aggregates)
-        recordings = self._record(processing)
+        processing.collect_events(*section.changed())
+        try:
+            recordings = self._record(processing)
+        except BaseException:
+            # Another follower saved first, or the process is going down: the objects hold
+            # changes the store does not.
+            section.discard()
+            raise
+        if cached:
+            self._cache.saved(recordings)
         self._notify(recordings)

@@ -42,7 +42,8 @@ HELD_PASSES_MAX = 64
 
 
 class FareEngine:
-    """Prices journeys over one loaded feed. Pure: no clock, no I/O, no state between calls."""
+    """Prices journeys over one loaded feed. Pure: no clock, no I/O; what it remembers between
+    calls (the rules matching a leg, in a feed without timeframes) never changes an answer."""
 
     def __init__(self, feed: Feed, timezone: str = LOCAL_TIMEZONE) -> None:
         self._feed = feed

@@ -101,6 +101,12 @@ def fare_legs(feed: Feed, legs: Sequence[Leg]) -> tuple[FareLeg, ...]:
     return tuple(result)
 
 
+# Answers of `LegRuleMatcher.matching_rules` kept per engine (networks x areas x areas).
+MATCHES_REMEMBERED_MAX = 65_536
+
+Rules = tuple[FareLegRule, ...]
+
+
 class LegRuleMatcher:
     def __init__(self, feed: Feed, timezone: ZoneInfo) -> None:
         self._feed = feed
@@ -109,10 +115,38 @@ class LegRuleMatcher:
         self._listed_networks = {r.network_id for r in rules if r.network_id is not None}
         self._listed_from = {r.from_area_id for r in rules if r.from_area_id is not None}
         self._listed_to = {r.to_area_id for r in rules if r.to_area_id is not None}
+        # A rule naming a network matches only legs on it, so each network's leg is checked
+        # against its own rules and the network-less ones, in the feed's order; a leg of
+        # mixed or unknown network only against the network-less ones.
+        self._unnamed = tuple(r for r in rules if r.network_id is None)
+        self._by_network = {
+            network_id: tuple(r for r in rules if r.network_id in (None, network_id))
+            for network_id in self._listed_networks
+        }
 
-    def matching_rules(self, leg: FareLeg) -> tuple[FareLegRule, ...]:
+        # Without timeframes a leg's rules depend on its network and areas only, which take few
+        # values, so each answer is kept (a metro hold prices a leg to every stop of the feed).
+        self._timed = any(r.from_timeframe_group_id or r.to_timeframe_group_id for r in rules)
+        self._memo: dict[tuple[str | None, frozenset[str], frozenset[str]], Rules] = {}
+
+    def matching_rules(self, leg: FareLeg) -> Rules:
         """The rules the spec selects for this leg, best first; empty when the fare is unknown."""
-        matches = [rule for rule in self._feed.fare_leg_rules if self._matches(rule, leg)]
+        if self._timed:
+            return self._select(leg)
+        key = (leg.network_id, leg.from_areas, leg.to_areas)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._select(leg)
+            if len(self._memo) >= MATCHES_REMEMBERED_MAX:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def _select(self, leg: FareLeg) -> Rules:
+        candidates = self._unnamed
+        if leg.network_id is not None:
+            candidates = self._by_network.get(leg.network_id, self._unnamed)
+        matches = [rule for rule in candidates if self._matches(rule, leg)]
         if not matches:
             return ()
         if self._feed.leg_rules_have_priority:

@@ -1,0 +1,113 @@
+"""`Ledger.execute_all`: a batch of commands committed together or not at all, a repeat of a
+committed batch answered as repeats, and the memory it keeps between batches read again when
+another writer changed an account."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+from eventsourcing.domain import Aggregate
+
+from ticketing.application import LEDGER_BATCH_MAX, Ledger
+from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
+from ticketing.domain.errors import InsufficientFunds
+from ticketing.domain.invariants import InvariantViolated
+from ticketing.log_checked_cache import LogCheckedCache
+
+SEED_VND = 50_000
+HOLD_TTL_S = 3600
+
+
+def funded(ledger: Ledger, amount_vnd: int = SEED_VND) -> UUID:
+    account_id = ledger.open_account(rider_category=0).id
+    ledger.execute(TopUp(account_id, amount_vnd, f"seed-{account_id.hex}"))
+    return account_id
+
+
+def balance(ledger: Ledger, account_id: UUID) -> tuple[int, int]:
+    account = ledger.get_account(account_id)
+    return account.posted_vnd, account.pending_vnd
+
+
+def test_a_batch_commits_every_command_together() -> None:
+    ledger = Ledger()
+    first, second = funded(ledger), funded(ledger)
+    outcome = ledger.execute_all(
+        [
+            PlaceHold(first, "h1", 15_000, HOLD_TTL_S, "metro entry"),
+            PostHold(first, "h1", 8_000),
+            Debit(second, "d1", 10_000, "ride"),
+        ]
+    )
+    assert (outcome.committed, outcome.refused_at) == (True, None)
+    assert balance(ledger, first) == (SEED_VND - 8_000, 0)
+    assert balance(ledger, second) == (SEED_VND - 10_000, 0)
+
+
+def test_a_refused_command_stores_nothing_of_the_batch_and_says_which_it_was() -> None:
+    ledger = Ledger()
+    rich, poor = funded(ledger), funded(ledger, 1_000)
+    outcome = ledger.execute_all(
+        [Debit(rich, "d1", 10_000, "ride"), Debit(poor, "d2", 10_000, "ride")]
+    )
+    assert (outcome.committed, outcome.refused_at) == (False, 1)
+    assert isinstance(outcome.error, InsufficientFunds)
+    assert balance(ledger, rich) == (SEED_VND, 0)
+    assert ledger.get_transfer("d1") is None
+    # The batch without the refused command then commits from the stored state.
+    assert ledger.execute_all([Debit(rich, "d1", 10_000, "ride")]).committed
+    assert balance(ledger, rich) == (SEED_VND - 10_000, 0)
+
+
+def test_a_committed_batch_run_again_moves_no_money_twice() -> None:
+    ledger = Ledger()
+    account_id = funded(ledger)
+    commands: list[Command] = [
+        PlaceHold(account_id, "h1", 15_000, HOLD_TTL_S, "metro entry"),
+        Debit(account_id, "d1", 10_000, "ride"),
+    ]
+    assert ledger.execute_all(commands).committed
+    assert ledger.execute_all(commands).committed
+    assert balance(ledger, account_id) == (SEED_VND - 10_000, 15_000)
+
+
+def test_a_batch_sees_what_another_writer_did_to_an_account_since_the_last_batch() -> None:
+    ledger = Ledger()
+    account_id = funded(ledger, 10_000)
+    assert ledger.execute_all([Debit(account_id, "d1", 10_000, "ride")]).committed
+    ledger.execute(TopUp(account_id, 30_000, "later-top-up"))
+    assert ledger.execute_all([Debit(account_id, "d2", 30_000, "ride")]).committed
+    assert balance(ledger, account_id) == (0, 0)
+
+
+def test_a_batch_longer_than_the_limit_is_a_programming_error() -> None:
+    ledger = Ledger()
+    account_id = funded(ledger)
+    commands = [Debit(account_id, f"d{i}", 1, "ride") for i in range(LEDGER_BATCH_MAX + 1)]
+    with pytest.raises(InvariantViolated):
+        ledger.execute_all(commands)
+
+
+def test_the_cache_forgets_what_another_writer_changed_and_keeps_what_it_saved() -> None:
+    ledger = Ledger()
+    cache = LogCheckedCache(ledger)
+    mine, theirs = funded(ledger), funded(ledger)
+    cache.refresh()
+    for account_id in (mine, theirs):
+        cache.get(account_id, ledger.get_account)
+    account = ledger.get_account(mine)
+    account.top_up(transfer_id="t-mine", amount_vnd=1_000, payment_reference="m", at=ledger.now())
+    cache.put(mine, account)
+    cache.saved(ledger.save(account))
+    ledger.execute(TopUp(theirs, 1_000, "theirs"))
+    cache.refresh()
+    loads: list[UUID] = []
+
+    def load(aggregate_id: UUID) -> Aggregate:
+        loads.append(aggregate_id)
+        return ledger.get_account(aggregate_id)
+
+    assert cache.get(mine, load) is account
+    assert cache.get(theirs, load) is not None
+    assert loads == [theirs]

@@ -1,0 +1,66 @@
+"""Who pays for a tap: the account behind its medium, and whether the card's purse paid.
+
+A virtual card and a smart card are issued to one account and never move to another, and an
+account's rider category is fixed when it opens, so each is read from its store once per process
+(bounded by `PAYERS_CACHED_MAX`). Only the account's id and rider category are used here: a
+balance read from the cached account would be stale, and nothing reads one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+from ticketing.application import Ledger
+from ticketing.card_issuer import CardIssuer
+from ticketing.domain.account import TransportAccount
+from ticketing.domain.journey import PaidFrom
+from ticketing.smart_cards import SmartCards
+
+# Media and accounts remembered per process; past it, the memory starts again empty.
+PAYERS_CACHED_MAX = 100_000
+# Card taps the validator charged on the card's purse (validators.card_validation.Outcome).
+PURSE_PAID_DEVICE_REASONS = frozenset({"charged", "retap_after_tear"})
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Payers:
+    def __init__(self, cards: CardIssuer, smart_cards: SmartCards, ledger: Ledger) -> None:
+        self.cards = cards
+        self.smart_cards = smart_cards
+        self.ledger = ledger
+        self._media: dict[object, UUID] = {}
+        self._accounts: dict[UUID, TransportAccount] = {}
+
+    def payer(self, tap: Any) -> tuple[TransportAccount, PaidFrom]:
+        """The account and how it pays; raises a `LedgerError` when the medium has none."""
+        if tap.medium == "qr":
+            paid_from = PaidFrom.ACCOUNT
+        elif tap.device_reason in PURSE_PAID_DEVICE_REASONS:
+            paid_from = PaidFrom.CARD_PURSE
+        else:
+            paid_from = PaidFrom.ACCOUNT
+        return self._account(self._account_id(tap)), paid_from
+
+    def _account_id(self, tap: Any) -> UUID:
+        key: object = tap.card_id if tap.medium == "qr" else ("serial", tap.serial)
+        if key not in self._media:
+            if tap.medium == "qr":
+                account_id = self.cards.get_virtual_card(tap.card_id).account_id
+            else:
+                account_id = self.smart_cards.get(tap.serial).account_id
+            _bounded(self._media)[key] = account_id
+        return self._media[key]
+
+    def _account(self, account_id: UUID) -> TransportAccount:
+        if account_id not in self._accounts:
+            _bounded(self._accounts)[account_id] = self.ledger.get_account(account_id)
+        return self._accounts[account_id]
+
+
+def _bounded(memory: dict[K, V]) -> dict[K, V]:
+    if len(memory) >= PAYERS_CACHED_MAX:
+        memory.clear()
+    return memory
