@@ -827,9 +827,10 @@ generators (Locust, wrk) run on the same CPUs as the server and PostgreSQL.
 * **wrk** rows: one body per request, each sent once, taken in order from files of pre-built
   bodies (`loadtests/taps.lua`). Single taps are half QR and half card, from
   {WRK_VALIDATORS} metro gates.
-  wrk2 is not in Debian, so the ~{PACED_RATE}/s row is wrk with a fixed delay per connection: a
-  closed loop, so the rate falls when answers slow down, and its p99 is not corrected for
-  coordinated omission. Its measured rate was {paced.req_per_s:,.0f} req/s.
+  wrk2 is not in Debian, so the ~{PACED_RATE}/s row is wrk with a delay before each request,
+  drawn uniformly from 0 to {2 * args.paced_delay_ms} ms so that the connections do not move in
+  step: a closed loop, so the rate falls when answers slow down, and its p99 is not corrected
+  for coordinated omission. Its measured rate was {paced.req_per_s:,.0f} req/s.
 * **Raw appends**: `loadtests/raw_appends.py`, {raw.processes} processes (as many as the server's
   workers) each saving {raw.batch} new one-event aggregates per `save()`, the payload shaped like a
   QR tap, on the same database, {raw.seconds:.0f} s after 1 s of warm-up, through the library's

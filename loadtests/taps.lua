@@ -1,6 +1,7 @@
 -- wrk script for loadtests/run_taps.py: posts pre-built bodies, each once, in order.
 -- BODIES names a file of lines "path<TAB>bearer token<TAB>JSON body". DELAY_MS, when set,
--- makes each connection wait that long between its requests (a paced, closed-loop load).
+-- makes each connection wait that long on average between its requests (a paced, closed-loop
+-- load).
 local bodies = {}
 local next_index = 1
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
@@ -26,8 +27,11 @@ function request()
 end
 
 if delay_ms > 0 then
+  -- Drawn anew for every request, uniform around DELAY_MS: a fixed delay would keep the
+  -- connections in step, and the server would see bursts of one request per connection.
+  math.randomseed(os.time())
   function delay()
-    return delay_ms
+    return math.random(0, 2 * delay_ms)
   end
 end
 
