@@ -10,15 +10,18 @@ One command, everything on 127.0.0.1 and bounded in time:
 2. seeds validators, accounts, virtual cards (a P-256 key per simulated phone) and smart cards
    over HTTP, then builds every tap before any clock starts: TL1 codes signed on all cores,
    card session proofs from `tapledger.load_fixtures` (run as a program: it needs `hardware`);
-3. (a) Locust, headless, the scenario mix of `loadtests/locustfile.py`;
-   (b) wrk ceilings: batched QR taps, batched card taps, single taps at saturation, and single
-   taps paced to about 500 req/s (wrk with a per-connection delay: a closed loop, so a slow
-   answer delays that connection's next request; the rate is what wrk measured);
-   (c) raw `eventsourcing` appends on the same database, same batch size, 2 processes;
+3. (a) wrk ceilings: batched QR taps, batched card taps, single taps at saturation, and single
+   taps paced to about 500 req/s (wrk with a random delay before each request: a closed loop,
+   so a slow answer delays that connection's next request; the rate is what wrk measured);
+   (b) Locust, headless, the scenario mix of `loadtests/locustfile.py`, with the followers
+   (`tapledger projections run`) running beside the server, as deployed;
+   (c) the followers alone for a bounded time on the taps the load left: taps priced per second;
+   (d) raw `eventsourcing` appends on the same database, same batch size, 2 processes;
 4. stops the server, drops the database, flushes the Redis database, writes its section.
 
 `--profile` adds a batched-QR wrk run with `py-spy` sampling one worker and prints where the
-time goes (and keeps the flame graph).
+time goes. `--quick` runs the wrk ceilings and the followers only and writes nothing (with
+`--profile`, every ceiling is sampled).
 """
 
 from __future__ import annotations
@@ -1034,14 +1037,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             files[name] = (path, bodies_file(path, lines))
         print(f"fixtures written ({maker.forged} forged codes)", flush=True)
 
-        locust: LocustResult | None = None
-        if not args.quick:
-            print(f"locust: {args.users} users, {args.seconds} s, followers running", flush=True)
-            with Followers(env, work / "followers.log"):
-                locust = run_locust(
-                    server.base_url, fixtures_path, work, users=args.users, seconds=args.seconds
-                )
-            print(f"  locust tally: {locust.tally}", flush=True)
         wrk: dict[str, WrkResult] = {}
         for name, connections, per_request, delay in (
             ("qr", BATCH_CONNECTIONS, BATCH, 0),
@@ -1064,6 +1059,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             if spy is not None:
                 print(spy.summary(), flush=True)
+        # The mix last, so that the ceilings above are measured on a server that has only
+        # just been seeded, and the mix sees a store the ceilings have filled.
+        locust: LocustResult | None = None
+        if not args.quick:
+            print(f"locust: {args.users} users, {args.seconds} s, followers running", flush=True)
+            with Followers(env, work / "followers.log"):
+                locust = run_locust(
+                    server.base_url, fixtures_path, work, users=args.users, seconds=args.seconds
+                )
+            print(f"  locust tally: {locust.tally}", flush=True)
         profile_text = ""
         if args.profile and not args.quick:
             path, count = files["profile"]
