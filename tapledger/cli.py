@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 from datetime import datetime
 from typing import Annotated
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
+from tapledger.collector import tune_collector
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from tapledger.validator_cli import validator_app
@@ -81,26 +81,13 @@ def projections_rebuild() -> None:
         container.close()
 
 
-# The journey follower makes tens of thousands of short-lived objects a second and keeps many
-# long-lived ones (the aggregates it remembers); with the default thresholds the cycle collector
-# took 14 % of its time scanning them. Its objects form few cycles, so collect far less often.
-FOLLOWER_GC_THRESHOLDS = (10_000, 50, 1_000)
-
-
-def tune_collector_for_followers() -> None:
-    """Leaves what start-up built (modules, the fare feed) out of every later collection, and
-    collects cycles less often: for a process that only follows the event store."""
-    gc.freeze()
-    gc.set_threshold(*FOLLOWER_GC_THRESHOLDS)
-
-
 @projections.command("run")
 def projections_run() -> None:
     """Runs every follower (read models and journeys) until interrupted: on PostgreSQL, run
     this as its own process and start `serve` with TAPLEDGER_FOLLOW_IN_PROCESS=false, so the API
     workers spend no CPU on projections."""
     container = bootstrap()
-    tune_collector_for_followers()
+    tune_collector()
     container.start_followers()
     console.print("following the event store; Ctrl-C to stop")
     try:

@@ -19,6 +19,7 @@ import ticketing.smart_cards_api
 import ticketing.taps_api
 import ticketing.validator_config_api
 from tapledger.bootstrap import Container, bootstrap
+from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
 from tapledger.http.idempotency import IdempotencyMiddleware
 from tapledger.http.problems import Problem, problem_response
@@ -90,7 +91,9 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` workers: tables exist already, so no DDL here."""
-    return create_app(bootstrap(Settings(), create_schema=False))
+    app = create_app(bootstrap(Settings(), create_schema=False))
+    tune_collector()
+    return app
 
 
 def _healthz(request: Request) -> JSONResponse:
