@@ -763,7 +763,7 @@ def section(
         ),
         wrk_line(
             f"single taps paced to ~{PACED_RATE}/s ({paced.connections} conn., "
-            f"{args.paced_delay_ms} ms between requests)",
+            f"0-{2 * args.paced_delay_ms} ms before each request)",
             paced,
             "p99 ≤ 25 ms at 500/s",
             _verdict(
@@ -841,7 +841,7 @@ generators (Locust, wrk) run on the same CPUs as the server and PostgreSQL.
   code or card session in the same transaction (`ticketing/adapters/tap_recorders.py`), through a
   recorder that sends the events as typed binary arrays.
 * **Followers**: the server runs none (`TAPLEDGER_FOLLOW_IN_PROCESS=false`); `tapledger
-  projections run` runs beside it during the Locust mix, and after the wrk rows it is given
+  projections run` runs beside it during the Locust mix, and after the mix it is given
   {follow.seconds:.0f} s (after {FOLLOW_WARMUP_S:.0f} s of start-up) on the taps the load left:
   the journeys follower priced **{follow.per_s:,.0f} taps/s** ({follow.behind:,} still to price
   when it stopped).
