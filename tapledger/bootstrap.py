@@ -37,7 +37,7 @@ from ticketing.ingestion import TapIngestion
 from ticketing.journeys import Journeys
 from ticketing.pass_sales import PassSales
 from ticketing.smart_cards import SmartCards
-from ticketing.tap_verification import TapVerifier
+from ticketing.tap_verification import TapVerifier, start_thread
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
 
@@ -166,6 +166,7 @@ def bootstrap(
             card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
             sam=sam if sam is not None else make_sam(settings),
             clock=clock,
+            spawn=start_thread,
         ),
         clock=clock,
     )

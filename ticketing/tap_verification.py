@@ -35,6 +35,9 @@ from ticketing.tl1.verify import Verifier
 
 # How stale the key set and the deny list may be when a tap is checked.
 TRUST_REFRESH_S = 5.0
+# Refreshed in the background, a stale key set and deny list keep serving while the new ones
+# load, but never beyond this many refresh intervals: then the tap waits for the load.
+TRUST_STALE_INTERVALS_MAX = 6
 # Deny-list pages read in one refresh; the rest is read at the next one.
 DENY_LIST_PAGES_PER_REFRESH_MAX = 20
 # Serials known to be issued, remembered (an issued serial stays issued: a lost card is denied,
@@ -102,7 +105,11 @@ class TapVerifier:
         clock: Callable[[], datetime],
         refresh_s: float = TRUST_REFRESH_S,
         monotonic: Callable[[], float] = time.monotonic,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
+        """With `spawn` (e.g. `start_thread`), a stale key set and deny list are reloaded by
+        what it starts, while taps go on being checked against them: an event loop that
+        verifies taps is then never blocked by the reload's queries."""
         require(refresh_s >= 0, "a refresh interval is a duration")
         self._keys_source = keys
         self._deny_source = deny_list
@@ -113,6 +120,10 @@ class TapVerifier:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._trust: _Trust | None = None
+        self._spawn = spawn
+        self._reloading = False
+        # Guards `_reloading` only: never held while loading, so a tap never waits on it.
+        self._reload_flag = threading.Lock()
         self._issued: set[str] = set()
         self._certificates = SharedCertificateCache()
         # A verifier per thread (it holds the key set and deny list of the tap at hand); the
@@ -182,14 +193,34 @@ class TapVerifier:
 
     def _current(self) -> _Trust:
         trust = self._trust
-        if trust is not None and self._monotonic() - trust.loaded_at_s < self._refresh_s:
-            return trust
+        if trust is not None:
+            age_s = self._monotonic() - trust.loaded_at_s
+            if age_s < self._refresh_s:
+                return trust
+            if self._spawn is not None and age_s < self._refresh_s * TRUST_STALE_INTERVALS_MAX:
+                self._reload_in_background()
+                return trust
         with self._lock:
             trust = self._trust
             if trust is None or self._monotonic() - trust.loaded_at_s >= self._refresh_s:
                 trust = self._load(trust)
                 self._trust = trust
             return trust
+
+    def _reload_in_background(self) -> None:
+        with self._reload_flag:
+            if self._reloading or self._spawn is None:
+                return
+            self._reloading = True
+        self._spawn(self._reload)
+
+    def _reload(self) -> None:
+        try:
+            with self._lock:
+                self._trust = self._load(self._trust)
+        finally:
+            with self._reload_flag:
+                self._reloading = False
 
     def _load(self, previous: _Trust | None) -> _Trust:
         published = self._keys_source()
@@ -216,3 +247,8 @@ class TapVerifier:
             if not delta.more:
                 break
         return _Trust(keys, cards, serials, version, self._monotonic())
+
+
+def start_thread(work: Callable[[], None]) -> None:
+    """A `spawn` for `TapVerifier`: the work in a daemon thread of its own."""
+    threading.Thread(target=work, name="trust-reload", daemon=True).start()

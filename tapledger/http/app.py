@@ -22,6 +22,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
 from tapledger.http.idempotency import IdempotencyMiddleware
+from tapledger.http.online_check import OnlineCheckMiddleware
 from tapledger.http.problems import Problem, problem_response
 from tapledger.http.ratelimit import RateLimitMiddleware
 from tapledger.settings import Settings
@@ -78,7 +79,9 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     mount_web(app)
     _install_error_handlers(app)
     settings = container.settings
-    # Starlette runs the last-added middleware first: rate limits apply before idempotency.
+    # Starlette runs the last-added middleware first: rate limits apply before idempotency,
+    # and both before the online check is answered ahead of the router.
+    app.add_middleware(OnlineCheckMiddleware, problem_for=problem_for)
     app.add_middleware(IdempotencyMiddleware, hot_state=container.hot_state)
     app.add_middleware(
         RateLimitMiddleware,
@@ -119,22 +122,15 @@ def _check(probe: Any) -> str:
     return "error: no answer" if result is False else "ok"
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(LedgerError)
-    @app.exception_handler(AccessError)
-    async def _domain_error(_: Request, error: Exception) -> JSONResponse:
-        if not isinstance(error, LedgerError | AccessError):
-            raise error
+def problem_for(error: Exception) -> JSONResponse | None:
+    """The problem+json answer to an error a request may end in, or None for a bug."""
+    if isinstance(error, LedgerError | AccessError):
         status = ticketing.api.status_for(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return problem_response(status, error.code, str(error), headers=headers)
-
-    @app.exception_handler(Problem)
-    async def _problem(_: Request, error: Problem) -> JSONResponse:
+    if isinstance(error, Problem):
         return problem_response(error.status, error.code, error.detail, **error.extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    if isinstance(error, RequestValidationError):
         errors = [
             {"location": list(e.get("loc", ())), "message": e.get("msg", "")}
             for e in error.errors()[:VALIDATION_ERRORS_SHOWN_MAX]
@@ -142,12 +138,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             422, "validation_error", "the request does not match the schema", errors=errors
         )
-
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, error: HTTPException) -> JSONResponse:
+    if isinstance(error, HTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return problem_response(error.status_code, code, str(error.detail))
-
-    @app.exception_handler(HotStateUnavailable)
-    async def _hot_state(_: Request, error: HotStateUnavailable) -> JSONResponse:
+    if isinstance(error, HotStateUnavailable):
         return problem_response(503, "hot_state_unavailable", str(error))
+    return None
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def _answer(_: Request, error: Exception) -> JSONResponse:
+        response = problem_for(error)
+        if response is None:
+            raise error
+        return response
+
+    for error_type in (LedgerError, AccessError, Problem, RequestValidationError, HTTPException):
+        app.add_exception_handler(error_type, _answer)
+    app.add_exception_handler(HotStateUnavailable, _answer)
