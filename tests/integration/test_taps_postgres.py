@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import eventsourcing.utils
 import pytest
 
 from hardware.sam import SoftwareSam
@@ -173,3 +174,26 @@ def test_the_same_codes_uploaded_concurrently_by_two_validators_are_each_used_on
             (TapStatus.REFUSED, "code_replayed"),
         ], (mine, theirs)
     assert len(recorded(second)) == 2 * len(codes)
+
+
+def test_a_re_sent_batch_is_told_duplicate_at_once_never_retried_by_the_store(
+    workers: tuple[Container, Container], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = workers
+    first.taps.register_validator(validator_id=BUS, kind="bus", network_id=1, location=32)
+    phone = rider_phone(first)
+    now = int(time.time())
+    at = datetime.fromtimestamp(now, UTC)
+    batch = [QrTap(s, at, "accepted", "accepted", phone.code(now - 1, s)) for s in range(1, 41)]
+    assert {r.status for r in first.taps.ingest_batch(BUS, batch)} == {TapStatus.ACCEPTED}
+
+    def no_retry(_: float) -> None:
+        raise AssertionError("the event store retried an insert")
+
+    # The library sleeps before each retry of an insert; a repeat must never get that far.
+    monkeypatch.setattr(eventsourcing.utils, "sleep", no_retry)
+    for _ in range(8):  # past psycopg's threshold for preparing a statement on the server
+        assert {r.status for r in first.taps.ingest_batch(BUS, batch)} == {TapStatus.DUPLICATE}
+    other = [QrTap(100 + i, at, "accepted", "accepted", t.code_text) for i, t in enumerate(batch)]
+    answers = first.taps.ingest_batch(BUS, other)
+    assert {(r.status, r.reason) for r in answers} == {(TapStatus.REFUSED, "code_replayed")}
