@@ -71,7 +71,9 @@ class GroupCommit(Generic[T, R]):
         """`submit` for an event loop: the loop serves other requests while the group commits.
         An item whose caller gave up before its group began is not committed."""
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(self._enqueue(item)), self._wait_s)
+            # `asyncio.timeout` rather than `wait_for`, which would start a task per item.
+            async with asyncio.timeout(self._wait_s):
+                return await asyncio.wrap_future(self._enqueue(item))
         except TimeoutError:
             raise GroupCommitBusy from None
 
