@@ -618,27 +618,7 @@ class Spy:
 
 def profile(server: Server, base_url: str, bodies: Path, count: int, work: Path) -> str:
     """py-spy on one worker during a batched-QR run: the functions with the most samples."""
-    pid = server.worker_pids()[0]
-    raw = work / "profile.txt"
-    spy = subprocess.Popen(  # noqa: S603
-        [
-            str(Path(sys.executable).with_name("py-spy")),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(PROFILE_SECONDS),
-            "--rate",
-            str(PROFILE_RATE),
-            "--format",
-            "raw",
-            "--nonblocking",
-            "--output",
-            str(raw),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    spy = Spy(server, work / "profile.txt", PROFILE_SECONDS)
     run_wrk(
         "profiled batched QR",
         base_url,
@@ -648,8 +628,7 @@ def profile(server: Server, base_url: str, bodies: Path, count: int, work: Path)
         seconds=PROFILE_SECONDS,
         taps_per_request=BATCH,
     )
-    spy.wait(PROFILE_SECONDS + 30)
-    return summarise_profile(raw)
+    return spy.summary()
 
 
 def summarise_profile(raw: Path) -> str:
