@@ -11,8 +11,6 @@ import base64
 import io
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import zxingcpp
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -36,12 +33,11 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tapledger.bootstrap import bootstrap
-from tapledger.http.app import create_app
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tapledger.web.pages import QR_TEXT_MAX_CHARS
 from tests.e2e.browser import CHROMIUM_ARGS, chromium_executable
+from tests.e2e.in_process_server import served_locally
 from ticketing.tl1 import base45
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code, code_from_text, parse_code
@@ -51,8 +47,6 @@ from ticketing.tl1.verify import Decision, Verifier
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 TOP_UP_VND = 50_000
 REQUEST_TIMEOUT_S = 10.0
-SERVER_START_TIMEOUT_S = 30.0
-SERVER_STOP_TIMEOUT_S = 10.0
 POLL_S = 0.05
 FOLLOWER_WAIT_S = 15.0
 # A phone held upright (an iPhone 12 to 15's CSS size); two device pixels a CSS pixel.
@@ -138,41 +132,12 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The app over SQLite in local mode, served by uvicorn in a thread on a free port."""
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("rider-page"),
-        follow_in_process=True,
-        # Explicit, so that TAPLEDGER_* variables of the shell cannot point the test elsewhere.
-        environment="local",
-        database_url=None,
-        redis_url=None,
-        admin_token=None,
-    )
-    app = create_app(bootstrap(settings))
-    # The socket is bound here and handed to uvicorn, so no other process can take the port
-    # between choosing it and listening on it.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="rider-page-server", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the in-process server did not start", pytrace=False)
-            time.sleep(POLL_S)
-        base_url = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as client:
-            yield Site(base_url, client)
-    finally:
-        server.should_exit = True
-        thread.join(SERVER_STOP_TIMEOUT_S)
-        sock.close()
-        assert not thread.is_alive(), "the in-process server did not stop"
+    data_dir = tmp_path_factory.mktemp("rider-page")
+    with (
+        served_locally(data_dir, name="rider-page-server") as base_url,
+        httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as client,
+    ):
+        yield Site(base_url, client)
 
 
 @pytest.fixture(scope="module")

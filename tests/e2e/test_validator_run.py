@@ -7,22 +7,18 @@ keeps its taps in the outbox (exit 3) and the next run delivers them, each recor
 from __future__ import annotations
 
 import base64
-import socket
 import sqlite3
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from tapledger.bootstrap import bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.e2e.conftest import free_port, server_env, tapledger_command
+from tests.e2e.in_process_server import served_locally
 from tests.tap_media import Phone
 from validators.device import OUTBOX_FILE
 from validators.outbox import Outbox
@@ -33,44 +29,13 @@ RUN_TIMEOUT_S = 120.0
 FOLLOWER_WAIT_S = 15.0
 FOLLOWER_POLL_S = 0.2
 EXIT_TAPS_PENDING = 3
-SERVER_START_TIMEOUT_S = 30.0
-SERVER_STOP_TIMEOUT_S = 10.0
-POLL_S = 0.05
 
 
 @pytest.fixture
 def server_url(tmp_path: Path) -> Iterator[str]:
-    """The app on SQLite in local mode, served by uvicorn in a thread on a socket bound here,
-    so no other process can take the port between choosing and listening."""
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        data_dir=tmp_path / "var",
-        follow_in_process=True,
-        environment="local",
-        database_url=None,
-        redis_url=None,
-        admin_token=None,
-    )
-    app = create_app(bootstrap(settings))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="validator-run-server", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the in-process server did not start", pytrace=False)
-            time.sleep(POLL_S)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SERVER_STOP_TIMEOUT_S)
-        sock.close()
+    """The app on SQLite in local mode, served by uvicorn in a thread."""
+    with served_locally(tmp_path / "var", name="validator-run-server") as base_url:
+        yield base_url
 
 
 def run_validator(
