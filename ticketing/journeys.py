@@ -102,7 +102,6 @@ class Journeys(ObservedApplication):
         # One tap or one close at a time in this process; other processes meet the store's
         # optimistic check and the tracking record.
         self._lock = threading.Lock()
-        self._validators: dict[int, Validator] = {}
         self.payers = Payers(cards, smart_cards, ledger)
         self._cache = LogCheckedCache(self)
         self.max_fares = MaxFares(fares)
@@ -287,13 +286,11 @@ class Journeys(ObservedApplication):
         section.keep(*journeys)
 
     def _validator(self, validator_id: int) -> Validator | None:
-        # A registration never changes, so it is read once per process.
-        if validator_id not in self._validators:
-            try:
-                self._validators[validator_id] = self.taps.get_validator(validator_id)
-            except LedgerError:
-                return None
-        return self._validators[validator_id]
+        # `get_validator` remembers registrations: each is read once per process.
+        try:
+            return self.taps.get_validator(validator_id)
+        except LedgerError:
+            return None
 
     def _pricing(self, account_id: UUID) -> RiderPricing:
         section = Section(self._load)
