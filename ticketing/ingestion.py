@@ -170,7 +170,7 @@ class TapIngestion(ObservedApplication):
         self.verifier = verifier
         self.clock = clock
         self._validators: dict[int, Validator] = {}
-        # Online checks from many request threads, committed together.
+        # Online checks, from the event loop or from threads, committed together.
         self._online: GroupCommit[_Prepared, TapResult] = GroupCommit(
             self._record_taps, group_max=TAP_BATCH_MAX, name="tap-group-commit"
         )

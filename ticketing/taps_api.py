@@ -1,7 +1,8 @@
 """HTTP routes of the tap path: registering validators, uploading taps, the sequence report.
 
 The event-store library is synchronous, so routes are `def`s (run in the thread pool), but for
-the online check of one tap, which verifies in the event loop and awaits its group's commit.
+the two tap routes, which read their own request: the batch upload records in the thread pool,
+and the online check verifies in the event loop and awaits its group's commit.
 """
 
 from __future__ import annotations
