@@ -35,6 +35,8 @@ NONCE_BYTES = 12
 SEALED_LABEL = b"tapledger/tlc1-master-keys/v1"
 KEY_FILE_BYTES_MAX = 4096  # three levels of 32 hex characters fit many times over
 COUNTER_MAX = 0xFFFFFF
+# Diversified card keys a software SAM remembers (about 200 bytes each); cleared when full.
+CARD_KEYS_REMEMBERED_MAX = 50_000
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
@@ -69,12 +71,15 @@ class Sam(Protocol):
 class SoftwareSam:
     """Master keys in process memory: for development, tests and the card emulator's twin."""
 
-    __slots__ = ("_master_keys",)
+    __slots__ = ("_card_keys", "_master_keys")
 
     def __init__(self, master_keys: Mapping[KeyLevel, bytes]) -> None:
         require(bool(master_keys), "a SAM needs at least one key")
         require(all(len(key) == KEY_BYTES for key in master_keys.values()), "keys are AES-128")
         self._master_keys = {KeyLevel(level): bytes(key) for level, key in master_keys.items()}
+        # A card taps many times: its key, derived from a master key already in this memory,
+        # is remembered rather than derived again for every session.
+        self._card_keys: dict[tuple[bytes, KeyLevel], bytes] = {}
 
     @classmethod
     def from_key_file(cls, path: Path) -> SoftwareSam:
@@ -108,16 +113,27 @@ class SoftwareSam:
         require(len(terminal_challenge) == CHALLENGE_BYTES, "a challenge has 8 bytes")
         require(len(card_challenge) == CHALLENGE_BYTES, "a challenge has 8 bytes")
         require(0 <= counter <= COUNTER_MAX, "the transaction counter is a u24")
-        master = self._master_keys.get(level)
-        if master is None:
-            raise KeyLevelNotHeld(level)
         key = crypto.session_key(
-            crypto.card_key(master, serial=serial, level=level),
+            self._card_key(serial, level),
             terminal_challenge=terminal_challenge,
             card_challenge=card_challenge,
             counter=counter,
         )
         return _SoftwareSamSession(key, level)
+
+    def _card_key(self, serial: bytes, level: KeyLevel) -> bytes:
+        serial = bytes(serial)
+        known = self._card_keys.get((serial, level))
+        if known is not None:
+            return known
+        master = self._master_keys.get(level)
+        if master is None:
+            raise KeyLevelNotHeld(level)
+        key = crypto.card_key(master, serial=serial, level=level)
+        if len(self._card_keys) >= CARD_KEYS_REMEMBERED_MAX:
+            self._card_keys.clear()
+        self._card_keys[(serial, level)] = key
+        return key
 
 
 class _SoftwareSamSession:

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
 from tapledger.settings import (
-    POSTGRES_POOL_OVERFLOW,
-    POSTGRES_POOL_SIZE,
+    POSTGRES_POOL_MAX,
+    READ_MODEL_POOL_KEPT,
     SQLITE_LOCK_TIMEOUT_S,
     Settings,
 )
@@ -227,8 +227,8 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=POSTGRES_POOL_SIZE,
-            max_overflow=POSTGRES_POOL_OVERFLOW,
+            pool_size=READ_MODEL_POOL_KEPT,
+            max_overflow=POSTGRES_POOL_MAX - READ_MODEL_POOL_KEPT,
         )
     engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_S})
 

@@ -23,11 +23,18 @@ LOCAL_KEY_ENCRYPTION_KEY = base64.b64encode(
 SECRET_MIN_CHARS = 32
 KEK_BYTES = 32
 SQLITE_LOCK_TIMEOUT_S = 15
-# Connections per event-store application per process. Three applications and the read-model
-# engine in each of a few workers must stay under PostgreSQL's default max_connections (100):
-# (3 x (4 + 4) + 8) x 2 workers = 64. Waiting for a pooled connection beats a refused one.
-POSTGRES_POOL_SIZE = 4
-POSTGRES_POOL_OVERFLOW = 4
+# PostgreSQL connections. Each process holds one pool per event-store application and one for
+# the read models; a pool keeps POSTGRES_POOL_MIN open, opens up to POSTGRES_POOL_MAX under load
+# and closes those again when idle. At their busiest, two API workers and the followers process
+# stay under PostgreSQL's default max_connections (100): 3 x (4 x 6 + 6) = 90; idle, a process
+# holds about five. Waiting for a pooled connection beats a refused one.
+EVENT_STORE_APPLICATIONS = 4  # the ledger, cards, taps and journeys
+POSTGRES_POOL_MIN = 1
+POSTGRES_POOL_MAX = 6
+POSTGRES_MAX_CONNECTIONS = 100  # PostgreSQL's default
+# The read models' pool keeps this many of its POSTGRES_POOL_MAX once opened (SQLAlchemy closes
+# the rest as they come back), so a burst of reads does not connect anew for each.
+READ_MODEL_POOL_KEPT = 3
 
 
 class Settings(BaseSettings):
@@ -116,8 +123,8 @@ class Settings(BaseSettings):
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": url.username or "postgres",
             "POSTGRES_PASSWORD": url.password or "",
-            "POSTGRES_POOL_SIZE": str(POSTGRES_POOL_SIZE),
-            "POSTGRES_MAX_OVERFLOW": str(POSTGRES_POOL_OVERFLOW),
+            "POSTGRES_POOL_SIZE": str(POSTGRES_POOL_MIN),
+            "POSTGRES_MAX_OVERFLOW": str(POSTGRES_POOL_MAX - POSTGRES_POOL_MIN),
         }
 
     def read_model_url(self) -> str:

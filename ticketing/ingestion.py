@@ -22,11 +22,12 @@ from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent, Transcoder
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import get_topic
 
 from hardware.tlc1.terminal import SessionProof
 from ticketing.adapters.flat_transcoder import FlatJSONTranscoder
@@ -40,6 +41,7 @@ from ticketing.adapters.tap_recorders import (
 from ticketing.domain.invariants import require
 from ticketing.domain.tap import (
     CODE_REPLAYED,
+    RECORDED_VERSION,
     CardRefusal,
     Medium,
     Tap,
@@ -50,6 +52,7 @@ from ticketing.domain.tap import (
     check_reason,
     check_seq,
     qr_code_use_id,
+    recorded_state,
     tap_id,
 )
 from ticketing.domain.validator import (
@@ -110,25 +113,39 @@ class TapResult:
     reason: str | None = None  # why the backend refused it
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A verified tap: its event, the use it claims (if any) and what the device is told."""
+Encode = Callable[[dict[str, Any]], bytes]
+RECORDED_TOPIC = get_topic(Tap.Recorded)
 
-    event: Tap.Recorded
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A verified tap: its event as the store keeps it, the use it claims (if any) and what the
+    device is told. The event is written from its checked state (`recorded_state`), the bytes
+    the library's mapper would write for the `Tap.Recorded` object, without making the object."""
+
+    state: dict[str, Any]
+    stored: StoredEvent
     use_id: UUID | None
     result: TapResult
 
     @classmethod
-    def of(cls, facts: dict[str, Any], use_id: UUID | None) -> _Prepared:
-        event = Tap.recorded(**facts)
-        refused = event.verification == Verdict.REFUSED.value
-        result = TapResult(
-            seq=event.seq,
-            status=TapStatus.REFUSED if refused else TapStatus.ACCEPTED,
-            tap_id=event.originator_id,
-            reason=event.refusal_reason,
+    def of(cls, facts: dict[str, Any], use_id: UUID | None, encode: Encode) -> _Prepared:
+        state = recorded_state(**facts)
+        tap = tap_id(state["validator_id"], state["seq"])
+        stored = StoredEvent(
+            originator_id=tap,
+            originator_version=RECORDED_VERSION,
+            topic=RECORDED_TOPIC,
+            state=encode(state),
         )
-        return cls(event, use_id, result)
+        refused = state["verification"] == Verdict.REFUSED.value
+        result = TapResult(
+            seq=state["seq"],
+            status=TapStatus.REFUSED if refused else TapStatus.ACCEPTED,
+            tap_id=tap,
+            reason=state["refusal_reason"],
+        )
+        return cls(state, stored, use_id, result)
 
     @property
     def tap_id(self) -> UUID:
@@ -137,20 +154,16 @@ class _Prepared:
     def duplicate(self) -> TapResult:
         return TapResult(self.result.seq, TapStatus.DUPLICATE, self.tap_id)
 
-    def used_twice(self) -> _Prepared:
+    def used_twice(self, encode: Encode) -> _Prepared:
         """The same tap refused because another tap already used its code or card session."""
         reason = (
             CODE_REPLAYED
-            if self.event.medium == Medium.QR.value
+            if self.state["medium"] == Medium.QR.value
             else CardRefusal.TRANSACTION_COUNTER_REPLAYED.value
         )
-        facts = self.event.__dict__ | {
-            "verification": Verdict.REFUSED.value,
-            "refusal_reason": reason,
-        }
-        for key in ("originator_id", "originator_version", "timestamp", "originator_topic"):
-            del facts[key]
-        return _Prepared.of(facts, None)
+        facts = self.state | {"verification": Verdict.REFUSED.value, "refusal_reason": reason}
+        del facts["timestamp"], facts["originator_topic"]
+        return _Prepared.of(facts, None, encode)
 
 
 class TapIngestion(ObservedApplication):
@@ -178,6 +191,17 @@ class TapIngestion(ObservedApplication):
     def close(self) -> None:
         self._online.close()
         super().close()
+
+    def _encode(self, state: dict[str, Any]) -> bytes:
+        """An event's state as the mapper stores it: transcoded, then compressed and enciphered
+        when the store is configured to."""
+        mapper = self.mapper
+        data = mapper.transcoder.encode(state)
+        if mapper.compressor is not None:
+            data = mapper.compressor.compress(data)
+        if mapper.cipher is not None:
+            data = mapper.cipher.encrypt(data)
+        return data
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = FlatJSONTranscoder()
@@ -305,13 +329,11 @@ class TapIngestion(ObservedApplication):
         return [p.result for p in prepared]
 
     def _save_taps(self, prepared: Sequence[_Prepared]) -> None:
-        # `save` minus what taps do not need: each object it is given is checked against the
-        # library's runtime protocols (slow on Python 3.11), and these are events already.
-        processing = ProcessingEvent[UUID]()
-        processing.events.extend(p.event for p in prepared)
+        # Straight to the recorder: `save` would check each object against the library's
+        # runtime protocols (slow on Python 3.11) and map it, and these are stored events.
         claims = [(p.use_id, p.tap_id) for p in prepared if p.use_id is not None]
-        processing.saved_kwargs[CLAIMS] = claims
-        self._notify(self._record(processing))
+        self.recorder.insert_events([p.stored for p in prepared], **{CLAIMS: claims})
+        self._notify([])
 
     def _save_repeated(self, prepared: Sequence[_Prepared]) -> list[TapResult]:
         recorder = self.claiming_recorder
@@ -326,7 +348,7 @@ class TapIngestion(ObservedApplication):
                 continue
             seen_taps.add(p.tap_id)
             if p.use_id is not None and claimed.setdefault(p.use_id, p.tap_id) != p.tap_id:
-                p = p.used_twice()
+                p = p.used_twice(self._encode)
             fresh.append((len(results), p))
             results.append(p.result)
         if not fresh:
@@ -349,7 +371,7 @@ class TapIngestion(ObservedApplication):
         if prepared.use_id is None or self.claiming_recorder.recorded_among([prepared.tap_id]):
             return prepared.duplicate()
         # The tap is new, so its code (or card session) was used by another tap first.
-        refused = prepared.used_twice()
+        refused = prepared.used_twice(self._encode)
         try:
             self._save_taps([refused])
         except IntegrityError:
@@ -398,7 +420,7 @@ class TapIngestion(ObservedApplication):
                 cast(int, verdict.generated_at),
                 cast(int, verdict.counter),
             )
-        return _Prepared.of(facts, use_id)
+        return _Prepared.of(facts, use_id, self._encode)
 
     def _prepare_card(self, tap: CardTap, facts: dict[str, Any], claims: bool) -> _Prepared:
         serial = tap.serial.lower() if tap.serial is not None else None
@@ -421,7 +443,7 @@ class TapIngestion(ObservedApplication):
         use_id = None
         if claims and reason is None and proof is not None and serial is not None:
             use_id = card_session_use_id(serial, proof.counter)
-        return _Prepared.of(facts, use_id)
+        return _Prepared.of(facts, use_id, self._encode)
 
 
 def _verification(refusal_reason: str | None) -> dict[str, Any]:

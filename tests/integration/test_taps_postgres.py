@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import eventsourcing.utils
+import psycopg
 import pytest
 
 from hardware.sam import SoftwareSam
 from tapledger.bootstrap import Container, bootstrap
+from tapledger.settings import EVENT_STORE_APPLICATIONS, POSTGRES_POOL_MIN, READ_MODEL_POOL_KEPT
 from tests.integration.conftest import settings_for
 from tests.services import redis_url
 from tests.tap_media import MASTER_KEYS, Phone
@@ -197,3 +199,22 @@ def test_a_re_sent_batch_is_told_duplicate_at_once_never_retried_by_the_store(
     other = [QrTap(100 + i, at, "accepted", "accepted", t.code_text) for i, t in enumerate(batch)]
     answers = first.taps.ingest_batch(BUS, other)
     assert {(r.status, r.reason) for r in answers} == {(TapStatus.REFUSED, "code_replayed")}
+
+
+def test_an_idle_worker_holds_a_few_connections_not_a_pool_per_application(
+    workers: tuple[Container, Container], postgres_database_url: str
+) -> None:
+    workers[0].taps.register_validator(validator_id=BUS, kind="bus", network_id=1, location=32)
+    for container in workers:
+        container.taps.get_validator(BUS)  # the taps' store and the read models, used once
+        container.tap_views.sequence_report(BUS)
+    # A pool asked for a connection before its first is open opens one more; connections
+    # beyond the minimum close again once idle.
+    per_worker = EVENT_STORE_APPLICATIONS * (POSTGRES_POOL_MIN + 1) + READ_MODEL_POOL_KEPT
+    with psycopg.connect(postgres_database_url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    assert 0 < row[0] <= len(workers) * per_worker

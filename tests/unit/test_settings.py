@@ -12,7 +12,14 @@ from pydantic import ValidationError
 
 from hardware.sam import seal_key_file
 from tapledger.bootstrap import make_sam
-from tapledger.settings import LOCAL_ADMIN_TOKEN, LOCAL_KEY_ENCRYPTION_KEY, Settings
+from tapledger.settings import (
+    EVENT_STORE_APPLICATIONS,
+    LOCAL_ADMIN_TOKEN,
+    LOCAL_KEY_ENCRYPTION_KEY,
+    POSTGRES_MAX_CONNECTIONS,
+    POSTGRES_POOL_MAX,
+    Settings,
+)
 
 GOOD_TOKEN = "x" * 40
 GOOD_KEK = base64.b64encode(bytes(range(32))).decode()
@@ -43,8 +50,11 @@ def test_a_postgres_url_puts_events_and_read_models_on_postgres() -> None:
     )
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("app", "secret")
     assert env["CREATE_TABLE"] == "n"
-    # Bounded pools keep a few workers under PostgreSQL's default 100 connections.
-    assert int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"]) <= 8
+    # Bounded pools keep two workers and the followers under PostgreSQL's default connections.
+    per_pool = int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"])
+    assert per_pool == POSTGRES_POOL_MAX
+    busiest_process = (EVENT_STORE_APPLICATIONS + 1) * per_pool
+    assert 3 * busiest_process <= POSTGRES_MAX_CONNECTIONS
     assert s.read_model_url() == "postgresql+psycopg://app:secret@db.internal:6543/fares"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import hardware.sam as sam_module
 from hardware.invariants import InvariantViolated
 from hardware.sam import (
     KEY_FILE_BYTES_MAX,
@@ -90,6 +91,23 @@ def test_plain_key_file_gives_the_terminal_macs_of_the_trace(tmp_path: Path) -> 
 
 def test_sealed_key_file_gives_the_same_macs(tmp_path: Path) -> None:
     assert_matches_the_vectors(SoftwareSam.from_sealed_key_file(sealed_key_file(tmp_path), kek=KEK))
+
+
+def test_a_card_key_remembered_from_an_earlier_session_gives_the_same_macs(
+    tmp_path: Path,
+) -> None:
+    sam = SoftwareSam.from_key_file(plain_key_file(tmp_path))
+    assert_matches_the_vectors(sam)
+    assert_matches_the_vectors(sam)  # every card key is remembered now
+
+
+def test_a_sam_that_remembered_too_many_card_keys_forgets_them_and_stays_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sam_module, "CARD_KEYS_REMEMBERED_MAX", 1)
+    sam = SoftwareSam.from_key_file(plain_key_file(tmp_path))
+    assert_matches_the_vectors(sam)  # three levels through a memory of one
+    assert_matches_the_vectors(sam)
 
 
 def test_sealed_key_file_does_not_contain_the_keys(tmp_path: Path) -> None:

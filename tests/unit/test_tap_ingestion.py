@@ -7,10 +7,11 @@ import dataclasses
 import os
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from hardware.sam import SoftwareSam
 from hardware.tlc1.terminal import SessionProof
@@ -264,13 +265,13 @@ def test_a_crash_between_save_and_acknowledgement_is_repaired_by_re_sending(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = [qr_tap(world, seq) for seq in range(1, 4)]
-    record = world.taps._record
+    insert = world.taps.recorder.insert_events
 
     def record_then_crash(*args: Any, **kwargs: Any) -> Any:
-        record(*args, **kwargs)
+        insert(*args, **kwargs)
         raise ConnectionResetError("the acknowledgement never left")
 
-    monkeypatch.setattr(world.taps, "_record", record_then_crash)
+    monkeypatch.setattr(world.taps.recorder, "insert_events", record_then_crash)
     with pytest.raises(ConnectionResetError):
         world.taps.ingest_batch(BUS_17, batch)
     monkeypatch.undo()
@@ -418,3 +419,23 @@ def test_a_device_uploads_only_as_its_own_validator() -> None:
         check_can_upload_taps(device, BUS_18)
     with pytest.raises(Forbidden):
         check_can_upload_taps(Principal(token_id="a", role=Role.ADMIN), BUS_17)
+
+
+def test_a_recorded_tap_is_stored_as_the_library_would_store_its_event(world: World) -> None:
+    issue_smart_card(world)
+    proof = bus_ride(personalised_card(world.account_id), at=unix(START), validator=BUS_17)
+    world.taps.ingest_batch(BUS_17, [qr_tap(world, 1), card_tap(2, proof)])
+    library: Mapper[UUID] = Mapper(JSONTranscoder())
+    world.taps.register_transcodings(cast(JSONTranscoder, library.transcoder))
+    notifications = world.taps.notification_log.select(start=1, limit=LOG_SECTION_MAX)
+    stored = [n for n in notifications if n.topic.endswith("Tap.Recorded")]
+    assert len(stored) == 2
+    for written in stored:
+        # Made anew by its class, so its state is in the order the class defines.
+        event = world.taps.mapper.to_domain_event(written)
+        again = library.to_stored_event(type(event)(**vars(event)))
+        assert (again.originator_id, again.originator_version) == (
+            written.originator_id,
+            written.originator_version,
+        )
+        assert (again.topic, again.state) == (written.topic, written.state)

@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from ticketing.domain.errors import LedgerError
+from ticketing.domain.ids import url_uuid5
 from ticketing.domain.invariants import require
 
 TOPIC_PREFIX = "ticketing.Tap"
@@ -26,6 +27,7 @@ TOPIC_PREFIX = "ticketing.Tap"
 SEQ_FIRST = 1
 SEQ_MAX = 2**48 - 1
 REASON_MAX_CHARS = 40
+RECORDED_VERSION = 1  # a tap has one event
 REASON_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -61,7 +63,7 @@ CODE_REPLAYED = "code_replayed"
 
 
 def tap_id(validator_id: int, seq: int) -> UUID:
-    return uuid5(NAMESPACE_URL, f"/tapledger/taps/{validator_id}/{seq}")
+    return url_uuid5(f"/tapledger/taps/{validator_id}/{seq}")
 
 
 class Tap(Aggregate):
@@ -142,77 +144,16 @@ class Tap(Aggregate):
         self.refusal_reason = refusal_reason
 
     @classmethod
-    def recorded(
-        cls,
-        *,
-        validator_id: int,
-        seq: int,
-        tapped_at: datetime,
-        recorded_at: datetime,
-        validator_kind: str,
-        network_id: int,
-        location: int,
-        medium: str,
-        device_decision: str,
-        device_reason: str,
-        verification: str,
-        refusal_reason: str | None,
-        code_text: str | None = None,
-        card_id: UUID | None = None,
-        generated_at: int | None = None,
-        counter: int | None = None,
-        serial: str | None = None,
-        key_level: int | None = None,
-        terminal_challenge: str | None = None,
-        card_challenge: str | None = None,
-        transaction_counter: int | None = None,
-        transcript: str | None = None,
-        card_mac: str | None = None,
-    ) -> Tap.Recorded:
-        """The tap's one event, checked: saved as it is, it records the tap (ingestion writes
-        events, not aggregates, which is all a one-event aggregate is)."""
-        check_seq(seq)
-        check_aware(tapped_at)
-        check_aware(recorded_at)
-        check_reason("device_reason", device_reason)
-        if medium not in MEDIA:
-            raise InvalidTap(f"medium {medium[:20]!r} is neither qr nor card")
-        check_decision(device_decision)
-        check_decision(verification)
-        if (verification == Verdict.REFUSED) != (refusal_reason is not None):
-            raise InvalidTap("a refused tap, and only a refused tap, carries a refusal reason")
-        if refusal_reason is not None:
-            check_reason("refusal_reason", refusal_reason)
+    def recorded(cls, **facts: Any) -> Tap.Recorded:
+        """The tap's one event, checked: saved as it is, it records the tap. Ingestion writes
+        `recorded_state` straight to the store instead; this is the same event as an object."""
+        state = recorded_state(**facts)
         # The library makes event classes dataclasses when it defines them; mypy sees no fields.
         recorded: Any = cls.Recorded
         event: Tap.Recorded = recorded(
-            originator_id=tap_id(validator_id, seq),
-            originator_version=1,
-            timestamp=cls.Recorded.create_timestamp(),
-            originator_topic=TOPIC_PREFIX,
-            validator_id=validator_id,
-            seq=seq,
-            tapped_at=tapped_at,
-            recorded_at=recorded_at,
-            validator_kind=validator_kind,
-            network_id=network_id,
-            location=location,
-            medium=medium,
-            device_decision=device_decision,
-            device_reason=device_reason,
-            verification=verification,
-            refusal_reason=refusal_reason,
-            code_text=code_text,
-            card_id=card_id,
-            generated_at=generated_at,
-            counter=counter,
-            serial=serial,
-            key_level=key_level,
-            terminal_challenge=terminal_challenge,
-            card_challenge=card_challenge,
-            transaction_counter=transaction_counter,
-            transcript=transcript,
-            card_mac=card_mac,
+            originator_id=tap_id(state["validator_id"], state["seq"]),
+            originator_version=RECORDED_VERSION,
+            **state,
         )
         return event
 
@@ -229,14 +170,84 @@ class Tap(Aggregate):
 TapRecorded = Tap.Recorded
 
 
+def recorded_state(
+    *,
+    validator_id: int,
+    seq: int,
+    tapped_at: datetime,
+    recorded_at: datetime,
+    validator_kind: str,
+    network_id: int,
+    location: int,
+    medium: str,
+    device_decision: str,
+    device_reason: str,
+    verification: str,
+    refusal_reason: str | None,
+    code_text: str | None = None,
+    card_id: UUID | None = None,
+    generated_at: int | None = None,
+    counter: int | None = None,
+    serial: str | None = None,
+    key_level: int | None = None,
+    terminal_challenge: str | None = None,
+    card_challenge: str | None = None,
+    transaction_counter: int | None = None,
+    transcript: str | None = None,
+    card_mac: str | None = None,
+) -> dict[str, Any]:
+    """The checked state of a tap's `Recorded` event, keyed and ordered as the library keeps
+    an event's state (its fields less the originator's id and version), so that the tap path
+    can write it without making the event object first."""
+    check_seq(seq)
+    check_aware(tapped_at)
+    check_aware(recorded_at)
+    check_reason("device_reason", device_reason)
+    if medium not in MEDIA:
+        raise InvalidTap(f"medium {medium[:20]!r} is neither qr nor card")
+    check_decision(device_decision)
+    check_decision(verification)
+    if (verification == Verdict.REFUSED) != (refusal_reason is not None):
+        raise InvalidTap("a refused tap, and only a refused tap, carries a refusal reason")
+    if refusal_reason is not None:
+        check_reason("refusal_reason", refusal_reason)
+    return {
+        "timestamp": Tap.Recorded.create_timestamp(),
+        "originator_topic": TOPIC_PREFIX,
+        "validator_id": validator_id,
+        "seq": seq,
+        "tapped_at": tapped_at,
+        "recorded_at": recorded_at,
+        "validator_kind": validator_kind,
+        "network_id": network_id,
+        "location": location,
+        "medium": medium,
+        "device_decision": device_decision,
+        "device_reason": device_reason,
+        "verification": verification,
+        "refusal_reason": refusal_reason,
+        "code_text": code_text,
+        "card_id": card_id,
+        "generated_at": generated_at,
+        "counter": counter,
+        "serial": serial,
+        "key_level": key_level,
+        "terminal_challenge": terminal_challenge,
+        "card_challenge": card_challenge,
+        "transaction_counter": transaction_counter,
+        "transcript": transcript,
+        "card_mac": card_mac,
+    }
+
+
 def qr_code_use_id(card_id: UUID, generated_at: int, counter: int) -> UUID:
     """What one TL1 code is known by across validators (spec/QR.md, step 12)."""
-    return uuid5(NAMESPACE_URL, f"/tapledger/qr-code-uses/{card_id}/{generated_at}/{counter}")
+    return url_uuid5(f"/tapledger/qr-code-uses/{card_id}/{generated_at}/{counter}")
 
 
 def card_session_use_id(serial: str, transaction_counter: int) -> UUID:
     """What one secure session of a physical card is known by (spec/CARD.md)."""
-    return uuid5(NAMESPACE_URL, f"/tapledger/card-sessions/{serial.lower()}/{transaction_counter}")
+    return url_uuid5(f"/tapledger/card-sessions/{serial.lower()}/{transaction_counter}")
 
 
 def check_seq(seq: int) -> None:
