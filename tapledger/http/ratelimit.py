@@ -3,8 +3,9 @@
 The count is shared by every worker through hot state, but a worker does not ask for each
 request: it counts hits locally and tells the shared counter in batches, at least every
 `LOCAL_TALLY_MAX_MS` and whenever it holds a `LOCAL_TALLY_SHARE`-th of the limit. A caller can
-so exceed its limit by at most that share per worker, and a gate's taps cost no round trip and
-no thread hand-off each. With a small limit the share is one hit, and every request is told.
+so exceed its limit by at most that share per worker (and what arrives while a batch is being
+told), and a gate's taps cost no round trip and no thread hand-off each. With a small limit the
+share is one hit, and every request is told.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class _Tally:
     shared: int = 0
     pending: int = 0
     told_ms: float = -math.inf
+    telling: int = 0  # hits on their way to the shared count
 
 
 def _bucket(scope: Scope, headers: Headers) -> str:
@@ -125,7 +127,11 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_limits)
 
     async def _count(self, bucket: str) -> int:
-        """The caller's count in this window, this request included."""
+        """The caller's count in this window, this request included.
+
+        While one request tells the shared count, the others of the same caller count locally
+        instead of each telling it too: under load a round trip takes longest, and every
+        request arriving during it would otherwise add one more."""
         tally = self._tallies.get(bucket)
         if tally is None:
             if len(self._tallies) >= LOCAL_TALLIES_MAX:
@@ -133,9 +139,11 @@ class RateLimitMiddleware:
             tally = self._tallies[bucket] = _Tally()
         tally.pending += 1
         now_ms = self._monotonic_ms()
-        if tally.pending < self.tell_every and now_ms - tally.told_ms < LOCAL_TALLY_MAX_MS:
-            return tally.shared + tally.pending
+        due = tally.pending >= self.tell_every or now_ms - tally.told_ms >= LOCAL_TALLY_MAX_MS
+        if tally.telling or not due:
+            return tally.shared + tally.telling + tally.pending
         hits, tally.pending = tally.pending, 0
+        tally.telling = hits
         try:
             shared = await run_in_threadpool(
                 partial(self.hot_state.hit, bucket, window_ms=self.window_ms, hits=hits)
@@ -143,6 +151,8 @@ class RateLimitMiddleware:
         except HotStateUnavailable:
             tally.pending += hits  # told next time
             raise
+        finally:
+            tally.telling = 0
         # Requests that arrived meanwhile are in `pending` and not yet in `shared`.
         tally.shared = shared
         tally.told_ms = now_ms

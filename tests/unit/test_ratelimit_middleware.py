@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from dataclasses import dataclass, field
 
 import pytest
@@ -217,3 +219,35 @@ def test_batched_counting_lets_a_caller_exceed_its_limit_by_at_most_a_share_per_
     served = statuses.count(200)
     assert limit <= served <= limit + workers * (limit // 100)
     assert statuses[-50:] == [429] * 50
+
+
+class BlockingHotState(CountingHotState):
+    """Holds every `hit` until released, as a slow shared counter under load does."""
+
+    def __init__(self, inner: MemoryHotState) -> None:
+        super().__init__(inner)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def hit(self, key: str, *, window_ms: int, hits: int = 1) -> int:
+        self.entered.set()
+        self.release.wait(timeout=10)
+        return super().hit(key, window_ms=window_ms, hits=hits)
+
+
+def test_requests_arriving_while_the_count_is_being_told_count_locally() -> None:
+    store = BlockingHotState(MemoryHotState(now_ms=FakeClock()))
+    middleware = RateLimitMiddleware(
+        FastAPI(), hot_state=store, requests_per_window=LIMIT, window_ms=WINDOW_MS
+    )
+
+    async def burst() -> list[int]:
+        first = asyncio.ensure_future(middleware._count("alice"))
+        await asyncio.to_thread(store.entered.wait, 10)
+        meanwhile = [await middleware._count("alice") for _ in range(5)]
+        store.release.set()
+        return [await first, *meanwhile]
+
+    counts = asyncio.run(burst())
+    assert store.hit_calls == 1  # only the first request told the shared count
+    assert counts == [6, 2, 3, 4, 5, 6]  # each counting the hit on its way
