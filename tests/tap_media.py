@@ -65,9 +65,13 @@ def _terminal(card: EmulatedCard) -> Terminal:
 
 
 def personalised_card(
-    account_id: UUID, *, purse_vnd: int = 50_000, issued_on: int = 1_700_000_000
+    account_id: UUID,
+    *,
+    purse_vnd: int = 50_000,
+    issued_on: int = 1_700_000_000,
+    serial: bytes = CARD_SERIAL,
 ) -> EmulatedCard:
-    card = EmulatedCard.from_master_keys(MASTER_KEYS, CARD_SERIAL)
+    card = EmulatedCard.from_master_keys(MASTER_KEYS, serial)
     desk = CardDesk(_terminal(card))
     desk.personalise(
         Environment(

@@ -8,7 +8,8 @@ every journey still open the maximum fare; a late exit then refunds the differen
 
 Each journey is priced with the rider's passes (`RiderPasses`, bought through `PassSales`) and the
 rider's spend in each cap period (kept in `RiderJourneys`, saved with the journey). A verified
-card tap also records the purse its session left on the card's record (`card_purses`).
+card tap also records the purse its session left on the card's record: each section's newest
+purse per card, in one save of the card store (`journey_purses`).
 
 Exactly once: taps are applied in sections (`_apply_section`). The position in the Taps log is a
 tracking record saved in the same transaction as the journeys a section changed (this
@@ -20,8 +21,9 @@ tables, while this follower's effects are events.
 
 Speed: riders' books, passes and journeys are remembered between sections (`LogCheckedCache`,
 checked against this store's log for other writers), a medium's account is read once
-(`Payers`), and the metro hold's maximum fare is remembered where the engine's answer cannot
-differ (`MaxFares`).
+(`Payers`), the metro hold's maximum fare is remembered where the engine's answer cannot
+differ (`MaxFares`), and a section's card purses cost one save of the card store
+(`PurseRecorder`) rather than a read and a save per card tap.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
 from ticketing.application import LEDGER_BATCH_MAX, Ledger
 from ticketing.card_issuer import CardIssuer
-from ticketing.card_purses import record_purse
+from ticketing.card_purses import SectionPurses
 from ticketing.domain.errors import LedgerError
 from ticketing.domain.invariants import require
 from ticketing.domain.journey import Journey, JourneyStatus, ServiceDayNotEnded
@@ -54,6 +56,7 @@ from ticketing.journey_fares import service_day
 from ticketing.journey_max_fares import MaxFares
 from ticketing.journey_payers import Payers
 from ticketing.journey_pricing import RiderPricing, held_passes
+from ticketing.journey_purses import PurseRecorder
 from ticketing.journey_section import Section
 from ticketing.journey_taps import TapPlace, apply_tap, close_journey
 from ticketing.log_checked_cache import LogCheckedCache
@@ -105,6 +108,7 @@ class Journeys(ObservedApplication):
         self.payers = Payers(cards, smart_cards, ledger)
         self._cache = LogCheckedCache(self)
         self.max_fares = MaxFares(fares)
+        self.purses = PurseRecorder(smart_cards)
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -223,25 +227,29 @@ class Journeys(ObservedApplication):
         the tracking record of its last tap; returns how many taps it applied (at least one).
 
         The ledger commands are collected while the taps are applied in memory, then run all
-        or none before the save. When the ledger refuses one, nothing of the section is kept:
-        the taps before the refused one are applied again as a shorter section, and the refused
-        tap alone, charging as it goes, so its journey records the refusal. A crash after the
-        ledger's commit re-applies the section from the tracked position: the same journeys
-        give the same transfer ids, which the ledger answers as repeats.
+        or none before the save. When the ledger refuses one, nothing of the section is kept,
+        nor the purses its card taps showed: the taps before the refused one are applied again
+        as a shorter section, and the refused tap alone, charging as it goes, so its journey
+        records the refusal. The purses are recorded between the ledger's commit and the save.
+        A crash after the ledger's commit re-applies the section from the tracked position: the
+        same journeys give the same transfer ids, which the ledger answers as repeats, and the
+        same sessions' counters, which the cards' records answer by recording nothing.
         """
         limit = len(taps)
         while True:
             self._cache.refresh()
             section = Section(self._load, self._cache)
             charger = DeferredCharger(self.ledger)
+            purses = SectionPurses()
             ends: list[int] = []  # after each tap applied, how many commands it had made
             for _, tap in taps[:limit]:
                 if len(charger.commands) > LEDGER_BATCH_MAX - TAP_COMMANDS_MAX:
                     break
-                self._apply(tap, section, charger)
+                self._apply(tap, section, charger, purses)
                 ends.append(len(charger.commands))
             outcome = self.ledger.execute_all(charger.commands)
             if outcome.committed:
+                self._record_purses(purses, section)
                 self._save_tracked(taps[len(ends) - 1][0], section)
                 return len(ends)
             section.discard()
@@ -254,14 +262,25 @@ class Journeys(ObservedApplication):
     def _apply_alone(self, notification_id: int, tap: Any) -> int:
         """Applies one tap reading the store and running each ledger command as it comes."""
         section = Section(self._load)
-        self._apply(tap, section, self.charger)
+        purses = SectionPurses()
+        self._apply(tap, section, self.charger, purses)
+        self._record_purses(purses, section)
         self._save_tracked(notification_id, section, cached=False)
         return 1
 
-    def _apply(self, tap: Any, section: Section, charger: Charger) -> None:
+    def _record_purses(self, purses: SectionPurses, section: Section) -> None:
+        """Records the section's purses before its tracking save, so a failure here leaves the
+        section to be applied again; its objects then hold changes the store does not."""
+        try:
+            self.purses.record(purses)
+        except BaseException:
+            section.discard()
+            raise
+
+    def _apply(self, tap: Any, section: Section, charger: Charger, purses: SectionPurses) -> None:
         if tap.verification != "accepted":
             return
-        record_purse(self.smart_cards, tap)
+        purses.see(tap)
         validator = self._validator(tap.validator_id)
         if validator is None or validator.kind is ValidatorKind.PARKING_HANDHELD:
             return

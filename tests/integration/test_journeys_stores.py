@@ -1,7 +1,8 @@
 """The journey follower on each store it runs on, the embedded SQLite file and PostgreSQL: taps
 in, journeys and postings out; a crash between the ledger's posting and the follower's tracking
 save, then the same tap again, charges once; a follower reprocessing every tap from scratch
-charges nothing more."""
+charges nothing more; card taps' purses are recorded once per section, and a top-up saved on a
+card meanwhile loses nothing."""
 
 from __future__ import annotations
 
@@ -14,12 +15,24 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from hardware.emulator.card import EmulatedCard
+from hardware.sam import SoftwareSam
+from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
 from tests.integration.conftest import FakeClock, settings_for
-from tests.tap_media import Phone
+from tests.tap_media import (
+    BUS_FARE_VND,
+    CARD_SERIAL,
+    MASTER_KEYS,
+    Phone,
+    bus_ride,
+    personalised_card,
+)
+from tests.unit.test_journey_purses import count_calls
 from ticketing.domain.commands import TopUp
-from ticketing.ingestion import QrTap
+from ticketing.domain.smart_card import SmartCard
+from ticketing.ingestion import CardTap, QrTap
 from ticketing.journeys import Journeys
 
 SQLITE = "sqlite"
@@ -52,7 +65,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def container(store_settings: Settings, clock: FakeClock) -> Iterator[Container]:
-    built = bootstrap(store_settings, clock=clock)
+    built = bootstrap(store_settings, clock=clock, sam=SoftwareSam(MASTER_KEYS))
     for validator_id, kind, stop_id, route_id, direction in (
         (GATE_IN, "metro_gate", "2A-01", "2A", "entry"),
         (GATE_OUT, "metro_gate", "2A-12", "2A", "exit"),
@@ -259,3 +272,89 @@ def fresh_journeys(container: Container, settings: Settings, tmp_path: Path) -> 
         fares=container.journeys.fares,
         open_journeys=container.journey_views.open_journeys,
     )
+
+
+CARD_RIDERS = 3
+CARD_RIDES = 3
+CARD_PURSE_VND = 50_000
+CARD_RIDE_GAP_MIN = 10
+RELOAD_VND = 20_000
+
+
+class CardRider:
+    """A rider whose TLC1 card pays bus rides from its purse."""
+
+    def __init__(self, container: Container, clock: FakeClock, index: int) -> None:
+        self.container = container
+        self.clock = clock
+        account = container.ledger.open_account(rider_category=0)
+        serial = (int.from_bytes(CARD_SERIAL, "big") + index).to_bytes(len(CARD_SERIAL), "big")
+        self.serial = serial.hex()
+        container.smart_cards.issue(account.id, serial=self.serial)
+        self.card: EmulatedCard = personalised_card(
+            account.id, purse_vnd=CARD_PURSE_VND, serial=serial
+        )
+        self.seq = index * RACE_SEQS_PER_RIDER
+
+    def ride(self, after_min: int) -> SessionProof:
+        at = START + timedelta(minutes=after_min)
+        self.clock.now = at
+        self.seq += 1
+        proof = bus_ride(self.card, at=int(at.timestamp()), validator=BUS)
+        upload = CardTap(self.seq, at, "accepted", "charged", self.serial, proof)
+        [result] = self.container.taps.ingest_batch(BUS, [upload])
+        assert result.status == "accepted", result
+        return proof
+
+    def recorded(self) -> tuple[int, int | None]:
+        card = self.container.smart_cards.get(self.serial)
+        return card.purse_vnd, card.transaction_counter
+
+    def purses_recorded(self) -> int:
+        stored = self.container.cards.recorder.select_events(SmartCard.create_id(self.serial))
+        return sum(1 for e in stored if e.topic == SmartCard.PurseSeen.TOPIC)
+
+
+def test_a_section_of_card_taps_records_each_card_s_newest_purse_once(
+    container: Container, clock: FakeClock
+) -> None:
+    riders = [CardRider(container, clock, index) for index in range(CARD_RIDERS)]
+    newest = {}
+    for ride in range(CARD_RIDES):
+        for rider in riders:
+            newest[rider.serial] = rider.ride(ride * CARD_RIDE_GAP_MIN).counter
+    assert container.journeys.catch_up() == CARD_RIDERS * CARD_RIDES
+    for rider in riders:
+        purse_vnd = CARD_PURSE_VND - CARD_RIDES * BUS_FARE_VND
+        assert rider.recorded() == (purse_vnd, newest[rider.serial])
+        assert rider.purses_recorded() == 1
+
+
+def test_a_top_up_saved_on_a_card_while_its_purse_is_recorded_loses_neither(
+    container: Container, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rider = CardRider(container, clock, 0)
+    account_id = container.smart_cards.get(rider.serial).account_id
+    container.ledger.execute(TopUp(account_id, SEED_VND, f"seed-{account_id.hex}"))
+    rider.ride(0)
+    container.journeys.catch_up()  # the follower now remembers the card
+    proof = rider.ride(CARD_RIDE_GAP_MIN)
+    purse_vnd = CARD_PURSE_VND - 2 * BUS_FARE_VND
+    recorder = container.journeys.purses
+    see_all = recorder._see_all
+
+    def see_then_top_up(observations: Any) -> list[SmartCard]:
+        changed = see_all(observations)
+        # A desk starts a reload on the same card before the follower saves it.
+        container.smart_cards.start_reload(
+            rider.serial, reload_id="desk-1", amount_vnd=RELOAD_VND, purse_before_vnd=purse_vnd
+        )
+        return changed
+
+    monkeypatch.setattr(recorder, "_see_all", see_then_top_up)
+    alone = count_calls(recorder, "_record_each", monkeypatch)
+    assert container.journeys.catch_up() == 1
+    assert rider.recorded() == (purse_vnd, proof.counter)
+    assert alone == [1]  # the one save failed; the card was recorded on its own
+    assert "desk-1" in container.smart_cards.get(rider.serial).open_reloads
+    assert rider.purses_recorded() == 2

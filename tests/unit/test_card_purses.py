@@ -86,8 +86,7 @@ def world() -> World:
 def card_tap(world: World, proof: SessionProof, minutes: int) -> None:
     world.seq += 1
     world.clock.now = START + timedelta(minutes=minutes)
-    serial = CARD_SERIAL.hex()
-    upload = CardTap(world.seq, world.clock.now, "accepted", "charged", serial, proof)
+    upload = CardTap(world.seq, world.clock.now, "accepted", "charged", proof.serial.hex(), proof)
     [result] = world.taps.ingest_batch(BUS_01, [upload])
     assert result.status == "accepted", result
 
@@ -99,8 +98,8 @@ def rider_with_card(world: World) -> tuple[SmartCards, EmulatedCard]:
     return smart_cards, personalised_card(account_id, purse_vnd=PURSE_VND)
 
 
-def purse_events(world: World) -> int:
-    stored = world.cards.recorder.select_events(SmartCard.create_id(CARD_SERIAL.hex()))
+def purse_events(world: World, serial: str = CARD_SERIAL.hex()) -> int:
+    stored = world.cards.recorder.select_events(SmartCard.create_id(serial))
     return sum(1 for e in stored if e.topic == SmartCard.PurseSeen.TOPIC)
 
 
