@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,66 @@ def test_an_async_caller_that_gave_up_before_its_group_began_is_not_committed() 
         store.gate.set()
         writer.close()
     assert [item for group in store.groups for item in group] == [0, 2]
+
+
+class CountingLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Event loops that count the calls other threads make into them."""
+
+    calls = 0
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            CountingLoopPolicy.calls += 1
+            return call_soon_threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        return loop
+
+
+def test_a_group_of_callers_on_one_event_loop_is_answered_with_one_call_into_it() -> None:
+    store = Store()
+    store.gate.clear()
+    writer = GroupCommit(store.commit, group_max=500, name="test")
+
+    async def main() -> tuple[list[int], int]:
+        first = asyncio.ensure_future(writer.submit_async(0))  # holds the writer
+        assert await asyncio.to_thread(store.committing.wait, JOIN_TIMEOUT_S)
+        rest = [asyncio.ensure_future(writer.submit_async(i)) for i in range(1, CALLERS)]
+        await asyncio.sleep(0)  # every caller queued behind the first
+        before = CountingLoopPolicy.calls
+        store.gate.set()
+        answers = list(await asyncio.gather(first, *rest))
+        return answers, CountingLoopPolicy.calls - before
+
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(CountingLoopPolicy())
+    try:
+        answers, calls = asyncio.run(main())
+    finally:
+        asyncio.set_event_loop_policy(policy)
+        store.gate.set()
+        writer.close()
+    assert answers == [2 * i for i in range(CALLERS)]
+    assert store.groups == [[0], list(range(1, CALLERS))]
+    # One call per group, where a future per caller would make one per caller.
+    assert calls == len(store.groups)
+
+
+def test_a_failed_group_fails_every_caller_on_an_event_loop() -> None:
+    def fail(items: Sequence[int]) -> list[int]:
+        raise ConnectionResetError("the database went away")
+
+    writer = GroupCommit(fail, group_max=500, name="test")
+
+    async def main() -> list[BaseException | int]:
+        calls = (writer.submit_async(i) for i in range(CALLERS))
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        writer.close()
+    assert all(isinstance(o, ConnectionResetError) for o in outcomes)

@@ -21,22 +21,23 @@ batch: which of these taps are recorded, and which of these uses are claimed, an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
-from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Composed, Identifier
 
 from ticketing.domain.invariants import require
 
-# The library's PostgreSQL insert, under the retry decorator it wears.
-_UNRETRIED_INSERT = PostgresApplicationRecorder.insert_events.__wrapped__
+BEGIN = SQL("BEGIN")
+COMMIT = SQL("COMMIT")
 
 # The keyword of `Application.save` that carries a batch's claims: (use id, tap id) pairs.
 CLAIMS = "claims"
@@ -79,6 +80,7 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
             "RETURNING notification_id"
         ).format(schema=schema, events=events)
         self._insert_typed = insert_events
+        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         # Claims and events in one statement, so one error point and no extra round trip.
         self._insert_claiming = SQL(" ").join(
             [
@@ -100,38 +102,56 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        # The library's insert without its retries: an error after the commit was sent would be
-        # retried into a second, refused insert of taps already recorded, and the device told
-        # `duplicate` for taps this very upload recorded. The device retries instead, and is
-        # told the truth.
-        return _UNRETRIED_INSERT(self, stored_events, **kwargs)  # type: ignore[no-any-return]
+        """The library's order (begin, lock the table so notification ids are in commit order,
+        notify, insert, commit), sent as one pipeline with one sync.
 
-    def _insert_stored_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        **kwargs: Any,
-    ) -> None:
-        # The library's order: lock the table (notification ids in commit order), notify,
-        # insert. The claims go in with the events, in one statement under the table lock: a
-        # claim made twice is then reported where the library looks for a repeated event, as
-        # an IntegrityError, and no claim can wait on a transaction that waits for the lock.
-        # Never server-side prepared: psycopg may believe a statement prepared in a pipeline
-        # that a duplicate aborted, and then every later use on that connection fails.
-        self._lock_table(curs)
-        self._notify_channel(curs)
+        The table lock serialises every writer of the log, so it must be held no longer than
+        the server's own work. The library syncs after the insert and sends its commit when
+        Python has read the result: under load the writing thread then waits for the GIL
+        while every other writer waits for the lock. Here the commit is queued behind the
+        insert, and no statement waits on Python while the lock is held.
+
+        Claims go in with the events, in one statement under the lock: a claim made twice is
+        reported where the library looks for a repeated event, as an IntegrityError, and no
+        claim can wait on a transaction that waits for the lock. Nothing is server-prepared:
+        psycopg may believe a statement prepared in a pipeline that a duplicate aborted, and
+        every later use on that connection would fail. Nothing is retried either: a retry after
+        the commit was sent would be refused as a repeat of taps this very upload recorded, and
+        the device told `duplicate` for them; the device retries instead, and is told the truth.
+        """
+        if not stored_events:
+            return []
+        insert, params = self._insert_statement(stored_events, claims_of(kwargs))
+        with self.datastore.get_connection() as conn, conn.cursor() as inserted:
+            try:
+                with conn.pipeline(), conn.cursor() as control:
+                    control.execute(BEGIN, prepare=False)
+                    for statement in self.lock_table_statements:
+                        control.execute(statement, prepare=False)
+                    control.execute(self._notify, prepare=False)
+                    inserted.execute(insert, params, prepare=False)
+                    control.execute(COMMIT, prepare=False)
+            except BaseException:
+                # The pipeline skipped the commit: end the failed transaction here.
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                raise
+            return [row["notification_id"] for row in inserted.fetchall()]
+
+    def _insert_statement(
+        self, stored_events: Sequence[StoredEvent], claims: Sequence[Claim]
+    ) -> tuple[Composed, tuple[list[Any], ...]]:
         events = (
             [s.originator_id for s in stored_events],
             [s.originator_version for s in stored_events],
             [s.topic for s in stored_events],
             [s.state for s in stored_events],
         )
-        claims = claims_of(kwargs)
-        if claims:
-            uses = ([use for use, _ in claims], [tap for _, tap in claims])
-            curs.execute(self._insert_claiming, (*uses, *events), prepare=False)
-        else:
-            curs.execute(self._insert_typed, events, prepare=False)
+        if not claims:
+            return self._insert_typed, events
+        uses = ([use for use, _ in claims], [tap for _, tap in claims])
+        return self._insert_claiming, (*uses, *events)
 
     def recorded_among(self, originator_ids: Iterable[UUID]) -> set[UUID]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
