@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import math
 import os
@@ -485,6 +486,9 @@ class WrkResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    # CPU time per tap while the row ran: the server's workers, and PostgreSQL's processes.
+    worker_cpu_us: float | None = None
+    postgres_cpu_us: float | None = None
 
     @property
     def req_per_s(self) -> float:
@@ -497,6 +501,58 @@ class WrkResult:
     @property
     def wrapped(self) -> bool:
         return self.requests > self.bodies
+
+
+def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
+    """User and system CPU time so far of each process still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        # After the command's closing parenthesis, utime and stime are the 12th and 13th fields.
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings (a process started meanwhile counts from 0)."""
+    return sum(spent - before.get(pid, 0.0) for pid, spent in after.items())
+
+
+def run_wrk_measured(server: Server, name: str, bodies: Path, count: int, **wrk: Any) -> WrkResult:
+    """`run_wrk` with the CPU time the workers and PostgreSQL spent per tap meanwhile."""
+    workers = server.worker_pids()
+    worker_before, postgres_before = cpu_seconds(workers), cpu_seconds(postgres_pids())
+    result = run_wrk(name, server.base_url, bodies, count, **wrk)
+    worker_spent = cpu_used(worker_before, cpu_seconds(workers))
+    postgres_spent = cpu_used(postgres_before, cpu_seconds(postgres_pids()))
+    taps = max(1, result.requests * result.taps_per_request)
+    measured = dataclasses.replace(
+        result,
+        worker_cpu_us=worker_spent / taps * 1e6,
+        postgres_cpu_us=postgres_spent / taps * 1e6,
+    )
+    print(
+        f"    CPU per tap: workers {measured.worker_cpu_us:.0f} µs, "
+        f"PostgreSQL {measured.postgres_cpu_us:.0f} µs",
+        flush=True,
+    )
+    return measured
 
 
 def run_wrk(
@@ -712,6 +768,7 @@ def section(
     raw: raw_appends.RawResult,
     counts: dict[str, int],
     follow: FollowResult,
+    ecdsa_us: float,
 ) -> str:
     start, end = report.markers(MARKER)
     batch_row = _locust_row(locust.rows, "POST /v1/taps/batch")
@@ -724,9 +781,15 @@ def section(
 
     def wrk_line(label: str, r: WrkResult, target: str, verdict: str) -> str:
         wrapped = " (bodies re-sent!)" if r.wrapped else ""
+        cpu = ""
+        if r.worker_cpu_us is not None and r.postgres_cpu_us is not None:
+            cpu = (
+                f"; CPU a tap: workers {r.worker_cpu_us:,.0f} µs, "
+                f"PostgreSQL {r.postgres_cpu_us:,.0f} µs"
+            )
         return (
             f"| {label} | wrk -t1 -c{r.connections}, {r.seconds:.0f} s | "
-            f"**{r.taps_per_s:,.0f}** taps/s ({r.req_per_s:,.1f} req/s){wrapped} | "
+            f"**{r.taps_per_s:,.0f}** taps/s ({r.req_per_s:,.1f} req/s){wrapped}{cpu} | "
             f"{r.p50_ms:.1f} / {r.p95_ms:.1f} / {r.p99_ms:.1f} ms | "
             f"{r.non_2xx + r.socket_errors} | "
             f"{target} | {verdict} |"
@@ -801,7 +864,8 @@ Written by `loadtests/run_taps.py` on {started:%Y-%m-%d %H:%M} UTC with:
 
     {report.command_line("loadtests.run_taps")}
 
-Machine: {software}.
+Machine: {software}. One ECDSA P-256 verification takes {ecdsa_us:.0f} µs of one core here
+(`cryptography`, measured before the run): every QR tap pays it once.
 While it ran: load average (1/5/15 min) {loads[0]} before and {loads[1]} after. The load
 generators (Locust, wrk) run on the same CPUs as the server and PostgreSQL.
 
@@ -822,7 +886,9 @@ generators (Locust, wrk) run on the same CPUs as the server and PostgreSQL.
 * **wrk** rows: one body per request, each sent once, taken in order from files of pre-built
   bodies (`loadtests/taps.lua`), after {WARMUP_SECONDS} s of batched QR taps that are not
   counted. Before each row the database is vacuumed and checkpointed, so no row pays for the
-  background work of the one before. Single taps are half QR and half
+  background work of the one before. The CPU a tap cost the server's workers and PostgreSQL
+  is read from `/proc` around each row: on this shared machine it moves less between runs
+  than the throughput does. Single taps are half QR and half
   card, from {WRK_VALIDATORS} metro gates.
   wrk2 is not in Debian, so the ~{PACED_RATE}/s row is wrk with a delay before each request,
   drawn uniformly from 0 to {2 * args.paced_delay_ms} ms so that the connections do not move in
@@ -886,6 +952,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     started = datetime.now(UTC)
     load_before = report.load_average()
+    ecdsa_us = report.ecdsa_p256_verify_us()
+    print(f"one ECDSA P-256 verification: {ecdsa_us:.0f} µs", flush=True)
     work = Path(tempfile.mkdtemp(prefix="tl_taps_"))
     database = f"tl_taps_{secrets.token_hex(4)}"
     database_url = PG_URL.format(db=database)
@@ -1059,9 +1127,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             time.sleep(1.0)
             path, count = files[name]
             spy = Spy(server, work / f"spy-{name}.txt", s) if args.quick and args.profile else None
-            wrk[name] = run_wrk(
+            wrk[name] = run_wrk_measured(
+                server,
                 name,
-                server.base_url,
                 path,
                 count,
                 connections=connections,
@@ -1099,7 +1167,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"  raw: {raw.per_s:,.0f} aggregates/s", flush=True)
         counts = {"phones": len(world.phones), "cards": len(world.cards)}
         text = section(
-            args, started, (load_before, report.load_average()), locust, wrk, raw, counts, follow
+            args,
+            started,
+            (load_before, report.load_average()),
+            locust,
+            wrk,
+            raw,
+            counts,
+            follow,
+            ecdsa_us,
         )
         report.write_section(args.out, text, marker=MARKER)
         print(text)
