@@ -77,8 +77,7 @@ class GroupCommit(Generic[T, R]):
         An item whose caller gave up before its group began is not committed."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[R] = loop.create_future()
-        self._ensure_writer()
-        self._queue.put((item, _LoopWaiter(loop, waiter)))
+        self._hand_in(item, _LoopWaiter(loop, waiter))
         try:
             # `asyncio.timeout` rather than `wait_for`, which would start a task per item.
             async with asyncio.timeout(self._wait_s):
@@ -88,9 +87,12 @@ class GroupCommit(Generic[T, R]):
 
     def _enqueue(self, item: T) -> Future[R]:
         future: Future[R] = Future()
-        self._ensure_writer()
-        self._queue.put((item, future))
+        self._hand_in(item, future)
         return future
+
+    def _hand_in(self, item: T, waiter: _Waiter[R]) -> None:
+        self._ensure_writer()
+        self._queue.put((item, waiter))
 
     def waiting(self) -> int:
         """Items handed in and not yet taken into a group (approximate, for monitoring)."""

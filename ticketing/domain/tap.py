@@ -143,20 +143,6 @@ class Tap(Aggregate):
         self.verification_code = verification
         self.refusal_reason = refusal_reason
 
-    @classmethod
-    def recorded(cls, **facts: Any) -> Tap.Recorded:
-        """The tap's one event, checked: saved as it is, it records the tap. Ingestion writes
-        `recorded_state` straight to the store instead; this is the same event as an object."""
-        state = recorded_state(**facts)
-        # The library makes event classes dataclasses when it defines them; mypy sees no fields.
-        recorded: Any = cls.Recorded
-        event: Tap.Recorded = recorded(
-            originator_id=tap_id(state["validator_id"], state["seq"]),
-            originator_version=RECORDED_VERSION,
-            **state,
-        )
-        return event
-
     @property
     def medium(self) -> Medium:
         return Medium(self.medium_code)
