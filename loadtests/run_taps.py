@@ -539,7 +539,11 @@ def run_wrk_measured(server: Server, name: str, bodies: Path, count: int, **wrk:
     workers = server.worker_pids()
     worker_before, postgres_before = cpu_seconds(workers), cpu_seconds(postgres_pids())
     result = run_wrk(name, server.base_url, bodies, count, **wrk)
-    worker_spent = cpu_used(worker_before, cpu_seconds(workers))
+    worker_after = cpu_seconds(workers)
+    worker_spent = cpu_used(worker_before, worker_after)
+    each = " / ".join(
+        f"{spent - worker_before.get(pid, 0.0):.1f}" for pid, spent in worker_after.items()
+    )
     postgres_spent = cpu_used(postgres_before, cpu_seconds(postgres_pids()))
     taps = max(1, result.requests * result.taps_per_request)
     measured = dataclasses.replace(
@@ -549,7 +553,7 @@ def run_wrk_measured(server: Server, name: str, bodies: Path, count: int, **wrk:
     )
     print(
         f"    CPU per tap: workers {measured.worker_cpu_us:.0f} µs, "
-        f"PostgreSQL {measured.postgres_cpu_us:.0f} µs",
+        f"PostgreSQL {measured.postgres_cpu_us:.0f} µs; CPU s of each worker {each}",
         flush=True,
     )
     return measured

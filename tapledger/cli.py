@@ -10,10 +10,13 @@ from uuid import UUID
 import typer
 import uvicorn
 from rich.console import Console
+from uvicorn.config import STARTUP_FAILURE
 
 from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
 from tapledger.collector import tune_collector
+from tapledger.http.workers import WORKERS_MAX, PortInUse
+from tapledger.http.workers import serve as serve_workers
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from tapledger.validator_cli import validator_app
@@ -40,21 +43,35 @@ console = Console()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=WORKERS_MAX, help="Worker processes, each with its own socket")
+    ] = 1,
 ) -> None:
     """Serves the HTTP API (OpenAPI at /openapi.json)."""
     settings = Settings()
     # Create every table once, before any worker starts: concurrent DDL is unsafe.
     bootstrap(settings).close()
-    uvicorn.run(
+    bind_host, bind_port = host or settings.host, port or settings.port
+    config = uvicorn.Config(
         "tapledger.http.app:app_from_env",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
+        host=bind_host,
+        port=bind_port,
         log_level="info",
         access_log=settings.access_log,
     )
+    if workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise typer.Exit(STARTUP_FAILURE)
+        return
+    try:
+        status = serve_workers(config, bind_host, bind_port, workers)
+    except PortInUse as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    raise typer.Exit(status)
 
 
 @app.command()

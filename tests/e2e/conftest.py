@@ -78,12 +78,21 @@ def stop_server(server: Server) -> None:
             server.process.wait(SERVER_STOP_TIMEOUT_S)
 
 
-def start_server(settings_env: dict[str, str], workdir: Path) -> Server:
+def start_server(settings_env: dict[str, str], workdir: Path, workers: int = 1) -> Server:
     """Starts the server in `workdir` (so no `.env` of the repository is read) and waits until
     `/healthz` answers 200, failing the test with the server's stderr otherwise."""
     port = free_port()
     stderr_path = workdir / "server.stderr"
-    command = [*tapledger_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        *tapledger_command(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
             command,
