@@ -58,7 +58,7 @@ class Phone:
         )
 
 
-def _terminal(card: EmulatedCard) -> Terminal:
+def card_terminal(card: EmulatedCard) -> Terminal:
     reader = CardInReader(card, "emulated", lost_card_errors=(CardTorn,))
     reader.power_on()
     return Terminal(reader, SoftwareSam(MASTER_KEYS))
@@ -72,7 +72,7 @@ def personalised_card(
     serial: bytes = CARD_SERIAL,
 ) -> EmulatedCard:
     card = EmulatedCard.from_master_keys(MASTER_KEYS, serial)
-    desk = CardDesk(_terminal(card))
+    desk = CardDesk(card_terminal(card))
     desk.personalise(
         Environment(
             network_id=NETWORK, issued_on=issued_on, rider_category=0, account_id=account_id
@@ -92,7 +92,7 @@ def bus_ride(card: EmulatedCard, *, at: int, validator: int) -> SessionProof:
         fare_vnd=BUS_FARE_VND,
     )
     validation = CardValidator(
-        _terminal(card), point, denied_serials=frozenset(), clock=lambda: at
+        card_terminal(card), point, denied_serials=frozenset(), clock=lambda: at
     ).validate()
     assert validation.outcome is Outcome.CHARGED
     assert validation.proof is not None

@@ -49,6 +49,17 @@ def purse_observation(tap: Any) -> PurseObservation | None:
     return PurseObservation(tap.serial, purse_vnd, tap.transaction_counter)
 
 
+def purse_paid_vnd(tap: Any) -> int:
+    """What an accepted card tap's session took from the purse; 0 when it took nothing."""
+    if tap.medium != "card" or tap.verification != "accepted" or tap.transcript is None:
+        return 0
+    try:
+        return parse_transcript(bytes.fromhex(tap.transcript)).purse_decreased_vnd
+    except ValueError as error:  # bad hex, or a TranscriptError
+        log.warning("tap %s/%s: unreadable transcript: %s", tap.validator_id, tap.seq, error)
+        return 0
+
+
 class SectionPurses:
     """Per card, the newest purse the taps of one section showed. A section that is thrown
     away (the ledger refused one of its taps) throws its collector away with it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from uuid import UUID
 
 from ticketing.application import Ledger
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
@@ -76,6 +77,19 @@ class Charger:
             journey.charge(
                 transfer_id=f"top-up:{reference}", kind="refund", amount_vnd=amount_vnd, at=at
             )
+
+    def refund_purse(self, journey: Journey, tap_id: str, at: datetime) -> None:
+        """Gives back to the account what the card's purse paid beyond the journey's fare: the
+        metro entry gate took the dearest ride from there, and a transfer may cost less than
+        the rides the validators charged one by one. The tap that priced the journey names
+        the refund, so a repeat of that tap finds it done."""
+        amount_vnd = journey.purse_overpaid_vnd
+        if journey.paid_from is not PaidFrom.CARD_PURSE or amount_vnd <= 0:
+            return
+        reference = f"purse-refund:{UUID(tap_id).hex}"
+        top_up = TopUp(journey.account_id, amount_vnd, reference)
+        if self._run(journey, top_up, at):
+            journey.refund_purse(transfer_id=top_up.transfer_id, amount_vnd=amount_vnd, at=at)
 
     def _void(self, journey: Journey, hold_id: str, at: datetime) -> bool:
         try:

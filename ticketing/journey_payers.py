@@ -19,8 +19,9 @@ from ticketing.smart_cards import SmartCards
 
 # Media and accounts remembered per process; past it, the memory starts again empty.
 PAYERS_CACHED_MAX = 100_000
-# Card taps the validator charged on the card's purse (validators.card_validation.Outcome).
-PURSE_PAID_DEVICE_REASONS = frozenset({"charged", "retap_after_tear"})
+# Card taps the card's purse paid for (validators.card_validation.Outcome): charged there, paid
+# at the metro entry the exit closes, or paid before a tear.
+PURSE_PAID_DEVICE_REASONS = frozenset({"charged", "paid_at_entry", "retap_after_tear"})
 
 K = TypeVar("K")
 V = TypeVar("V")

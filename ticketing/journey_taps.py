@@ -89,15 +89,17 @@ def apply_tap(
     pricing: RiderPricing,
     load: Load,
     charger: Charger,
+    purse_vnd: int = 0,
 ) -> list[Journey]:
-    """Applies one accepted tap; returns the journeys it changed (the caller saves them)."""
+    """Applies one accepted tap; returns the journeys it changed (the caller saves them).
+    `purse_vnd` is what the card's purse paid at this tap, for a purse-paid journey."""
     this = _Tap(
         id=str(tap_id(tap.validator_id, tap.seq)),
         at=tap.tapped_at,
         category=rider_category_id(account.rider_category),
         media=MEDIUM_FARE_MEDIA[tap.medium],
     )
-    work = _Work(pricing, load, charger, this, place, account.id, paid_from)
+    work = _Work(pricing, load, charger, this, place, account.id, paid_from, purse_vnd)
     if place.mode == "bus":
         return work.bus()
     if place.direction is Direction.EXIT:
@@ -139,6 +141,7 @@ class _Work:
         place: TapPlace,
         account_id: UUID,
         paid_from: PaidFrom,
+        purse_vnd: int,
     ) -> None:
         self.pricing = pricing
         self.book: RiderJourneys = pricing.book
@@ -148,6 +151,7 @@ class _Work:
         self.place = place
         self.account_id = account_id
         self.paid_from = paid_from
+        self.purse_vnd = purse_vnd
 
     # The three kinds of tap
 
@@ -226,6 +230,7 @@ class _Work:
         closed = journey.status is JourneyStatus.CLOSED
         before_vnd = journey.fare_vnd
         journey.end_leg(leg=leg, at=self.tap.at)
+        self._paid_from_purse(journey)
         key = str(journey.id)
         pending = [j for j in self.book.pending_exits if j != key]
         correctable = [j for j in self.book.correctable if j != key]
@@ -264,6 +269,7 @@ class _Work:
         else:
             step = f"leg:{len(journey.legs) - 1}"
             self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
+        self.charger.refund_purse(journey, self.tap.id, self.tap.at)
 
     def _join_or_start(self, leg: dict[str, Any]) -> Journey:
         last = self._journey(self.book.last_ended)
@@ -279,11 +285,12 @@ class _Work:
             >= self.tap.at
         ):
             last.add_leg(leg=leg, at=self.tap.at)
+            self._paid_from_purse(last)
             return last
         return self._start(leg)
 
     def _start(self, leg: dict[str, Any]) -> Journey:
-        return Journey.start(
+        journey = Journey.start(
             first_tap_id=UUID(self.tap.id),
             account_id=self.account_id,
             paid_from=self.paid_from,
@@ -293,6 +300,13 @@ class _Work:
             leg=leg,
             at=self.tap.at,
         )
+        self._paid_from_purse(journey)
+        return journey
+
+    def _paid_from_purse(self, journey: Journey) -> None:
+        """Notes on the journey the tap just joined what the card's purse paid there."""
+        if journey.paid_from is PaidFrom.CARD_PURSE and self.purse_vnd > 0:
+            journey.pay_from_purse(tap_id=self.tap.id, amount_vnd=self.purse_vnd, at=self.tap.at)
 
     def _leg(self, *, entry: bool) -> dict[str, Any]:
         place, iso = self.place, self.tap.iso

@@ -42,10 +42,10 @@ from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
 from ticketing.application import LEDGER_BATCH_MAX, Ledger
 from ticketing.card_issuer import CardIssuer
-from ticketing.card_purses import SectionPurses
+from ticketing.card_purses import SectionPurses, purse_paid_vnd
 from ticketing.domain.errors import LedgerError
 from ticketing.domain.invariants import require
-from ticketing.domain.journey import Journey, JourneyStatus, ServiceDayNotEnded
+from ticketing.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
 from ticketing.domain.rider_passes import RiderPasses
 from ticketing.domain.tap import Tap
 from ticketing.domain.validator import Validator, ValidatorKind
@@ -301,6 +301,7 @@ class Journeys(ObservedApplication):
             pricing=pricing,
             load=section.journey,
             charger=charger,
+            purse_vnd=purse_paid_vnd(tap) if paid_from is PaidFrom.CARD_PURSE else 0,
         )
         section.keep(*journeys)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ticketing.access import Role, check_can_read, require_role
 from ticketing.adapters.journey_views import JOURNEYS_PAGE_MAX, JourneyRow, JourneyViews
@@ -52,7 +52,13 @@ class JourneyPublic(BaseModel):
     status: str
     legs: list[dict[str, Any]]
     fare_vnd: int | None
-    charged_vnd: int
+    charged_vnd: int = Field(description="what the account paid, net of refunds")
+    purse_paid_vnd: int = Field(description="what the card's purse paid at the validators")
+    purse_refunded_vnd: int = Field(
+        description="what the purse paid beyond the fare, given back to the account"
+    )
+    pass_product_ids: list[str] = Field(description="passes that covered legs")
+    cap_id: str | None = Field(description="the fare cap that limited the fare, if one did")
     reason_code: str | None
     reason: str | None
 

@@ -6,7 +6,8 @@ A device decides without the network, so it carries:
 - the fare media the network accepts at a tap (`qr`, `card`) with the feed's id for each;
 - per medium, the most a ride starting here can cost a full-fare rider (`max_fare_vnd`): what a
   metro entry gate holds and what a card purse must cover, the fare a bus validator charges
-  (bus fares are flat per route), and at an exit gate the most a ride ending here costs.
+  (bus fares are flat per route), and at an exit gate the most a ride ending here costs, which
+  a card pays there only when it shows no entry (the entry gate charged the ride otherwise).
 
 Prices come from the same engine and feed the backend charges with, so a validator never
 disagrees with the journey that is priced later. A medium the feed cannot price here is left out

@@ -2,8 +2,9 @@
 
 Where the validator stands and what a ride costs there come from its synced config
 (`GET /v1/validators/{id}/config`): its network and location, its kind and direction, and the
-card medium's `max_fare_vnd` as the fare the purse pays (flat on a bus route; at a metro gate the
-most a ride from there costs, the card being unable to learn the exit offline).
+card medium's `max_fare_vnd` as the fare the purse pays (flat on a bus route; at a metro entry the
+most a ride from there costs, the card being unable to learn the exit offline; at a metro exit
+the most a ride ending there costs, taken only from a card that shows no entry).
 """
 
 from __future__ import annotations

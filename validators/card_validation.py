@@ -2,6 +2,11 @@
 
 The normal flow is CARD.md's: SELECT, OPEN at the debit level reading the environment, READ the
 last event, decide, DECREASE the fare, APPEND the event, CLOSE, READ to ratify: at most 8 APDUs.
+At a metro exit the purse pays nothing when the card's last event is an entry of this network
+within `METRO_RIDE_MAX_S`: the entry gate charged the dearest ride from there, and the backend
+returns what the ride cost less to the rider's account once it knows both ends. A card showing no
+such entry is charged the dearest ride ending here, as nothing else paid for it.
+
 A card torn away between CLOSE and the ratifying READ paid but never saw the green light; when it
 comes back unratified with a very recent event of this network at this same point, it is let
 through again free, and that session is closed (not aborted) so the card proves the earlier ride:
@@ -25,11 +30,15 @@ from hardware.tlc1.terminal import SessionProof, Terminal
 RETAP_WINDOW_S = 120
 # The same card at the same point this soon after a paid tap is a passback, not a new ride.
 PASSBACK_WINDOW_S = 60
+# An entry this long before an exit paid for the ride ending there; an older one did not (the
+# backend closes an entry with no exit at the end of its service day, at the maximum fare).
+METRO_RIDE_MAX_S = 4 * 3600
 CONTRACT_PURSE = 0
 
 
 class Outcome(StrEnum):
     CHARGED = "charged"
+    PAID_AT_ENTRY = "paid_at_entry"  # a metro exit: the entry on the card paid the ride
     RETAP_AFTER_TEAR = "retap_after_tear"  # already paid: the event on the card proves it
     CARD_DENIED = "card_denied"
     NOT_PERSONALISED = "card_not_personalised"
@@ -65,7 +74,7 @@ class Validation:
 
     @property
     def accepted(self) -> bool:
-        return self.outcome in (Outcome.CHARGED, Outcome.RETAP_AFTER_TEAR)
+        return self.outcome in (Outcome.CHARGED, Outcome.PAID_AT_ENTRY, Outcome.RETAP_AFTER_TEAR)
 
 
 class CardValidator:
@@ -120,15 +129,32 @@ class CardValidator:
         if refusal is not None:
             session.abort()
             return Validation(refusal, serial)
+        if self._entry_paid(last, now):
+            purse = Purse.decode(session.read_record(Sfi.PURSE, 1)).value_vnd
+            session.append_record(Sfi.EVENT_LOG, self._event(now, amount_vnd=0).encode())
+            proof = session.close()
+            self._ratify()
+            return Validation(Outcome.PAID_AT_ENTRY, serial, 0, purse, proof)
+        fare_vnd = self.point.fare_vnd
         try:
-            purse_after = session.decrease(self.point.fare_vnd)
+            purse_after = session.decrease(fare_vnd)
         except ConditionsNotSatisfied:
             # The terminal has already aborted the session: nothing was written.
             return Validation(Outcome.INSUFFICIENT_PURSE, serial)
-        session.append_record(Sfi.EVENT_LOG, self._event(now).encode())
+        session.append_record(Sfi.EVENT_LOG, self._event(now, amount_vnd=fare_vnd).encode())
         proof = session.close()
         self._ratify()
-        return Validation(Outcome.CHARGED, serial, self.point.fare_vnd, purse_after, proof)
+        return Validation(Outcome.CHARGED, serial, fare_vnd, purse_after, proof)
+
+    def _entry_paid(self, last: Event | None, now: int) -> bool:
+        """Whether this is a metro exit whose ride the card's last event, an entry, paid."""
+        return (
+            self.point.kind is EventKind.METRO_EXIT
+            and last is not None
+            and last.kind is EventKind.METRO_ENTRY
+            and last.network_id == self.point.network_id
+            and 0 <= now - last.at <= METRO_RIDE_MAX_S
+        )
 
     def _refusal_from_history(
         self, last: Event | None, *, ratified: bool, now: int
@@ -145,7 +171,7 @@ class CardValidator:
             return Outcome.PASSBACK
         return None
 
-    def _event(self, now: int) -> Event:
+    def _event(self, now: int, *, amount_vnd: int) -> Event:
         return Event(
             at=now,
             kind=self.point.kind,
@@ -153,7 +179,7 @@ class CardValidator:
             location=self.point.location,
             validator=self.point.validator,
             contract=CONTRACT_PURSE,
-            amount=self.point.fare_vnd,
+            amount=amount_vnd,
         )
 
     def _ratify(self) -> None:

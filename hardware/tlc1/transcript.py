@@ -55,6 +55,18 @@ class Transcript:
     exchanges: tuple[Exchange, ...]
 
     @property
+    def purse_decreased_vnd(self) -> int:
+        """What the session took from the purse: the sum of its successful DECREASEs."""
+        taken = 0
+        for exchange in self.exchanges:
+            decrease = exchange.ins == Ins.DECREASE and exchange.apdu[3] == PURSE_CHANGE_P2
+            if exchange.sw == Sw.OK and decrease:
+                # The amount is the u24 after the header and Lc.
+                body = exchange.apdu[HEADER_BYTES + 1 :]
+                taken += int.from_bytes(body[:COUNTER_BYTES], "big")
+        return taken
+
+    @property
     def purse_after_vnd(self) -> int | None:
         """The purse value the session left, if any command showed it (a DECREASE or INCREASE
         answers the new value; a READ of the purse record shows it); None if none did."""

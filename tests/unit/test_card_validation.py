@@ -17,6 +17,7 @@ from hardware.tlc1.records import Environment, EventKind
 from hardware.tlc1.terminal import Terminal
 from validators.card_desk import CardDesk
 from validators.card_validation import (
+    METRO_RIDE_MAX_S,
     PASSBACK_WINDOW_S,
     RETAP_WINDOW_S,
     CardValidator,
@@ -33,6 +34,13 @@ NETWORK = 1
 NOW = 1_795_000_000
 BUS = TapPoint(
     network_id=NETWORK, location=32, validator=77, kind=EventKind.BUS_BOARDING, fare_vnd=8_000
+)
+# The dearest ride from the entry station, and the dearest ride ending at the exit station.
+METRO_IN = TapPoint(
+    network_id=NETWORK, location=1, validator=101, kind=EventKind.METRO_ENTRY, fare_vnd=19_000
+)
+METRO_OUT = TapPoint(
+    network_id=NETWORK, location=3, validator=302, kind=EventKind.METRO_EXIT, fare_vnd=17_000
 )
 
 
@@ -69,10 +77,14 @@ def issued_card(purse_vnd: int = 50_000, network_id: int = NETWORK) -> EmulatedC
 
 
 def tap(
-    card: EmulatedCard, *, at: int = NOW, denied: frozenset[str] = frozenset()
+    card: EmulatedCard,
+    *,
+    at: int = NOW,
+    denied: frozenset[str] = frozenset(),
+    point: TapPoint = BUS,
 ) -> tuple[Outcome, int]:
     term, reader = terminal(card)
-    result = CardValidator(term, BUS, denied_serials=denied, clock=lambda: at).validate()
+    result = CardValidator(term, point, denied_serials=denied, clock=lambda: at).validate()
     return result.outcome, reader.apdus
 
 
@@ -175,3 +187,48 @@ def test_a_torn_reload_does_not_make_the_next_ride_elsewhere_free() -> None:
     ).validate()
     assert result.outcome is Outcome.CHARGED
     assert purse(card) == 50_000 - 8_000 + 10_000 - 15_000
+
+
+def test_a_metro_exit_after_an_entry_takes_nothing_more_from_the_purse() -> None:
+    card = issued_card()
+    assert tap(card, point=METRO_IN)[0] is Outcome.CHARGED
+    outcome, apdus = tap(card, at=NOW + 1_200, point=METRO_OUT)
+    assert outcome is Outcome.PAID_AT_ENTRY
+    assert apdus <= 8
+    assert purse(card) == 50_000 - METRO_IN.fare_vnd
+
+
+def test_the_exit_proves_its_session_and_reports_the_purse_it_left() -> None:
+    card = issued_card()
+    tap(card, point=METRO_IN)
+    term, _ = terminal(card)
+    clock = lambda: NOW + 600  # noqa: E731
+    result = CardValidator(term, METRO_OUT, denied_serials=frozenset(), clock=clock).validate()
+    assert (result.outcome, result.charged_vnd) == (Outcome.PAID_AT_ENTRY, 0)
+    assert result.purse_after_vnd == 50_000 - METRO_IN.fare_vnd
+    assert result.proof is not None
+    assert result.accepted
+
+
+def test_a_metro_exit_with_no_entry_on_the_card_pays_the_dearest_ride_ending_there() -> None:
+    card = issued_card()
+    tap(card)  # a bus ride: not an entry
+    assert tap(card, at=NOW + 1_200, point=METRO_OUT)[0] is Outcome.CHARGED
+    assert purse(card) == 50_000 - BUS.fare_vnd - METRO_OUT.fare_vnd
+
+
+def test_an_entry_older_than_a_ride_does_not_pay_the_exit() -> None:
+    card = issued_card()
+    tap(card, point=METRO_IN)
+    assert tap(card, at=NOW + METRO_RIDE_MAX_S + 1, point=METRO_OUT)[0] is Outcome.CHARGED
+    assert purse(card) == 50_000 - METRO_IN.fare_vnd - METRO_OUT.fare_vnd
+
+
+def test_a_second_exit_right_after_the_first_is_a_passback_not_a_free_ride() -> None:
+    card = issued_card()
+    tap(card, point=METRO_IN)
+    tap(card, at=NOW + 600, point=METRO_OUT)
+    assert tap(card, at=NOW + 620, point=METRO_OUT)[0] is Outcome.PASSBACK
+    # Later, the exit on the card is no entry: the next exit pays the dearest ride.
+    assert tap(card, at=NOW + 900, point=METRO_OUT)[0] is Outcome.CHARGED
+    assert purse(card) == 50_000 - METRO_IN.fare_vnd - METRO_OUT.fare_vnd

@@ -71,6 +71,8 @@ def test_a_day_pass_holder_rides_2a_for_nothing_and_the_entry_holds_nothing(worl
     assert journey.status is JourneyStatus.ENDED
     assert (journey.fare_vnd, journey.reference_vnd) == (0, 15_000)
     assert journey.pass_product_ids == ["metro_2a_day"]
+    [row] = world.views.for_account(account_id)
+    assert (row.fare_vnd, row.pass_product_ids, row.cap_id) == (0, ["metro_2a_day"], None)
 
 
 def test_a_metro_day_pass_does_not_cover_the_bus(world: World) -> None:
@@ -204,6 +206,8 @@ def test_a_daily_cap_stops_charging_once_the_rider_has_paid_it() -> None:
     assert world.balance(account_id) == (BALANCE_VND - DAILY_CAP_VND, 0)
     fares = [(j.fare_vnd, j.cap_id) for j in world.journeys_of(account_id)]
     assert fares == [(10_000, None), (10_000, None), (0, "daily")]
+    rows = [(r.fare_vnd, r.cap_id) for r in reversed(world.views.for_account(account_id))]
+    assert rows == fares
 
 
 def test_the_daily_cap_starts_again_the_next_service_day() -> None:

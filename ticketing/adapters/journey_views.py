@@ -1,4 +1,9 @@
-"""The journeys table: one row per journey (account, legs, fare, status, reason)."""
+"""The journeys table: one row per journey (account, legs, fare, status, reason, what paid).
+
+Besides what the account paid, a row says what a card's purse paid at the validators and what of
+it went back to the account, and which passes covered legs and which cap limited the fare at the
+last pricing. A database made before these columns existed needs `tapledger projections rebuild`.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,10 @@ journeys = Table(
     Column("legs", Text, nullable=False),  # JSON list of legs
     Column("fare_vnd", BigInteger, nullable=True),
     Column("charged_vnd", BigInteger, nullable=False),
+    Column("purse_paid_vnd", BigInteger, nullable=False, default=0),
+    Column("purse_refunded_vnd", BigInteger, nullable=False, default=0),
+    Column("pass_product_ids", Text, nullable=False, default="[]"),  # JSON list
+    Column("cap_id", String(64), nullable=True),
     Column("reason_code", String(40), nullable=True),
     Column("reason", String(300), nullable=True),
     Column("position", BigInteger, nullable=False),
@@ -63,6 +72,8 @@ class JourneyProjection:
             Journey.Ended,
             Journey.Priced,
             Journey.Charged,
+            Journey.PursePaid,
+            Journey.PurseRefunded,
             Journey.Refused,
             Journey.ChargeFailed,
             Journey.ClosedAtDayEnd,
@@ -87,6 +98,9 @@ class JourneyProjection:
                         legs=json.dumps([e.leg]),
                         fare_vnd=None,
                         charged_vnd=0,
+                        purse_paid_vnd=0,
+                        purse_refunded_vnd=0,
+                        pass_product_ids=json.dumps([]),
                         position=position,
                     )
                 )
@@ -101,12 +115,20 @@ class JourneyProjection:
                     legs[e.leg_index] = e.leg
                     values["legs"] = json.dumps(legs)
                 case Journey.Priced():
-                    values["fare_vnd"] = e.fare_vnd
+                    values |= {
+                        "fare_vnd": e.fare_vnd,
+                        "pass_product_ids": json.dumps(e.pass_product_ids or []),
+                        "cap_id": e.cap_id,
+                    }
                     if all(leg["entry_tap"] and leg["exit_tap"] for leg in legs):
                         values["status"] = JourneyStatus.ENDED.value
                 case Journey.Charged():
                     sign = _CHARGE_SIGN.get(e.kind, 1)
                     values["charged_vnd"] = row.charged_vnd + sign * e.amount_vnd
+                case Journey.PursePaid():
+                    values["purse_paid_vnd"] = row.purse_paid_vnd + e.amount_vnd
+                case Journey.PurseRefunded():
+                    values["purse_refunded_vnd"] = row.purse_refunded_vnd + e.amount_vnd
                 case Journey.Refused():
                     values |= {"status": "refused", "reason_code": e.code, "reason": e.reason}
                 case Journey.ChargeFailed():
@@ -132,7 +154,11 @@ class JourneyRow:
     status: str
     legs: list[dict[str, Any]]
     fare_vnd: int | None
-    charged_vnd: int
+    charged_vnd: int  # what the account paid, net of refunds
+    purse_paid_vnd: int  # what the card's purse paid at the validators
+    purse_refunded_vnd: int  # what of it went back to the account
+    pass_product_ids: list[str]  # passes that covered legs at the last pricing
+    cap_id: str | None  # the cap that limited the fare at the last pricing
     reason_code: str | None
     reason: str | None
 
@@ -192,6 +218,10 @@ def _row(r: Any) -> JourneyRow:
         legs=json.loads(r.legs),
         fare_vnd=r.fare_vnd,
         charged_vnd=r.charged_vnd,
+        purse_paid_vnd=r.purse_paid_vnd,
+        purse_refunded_vnd=r.purse_refunded_vnd,
+        pass_product_ids=json.loads(r.pass_product_ids),
+        cap_id=r.cap_id,
         reason_code=r.reason_code,
         reason=r.reason,
     )

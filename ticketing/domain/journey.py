@@ -88,6 +88,18 @@ class Journey(Aggregate):
         amount_vnd: int
         at: datetime
 
+    class PursePaid(Event):
+        TOPIC = f"{TOPIC_PREFIX}.PursePaid"
+        tap_id: str
+        amount_vnd: int
+        at: datetime
+
+    class PurseRefunded(Event):
+        TOPIC = f"{TOPIC_PREFIX}.PurseRefunded"
+        transfer_id: str
+        amount_vnd: int
+        at: datetime
+
     class Refused(Event):
         TOPIC = f"{TOPIC_PREFIX}.Refused"
         code: str
@@ -113,6 +125,12 @@ class Journey(Aggregate):
 
     class Snapshot(BaseSnapshot):
         TOPIC = f"{TOPIC_PREFIX}.Snapshot"
+
+    # What the card's purse paid at the validators for a purse-paid journey, and what of it went
+    # back to the account because the journey cost less. Journeys stored before purses were
+    # counted, and their snapshots, carry neither, so both default here.
+    purse_paid_vnd = 0
+    purse_refunded_vnd = 0
 
     @staticmethod
     def create_id(first_tap_id: UUID) -> UUID:
@@ -149,6 +167,8 @@ class Journey(Aggregate):
         self.hold_id: str | None = None  # the pending metro hold, if one is open
         self.held_vnd = 0
         self.charged_vnd = 0  # what the account paid, net of refunds
+        self.purse_paid_vnd = 0
+        self.purse_refunded_vnd = 0
         self.transfers: list[str] = []
         self.reason_code: str | None = None
         self.reason: str | None = None
@@ -287,6 +307,38 @@ class Journey(Aggregate):
         else:
             self.charged_vnd += amount_vnd
 
+    def pay_from_purse(self, *, tap_id: str, amount_vnd: int, at: datetime) -> None:
+        """The card's purse paid `amount_vnd` for this journey at tap `tap_id`; once per tap."""
+        require(self.paid_from is PaidFrom.CARD_PURSE, "only a purse-paid journey")
+        require(amount_vnd > 0, "a purse payment takes money")
+        if purse_transfer_id(tap_id) in self.transfers:
+            return  # the same tap applied again
+        self._purse_paid(tap_id=tap_id, amount_vnd=amount_vnd, at=at)
+
+    @event(PursePaid)
+    def _purse_paid(self, tap_id: str, amount_vnd: int, at: datetime) -> None:
+        self.transfers.append(purse_transfer_id(tap_id))
+        self.purse_paid_vnd += amount_vnd
+
+    @property
+    def purse_overpaid_vnd(self) -> int:
+        """What the purse paid beyond the journey's fare and has not been given back."""
+        if self.fare_vnd is None:
+            return 0
+        return max(0, self.purse_paid_vnd - self.purse_refunded_vnd - self.fare_vnd)
+
+    def refund_purse(self, *, transfer_id: str, amount_vnd: int, at: datetime) -> None:
+        """`amount_vnd` the purse overpaid went back to the account by ledger `transfer_id`."""
+        require(self.paid_from is PaidFrom.CARD_PURSE, "only a purse-paid journey")
+        require(0 < amount_vnd <= self.purse_overpaid_vnd, "a refund of what was overpaid")
+        require(transfer_id not in self.transfers, "each transfer is recorded once")
+        self._purse_refunded(transfer_id=transfer_id, amount_vnd=amount_vnd, at=at)
+
+    @event(PurseRefunded)
+    def _purse_refunded(self, transfer_id: str, amount_vnd: int, at: datetime) -> None:
+        self.transfers.append(transfer_id)
+        self.purse_refunded_vnd += amount_vnd
+
     def refuse(self, *, code: str, reason: str, at: datetime) -> None:
         self._refused(code=code, reason=reason[:REASON_MAX_CHARS], at=at)
 
@@ -330,6 +382,11 @@ class Journey(Aggregate):
 
 # Snapshot classes' explicit topics are not registered by the library (see account.py).
 register_topic(Journey.Snapshot.TOPIC, Journey.Snapshot)
+
+
+def purse_transfer_id(tap_id: str) -> str:
+    """How a journey remembers the purse payment of one tap (it moves no money on the ledger)."""
+    return f"purse:{tap_id}"
 
 
 def journey_id(first_tap_id: UUID) -> UUID:

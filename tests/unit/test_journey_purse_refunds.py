@@ -1,0 +1,207 @@
+"""A card's purse pays the dearest ride at the metro entry gate; the exit gate takes nothing more
+when the card shows that entry, and the journey follower gives what the ride cost less back to
+the rider's account, once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+
+from hardware.emulator.card import EmulatedCard
+from hardware.tlc1.records import EventKind
+from tests.tap_media import CARD_SERIAL, NETWORK, card_terminal, personalised_card
+from tests.unit.test_card_purses import unix
+from tests.unit.test_journeys import (
+    BALANCE_VND,
+    BUS_01,
+    DAY,
+    GATE_IN_01,
+    GATE_OUT_02,
+    GATE_OUT_12,
+    START,
+    World,
+    build,
+)
+from ticketing.domain.journey import Journey, PaidFrom
+from ticketing.ingestion import CardTap
+from ticketing.journeys import Journeys
+from validators.card_desk import CardDesk
+from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
+
+PURSE_VND = 50_000
+MAX_FROM_CAT_LINH_VND = 15_000  # what the entry gate at 2A-01 takes: the dearest ride from there
+CAT_LINH_TO_LA_THANH_VND = 8_000  # 2A-01 to 2A-02
+DEAREST_TO_LA_THANH_VND = 14_000  # an exit at 2A-02 with no entry on the card
+BUS_FARE_VND = 8_000
+
+
+@pytest.fixture
+def world() -> World:
+    return build()
+
+
+def rider_with_card(world: World) -> tuple[UUID, EmulatedCard]:
+    account_id, _ = world.rider()
+    world.journeys.smart_cards.issue(account_id, serial=CARD_SERIAL.hex())
+    return account_id, personalised_card(account_id, purse_vnd=PURSE_VND)
+
+
+def decide(
+    card: EmulatedCard, validator_id: int, minutes: int, kind: EventKind, fare_vnd: int
+) -> Validation:
+    """The validator `validator_id` decides on the card, `minutes` after START."""
+    point = TapPoint(NETWORK, validator_id, validator_id, kind, fare_vnd)
+    at = unix(minutes)
+    validation = CardValidator(
+        card_terminal(card), point, denied_serials=frozenset(), clock=lambda: at
+    ).validate()
+    assert validation.accepted, validation.outcome
+    return validation
+
+
+def upload(world: World, validator_id: int, validation: Validation, minutes: int) -> None:
+    """The validator's outbox uploads the tap with its session proof."""
+    assert validation.proof is not None
+    world.seq += 1
+    world.clock.now = START + timedelta(minutes=minutes)
+    tap = CardTap(
+        world.seq,
+        world.clock.now,
+        "accepted",
+        validation.outcome.value,
+        CARD_SERIAL.hex(),
+        validation.proof,
+    )
+    [result] = world.taps.ingest_batch(validator_id, [tap])
+    assert result.status == "accepted", result
+
+
+def card_tap(
+    world: World,
+    card: EmulatedCard,
+    validator_id: int,
+    minutes: int,
+    kind: EventKind,
+    fare_vnd: int,
+) -> Outcome:
+    validation = decide(card, validator_id, minutes, kind, fare_vnd)
+    upload(world, validator_id, validation, minutes)
+    return validation.outcome
+
+
+def enter(world: World, card: EmulatedCard, minutes: int) -> Outcome:
+    return card_tap(world, card, GATE_IN_01, minutes, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND)
+
+
+def leave(world: World, card: EmulatedCard, minutes: int, gate: int = GATE_OUT_02) -> Outcome:
+    return card_tap(world, card, gate, minutes, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND)
+
+
+def purse_on_card(card: EmulatedCard) -> int:
+    return CardDesk(card_terminal(card)).purse()[1]
+
+
+def only_journey(world: World, account_id: UUID) -> Journey:
+    [journey] = world.journeys_of(account_id)
+    return journey
+
+
+def test_a_short_metro_ride_on_the_purse_gets_the_rest_of_the_dearest_fare_back(
+    world: World,
+) -> None:
+    account_id, card = rider_with_card(world)
+    assert enter(world, card, 0) is Outcome.CHARGED
+    assert leave(world, card, 5) is Outcome.PAID_AT_ENTRY
+    world.follow()
+    assert purse_on_card(card) == PURSE_VND - MAX_FROM_CAT_LINH_VND
+    refund_vnd = MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND
+    assert world.balance(account_id) == (BALANCE_VND + refund_vnd, 0)
+    journey = only_journey(world, account_id)
+    assert journey.paid_from is PaidFrom.CARD_PURSE
+    assert (journey.fare_vnd, journey.purse_paid_vnd) == (
+        CAT_LINH_TO_LA_THANH_VND,
+        MAX_FROM_CAT_LINH_VND,
+    )
+    assert journey.purse_refunded_vnd == refund_vnd
+    assert journey.charged_vnd == 0  # the account paid nothing for the ride
+    [row] = world.views.for_account(account_id)
+    assert (row.paid_from, row.fare_vnd, row.charged_vnd) == (
+        "card_purse",
+        CAT_LINH_TO_LA_THANH_VND,
+        0,
+    )
+    assert (row.purse_paid_vnd, row.purse_refunded_vnd) == (MAX_FROM_CAT_LINH_VND, refund_vnd)
+
+
+def test_the_dearest_ride_from_the_entry_gets_nothing_back(world: World) -> None:
+    account_id, card = rider_with_card(world)
+    enter(world, card, 0)
+    leave(world, card, 30, gate=GATE_OUT_12)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    journey = only_journey(world, account_id)
+    assert (journey.fare_vnd, journey.purse_refunded_vnd) == (MAX_FROM_CAT_LINH_VND, 0)
+
+
+def test_following_again_from_the_start_refunds_nothing_twice(world: World) -> None:
+    account_id, card = rider_with_card(world)
+    enter(world, card, 0)
+    leave(world, card, 5)
+    world.follow()
+    after = world.balance(account_id)
+    again = Journeys(
+        taps=world.taps,
+        ledger=world.ledger,
+        cards=world.cards,
+        smart_cards=world.journeys.smart_cards,
+        fares=world.journeys.fares,
+        open_journeys=world.views.open_journeys,
+    )
+    assert again.catch_up() == 2
+    assert world.balance(account_id) == after
+    assert only_journey(world, account_id).purse_refunded_vnd == (
+        MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND
+    )
+
+
+def test_an_exit_uploaded_before_its_entry_is_refunded_when_the_entry_arrives(
+    world: World,
+) -> None:
+    account_id, card = rider_with_card(world)
+    entry = decide(card, GATE_IN_01, 0, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND)
+    exit_ = decide(card, GATE_OUT_02, 5, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND)
+    assert exit_.outcome is Outcome.PAID_AT_ENTRY
+    upload(world, GATE_OUT_02, exit_, 5)  # the entry gate's outbox drains later
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)  # the exit alone paid nothing
+    upload(world, GATE_IN_01, entry, 0)
+    world.follow()
+    refund_vnd = MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND
+    assert world.balance(account_id) == (BALANCE_VND + refund_vnd, 0)
+    assert only_journey(world, account_id).purse_refunded_vnd == refund_vnd
+
+
+def test_a_late_exit_after_the_day_end_close_refunds_the_difference(world: World) -> None:
+    account_id, card = rider_with_card(world)
+    enter(world, card, 0)
+    world.follow()
+    assert world.journeys.close_service_day(DAY) == 1
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)  # the purse paid the maximum already
+    leave(world, card, 5)
+    world.follow()
+    assert world.balance(account_id) == (
+        BALANCE_VND + MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND,
+        0,
+    )
+
+
+def test_a_bus_ride_on_the_purse_at_its_fare_gets_nothing_back(world: World) -> None:
+    account_id, card = rider_with_card(world)
+    card_tap(world, card, BUS_01, 0, EventKind.BUS_BOARDING, BUS_FARE_VND)
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    journey = only_journey(world, account_id)
+    assert (journey.purse_paid_vnd, journey.purse_refunded_vnd) == (BUS_FARE_VND, 0)
