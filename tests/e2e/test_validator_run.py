@@ -1,17 +1,23 @@
-"""`tapledger validator run --once` (a subprocess) against the real app served by uvicorn.
+"""`tapledger validator run` (a subprocess) against the real app served by uvicorn.
 
-The device syncs, decides QR codes from stdin offline, and uploads; a run with the backend gone
-keeps its taps in the outbox (exit 3) and the next run delivers them, each recorded once.
+With `--once` the device syncs, decides QR codes from stdin offline, and uploads; a run with the
+backend gone keeps its taps in the outbox (exit 3) and the next run delivers them, each recorded
+once. Without it the device keeps running: it uploads each tap in the background while it waits
+for the next, and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
 
 import base64
+import queue
+import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -29,6 +35,8 @@ RUN_TIMEOUT_S = 120.0
 FOLLOWER_WAIT_S = 15.0
 FOLLOWER_POLL_S = 0.2
 EXIT_TAPS_PENDING = 3
+LINE_WAIT_S = 30.0
+STOP_WAIT_S = 30.0
 
 
 @pytest.fixture
@@ -69,10 +77,8 @@ def sequence_when_recorded(client: httpx.Client, taps: int) -> dict[str, object]
         time.sleep(FOLLOWER_POLL_S)
 
 
-def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_server(
-    server_url: str, tmp_path: Path
-) -> None:
-    client = httpx.Client(base_url=server_url, timeout=10.0)
+def registered_gate(client: httpx.Client, tmp_path: Path) -> tuple[Path, Phone]:
+    """The gate registered, its token in a file, and a rider's phone with a virtual card."""
     registered = client.post(
         "/v1/validators",
         json={
@@ -98,6 +104,14 @@ def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_ser
     )
     assert card.status_code == 201, card.text
     phone.certify(card.json()["certificate"])
+    return token_file, phone
+
+
+def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_server(
+    server_url: str, tmp_path: Path
+) -> None:
+    client = httpx.Client(base_url=server_url, timeout=10.0)
+    token_file, phone = registered_gate(client, tmp_path)
     state_dir = tmp_path / "gate"
     now = int(time.time())
     first_code = phone.code(now - 1, 1)
@@ -142,3 +156,60 @@ def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_ser
     ]
     report = sequence_when_recorded(client, 4)
     assert (report["highest_seq"], report["taps_recorded"], report["missing_count"]) == (4, 4, 0)
+
+
+def printed_lines(stdout: IO[str]) -> queue.Queue[str]:
+    """The lines a process prints, read by a thread, so a test can wait for each with a limit."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_validator_run_uploads_while_running_and_stops_cleanly_on_sigterm(
+    server_url: str, tmp_path: Path
+) -> None:
+    client = httpx.Client(base_url=server_url, timeout=10.0)
+    token_file, phone = registered_gate(client, tmp_path)
+    state_dir = tmp_path / "gate"
+    command = [
+        *tapledger_command(),
+        *("validator", "run", "--server", server_url, "--validator-id", str(GATE)),
+        *("--token-file", str(token_file), "--state-dir", str(state_dir)),
+        *("--qr-stdin", "--plain"),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_env({}),
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    lines = printed_lines(process.stdout)
+    try:
+        assert lines.get(timeout=LINE_WAIT_S).strip() == "validator running; Ctrl-C to stop"
+        process.stdin.write(phone.code(int(time.time()) - 1, 1) + "\n")
+        process.stdin.flush()
+        assert lines.get(timeout=LINE_WAIT_S).strip() == "ACCEPTED qr accepted · seq 1"
+        # Still running, the device uploads the tap without being asked to.
+        report = sequence_when_recorded(client, 1)
+        assert (report["highest_seq"], report["taps_recorded"]) == (1, 1)
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(STOP_WAIT_S) == 0, process.stderr.read() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    outbox = Outbox(state_dir / OUTBOX_FILE)
+    tap = outbox.get(1)
+    outbox.close()
+    assert tap is not None
+    assert tap.backend_status == "accepted"
