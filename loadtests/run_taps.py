@@ -79,8 +79,8 @@ LOCUST_TAPS_PER_VALIDATOR_S = 80  # an upper bound of what a ValidatorUser sends
 LOCUST_GATE_TAPS_PER_S = 6
 WRK_VALIDATORS = 8
 # Sizing: each wrk pool holds this many seconds at these rates, so no body is sent twice.
-QR_POOL_RATE = 12_000
-CARD_POOL_RATE = 18_000
+QR_POOL_RATE = 15_000
+CARD_POOL_RATE = 26_000
 SINGLE_POOL_RATE = 4_000
 PACED_RATE = 500
 PACED_CONNECTIONS = 50
