@@ -16,6 +16,7 @@ from tests.unit.test_card_purses import unix
 from tests.unit.test_journeys import (
     BALANCE_VND,
     BUS_01,
+    BUS_01_REAR,
     DAY,
     GATE_IN_01,
     GATE_OUT_02,
@@ -34,7 +35,7 @@ PURSE_VND = 50_000
 MAX_FROM_CAT_LINH_VND = 15_000  # what the entry gate at 2A-01 takes: the dearest ride from there
 CAT_LINH_TO_LA_THANH_VND = 8_000  # 2A-01 to 2A-02
 DEAREST_TO_LA_THANH_VND = 14_000  # an exit at 2A-02 with no entry on the card
-BUS_FARE_VND = 8_000
+ROUTE_01_FARE_VND = 10_000  # what a route 01 validator takes from the purse at each tap
 
 
 @pytest.fixture
@@ -198,10 +199,35 @@ def test_a_late_exit_after_the_day_end_close_refunds_the_difference(world: World
     )
 
 
-def test_a_bus_ride_on_the_purse_at_its_fare_gets_nothing_back(world: World) -> None:
+def test_a_boarding_with_no_alighting_paid_its_fare_and_gets_nothing_back(world: World) -> None:
     account_id, card = rider_with_card(world)
-    card_tap(world, card, BUS_01, 0, EventKind.BUS_BOARDING, BUS_FARE_VND)
+    card_tap(world, card, BUS_01, 0, EventKind.BUS_BOARDING, ROUTE_01_FARE_VND)
+    world.follow()
+    assert world.journeys.close_service_day(DAY) == 1
     world.follow()
     assert world.balance(account_id) == (BALANCE_VND, 0)
     journey = only_journey(world, account_id)
-    assert (journey.purse_paid_vnd, journey.purse_refunded_vnd) == (BUS_FARE_VND, 0)
+    assert (journey.fare_vnd, journey.purse_paid_vnd, journey.purse_refunded_vnd) == (
+        ROUTE_01_FARE_VND,
+        ROUTE_01_FARE_VND,
+        0,
+    )
+
+
+def test_a_bus_ride_tapped_on_and_off_on_the_purse_gets_the_second_fare_back(
+    world: World,
+) -> None:
+    # A bus validator cannot tell an alighting from a boarding on the card (CARD.md has no
+    # alighting event), so each tap takes the route fare; the journey costs one.
+    account_id, card = rider_with_card(world)
+    card_tap(world, card, BUS_01, 0, EventKind.BUS_BOARDING, ROUTE_01_FARE_VND)
+    card_tap(world, card, BUS_01_REAR, 20, EventKind.BUS_BOARDING, ROUTE_01_FARE_VND)
+    world.follow()
+    assert purse_on_card(card) == PURSE_VND - 2 * ROUTE_01_FARE_VND
+    assert world.balance(account_id) == (BALANCE_VND + ROUTE_01_FARE_VND, 0)
+    journey = only_journey(world, account_id)
+    assert (journey.fare_vnd, journey.purse_paid_vnd, journey.purse_refunded_vnd) == (
+        ROUTE_01_FARE_VND,
+        2 * ROUTE_01_FARE_VND,
+        ROUTE_01_FARE_VND,
+    )
