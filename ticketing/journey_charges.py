@@ -84,7 +84,8 @@ class Charger:
         the rides the validators charged one by one. The tap that priced the journey names
         the refund, so a repeat of that tap finds it done."""
         amount_vnd = journey.purse_overpaid_vnd
-        if journey.paid_from is not PaidFrom.CARD_PURSE or amount_vnd <= 0:
+        # An open leg's boarding is paid for but not yet priced: wait until every leg is.
+        if journey.paid_from is not PaidFrom.CARD_PURSE or amount_vnd <= 0 or not journey.complete:
             return
         reference = f"purse-refund:{UUID(tap_id).hex}"
         top_up = TopUp(journey.account_id, amount_vnd, reference)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
+from typing import Any
 
 from ticketing.domain.journey import Journey, PaidFrom
 from ticketing.domain.rider_journeys import RiderJourneys
@@ -50,9 +51,11 @@ class RiderPricing:
     book: RiderJourneys
     max_fares: MaxFares | None = None  # remembered answers of `max_fare`, shared by riders
 
-    def price(self, journey: Journey) -> Fare:
+    def price(self, journey: Journey, legs: list[dict[str, Any]] | None = None) -> Fare:
+        """The journey's fare; of its first `legs` only when given (its complete ones)."""
         held = self.entitlements(journey)
-        return price(self.fares, journey.legs, journey.rider_category, journey.fare_media, held)
+        chosen = journey.legs if legs is None else legs
+        return price(self.fares, chosen, journey.rider_category, journey.fare_media, held)
 
     def max_fare(self, journey: Journey) -> Fare:
         held = self.entitlements(journey)

@@ -8,14 +8,21 @@ entry within `TRANSFER_JOIN_S` of the rider's last journey ending joins it, so t
 rules price the two together.
 
 Taps reach the backend in upload order, not in the order they happened. A bus tap earlier than
-the boarding of the rider's open bus leg on its route (within `BUS_RIDE_MAX_S`) is that leg's
-real boarding: the tap taken for a boarding was the alighting, uploaded first by the other door's
-validator. A journey the engine cannot price is refused with the engine's reason and its hold is
-voided; charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
+the latest tap of the rider's last bus legs on its route (in the open journey, else the last one
+ended; within `BUS_RIDE_MAX_S`) was uploaded late, each door's validator uploading on its own
+schedule: those legs' taps and this one are paired again in time order, each boarding with the
+next tap, so the legs are those an in-order upload would have made (`Journey.repair_legs`), and
+the journey is priced again. A bus tap earlier than the boarding of a leg left open by the
+day-end close is that leg's real boarding. Rides in different journeys (more than the transfer
+window apart) are not paired again across journeys.
+
+A journey the engine cannot price is refused with the engine's reason and its hold is voided;
+charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -157,6 +164,10 @@ class _Work:
 
     def bus(self) -> list[Journey]:
         journey = self._open()
+        repaired = journey if journey is not None else self._journey(self.book.last_ended)
+        first = self._run_around(repaired)
+        if repaired is not None and first is not None:
+            return self._repair(repaired, first)
         if journey is not None and self._waits_for_exit(journey):
             return self._end(journey)
         for candidate in [journey, *reversed(self._journeys(self.book.correctable))]:
@@ -252,7 +263,86 @@ class _Work:
         )
         return [journey]
 
-    def _charge(self, journey: Journey, fare: Fare, *, closed: bool) -> None:
+    def _run_around(self, journey: Journey | None) -> int | None:
+        """Where the journey's last bus legs on this tap's route begin, when this tap happened
+        before the latest of their taps: it was uploaded late, and belongs among them."""
+        if (
+            journey is None
+            or journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED)
+            or journey.paid_from is not self.paid_from
+            or journey.fare_media != self.tap.media
+        ):
+            return None
+        legs = journey.legs
+        first = len(legs)
+        while (
+            first > 0
+            and legs[first - 1]["mode"] == "bus"
+            and legs[first - 1]["route_id"] == self.place.route_id
+        ):
+            first -= 1
+        run = legs[first:]
+        times = [t for leg in run for t in (leg["departure"], leg["arrival"]) if t is not None]
+        if not run or self.tap.iso >= max(times):
+            return None  # in order: the rules for the next tap apply
+        if datetime.fromisoformat(min(times)) - self.tap.at > timedelta(seconds=BUS_RIDE_MAX_S):
+            return None
+        if first > 0 and (legs[first - 1]["arrival"] or "") > self.tap.iso:
+            return None  # before the leg ahead of the run: not one of its taps
+        if first + (len(times) + 2) // 2 > JOURNEY_LEGS_MAX:
+            return None
+        return first
+
+    def _repair(self, journey: Journey, first: int) -> list[Journey]:
+        """Pairs the run's taps and this one again in the order they happened: each boarding
+        with the next tap, as if every tap had been uploaded in order."""
+        run = journey.legs[first:]
+        taps = sorted(
+            [(leg["departure"], leg["entry_tap"], leg["from_stop_id"]) for leg in run]
+            + [(leg["arrival"], leg["exit_tap"], leg["to_stop_id"]) for leg in run]
+            + [(self.tap.iso, self.tap.id, self.place.stop_id)],
+            key=lambda tap: (tap[0] or "", tap[1] or ""),
+        )
+        taps = [tap for tap in taps if tap[1] is not None]
+        route = {key: run[0][key] for key in ("mode", "network_id", "route_id")}
+        legs = []
+        for board, alight in itertools.zip_longest(taps[::2], taps[1::2]):
+            legs.append(
+                route
+                | {
+                    "from_stop_id": board[2],
+                    "to_stop_id": alight[2] if alight else None,
+                    "departure": board[0],
+                    "arrival": alight[0] if alight else None,
+                    "entry_tap": board[1],
+                    "exit_tap": alight[1] if alight else None,
+                }
+            )
+        was_open = self.book.open_journey == str(journey.id)
+        before_vnd = journey.fare_vnd
+        journey.repair_legs(first_index=first, legs=legs, at=self.tap.at)
+        self._paid_from_purse(journey)
+        key = str(journey.id)
+        complete = journey.legs if journey.complete else journey.legs[:-1]
+        if complete:
+            try:
+                fare = self.pricing.price(journey, complete)
+            except FareRefused as error:
+                self.charger.void(journey, self.tap.at)
+                journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
+                self._point(open_journey=None if was_open else self.book.open_journey)
+                return [journey]
+            self._charge(journey, fare, closed=False, step=f"repair:{journey.repairs}")
+            self.pricing.count(journey, before_vnd, self.tap.at)
+        if journey.complete:
+            self._point(open_journey=None if was_open else self.book.open_journey, last_ended=key)
+        else:
+            self._point(open_journey=key)
+        return [journey]
+
+    def _charge(
+        self, journey: Journey, fare: Fare, *, closed: bool, step: str | None = None
+    ) -> None:
         if closed:
             journey.correct(fare_vnd=fare.total_vnd, at=self.tap.at)
         journey.price(
@@ -267,7 +357,7 @@ class _Work:
             refund_vnd = journey.charged_vnd - fare.total_vnd
             self.charger.refund(journey, refund_vnd, self.tap.at)
         else:
-            step = f"leg:{len(journey.legs) - 1}"
+            step = step or f"leg:{len(journey.legs) - 1}"
             self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
         self.charger.refund_purse(journey, self.tap.id, self.tap.at)
 

@@ -231,3 +231,28 @@ def test_a_bus_ride_tapped_on_and_off_on_the_purse_gets_the_second_fare_back(
         2 * ROUTE_01_FARE_VND,
         ROUTE_01_FARE_VND,
     )
+
+
+def refund_after_bus_taps(upload_order: list[int]) -> tuple[int, int]:
+    """Four card taps on route 01, 10 minutes apart, decided in order and uploaded in
+    `upload_order`: what came back to the account, and the fares of the rider's journeys."""
+    world = build()
+    account_id, card = rider_with_card(world)
+    doors = [BUS_01, BUS_01_REAR, BUS_01, BUS_01_REAR]
+    decided = [
+        decide(card, door, 10 * k, EventKind.BUS_BOARDING, ROUTE_01_FARE_VND)
+        for k, door in enumerate(doors)
+    ]
+    for k in upload_order:
+        upload(world, doors[k], decided[k], 10 * k)
+    world.follow()
+    fares = sum(j.fare_vnd or 0 for j in world.journeys_of(account_id))
+    return world.balance(account_id)[0] - BALANCE_VND, fares
+
+
+def test_card_taps_uploaded_out_of_order_get_back_what_in_order_would() -> None:
+    in_order = refund_after_bus_taps([0, 1, 2, 3])
+    refunded_vnd, fares_vnd = in_order
+    assert refunded_vnd == 4 * ROUTE_01_FARE_VND - fares_vnd
+    for order in ([3, 1, 0, 2], [1, 3, 2, 0], [2, 0, 3, 1]):
+        assert refund_after_bus_taps(order) == in_order

@@ -70,6 +70,7 @@ class JourneyProjection:
             Journey.Started,
             Journey.LegStarted,
             Journey.Ended,
+            Journey.LegsRepaired,
             Journey.Priced,
             Journey.Charged,
             Journey.PursePaid,
@@ -114,6 +115,11 @@ class JourneyProjection:
                 case Journey.Ended():
                     legs[e.leg_index] = e.leg
                     values["legs"] = json.dumps(legs)
+                case Journey.LegsRepaired():
+                    legs[e.first_index :] = e.legs
+                    values["legs"] = json.dumps(legs)
+                    if not all(leg["entry_tap"] and leg["exit_tap"] for leg in legs):
+                        values["status"] = JourneyStatus.OPEN.value
                 case Journey.Priced():
                     values |= {
                         "fare_vnd": e.fare_vnd,

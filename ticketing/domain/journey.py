@@ -70,6 +70,12 @@ class Journey(Aggregate):
         leg: dict[str, Any]
         at: datetime
 
+    class LegsRepaired(Event):
+        TOPIC = f"{TOPIC_PREFIX}.LegsRepaired"
+        first_index: int
+        legs: list[dict[str, Any]]
+        at: datetime
+
     class Priced(Event):
         TOPIC = f"{TOPIC_PREFIX}.Priced"
         fare_vnd: int
@@ -131,6 +137,8 @@ class Journey(Aggregate):
     # counted, and their snapshots, carry neither, so both default here.
     purse_paid_vnd = 0
     purse_refunded_vnd = 0
+    # How many times taps uploaded late had the legs paired again (names each repair's charge).
+    repairs = 0
 
     @staticmethod
     def create_id(first_tap_id: UUID) -> UUID:
@@ -244,6 +252,30 @@ class Journey(Aggregate):
     @event(Ended)
     def _ended(self, leg_index: int, leg: dict[str, Any], at: datetime) -> None:
         self.legs[leg_index] = dict(leg)
+
+    def repair_legs(self, *, first_index: int, legs: list[dict[str, Any]], at: datetime) -> None:
+        """Replaces the legs from `first_index` on with `legs`, the same taps paired again in the
+        order they happened: a tap uploaded late belonged between taps already paired. Only the
+        last of them may be open."""
+        require(0 <= first_index < len(self.legs), "the repaired legs are the journey's")
+        require(bool(legs), "a repair leaves at least one leg")
+        require(first_index + len(legs) <= JOURNEY_LEGS_MAX, "a journey has bounded legs")
+        for leg in legs:
+            check_leg(leg)
+        require(
+            all(leg["entry_tap"] and leg["exit_tap"] for leg in legs[:-1]),
+            "only the last leg may be open",
+        )
+        if self.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED):
+            raise JourneyNotOpen(self.id, self.status)
+        self._legs_repaired(first_index=first_index, legs=legs, at=at)
+
+    @event(LegsRepaired)
+    def _legs_repaired(self, first_index: int, legs: list[dict[str, Any]], at: datetime) -> None:
+        self.legs[first_index:] = [dict(leg) for leg in legs]
+        self.repairs += 1
+        if not self.complete:
+            self.status_code = JourneyStatus.OPEN.value
 
     def price(
         self,
