@@ -69,10 +69,14 @@ class Charger:
         if self._void(journey, hold_id, at):
             journey.charge(transfer_id=f"{hold_id}:void", kind="void", amount_vnd=0, at=at)
 
-    def refund(self, journey: Journey, amount_vnd: int, at: datetime) -> None:
+    def refund(
+        self, journey: Journey, amount_vnd: int, at: datetime, step: str | None = None
+    ) -> None:
+        """Gives `amount_vnd` back to the account; `step` names a refund after the first (a
+        journey whose legs were paired again may be refunded more than once)."""
         if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
             return
-        reference = f"journey-{journey.id.hex}-refund"
+        reference = f"journey-{journey.id.hex}-refund" + (f"-{step}" if step else "")
         if self._run(journey, TopUp(journey.account_id, amount_vnd, reference), at):
             journey.charge(
                 transfer_id=f"top-up:{reference}", kind="refund", amount_vnd=amount_vnd, at=at

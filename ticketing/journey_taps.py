@@ -2,10 +2,11 @@
 
 Pairing rules: a bus tap on the route of the rider's open bus leg is its alighting, any other bus
 tap a boarding; a metro exit pairs with the open entry on its line (the most recent), else with a
-journey closed at day end (a late exit: the real fare replaces the maximum), else it waits for its
-entry; a metro entry first takes a waiting exit on its line that came after it. A boarding or an
-entry within `TRANSFER_JOIN_S` of the rider's last journey ending joins it, so the feed's transfer
-rules price the two together.
+journey left open (closed at day end, or left behind by a newer entry: a late exit, the real fare
+replacing the maximum), else it waits for its entry; a metro entry first takes the earliest
+waiting exit on its line that came after it. A boarding or an entry within `TRANSFER_JOIN_S`
+after the rider's last journey ended joins it, so the feed's transfer rules price the two
+together; a tap from before that end never joins it.
 
 Taps reach the backend in upload order, not in the order they happened. A bus tap earlier than
 the latest tap of the rider's last bus legs on its route (in the open journey, else the last one
@@ -14,7 +15,10 @@ schedule: those legs' taps and this one are paired again in time order, each boa
 next tap, so the legs are those an in-order upload would have made (`Journey.repair_legs`), and
 the journey is priced again. A bus tap earlier than the boarding of a leg left open by the
 day-end close is that leg's real boarding. Rides in different journeys (more than the transfer
-window apart) are not paired again across journeys.
+window apart) are not paired again across journeys. A metro exit that happened during the
+rider's last ride on its line, which a later exit already ended, ends that ride instead; the
+later exit is then applied again as another ride's. Every upload order of two metro rides gives
+the rides taken; mixes of bus and metro legs uploaded out of order can still lose a transfer.
 
 A journey the engine cannot price is refused with the engine's reason and its hold is voided;
 charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
@@ -22,12 +26,13 @@ charges already made (earlier legs, a day-end close) stay, and staff list refuse
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.journey import JOURNEY_LEGS_MAX, Journey, JourneyStatus, PaidFrom
@@ -133,7 +138,7 @@ def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> 
         open_journey=None if book.open_journey == key else book.open_journey,
         pending_exits=[j for j in book.pending_exits if j != key],
         last_ended=book.last_ended,
-        correctable=[*book.correctable, key],
+        correctable=[*(k for k in book.correctable if k != key), key],
         at=at,
     )
 
@@ -149,6 +154,8 @@ class _Work:
         account_id: UUID,
         paid_from: PaidFrom,
         purse_vnd: int,
+        *,
+        seed: UUID | None = None,
     ) -> None:
         self.pricing = pricing
         self.book: RiderJourneys = pricing.book
@@ -159,6 +166,8 @@ class _Work:
         self.account_id = account_id
         self.paid_from = paid_from
         self.purse_vnd = purse_vnd
+        # Names the journey this tap starts when its own id is taken (see `_split`).
+        self.seed = seed
 
     # The three kinds of tap
 
@@ -178,20 +187,23 @@ class _Work:
         return [journey]
 
     def metro_entry(self) -> list[Journey]:
-        for journey in self._journeys(self.book.pending_exits + self.book.correctable):
-            last = journey.last_leg
-            if (
-                journey.status in (JourneyStatus.EXIT_PENDING, JourneyStatus.CLOSED)
-                and last["entry_tap"] is None
-                and last["route_id"] == self.place.route_id
-                and last["arrival"] >= self.tap.iso
-            ):
-                leg = last | {
-                    "from_stop_id": self.place.stop_id,
-                    "departure": self.tap.iso,
-                    "entry_tap": self.tap.id,
-                }
-                return self._complete(journey, leg)
+        waiting = [
+            journey
+            for journey in self._journeys(self.book.pending_exits + self.book.correctable)
+            if journey.status in (JourneyStatus.EXIT_PENDING, JourneyStatus.CLOSED)
+            and journey.last_leg["entry_tap"] is None
+            and journey.last_leg["route_id"] == self.place.route_id
+            and journey.last_leg["arrival"] >= self.tap.iso
+        ]
+        if waiting:
+            # The first exit after this entry ends its ride; a later one is another ride's.
+            journey = min(waiting, key=lambda j: j.last_leg["arrival"])
+            leg = journey.last_leg | {
+                "from_stop_id": self.place.stop_id,
+                "departure": self.tap.iso,
+                "entry_tap": self.tap.id,
+            }
+            return self._complete(journey, leg)
         journey = self._join_or_start(self._leg(entry=True))
         try:
             most = self.pricing.max_fare(journey)
@@ -205,6 +217,9 @@ class _Work:
         return [journey]
 
     def metro_exit(self) -> list[Journey]:
+        ended = self._journey(self.book.last_ended)
+        if ended is not None and self._exits_within(ended):
+            return self._split(ended)
         candidates = [self._open(), *reversed(self._journeys(self.book.correctable))]
         for journey in candidates:
             if journey is not None and self._waits_for_exit(journey):
@@ -262,6 +277,68 @@ class _Work:
             correctable=correctable,
         )
         return [journey]
+
+    def _exits_within(self, journey: Journey) -> bool:
+        """Whether this exit happened during the journey's last metro ride on its line, which
+        ended at a later exit: that exit was another ride's, paired while this one was still
+        on its way (gates upload on their own schedules)."""
+        last = journey.last_leg
+        return (
+            journey.status is JourneyStatus.ENDED
+            and journey.paid_from is self.paid_from
+            and journey.fare_media == self.tap.media
+            and last["mode"] == "metro"
+            and last["route_id"] == self.place.route_id
+            and last["entry_tap"] is not None
+            and last["exit_tap"] is not None
+            and last["departure"] <= self.tap.iso < last["arrival"]
+        )
+
+    def _split(self, journey: Journey) -> list[Journey]:
+        """Ends the journey's last ride at this exit, prices it again, and applies the later
+        exit again as the exit of another ride."""
+        last = journey.last_leg
+        later = _Tap(
+            id=last["exit_tap"],
+            at=datetime.fromisoformat(last["arrival"]),
+            category=self.tap.category,
+            media=self.tap.media,
+        )
+        later_place = dataclasses.replace(
+            self.place, stop_id=last["to_stop_id"], direction=Direction.EXIT
+        )
+        leg = last | {
+            "to_stop_id": self.place.stop_id,
+            "arrival": self.tap.iso,
+            "exit_tap": self.tap.id,
+        }
+        before_vnd = journey.fare_vnd
+        journey.repair_legs(first_index=len(journey.legs) - 1, legs=[leg], at=self.tap.at)
+        self._paid_from_purse(journey)
+        step = f"repair:{journey.repairs}"
+        try:
+            fare = self.pricing.price(journey)
+        except FareRefused as error:
+            journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
+        else:
+            self._charge(journey, fare, closed=False, step=step)
+            self.charger.refund(journey, journey.charged_vnd - fare.total_vnd, self.tap.at, step)
+            self.pricing.count(journey, before_vnd, self.tap.at)
+        # The later exit may start a journey of its own; its id must differ from any journey
+        # its tap already began (it may have arrived first and waited for this entry).
+        seed = uuid5(journey.id, f"split:{journey.repairs}")
+        again = _Work(
+            self.pricing,
+            self.load,
+            self.charger,
+            later,
+            later_place,
+            self.account_id,
+            self.paid_from,
+            0,
+            seed=seed,
+        )
+        return [journey, *again.metro_exit()]
 
     def _run_around(self, journey: Journey | None) -> int | None:
         """Where the journey's last bus legs on this tap's route begin, when this tap happened
@@ -370,6 +447,8 @@ class _Work:
             and last.fare_media == self.tap.media
             and len(last.legs) < JOURNEY_LEGS_MAX
             and last.last_leg["arrival"] is not None
+            # A transfer comes after the ride it follows: an earlier tap uploaded late is not one.
+            and last.last_leg["arrival"] <= self.tap.iso
             and datetime.fromisoformat(last.last_leg["arrival"])
             + timedelta(seconds=TRANSFER_JOIN_S)
             >= self.tap.at
@@ -381,7 +460,7 @@ class _Work:
 
     def _start(self, leg: dict[str, Any]) -> Journey:
         journey = Journey.start(
-            first_tap_id=UUID(self.tap.id),
+            first_tap_id=self.seed or UUID(self.tap.id),
             account_id=self.account_id,
             paid_from=self.paid_from,
             rider_category=self.tap.category,
@@ -456,4 +535,13 @@ class _Work:
             "last_ended": book.last_ended,
             "correctable": book.correctable,
         }
-        book.point(**(pointers | changes), at=self.tap.at)
+        pointers |= changes
+        displaced = book.open_journey
+        if displaced is not None and pointers["open_journey"] not in (None, displaced):
+            # A newer entry or boarding came while this journey's leg was open. A tap of that
+            # leg uploaded late (an exit between the two entries) must still find it.
+            journey = self._journey(displaced)
+            if journey is not None and journey.status is JourneyStatus.OPEN:
+                kept = [k for k in pointers["correctable"] if k != displaced]
+                pointers["correctable"] = [*kept, displaced]
+        book.point(**pointers, at=self.tap.at)

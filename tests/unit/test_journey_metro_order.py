@@ -1,0 +1,50 @@
+"""Two metro rides of one rider, their four taps uploaded in any order, pair and are charged as
+they would be in order.
+
+Entry and exit gates are separate devices, each uploading its outbox on its own schedule, so an
+exit can reach the backend before its entry, or after a later ride's exit. An exit that happened
+during a ride already paired with a later exit ends that ride instead, and the later exit is
+applied again; an entry takes the first waiting exit after it; a newer entry keeps the older open
+ride reachable for its late exit.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.unit.test_journeys import GATE_IN_01, GATE_IN_09, GATE_OUT_01, GATE_OUT_12, build
+
+# In at Cát Linh, out at Yên Nghĩa; in at 2A-09, out at Cát Linh.
+RIDES = [(GATE_IN_01, 0), (GATE_OUT_12, 30), (GATE_IN_09, 40), (GATE_OUT_01, 70)]
+TWO_HOURS_LATER = [
+    (gate, minutes + (120 if index >= 2 else 0)) for index, (gate, minutes) in enumerate(RIDES)
+]
+Outcome = tuple[list[tuple[str | None, str | None, str | None, str | None]], tuple[int, int]]
+
+
+def ride(taps: list[tuple[int, int]], order: tuple[int, ...]) -> Outcome:
+    """The rider's legs (from, to, departure, arrival) and balance (posted, held)."""
+    world = build()
+    account_id, phone = world.rider()
+    for index in order:
+        gate, minutes = taps[index]
+        world.tap(phone, gate, minutes)
+    world.follow()
+    legs = [
+        (leg["from_stop_id"], leg["to_stop_id"], leg["departure"], leg["arrival"])
+        for journey in world.journeys_of(account_id)
+        for leg in journey.legs
+    ]
+    return sorted(legs, key=str), world.balance(account_id)
+
+
+@pytest.mark.parametrize("taps", [RIDES, TWO_HOURS_LATER], ids=["40 min apart", "2 h apart"])
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_two_metro_rides_in_any_upload_order_are_the_rides_taken(
+    taps: list[tuple[int, int]], order: tuple[int, ...]
+) -> None:
+    in_order = ride(taps, (0, 1, 2, 3))
+    assert [(leg[0], leg[1]) for leg in in_order[0]] == [("2A-01", "2A-12"), ("2A-09", "2A-01")]
+    assert ride(taps, order) == in_order
