@@ -69,6 +69,20 @@ class Charger:
         if self._void(journey, hold_id, at):
             journey.charge(transfer_id=f"{hold_id}:void", kind="void", amount_vnd=0, at=at)
 
+    def adjust(self, journey: Journey, total_vnd: int, step: str, at: datetime) -> None:
+        """Brings what the account paid for the journey's complete legs to `total_vnd` when its
+        legs were paired again: debits what is missing or refunds what was paid beyond it. An
+        open leg's hold is left for that leg's exit."""
+        if journey.paid_from is not PaidFrom.ACCOUNT:
+            return
+        due_vnd = total_vnd - journey.charged_vnd
+        if due_vnd > 0:
+            debit_id = transfer_id(journey, step)
+            if self._run(journey, Debit(journey.account_id, debit_id, due_vnd, "ride"), at):
+                journey.charge(transfer_id=debit_id, kind="debit", amount_vnd=due_vnd, at=at)
+        elif due_vnd < 0:
+            self.refund(journey, -due_vnd, at, step)
+
     def refund(
         self, journey: Journey, amount_vnd: int, at: datetime, step: str | None = None
     ) -> None:

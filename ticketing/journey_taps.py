@@ -15,10 +15,13 @@ schedule: those legs' taps and this one are paired again in time order, each boa
 next tap, so the legs are those an in-order upload would have made (`Journey.repair_legs`), and
 the journey is priced again. A bus tap earlier than the boarding of a leg left open by the
 day-end close is that leg's real boarding. Rides in different journeys (more than the transfer
-window apart) are not paired again across journeys. A metro exit that happened during the
-rider's last ride on its line, which a later exit already ended, ends that ride instead; the
-later exit is then applied again as another ride's. Every upload order of two metro rides gives
-the rides taken; mixes of bus and metro legs uploaded out of order can still lose a transfer.
+window apart) are not paired again across journeys. A bus tap within a ride's length of the
+boarding of a leg left open (by a newer tap, or at day end) is its alighting. A metro exit that
+happened during one of the rider's recent rides on its line, which a later exit already ended,
+ends that ride instead; the later exit is then applied again as another ride's. Any upload order
+of two or three metro rides, or of a metro ride then a bus ride, gives the rides taken. A bus
+ride then a metro ride uploaded out of order can land in two journeys and lose the transfer
+discount: journeys are not merged.
 
 A journey the engine cannot price is refused with the engine's reason and its hold is voided;
 charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
@@ -179,12 +182,22 @@ class _Work:
             return self._repair(repaired, first)
         if journey is not None and self._waits_for_exit(journey):
             return self._end(journey)
-        for candidate in [journey, *reversed(self._journeys(self.book.correctable))]:
-            if candidate is not None and self._boarded_later(candidate):
-                return self._board_late(candidate)
-        journey = self._join_or_start(self._leg(entry=True))
-        self._point(open_journey=str(journey.id))
-        return [journey]
+        left = self._journeys(self.book.correctable)
+        for candidate in reversed(left):
+            # A leg left open (a newer tap came first, or the day ended) alights here when
+            # this tap came within a ride's length of its boarding.
+            if self._waits_for_exit(candidate) and self._within_a_ride(candidate):
+                return self._end(candidate)
+        for earlier in [journey, *reversed(left)]:
+            if earlier is not None and self._boarded_later(earlier):
+                return self._board_late(earlier)
+        started = self._join_or_start(self._leg(entry=True))
+        self._point(open_journey=str(started.id))
+        return [started]
+
+    def _within_a_ride(self, journey: Journey) -> bool:
+        departure = datetime.fromisoformat(journey.last_leg["departure"])
+        return self.tap.at - departure <= timedelta(seconds=BUS_RIDE_MAX_S)
 
     def metro_entry(self) -> list[Journey]:
         waiting = [
@@ -217,9 +230,11 @@ class _Work:
         return [journey]
 
     def metro_exit(self) -> list[Journey]:
-        ended = self._journey(self.book.last_ended)
-        if ended is not None and self._exits_within(ended):
-            return self._split(ended)
+        keys = [self.book.last_ended, *reversed(self.book.correctable)]
+        for paired in self._journeys([k for k in dict.fromkeys(keys) if k is not None]):
+            index = self._exits_within(paired)
+            if index is not None:
+                return self._split(paired, index)
         candidates = [self._open(), *reversed(self._journeys(self.book.correctable))]
         for journey in candidates:
             if journey is not None and self._waits_for_exit(journey):
@@ -278,52 +293,50 @@ class _Work:
         )
         return [journey]
 
-    def _exits_within(self, journey: Journey) -> bool:
-        """Whether this exit happened during the journey's last metro ride on its line, which
-        ended at a later exit: that exit was another ride's, paired while this one was still
-        on its way (gates upload on their own schedules)."""
-        last = journey.last_leg
-        return (
-            journey.status is JourneyStatus.ENDED
-            and journey.paid_from is self.paid_from
-            and journey.fare_media == self.tap.media
-            and last["mode"] == "metro"
-            and last["route_id"] == self.place.route_id
-            and last["entry_tap"] is not None
-            and last["exit_tap"] is not None
-            and last["departure"] <= self.tap.iso < last["arrival"]
-        )
+    def _exits_within(self, journey: Journey) -> int | None:
+        """The index of the journey's metro ride on this line during which this exit happened,
+        a ride that a later exit ended: that exit was another ride's, paired while this one
+        was still on its way (gates upload on their own schedules)."""
+        if (
+            journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED)
+            or journey.paid_from is not self.paid_from
+            or journey.fare_media != self.tap.media
+        ):
+            return None
+        for index, leg in enumerate(journey.legs):
+            if (
+                leg["mode"] == "metro"
+                and leg["route_id"] == self.place.route_id
+                and leg["entry_tap"] is not None
+                and leg["exit_tap"] is not None
+                and leg["departure"] <= self.tap.iso < leg["arrival"]
+            ):
+                return index
+        return None
 
-    def _split(self, journey: Journey) -> list[Journey]:
-        """Ends the journey's last ride at this exit, prices it again, and applies the later
-        exit again as the exit of another ride."""
-        last = journey.last_leg
+    def _split(self, journey: Journey, index: int) -> list[Journey]:
+        """Ends the journey's ride at `index` at this exit, prices the journey again, and
+        applies the later exit again as the exit of another ride."""
+        ride = journey.legs[index]
         later = _Tap(
-            id=last["exit_tap"],
-            at=datetime.fromisoformat(last["arrival"]),
+            id=ride["exit_tap"],
+            at=datetime.fromisoformat(ride["arrival"]),
             category=self.tap.category,
             media=self.tap.media,
         )
         later_place = dataclasses.replace(
-            self.place, stop_id=last["to_stop_id"], direction=Direction.EXIT
+            self.place, stop_id=ride["to_stop_id"], direction=Direction.EXIT
         )
-        leg = last | {
+        leg = ride | {
             "to_stop_id": self.place.stop_id,
             "arrival": self.tap.iso,
             "exit_tap": self.tap.id,
         }
         before_vnd = journey.fare_vnd
-        journey.repair_legs(first_index=len(journey.legs) - 1, legs=[leg], at=self.tap.at)
+        legs = [leg, *journey.legs[index + 1 :]]
+        journey.repair_legs(first_index=index, legs=legs, at=self.tap.at)
         self._paid_from_purse(journey)
-        step = f"repair:{journey.repairs}"
-        try:
-            fare = self.pricing.price(journey)
-        except FareRefused as error:
-            journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
-        else:
-            self._charge(journey, fare, closed=False, step=step)
-            self.charger.refund(journey, journey.charged_vnd - fare.total_vnd, self.tap.at, step)
-            self.pricing.count(journey, before_vnd, self.tap.at)
+        self._reprice(journey, before_vnd)
         # The later exit may start a journey of its own; its id must differ from any journey
         # its tap already began (it may have arrived first and waited for this entry).
         seed = uuid5(journey.id, f"split:{journey.repairs}")
@@ -339,6 +352,32 @@ class _Work:
             seed=seed,
         )
         return [journey, *again.metro_exit()]
+
+    def _reprice(self, journey: Journey, before_vnd: int | None) -> bool:
+        """Prices a journey whose legs were paired again, its complete legs when the last is
+        open, and settles the difference; False when the engine refused it."""
+        complete = journey.legs if journey.complete else journey.legs[:-1]
+        if not complete:
+            return True
+        step = f"repair:{journey.repairs}"
+        try:
+            fare = self.pricing.price(journey, complete)
+        except FareRefused as error:
+            self.charger.void(journey, self.tap.at)
+            journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
+            return False
+        journey.price(
+            fare_vnd=fare.total_vnd,
+            reference_vnd=fare.reference_total_vnd,
+            transfer_discount_vnd=fare.transfer_discount_vnd,
+            at=self.tap.at,
+            pass_product_ids=covering_passes(fare),
+            cap_id=fare.cap_id,
+        )
+        self.charger.adjust(journey, fare.total_vnd, step, self.tap.at)
+        self.charger.refund_purse(journey, self.tap.id, self.tap.at)
+        self.pricing.count(journey, before_vnd, self.tap.at)
+        return True
 
     def _run_around(self, journey: Journey | None) -> int | None:
         """Where the journey's last bus legs on this tap's route begin, when this tap happened
@@ -400,26 +439,16 @@ class _Work:
         journey.repair_legs(first_index=first, legs=legs, at=self.tap.at)
         self._paid_from_purse(journey)
         key = str(journey.id)
-        complete = journey.legs if journey.complete else journey.legs[:-1]
-        if complete:
-            try:
-                fare = self.pricing.price(journey, complete)
-            except FareRefused as error:
-                self.charger.void(journey, self.tap.at)
-                journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
-                self._point(open_journey=None if was_open else self.book.open_journey)
-                return [journey]
-            self._charge(journey, fare, closed=False, step=f"repair:{journey.repairs}")
-            self.pricing.count(journey, before_vnd, self.tap.at)
+        if not self._reprice(journey, before_vnd):
+            self._point(open_journey=None if was_open else self.book.open_journey)
+            return [journey]
         if journey.complete:
             self._point(open_journey=None if was_open else self.book.open_journey, last_ended=key)
         else:
             self._point(open_journey=key)
         return [journey]
 
-    def _charge(
-        self, journey: Journey, fare: Fare, *, closed: bool, step: str | None = None
-    ) -> None:
+    def _charge(self, journey: Journey, fare: Fare, *, closed: bool) -> None:
         if closed:
             journey.correct(fare_vnd=fare.total_vnd, at=self.tap.at)
         journey.price(
@@ -434,7 +463,7 @@ class _Work:
             refund_vnd = journey.charged_vnd - fare.total_vnd
             self.charger.refund(journey, refund_vnd, self.tap.at)
         else:
-            step = step or f"leg:{len(journey.legs) - 1}"
+            step = f"leg:{len(journey.legs) - 1}"
             self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
         self.charger.refund_purse(journey, self.tap.id, self.tap.at)
 
@@ -536,6 +565,11 @@ class _Work:
             "correctable": book.correctable,
         }
         pointers |= changes
+        ended = pointers["last_ended"]
+        if ended is not None and ended != book.last_ended:
+            # A ride this journey ended may still be split by a late exit (`_split`).
+            kept = [k for k in pointers["correctable"] if k != ended]
+            pointers["correctable"] = [*kept, ended]
         displaced = book.open_journey
         if displaced is not None and pointers["open_journey"] not in (None, displaced):
             # A newer entry or boarding came while this journey's leg was open. A tap of that

@@ -1,5 +1,5 @@
-"""Two metro rides of one rider, their four taps uploaded in any order, pair and are charged as
-they would be in order.
+"""A rider's metro rides (and a bus ride after one), their taps uploaded in any order, pair and
+are charged as they would be in order.
 
 Entry and exit gates are separate devices, each uploading its outbox on its own schedule, so an
 exit can reach the backend before its entry, or after a later ride's exit. An exit that happened
@@ -13,8 +13,19 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.unit.test_journeys import GATE_IN_01, GATE_IN_09, GATE_OUT_01, GATE_OUT_12, build
+from tests.unit.test_journeys import (
+    BUS_01,
+    BUS_01_REAR,
+    GATE_IN_01,
+    GATE_IN_09,
+    GATE_OUT_01,
+    GATE_OUT_02,
+    GATE_OUT_12,
+    build,
+)
 
 # In at Cát Linh, out at Yên Nghĩa; in at 2A-09, out at Cát Linh.
 RIDES = [(GATE_IN_01, 0), (GATE_OUT_12, 30), (GATE_IN_09, 40), (GATE_OUT_01, 70)]
@@ -48,3 +59,22 @@ def test_two_metro_rides_in_any_upload_order_are_the_rides_taken(
     in_order = ride(taps, (0, 1, 2, 3))
     assert [(leg[0], leg[1]) for leg in in_order[0]] == [("2A-01", "2A-12"), ("2A-09", "2A-01")]
     assert ride(taps, order) == in_order
+
+
+# A third ride, in at Cát Linh again and out at La Thành.
+THREE_RIDES = [*RIDES, (GATE_IN_01, 80), (GATE_OUT_02, 90)]
+# A metro ride, then a bus ride of route 01 ten minutes after it.
+METRO_THEN_BUS = [(GATE_IN_01, 0), (GATE_OUT_12, 30), (BUS_01, 40), (BUS_01_REAR, 60)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(list(range(6))))
+def test_three_metro_rides_in_any_upload_order_are_the_rides_taken(order: list[int]) -> None:
+    assert ride(THREE_RIDES, tuple(order)) == ride(THREE_RIDES, tuple(range(6)))
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_a_metro_ride_then_a_bus_ride_in_any_upload_order_are_the_rides_taken(
+    order: tuple[int, ...],
+) -> None:
+    assert ride(METRO_THEN_BUS, order) == ride(METRO_THEN_BUS, (0, 1, 2, 3))

@@ -15,9 +15,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 TOPIC_PREFIX = "ticketing.RiderJourneys"
-# Exits waiting for an entry, and closed journeys a late exit may still correct, per rider.
+# Exits waiting for an entry, and journeys a late tap may still correct (closed at day end, left
+# open by a newer entry, or recently ended), per rider.
 PENDING_EXITS_MAX = 8
-CORRECTABLE_MAX = 8
+CORRECTABLE_MAX = 16
 # Cap periods whose spend is kept, per kind: a late tap of last week or last month still counts.
 SPEND_PERIODS_KEPT = {"day": 8, "week": 3, "month": 2}
 
