@@ -19,9 +19,11 @@ window apart) are not paired again across journeys. A bus tap within a ride's le
 boarding of a leg left open (by a newer tap, or at day end) is its alighting. A metro exit that
 happened during one of the rider's recent rides on its line, which a later exit already ended,
 ends that ride instead; the later exit is then applied again as another ride's. Any upload order
-of two or three metro rides, or of a metro ride then a bus ride, gives the rides taken. A bus
-ride then a metro ride uploaded out of order can land in two journeys and lose the transfer
-discount: journeys are not merged.
+of two or three metro rides, or of a metro ride then a bus ride, gives the rides taken. When a
+journey ends and another of the rider's ended journeys began within `TRANSFER_JOIN_S` after it
+(or it began so after the other), the two are a ride and its transfer that arrived out of order:
+the later one's legs move into the earlier one, which is priced again with the feed's transfer
+rules; the later one's charges go back to the account and it is left `merged`.
 
 A journey the engine cannot price is refused with the engine's reason and its hold is voided;
 charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
@@ -291,7 +293,67 @@ class _Work:
             last_ended=key,
             correctable=correctable,
         )
-        return [journey]
+        return [journey, *self._merge_transfer(journey)]
+
+    def _merge_transfer(self, journey: Journey) -> list[Journey]:
+        """When this ended journey and another ended one of the rider are a ride and its
+        transfer (the later began within `TRANSFER_JOIN_S` after the earlier ended) that reached
+        the backend out of order, moves the later one's legs into the earlier one, so the feed's
+        transfer rules price them together. The later journey's charges go back to the account
+        and the earlier one charges the whole; the later is left `merged`."""
+        if journey.status is not JourneyStatus.ENDED:
+            return []
+        keys = [self.book.last_ended, *reversed(self.book.correctable)]
+        for other in self._journeys(
+            [k for k in dict.fromkeys(keys) if k not in (None, str(journey.id))]
+        ):
+            if (
+                other.status is not JourneyStatus.ENDED
+                or other.paid_from is not journey.paid_from
+                or other.fare_media != journey.fare_media
+                or len(other.legs) + len(journey.legs) > JOURNEY_LEGS_MAX
+            ):
+                continue
+            for earlier, later in ((other, journey), (journey, other)):
+                if _transfer_between(earlier, later):
+                    return self._merge(earlier, later)
+        return []
+
+    def _merge(self, earlier: Journey, later: Journey) -> list[Journey]:
+        at = self.tap.at
+        later_fare_vnd = later.fare_vnd
+        self.charger.refund(later, later.charged_vnd, at, "merged")
+        if later.charged_vnd != 0:
+            return []  # the ledger refused the refund; the journeys stay as they are
+        earlier.join_legs(later, at=at)
+        later.merge_into(earlier.id, at=at)
+        self.pricing.count(later, later_fare_vnd, at)
+        before_vnd = earlier.fare_vnd
+        try:
+            fare = self.pricing.price(earlier)
+        except FareRefused as error:
+            earlier.refuse(code=error.code, reason=error.reason, at=at)
+        else:
+            earlier.price(
+                fare_vnd=fare.total_vnd,
+                reference_vnd=fare.reference_total_vnd,
+                transfer_discount_vnd=fare.transfer_discount_vnd,
+                at=at,
+                pass_product_ids=covering_passes(fare),
+                cap_id=fare.cap_id,
+            )
+            self.charger.adjust(earlier, fare.total_vnd, f"merge:{len(earlier.legs)}", at)
+            self.charger.refund_purse(earlier, self.tap.id, at)
+            self.pricing.count(earlier, before_vnd, at)
+        gone = str(later.id)
+        book = self.book
+        self._point(
+            open_journey=None if book.open_journey == gone else book.open_journey,
+            pending_exits=[k for k in book.pending_exits if k != gone],
+            last_ended=str(earlier.id),
+            correctable=[k for k in book.correctable if k != gone],
+        )
+        return [earlier, later]
 
     def _exits_within(self, journey: Journey) -> int | None:
         """The index of the journey's metro ride on this line during which this exit happened,
@@ -444,8 +506,8 @@ class _Work:
             return [journey]
         if journey.complete:
             self._point(open_journey=None if was_open else self.book.open_journey, last_ended=key)
-        else:
-            self._point(open_journey=key)
+            return [journey, *self._merge_transfer(journey)]
+        self._point(open_journey=key)
         return [journey]
 
     def _charge(self, journey: Journey, fare: Fare, *, closed: bool) -> None:
@@ -579,3 +641,13 @@ class _Work:
                 kept = [k for k in pointers["correctable"] if k != displaced]
                 pointers["correctable"] = [*kept, displaced]
         book.point(**pointers, at=self.tap.at)
+
+
+def _transfer_between(earlier: Journey, later: Journey) -> bool:
+    """Whether `later` began within a transfer of `earlier`'s end."""
+    ended = earlier.last_leg["arrival"]
+    began = later.legs[0]["departure"] or later.legs[0]["arrival"]
+    if ended is None or began is None or began < ended:
+        return False
+    gap = datetime.fromisoformat(began) - datetime.fromisoformat(ended)
+    return gap <= timedelta(seconds=TRANSFER_JOIN_S)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
+from ticketing.domain.journey import JourneyStatus
 from ticketing.journeys import Journeys
 
 ROUTE_01_FARE_VND = 10_000
@@ -33,6 +34,7 @@ def ride(times_min: list[int], order: list[int]) -> tuple[Legs, World, UUID]:
     legs = [
         (leg["departure"], leg["arrival"])
         for journey in world.journeys_of(account_id)
+        if journey.status is not JourneyStatus.MERGED
         for leg in journey.legs
     ]
     return sorted(legs, key=str), world, account_id

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_journeys import (
+    BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
     GATE_IN_01,
@@ -26,7 +27,10 @@ from tests.unit.test_journeys import (
     GATE_OUT_12,
     build,
 )
+from ticketing.domain.journey import JourneyStatus
 
+ROUTE_01_FARE_VND = 10_000
+CAT_LINH_TO_YEN_NGHIA_VND = 15_000
 # In at Cát Linh, out at Yên Nghĩa; in at 2A-09, out at Cát Linh.
 RIDES = [(GATE_IN_01, 0), (GATE_OUT_12, 30), (GATE_IN_09, 40), (GATE_OUT_01, 70)]
 TWO_HOURS_LATER = [
@@ -46,6 +50,7 @@ def ride(taps: list[tuple[int, int]], order: tuple[int, ...]) -> Outcome:
     legs = [
         (leg["from_stop_id"], leg["to_stop_id"], leg["departure"], leg["arrival"])
         for journey in world.journeys_of(account_id)
+        if journey.status is not JourneyStatus.MERGED
         for leg in journey.legs
     ]
     return sorted(legs, key=str), world.balance(account_id)
@@ -78,3 +83,41 @@ def test_a_metro_ride_then_a_bus_ride_in_any_upload_order_are_the_rides_taken(
     order: tuple[int, ...],
 ) -> None:
     assert ride(METRO_THEN_BUS, order) == ride(METRO_THEN_BUS, (0, 1, 2, 3))
+
+
+# A bus ride of route 01, then a metro ride ten minutes later: a transfer the feed discounts.
+BUS_THEN_METRO = [(BUS_01, 0), (BUS_01_REAR, 20), (GATE_IN_01, 30), (GATE_OUT_12, 60)]
+BUS_TO_METRO_DISCOUNT_VND = 3_000
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_a_bus_ride_then_a_metro_ride_in_any_upload_order_get_the_transfer_discount(
+    order: tuple[int, ...],
+) -> None:
+    in_order = ride(BUS_THEN_METRO, (0, 1, 2, 3))
+    posted_vnd, held_vnd = in_order[1]
+    assert (posted_vnd, held_vnd) == (
+        BALANCE_VND - ROUTE_01_FARE_VND - CAT_LINH_TO_YEN_NGHIA_VND + BUS_TO_METRO_DISCOUNT_VND,
+        0,
+    )
+    assert ride(BUS_THEN_METRO, order) == in_order
+
+
+def test_a_transfer_found_late_leaves_the_later_journey_merged_and_its_money_returned() -> None:
+    world = build()
+    account_id, phone = world.rider()
+    # The metro gates upload at once; the bus's validator comes back online later.
+    for index in (2, 3, 0, 1):
+        gate, minutes = BUS_THEN_METRO[index]
+        world.tap(phone, gate, minutes)
+    world.follow()
+    rows = {row.status: row for row in world.views.for_account(account_id)}
+    assert set(rows) == {"ended", "merged"}
+    merged, whole = rows["merged"], rows["ended"]
+    assert (merged.fare_vnd, merged.charged_vnd, merged.reason_code) == (0, 0, "merged")
+    assert [leg["mode"] for leg in whole.legs] == ["bus", "metro"]
+    assert (
+        whole.charged_vnd
+        == whole.fare_vnd
+        == (ROUTE_01_FARE_VND + CAT_LINH_TO_YEN_NGHIA_VND - BUS_TO_METRO_DISCOUNT_VND)
+    )

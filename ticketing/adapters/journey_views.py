@@ -71,6 +71,8 @@ class JourneyProjection:
             Journey.LegStarted,
             Journey.Ended,
             Journey.LegsRepaired,
+            Journey.LegsJoined,
+            Journey.MergedInto,
             Journey.Priced,
             Journey.Charged,
             Journey.PursePaid,
@@ -120,6 +122,19 @@ class JourneyProjection:
                     values["legs"] = json.dumps(legs)
                     if not all(leg["entry_tap"] and leg["exit_tap"] for leg in legs):
                         values["status"] = JourneyStatus.OPEN.value
+                case Journey.LegsJoined():
+                    values |= {
+                        "legs": json.dumps([*legs, *e.legs]),
+                        "purse_paid_vnd": row.purse_paid_vnd + e.purse_paid_vnd,
+                        "purse_refunded_vnd": row.purse_refunded_vnd + e.purse_refunded_vnd,
+                    }
+                case Journey.MergedInto():
+                    values |= {
+                        "status": JourneyStatus.MERGED.value,
+                        "fare_vnd": 0,
+                        "reason_code": "merged",
+                        "reason": f"a transfer: charged as part of journey {e.journey_id}",
+                    }
                 case Journey.Priced():
                     values |= {
                         "fare_vnd": e.fare_vnd,

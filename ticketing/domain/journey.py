@@ -33,6 +33,7 @@ class JourneyStatus(StrEnum):
     CLOSED = "closed"  # the service day ended with a leg open: charged the maximum fare
     REFUSED = "refused"  # the fare engine could not price it; `reason` says why
     UNPAID = "unpaid"  # priced, but the ledger refused the charge; `reason` says why
+    MERGED = "merged"  # a transfer found late: its legs moved into the journey before it
 
 
 class PaidFrom(StrEnum):
@@ -74,6 +75,19 @@ class Journey(Aggregate):
         TOPIC = f"{TOPIC_PREFIX}.LegsRepaired"
         first_index: int
         legs: list[dict[str, Any]]
+        at: datetime
+
+    class LegsJoined(Event):
+        TOPIC = f"{TOPIC_PREFIX}.LegsJoined"
+        from_journey_id: UUID
+        legs: list[dict[str, Any]]
+        purse_paid_vnd: int
+        purse_refunded_vnd: int
+        at: datetime
+
+    class MergedInto(Event):
+        TOPIC = f"{TOPIC_PREFIX}.MergedInto"
+        journey_id: UUID
         at: datetime
 
     class Priced(Event):
@@ -276,6 +290,44 @@ class Journey(Aggregate):
         self.repairs += 1
         if not self.complete:
             self.status_code = JourneyStatus.OPEN.value
+
+    def join_legs(self, later: Journey, *, at: datetime) -> None:
+        """Takes the legs of `later`, a journey that began within a transfer of this one's end
+        but reached the backend as one of its own; `later` is then `merge_into` this one."""
+        require(later.id != self.id, "a journey joins another")
+        require(self.status is JourneyStatus.ENDED, "only an ended journey takes a transfer")
+        require(later.status is JourneyStatus.ENDED, "only an ended journey moves")
+        require(len(self.legs) + len(later.legs) <= JOURNEY_LEGS_MAX, "bounded legs")
+        self._legs_joined(
+            from_journey_id=later.id,
+            legs=later.legs,
+            purse_paid_vnd=later.purse_paid_vnd,
+            purse_refunded_vnd=later.purse_refunded_vnd,
+            at=at,
+        )
+
+    @event(LegsJoined)
+    def _legs_joined(
+        self,
+        from_journey_id: UUID,
+        legs: list[dict[str, Any]],
+        purse_paid_vnd: int,
+        purse_refunded_vnd: int,
+        at: datetime,
+    ) -> None:
+        self.legs.extend(dict(leg) for leg in legs)
+        self.purse_paid_vnd += purse_paid_vnd
+        self.purse_refunded_vnd += purse_refunded_vnd
+
+    def merge_into(self, journey_id: UUID, *, at: datetime) -> None:
+        """This journey's legs now belong to `journey_id`, which charges them."""
+        require(self.charged_vnd == 0, "what the account paid went back first")
+        self._merged_into(journey_id=journey_id, at=at)
+
+    @event(MergedInto)
+    def _merged_into(self, journey_id: UUID, at: datetime) -> None:
+        self.status_code = JourneyStatus.MERGED.value
+        self.fare_vnd = 0
 
     def price(
         self,
