@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from uuid import UUID
 
 from ticketing.application import Ledger
 from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
@@ -20,6 +19,7 @@ from ticketing.domain.transfer import HoldOutcome
 # A metro hold outlives the service day it began in, so the day-end close still finds it
 # pending and posts it, rather than the ledger expiring it first.
 METRO_HOLD_TTL_S = 3 * 24 * 3600
+PURSE_REFUND_PREFIX = "top-up:purse-refund:"
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +96,19 @@ class Charger:
                 transfer_id=f"top-up:{reference}", kind="refund", amount_vnd=amount_vnd, at=at
             )
 
-    def refund_purse(self, journey: Journey, tap_id: str, at: datetime) -> None:
+    def refund_purse(self, journey: Journey, at: datetime) -> None:
         """Gives back to the account what the card's purse paid beyond the journey's fare: the
         metro entry gate took the dearest ride from there, and a transfer may cost less than
-        the rides the validators charged one by one. The tap that priced the journey names
-        the refund, so a repeat of that tap finds it done."""
+        the rides the validators charged one by one. Each refund of a journey is numbered, so
+        the same step applied again meets the ledger's first receipt, and a tap applied again
+        finds nothing overpaid."""
         amount_vnd = journey.purse_overpaid_vnd
         # An open leg's boarding is paid for but not yet priced: wait until every leg is.
         if journey.paid_from is not PaidFrom.CARD_PURSE or amount_vnd <= 0 or not journey.complete:
             return
-        reference = f"purse-refund:{UUID(tap_id).hex}"
+        # Numbered per journey: legs paired again or a transfer merged in may refund again.
+        given = sum(1 for t in journey.transfers if t.startswith(PURSE_REFUND_PREFIX))
+        reference = f"purse-refund:{journey.id.hex}:{given + 1}"
         top_up = TopUp(journey.account_id, amount_vnd, reference)
         if self._run(journey, top_up, at):
             journey.refund_purse(transfer_id=top_up.transfer_id, amount_vnd=amount_vnd, at=at)

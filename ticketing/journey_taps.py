@@ -343,7 +343,7 @@ class _Work:
                 cap_id=fare.cap_id,
             )
             self.charger.adjust(earlier, fare.total_vnd, f"merge:{len(earlier.legs)}", at)
-            self.charger.refund_purse(earlier, self.tap.id, at)
+            self.charger.refund_purse(earlier, at)
             self.pricing.count(earlier, before_vnd, at)
         gone = str(later.id)
         book = self.book
@@ -437,7 +437,7 @@ class _Work:
             cap_id=fare.cap_id,
         )
         self.charger.adjust(journey, fare.total_vnd, step, self.tap.at)
-        self.charger.refund_purse(journey, self.tap.id, self.tap.at)
+        self.charger.refund_purse(journey, self.tap.at)
         self.pricing.count(journey, before_vnd, self.tap.at)
         return True
 
@@ -527,7 +527,7 @@ class _Work:
         else:
             step = f"leg:{len(journey.legs) - 1}"
             self.charger.settle(journey, fare.total_vnd, step, self.tap.at)
-        self.charger.refund_purse(journey, self.tap.id, self.tap.at)
+        self.charger.refund_purse(journey, self.tap.at)
 
     def _join_or_start(self, leg: dict[str, Any]) -> Journey:
         last = self._journey(self.book.last_ended)

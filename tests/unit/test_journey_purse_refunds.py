@@ -4,6 +4,7 @@ the rider's account, once."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from uuid import UUID
 
@@ -256,3 +257,50 @@ def test_card_taps_uploaded_out_of_order_get_back_what_in_order_would() -> None:
     assert refunded_vnd == 4 * ROUTE_01_FARE_VND - fares_vnd
     for order in ([3, 1, 0, 2], [1, 3, 2, 0], [2, 0, 3, 1]):
         assert refund_after_bus_taps(order) == in_order
+
+
+def refund_after(taps: list[tuple[int, int, EventKind, int]], order: tuple[int, ...]) -> int:
+    """Card taps (validator, minutes, kind, what the validator takes), decided on the card in
+    time order and uploaded in `order`: what came back to the account."""
+    world = build()
+    account_id, card = rider_with_card(world)
+    decided = [decide(card, v, minutes, kind, fare) for v, minutes, kind, fare in taps]
+    for index in order:
+        upload(world, taps[index][0], decided[index], taps[index][1])
+    world.follow()
+    return world.balance(account_id)[0] - BALANCE_VND
+
+
+BUS_THEN_METRO_ON_THE_PURSE = [
+    (BUS_01, 0, EventKind.BUS_BOARDING, ROUTE_01_FARE_VND),
+    (BUS_01_REAR, 20, EventKind.BUS_BOARDING, ROUTE_01_FARE_VND),
+    (GATE_IN_01, 30, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND),
+    (GATE_OUT_12, 60, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND),
+]
+TWO_METRO_RIDES_ON_THE_PURSE = [
+    (GATE_IN_01, 0, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND),
+    (GATE_OUT_02, 10, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND),
+    (GATE_IN_01, 90, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND),
+    (GATE_OUT_12, 120, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND),
+]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_a_transfer_merged_late_on_the_purse_refunds_what_in_order_would(
+    order: tuple[int, ...],
+) -> None:
+    # In order: two route fares and the dearest metro ride paid on the card; the journey,
+    # bus then metro with the transfer discount, costs less than the bus fare and that ride.
+    in_order = refund_after(BUS_THEN_METRO_ON_THE_PURSE, (0, 1, 2, 3))
+    assert in_order > ROUTE_01_FARE_VND
+    assert refund_after(BUS_THEN_METRO_ON_THE_PURSE, order) == in_order
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_two_metro_rides_on_the_purse_in_any_upload_order_refund_what_in_order_would(
+    order: tuple[int, ...],
+) -> None:
+    in_order = refund_after(TWO_METRO_RIDES_ON_THE_PURSE, (0, 1, 2, 3))
+    # The short ride gets back the rest of the dearest fare; the dearest ride, nothing.
+    assert in_order == MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND
+    assert refund_after(TWO_METRO_RIDES_ON_THE_PURSE, order) == in_order
