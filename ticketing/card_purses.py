@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.tlc1.transcript import parse_transcript
+from hardware.tlc1.transcript import Transcript, parse_transcript
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +32,32 @@ class PurseObservation:
         return self.transaction_counter < other.transaction_counter
 
 
-def purse_observation(tap: Any) -> PurseObservation | None:
-    """The purse an accepted card tap's session left; None when the tap shows none."""
-    if tap.medium != "card" or tap.verification != "accepted":
-        return None
-    if tap.serial is None or tap.transcript is None or tap.transaction_counter is None:
+def _accepted_transcript(tap: Any) -> Transcript | None:
+    """The session transcript of an accepted card tap; None when it has none or it is unreadable."""
+    if tap.medium != "card" or tap.verification != "accepted" or tap.transcript is None:
         return None
     try:
-        purse_vnd = parse_transcript(bytes.fromhex(tap.transcript)).purse_after_vnd
+        return parse_transcript(bytes.fromhex(tap.transcript))
     except ValueError as error:  # bad hex, or a TranscriptError
         # Verified by its MAC, so this is a validator bug worth a warning, never a crash.
         log.warning("tap %s/%s: unreadable transcript: %s", tap.validator_id, tap.seq, error)
         return None
-    if purse_vnd is None:
-        return None  # a session that never showed the purse (a pass covered the ride)
-    return PurseObservation(tap.serial, purse_vnd, tap.transaction_counter)
+
+
+def purse_observation(tap: Any) -> PurseObservation | None:
+    """The purse an accepted card tap's session left; None when the tap shows none."""
+    if tap.serial is None or tap.transaction_counter is None:
+        return None
+    transcript = _accepted_transcript(tap)
+    if transcript is None or transcript.purse_after_vnd is None:
+        return None  # no session, or one that never showed the purse (a pass covered the ride)
+    return PurseObservation(tap.serial, transcript.purse_after_vnd, tap.transaction_counter)
 
 
 def purse_paid_vnd(tap: Any) -> int:
     """What an accepted card tap's session took from the purse; 0 when it took nothing."""
-    if tap.medium != "card" or tap.verification != "accepted" or tap.transcript is None:
-        return 0
-    try:
-        return parse_transcript(bytes.fromhex(tap.transcript)).purse_decreased_vnd
-    except ValueError as error:  # bad hex, or a TranscriptError
-        log.warning("tap %s/%s: unreadable transcript: %s", tap.validator_id, tap.seq, error)
-        return 0
+    transcript = _accepted_transcript(tap)
+    return 0 if transcript is None else transcript.purse_decreased_vnd
 
 
 class SectionPurses:

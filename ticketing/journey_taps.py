@@ -32,7 +32,6 @@ charges already made (earlier legs, a day-end close) stay, and staff list refuse
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -54,6 +53,7 @@ from ticketing.journey_fares import (
     service_day,
     service_day_end,
 )
+from ticketing.journey_order import paired_in_time_order, transfer_between
 from ticketing.journey_pricing import RiderPricing, covering_passes
 
 # The longest transfer window of the Hanoi feed (bus to metro, 3,600 s); the engine decides
@@ -315,7 +315,7 @@ class _Work:
             ):
                 continue
             for earlier, later in ((other, journey), (journey, other)):
-                if _transfer_between(earlier, later):
+                if transfer_between(earlier, later, TRANSFER_JOIN_S):
                     return self._merge(earlier, later)
         return []
 
@@ -325,26 +325,11 @@ class _Work:
         self.charger.refund(later, later.charged_vnd, at, "merged")
         if later.charged_vnd != 0:
             return []  # the ledger refused the refund; the journeys stay as they are
+        before_vnd = earlier.fare_vnd
         earlier.join_legs(later, at=at)
         later.merge_into(earlier.id, at=at)
         self.pricing.count(later, later_fare_vnd, at)
-        before_vnd = earlier.fare_vnd
-        try:
-            fare = self.pricing.price(earlier)
-        except FareRefused as error:
-            earlier.refuse(code=error.code, reason=error.reason, at=at)
-        else:
-            earlier.price(
-                fare_vnd=fare.total_vnd,
-                reference_vnd=fare.reference_total_vnd,
-                transfer_discount_vnd=fare.transfer_discount_vnd,
-                at=at,
-                pass_product_ids=covering_passes(fare),
-                cap_id=fare.cap_id,
-            )
-            self.charger.adjust(earlier, fare.total_vnd, f"merge:{len(earlier.legs)}", at)
-            self.charger.refund_purse(earlier, at)
-            self.pricing.count(earlier, before_vnd, at)
+        self._reprice(earlier, before_vnd, step=f"merge:{len(earlier.legs)}")
         gone = str(later.id)
         book = self.book
         self._point(
@@ -415,28 +400,23 @@ class _Work:
         )
         return [journey, *again.metro_exit()]
 
-    def _reprice(self, journey: Journey, before_vnd: int | None) -> bool:
-        """Prices a journey whose legs were paired again, its complete legs when the last is
-        open, and settles the difference; False when the engine refused it."""
+    def _reprice(self, journey: Journey, before_vnd: int | None, *, step: str = "") -> bool:
+        """Prices a journey whose legs were paired again or joined, its complete legs when the
+        last is open, and settles the difference under ledger step `step` (by default the
+        journey's repair count); False when the engine refused it."""
         complete = journey.legs if journey.complete else journey.legs[:-1]
         if not complete:
             return True
-        step = f"repair:{journey.repairs}"
         try:
             fare = self.pricing.price(journey, complete)
         except FareRefused as error:
             self.charger.void(journey, self.tap.at)
             journey.refuse(code=error.code, reason=error.reason, at=self.tap.at)
             return False
-        journey.price(
-            fare_vnd=fare.total_vnd,
-            reference_vnd=fare.reference_total_vnd,
-            transfer_discount_vnd=fare.transfer_discount_vnd,
-            at=self.tap.at,
-            pass_product_ids=covering_passes(fare),
-            cap_id=fare.cap_id,
+        _record_fare(journey, fare, self.tap.at)
+        self.charger.adjust(
+            journey, fare.total_vnd, step or f"repair:{journey.repairs}", self.tap.at
         )
-        self.charger.adjust(journey, fare.total_vnd, step, self.tap.at)
         self.charger.refund_purse(journey, self.tap.at)
         self.pricing.count(journey, before_vnd, self.tap.at)
         return True
@@ -474,28 +454,8 @@ class _Work:
     def _repair(self, journey: Journey, first: int) -> list[Journey]:
         """Pairs the run's taps and this one again in the order they happened: each boarding
         with the next tap, as if every tap had been uploaded in order."""
-        run = journey.legs[first:]
-        taps = sorted(
-            [(leg["departure"], leg["entry_tap"], leg["from_stop_id"]) for leg in run]
-            + [(leg["arrival"], leg["exit_tap"], leg["to_stop_id"]) for leg in run]
-            + [(self.tap.iso, self.tap.id, self.place.stop_id)],
-            key=lambda tap: (tap[0] or "", tap[1] or ""),
-        )
-        taps = [tap for tap in taps if tap[1] is not None]
-        route = {key: run[0][key] for key in ("mode", "network_id", "route_id")}
-        legs = []
-        for board, alight in itertools.zip_longest(taps[::2], taps[1::2]):
-            legs.append(
-                route
-                | {
-                    "from_stop_id": board[2],
-                    "to_stop_id": alight[2] if alight else None,
-                    "departure": board[0],
-                    "arrival": alight[0] if alight else None,
-                    "entry_tap": board[1],
-                    "exit_tap": alight[1] if alight else None,
-                }
-            )
+        tap = (self.tap.iso, self.tap.id, self.place.stop_id)
+        legs = paired_in_time_order(journey.legs[first:], tap)
         was_open = self.book.open_journey == str(journey.id)
         before_vnd = journey.fare_vnd
         journey.repair_legs(first_index=first, legs=legs, at=self.tap.at)
@@ -513,14 +473,7 @@ class _Work:
     def _charge(self, journey: Journey, fare: Fare, *, closed: bool) -> None:
         if closed:
             journey.correct(fare_vnd=fare.total_vnd, at=self.tap.at)
-        journey.price(
-            fare_vnd=fare.total_vnd,
-            reference_vnd=fare.reference_total_vnd,
-            transfer_discount_vnd=fare.transfer_discount_vnd,
-            at=self.tap.at,
-            pass_product_ids=covering_passes(fare),
-            cap_id=fare.cap_id,
-        )
+        _record_fare(journey, fare, self.tap.at)
         if closed:
             refund_vnd = journey.charged_vnd - fare.total_vnd
             self.charger.refund(journey, refund_vnd, self.tap.at)
@@ -643,11 +596,12 @@ class _Work:
         book.point(**pointers, at=self.tap.at)
 
 
-def _transfer_between(earlier: Journey, later: Journey) -> bool:
-    """Whether `later` began within a transfer of `earlier`'s end."""
-    ended = earlier.last_leg["arrival"]
-    began = later.legs[0]["departure"] or later.legs[0]["arrival"]
-    if ended is None or began is None or began < ended:
-        return False
-    gap = datetime.fromisoformat(began) - datetime.fromisoformat(ended)
-    return gap <= timedelta(seconds=TRANSFER_JOIN_S)
+def _record_fare(journey: Journey, fare: Fare, at: datetime) -> None:
+    journey.price(
+        fare_vnd=fare.total_vnd,
+        reference_vnd=fare.reference_total_vnd,
+        transfer_discount_vnd=fare.transfer_discount_vnd,
+        at=at,
+        pass_product_ids=covering_passes(fare),
+        cap_id=fare.cap_id,
+    )

@@ -13,7 +13,6 @@ from tests.tap_media import CARD_SERIAL, bus_ride, personalised_card
 from tests.unit.test_journeys import BUS_01, START, World, build
 from ticketing.domain.smart_card import SmartCard
 from ticketing.ingestion import CardTap
-from ticketing.journeys import Journeys
 from ticketing.smart_cards import SmartCards
 
 PURSE_VND = 50_000
@@ -115,15 +114,7 @@ def test_a_card_tap_applied_again_records_nothing_more_and_does_not_fail(world: 
     _, card = rider_with_card(world)
     card_tap(world, bus_ride(card, at=unix(0), validator=BUS_01), 0)
     world.follow()
-    again = Journeys(
-        taps=world.taps,
-        ledger=world.ledger,
-        cards=world.cards,
-        smart_cards=world.journeys.smart_cards,
-        fares=world.journeys.fares,
-        open_journeys=world.views.open_journeys,
-    )
-    assert again.catch_up() == 1
+    assert world.follow_again() == 1
     assert purse_events(world) == 1
 
 

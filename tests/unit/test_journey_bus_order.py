@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from tests.unit.test_journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
 from ticketing.domain.journey import JourneyStatus
-from ticketing.journeys import Journeys
 
 ROUTE_01_FARE_VND = 10_000
 MINUTES_APART = 10
@@ -73,15 +72,7 @@ def test_a_boarding_uploaded_after_its_ride_ended_leaves_the_old_alighting_open(
 def test_following_again_after_a_repair_charges_and_pairs_nothing_twice() -> None:
     legs, world, account_id = ride([0, 10, 20, 30], [3, 1, 0, 2])
     after = world.balance(account_id)
-    again = Journeys(
-        taps=world.taps,
-        ledger=world.ledger,
-        cards=world.cards,
-        smart_cards=world.journeys.smart_cards,
-        fares=world.journeys.fares,
-        open_journeys=world.views.open_journeys,
-    )
-    assert again.catch_up() == 4
+    assert world.follow_again() == 4
     assert world.balance(account_id) == after
     world.follow()
     rows = world.views.for_account(account_id)

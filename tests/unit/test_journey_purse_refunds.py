@@ -28,7 +28,6 @@ from tests.unit.test_journeys import (
 )
 from ticketing.domain.journey import Journey, PaidFrom
 from ticketing.ingestion import CardTap
-from ticketing.journeys import Journeys
 from validators.card_desk import CardDesk
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 
@@ -153,15 +152,7 @@ def test_following_again_from_the_start_refunds_nothing_twice(world: World) -> N
     leave(world, card, 5)
     world.follow()
     after = world.balance(account_id)
-    again = Journeys(
-        taps=world.taps,
-        ledger=world.ledger,
-        cards=world.cards,
-        smart_cards=world.journeys.smart_cards,
-        fares=world.journeys.fares,
-        open_journeys=world.views.open_journeys,
-    )
-    assert again.catch_up() == 2
+    assert world.follow_again() == 2
     assert world.balance(account_id) == after
     assert only_journey(world, account_id).purse_refunded_vnd == (
         MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND

@@ -95,6 +95,19 @@ class World:
         self.journeys.catch_up()
         self.view_follower.catch_up()
 
+    def follow_again(self) -> int:
+        """A second journey follower with no position (as after losing its store) re-applies
+        every tap; returns how many it applied."""
+        again = Journeys(
+            taps=self.taps,
+            ledger=self.ledger,
+            cards=self.cards,
+            smart_cards=self.journeys.smart_cards,
+            fares=self.journeys.fares,
+            open_journeys=self.views.open_journeys,
+        )
+        return again.catch_up()
+
     def balance(self, account_id: UUID) -> tuple[int, int]:
         account = self.ledger.get_account(account_id)
         return account.posted_vnd, account.pending_vnd
@@ -237,16 +250,7 @@ def test_following_again_from_the_start_posts_nothing_twice(world: World) -> Non
     world.tap(phone, GATE_OUT_01, 70)
     world.follow()
     after = world.balance(account_id)
-    # A second follower with no position (as after losing its store) re-applies every tap.
-    again = Journeys(
-        taps=world.taps,
-        ledger=world.ledger,
-        cards=world.cards,
-        smart_cards=world.journeys.smart_cards,
-        fares=world.journeys.fares,
-        open_journeys=world.views.open_journeys,
-    )
-    assert again.catch_up() == 4
+    assert world.follow_again() == 4
     assert world.balance(account_id) == after
     assert world.journeys.catch_up() == 0
 
