@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
@@ -25,6 +26,7 @@ from ticketing.adapters.hotstate_redis import RedisHotState
 from ticketing.adapters.journey_views import JourneyFollower, JourneyViews
 from ticketing.adapters.key_vault import KeyVault
 from ticketing.adapters.ledger_follower import LedgerFollower
+from ticketing.adapters.pricing_locks import FilePricingLock, PostgresPricingLock
 from ticketing.adapters.read_model import LedgerReadModel
 from ticketing.adapters.tap_views import TapFollower, TapViews
 from ticketing.application import Clock, Ledger, utc_now
@@ -36,6 +38,7 @@ from ticketing.hotstate import HotState
 from ticketing.ingestion import TapIngestion
 from ticketing.journeys import Journeys
 from ticketing.pass_sales import PassSales
+from ticketing.pricing_lock import PricingLock
 from ticketing.smart_cards import SmartCards
 from ticketing.tap_verification import TapVerifier, start_thread
 
@@ -183,6 +186,7 @@ def bootstrap(
         smart_cards=smart_cards,
         fares=FareEngine(load_feed(HANOI_FEED_DIR)),
         open_journeys=journey_views.open_journeys,
+        pricing_lock=make_pricing_lock(settings),
     )
     journey_follower = JourneyFollower(journeys, engine)
     tokens = TokenStore(engine)
@@ -214,6 +218,14 @@ def bootstrap(
         tokens=tokens,
         pass_sales=PassSales(journeys, ledger),
     )
+
+
+def make_pricing_lock(settings: Settings) -> PricingLock:
+    """One journey pricer at a time across every process on the configured store."""
+    if settings.postgres_url is None:
+        return FilePricingLock(settings.sqlite_path.with_name("tapledger.pricing.lock"))
+    url = make_url(settings.postgres_url).set(drivername="postgresql")
+    return PostgresPricingLock(url.render_as_string(hide_password=False), Journeys.name)
 
 
 def make_hot_state(settings: Settings) -> HotState:

@@ -11,6 +11,11 @@ rider's spend in each cap period (kept in `RiderJourneys`, saved with the journe
 card tap also records the purse its session left on the card's record: each section's newest
 purse per card, in one save of the card store (`journey_purses`).
 
+One pricer at a time: every step that prices taps (a section, a journey closed at day end) holds
+the `PricingLock`, shared by every process on the store, and a section reads the tracked position
+only once it holds it. Without it, two workers' followers would apply the same taps, each moving
+money before one of their saves lost (see `ticketing.pricing_lock`).
+
 Exactly once: taps are applied in sections (`_apply_section`). The position in the Taps log is a
 tracking record saved in the same transaction as the journeys a section changed (this
 application's own process recorder), so a tap is applied once. Money moves in another
@@ -61,6 +66,12 @@ from ticketing.journey_section import Section
 from ticketing.journey_taps import TapPlace, apply_tap, close_journey
 from ticketing.log_checked_cache import LogCheckedCache
 from ticketing.observed import LOG_SECTION_MAX, ObservedApplication
+from ticketing.pricing_lock import (
+    PRICING_LOCK_WAIT_S,
+    InProcessPricingLock,
+    PricingLock,
+    holding,
+)
 from ticketing.smart_cards import SmartCards
 
 # Taps read from the log per pull; they are applied in sections, each one transaction.
@@ -92,6 +103,7 @@ class Journeys(ObservedApplication):
         smart_cards: SmartCards,
         fares: FareEngine,
         open_journeys: OpenJourneys,
+        pricing_lock: PricingLock | None = None,
     ) -> None:
         super().__init__(env)
         self.taps = taps
@@ -102,9 +114,8 @@ class Journeys(ObservedApplication):
         self.open_journeys = open_journeys
         self.charger = Charger(ledger)
         self.wake = threading.Event()
-        # One tap or one close at a time in this process; other processes meet the store's
-        # optimistic check and the tracking record.
-        self._lock = threading.Lock()
+        # One section or one close at a time, in this process and every other on the store.
+        self.pricing_lock = pricing_lock or InProcessPricingLock()
         self.payers = Payers(cards, smart_cards, ledger)
         self._cache = LogCheckedCache(self)
         self.max_fares = MaxFares(fares)
@@ -141,23 +152,28 @@ class Journeys(ObservedApplication):
     # The follower
 
     def pull(self) -> int:
-        """Applies one section of new taps; returns how many taps were read."""
-        start = self.position()
-        head = self.taps.recorder.max_notification_id() or 0
-        if head <= start:
-            return 0
-        notifications = self.taps.notification_log.select(
-            start=start + 1,
-            limit=JOURNEY_SECTION_MAX,
-            stop=head,
-            topics=[Tap.Recorded.TOPIC],
-        )
-        taps = [(n.id, self.taps.mapper.to_domain_event(n)) for n in notifications]
-        while taps:
-            with self._lock:
+        """Applies one section of new taps; returns how many taps were read, or 0 when another
+        follower holds the pricing lock (it is applying them)."""
+        with holding(self.pricing_lock) as held:
+            if not held:
+                return 0
+            # Read under the lock: a position read before it may be one another follower has
+            # since moved past, and its taps would be applied again on top of their effects.
+            start = self.position()
+            head = self.taps.recorder.max_notification_id() or 0
+            if head <= start:
+                return 0
+            notifications = self.taps.notification_log.select(
+                start=start + 1,
+                limit=JOURNEY_SECTION_MAX,
+                stop=head,
+                topics=[Tap.Recorded.TOPIC],
+            )
+            taps = [(n.id, self.taps.mapper.to_domain_event(n)) for n in notifications]
+            while taps:
                 applied = self._apply_section(taps)
-            taps = taps[applied:]
-        return len(notifications)
+                taps = taps[applied:]
+            return len(notifications)
 
     def catch_up(self) -> int:
         applied = 0
@@ -199,7 +215,10 @@ class Journeys(ObservedApplication):
         """Charges every journey of `day` still open the maximum fare; returns how many."""
         closed = 0
         for journey_id in self.open_journeys(day, DAY_CLOSE_BATCH_MAX):
-            with self._lock:
+            with holding(self.pricing_lock, wait_s=PRICING_LOCK_WAIT_S) as held:
+                if not held:
+                    log.warning("journey %s left for the next close: pricing is busy", journey_id)
+                    continue
                 journey = self.get_journey(journey_id)
                 if journey is None or journey.status not in (
                     JourneyStatus.OPEN,
@@ -247,6 +266,7 @@ class Journeys(ObservedApplication):
                     break
                 self._apply(tap, section, charger, purses)
                 ends.append(len(charger.commands))
+            self._check_still_pricing(section)
             outcome = self.ledger.execute_all(charger.commands)
             if outcome.committed:
                 self._record_purses(purses, section)
@@ -262,11 +282,23 @@ class Journeys(ObservedApplication):
     def _apply_alone(self, notification_id: int, tap: Any) -> int:
         """Applies one tap reading the store and running each ledger command as it comes."""
         section = Section(self._load)
+        self._check_still_pricing(section)
         purses = SectionPurses()
         self._apply(tap, section, self.charger, purses)
         self._record_purses(purses, section)
         self._save_tracked(notification_id, section, cached=False)
         return 1
+
+    def _check_still_pricing(self, section: Section) -> None:
+        """Stops before any money moves when the lock was lost (a dropped database session):
+        another follower may be applying these taps now."""
+        if not self.pricing_lock.still_held():
+            section.discard()
+            raise PricingLockLost
+
+    def close(self) -> None:
+        super().close()
+        self.pricing_lock.close()
 
     def _record_purses(self, purses: SectionPurses, section: Section) -> None:
         """Records the section's purses before its tracking save, so a failure here leaves the
@@ -337,3 +369,7 @@ class Journeys(ObservedApplication):
         if cached:
             self._cache.saved(recordings)
         self._notify(recordings)
+
+
+class PricingLockLost(Exception):
+    """The pricing lock was lost mid-section; the section is applied again once it is had."""

@@ -6,6 +6,7 @@ card meanwhile loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from tests.unit.test_journey_purses import count_calls
 from ticketing.domain.commands import TopUp
 from ticketing.domain.smart_card import SmartCard
 from ticketing.ingestion import CardTap, QrTap
-from ticketing.journeys import Journeys
+from ticketing.journeys import Journeys, PricingLockLost
 
 SQLITE = "sqlite"
 POSTGRES = "postgres"
@@ -44,6 +45,10 @@ BUS_01_VND = 10_000
 # 08:00 in Hanoi.
 START = datetime.fromisoformat("2026-03-02T01:00:00+00:00")
 JOIN_TIMEOUT_S = 120.0
+BUS_RIDES = 3
+BUS_RIDE_MIN = 20
+# More than the transfer window: each bus ride is a journey of its own.
+BUS_RIDE_GAP_MIN = 90
 
 
 @pytest.fixture(
@@ -113,6 +118,13 @@ class Rider:
         self.tap(GATE_OUT, 30)
         self.tap(BUS, 120)
         self.tap(BUS, 140)
+
+    def bus_rides(self, count: int, *, after_min: int) -> None:
+        """`count` bus rides on route 01, each a boarding and an alighting, far enough apart
+        that each is a journey of its own."""
+        for ride in range(count):
+            self.tap(BUS, after_min + ride * BUS_RIDE_GAP_MIN)
+            self.tap(BUS, after_min + ride * BUS_RIDE_GAP_MIN + BUS_RIDE_MIN)
 
     def balance(self) -> tuple[int, int]:
         account = self.container.ledger.get_account(self.account_id)
@@ -250,6 +262,60 @@ def test_two_followers_racing_on_one_store_charge_every_fare_once(
             (BUS_01_VND, BUS_01_VND),
             (METRO_01_TO_12_VND, METRO_01_TO_12_VND),
         ]
+
+
+def test_a_follower_whose_position_another_overtook_charges_nothing_twice(
+    container: Container, store_settings: Settings, clock: FakeClock
+) -> None:
+    # Two workers' followers on one store: the second reads the log just as the first saves
+    # the same taps. Whatever it read before, it must not apply those taps on top of the
+    # first one's journeys, which would move money under journeys nobody keeps.
+    riders = [Rider(container, clock) for _ in range(RACE_RIDERS)]
+    for index, rider in enumerate(riders):
+        rider.seq = index * RACE_SEQS_PER_RIDER
+        rider.bus_rides(BUS_RIDES, after_min=0)
+    other = bootstrap(store_settings, clock=clock, create_schema=False)
+    try:
+        log = other.taps.notification_log
+        select = log.select
+        overtaken = {"done": False}
+
+        def select_after_the_other_saved(*args: Any, **kwargs: Any) -> Any:
+            if not overtaken["done"]:
+                overtaken["done"] = True
+                container.journeys.catch_up()
+            return select(*args, **kwargs)
+
+        log.select = select_after_the_other_saved  # type: ignore[method-assign]
+        with contextlib.suppress(IntegrityError):
+            # As the follower's run loop does: it logs the failure and resumes.
+            other.journeys.catch_up()
+        assert overtaken["done"]
+    finally:
+        other.close()
+    container.journeys.catch_up()
+    container.catch_up()
+    rides_vnd = BUS_RIDES * BUS_01_VND
+    for rider in riders:
+        assert rider.balance() == (SEED_VND - rides_vnd, 0)
+        rows = container.journey_views.for_account(rider.account_id)
+        assert sum(r.charged_vnd for r in rows) == rides_vnd
+
+
+def test_a_follower_that_lost_the_pricing_lock_moves_no_money(
+    container: Container, rider: Rider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dropped database session frees the lock; another follower may be pricing these taps.
+    journeys = container.journeys
+    rider.ride()
+    monkeypatch.setattr(journeys.pricing_lock, "still_held", lambda: False)
+    with pytest.raises(PricingLockLost):
+        journeys.catch_up()
+    assert rider.balance() == (SEED_VND, 0)
+    assert journeys.position() == 0
+    monkeypatch.undo()
+    assert journeys.catch_up() == rider.seq
+    assert rider.balance() == (SEED_VND - METRO_01_TO_12_VND - BUS_01_VND, 0)
 
 
 class ReplayJourneys(Journeys):
