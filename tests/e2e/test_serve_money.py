@@ -19,6 +19,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
@@ -268,9 +269,9 @@ def reader(deployment: Deployment) -> Container:
         _env_file=None,
         database_url=env["TAPLEDGER_DATABASE_URL"],
         redis_url=env["TAPLEDGER_REDIS_URL"],
-        admin_token=env["TAPLEDGER_ADMIN_TOKEN"],
+        admin_token=SecretStr(env["TAPLEDGER_ADMIN_TOKEN"]),
         environment="production",
-        key_encryption_key=env["TAPLEDGER_KEY_ENCRYPTION_KEY"],
+        key_encryption_key=SecretStr(env["TAPLEDGER_KEY_ENCRYPTION_KEY"]),
         data_dir=Path(env["TAPLEDGER_DATA_DIR"]),
         follow_in_process=False,
     )
