@@ -24,6 +24,16 @@ class FareMediaType(IntEnum):
     MOBILE_APP = 4
 
 
+class LocationType(IntEnum):
+    """stops.txt `location_type`: riders board at stops (platforms), which a station groups."""
+
+    STOP = 0
+    STATION = 1
+    ENTRANCE = 2
+    GENERIC_NODE = 3
+    BOARDING_AREA = 4
+
+
 class FareTransferType(IntEnum):
     FROM_LEG_PLUS_TRANSFER = 0  # A + AB
     BOTH_LEGS_PLUS_TRANSFER = 1  # A + AB + B
@@ -83,6 +93,7 @@ class Stop:
     stop_id: str
     name: str
     parent_station: str | None
+    location_type: LocationType = LocationType.STOP
 
 
 @dataclass(frozen=True)

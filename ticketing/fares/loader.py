@@ -7,6 +7,7 @@ duplicate keys, overlapping timeframes, values out of range. A feed that loads p
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
@@ -19,6 +20,7 @@ from ticketing.fares.feed import (
     FareMedium,
     FareProduct,
     Feed,
+    LocationType,
     RiderCategory,
     Stop,
 )
@@ -197,16 +199,20 @@ def amount_vnd(row: Row, field: str, currency_field: str) -> int:
 
 
 def _stops(table: Table) -> dict[str, Stop]:
-    stops = _unique(
-        table,
-        "stop_id",
-        lambda r: Stop(r.required("stop_id"), r.optional("stop_name") or "", None),
-    )
+    def build(row: Row) -> Stop:
+        kind = row.enum("location_type", LocationType)
+        return Stop(
+            row.required("stop_id"),
+            row.optional("stop_name") or "",
+            None,
+            # An empty location_type is a stop (platform), as the reference says.
+            LocationType.STOP if kind is None else kind,
+        )
+
+    stops = _unique(table, "stop_id", build)
     for row in table:
-        parent = row.optional("parent_station")
-        if parent is not None:
-            stop_id = row.required("stop_id")
-            stops[stop_id] = Stop(
-                stop_id, stops[stop_id].name, _reference(row, "parent_station", stops)
-            )
+        if row.optional("parent_station") is not None:
+            stop = stops[row.required("stop_id")]
+            parent = _reference(row, "parent_station", stops)
+            stops[stop.stop_id] = replace(stop, parent_station=parent)
     return stops
