@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from ticketing.fares import extension_loader, rules_loader
+from ticketing.fares import extension_loader, network_loader, rules_loader
 from ticketing.fares.errors import FeedError
 from ticketing.fares.feed import (
     FEED_CURRENCY,
@@ -37,8 +37,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "areas.txt": ("area_id",),
     "stop_areas.txt": ("area_id", "stop_id"),
     "stops.txt": ("stop_id",),
-    "networks.txt": ("network_id",),
-    "route_networks.txt": ("network_id", "route_id"),
+    **network_loader.COLUMNS,
     **rules_loader.COLUMNS,
     **extension_loader.COLUMNS,
 }
@@ -68,10 +67,7 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         if area_id in stop_areas.setdefault(stop_id, set()):
             raise row.error("stop_id", f"stop {stop_id!r} is already in area {area_id!r}")
         stop_areas[stop_id].add(area_id)
-    networks = _unique(tables["networks.txt"], "network_id", lambda r: r.optional("network_name"))
-    route_networks = _unique(
-        tables["route_networks.txt"], "route_id", lambda r: _reference(r, "network_id", networks)
-    )
+    networks, route_networks = network_loader.networks(tables)
     services = rules_loader.services(tables["calendar.txt"], tables["calendar_dates.txt"])
     timeframes = rules_loader.timeframes(tables["timeframes.txt"], services)
     references = rules_loader.References(
@@ -85,7 +81,7 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         areas=_frozen(areas),
         stop_areas=_frozen({stop: frozenset(ids) for stop, ids in stop_areas.items()}),
         stops=_frozen(stops),
-        networks=_frozen({k: v or "" for k, v in networks.items()}),
+        networks=_frozen(networks),
         route_networks=_frozen(route_networks),
         services=_frozen(services),
         timeframes=_frozen(timeframes),
