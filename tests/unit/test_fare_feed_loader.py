@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ticketing.fares.errors import FeedError
+from ticketing.fares.feed import DEFAULT_TIMEZONE
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 
 VALID = {
@@ -510,6 +511,59 @@ def test_leg_rule_naming_a_network_no_route_has_is_refused() -> None:
     with pytest.raises(FeedError) as error:
         load_feed(with_changes(networks=None, route_networks=None, routes=routes))
     assert (error.value.file, error.value.field) == ("fare_leg_rules.txt", "network_id")
+
+
+AGENCY_HEADER = "agency_id,agency_name,agency_url,agency_timezone\n"
+
+
+def test_feed_timezone_is_the_agencies_timezone() -> None:
+    agency = (
+        AGENCY_HEADER + "a,A,https://a.example,Europe/Paris\nb,B,https://b.example,Europe/Paris\n"
+    )
+    assert load_feed(with_changes(agency=agency)).timezone == "Europe/Paris"
+
+
+def test_feed_without_agency_file_is_in_hanoi_time() -> None:
+    assert load_feed(VALID).timezone == DEFAULT_TIMEZONE == "Asia/Ho_Chi_Minh"
+
+
+@pytest.mark.parametrize(
+    ("agency", "row", "field"),
+    [
+        pytest.param(
+            AGENCY_HEADER
+            + "a,A,https://a.example,Europe/Paris\nb,B,https://b.example,Asia/Tokyo\n",
+            3,
+            "agency_timezone",
+            id="agencies-in-two-timezones",
+        ),
+        pytest.param(
+            AGENCY_HEADER + "a,A,https://a.example,Mars/Olympus_Mons\n",
+            2,
+            "agency_timezone",
+            id="unknown-timezone",
+        ),
+        pytest.param(
+            AGENCY_HEADER + "a,A,https://a.example,/etc/localtime\n",
+            2,
+            "agency_timezone",
+            id="timezone-as-a-path",
+        ),
+        pytest.param(
+            AGENCY_HEADER + "a,A,https://a.example,\n", 2, "agency_timezone", id="timezone-empty"
+        ),
+        pytest.param(
+            "agency_id,agency_name\na,A\n", 1, "agency_timezone", id="timezone-column-missing"
+        ),
+        pytest.param(AGENCY_HEADER, 0, "agency_timezone", id="no-agency-listed"),
+    ],
+)
+def test_broken_agency_file_is_refused_naming_row_and_field(
+    agency: str, row: int, field: str
+) -> None:
+    with pytest.raises(FeedError) as error:
+        load_feed(with_changes(agency=agency))
+    assert (error.value.file, error.value.row, error.value.field) == ("agency.txt", row, field)
 
 
 def test_same_interval_on_another_service_is_not_an_overlap() -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ticketing.fares.engine import FareEngine
+from ticketing.fares.entitlements import pass_validity
 from ticketing.fares.errors import InvalidJourney, NoProductForRider, UnknownFare
 from ticketing.fares.feed import CapPeriod
 from ticketing.fares.journey import Entitlements, HeldPass, Leg
@@ -172,6 +173,27 @@ def test_timeframes_are_read_in_hanoi_local_time_from_a_utc_timestamp() -> None:
     priced = engine(calendar=CALENDAR, timeframes=PEAK, fare_leg_rules=PEAK_RULES)
     at_utc = datetime(2025, 6, 2, 0, 30, tzinfo=UTC)  # 07:30 in Hanoi, 00:30 in UTC
     assert priced.price([leg("b1", at=at_utc)]).total_vnd == 4000
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+AGENCIES_IN_TOKYO = (
+    "agency_id,agency_name,agency_url,agency_timezone\n"
+    "metro,Metro,https://metro.example,Asia/Tokyo\nbus,Bus,https://bus.example,Asia/Tokyo\n"
+)
+
+
+def test_timeframes_are_read_in_the_timezone_of_the_feeds_agencies() -> None:
+    priced = engine(
+        agency=AGENCIES_IN_TOKYO, calendar=CALENDAR, timeframes=PEAK, fare_leg_rules=PEAK_RULES
+    )
+    # 07:30 in Tokyo is 05:30 in Hanoi, and 07:30 in Hanoi is 09:30 in Tokyo.
+    assert priced.price([leg("b1", at=MONDAY.replace(tzinfo=TOKYO, minute=30))]).total_vnd == 4000
+    assert priced.price([leg("b1", at=MONDAY.replace(minute=30))]).total_vnd == 1500
+    assert priced.timezone == TOKYO
+
+
+def test_feed_without_agencies_keeps_hanoi_time() -> None:
+    assert engine(fare_leg_rules=BUS_RAIL_FERRY_RULES).timezone == HANOI
 
 
 def test_timeframe_applies_only_on_its_service_days() -> None:
@@ -479,6 +501,13 @@ def test_pass_outside_its_validity_covers_nothing() -> None:
     priced = engine(fare_leg_rules=BUS_RAIL_FERRY_RULES, **PASS_FILES)
     expired = HeldPass("day_pass", MONDAY - timedelta(days=1), MONDAY)
     assert priced.price([leg("b1")], Entitlements(passes=(expired,))).total_vnd == 1000
+
+
+def test_day_pass_ends_at_midnight_in_the_feeds_timezone() -> None:
+    priced = engine(agency=AGENCIES_IN_TOKYO, fare_leg_rules=BUS_RAIL_FERRY_RULES, **PASS_FILES)
+    bought_at = datetime(2025, 6, 2, 23, 0, tzinfo=TOKYO)  # 21:00 in Hanoi
+    valid_from, valid_until = pass_validity(priced.feed, "day_pass", bought_at)
+    assert (valid_from, valid_until) == (bought_at, datetime(2025, 6, 3, tzinfo=TOKYO))
 
 
 def test_cap_limits_the_fare_to_what_is_left_in_the_period() -> None:

@@ -14,6 +14,8 @@ from enum import IntEnum, StrEnum
 TRANSFER_COUNT_UNLIMITED = -1
 SECONDS_PER_DAY = 24 * 3600
 FEED_CURRENCY = "VND"
+# The clock of a feed without agency.txt: the built-in Hanoi feed has none.
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 class FareMediaType(IntEnum):
@@ -223,6 +225,7 @@ class Feed:
     fare_transfer_rules: tuple[FareTransferRule, ...]
     passes: Mapping[str, FarePass]
     caps: tuple[FareCap, ...]
+    timezone: str  # IANA name (agency.txt agency_timezone): the clock of every local time
 
     @property
     def default_rider_category_id(self) -> str | None:

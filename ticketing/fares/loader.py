@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from ticketing.fares import extension_loader, network_loader, rules_loader
+from ticketing.fares import agency_loader, extension_loader, network_loader, rules_loader
 from ticketing.fares.errors import FeedError
 from ticketing.fares.feed import (
     FEED_CURRENCY,
@@ -37,6 +37,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "areas.txt": ("area_id",),
     "stop_areas.txt": ("area_id", "stop_id"),
     "stops.txt": ("stop_id",),
+    **agency_loader.COLUMNS,
     **network_loader.COLUMNS,
     **rules_loader.COLUMNS,
     **extension_loader.COLUMNS,
@@ -93,6 +94,7 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         ),
         passes=_frozen(extension_loader.passes(tables, products, networks)),
         caps=extension_loader.caps(tables["fare_caps.txt"], categories),
+        timezone=agency_loader.timezone(tables[agency_loader.AGENCY_FILE]),
     )
 
 
