@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
+from tapledger.fare_feed import load_fares
 from tapledger.settings import (
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
@@ -32,8 +33,6 @@ from ticketing.adapters.tap_views import TapFollower, TapViews
 from ticketing.application import Clock, Ledger, utc_now
 from ticketing.card_issuer import CardIssuer
 from ticketing.domain.smart_card import SmartCard
-from ticketing.fares.engine import FareEngine
-from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.hotstate import HotState
 from ticketing.ingestion import TapIngestion
 from ticketing.journeys import Journeys
@@ -145,6 +144,8 @@ def bootstrap(
     after a first process created the tables (concurrent DDL is unsafe on PostgreSQL); `sam`
     replaces the software SAM the settings name (tests pass one holding the vectors' keys)."""
     settings = settings or Settings()
+    # First, so a feed that cannot price a tap stops the process before any store is opened.
+    fares = load_fares(settings)
     if settings.postgres_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(
@@ -184,7 +185,7 @@ def bootstrap(
         ledger=ledger,
         cards=cards,
         smart_cards=smart_cards,
-        fares=FareEngine(load_feed(HANOI_FEED_DIR)),
+        fares=fares,
         open_journeys=journey_views.open_journeys,
         pricing_lock=make_pricing_lock(settings),
     )

@@ -15,6 +15,7 @@ from uvicorn.config import STARTUP_FAILURE
 from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
 from tapledger.collector import tune_collector
+from tapledger.fare_feed import FareFeedUnusable
 from tapledger.http.workers import WORKERS_MAX, PortInUse
 from tapledger.http.workers import serve as serve_workers
 from tapledger.rider.cli import rider_app
@@ -50,7 +51,11 @@ def serve(
     """Serves the HTTP API (OpenAPI at /openapi.json)."""
     settings = Settings()
     # Create every table once, before any worker starts: concurrent DDL is unsafe.
-    bootstrap(settings).close()
+    try:
+        bootstrap(settings).close()
+    except FareFeedUnusable as error:
+        console.print(str(error), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     bind_host, bind_port = host or settings.host, port or settings.port
     config = uvicorn.Config(
         "tapledger.http.app:app_from_env",

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from ticketing.domain.limits import OVERDRAFT_MAX_VND
+from ticketing.fares.loader import HANOI_FEED_DIR
 
 # Usable only in local mode, so a laptop demo needs no set-up; refused everywhere else.
 LOCAL_ADMIN_TOKEN = "tlk_local_admin_do_not_use_in_production"  # noqa: S105
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
         default=True, description="the key file is sealed with the key-encryption key"
     )
     overdraft_default_vnd: int = Field(default=0, ge=0, le=OVERDRAFT_MAX_VND)
+    fare_feed_dir: Path = Field(
+        default=HANOI_FEED_DIR,
+        description="a GTFS-Fares v2 feed directory; checked whole when a process starts",
+    )
     rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
     follow_in_process: bool = True

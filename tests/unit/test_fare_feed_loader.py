@@ -194,6 +194,24 @@ def test_required_file_missing_is_named() -> None:
             id="unknown-parent-station",
         ),
         pytest.param(
+            {"stops": "stop_id,location_type\nsA,7\n"},
+            "stops.txt",
+            2,
+            "location_type",
+            id="location-type-out-of-range",
+        ),
+        pytest.param(
+            {
+                "stops": "stop_id,location_type,parent_station\nsA,1,\nsA_gate,2,sA\n",
+                "fare_leg_join_rules": "from_network_id,to_network_id,from_stop_id,to_stop_id\n"
+                "bus,bus,sA_gate,sA\n",
+            },
+            "fare_leg_join_rules.txt",
+            2,
+            "from_stop_id",
+            id="join-at-a-station-entrance",
+        ),
+        pytest.param(
             {"fare_leg_rules": "network_id,fare_product_id\ntram,single\n"},
             "fare_leg_rules.txt",
             2,

@@ -36,7 +36,6 @@ from ticketing.fares.journey import (
 )
 from ticketing.fares.transfers import PricedLeg, apply_transfers
 
-LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
 JOURNEY_LEGS_MAX = 16
 HELD_PASSES_MAX = 64
 
@@ -45,14 +44,19 @@ class FareEngine:
     """Prices journeys over one loaded feed. Pure: no clock, no I/O; what it remembers between
     calls (the rules matching a leg, in a feed without timeframes) never changes an answer."""
 
-    def __init__(self, feed: Feed, timezone: str = LOCAL_TIMEZONE) -> None:
+    def __init__(self, feed: Feed) -> None:
         self._feed = feed
-        self._timezone = ZoneInfo(timezone)
+        self._timezone = ZoneInfo(feed.timezone)
         self._matcher = matching.LegRuleMatcher(feed, self._timezone)
 
     @property
     def feed(self) -> Feed:
         return self._feed
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The feed's local time (agency.txt), on which its timeframes and periods are read."""
+        return self._timezone
 
     def price(self, legs: Sequence[Leg], held: Entitlements = NO_ENTITLEMENTS) -> Fare:
         """Price a journey; raise a `FareRefused` subclass saying why when it cannot be priced."""

@@ -45,11 +45,15 @@ def apply_caps(
 
 
 def pass_validity(
-    feed: Feed, fare_product_id: str, bought_at: datetime, timezone: ZoneInfo
+    feed: Feed, fare_product_id: str, bought_at: datetime, timezone: ZoneInfo | None = None
 ) -> tuple[datetime, datetime]:
-    """Valid from purchase to the end of the local calendar day (day pass) or month (month pass)."""
+    """Valid from purchase to the end of the local calendar day (day pass) or month (month pass).
+
+    Local is the feed's timezone (agency.txt). A `timezone` given replaces it; it is kept for
+    callers written when every feed was on Hanoi time, and should be left out.
+    """
     product = feed.passes[fare_product_id]
-    local = bought_at.astimezone(timezone)
+    local = bought_at.astimezone(ZoneInfo(feed.timezone) if timezone is None else timezone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if product.period is PassPeriod.DAY:
         end = (day_start + timedelta(days=1)).replace(hour=0)

@@ -14,6 +14,8 @@ from enum import IntEnum, StrEnum
 TRANSFER_COUNT_UNLIMITED = -1
 SECONDS_PER_DAY = 24 * 3600
 FEED_CURRENCY = "VND"
+# The clock of a feed without agency.txt: the built-in Hanoi feed has none.
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 class FareMediaType(IntEnum):
@@ -22,6 +24,16 @@ class FareMediaType(IntEnum):
     TRANSIT_CARD = 2
     CEMV = 3
     MOBILE_APP = 4
+
+
+class LocationType(IntEnum):
+    """stops.txt `location_type`: riders board at stops (platforms), which a station groups."""
+
+    STOP = 0
+    STATION = 1
+    ENTRANCE = 2
+    GENERIC_NODE = 3
+    BOARDING_AREA = 4
 
 
 class FareTransferType(IntEnum):
@@ -83,6 +95,7 @@ class Stop:
     stop_id: str
     name: str
     parent_station: str | None
+    location_type: LocationType = LocationType.STOP
 
 
 @dataclass(frozen=True)
@@ -212,6 +225,7 @@ class Feed:
     fare_transfer_rules: tuple[FareTransferRule, ...]
     passes: Mapping[str, FarePass]
     caps: tuple[FareCap, ...]
+    timezone: str  # IANA name (agency.txt agency_timezone): the clock of every local time
 
     @property
     def default_rider_category_id(self) -> str | None:

@@ -7,11 +7,12 @@ duplicate keys, overlapping timeframes, values out of range. A feed that loads p
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from ticketing.fares import extension_loader, rules_loader
+from ticketing.fares import agency_loader, extension_loader, network_loader, rules_loader
 from ticketing.fares.errors import FeedError
 from ticketing.fares.feed import (
     FEED_CURRENCY,
@@ -19,6 +20,7 @@ from ticketing.fares.feed import (
     FareMedium,
     FareProduct,
     Feed,
+    LocationType,
     RiderCategory,
     Stop,
 )
@@ -35,8 +37,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "areas.txt": ("area_id",),
     "stop_areas.txt": ("area_id", "stop_id"),
     "stops.txt": ("stop_id",),
-    "networks.txt": ("network_id",),
-    "route_networks.txt": ("network_id", "route_id"),
+    **agency_loader.COLUMNS,
+    **network_loader.COLUMNS,
     **rules_loader.COLUMNS,
     **extension_loader.COLUMNS,
 }
@@ -66,10 +68,7 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         if area_id in stop_areas.setdefault(stop_id, set()):
             raise row.error("stop_id", f"stop {stop_id!r} is already in area {area_id!r}")
         stop_areas[stop_id].add(area_id)
-    networks = _unique(tables["networks.txt"], "network_id", lambda r: r.optional("network_name"))
-    route_networks = _unique(
-        tables["route_networks.txt"], "route_id", lambda r: _reference(r, "network_id", networks)
-    )
+    networks, route_networks = network_loader.networks(tables)
     services = rules_loader.services(tables["calendar.txt"], tables["calendar_dates.txt"])
     timeframes = rules_loader.timeframes(tables["timeframes.txt"], services)
     references = rules_loader.References(
@@ -83,7 +82,7 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         areas=_frozen(areas),
         stop_areas=_frozen({stop: frozenset(ids) for stop, ids in stop_areas.items()}),
         stops=_frozen(stops),
-        networks=_frozen({k: v or "" for k, v in networks.items()}),
+        networks=_frozen(networks),
         route_networks=_frozen(route_networks),
         services=_frozen(services),
         timeframes=_frozen(timeframes),
@@ -95,6 +94,7 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         ),
         passes=_frozen(extension_loader.passes(tables, products, networks)),
         caps=extension_loader.caps(tables["fare_caps.txt"], categories),
+        timezone=agency_loader.timezone(tables[agency_loader.AGENCY_FILE]),
     )
 
 
@@ -197,16 +197,20 @@ def amount_vnd(row: Row, field: str, currency_field: str) -> int:
 
 
 def _stops(table: Table) -> dict[str, Stop]:
-    stops = _unique(
-        table,
-        "stop_id",
-        lambda r: Stop(r.required("stop_id"), r.optional("stop_name") or "", None),
-    )
+    def build(row: Row) -> Stop:
+        kind = row.enum("location_type", LocationType)
+        return Stop(
+            row.required("stop_id"),
+            row.optional("stop_name") or "",
+            None,
+            # An empty location_type is a stop (platform), as the reference says.
+            LocationType.STOP if kind is None else kind,
+        )
+
+    stops = _unique(table, "stop_id", build)
     for row in table:
-        parent = row.optional("parent_station")
-        if parent is not None:
-            stop_id = row.required("stop_id")
-            stops[stop_id] = Stop(
-                stop_id, stops[stop_id].name, _reference(row, "parent_station", stops)
-            )
+        if row.optional("parent_station") is not None:
+            stop = stops[row.required("stop_id")]
+            parent = _reference(row, "parent_station", stops)
+            stops[stop.stop_id] = replace(stop, parent_station=parent)
     return stops

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ticketing.fares.feed import FareLegRule, FareProduct, Feed
+from ticketing.fares.feed import FareLegRule, FareProduct, Feed, LocationType
 from ticketing.fares.journey import Leg
 
 SECONDS_PER_HOUR = 3600
@@ -66,12 +66,30 @@ def stop_areas(feed: Feed, stop_id: str) -> frozenset[str]:
     return feed.stop_areas.get(_station(feed, stop_id), frozenset())
 
 
+def _at(feed: Feed, named_stop_id: str, leg_stop_id: str) -> bool:
+    """A join rule's stop matches a leg there; a station's matches legs at any of its platforms.
+
+    Without stops.txt the feed knows no stations, and ids are compared as they are.
+    """
+    if leg_stop_id == named_stop_id:
+        return True
+    named, stop = feed.stops.get(named_stop_id), feed.stops.get(leg_stop_id)
+    return (
+        named is not None
+        and named.location_type is LocationType.STATION
+        and stop is not None
+        and stop.parent_station == named_stop_id
+    )
+
+
 def _joins(feed: Feed, before: Leg, after: Leg) -> bool:
     for rule in feed.fare_leg_join_rules:
         if (rule.from_network_id, rule.to_network_id) != (before.network_id, after.network_id):
             continue
-        if rule.from_stop_id is not None:
-            if (before.to_stop_id, after.from_stop_id) == (rule.from_stop_id, rule.to_stop_id):
+        if rule.from_stop_id is not None and rule.to_stop_id is not None:
+            if _at(feed, rule.from_stop_id, before.to_stop_id) and _at(
+                feed, rule.to_stop_id, after.from_stop_id
+            ):
                 return True
         elif _station(feed, before.to_stop_id) == _station(feed, after.from_stop_id):
             return True

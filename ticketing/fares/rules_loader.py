@@ -15,6 +15,7 @@ from ticketing.fares.feed import (
     FareProduct,
     FareTransferRule,
     FareTransferType,
+    LocationType,
     Service,
     Stop,
     Timeframe,
@@ -140,15 +141,28 @@ def fare_leg_rules(table: Table, refs: References) -> tuple[FareLegRule, ...]:
     return tuple(rules.values())
 
 
+# A join rule names where a transfer happens: a stop (platform) or a whole station.
+JOIN_STOP_TYPES = (LocationType.STOP, LocationType.STATION)
+
+
+def _join_stop(row: Row, field: str, refs: References) -> str | None:
+    if not refs.stops:
+        # A feed without stops.txt cannot be checked: any stop id is taken as it is.
+        return row.optional(field)
+    stop_id = _optional_reference(row, field, refs.stops)
+    if stop_id is not None and refs.stops[stop_id].location_type not in JOIN_STOP_TYPES:
+        raise row.error(field, f"{stop_id!r} is neither a stop nor a station")
+    return stop_id
+
+
 def join_rules(table: Table, refs: References) -> tuple[FareLegJoinRule, ...]:
     rules: list[FareLegJoinRule] = []
-    stops: Mapping[str, object] = refs.stops or _AnyKey()
     for row in table:
         rule = FareLegJoinRule(
             _required_reference(row, "from_network_id", refs.networks),
             _required_reference(row, "to_network_id", refs.networks),
-            _optional_reference(row, "from_stop_id", stops),
-            _optional_reference(row, "to_stop_id", stops),
+            _join_stop(row, "from_stop_id", refs),
+            _join_stop(row, "to_stop_id", refs),
         )
         if (rule.from_stop_id is None) != (rule.to_stop_id is None):
             raise row.error("to_stop_id", "from_stop_id and to_stop_id go together")
@@ -193,10 +207,3 @@ def transfer_rules(
             raise row.error("fare_product_id", f"rule {rule.rule_id!r} is defined twice")
         rules[rule.rule_id] = rule
     return tuple(rules.values())
-
-
-class _AnyKey(dict[str, object]):
-    """Stands for the stops when the feed has no stops.txt: any stop id is then accepted."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
