@@ -27,6 +27,13 @@ rules; the later one's charges go back to the account and it is left `merged`.
 
 A journey the engine cannot price is refused with the engine's reason and its hold is voided;
 charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
+
+A re-tap after a tear (spec/CARD.md, "Ratification") is no tap of a journey: its session proves
+the torn one again (`card_purses.card_payment`), at whichever validator of the network it was
+taken. A card session one of the rider's journeys already holds (the torn tap came first, or an
+earlier re-tap, or either applied again) changes nothing; else the re-tap stands for the torn
+tap, at the time and validator its event names, so it boards (or enters, or exits) where and
+when the card paid, and the torn tap arriving later finds its session held.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from ticketing.card_purses import RETAP_AFTER_TEAR, CardPayment
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.journey import JOURNEY_LEGS_MAX, Journey, JourneyStatus, PaidFrom
 from ticketing.domain.rider_journeys import RiderJourneys
@@ -64,6 +72,7 @@ TRANSFER_JOIN_S = 3600
 BUS_RIDE_MAX_S = 3 * 3600
 
 Load = Callable[[UUID], Journey | None]
+PlaceOf = Callable[[int], "TapPlace | None"]
 
 
 @dataclass(frozen=True)
@@ -106,22 +115,42 @@ def apply_tap(
     pricing: RiderPricing,
     load: Load,
     charger: Charger,
-    purse_vnd: int = 0,
+    payment: CardPayment | None = None,
+    place_of: PlaceOf | None = None,
 ) -> list[Journey]:
     """Applies one accepted tap; returns the journeys it changed (the caller saves them).
-    `purse_vnd` is what the card's purse paid at this tap, for a purse-paid journey."""
+    `payment` is what the card's session proves the purse paid, for a purse-paid journey;
+    `place_of` finds a validator's place, for the torn tap a re-tap recovers."""
+    at = tap.tapped_at
+    if payment is not None and payment.recovered is not None:
+        at = payment.recovered.at
+        place = (place_of and place_of(payment.recovered.validator_id)) or place
+    elif tap.device_reason == RETAP_AFTER_TEAR:
+        return []  # let through free, yet its session proves no torn one: nothing to book
+    if payment is not None and _held(payment, pricing.book, load):
+        return []
     this = _Tap(
         id=str(tap_id(tap.validator_id, tap.seq)),
-        at=tap.tapped_at,
+        at=at,
         category=rider_category_id(account.rider_category),
         media=MEDIUM_FARE_MEDIA[tap.medium],
     )
-    work = _Work(pricing, load, charger, this, place, account.id, paid_from, purse_vnd)
+    work = _Work(pricing, load, charger, this, place, account.id, paid_from, payment)
     if place.mode == "bus":
         return work.bus()
     if place.direction is Direction.EXIT:
         return work.metro_exit()
     return work.metro_entry()
+
+
+def _held(payment: CardPayment, book: RiderJourneys, load: Load) -> bool:
+    """Whether one of the rider's journeys a tap can still reach holds the card session that
+    `payment` proves: then this tap is that session again (a torn tap and its re-tap)."""
+    if payment.proof is None:
+        return False
+    keys = [book.open_journey, book.last_ended, *book.correctable, *book.pending_exits]
+    journeys = (load(UUID(key)) for key in dict.fromkeys(keys) if key is not None)
+    return any(j is not None and j.proves(payment.proof) for j in journeys)
 
 
 def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> None:
@@ -158,7 +187,7 @@ class _Work:
         place: TapPlace,
         account_id: UUID,
         paid_from: PaidFrom,
-        purse_vnd: int,
+        payment: CardPayment | None,
         *,
         seed: UUID | None = None,
     ) -> None:
@@ -170,7 +199,7 @@ class _Work:
         self.place = place
         self.account_id = account_id
         self.paid_from = paid_from
-        self.purse_vnd = purse_vnd
+        self.payment = payment
         # Names the journey this tap starts when its own id is taken (see `_split`).
         self.seed = seed
 
@@ -395,7 +424,7 @@ class _Work:
             later_place,
             self.account_id,
             self.paid_from,
-            0,
+            None,
             seed=seed,
         )
         return [journey, *again.metro_exit()]
@@ -517,9 +546,20 @@ class _Work:
         return journey
 
     def _paid_from_purse(self, journey: Journey) -> None:
-        """Notes on the journey the tap just joined what the card's purse paid there."""
-        if journey.paid_from is PaidFrom.CARD_PURSE and self.purse_vnd > 0:
-            journey.pay_from_purse(tap_id=self.tap.id, amount_vnd=self.purse_vnd, at=self.tap.at)
+        """Notes on the journey the tap just joined what the card's purse paid there, and the
+        session that paid, which a re-tap after a tear may prove again."""
+        payment = self.payment
+        if (
+            journey.paid_from is PaidFrom.CARD_PURSE
+            and payment is not None
+            and (payment.amount_vnd > 0 or payment.proof is not None)
+        ):
+            journey.pay_from_purse(
+                tap_id=self.tap.id,
+                amount_vnd=payment.amount_vnd,
+                at=self.tap.at,
+                proof=payment.proof,
+            )
 
     def _leg(self, *, entry: bool) -> dict[str, Any]:
         place, iso = self.place, self.tap.iso
