@@ -28,12 +28,9 @@ rules; the later one's charges go back to the account and it is left `merged`.
 A journey the engine cannot price is refused with the engine's reason and its hold is voided;
 charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
 
-A re-tap after a tear (spec/CARD.md, "Ratification") is no tap of a journey: its session proves
-the torn one again (`card_purses.card_payment`), at whichever validator of the network it was
-taken. A card session one of the rider's journeys already holds (the torn tap came first, or an
-earlier re-tap, or either applied again) changes nothing; else the re-tap stands for the torn
-tap, at the time and validator its event names, so it boards (or enters, or exits) where and
-when the card paid, and the torn tap arriving later finds its session held.
+A re-tap after a tear is no tap of a journey but the torn tap's session proved again
+(`journey_retaps`): a session the rider's journeys hold changes nothing, and a re-tap whose torn
+tap is not held stands for it, at the time and validator its card event names.
 """
 
 from __future__ import annotations
@@ -63,6 +60,7 @@ from ticketing.journey_fares import (
 )
 from ticketing.journey_order import paired_in_time_order, transfer_between
 from ticketing.journey_pricing import RiderPricing, covering_passes
+from ticketing.journey_retaps import session_held
 
 # The longest transfer window of the Hanoi feed (bus to metro, 3,600 s); the engine decides
 # whether a discount applies, this only bounds which journeys are worth asking about.
@@ -127,7 +125,7 @@ def apply_tap(
         place = (place_of and place_of(payment.recovered.validator_id)) or place
     elif tap.device_reason == RETAP_AFTER_TEAR:
         return []  # let through free, yet its session proves no torn one: nothing to book
-    if payment is not None and _held(payment, pricing.book, load):
+    if payment is not None and session_held(payment, pricing.book, load):
         return []
     this = _Tap(
         id=str(tap_id(tap.validator_id, tap.seq)),
@@ -141,16 +139,6 @@ def apply_tap(
     if place.direction is Direction.EXIT:
         return work.metro_exit()
     return work.metro_entry()
-
-
-def _held(payment: CardPayment, book: RiderJourneys, load: Load) -> bool:
-    """Whether one of the rider's journeys a tap can still reach holds the card session that
-    `payment` proves: then this tap is that session again (a torn tap and its re-tap)."""
-    if payment.proof is None:
-        return False
-    keys = [book.open_journey, book.last_ended, *book.correctable, *book.pending_exits]
-    journeys = (load(UUID(key)) for key in dict.fromkeys(keys) if key is not None)
-    return any(j is not None and j.proves(payment.proof) for j in journeys)
 
 
 def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> None:
