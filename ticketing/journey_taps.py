@@ -27,6 +27,10 @@ rules; the later one's charges go back to the account and it is left `merged`.
 
 A journey the engine cannot price is refused with the engine's reason and its hold is voided;
 charges already made (earlier legs, a day-end close) stay, and staff list refused journeys.
+
+A re-tap after a tear is no tap of a journey but the torn tap's session proved again
+(`journey_retaps`): a session the rider's journeys hold changes nothing, and a re-tap whose torn
+tap is not held stands for it, at the time and validator its card event names.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from ticketing.card_purses import RETAP_AFTER_TEAR, CardPayment
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.journey import JOURNEY_LEGS_MAX, Journey, JourneyStatus, PaidFrom
 from ticketing.domain.rider_journeys import RiderJourneys
@@ -55,6 +60,7 @@ from ticketing.journey_fares import (
 )
 from ticketing.journey_order import paired_in_time_order, transfer_between
 from ticketing.journey_pricing import RiderPricing, covering_passes
+from ticketing.journey_retaps import session_held
 
 # The longest transfer window of the Hanoi feed (bus to metro, 3,600 s); the engine decides
 # whether a discount applies, this only bounds which journeys are worth asking about.
@@ -64,6 +70,7 @@ TRANSFER_JOIN_S = 3600
 BUS_RIDE_MAX_S = 3 * 3600
 
 Load = Callable[[UUID], Journey | None]
+PlaceOf = Callable[[int], "TapPlace | None"]
 
 
 @dataclass(frozen=True)
@@ -106,17 +113,27 @@ def apply_tap(
     pricing: RiderPricing,
     load: Load,
     charger: Charger,
-    purse_vnd: int = 0,
+    payment: CardPayment | None = None,
+    place_of: PlaceOf | None = None,
 ) -> list[Journey]:
     """Applies one accepted tap; returns the journeys it changed (the caller saves them).
-    `purse_vnd` is what the card's purse paid at this tap, for a purse-paid journey."""
+    `payment` is what the card's session proves the purse paid, for a purse-paid journey;
+    `place_of` finds a validator's place, for the torn tap a re-tap recovers."""
+    at = tap.tapped_at
+    if payment is not None and payment.recovered is not None:
+        at = payment.recovered.at
+        place = (place_of and place_of(payment.recovered.validator_id)) or place
+    elif tap.device_reason == RETAP_AFTER_TEAR:
+        return []  # let through free, yet its session proves no torn one: nothing to book
+    if payment is not None and session_held(payment, pricing.book, load):
+        return []
     this = _Tap(
         id=str(tap_id(tap.validator_id, tap.seq)),
-        at=tap.tapped_at,
+        at=at,
         category=rider_category_id(account.rider_category),
         media=MEDIUM_FARE_MEDIA[tap.medium],
     )
-    work = _Work(pricing, load, charger, this, place, account.id, paid_from, purse_vnd)
+    work = _Work(pricing, load, charger, this, place, account.id, paid_from, payment)
     if place.mode == "bus":
         return work.bus()
     if place.direction is Direction.EXIT:
@@ -158,7 +175,7 @@ class _Work:
         place: TapPlace,
         account_id: UUID,
         paid_from: PaidFrom,
-        purse_vnd: int,
+        payment: CardPayment | None,
         *,
         seed: UUID | None = None,
     ) -> None:
@@ -170,7 +187,7 @@ class _Work:
         self.place = place
         self.account_id = account_id
         self.paid_from = paid_from
-        self.purse_vnd = purse_vnd
+        self.payment = payment
         # Names the journey this tap starts when its own id is taken (see `_split`).
         self.seed = seed
 
@@ -395,7 +412,7 @@ class _Work:
             later_place,
             self.account_id,
             self.paid_from,
-            0,
+            None,
             seed=seed,
         )
         return [journey, *again.metro_exit()]
@@ -517,9 +534,20 @@ class _Work:
         return journey
 
     def _paid_from_purse(self, journey: Journey) -> None:
-        """Notes on the journey the tap just joined what the card's purse paid there."""
-        if journey.paid_from is PaidFrom.CARD_PURSE and self.purse_vnd > 0:
-            journey.pay_from_purse(tap_id=self.tap.id, amount_vnd=self.purse_vnd, at=self.tap.at)
+        """Notes on the journey the tap just joined what the card's purse paid there, and the
+        session that paid, which a re-tap after a tear may prove again."""
+        payment = self.payment
+        if (
+            journey.paid_from is PaidFrom.CARD_PURSE
+            and payment is not None
+            and (payment.amount_vnd > 0 or payment.proof is not None)
+        ):
+            journey.pay_from_purse(
+                tap_id=self.tap.id,
+                amount_vnd=payment.amount_vnd,
+                at=self.tap.at,
+                proof=payment.proof,
+            )
 
     def _leg(self, *, entry: bool) -> dict[str, Any]:
         place, iso = self.place, self.tap.iso

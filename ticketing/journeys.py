@@ -47,7 +47,7 @@ from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
 from ticketing.application import LEDGER_BATCH_MAX, Ledger
 from ticketing.card_issuer import CardIssuer
-from ticketing.card_purses import SectionPurses, purse_paid_vnd
+from ticketing.card_purses import SectionPurses, card_payment
 from ticketing.domain.errors import LedgerError
 from ticketing.domain.invariants import require
 from ticketing.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
@@ -333,7 +333,8 @@ class Journeys(ObservedApplication):
             pricing=pricing,
             load=section.journey,
             charger=charger,
-            purse_vnd=purse_paid_vnd(tap) if paid_from is PaidFrom.CARD_PURSE else 0,
+            payment=card_payment(tap) if paid_from is PaidFrom.CARD_PURSE else None,
+            place_of=self._place_of,
         )
         section.keep(*journeys)
 
@@ -343,6 +344,13 @@ class Journeys(ObservedApplication):
             return self.taps.get_validator(validator_id)
         except LedgerError:
             return None
+
+    def _place_of(self, validator_id: int) -> TapPlace | None:
+        """Where a validator stands, for the torn tap a re-tap recovers; None if unknown."""
+        validator = self._validator(validator_id)
+        if validator is None or validator.kind is ValidatorKind.PARKING_HANDHELD:
+            return None
+        return TapPlace.of(validator, self.fares)
 
     def _pricing(self, account_id: UUID) -> RiderPricing:
         section = Section(self._load)

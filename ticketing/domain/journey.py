@@ -84,6 +84,9 @@ class Journey(Aggregate):
         purse_paid_vnd: int
         purse_refunded_vnd: int
         at: datetime
+        # The card sessions the moved legs' purse payments were proved by (`card_proof_id`), so
+        # a re-tap proving one again finds it here. Events stored before proofs carry none.
+        card_proofs: list[str] | None = None
 
     class MergedInto(Event):
         TOPIC = f"{TOPIC_PREFIX}.MergedInto"
@@ -113,6 +116,9 @@ class Journey(Aggregate):
         tap_id: str
         amount_vnd: int
         at: datetime
+        # What identifies the card session that paid (`card_proof_id`): the torn tap and the
+        # re-tap that recovers it prove the same one. Events stored before proofs carry none.
+        proof: str | None = None
 
     class PurseRefunded(Event):
         TOPIC = f"{TOPIC_PREFIX}.PurseRefunded"
@@ -242,6 +248,11 @@ class Journey(Aggregate):
     def has_tap(self, tap: str) -> bool:
         return any(tap in (leg["entry_tap"], leg["exit_tap"]) for leg in self.legs)
 
+    def proves(self, proof: str) -> bool:
+        """Whether a purse payment of this journey, or of a journey merged into it, was proved
+        by the card session `proof` names."""
+        return card_proof_id(proof) in self.transfers
+
     # Commands
 
     def add_leg(self, *, leg: dict[str, Any], at: datetime) -> None:
@@ -304,6 +315,7 @@ class Journey(Aggregate):
             purse_paid_vnd=later.purse_paid_vnd,
             purse_refunded_vnd=later.purse_refunded_vnd,
             at=at,
+            card_proofs=[t for t in later.transfers if t.startswith(CARD_PROOF_PREFIX)],
         )
 
     @event(LegsJoined)
@@ -314,10 +326,12 @@ class Journey(Aggregate):
         purse_paid_vnd: int,
         purse_refunded_vnd: int,
         at: datetime,
+        card_proofs: list[str] | None = None,
     ) -> None:
         self.legs.extend(dict(leg) for leg in legs)
         self.purse_paid_vnd += purse_paid_vnd
         self.purse_refunded_vnd += purse_refunded_vnd
+        self.transfers.extend(card_proofs or [])
 
     def merge_into(self, journey_id: UUID, *, at: datetime) -> None:
         """This journey's legs now belong to `journey_id`, which charges them."""
@@ -391,17 +405,29 @@ class Journey(Aggregate):
         else:
             self.charged_vnd += amount_vnd
 
-    def pay_from_purse(self, *, tap_id: str, amount_vnd: int, at: datetime) -> None:
-        """The card's purse paid `amount_vnd` for this journey at tap `tap_id`; once per tap."""
+    def pay_from_purse(
+        self, *, tap_id: str, amount_vnd: int, at: datetime, proof: str | None = None
+    ) -> None:
+        """The card's purse paid `amount_vnd` for this journey at tap `tap_id`, in the card
+        session `proof` names; once per tap and once per session. A session proved by a tap of
+        its own and by a re-tap after a tear (spec/CARD.md, "Ratification") is one payment.
+        With a proof the amount may be 0: a metro exit its entry paid is still that session."""
         require(self.paid_from is PaidFrom.CARD_PURSE, "only a purse-paid journey")
-        require(amount_vnd > 0, "a purse payment takes money")
+        require(amount_vnd >= 0, "a purse payment is never negative")
+        require(amount_vnd > 0 or proof is not None, "a purse payment takes money or proves one")
         if purse_transfer_id(tap_id) in self.transfers:
             return  # the same tap applied again
-        self._purse_paid(tap_id=tap_id, amount_vnd=amount_vnd, at=at)
+        if proof is not None and self.proves(proof):
+            return  # the same session, proved again by another tap
+        self._purse_paid(tap_id=tap_id, amount_vnd=amount_vnd, at=at, proof=proof)
 
     @event(PursePaid)
-    def _purse_paid(self, tap_id: str, amount_vnd: int, at: datetime) -> None:
+    def _purse_paid(
+        self, tap_id: str, amount_vnd: int, at: datetime, proof: str | None = None
+    ) -> None:
         self.transfers.append(purse_transfer_id(tap_id))
+        if proof is not None:
+            self.transfers.append(card_proof_id(proof))
         self.purse_paid_vnd += amount_vnd
 
     @property
@@ -471,6 +497,14 @@ register_topic(Journey.Snapshot.TOPIC, Journey.Snapshot)
 def purse_transfer_id(tap_id: str) -> str:
     """How a journey remembers the purse payment of one tap (it moves no money on the ledger)."""
     return f"purse:{tap_id}"
+
+
+# How a journey remembers the card session a purse payment was proved by (it moves no money).
+CARD_PROOF_PREFIX = "card-proof:"
+
+
+def card_proof_id(proof: str) -> str:
+    return f"{CARD_PROOF_PREFIX}{proof}"
 
 
 def journey_id(first_tap_id: UUID) -> UUID:

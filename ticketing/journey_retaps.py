@@ -1,0 +1,32 @@
+"""A card re-tap after a tear, and the tap it recovers, as the journey follower books them.
+
+A card torn from the field between its CLOSE and the ratifying READ paid, but the rider never saw
+the green light; the re-tap is let through free at any validator of the network, and its session
+proves the torn one again (spec/CARD.md, "Ratification"; `card_purses.card_payment`). The two
+taps are one payment and one tap of a journey, whichever reaches the backend first: a session
+one of the rider's journeys already holds changes nothing, and a re-tap whose torn tap is not
+held stands for it, at the time and validator its card event names (`journey_taps.apply_tap`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from ticketing.card_purses import CardPayment
+from ticketing.domain.journey import Journey
+from ticketing.domain.rider_journeys import RiderJourneys
+
+
+def session_held(
+    payment: CardPayment, book: RiderJourneys, load: Callable[[UUID], Journey | None]
+) -> bool:
+    """Whether one of the rider's journeys a tap can still reach holds the card session that
+    `payment` proves: then the tap is that session again (a torn tap and its re-tap, a second
+    re-tap, or a tap applied again). The torn tap is within seconds of its re-tap, so its
+    journey is one the book points at: open, last ended, correctable or waiting for an entry."""
+    if payment.proof is None:
+        return False
+    keys = [book.open_journey, book.last_ended, *book.correctable, *book.pending_exits]
+    journeys = (load(UUID(key)) for key in dict.fromkeys(keys) if key is not None)
+    return any(j is not None and j.proves(payment.proof) for j in journeys)
