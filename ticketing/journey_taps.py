@@ -3,7 +3,8 @@
 Pairing rules: a bus tap on the route of the rider's open bus leg is its alighting, any other bus
 tap a boarding; a metro exit pairs with the open entry on its line (the most recent), else with a
 journey left open (closed at day end, or left behind by a newer entry: a late exit, the real fare
-replacing the maximum), else it waits for its entry; a metro entry first takes the earliest
+replacing the maximum), else it waits for its entry (past `PENDING_EXITS_MAX` waiting, it is
+refused `exits_waiting_full`, uncharged, for staff); a metro entry first takes the earliest
 waiting exit on its line that came after it. A boarding or an entry within `TRANSFER_JOIN_S`
 after the rider's last journey ended joins it, so the feed's transfer rules price the two
 together; a tap from before that end never joins it.
@@ -40,7 +41,7 @@ from uuid import UUID, uuid5
 
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.journey import JOURNEY_LEGS_MAX, Journey, JourneyStatus, PaidFrom
-from ticketing.domain.rider_journeys import RiderJourneys
+from ticketing.domain.rider_journeys import PENDING_EXITS_MAX, RiderJourneys
 from ticketing.domain.tap import tap_id
 from ticketing.domain.validator import Direction, Validator, ValidatorKind
 from ticketing.fares.engine import FareEngine
@@ -62,6 +63,8 @@ TRANSFER_JOIN_S = 3600
 # The longest bus ride: a bus tap this much earlier than an open boarding on the same route may
 # be that ride's real boarding (Hanoi's longest routes take about two hours end to end).
 BUS_RIDE_MAX_S = 3 * 3600
+# Why an exit past `PENDING_EXITS_MAX` waiting ones is refused, for staff to pair by hand.
+EXITS_WAITING_FULL = "exits_waiting_full"
 
 Load = Callable[[UUID], Journey | None]
 
@@ -243,6 +246,17 @@ class _Work:
                 return self._end(journey)
         leg = self._leg(entry=False)
         journey = self._start(leg)
+        if len(self.book.pending_exits) >= PENDING_EXITS_MAX:
+            # More exits wait than one rider can ride in the days not yet closed: these are not
+            # one rider's rides (a copied medium, a device's clock gone wrong). Pushing out an
+            # exit still waiting would charge its ride the maximum; this one is set aside
+            # uncharged instead (the day-end close skips it) and staff list it as refused.
+            reason = (
+                f"{PENDING_EXITS_MAX} exits already wait for their entries, more rides than "
+                "one rider can make before the day-end close: set aside for staff to pair"
+            )
+            journey.refuse(code=EXITS_WAITING_FULL, reason=reason, at=self.tap.at)
+            return [journey]
         self._point(pending_exits=[*self.book.pending_exits, str(journey.id)])
         return [journey]
 
