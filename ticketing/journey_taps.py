@@ -3,7 +3,8 @@
 Pairing rules: a bus tap on the route of the rider's open bus leg is its alighting, any other bus
 tap a boarding; a metro exit pairs with the open entry on its line (the most recent), else with a
 journey left open (closed at day end, or left behind by a newer entry: a late exit, the real fare
-replacing the maximum), else it waits for its entry (past `PENDING_EXITS_MAX` waiting, it is
+replacing the maximum), else it waits for its entry, also after the day-end close charged it
+the maximum (at `PENDING_EXITS_MAX` waiting, the oldest of a closed day makes room, else it is
 refused `exits_waiting_full`, uncharged, for staff); a metro entry first takes the earliest
 waiting exit on its line that came after it. A boarding or an entry within `TRANSFER_JOIN_S`
 after the rider's last journey ended joins it, so the feed's transfer rules price the two
@@ -142,11 +143,15 @@ def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> 
         pricing.count(journey, before_vnd, at)
     book = pricing.book
     key = str(journey.id)
+    # An exit closed before its entry came still waits for it, among the waiting exits (which
+    # are bounded by the rides a rider can make), not among the few correctable journeys that
+    # a newer ride pushes out: its entry, uploaded after the close, corrects the fare.
+    waits = journey.status is JourneyStatus.CLOSED and journey.last_leg["entry_tap"] is None
     book.point(
         open_journey=None if book.open_journey == key else book.open_journey,
-        pending_exits=[j for j in book.pending_exits if j != key],
+        pending_exits=book.pending_exits if waits else [j for j in book.pending_exits if j != key],
         last_ended=book.last_ended,
-        correctable=[*(k for k in book.correctable if k != key), key],
+        correctable=[*(k for k in book.correctable if k != key), *([] if waits else [key])],
         at=at,
     )
 
@@ -244,21 +249,34 @@ class _Work:
         for journey in candidates:
             if journey is not None and self._waits_for_exit(journey):
                 return self._end(journey)
-        leg = self._leg(entry=False)
-        journey = self._start(leg)
-        if len(self.book.pending_exits) >= PENDING_EXITS_MAX:
-            # More exits wait than one rider can ride in the days not yet closed: these are not
-            # one rider's rides (a copied medium, a device's clock gone wrong). Pushing out an
-            # exit still waiting would charge its ride the maximum; this one is set aside
-            # uncharged instead (the day-end close skips it) and staff list it as refused.
-            reason = (
-                f"{PENDING_EXITS_MAX} exits already wait for their entries, more rides than "
-                "one rider can make before the day-end close: set aside for staff to pair"
-            )
-            journey.refuse(code=EXITS_WAITING_FULL, reason=reason, at=self.tap.at)
-            return [journey]
-        self._point(pending_exits=[*self.book.pending_exits, str(journey.id)])
+        return self._wait_for_entry(self._start(self._leg(entry=False)))
+
+    def _wait_for_entry(self, journey: Journey) -> list[Journey]:
+        """Keeps an exit that came before its entry among the waiting ones. At the bound, the
+        oldest exit of a day already closed (charged the maximum, as an exit that never found
+        its entry is) makes room; no exit of a day still open is ever pushed out."""
+        waiting = self.book.pending_exits
+        if len(waiting) >= PENDING_EXITS_MAX:
+            # Only a full list is searched, and only until the first exit of a closed day.
+            closed = next((key for key in waiting if not self._day_open(key)), None)
+            if closed is None:
+                # More exits wait than one rider can ride in the days not yet closed: these are
+                # not one rider's rides (a copied medium, a device's clock gone wrong). This one
+                # is set aside uncharged (the day-end close skips it); staff list it as refused.
+                reason = (
+                    f"{PENDING_EXITS_MAX} exits already wait for their entries, more rides than "
+                    "one rider can make before the day-end close: set aside for staff to pair"
+                )
+                journey.refuse(code=EXITS_WAITING_FULL, reason=reason, at=self.tap.at)
+                return [journey]
+            waiting = [key for key in waiting if key != closed]
+        self._point(pending_exits=[*waiting, str(journey.id)])
         return [journey]
+
+    def _day_open(self, key: str) -> bool:
+        """Whether a waiting exit's day is still open: the day-end close has not charged it."""
+        journey = self._journey(key)
+        return journey is not None and journey.status is JourneyStatus.EXIT_PENDING
 
     # Steps
 

@@ -3,6 +3,7 @@ still pair with every entry; past the bound, an exit is set aside for staff, nev
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
@@ -16,6 +17,7 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
+from ticketing import journey_taps
 from ticketing.domain.commands import TopUp
 from ticketing.domain.invariants import InvariantViolated
 from ticketing.domain.journey import JourneyStatus
@@ -27,6 +29,7 @@ CAT_LINH_TO_LA_THANH_VND = 8_000
 RIDE_EVERY_MIN = 70
 RIDE_MIN = 5
 RIDES_TOP_UP_VND = 1_000_000
+NEXT_DAY = DAY + timedelta(days=1)
 
 
 @pytest.fixture
@@ -104,6 +107,57 @@ def test_an_exit_one_past_the_bound_is_set_aside_uncharged_and_none_waiting_is_d
         ("2A-01", CAT_LINH_TO_LA_THANH_VND)
     ]
     assert world.balance(account_id) == (BALANCE_VND - CAT_LINH_TO_LA_THANH_VND, 0)
+
+
+def test_eighteen_rides_whose_entries_come_after_the_day_end_close_get_their_real_fares(
+    world: World,
+) -> None:
+    # More rides than the rider's correctable journeys hold, all in one service day, each
+    # ending more than a transfer window before the next begins.
+    rides, every_min = 18, 66
+    account_id, phone = world.rider()
+    world.ledger.execute(TopUp(account_id, RIDES_TOP_UP_VND, "seed-rides"))
+    for ride in range(rides):
+        world.tap(phone, GATE_OUT_02, ride * every_min + RIDE_MIN)
+    world.follow()
+    assert world.journeys.close_service_day(DAY) == rides  # each charged the maximum, for now
+    for ride in range(rides):
+        world.tap(phone, GATE_IN_01, ride * every_min)
+    world.follow()
+    rows = world.views.for_account(account_id)
+    assert [(r.status, r.fare_vnd) for r in rows] == [("ended", CAT_LINH_TO_LA_THANH_VND)] * rides
+    paid_in_vnd = BALANCE_VND + RIDES_TOP_UP_VND
+    assert world.balance(account_id) == (paid_in_vnd - rides * CAT_LINH_TO_LA_THANH_VND, 0)
+    assert world.journeys.close_service_day(DAY) == 0
+
+
+def test_at_the_bound_the_oldest_exit_of_a_closed_day_makes_room_for_a_new_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A smaller bound, same rule: the day-end close replays the rider's book for each journey
+    # it closes, so closing PENDING_EXITS_MAX of one rider's exits would take minutes.
+    bound = 4
+    monkeypatch.setattr(journey_taps, "PENDING_EXITS_MAX", bound)
+    account_id, phone = world.rider()
+    for ride in range(bound):
+        world.tap(phone, GATE_OUT_02, RIDE_MIN + ride * RIDE_EVERY_MIN)
+    world.follow()
+    assert world.journeys.close_service_day(DAY) == bound  # each charged the maximum, for now
+    next_day_min = 24 * 60
+    world.tap(phone, GATE_OUT_02, next_day_min + RIDE_MIN)
+    world.follow()
+    assert world.views.with_status(JourneyStatus.REFUSED, account_id=account_id) == []
+    [waiting] = world.views.open_journeys(NEXT_DAY, 2 * bound)
+    # The oldest closed exit made room; the others still take their late entries.
+    for ride in (*range(1, bound), None):
+        world.tap(phone, GATE_IN_01, next_day_min if ride is None else ride * RIDE_EVERY_MIN)
+    world.follow()
+    journey = world.journeys.get_journey(waiting)
+    assert journey is not None
+    assert (journey.status, journey.fare_vnd) == (JourneyStatus.ENDED, CAT_LINH_TO_LA_THANH_VND)
+    statuses = sorted(r.status for r in world.views.for_account(account_id))
+    assert statuses == ["closed", *["ended"] * bound]
+    assert world.balance(account_id)[1] == 0
 
 
 def test_the_rider_book_never_drops_a_waiting_exit_to_fit_the_bound() -> None:

@@ -25,8 +25,9 @@ TOPIC_PREFIX = "ticketing.RiderJourneys"
 # per 3 min at most, 1,440 / 3 = 480 rides.
 METRO_RIDES_PER_SERVICE_DAY_MAX = 480
 # Exits waiting for an entry, per rider: those of the day running and of the day before, whose
-# exits wait until its close runs the next morning (the close then moves them to `correctable`).
-# The follower never pushes a waiting exit out: one past the bound is set aside for staff.
+# close runs the next morning. Exits of closed days (charged the maximum) wait on for a late
+# entry while there is room, and are the first to make room; an exit of a day still open is
+# never pushed out, and one past the bound with none to make room is set aside for staff.
 PENDING_EXITS_MAX = 2 * METRO_RIDES_PER_SERVICE_DAY_MAX
 # Journeys a late tap may still correct (closed at day end, left open by a newer entry, or
 # recently ended), per rider.
