@@ -1,5 +1,7 @@
 """A rider's metro exits uploaded long before their entries (the entry gates offline for a day)
-still pair with every entry; past the bound, an exit is set aside for staff, never charged."""
+still pair with every entry, also after the day-end close charged them the maximum. At the bound
+the oldest exit of a closed day makes room; with none, the new exit is set aside for staff,
+never charged, and no exit of an open day is pushed out."""
 
 from __future__ import annotations
 
