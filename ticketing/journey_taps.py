@@ -3,7 +3,9 @@
 Pairing rules: a bus tap on the route of the rider's open bus leg is its alighting, any other bus
 tap a boarding; a metro exit pairs with the open entry on its line (the most recent), else with a
 journey left open (closed at day end, or left behind by a newer entry: a late exit, the real fare
-replacing the maximum), else it waits for its entry; a metro entry first takes the earliest
+replacing the maximum), else it waits for its entry, also after the day-end close charged it
+the maximum (at `PENDING_EXITS_MAX` waiting, the oldest of a closed day makes room, else it is
+refused `exits_waiting_full`, uncharged, for staff); a metro entry first takes the earliest
 waiting exit on its line that came after it. A boarding or an entry within `TRANSFER_JOIN_S`
 after the rider's last journey ended joins it, so the feed's transfer rules price the two
 together; a tap from before that end never joins it.
@@ -45,7 +47,7 @@ from uuid import UUID, uuid5
 from ticketing.card_purses import RETAP_AFTER_TEAR, CardPayment
 from ticketing.domain.account import TransportAccount
 from ticketing.domain.journey import JOURNEY_LEGS_MAX, Journey, JourneyStatus, PaidFrom
-from ticketing.domain.rider_journeys import RiderJourneys
+from ticketing.domain.rider_journeys import PENDING_EXITS_MAX, RiderJourneys
 from ticketing.domain.tap import tap_id
 from ticketing.domain.validator import Direction, Validator, ValidatorKind
 from ticketing.fares.engine import FareEngine
@@ -68,6 +70,8 @@ TRANSFER_JOIN_S = 3600
 # The longest bus ride: a bus tap this much earlier than an open boarding on the same route may
 # be that ride's real boarding (Hanoi's longest routes take about two hours end to end).
 BUS_RIDE_MAX_S = 3 * 3600
+# Why an exit past `PENDING_EXITS_MAX` waiting ones is refused, for staff to pair by hand.
+EXITS_WAITING_FULL = "exits_waiting_full"
 
 Load = Callable[[UUID], Journey | None]
 PlaceOf = Callable[[int], "TapPlace | None"]
@@ -156,11 +160,15 @@ def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> 
         pricing.count(journey, before_vnd, at)
     book = pricing.book
     key = str(journey.id)
+    # An exit closed before its entry came still waits for it, among the waiting exits (which
+    # are bounded by the rides a rider can make), not among the few correctable journeys that
+    # a newer ride pushes out: its entry, uploaded after the close, corrects the fare.
+    waits = journey.status is JourneyStatus.CLOSED and journey.last_leg["entry_tap"] is None
     book.point(
         open_journey=None if book.open_journey == key else book.open_journey,
-        pending_exits=[j for j in book.pending_exits if j != key],
+        pending_exits=book.pending_exits if waits else [j for j in book.pending_exits if j != key],
         last_ended=book.last_ended,
-        correctable=[*(k for k in book.correctable if k != key), key],
+        correctable=[*(k for k in book.correctable if k != key), *([] if waits else [key])],
         at=at,
     )
 
@@ -258,10 +266,34 @@ class _Work:
         for journey in candidates:
             if journey is not None and self._waits_for_exit(journey):
                 return self._end(journey)
-        leg = self._leg(entry=False)
-        journey = self._start(leg)
-        self._point(pending_exits=[*self.book.pending_exits, str(journey.id)])
+        return self._wait_for_entry(self._start(self._leg(entry=False)))
+
+    def _wait_for_entry(self, journey: Journey) -> list[Journey]:
+        """Keeps an exit that came before its entry among the waiting ones. At the bound, the
+        oldest exit of a day already closed (charged the maximum, as an exit that never found
+        its entry is) makes room; no exit of a day still open is ever pushed out."""
+        waiting = self.book.pending_exits
+        if len(waiting) >= PENDING_EXITS_MAX:
+            # Only a full list is searched, and only until the first exit of a closed day.
+            closed = next((key for key in waiting if not self._day_open(key)), None)
+            if closed is None:
+                # More exits wait than one rider can ride in the days not yet closed: these are
+                # not one rider's rides (a copied medium, a device's clock gone wrong). This one
+                # is set aside uncharged (the day-end close skips it); staff list it as refused.
+                reason = (
+                    f"{PENDING_EXITS_MAX} exits already wait for their entries, more rides than "
+                    "one rider can make before the day-end close: set aside for staff to pair"
+                )
+                journey.refuse(code=EXITS_WAITING_FULL, reason=reason, at=self.tap.at)
+                return [journey]
+            waiting = [key for key in waiting if key != closed]
+        self._point(pending_exits=[*waiting, str(journey.id)])
         return [journey]
+
+    def _day_open(self, key: str) -> bool:
+        """Whether a waiting exit's day is still open: the day-end close has not charged it."""
+        journey = self._journey(key)
+        return journey is not None and journey.status is JourneyStatus.EXIT_PENDING
 
     # Steps
 

@@ -52,7 +52,7 @@ from ticketing.domain.errors import LedgerError
 from ticketing.domain.invariants import require
 from ticketing.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
 from ticketing.domain.rider_passes import RiderPasses
-from ticketing.domain.tap import Tap
+from ticketing.domain.tap import Tap, Verdict
 from ticketing.domain.validator import Validator, ValidatorKind
 from ticketing.fares.engine import FareEngine
 from ticketing.ingestion import TapIngestion
@@ -310,9 +310,14 @@ class Journeys(ObservedApplication):
             raise
 
     def _apply(self, tap: Any, section: Section, charger: Charger, purses: SectionPurses) -> None:
-        if tap.verification != "accepted":
-            return
+        if tap.verification != Verdict.ACCEPTED:
+            return  # the backend could not verify the medium: nobody to charge
+        # A verified session's purse is the card's own, whatever the gate decided.
         purses.see(tap)
+        if tap.device_decision != Verdict.ACCEPTED:
+            # The gate stayed shut: no ride began or ended here. The tap stays recorded with its
+            # reason, and a disagreement with the backend is listed for staff (`TapViews`).
+            return
         validator = self._validator(tap.validator_id)
         if validator is None or validator.kind is ValidatorKind.PARKING_HANDHELD:
             return

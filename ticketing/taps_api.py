@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import SessionProof
 from ticketing.access import DeviceTokenIssuer, check_can_upload_taps
-from ticketing.adapters.tap_views import TapViews
+from ticketing.adapters.tap_views import (
+    DISAGREEMENTS_PAGE_MAX,
+    DisagreementKind,
+    TapDisagreement,
+    TapViews,
+)
 from ticketing.api import CurrentAdmin, CurrentStaff, principal_of
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS
 from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
@@ -139,6 +144,37 @@ class SequenceReportPublic(BaseModel):
 
 class ValidatorStatus(ValidatorPublic):
     sequence: SequenceReportPublic
+
+
+class TapDisagreementPublic(BaseModel):
+    tap_id: UUID
+    validator_id: int
+    seq: int
+    tapped_at: datetime = Field(description="the device's clock")
+    medium: str
+    kind: DisagreementKind = Field(
+        description="let_through_unverified: the device accepted what the backend refused (not "
+        "charged); turned_away_verified: the device refused a medium the backend verified"
+    )
+    device_decision: str
+    device_reason: str
+    verification: str = Field(description="the backend's decision")
+    refusal_reason: str | None = Field(description="why the backend refused, when it did")
+
+    @classmethod
+    def of(cls, row: TapDisagreement) -> TapDisagreementPublic:
+        return cls(
+            tap_id=row.tap_id,
+            validator_id=row.validator_id,
+            seq=row.seq,
+            tapped_at=row.tapped_at,
+            medium=row.medium,
+            kind=row.kind,
+            device_decision=row.device_decision,
+            device_reason=row.device_reason,
+            verification=row.verification,
+            refusal_reason=row.refusal_reason,
+        )
 
 
 class _TapBase(_Body):
@@ -295,6 +331,19 @@ def get_validator(
             as_of=report.as_of,
         ),
     )
+
+
+@router.get("/taps/disagreements")
+def list_tap_disagreements(
+    views: TapViewsDep,
+    _: CurrentStaff,
+    validator_id: Annotated[int | None, Query(ge=1, le=VALIDATOR_ID_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=DISAGREEMENTS_PAGE_MAX)] = DISAGREEMENTS_PAGE_MAX,
+) -> list[TapDisagreementPublic]:
+    """Taps on which the device and the backend decided differently, newest first, for staff
+    to review: every validator's, or one's. Neither kind is charged."""
+    rows = views.disagreements(validator_id=validator_id, limit=limit)
+    return [TapDisagreementPublic.of(row) for row in rows]
 
 
 @router.post(

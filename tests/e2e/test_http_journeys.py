@@ -83,3 +83,30 @@ def test_a_2a_ride_is_held_posted_and_listed_for_its_rider(
 def test_a_rider_cannot_list_another_accounts_journeys(client: TestClient) -> None:
     no_token = client.get("/v1/journeys", params={"account_id": "0" * 32})
     assert no_token.status_code == 401
+
+
+def test_a_gate_refusal_is_not_charged_and_staff_list_it_as_a_disagreement(
+    client: TestClient, container: Container
+) -> None:
+    entry = gate(client, ENTRY, "2A-01", "entry")
+    account_id, phone = rider_with_phone(client)
+    now = int(time.time())
+    refused = qr(phone, 1, now=now) | {"device_decision": "refused", "device_reason": "gate_fault"}
+    response = client.post(
+        "/v1/taps/batch", json={"validator_id": ENTRY, "taps": [refused]}, headers=entry
+    )
+    assert response.json()["results"][0]["status"] == "accepted", response.text
+    container.catch_up()
+    listed = client.get("/v1/journeys", params={"account_id": account_id}, headers=ADMIN)
+    assert listed.json() == []
+    account = client.get(f"/v1/accounts/{account_id}", headers=ADMIN).json()
+    assert account["pending_vnd"] == 0
+    assert client.get("/v1/taps/disagreements", headers=entry).status_code == 403
+    review = client.get("/v1/taps/disagreements", params={"validator_id": ENTRY}, headers=ADMIN)
+    assert review.status_code == 200, review.text
+    [flagged] = review.json()
+    assert (flagged["seq"], flagged["kind"], flagged["device_reason"]) == (
+        1,
+        "turned_away_verified",
+        "gate_fault",
+    )

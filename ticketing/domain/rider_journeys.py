@@ -14,10 +14,23 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ticketing.domain.invariants import require
+
 TOPIC_PREFIX = "ticketing.RiderJourneys"
-# Exits waiting for an entry, and journeys a late tap may still correct (closed at day end, left
-# open by a newer entry, or recently ended), per rider.
-PENDING_EXITS_MAX = 8
+# The most metro rides one rider can make in a service day (04:00 to 04:00): the worst case of
+# exits waiting for their entries, when a station's entry gates stay offline all day and upload
+# after the exit gates. A service day is 1,440 min; the shortest ride is one stop (the closest
+# stations of line 2A are 1.0 km apart, about 2 min on the train), and leaving through an exit
+# gate and back through an entry gate onto the next train takes at least 1 min more: one ride
+# per 3 min at most, 1,440 / 3 = 480 rides.
+METRO_RIDES_PER_SERVICE_DAY_MAX = 480
+# Exits waiting for an entry, per rider: those of the day running and of the day before, whose
+# close runs the next morning. Exits of closed days (charged the maximum) wait on for a late
+# entry while there is room, and are the first to make room; an exit of a day still open is
+# never pushed out, and one past the bound with none to make room is set aside for staff.
+PENDING_EXITS_MAX = 2 * METRO_RIDES_PER_SERVICE_DAY_MAX
+# Journeys a late tap may still correct (closed at day end, left open by a newer entry, or
+# recently ended), per rider.
 CORRECTABLE_MAX = 16
 # Cap periods whose spend is kept, per kind: a late tap of last week or last month still counts.
 SPEND_PERIODS_KEPT = {"day": 8, "week": 3, "month": 2}
@@ -95,10 +108,13 @@ class RiderJourneys(Aggregate):
         correctable: list[str],
         at: datetime,
     ) -> None:
-        """Records the new pointers, keeping only the most recent of each bounded list."""
+        """Records the new pointers, keeping only the most recent correctable journeys. Waiting
+        exits are never dropped here: an entry still to come pairs with each of them, so the
+        caller keeps their count within `PENDING_EXITS_MAX`."""
+        require(len(pending_exits) <= PENDING_EXITS_MAX, "the follower bounds waiting exits")
         new: dict[str, Any] = {
             "open_journey": open_journey,
-            "pending_exits": pending_exits[-PENDING_EXITS_MAX:],
+            "pending_exits": list(pending_exits),
             "last_ended": last_ended,
             "correctable": correctable[-CORRECTABLE_MAX:],
         }
