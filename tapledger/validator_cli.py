@@ -9,6 +9,7 @@ the input there is (stdin to its end, or one card), uploads what is pending, and
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -24,6 +25,8 @@ from hardware.reader import CardReader
 from hardware.sam import SoftwareSam
 from tapledger.auth import TOKEN_MAX_CHARS
 from ticketing.domain.validator import VALIDATOR_ID_MAX
+from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
+from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device
 from validators.gate import GateDecision
@@ -40,6 +43,9 @@ LOOP_STOP_TIMEOUT_S = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The main thread wakes this often, so a signal's handler runs promptly.
 SIGNAL_POLL_S = 0.5
+# After a card failure nobody expected, the card thread waits this long (or for the stop) before
+# it waits for the next card, so a reader that fails at once every time does not spin a core.
+CARD_FAULT_PAUSE_S = 1.0
 
 validator_app = typer.Typer(no_args_is_help=True, help="The software on a validator or a gate.")
 err = Console(stderr=True)
@@ -101,14 +107,36 @@ def _read_qr_lines(device: Device, printer: Printer, lines: TextIO, stop: thread
             device.wake.set()
 
 
+def _serve_one_card(station: CardStation, printer: Printer, wait_s: float) -> bool:
+    """Serves the next card presented within `wait_s`; True when a decision was recorded.
+
+    The station records every card failure as a refusal; what still raises here failed around
+    it (the reader's wait, the outbox), and is reported rather than left to end the card thread.
+    """
+    try:
+        decision = station.tap_once(wait_s)
+    except Exception as error:  # the card thread must outlive any one card
+        _on_error("card", error)
+        raise _CardFault from error
+    if decision is None:
+        return False
+    printer.decision(decision)
+    return True
+
+
+class _CardFault(Exception):
+    """Serving one card failed outside the station's own handling (already reported)."""
+
+
 def _serve_cards(
     station: CardStation, device: Device, printer: Printer, stop: threading.Event
 ) -> None:
     while not stop.is_set():
-        decision = station.tap_once(CARD_WAIT_S)
-        if decision is not None:
-            printer.decision(decision)
-            device.wake.set()
+        try:
+            if _serve_one_card(station, printer, CARD_WAIT_S):
+                device.wake.set()
+        except _CardFault:
+            stop.wait(CARD_FAULT_PAUSE_S)
 
 
 @validator_app.command("run")
@@ -162,6 +190,9 @@ def run(
                 SoftwareSam.from_key_file(sam_key_file),
                 device.gate,
                 clock=time.time,
+                # The passes a card may hold, as the built-in fare feed defines them.
+                passes=card_passes(load_feed(HANOI_FEED_DIR)),
+                on_fault=_on_error,
             )
         if not device.sync() and device.trust.keys is None:
             err.print("[yellow]never synced: QR codes are refused until keys arrive[/yellow]")
@@ -181,9 +212,8 @@ def _run_once(
     if qr_stdin:
         _read_qr_lines(device, printer, sys.stdin, never)
     if station is not None:
-        decision = station.tap_once(ONCE_CARD_WAIT_S)
-        if decision is not None:
-            printer.decision(decision)
+        with contextlib.suppress(_CardFault):  # reported; the taps there are still uploaded
+            _serve_one_card(station, printer, ONCE_CARD_WAIT_S)
     drained = device.drain(attempts_max=attempts)
     printer.note(
         f"uploaded {drained.acknowledged} taps; {drained.pending} pending; "

@@ -4,19 +4,28 @@ Where the validator stands and what a ride costs there come from its synced conf
 (`GET /v1/validators/{id}/config`): its network and location, its kind and direction, and the
 card medium's `max_fare_vnd` as the fare the purse pays (flat on a bus route; at a metro entry the
 most a ride from there costs, the card being unable to learn the exit offline; at a metro exit
-the most a ride ending there costs, taken only from a card that shows no entry).
+the most a ride ending there costs, taken only from a card that shows no entry). Which passes on
+a card cover a ride here comes from the same config's fare network and route, with the pass
+products of the fare feed (`validators.card_passes`).
+
+One card's failure never takes the station down: the validator turns every card, SAM and reader
+failure into a refusal with its reason, and anything else raised while validating (a bug) is
+reported to `on_fault` and recorded as `validator_fault`, so the tap is kept and the next card
+is served.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from hardware.reader import CardReader, ReaderError
+from hardware.reader import CardIOError, CardReader, ReaderError, ReaderIOError
 from hardware.sam import Sam
 from hardware.tlc1.records import EventKind
 from hardware.tlc1.terminal import Terminal
+from validators.card_passes import CardPass, PassRules
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 from validators.gate import Gate, GateDecision
 
@@ -26,8 +35,17 @@ CARD_WAIT_S = 1.0
 CARD_REMOVAL_WAIT_S = 10.0
 
 
-def tap_point(config: dict[str, Any]) -> TapPoint | None:
-    """The validator's tap point from its config; None when the feed prices no card ride here."""
+NO_PASSES: Mapping[int, CardPass] = MappingProxyType({})
+
+
+def tap_point(
+    config: dict[str, Any], passes: Mapping[int, CardPass] = NO_PASSES
+) -> TapPoint | None:
+    """The validator's tap point from its config; None when the feed prices no card ride here.
+
+    `passes` are the pass products a card may hold (`card_passes(feed)`); those covering this
+    validator's fare network are the ones it looks for on a card.
+    """
     validator = config["validator"]
     fares = [m["max_fare_vnd"] for m in config["media"] if m["medium"] == "card"]
     if not fares or fares[0] is None:
@@ -44,35 +62,58 @@ def tap_point(config: dict[str, Any]) -> TapPoint | None:
         validator=int(validator["validator_id"]),
         kind=kind,
         fare_vnd=int(fares[0]),
+        passes=PassRules.at(
+            passes,
+            fare_network_id=str(config.get("fare_network_id") or ""),
+            route_id=str(validator.get("route_id") or ""),
+        ),
     )
 
 
 class CardStation:
     def __init__(
-        self, reader: CardReader, sam: Sam, gate: Gate, *, clock: Callable[[], float]
+        self,
+        reader: CardReader,
+        sam: Sam,
+        gate: Gate,
+        *,
+        clock: Callable[[], float],
+        passes: Mapping[int, CardPass] = NO_PASSES,
+        on_fault: Callable[[str, Exception], None] = lambda _what, _error: None,
     ) -> None:
         self._reader = reader
         self._sam = sam
         self._gate = gate
         self._clock = clock
+        self._passes = passes
+        self._on_fault = on_fault
 
     def tap_once(self, wait_s: float = CARD_WAIT_S) -> GateDecision | None:
         """Handles the next card presented within `wait_s`; None when none came."""
         if not self._reader.wait_for_card(wait_s):
             return None
-        decision = self._gate.present_card(self._validate())
-        self._reader.wait_for_removal(CARD_REMOVAL_WAIT_S)
+        try:
+            validation = self._validate()
+        except Exception as error:  # a bug must not stop the gate: see the module docstring
+            self._on_fault("card", error)
+            validation = Validation(Outcome.VALIDATOR_FAULT)
+        decision = self._gate.present_card(validation)
+        with contextlib.suppress(ReaderError):
+            # The decision is recorded; a reader failing now is the next wait's to report.
+            self._reader.wait_for_removal(CARD_REMOVAL_WAIT_S)
         return decision
 
     def _validate(self) -> Validation:
         config = self._gate.trust.config
-        point = tap_point(config) if config is not None else None
+        point = tap_point(config, self._passes) if config is not None else None
         if point is None:
             return Validation(Outcome.NO_FARE_HERE)
         try:
             self._reader.power_on()
-        except ReaderError:
+        except CardIOError:
             return Validation(Outcome.CARD_LOST)
+        except ReaderIOError:
+            return Validation(Outcome.READER_FAILED)
         try:
             validator = CardValidator(
                 Terminal(self._reader, self._sam),

@@ -317,12 +317,6 @@ class EmulatedCard:
         self._answered = 0
         self._selected = False
         self._session: _Session | None = None
-        # CARD.md: "after a successful CLOSE the card is unratified until it receives any other
-        # command". Read as "any other command before it leaves the field": the next validator must
-        # SELECT before it can OPEN, so if that SELECT ratified, no validator could ever see the
-        # flag that tearing recovery depends on. Only a command in the CLOSE's own power cycle
-        # ratifies; after a power loss the flag stays set until a later CLOSE is ratified.
-        self._ratify_on_next_command = False
 
     @classmethod
     def from_master_keys(
@@ -376,7 +370,6 @@ class EmulatedCard:
     def _drop_volatile_state(self) -> None:
         self._selected = False
         self._session = None
-        self._ratify_on_next_command = False
 
     # --- APDUs ---------------------------------------------------------------------------------
 
@@ -387,22 +380,33 @@ class EmulatedCard:
             self.power_off()
             raise CardTorn(f"the card lost power after {self._answered} APDUs")
         self._answered += 1
-        # OPEN reports the flag as it was before this command (spec/CARD.md, "Ratification").
-        was_ratified = self.image.ratified
-        if self._ratify_on_next_command:
-            self._ratify_on_next_command = False
-            self.image.ratified = True
-            self._persist()
+        self._ratify_on(apdu)
         session = self._session
         try:
-            response = self._execute(apdu, was_ratified=was_ratified)
+            response = self._execute(apdu)
         except _Refused as refused:
             response = _sw(refused.sw)
         if session is not None and self._session is session and not _is_close_or_abort(apdu):
             session.transcript += apdu + response
         return response
 
-    def _execute(self, apdu: bytes, *, was_ratified: bool) -> bytes:
+    def _ratify_on(self, apdu: bytes) -> None:
+        """CARD.md, "Ratification": after a CLOSE the card stays unratified until it receives any
+        command other than SELECT and OPEN SECURE SESSION, in the same or a later power-up.
+
+        SELECT and OPEN must leave the flag, because every validator sends both before it can
+        read the flag (OPEN reports it): were either to ratify, no validator would ever see the
+        `01` that tearing recovery depends on. The flag is in the image, so it survives a power
+        loss. Any other APDU ratifies, even one the card refuses: the card received it.
+        """
+        if self.image.ratified:
+            return
+        if len(apdu) > 1 and apdu[1] in (Ins.SELECT, Ins.OPEN_SECURE_SESSION):
+            return
+        self.image.ratified = True
+        self._persist()
+
+    def _execute(self, apdu: bytes) -> bytes:
         if len(apdu) < HEADER_BYTES:
             raise _Refused(Sw.WRONG_LENGTH)
         if apdu[0] != CLA:
@@ -418,7 +422,7 @@ class EmulatedCard:
         if ins == Ins.READ_RECORD:
             return self._read_record(command)
         if ins == Ins.OPEN_SECURE_SESSION:
-            return self._open(command, was_ratified=was_ratified)
+            return self._open(command)
         if ins == Ins.CLOSE_SECURE_SESSION:
             return self._close(command) if command.data else self._abort(command)
         return self._change(ins, command)
@@ -456,7 +460,7 @@ class EmulatedCard:
             return Purse(view.purse_vnd).encode()
         return view.records[sfi][number - 1]
 
-    def _open(self, command: _Command, *, was_ratified: bool) -> bytes:
+    def _open(self, command: _Command) -> bytes:
         if len(command.data) != CHALLENGE_BYTES:
             raise _Refused(Sw.WRONG_LENGTH)
         if command.p1 not in KeyLevel.__members__.values():
@@ -484,7 +488,7 @@ class EmulatedCard:
             counter=counter,
         )
         data = card_challenge + counter.to_bytes(COUNTER_BYTES, "big")
-        data += (RATIFIED if was_ratified else NOT_RATIFIED) + record
+        data += (RATIFIED if self.image.ratified else NOT_RATIFIED) + record
         shadow = self.image.copy()
         self._session = _Session(level, key, bytearray(data), shadow.records, shadow.purse_vnd)
         return data + OK
@@ -544,7 +548,6 @@ class EmulatedCard:
         self.image.purse_vnd = session.purse_vnd
         self.image.ratified = False
         self._persist()
-        self._ratify_on_next_command = True
         return card_mac(session.key, transcript) + OK
 
     def _abort(self, command: _Command) -> bytes:

@@ -235,10 +235,7 @@ class OpenedSession:
         # The card ends its session whatever it answers, so there is nothing left to abort.
         self._state = _State.DEAD
         card_mac = command.parse(self._reader.transmit(command.apdu))
-        if not self._sam_session.card_mac_is_valid(transcript, card_mac):
-            raise CardMacRejected(self.serial)
-        self._state = _State.CLOSED
-        return SessionProof(
+        proof = SessionProof(
             serial=self.serial,
             level=self.level,
             terminal_challenge=self.terminal_challenge,
@@ -247,6 +244,10 @@ class OpenedSession:
             transcript=transcript,
             card_mac=card_mac,
         )
+        if not self._sam_session.card_mac_is_valid(transcript, card_mac):
+            raise CardMacRejected(proof)
+        self._state = _State.CLOSED
+        return proof
 
     def abort(self) -> None:
         """ABORT: the card drops every change of the session."""
@@ -289,8 +290,12 @@ def _abort_quietly(reader: CardReader) -> None:
 
 class CardMacRejected(Exception):
     """The card committed the session, but its MAC does not verify: not a genuine card, or the
-    answer was changed on the way. Treat the transaction as not proven."""
+    answer was changed on the way. Treat the transaction as not proven.
 
-    def __init__(self, serial: bytes) -> None:
-        super().__init__(f"card {serial.hex().upper()}: the card MAC does not verify")
-        self.serial = serial
+    `proof` is what the card answered, for the backend to examine: it proves nothing by itself.
+    """
+
+    def __init__(self, proof: SessionProof) -> None:
+        super().__init__(f"card {proof.serial.hex().upper()}: the card MAC does not verify")
+        self.serial = proof.serial
+        self.proof = proof

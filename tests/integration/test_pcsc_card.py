@@ -49,6 +49,10 @@ TEAR_AFTER_CLOSE = 6
 # SELECT, OPEN, READ, DECREASE: the APPEND never arrives, nor the CLOSE.
 TEAR_BEFORE_CLOSE = 4
 RETAP_DELAY_S = 5
+# Another validator of the network: another bus, at the next stop.
+OTHER_BUS = TapPoint(
+    network_id=NETWORK, location=33, validator=78, kind=EventKind.BUS_BOARDING, fare_vnd=8_000
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,16 +86,16 @@ def issue(presented: PresentedCard, purse_vnd: int = RELOAD_VND) -> None:
         desk.reload(purse_vnd)
 
 
-def validate(reader: CardReader, *, at: int) -> Validation:
+def validate(reader: CardReader, *, at: int, point: TapPoint = BUS) -> Validation:
     return CardValidator(
-        terminal(reader), BUS, denied_serials=frozenset(), clock=lambda: at
+        terminal(reader), point, denied_serials=frozenset(), clock=lambda: at
     ).validate()
 
 
-def tap(presented: PresentedCard, *, at: int = NOW) -> tuple[Outcome, int]:
+def tap(presented: PresentedCard, *, at: int = NOW, point: TapPoint = BUS) -> tuple[Outcome, int]:
     new_tap(presented.reader)
     counting = CountingReader(presented.reader)
-    return validate(counting, at=at).outcome, counting.apdus
+    return validate(counting, at=at, point=point).outcome, counting.apdus
 
 
 def purse(reader: CardReader) -> int:
@@ -160,4 +164,21 @@ def test_a_card_torn_through_pcscd_before_close_keeps_its_purse_and_pays_once_on
         tap_again_after_tear(presented.reader)
         assert purse(presented.reader) == RELOAD_VND
         assert tap(presented, at=NOW + RETAP_DELAY_S)[0] is Outcome.CHARGED
+        assert purse(presented.reader) == RELOAD_VND - BUS.fare_vnd
+
+
+def test_a_card_torn_through_pcscd_is_let_through_free_at_another_validator_of_the_network(
+    vpcd_slot: VpcdSlot,
+) -> None:
+    # The next validator's SELECT and OPEN, through pcscd's power cycles, leave the card
+    # unratified, so it sees the torn ride wherever it stands (CARD.md, "Ratification").
+    with pcsc_card(vpcd_slot) as presented:
+        issue(presented)
+        new_tap(presented.reader)
+        presented.card.tear_after = TEAR_AFTER_CLOSE
+        assert validate(presented.reader, at=NOW).outcome is Outcome.CHARGED
+        presented.card.tear_after = None
+        tap_again_after_tear(presented.reader)
+        retap = tap(presented, at=NOW + RETAP_DELAY_S, point=OTHER_BUS)
+        assert retap[0] is Outcome.RETAP_AFTER_TEAR
         assert purse(presented.reader) == RELOAD_VND - BUS.fare_vnd

@@ -542,8 +542,20 @@ def test_append_puts_the_new_event_first_and_drops_the_oldest() -> None:
 
 
 def ratified_byte(card: EmulatedCard) -> int:
+    """The flag as OPEN reports it; the ABORT that follows is a command that ratifies."""
     response = card.transmit(open_apdu(KeyLevel.DEBIT))
     card.transmit(ABORT)
+    return response[11]
+
+
+def flag_seen_by_the_next_validator(card: EmulatedCard) -> int:
+    """A new power-up, SELECT and OPEN, then the card leaves the field: nothing else is sent."""
+    card.reset()
+    assert card.transmit(select_apdu())[-2:] == OK
+    response = card.transmit(open_apdu(KeyLevel.DEBIT))
+    card.power_off()
+    card.power_on()
+    card.transmit(select_apdu())
     return response[11]
 
 
@@ -559,7 +571,23 @@ def test_open_straight_after_close_sees_the_card_unratified() -> None:
     card = card_with()
     closed_session(card)
     assert ratified_byte(card) == 0x01
-    assert ratified_byte(card) == 0x00  # that OPEN was itself the command that ratified
+    assert ratified_byte(card) == 0x00  # the ABORT after that OPEN was a command that ratified
+
+
+def test_a_select_right_after_close_leaves_the_card_unratified() -> None:
+    card = card_with()
+    closed_session(card)
+    assert card.transmit(select_apdu())[-2:] == OK
+    assert ratified_byte(card) == 0x01
+
+
+def test_select_and_open_never_ratify_in_any_power_up() -> None:
+    # CARD.md: every validator sends SELECT and OPEN before it can see the flag, so neither may
+    # clear it, or a card torn after CLOSE would look ratified to every validator after.
+    card = card_with()
+    closed_session(card)
+    assert [flag_seen_by_the_next_validator(card) for _ in range(3)] == [0x01, 0x01, 0x01]
+    assert not card.image.ratified
 
 
 @pytest.mark.parametrize(
@@ -596,14 +624,12 @@ def test_the_unratified_flag_is_kept_in_the_image_across_runs() -> None:
     assert ratified_byte(reloaded) == 0x01
 
 
-def test_after_a_power_loss_the_flag_stays_until_a_later_close_is_ratified() -> None:
+def test_after_a_power_loss_the_first_other_command_of_a_later_power_up_ratifies() -> None:
     card = card_with()
     closed_session(card)
     card.reset()
     card.transmit(select_apdu())
-    assert [ratified_byte(card), ratified_byte(card)] == [0x01, 0x01]
-    closed_session(card)
-    card.transmit(read_apdu(Sfi.EVENT_LOG))
+    assert card.transmit(read_apdu(Sfi.EVENT_LOG))[-2:] == OK
     assert ratified_byte(card) == 0x00
 
 
@@ -634,13 +660,14 @@ def test_a_card_keeps_its_purse_between_runs(tmp_path: Path) -> None:
     card.power_off()
 
     image = ImageFile(path).load_or_create(SERIAL)
+    assert not image.ratified  # torn before any command ratified the reload
     again = EmulatedCard.from_master_keys(MASTER_KEYS, SERIAL, image=image)
     again.power_on()
     assert sw(again.transmit(read_apdu(Sfi.PURSE))) == "6985"  # a loaded card is not selected
     again.transmit(select_apdu())
     assert again.transmit(read_apdu(Sfi.PURSE))[:3] == (50_000).to_bytes(3, "big")
     assert image.transaction_counter == 999
-    assert not image.ratified  # torn before any command ratified the reload
+    assert image.ratified  # that refused READ was a command other than SELECT and OPEN
 
 
 def test_the_image_file_holds_the_counter_at_once_and_session_changes_only_at_close(

@@ -169,24 +169,37 @@ def test_a_torn_reload_leaves_the_purse_untouched() -> None:
     assert purse(card) == 0
 
 
-def test_a_torn_reload_does_not_make_the_next_ride_elsewhere_free() -> None:
-    # A reload torn before its ratifying READ leaves the card unratified, as a torn ride would;
-    # only a re-tap at the point of the last ride may be taken for a tear recovery.
+METRO_ELSEWHERE = TapPoint(
+    network_id=NETWORK, location=7, validator=5, kind=EventKind.METRO_ENTRY, fare_vnd=15_000
+)
+
+
+def torn_reload_after_a_ride() -> tuple[EmulatedCard, CardDesk, bool]:
     card = issued_card()
     tap(card)
     term, _ = terminal(card)
     card.tear_after = 4  # SELECT, OPEN, INCREASE, CLOSE: committed, the ratifying READ is lost
-    CardDesk(term).reload(10_000)
+    desk = CardDesk(term)
+    reloaded = desk.reload(10_000)
     card.tear_after = None
-    metro = TapPoint(
-        network_id=NETWORK, location=7, validator=5, kind=EventKind.METRO_ENTRY, fare_vnd=15_000
-    )
-    term, _ = terminal(card)
-    result = CardValidator(
-        term, metro, denied_serials=frozenset(), clock=lambda: NOW + 90
-    ).validate()
-    assert result.outcome is Outcome.CHARGED
+    return card, desk, reloaded.ratified
+
+
+def test_the_desk_learns_of_a_torn_reload_and_ratifies_it_when_the_card_comes_back() -> None:
+    # Unratified, the card would look to any validator like a ride torn a moment ago (CARD.md
+    # lets it through free); the desk clears the flag before the rider walks to a gate.
+    card, desk, ratified = torn_reload_after_a_ride()
+    assert not ratified
+    desk.terminal = terminal(card)[0]  # the card is presented again
+    assert desk.ratify() == 50_000 - 8_000 + 10_000
+    assert tap(card, at=NOW + 90, point=METRO_ELSEWHERE)[0] is Outcome.CHARGED
     assert purse(card) == 50_000 - 8_000 + 10_000 - 15_000
+
+
+def test_a_torn_reload_never_ratified_frees_no_ride_once_the_last_ride_is_old() -> None:
+    card, _, _ = torn_reload_after_a_ride()
+    later = NOW + RETAP_WINDOW_S + 1
+    assert tap(card, at=later, point=METRO_ELSEWHERE)[0] is Outcome.CHARGED
 
 
 def test_a_metro_exit_after_an_entry_takes_nothing_more_from_the_purse() -> None:
