@@ -19,9 +19,13 @@ from ticketing.smart_cards import SmartCards
 
 # Media and accounts remembered per process; past it, the memory starts again empty.
 PAYERS_CACHED_MAX = 100_000
-# Card taps the card's purse paid for (validators.card_validation.Outcome): charged there, paid
-# at the metro entry the exit closes, or paid before a tear.
-PURSE_PAID_DEVICE_REASONS = frozenset({"charged", "paid_at_entry", "retap_after_tear"})
+# Card taps the card itself paid for (validators.card_validation.Outcome): charged to its purse
+# there, paid at the metro entry the exit closes, paid before a tear, or covered by a pass held
+# on the card (its contract was sold and paid for at the desk, so the ride costs the account
+# nothing; the journey is priced and records a purse payment of 0).
+PURSE_PAID_DEVICE_REASONS = frozenset(
+    {"charged", "paid_at_entry", "retap_after_tear", "paid_by_contract"}
+)
 
 K = TypeVar("K")
 V = TypeVar("V")

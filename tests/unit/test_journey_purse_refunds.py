@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 
 from hardware.emulator.card import EmulatedCard
-from hardware.tlc1.records import EventKind
+from hardware.tlc1.records import Contract, EventKind
 from tests.tap_media import CARD_SERIAL, NETWORK, card_terminal, personalised_card
 from tests.unit.test_card_purses import unix
 from tests.unit.test_journeys import (
@@ -29,6 +29,7 @@ from tests.unit.test_journeys import (
 from ticketing.domain.journey import Journey, PaidFrom
 from ticketing.ingestion import CardTap
 from validators.card_desk import CardDesk
+from validators.card_passes import CARD_PRODUCT_IDS, PassRules, card_passes
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 
 PURSE_VND = 50_000
@@ -36,6 +37,7 @@ MAX_FROM_CAT_LINH_VND = 15_000  # what the entry gate at 2A-01 takes: the deares
 CAT_LINH_TO_LA_THANH_VND = 8_000  # 2A-01 to 2A-02
 DEAREST_TO_LA_THANH_VND = 14_000  # an exit at 2A-02 with no entry on the card
 ROUTE_01_FARE_VND = 10_000  # what a route 01 validator takes from the purse at each tap
+CARD_PRODUCT_NUMBERS = {product_id: number for number, product_id in CARD_PRODUCT_IDS.items()}
 
 
 @pytest.fixture
@@ -295,3 +297,37 @@ def test_two_metro_rides_on_the_purse_in_any_upload_order_refund_what_in_order_w
     # The short ride gets back the rest of the dearest fare; the dearest ride, nothing.
     assert in_order == MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND
     assert refund_after(TWO_METRO_RIDES_ON_THE_PURSE, order) == in_order
+
+
+def test_a_ride_covered_by_a_pass_on_the_card_costs_the_account_nothing(world: World) -> None:
+    account_id, card = rider_with_card(world)
+    contract = Contract(
+        product=CARD_PRODUCT_NUMBERS["metro_2a_monthly"],
+        valid_from=unix(-10 * 24 * 60),
+        valid_until=unix(20 * 24 * 60),
+        route=0,
+        network_id=NETWORK,
+    )
+    CardDesk(card_terminal(card)).add_contract(contract)
+    rules = PassRules.at(
+        card_passes(world.journeys.fares.feed), fare_network_id="metro_2a", route_id="2A"
+    )
+    # The entry is the pass's; the exit finds that entry on the card, as after a purse entry.
+    for validator_id, minutes, kind, outcome in (
+        (GATE_IN_01, 0, EventKind.METRO_ENTRY, Outcome.CONTRACT_PAID),
+        (GATE_OUT_02, 20, EventKind.METRO_EXIT, Outcome.PAID_AT_ENTRY),
+    ):
+        point = TapPoint(NETWORK, validator_id, validator_id, kind, 15_000, passes=rules)
+        at = unix(minutes)
+        validation = CardValidator(
+            card_terminal(card), point, denied_serials=frozenset(), clock=lambda at=at: at
+        ).validate()
+        assert validation.outcome is outcome
+        upload(world, validator_id, validation, minutes)
+    world.follow()
+    journey = only_journey(world, account_id)
+    assert journey.paid_from is PaidFrom.CARD_PURSE
+    assert (journey.fare_vnd, journey.charged_vnd) == (CAT_LINH_TO_LA_THANH_VND, 0)
+    account = world.ledger.get_account(account_id)
+    assert (account.posted_vnd, account.pending_vnd) == (BALANCE_VND, 0)
+    assert purse_on_card(card) == PURSE_VND
