@@ -10,7 +10,7 @@ held stands for it, at the time and validator its card event names (`journey_tap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from uuid import UUID
 
 from ticketing.card_purses import CardPayment
@@ -25,8 +25,23 @@ def session_held(
     `payment` proves: then the tap is that session again (a torn tap and its re-tap, a second
     re-tap, or a tap applied again). The torn tap is within seconds of its re-tap, so its
     journey is one the book points at: open, last ended, correctable or waiting for an entry."""
-    if payment.proof is None:
+    proof = payment.proof
+    if proof is None:
         return False
+    return any(j.proves(proof) for j in _reachable(book, load))
+
+
+def tap_held(tap: str, book: RiderJourneys, load: Callable[[UUID], Journey | None]) -> bool:
+    """Whether one of the rider's journeys a tap can still reach has the tap `tap` among its
+    legs: then the tap was applied already, and applying it again must change nothing. The
+    Taps log holds each tap once and the pricing lock lets one follower apply it, so this is
+    the last line: were a tap ever applied again on top of its own effects, its money steps
+    would be computed from another state, under other ids, and charge twice."""
+    return any(j.has_tap(tap) for j in _reachable(book, load))
+
+
+def _reachable(book: RiderJourneys, load: Callable[[UUID], Journey | None]) -> Iterator[Journey]:
     keys = [book.open_journey, book.last_ended, *book.correctable, *book.pending_exits]
-    journeys = (load(UUID(key)) for key in dict.fromkeys(keys) if key is not None)
-    return any(j is not None and j.proves(payment.proof) for j in journeys)
+    for key in dict.fromkeys(keys):
+        if key is not None and (journey := load(UUID(key))) is not None:
+            yield journey

@@ -38,6 +38,7 @@ tap is not held stands for it, at the time and validator its card event names.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -62,7 +63,7 @@ from ticketing.journey_fares import (
 )
 from ticketing.journey_order import paired_in_time_order, transfer_between
 from ticketing.journey_pricing import RiderPricing, covering_passes
-from ticketing.journey_retaps import session_held
+from ticketing.journey_retaps import session_held, tap_held
 
 # The longest transfer window of the Hanoi feed (bus to metro, 3,600 s); the engine decides
 # whether a discount applies, this only bounds which journeys are worth asking about.
@@ -72,6 +73,8 @@ TRANSFER_JOIN_S = 3600
 BUS_RIDE_MAX_S = 3 * 3600
 # Why an exit past `PENDING_EXITS_MAX` waiting ones is refused, for staff to pair by hand.
 EXITS_WAITING_FULL = "exits_waiting_full"
+
+log = logging.getLogger(__name__)
 
 Load = Callable[[UUID], Journey | None]
 PlaceOf = Callable[[int], "TapPlace | None"]
@@ -137,6 +140,9 @@ def apply_tap(
         category=rider_category_id(account.rider_category),
         media=MEDIUM_FARE_MEDIA[tap.medium],
     )
+    if tap_held(this.id, pricing.book, load):
+        log.warning("tap %s was applied already; applying it again changes nothing", this.id)
+        return []
     work = _Work(pricing, load, charger, this, place, account.id, paid_from, payment)
     if place.mode == "bus":
         return work.bus()

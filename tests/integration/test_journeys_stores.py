@@ -35,6 +35,7 @@ from ticketing.domain.commands import TopUp
 from ticketing.domain.smart_card import SmartCard
 from ticketing.ingestion import CardTap, QrTap
 from ticketing.journeys import Journeys, PricingLockLost
+from ticketing.pricing_lock import InProcessPricingLock
 
 SQLITE = "sqlite"
 POSTGRES = "postgres"
@@ -264,17 +265,22 @@ def test_two_followers_racing_on_one_store_charge_every_fare_once(
         ]
 
 
+@pytest.mark.parametrize("shared_lock", [True, False], ids=["pricing-lock", "no-shared-lock"])
 def test_a_follower_whose_position_another_overtook_charges_nothing_twice(
-    container: Container, store_settings: Settings, clock: FakeClock
+    container: Container, store_settings: Settings, clock: FakeClock, shared_lock: bool
 ) -> None:
     # Two workers' followers on one store: the second reads the log just as the first saves
     # the same taps. Whatever it read before, it must not apply those taps on top of the
-    # first one's journeys, which would move money under journeys nobody keeps.
+    # first one's journeys, which would move money under journeys nobody keeps. The pricing
+    # lock keeps it from reading the log then; without the lock (a lock of its own), the taps
+    # its journeys already hold are applied again as nothing.
     riders = [Rider(container, clock) for _ in range(RACE_RIDERS)]
     for index, rider in enumerate(riders):
         rider.seq = index * RACE_SEQS_PER_RIDER
         rider.bus_rides(BUS_RIDES, after_min=0)
     other = bootstrap(store_settings, clock=clock, create_schema=False)
+    if not shared_lock:
+        other.journeys.pricing_lock = InProcessPricingLock()
     try:
         log = other.taps.notification_log
         select = log.select
