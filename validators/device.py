@@ -37,6 +37,7 @@ class Drained:
     acknowledged: int
     pending: int
     last_error: BackendError | None
+    held: int = 0  # answered seq_conflict: kept, waiting for the validator's next enrolment
 
 
 class Device:
@@ -136,7 +137,8 @@ class Device:
             acknowledged += result.acknowledged
             if result.conflicts:
                 self._on_error("upload", SeqConflictsHeld(result.conflicts))
-        return Drained(acknowledged, self.outbox.pending_count(), last_error)
+        held = len(self.outbox.held())
+        return Drained(acknowledged, self.outbox.pending_count(), last_error, held)
 
 
 def config_epoch(trust: Trust) -> int:

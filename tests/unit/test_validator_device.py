@@ -12,7 +12,7 @@ from ticketing.domain.tap import SEQ_MAX as BACKEND_SEQ_MAX
 from ticketing.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
 from validators import outbox as outbox_module
 from validators.backend import BackendUnavailable
-from validators.device import OUTBOX_FILE, Device
+from validators.device import OUTBOX_FILE, Device, Drained
 from validators.gate import QR_TEXT_MAX_CHARS, Gate
 from validators.outbox import Acknowledgement, Outbox
 from validators.trust import Trust, TrustStore
@@ -307,6 +307,7 @@ def test_a_wiped_device_numbering_from_1_again_loses_no_tap(tmp_path: Path) -> N
     assert [tap["code"] for _, tap in backend.conflicts] == codes
     assert [type(e).__name__ for e in errors] == ["SeqConflictsHeld"]
     assert upload_all(wiped) == 0
+    assert wiped.drain(sleep=lambda _s: None) == Drained(0, 0, None, held=3)
     assert backend.uploads[-1] == [1, 2, 3]  # sent once
 
     backend.epoch = 1  # staff enrol the validator again; the device learns it from its config
