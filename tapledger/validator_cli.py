@@ -218,8 +218,10 @@ def _run_once(
     printer.note(
         f"uploaded {drained.acknowledged} taps; {drained.pending} pending; "
         f"last seq {device.outbox.last_seq()}"
+        + (f"; {drained.held} held until the validator is enrolled again" if drained.held else "")
     )
-    if drained.pending:
+    # Held taps are still in the outbox: the run has not delivered them.
+    if drained.pending or drained.held:
         raise typer.Exit(EXIT_TAPS_PENDING)
 
 

@@ -72,9 +72,10 @@ def published_keys() -> dict[str, Any]:
     }
 
 
-def config_body(validator_id: int) -> dict[str, Any]:
+def config_body(validator_id: int, epoch: int = 0) -> dict[str, Any]:
     return {
         "validator": {
+            "epoch": epoch,
             "validator_id": validator_id,
             "kind": "metro_gate",
             "network_id": 1,
@@ -94,10 +95,14 @@ def config_body(validator_id: int) -> dict[str, Any]:
 
 @dataclass
 class FakeBackend:
-    """The backend's contract in memory: a tap is recorded once per (validator, seq)."""
+    """The backend's contract in memory: a tap is recorded once per (validator, epoch, seq);
+    another tap under a number already taken is kept for review and answered seq_conflict."""
 
     validator_id: int = 1
-    recorded: dict[int, dict[str, Any]] = field(default_factory=dict)
+    epoch: int = 0  # the validator's current enrolment, as its config says
+    recorded: dict[int, dict[str, Any]] = field(default_factory=dict)  # epoch 0's taps by seq
+    by_epoch: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    conflicts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (epoch, tap)
     uploads: list[list[int]] = field(default_factory=list)
     denied: list[dict[str, Any]] = field(default_factory=list)
     failures_to_come: int = 0
@@ -125,22 +130,31 @@ class FakeBackend:
             raise BackendUnavailable("the deny list does not answer")
         return {"version": len(self.denied), "entries": self.denied[since:], "more": False}
 
-    def config(self, validator_id: int, etag: str | None) -> Fetched | None:
+    def config(self, validator_id: int, etag_held: str | None) -> Fetched | None:
         self._fail_if_told()
-        return None if etag == '"config-1"' else Fetched(config_body(validator_id), '"config-1"')
+        etag = f'"config-{self.epoch}"'
+        return None if etag == etag_held else Fetched(config_body(validator_id, self.epoch), etag)
 
-    def upload(self, validator_id: int, taps: Sequence[dict[str, Any]]) -> list[TapAnswer]:
+    def upload(
+        self, validator_id: int, taps: Sequence[dict[str, Any]], *, epoch: int = 0
+    ) -> list[TapAnswer]:
         assert validator_id == self.validator_id
+        assert 0 <= epoch <= self.epoch, "an epoch never given"
         self._fail_if_told()
         self.uploads.append([tap["seq"] for tap in taps])
+        recorded = self.recorded if epoch == 0 else self.by_epoch.setdefault(epoch, {})
         answers = []
         for tap in taps:
             seq = tap["seq"]
-            if seq in self.recorded:
-                assert self.recorded[seq] == tap, "a seq was re-sent with other content"
-                answers.append(TapAnswer(seq, "duplicate", None))
+            if seq in recorded:
+                if recorded[seq] == tap:
+                    answers.append(TapAnswer(seq, "duplicate", None))
+                else:
+                    if (epoch, tap) not in self.conflicts:
+                        self.conflicts.append((epoch, dict(tap)))
+                    answers.append(TapAnswer(seq, "seq_conflict", None))
                 continue
-            self.recorded[seq] = dict(tap)
+            recorded[seq] = dict(tap)
             reason = self.refused_reasons.get(seq)
             answers.append(TapAnswer(seq, "refused" if reason else "accepted", reason))
         if self.lose_answers:

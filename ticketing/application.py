@@ -406,8 +406,15 @@ def _describe(command: TopUp | Debit | PlaceHold) -> tuple[str, TransferKind, di
 
 def _resolve_hold(work: _Work, command: PostHold | VoidHold | ExpireHold, at: datetime) -> Receipt:
     account = work.account(command.account_id)
+    hold = _hold(work, command.account_id, command.hold_id)
+    if hold.outcome is not HoldOutcome.PENDING:
+        # A caller whose answer was lost (a gate that timed out) retries with the same request:
+        # like a repeated transfer it is told what its first attempt did, so it can tell its
+        # own post from someone else's void. Any other request on an ended hold is refused.
+        if _repeats(command, hold):
+            return _receipt(hold, replayed=True)
+        raise HoldAlreadyResolved(hold.transfer_id, str(hold.outcome))
     account.check_not_closed()
-    hold = _pending_hold(work, command.account_id, command.hold_id)
     if not isinstance(command, ExpireHold):
         _expire_due_holds(work, account, at)
         if hold.outcome is not HoldOutcome.PENDING:
@@ -428,13 +435,26 @@ def _resolve_hold(work: _Work, command: PostHold | VoidHold | ExpireHold, at: da
     return _receipt(hold, replayed=False)
 
 
-def _pending_hold(work: _Work, account_id: UUID, hold_id: str) -> Transfer:
+def _hold(work: _Work, account_id: UUID, hold_id: str) -> Transfer:
     hold = work.transfer(hold_id)
     if hold is None or hold.kind is not TransferKind.HOLD or hold.account_id != account_id:
         raise HoldNotFound(hold_id)
-    if hold.outcome is not HoldOutcome.PENDING:
-        raise HoldAlreadyResolved(hold_id, str(hold.outcome))
     return hold
+
+
+def _repeats(command: PostHold | VoidHold | ExpireHold, hold: Transfer) -> bool:
+    """Whether `command` asks for exactly what ended `hold`: a post of the amount posted (no
+    amount means all of the hold), or a void of a voided hold. An expiry is the ledger's own
+    act, never a caller's retry, so expiring an ended hold stays a refusal (the sweeper counts
+    it so)."""
+    match command:
+        case PostHold():
+            asked_vnd = hold.amount_vnd if command.amount_vnd is None else command.amount_vnd
+            return hold.outcome is HoldOutcome.POSTED and hold.posted_vnd == asked_vnd
+        case VoidHold():
+            return hold.outcome is HoldOutcome.VOIDED
+        case ExpireHold():
+            return False
 
 
 def _expire_due_holds(work: _Work, account: TransportAccount, at: datetime) -> None:

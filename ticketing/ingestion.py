@@ -2,14 +2,17 @@
 
 A batch is re-verified tap by tap (`tap_verification`), then saved in one transaction: one
 `Tap.Recorded` event per tap and one claim per code or card session an accepted tap uses
-(`adapters.tap_recorders`). A tap's id comes from `(validator_id, seq)` and a use's id from what
-makes it unique, so a repeat meets the store's uniqueness check and the whole transaction is
-refused. Then two queries tell which taps are recorded already (`duplicate`) and which uses
-another tap claimed first (the tap is recorded refused, `code_replayed` or
+(`adapters.tap_recorders`). A tap's id comes from `(validator_id, epoch, seq)` and a use's id
+from what makes it unique, so a repeat meets the store's uniqueness check and the whole
+transaction is refused. Then two queries tell which taps are recorded already, and as what, and
+which uses another tap claimed first (the tap is recorded refused, `code_replayed` or
 `transaction_counter_replayed`), and the rest is saved again in one transaction; only an upload
-racing another with the same taps falls back to saving them one by one. A device that lost the
-acknowledgement re-sends the same batch and learns that every tap landed; nothing is ever
-recorded twice.
+racing another with the same taps falls back to saving them one by one. A tap recorded already
+with the same content is a `duplicate`: a device that lost the acknowledgement re-sends the same
+batch and learns that every tap landed. One with other content reuses a number another tap holds
+(a wiped device numbering from 1 again, or one batch numbering two taps alike): it is kept as a
+`TapConflict` for review and answered `seq_conflict`, never recorded twice and never dropped.
+The happy path reads nothing: only a batch the store refused asks what is there.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    Transcoder,
+)
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
-from eventsourcing.utils import get_topic
 
 from hardware.tlc1.terminal import SessionProof
 from ticketing.adapters.flat_transcoder import FlatJSONTranscoder
@@ -40,9 +45,6 @@ from ticketing.adapters.tap_recorders import (
 )
 from ticketing.domain.invariants import require
 from ticketing.domain.tap import (
-    CODE_REPLAYED,
-    RECORDED_VERSION,
-    CardRefusal,
     Medium,
     Tap,
     TapBatchTooLarge,
@@ -52,22 +54,29 @@ from ticketing.domain.tap import (
     check_reason,
     check_seq,
     qr_code_use_id,
-    recorded_state,
+    same_upload,
     tap_id,
 )
+from ticketing.domain.tap_conflict import TapConflict
 from ticketing.domain.validator import (
     Validator,
     ValidatorAlreadyRegistered,
+    ValidatorBusy,
     ValidatorNotFound,
     check_validator_id,
 )
 from ticketing.group_commit import GroupCommit
 from ticketing.observed import ObservedApplication
+from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.tap_prepared import PreparedTap
+from ticketing.tap_prepared import TapResult as TapResult
+from ticketing.tap_prepared import TapStatus as TapStatus
 from ticketing.tap_verification import TapVerifier
 
 # Taps in one upload; the device's outbox drains in batches of at most this many.
 TAP_BATCH_MAX = 500
-# Registrations remembered per process (a registration never changes); cleared when full.
+# Registrations remembered per process (only an enrolment changes one, and an upload naming
+# a newer epoch reads it again); cleared when full.
 VALIDATORS_REMEMBERED_MAX = 100_000
 # A TL1 text is 298 characters; anything longer is kept only this far, to record it malformed.
 CODE_TEXT_MAX_CHARS = 400
@@ -99,73 +108,6 @@ class CardTap:
 TapUpload = QrTap | CardTap
 
 
-class TapStatus(StrEnum):
-    ACCEPTED = "accepted"  # recorded, and the backend verified it
-    REFUSED = "refused"  # recorded, with the reason the backend refused it
-    DUPLICATE = "duplicate"  # recorded before: this upload changed nothing
-
-
-@dataclass(frozen=True)
-class TapResult:
-    seq: int
-    status: TapStatus
-    tap_id: UUID
-    reason: str | None = None  # why the backend refused it
-
-
-Encode = Callable[[dict[str, Any]], bytes]
-RECORDED_TOPIC = get_topic(Tap.Recorded)
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A verified tap: its event as the store keeps it, the use it claims (if any) and what the
-    device is told. The event is written from its checked state (`recorded_state`), the bytes
-    the library's mapper would write for the `Tap.Recorded` object, without making the object."""
-
-    state: dict[str, Any]
-    stored: StoredEvent
-    use_id: UUID | None
-    result: TapResult
-
-    @classmethod
-    def of(cls, facts: dict[str, Any], use_id: UUID | None, encode: Encode) -> _Prepared:
-        state = recorded_state(**facts)
-        tap = tap_id(state["validator_id"], state["seq"])
-        stored = StoredEvent(
-            originator_id=tap,
-            originator_version=RECORDED_VERSION,
-            topic=RECORDED_TOPIC,
-            state=encode(state),
-        )
-        refused = state["verification"] == Verdict.REFUSED.value
-        result = TapResult(
-            seq=state["seq"],
-            status=TapStatus.REFUSED if refused else TapStatus.ACCEPTED,
-            tap_id=tap,
-            reason=state["refusal_reason"],
-        )
-        return cls(state, stored, use_id, result)
-
-    @property
-    def tap_id(self) -> UUID:
-        return self.result.tap_id
-
-    def duplicate(self) -> TapResult:
-        return TapResult(self.result.seq, TapStatus.DUPLICATE, self.tap_id)
-
-    def used_twice(self, encode: Encode) -> _Prepared:
-        """The same tap refused because another tap already used its code or card session."""
-        reason = (
-            CODE_REPLAYED
-            if self.state["medium"] == Medium.QR.value
-            else CardRefusal.TRANSACTION_COUNTER_REPLAYED.value
-        )
-        facts = self.state | {"verification": Verdict.REFUSED.value, "refusal_reason": reason}
-        del facts["timestamp"], facts["originator_topic"]
-        return _Prepared.of(facts, None, encode)
-
-
 class TapIngestion(ObservedApplication):
     """Validators and their taps: register, upload a batch, check one tap online."""
 
@@ -184,7 +126,7 @@ class TapIngestion(ObservedApplication):
         self.clock = clock
         self._validators: dict[int, Validator] = {}
         # Online checks, from the event loop or from threads, committed together.
-        self._online: GroupCommit[_Prepared, TapResult] = GroupCommit(
+        self._online: GroupCommit[PreparedTap, TapResult] = GroupCommit(
             self._record_taps, group_max=TAP_BATCH_MAX, name="tap-group-commit"
         )
 
@@ -265,8 +207,25 @@ class TapIngestion(ObservedApplication):
             raise ValidatorAlreadyRegistered(validator_id) from None
         return validator
 
-    def get_validator(self, validator_id: int) -> Validator:
-        known = self._validators.get(validator_id)
+    def enrol_validator(self, validator_id: int) -> Validator:
+        """Enrols a registered validator again, in a new epoch: for a device whose state was
+        wiped (or a new device in its place), which numbers its taps from 1 again."""
+        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+            validator = self.get_validator(validator_id, fresh=True)
+            validator.enrol(at=self.now())
+            try:
+                self.save(validator)
+            except IntegrityError:
+                back_off(attempt)  # enrolled at the same moment by another request
+                continue
+            self._validators[validator_id] = validator
+            return validator
+        raise ValidatorBusy(validator_id)
+
+    def get_validator(self, validator_id: int, *, fresh: bool = False) -> Validator:
+        """The validator as remembered by this process, or as stored when `fresh`: only its
+        epoch ever changes, and the tap path reads it `fresh` when an upload names a newer one."""
+        known = None if fresh else self._validators.get(validator_id)
         if known is not None:
             return known
         check_validator_id(validator_id)
@@ -283,42 +242,68 @@ class TapIngestion(ObservedApplication):
 
     # Taps
 
-    def ingest_batch(self, validator_id: int, taps: Sequence[TapUpload]) -> list[TapResult]:
-        """Records every tap once, in the order given; one result per tap."""
+    def _enrolled(self, validator_id: int, epoch: int) -> Validator:
+        """The validator, checked to have been given `epoch` (re-read once when it names an
+        epoch newer than the one remembered: another process may have enrolled it)."""
+        validator = self.get_validator(validator_id)
+        if type(epoch) is int and epoch > validator.epoch:
+            validator = self.get_validator(validator_id, fresh=True)
+            self._validators[validator_id] = validator
+        validator.check_epoch(epoch)
+        return validator
+
+    def ingest_batch(
+        self, validator_id: int, taps: Sequence[TapUpload], *, epoch: int = 0
+    ) -> list[TapResult]:
+        """Records every tap once, in the order given; one result per tap. `epoch` is the
+        device's enrolment its taps were numbered in (0 until it is first re-enrolled)."""
         if len(taps) > TAP_BATCH_MAX:
             raise TapBatchTooLarge(len(taps), TAP_BATCH_MAX)
-        validator = self.get_validator(validator_id)
+        validator = self._enrolled(validator_id, epoch)
         recorded_at = self.now()
-        return self._record_taps([self._prepare(validator, tap, recorded_at) for tap in taps])
+        return self._record_taps(
+            [self._prepare(validator, epoch, tap, recorded_at) for tap in taps]
+        )
 
-    def ingest_one(self, validator_id: int, tap: TapUpload) -> TapResult:
+    def ingest_one(self, validator_id: int, tap: TapUpload, *, epoch: int = 0) -> TapResult:
         """The online check of a gate with a link: records the tap and returns the decision.
 
         The tap is verified in the caller's thread and committed with the other online checks
         waiting at that moment (`GroupCommit`), so a burst of gates costs a few transactions."""
-        validator = self.get_validator(validator_id)
-        return self._online.submit(self._prepare(validator, tap, self.now()))
+        validator = self._enrolled(validator_id, epoch)
+        return self._online.submit(self._prepare(validator, epoch, tap, self.now()))
 
-    async def ingest_one_async(self, validator_id: int, tap: TapUpload) -> TapResult:
+    async def ingest_one_async(
+        self, validator_id: int, tap: TapUpload, *, epoch: int = 0
+    ) -> TapResult:
         """`ingest_one` for an event loop: verifying a tap is CPU work done in the loop (a
         thread would only add a hand-off), and the loop serves others while the group commits."""
         validator = self._validators.get(validator_id)
-        if validator is None:
-            validator = await asyncio.to_thread(self.get_validator, validator_id)
-        return await self._online.submit_async(self._prepare(validator, tap, self.now()))
+        if validator is None or not 0 <= epoch <= validator.epoch:
+            validator = await asyncio.to_thread(self._enrolled, validator_id, epoch)
+        prepared = self._prepare(validator, epoch, tap, self.now())
+        return await self._online.submit_async(prepared)
 
-    def get_tap(self, validator_id: int, seq: int) -> Tap | None:
+    def get_tap(self, validator_id: int, seq: int, epoch: int = 0) -> Tap | None:
         try:
-            tap: object = self.repository.get(tap_id(validator_id, seq))
+            tap: object = self.repository.get(tap_id(validator_id, seq, epoch))
         except AggregateNotFoundError:
             return None
         return tap if isinstance(tap, Tap) else None
+
+    def get_conflict(self, conflict_id: UUID) -> TapConflict | None:
+        """A tap kept for review because its number was taken (`TapResult.tap_id`)."""
+        try:
+            conflict: object = self.repository.get(conflict_id)
+        except AggregateNotFoundError:
+            return None
+        return conflict if isinstance(conflict, TapConflict) else None
 
     def claimed_by(self, use_id: UUID) -> UUID | None:
         """The tap that used a code or a card session (`qr_code_use_id`, `card_session_use_id`)."""
         return self.claiming_recorder.claims_among([use_id]).get(use_id)
 
-    def _record_taps(self, prepared: Sequence[_Prepared]) -> list[TapResult]:
+    def _record_taps(self, prepared: Sequence[PreparedTap]) -> list[TapResult]:
         if not prepared:
             return []
         try:
@@ -328,27 +313,33 @@ class TapIngestion(ObservedApplication):
             return self._save_repeated(prepared)
         return [p.result for p in prepared]
 
-    def _save_taps(self, prepared: Sequence[_Prepared]) -> None:
+    def _save_taps(self, prepared: Sequence[PreparedTap]) -> None:
         # Straight to the recorder: `save` would check each object against the library's
         # runtime protocols (slow on Python 3.11) and map it, and these are stored events.
         claims = [(p.use_id, p.tap_id) for p in prepared if p.use_id is not None]
         self.recorder.insert_events([p.stored for p in prepared], **{CLAIMS: claims})
         self._notify([])
 
-    def _save_repeated(self, prepared: Sequence[_Prepared]) -> list[TapResult]:
+    def _save_repeated(self, prepared: Sequence[PreparedTap]) -> list[TapResult]:
         recorder = self.claiming_recorder
-        recorded = recorder.recorded_among(p.tap_id for p in prepared)
+        recorded = recorder.first_events_among(p.tap_id for p in prepared)
         claimed = recorder.claims_among(p.use_id for p in prepared if p.use_id is not None)
         results: list[TapResult] = []
-        fresh: list[tuple[int, _Prepared]] = []  # (its place in results, the tap)
-        seen_taps: set[UUID] = set()
+        fresh: list[tuple[int, PreparedTap]] = []  # (its place in results, the tap)
+        earlier: dict[UUID, dict[str, Any]] = {}  # taps of this batch, by id: their state
         for p in prepared:
-            if p.tap_id in recorded or p.tap_id in seen_taps:
-                results.append(p.duplicate())
-                continue
-            seen_taps.add(p.tap_id)
-            if p.use_id is not None and claimed.setdefault(p.use_id, p.tap_id) != p.tap_id:
-                p = p.used_twice(self._encode)
+            holder = earlier.get(p.tap_id)
+            if holder is None and p.tap_id in recorded:
+                holder = vars(self.mapper.to_domain_event(recorded[p.tap_id]))
+            if holder is not None:
+                if same_upload(holder, p.state):
+                    results.append(p.duplicate())
+                    continue
+                p = p.conflict(p.tap_id, self.mapper)
+            else:
+                earlier[p.tap_id] = p.state
+                if p.use_id is not None and claimed.setdefault(p.use_id, p.tap_id) != p.tap_id:
+                    p = p.used_twice(self._encode)
             fresh.append((len(results), p))
             results.append(p.result)
         if not fresh:
@@ -356,34 +347,46 @@ class TapIngestion(ObservedApplication):
         try:
             self._save_taps([p for _, p in fresh])
         except IntegrityError:
-            # Another upload of some of these taps or uses landed meanwhile: one at a time.
+            # Another upload of some of these taps or uses landed meanwhile (or a conflict
+            # kept already, sent again): one at a time.
             for place, p in fresh:
                 results[place] = self._save_alone(p)
         return results
 
-    def _save_alone(self, prepared: _Prepared) -> TapResult:
+    def _save_alone(self, prepared: PreparedTap) -> TapResult:
         try:
             self._save_taps([prepared])
         except IntegrityError:
             pass
         else:
             return prepared.result
-        if prepared.use_id is None or self.claiming_recorder.recorded_among([prepared.tap_id]):
-            return prepared.duplicate()
+        if prepared.is_conflict:
+            return prepared.result  # this conflict was kept already
+        holder = self.claiming_recorder.first_events_among([prepared.tap_id]).get(prepared.tap_id)
+        if holder is not None:
+            if same_upload(vars(self.mapper.to_domain_event(holder)), prepared.state):
+                return prepared.duplicate()
+            return self._save_alone(prepared.conflict(prepared.tap_id, self.mapper))
+        # Neither its number nor (so) its use is taken: only a claim can have refused it. Never
+        # answer `duplicate` here: the device would drop a tap recorded nowhere.
+        require(prepared.use_id is not None, "a refused tap meets its number or its use")
         # The tap is new, so its code (or card session) was used by another tap first.
         refused = prepared.used_twice(self._encode)
         try:
             self._save_taps([refused])
         except IntegrityError:
-            return prepared.duplicate()  # a concurrent upload of the same tap landed meanwhile
+            return self._save_alone(refused)  # a concurrent upload of this number landed
         return refused.result
 
-    def _prepare(self, validator: Validator, tap: TapUpload, recorded_at: datetime) -> _Prepared:
+    def _prepare(
+        self, validator: Validator, epoch: int, tap: TapUpload, recorded_at: datetime
+    ) -> PreparedTap:
         check_seq(tap.seq)
         check_decision(tap.device_decision)
         check_reason("device_reason", tap.device_reason)
         facts: dict[str, Any] = {
             "validator_id": validator.validator_id,
+            "epoch": epoch,
             "seq": tap.seq,
             "tapped_at": tap.tapped_at.astimezone(UTC),
             "recorded_at": recorded_at,
@@ -401,7 +404,7 @@ class TapIngestion(ObservedApplication):
             return self._prepare_qr(tap, facts, claims)
         return self._prepare_card(tap, facts, claims)
 
-    def _prepare_qr(self, tap: QrTap, facts: dict[str, Any], claims: bool) -> _Prepared:
+    def _prepare_qr(self, tap: QrTap, facts: dict[str, Any], claims: bool) -> PreparedTap:
         text = tap.code_text[:CODE_TEXT_MAX_CHARS]
         verdict = self.verifier.verify_qr(text, facts["tapped_at"])
         facts |= {
@@ -420,9 +423,9 @@ class TapIngestion(ObservedApplication):
                 cast(int, verdict.generated_at),
                 cast(int, verdict.counter),
             )
-        return _Prepared.of(facts, use_id, self._encode)
+        return PreparedTap.of(facts, use_id, self._encode)
 
-    def _prepare_card(self, tap: CardTap, facts: dict[str, Any], claims: bool) -> _Prepared:
+    def _prepare_card(self, tap: CardTap, facts: dict[str, Any], claims: bool) -> PreparedTap:
         serial = tap.serial.lower() if tap.serial is not None else None
         reason = self.verifier.verify_card(serial, tap.proof, facts["tapped_at"])
         proof = tap.proof
@@ -443,7 +446,7 @@ class TapIngestion(ObservedApplication):
         use_id = None
         if claims and reason is None and proof is not None and serial is not None:
             use_id = card_session_use_id(serial, proof.counter)
-        return _Prepared.of(facts, use_id, self._encode)
+        return PreparedTap.of(facts, use_id, self._encode)
 
 
 def _verification(refusal_reason: str | None) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def apply_tap(
     if payment is not None and session_held(payment, pricing.book, load):
         return []
     this = _Tap(
-        id=str(tap_id(tap.validator_id, tap.seq)),
+        id=str(tap_id(tap.validator_id, tap.seq, tap.epoch)),
         at=at,
         category=rider_category_id(account.rider_category),
         media=MEDIUM_FARE_MEDIA[tap.medium],

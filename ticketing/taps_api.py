@@ -8,6 +8,7 @@ and the online check verifies in the event loop and awaits its group's commit.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
@@ -29,6 +30,7 @@ from ticketing.api import CurrentAdmin, CurrentStaff, principal_of
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS
 from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
 from ticketing.domain.validator import (
+    EPOCH_MAX,
     FARE_ID_MAX_CHARS,
     LOCATION_MAX,
     NETWORK_ID_MAX,
@@ -79,6 +81,14 @@ TokenIssuerDep = Annotated[DeviceTokenIssuer, Depends(_token_issuer)]
 ValidatorId = Annotated[int, Field(ge=1, le=VALIDATOR_ID_MAX)]
 ValidatorIdPath = Annotated[int, Path(ge=1, le=VALIDATOR_ID_MAX)]
 Hex = Annotated[str, Field(pattern=HEX)]
+Epoch = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=EPOCH_MAX,
+        description="the enrolment the device numbered these taps in (0 until re-enrolled)",
+    ),
+]
 SerialHex = Annotated[
     str, Field(min_length=SERIAL_HEX_CHARS, max_length=SERIAL_HEX_CHARS, pattern=HEX)
 ]
@@ -110,6 +120,7 @@ class ValidatorPublic(BaseModel):
     route_id: str
     direction: str
     registered_at: datetime
+    epoch: int = Field(description="the device's current enrolment; it numbers taps within it")
 
     @classmethod
     def of(cls, validator: Validator) -> ValidatorPublic:
@@ -122,6 +133,7 @@ class ValidatorPublic(BaseModel):
             route_id=validator.route_id,
             direction=validator.direction_code,
             registered_at=validator.registered_at,
+            epoch=validator.epoch,
         )
 
 
@@ -134,7 +146,12 @@ class DeviceToken(BaseModel):
     token: str = Field(description="the device's new bearer token, shown once")
 
 
+class ValidatorEnrolled(DeviceToken):
+    epoch: int = Field(description="the new epoch: the device numbers its taps from 1 in it")
+
+
 class SequenceReportPublic(BaseModel):
+    epoch: int = Field(description="the epoch reported: the latest one a tap was recorded in")
     highest_seq: int | None
     taps_recorded: int
     missing_count: int
@@ -175,6 +192,20 @@ class TapDisagreementPublic(BaseModel):
             verification=row.verification,
             refusal_reason=row.refusal_reason,
         )
+
+
+class SeqConflictPublic(BaseModel):
+    conflict_id: UUID = Field(description="the review record, as the batch answer named it")
+    epoch: int
+    seq: int
+    conflicts_with: UUID = Field(description="the tap recorded under this number")
+    medium: str
+    tapped_at: datetime
+    recorded_at: datetime
+
+
+class SeqConflictsPage(BaseModel):
+    items: list[SeqConflictPublic] = Field(description="newest first, at most 200")
 
 
 class _TapBase(_Body):
@@ -240,19 +271,23 @@ TapBody = Annotated[QrTapUpload | CardTapUpload, Field(discriminator="medium")]
 
 class TapBatchCreate(_Body):
     validator_id: ValidatorId
+    epoch: Epoch = 0
     taps: Annotated[list[TapBody], Field(max_length=TAP_BATCH_MAX)]
 
 
 class TapCreate(_Body):
     validator_id: ValidatorId
+    epoch: Epoch = 0
     tap: TapBody
 
 
 class TapResultPublic(BaseModel):
     seq: int
-    status: Literal["accepted", "refused", "duplicate"]
+    status: Literal["accepted", "refused", "duplicate", "seq_conflict"] = Field(
+        description="seq_conflict: another tap holds this seq; this one is kept for review"
+    )
     reason: str | None = Field(description="why the backend refused the tap")
-    tap_id: UUID
+    tap_id: UUID = Field(description="the tap, or for a seq_conflict the review record")
 
     @classmethod
     def of(cls, result: TapResult) -> TapResultPublic:
@@ -314,16 +349,28 @@ def issue_validator_token(
     return DeviceToken(validator_id=validator.validator_id, token=token)
 
 
+@router.post("/validators/{validator_id}/enrolments", status_code=status.HTTP_201_CREATED)
+def enrol_validator(
+    validator_id: ValidatorIdPath, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
+) -> ValidatorEnrolled:
+    """Enrols a validator again, in a new epoch, with a new token: for a device whose state was
+    wiped (or a device replaced), so that its taps numbered from 1 again meet no older tap."""
+    validator = taps.enrol_validator(validator_id)
+    token = tokens.issue_device_token(validator_id, label=f"validator {validator_id}")
+    return ValidatorEnrolled(validator_id=validator_id, epoch=validator.epoch, token=token)
+
+
 @router.get("/validators/{validator_id}")
 def get_validator(
     validator_id: ValidatorIdPath, taps: TapsDep, views: TapViewsDep, _: CurrentStaff
 ) -> ValidatorStatus:
     """The validator and its sequence as received: the highest seq and the missing ones."""
-    validator = taps.get_validator(validator_id)
+    validator = taps.get_validator(validator_id, fresh=True)
     report = views.sequence_report(validator_id)
     return ValidatorStatus(
         **ValidatorPublic.of(validator).model_dump(),
         sequence=SequenceReportPublic(
+            epoch=report.epoch,
             highest_seq=report.highest_seq,
             taps_recorded=report.taps_recorded,
             missing_count=report.missing_count,
@@ -346,6 +393,19 @@ def list_tap_disagreements(
     return [TapDisagreementPublic.of(row) for row in rows]
 
 
+@router.get("/validators/{validator_id}/seq-conflicts")
+def list_seq_conflicts(
+    validator_id: ValidatorIdPath, taps: TapsDep, views: TapViewsDep, _: CurrentStaff
+) -> SeqConflictsPage:
+    """Taps kept for review because another tap held their number (a device wiped and not yet
+    enrolled again); each is answered `seq_conflict` to the device. May trail by a moment."""
+    taps.get_validator(validator_id)  # an unknown validator is a 404, not an empty list
+    items = [
+        SeqConflictPublic.model_validate(vars(row)) for row in views.seq_conflicts(validator_id)
+    ]
+    return SeqConflictsPage(items=items)
+
+
 @router.post(
     "/taps/batch", response_model=TapBatchResults, openapi_extra=_body_schema(TapBatchCreate)
 )
@@ -358,7 +418,9 @@ async def upload_taps(request: Request) -> Response:
     check_can_upload_taps(principal, body.validator_id)
     uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]
     taps: TapIngestion = request.app.state.taps
-    results = await run_in_threadpool(taps.ingest_batch, body.validator_id, uploads)
+    results = await run_in_threadpool(
+        partial(taps.ingest_batch, epoch=body.epoch), body.validator_id, uploads
+    )
     answer = TapBatchResults(results=[TapResultPublic.of(r) for r in results])
     return Response(answer.model_dump_json(), media_type=JSON_MEDIA_TYPE)
 
@@ -377,5 +439,5 @@ async def online_check(request: Request) -> Response:
     body = await _parsed(request, TapCreate)
     check_can_upload_taps(principal, body.validator_id)
     taps: TapIngestion = request.app.state.taps
-    result = await taps.ingest_one_async(body.validator_id, body.tap.to_tap())
+    result = await taps.ingest_one_async(body.validator_id, body.tap.to_tap(), epoch=body.epoch)
     return Response(TapResultPublic.of(result).model_dump_json(), media_type=JSON_MEDIA_TYPE)

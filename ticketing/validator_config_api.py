@@ -70,7 +70,8 @@ def get_validator_config(
 ) -> ValidatorConfigPublic | Response:
     """The validator's registration and the fares it needs to decide a tap offline."""
     check_can_read_validator(principal, validator_id)
-    validator = taps.get_validator(validator_id)
+    # As stored, not as this process remembers it: the device learns a new epoch here.
+    validator = taps.get_validator(validator_id, fresh=True)
     computed = validator_fares(validator, fares, taps.now())
     body = ValidatorConfigPublic(
         validator=ValidatorPublic.of(validator),

@@ -25,7 +25,7 @@ class TapAnswer:
     """The backend's answer for one uploaded tap."""
 
     seq: int
-    status: str  # accepted | refused | duplicate
+    status: str  # accepted | refused | duplicate | seq_conflict
     reason: str | None
 
 
@@ -45,8 +45,11 @@ class Backend(Protocol):
         """The validator's registration and fares, or None when it still has `etag`."""
         ...
 
-    def upload(self, validator_id: int, taps: Sequence[dict[str, Any]]) -> list[TapAnswer]:
-        """Uploads one batch of taps; an answer per tap recorded (or recorded before)."""
+    def upload(
+        self, validator_id: int, taps: Sequence[dict[str, Any]], *, epoch: int = 0
+    ) -> list[TapAnswer]:
+        """Uploads one batch of taps numbered in `epoch`; an answer per tap recorded (or
+        recorded before, or kept for review when its number was taken)."""
         ...
 
 

@@ -2,7 +2,9 @@
 
 Deciding never waits for this loop: the gate decides with the trust it holds and writes to the
 outbox; the loop, in its own thread, refreshes the trust every `sync_interval_s` and drains the
-outbox whenever taps are pending and the uploader is not backing off.
+outbox whenever taps are pending and the uploader is not backing off. A sync also brings the
+validator's epoch (its config): when staff enrolled it again, the outbox takes the new epoch,
+and taps held after a `seq_conflict` go again in it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from validators.gate import Gate
 from validators.outbox import Outbox
 from validators.sync import SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN, Syncer
 from validators.trust import DenyListTooLarge, Trust, TrustStore
-from validators.uploader import Uploader, UploadStep
+from validators.uploader import SeqConflictsHeld, Uploader, UploadStep
 
 OUTBOX_FILE = "outbox.sqlite3"
 # How long the loop sleeps when nothing is pending; a new tap wakes it at once.
@@ -35,6 +37,7 @@ class Drained:
     acknowledged: int
     pending: int
     last_error: BackendError | None
+    held: int = 0  # answered seq_conflict: kept, waiting for the validator's next enrolment
 
 
 class Device:
@@ -83,6 +86,7 @@ class Device:
             self._on_error("sync", error)
             return False
         self.gate.trust_now(trust)
+        self.outbox.enrol(config_epoch(trust))
         return True
 
     def step(self) -> UploadStep:
@@ -92,6 +96,8 @@ class Device:
         result = self.uploader.step()
         if result.error is not None:
             self._on_error("upload", result.error)
+        if result.conflicts:
+            self._on_error("upload", SeqConflictsHeld(result.conflicts))
         return result
 
     def run(self, stop: threading.Event) -> None:
@@ -129,4 +135,15 @@ class Device:
                 continue
             failures = 0
             acknowledged += result.acknowledged
-        return Drained(acknowledged, self.outbox.pending_count(), last_error)
+            if result.conflicts:
+                self._on_error("upload", SeqConflictsHeld(result.conflicts))
+        held = len(self.outbox.held())
+        return Drained(acknowledged, self.outbox.pending_count(), last_error, held)
+
+
+def config_epoch(trust: Trust) -> int:
+    """The epoch the backend last enrolled this validator in, as its config says (0 before
+    any config, or from a backend before epochs)."""
+    validator = (trust.config or {}).get("validator") or {}
+    epoch = validator.get("epoch", 0)
+    return epoch if type(epoch) is int and epoch >= 0 else 0

@@ -41,8 +41,12 @@ class HttpBackend:
     def config(self, validator_id: int, etag: str | None) -> Fetched | None:
         return self._conditional(f"/validators/{validator_id}/config", etag)
 
-    def upload(self, validator_id: int, taps: Sequence[dict[str, Any]]) -> list[TapAnswer]:
-        body = {"validator_id": validator_id, "taps": list(taps)}
+    def upload(
+        self, validator_id: int, taps: Sequence[dict[str, Any]], *, epoch: int = 0
+    ) -> list[TapAnswer]:
+        body: dict[str, Any] = {"validator_id": validator_id, "taps": list(taps)}
+        if epoch:
+            body["epoch"] = epoch  # absent for epoch 0, which a backend before epochs takes
         answer = _json(self._send("POST", "/taps/batch", json=body))
         return [
             TapAnswer(int(result["seq"]), str(result["status"]), result.get("reason"))

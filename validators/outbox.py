@@ -6,7 +6,14 @@ loses no tap a rider saw decided. The last seq handed out is kept in its own row
 same transaction: pruning acknowledged taps never lets a number come back, across restarts too.
 
 Taps leave only by `acknowledge`, once the backend answered for them (accepted, refused or
-duplicate). The QR codes accepted lately are kept in the same file and transaction, so the replay
+duplicate). A `seq_conflict` answer is not one of those: another tap holds that number upstream
+(this device's state was wiped and it numbers from 1 again), and the backend only kept this one
+for review. Such a tap is *held*: never pruned, no longer sent (re-sending cannot change the
+answer), until the device is enrolled again (`enrol`, from the epoch its config names). Then
+it goes again, numbered in the new epoch, where the number is free, and is recorded as a tap.
+Taps carry the epoch they were numbered in; an upload names it.
+
+The QR codes accepted lately are kept in the same file and transaction, so the replay
 window (spec/QR.md, step 12) survives a restart: a code shown, then shown again after a reboot,
 is still refused.
 """
@@ -43,10 +50,22 @@ _SCHEMA = (
         seq INTEGER PRIMARY KEY, medium TEXT NOT NULL, tapped_at INTEGER NOT NULL,
         decision TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL,
         acked_at INTEGER, backend_status TEXT, backend_reason TEXT)""",
+    """CREATE TABLE IF NOT EXISTS enrolment (
+        id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL)""",
+    "INSERT OR IGNORE INTO enrolment (id, epoch) VALUES (1, 0)",
     "CREATE INDEX IF NOT EXISTS taps_pending ON taps (seq) WHERE acked_at IS NULL",
     """CREATE TABLE IF NOT EXISTS qr_seen (
         card_id TEXT NOT NULL, generated_at INTEGER NOT NULL, counter INTEGER NOT NULL,
         PRIMARY KEY (card_id, generated_at, counter))""",
+)
+# Columns added since the first outboxes were written; a device's file gains them on opening.
+_ADDED_TAP_COLUMNS = {
+    "epoch": "ALTER TABLE taps ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+    "held": "ALTER TABLE taps ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
+}
+SEQ_CONFLICT = "seq_conflict"
+_COLUMNS = (
+    "seq, medium, tapped_at, decision, reason, payload, backend_status, backend_reason, epoch"
 )
 
 
@@ -62,6 +81,7 @@ class StoredTap:
     upload_fields: dict[str, Any]
     backend_status: str | None = None
     backend_reason: str | None = None
+    epoch: int = 0  # the enrolment this tap was numbered in; the upload names it
 
     def upload_body(self) -> dict[str, Any]:
         """The tap as `POST /v1/taps/batch` takes it."""
@@ -78,7 +98,7 @@ class StoredTap:
 @dataclass(frozen=True)
 class Acknowledgement:
     seq: int
-    status: str  # accepted | refused | duplicate
+    status: str  # accepted | refused | duplicate | seq_conflict
     reason: str | None
 
 
@@ -99,6 +119,10 @@ class Outbox:
         with self._transaction() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(taps)")}
+            for column, statement in _ADDED_TAP_COLUMNS.items():
+                if column not in columns:
+                    db.execute(statement)
             highest = db.execute("SELECT max(seq) FROM taps").fetchone()[0] or 0
             last = db.execute("SELECT last_seq FROM sequence").fetchone()[0]
             require(last >= highest, "the outbox's sequence is behind its taps")
@@ -128,8 +152,8 @@ class Outbox:
             require(SEQ_FIRST <= seq <= SEQ_MAX, "the device's sequence is exhausted")
             db.execute("UPDATE sequence SET last_seq = ?", (seq,))
             db.execute(
-                "INSERT INTO taps (seq, medium, tapped_at, decision, reason, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO taps (seq, medium, tapped_at, decision, reason, payload, epoch)"
+                " VALUES (?, ?, ?, ?, ?, ?, (SELECT epoch FROM enrolment))",
                 (seq, medium, tapped_at, decision, reason, payload),
             )
             if seen is not None:
@@ -143,21 +167,62 @@ class Outbox:
         return seq
 
     def pending(self, limit: int) -> list[StoredTap]:
-        """The oldest taps the backend has not acknowledged, in seq order."""
+        """The oldest taps to send (unacknowledged and not held), in seq order."""
         require(limit >= 1, "a batch holds at least one tap")
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, medium, tapped_at, decision, reason, payload, backend_status,"
-                " backend_reason FROM taps WHERE acked_at IS NULL ORDER BY seq LIMIT ?",
+                f"SELECT {_COLUMNS} FROM taps"  # noqa: S608
+                " WHERE acked_at IS NULL AND held = 0 ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
         return [_stored(row) for row in rows]
 
+    def held(self) -> list[StoredTap]:
+        """The taps answered `seq_conflict`, kept until the device is enrolled again."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM taps WHERE acked_at IS NULL AND held = 1"  # noqa: S608
+                " ORDER BY seq"
+            ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def epoch(self) -> int:
+        with self._lock:
+            epoch: int = self._db.execute("SELECT epoch FROM enrolment").fetchone()[0]
+        return epoch
+
+    def enrol(self, epoch: int) -> int:
+        """Takes the epoch of a new enrolment; returns how many held taps go again in it.
+
+        Only held taps change epoch: the backend kept them for review and recorded no tap under
+        their number, so numbering them in the new epoch records each once. A tap merely
+        unanswered keeps its epoch, since it may be recorded already under it."""
+        with self._transaction() as db:
+            if epoch <= db.execute("SELECT epoch FROM enrolment").fetchone()[0]:
+                return 0
+            db.execute("UPDATE enrolment SET epoch = ?", (epoch,))
+            released: int = db.execute(
+                "UPDATE taps SET epoch = ?, held = 0 WHERE acked_at IS NULL AND held = 1",
+                (epoch,),
+            ).rowcount
+        return released
+
     def acknowledge(self, acknowledgements: Sequence[Acknowledgement], *, at: int) -> int:
-        """Marks taps answered by the backend; returns how many were still pending."""
+        """Marks taps answered by the backend; returns how many were still pending.
+
+        A `seq_conflict` is held instead, and not counted: it is not acknowledged. One of an
+        epoch older than the device's is not held but goes again at once, in the device's."""
         with self._transaction() as db:
             changed = 0
+            epoch = db.execute("SELECT epoch FROM enrolment").fetchone()[0]
             for ack in acknowledgements:
+                if ack.status == SEQ_CONFLICT:
+                    db.execute(
+                        "UPDATE taps SET held = (epoch >= ?), epoch = ?, backend_status = ?,"
+                        " backend_reason = ? WHERE seq = ? AND acked_at IS NULL AND held = 0",
+                        (epoch, epoch, ack.status, ack.reason, ack.seq),
+                    )
+                    continue
                 cursor = db.execute(
                     "UPDATE taps SET acked_at = ?, backend_status = ?, backend_reason = ?"
                     " WHERE seq = ? AND acked_at IS NULL",
@@ -174,16 +239,16 @@ class Outbox:
     def get(self, seq: int) -> StoredTap | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT seq, medium, tapped_at, decision, reason, payload, backend_status,"
-                " backend_reason FROM taps WHERE seq = ?",
+                f"SELECT {_COLUMNS} FROM taps WHERE seq = ?",  # noqa: S608
                 (seq,),
             ).fetchone()
         return None if row is None else _stored(row)
 
     def pending_count(self) -> int:
+        """Taps waiting to be sent; held ones are not (they wait for an enrolment)."""
         with self._lock:
             count: int = self._db.execute(
-                "SELECT count(*) FROM taps WHERE acked_at IS NULL"
+                "SELECT count(*) FROM taps WHERE acked_at IS NULL AND held = 0"
             ).fetchone()[0]
         return count
 
@@ -214,9 +279,9 @@ class Outbox:
 
 
 def _stored(row: tuple[Any, ...]) -> StoredTap:
-    seq, medium, tapped_at, decision, reason, payload, status, backend_reason = row
+    seq, medium, tapped_at, decision, reason, payload, status, backend_reason, epoch = row
     return StoredTap(
-        seq, medium, tapped_at, decision, reason, json.loads(payload), status, backend_reason
+        seq, medium, tapped_at, decision, reason, json.loads(payload), status, backend_reason, epoch
     )
 
 

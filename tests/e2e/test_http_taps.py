@@ -253,3 +253,55 @@ def test_the_openapi_document_describes_the_batch_upload(client: TestClient) -> 
     schema = route["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["required"]) == {"validator_id", "taps"}
     assert schema["properties"]["taps"]["maxItems"] == TAP_BATCH_MAX
+
+
+def test_a_reused_seq_is_a_seq_conflict_kept_for_review_until_the_device_is_enrolled_again(
+    client: TestClient, container: Container
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    before_wipe = [qr(phone, seq, now=now) for seq in (1, 2, 3)]
+    originals = upload(client, device, BUS, before_wipe)
+    after_wipe = [qr(phone, seq, now=now, counter=10 + seq) for seq in (1, 2, 3)]
+    conflicts = upload(client, device, BUS, after_wipe)
+    assert [(r["seq"], r["status"]) for r in conflicts] == [
+        (1, "seq_conflict"),
+        (2, "seq_conflict"),
+        (3, "seq_conflict"),
+    ]
+    assert {r["tap_id"] for r in conflicts}.isdisjoint(r["tap_id"] for r in originals)
+    container.catch_up()
+    listed = client.get(f"/v1/validators/{BUS}/seq-conflicts", headers=ADMIN)
+    assert listed.status_code == 200, listed.text
+    assert sorted(
+        (c["seq"], c["conflict_id"], c["conflicts_with"]) for c in listed.json()["items"]
+    ) == [(r["seq"], c["tap_id"], r["tap_id"]) for r, c in zip(originals, conflicts, strict=True)]
+    assert client.get(f"/v1/validators/{BUS}/seq-conflicts", headers=device).status_code == 403
+
+    enrolled = client.post(f"/v1/validators/{BUS}/enrolments", headers=ADMIN)
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["epoch"] == 1
+    renewed = {"Authorization": f"Bearer {enrolled.json()['token']}"}
+    body = {"validator_id": BUS, "epoch": 1, "taps": after_wipe}
+    again = client.post("/v1/taps/batch", json=body, headers=renewed)
+    assert [r["status"] for r in again.json()["results"]] == ["accepted"] * 3
+    container.catch_up()
+    shown = client.get(f"/v1/validators/{BUS}", headers=ADMIN).json()
+    assert (shown["epoch"], shown["sequence"]["epoch"]) == (1, 1)
+    assert (shown["sequence"]["highest_seq"], shown["sequence"]["missing_count"]) == (3, 0)
+    config = client.get(f"/v1/validators/{BUS}/config", headers=renewed).json()
+    assert config["validator"]["epoch"] == 1
+    never = client.post("/v1/taps/batch", json=body | {"epoch": 2}, headers=renewed)
+    assert (never.status_code, never.json()["code"]) == (409, "epoch_not_enrolled")
+
+
+def test_two_taps_numbered_alike_in_one_batch_are_one_tap_and_one_seq_conflict(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    first, other = qr(phone, 7, now=now), qr(phone, 7, now=now, counter=70)
+    results = upload(client, device, BUS, [first, other, first])
+    assert [r["status"] for r in results] == ["accepted", "seq_conflict", "duplicate"]

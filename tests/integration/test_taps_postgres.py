@@ -218,3 +218,43 @@ def test_an_idle_worker_holds_a_few_connections_not_a_pool_per_application(
         ).fetchone()
     assert row is not None
     assert 0 < row[0] <= len(workers) * per_worker
+
+
+def test_two_workers_given_one_seq_with_other_content_record_one_tap_and_keep_the_other(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    first.taps.register_validator(validator_id=BUS, kind="bus", network_id=1, location=32)
+    phone = rider_phone(first)
+    now = int(time.time())
+    at = datetime.fromtimestamp(now, UTC)
+    seqs = range(1, 31)
+    old = [QrTap(s, at, "accepted", "accepted", phone.code(now - 1, s)) for s in seqs]
+    wiped = [QrTap(s, at, "accepted", "accepted", phone.code(now - 1, 100 + s)) for s in seqs]
+    one, other = upload_from_two_threads(workers, old, wiped)
+    for mine, theirs in zip(one, other, strict=True):
+        assert Counter([mine.status, theirs.status]) == Counter(
+            [TapStatus.ACCEPTED, TapStatus.SEQ_CONFLICT]
+        ), (mine, theirs)
+    assert sorted(e.seq for e in recorded(second)) == list(seqs)
+    first.tap_follower.catch_up()
+    kept = first.tap_views.seq_conflicts(BUS)
+    assert sorted(c.seq for c in kept) == list(seqs)
+    assert statuses_of(second.taps.ingest_batch(BUS, wiped + old)) == {
+        TapStatus.DUPLICATE,
+        TapStatus.SEQ_CONFLICT,
+    }
+
+    second.taps.get_validator(BUS)  # the second worker remembers epoch 0
+    assert first.taps.enrol_validator(BUS).epoch == 1
+    # The taps kept for review go again in the new epoch, as a device enrolled again sends them.
+    kept_taps = old if one[0].status is TapStatus.SEQ_CONFLICT else wiped
+    results = second.taps.ingest_batch(BUS, kept_taps, epoch=1)
+    assert statuses_of(results) == {TapStatus.ACCEPTED}
+    first.tap_follower.catch_up()
+    report = first.tap_views.sequence_report(BUS)
+    assert (report.epoch, report.highest_seq, report.missing_count) == (1, 30, 0)
+
+
+def statuses_of(results: list[TapResult]) -> set[TapStatus]:
+    return {r.status for r in results}

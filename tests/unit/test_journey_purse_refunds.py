@@ -4,6 +4,7 @@ the rider's account, once."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import timedelta
 from uuid import UUID
@@ -318,9 +319,9 @@ def test_a_ride_covered_by_a_pass_on_the_card_costs_the_account_nothing(world: W
         (GATE_OUT_02, 20, EventKind.METRO_EXIT, Outcome.PAID_AT_ENTRY),
     ):
         point = TapPoint(NETWORK, validator_id, validator_id, kind, 15_000, passes=rules)
-        at = unix(minutes)
+        clock = functools.partial(unix, minutes)
         validation = CardValidator(
-            card_terminal(card), point, denied_serials=frozenset(), clock=lambda at=at: at
+            card_terminal(card), point, denied_serials=frozenset(), clock=clock
         ).validate()
         assert validation.outcome is outcome
         upload(world, validator_id, validation, minutes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -340,15 +341,13 @@ def test_posting_more_than_held_is_refused(ledger: Ledger, account_id: UUID) -> 
 @pytest.mark.parametrize(
     ("first", "second", "outcome"),
     [
-        (PostHold, PostHold, "posted"),
-        (VoidHold, VoidHold, "voided"),
         (PostHold, VoidHold, "posted"),
         (VoidHold, PostHold, "voided"),
         (VoidHold, ExpireHold, "voided"),
     ],
-    ids=["post-post", "void-void", "post-void", "void-post", "void-expire"],
+    ids=["post-void", "void-post", "void-expire"],
 )
-def test_resolving_a_hold_twice_is_refused(
+def test_resolving_a_hold_another_way_than_it_ended_is_refused(
     ledger: Ledger,
     account_id: UUID,
     first: Callable[[UUID, str], Command],
@@ -362,6 +361,92 @@ def test_resolving_a_hold_twice_is_refused(
         ledger.execute(second(account_id, "h1"))
     assert refused.value.outcome == outcome
     assert balances(ledger, account_id) == before
+
+
+@pytest.mark.parametrize(
+    ("first_vnd", "again_vnd", "posted_vnd"),
+    [
+        (None, None, 15_000),
+        (11_000, 11_000, 11_000),
+        (15_000, None, 15_000),
+        (None, 15_000, 15_000),
+    ],
+    ids=["all-all", "part-part", "all-said-then-unsaid", "all-unsaid-then-said"],
+)
+def test_retrying_a_post_with_the_same_amount_answers_the_same_receipt_as_a_replay(
+    ledger: Ledger,
+    account_id: UUID,
+    first_vnd: int | None,
+    again_vnd: int | None,
+    posted_vnd: int,
+) -> None:
+    place(ledger, account_id, 15_000)
+    first = ledger.execute(PostHold(account_id, "h1", first_vnd))
+    before = ledger.get_account(account_id).version
+    again = ledger.execute(PostHold(account_id, "h1", again_vnd))
+    assert again == Receipt(
+        "h1", account_id, TransferKind.HOLD, posted_vnd, HoldOutcome.POSTED, replayed=True
+    )
+    assert first == dataclasses.replace(again, replayed=False)
+    assert ledger.get_account(account_id).version == before  # nothing moved
+    assert balances(ledger, account_id) == (FUNDS_VND - posted_vnd, 0, FUNDS_VND - posted_vnd)
+
+
+def test_a_post_retry_still_replays_after_the_holds_expiry_has_passed(
+    ledger: Ledger, clock: FakeClock, account_id: UUID
+) -> None:
+    place(ledger, account_id, 15_000)
+    ledger.execute(PostHold(account_id, "h1", 9_000))
+    clock.advance(TTL_S + 1)
+    assert ledger.execute(PostHold(account_id, "h1", 9_000)).replayed
+
+
+@pytest.mark.parametrize(
+    ("first_vnd", "again_vnd"),
+    [(11_000, 12_000), (11_000, None), (None, 14_999)],
+    ids=["part-other-part", "part-then-all", "all-then-part"],
+)
+def test_posting_a_posted_hold_with_another_amount_is_refused(
+    ledger: Ledger, account_id: UUID, first_vnd: int | None, again_vnd: int | None
+) -> None:
+    place(ledger, account_id, 15_000)
+    ledger.execute(PostHold(account_id, "h1", first_vnd))
+    before = balances(ledger, account_id)
+    with pytest.raises(HoldAlreadyResolved) as refused:
+        ledger.execute(PostHold(account_id, "h1", again_vnd))
+    assert refused.value.outcome == "posted"
+    assert balances(ledger, account_id) == before
+
+
+def test_retrying_a_void_answers_the_same_receipt_as_a_replay(
+    ledger: Ledger, account_id: UUID
+) -> None:
+    place(ledger, account_id, 15_000)
+    first = ledger.execute(VoidHold(account_id, "h1"))
+    again = ledger.execute(VoidHold(account_id, "h1"))
+    assert (again.outcome, again.amount_vnd, again.replayed) == (HoldOutcome.VOIDED, 15_000, True)
+    assert first == dataclasses.replace(again, replayed=False)
+    assert balances(ledger, account_id) == (FUNDS_VND, 0, FUNDS_VND)
+
+
+def test_voiding_or_posting_an_expired_hold_is_still_refused(
+    ledger: Ledger, clock: FakeClock, account_id: UUID
+) -> None:
+    place(ledger, account_id, 15_000)
+    clock.advance(TTL_S + 1)
+    ledger.execute(ExpireHold(account_id, "h1"))
+    for command in (VoidHold(account_id, "h1"), PostHold(account_id, "h1")):
+        with pytest.raises(HoldAlreadyResolved) as refused:
+            ledger.execute(command)
+        assert refused.value.outcome == "expired"
+
+
+def test_a_post_retry_naming_another_account_is_not_found(ledger: Ledger, account_id: UUID) -> None:
+    place(ledger, account_id, 15_000)
+    ledger.execute(PostHold(account_id, "h1"))
+    other_id = ledger.open_account(rider_category=0).id
+    with pytest.raises(HoldNotFound):
+        ledger.execute(PostHold(other_id, "h1"))
 
 
 @pytest.mark.parametrize("command", [PostHold, VoidHold, ExpireHold])

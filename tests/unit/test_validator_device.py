@@ -12,7 +12,7 @@ from ticketing.domain.tap import SEQ_MAX as BACKEND_SEQ_MAX
 from ticketing.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
 from validators import outbox as outbox_module
 from validators.backend import BackendUnavailable
-from validators.device import OUTBOX_FILE, Device
+from validators.device import OUTBOX_FILE, Device, Drained
 from validators.gate import QR_TEXT_MAX_CHARS, Gate
 from validators.outbox import Acknowledgement, Outbox
 from validators.trust import Trust, TrustStore
@@ -261,3 +261,95 @@ def test_a_blank_scanner_line_is_a_caller_bug(tmp_path: Path) -> None:
     gate = Gate(Outbox(tmp_path / OUTBOX_FILE), Trust(), clock=Clock())
     with pytest.raises(AssertionError):
         gate.present_qr("  \r\n")
+
+
+def upload_all(gate: Device, steps_max: int = 10) -> int:
+    """Uploads batch after batch while taps wait to be sent; bounded, so it cannot spin."""
+    acknowledged = 0
+    for _ in range(steps_max):
+        if not gate.outbox.pending_count():
+            break
+        acknowledged += gate.uploader.step().acknowledged
+    return acknowledged
+
+
+def test_a_wiped_device_numbering_from_1_again_loses_no_tap(tmp_path: Path) -> None:
+    backend, clock, lan = FakeBackend(), Clock(), phone("lan")
+    before = device(backend, tmp_path / "before-wipe", clock)
+    assert before.sync()
+    for at in (NOW - 3, NOW - 2, NOW - 1):
+        before.gate.present_qr(lan.code(at))
+    assert upload_all(before) == 3
+    before.close()
+
+    clock.now += 600
+    errors: list[Exception] = []
+    wiped = Device(  # a fresh state dir: the outbox numbers from 1 again
+        backend,
+        tmp_path / "after-wipe",
+        validator_id=backend.validator_id,
+        sync_interval_s=SYNC_INTERVAL_S,
+        clock=clock,
+        monotonic=Monotonic(),
+        on_error=lambda _what, error: errors.append(error),
+    )
+    assert wiped.sync()
+    codes = [lan.code(int(clock.now) - 1) for _ in range(3)]
+    assert [wiped.gate.present_qr(code).seq for code in codes] == [1, 2, 3]
+    wiped.step()
+    # Answered seq_conflict: kept (not acknowledged, never pruned), and no longer sent.
+    assert wiped.outbox.pending_count() == 0
+    assert [(t.seq, t.backend_status) for t in wiped.outbox.held()] == [
+        (1, "seq_conflict"),
+        (2, "seq_conflict"),
+        (3, "seq_conflict"),
+    ]
+    assert [tap["code"] for _, tap in backend.conflicts] == codes
+    assert [type(e).__name__ for e in errors] == ["SeqConflictsHeld"]
+    assert upload_all(wiped) == 0
+    assert wiped.drain(sleep=lambda _s: None) == Drained(0, 0, None, held=3)
+    assert backend.uploads[-1] == [1, 2, 3]  # sent once
+
+    backend.epoch = 1  # staff enrol the validator again; the device learns it from its config
+    assert wiped.sync()
+    assert (wiped.outbox.epoch(), wiped.outbox.pending_count()) == (1, 3)
+    assert upload_all(wiped) == 3
+    assert [tap["code"] for tap in backend.by_epoch[1].values()] == codes
+    assert wiped.outbox.held() == []
+    assert wiped.gate.present_qr(lan.code(int(clock.now))).seq == 4
+    assert upload_all(wiped) == 1
+    assert sorted(backend.by_epoch[1]) == [1, 2, 3, 4]
+
+
+def test_a_conflict_answered_for_an_older_epoch_goes_again_in_the_devices_epoch(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / OUTBOX_FILE)
+    seq = outbox.append(
+        medium="qr", tapped_at=NOW, decision="refused", reason="malformed", upload_fields={}
+    )
+    assert outbox.enrol(2) == 0  # enrolled while the tap waited: it keeps its epoch
+    assert [t.epoch for t in outbox.pending(10)] == [0]
+    outbox.acknowledge([Acknowledgement(seq, "seq_conflict", None)], at=NOW)
+    assert ([t.epoch for t in outbox.pending(10)], outbox.held()) == ([2], [])
+    assert outbox.enrol(1) == 0  # an older epoch changes nothing
+    assert outbox.epoch() == 2
+
+
+def test_an_outbox_written_before_epochs_opens_with_its_taps_in_epoch_0(tmp_path: Path) -> None:
+    path = tmp_path / OUTBOX_FILE
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE sequence (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL)")
+        db.execute("INSERT INTO sequence VALUES (1, 1)")
+        db.execute(
+            "CREATE TABLE taps (seq INTEGER PRIMARY KEY, medium TEXT NOT NULL,"
+            " tapped_at INTEGER NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL,"
+            " payload TEXT NOT NULL, acked_at INTEGER, backend_status TEXT, backend_reason TEXT)"
+        )
+        db.execute(
+            "INSERT INTO taps VALUES (1, 'qr', ?, 'refused', 'malformed', '{}', NULL, NULL, NULL)",
+            (NOW,),
+        )
+    outbox = Outbox(path)
+    assert [(t.seq, t.epoch) for t in outbox.pending(10)] == [(1, 0)]
+    assert outbox.epoch() == 0

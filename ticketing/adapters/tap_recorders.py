@@ -16,7 +16,9 @@ recorder's `insert_events`; each store's recorder writes them first, before its 
 * In memory (unit tests): checked and stored under the recorder's lock.
 
 Each recorder also answers the two questions a repeated upload asks, one query for a whole
-batch: which of these taps are recorded, and which of these uses are claimed, and by which tap.
+batch: which of these taps are recorded, and as what (the first event of each, so that a tap
+sent again is told from another tap that reuses its number), and which of these uses are
+claimed, and by which tap.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def claims_of(kwargs: Mapping[str, Any]) -> Sequence[Claim]:
 class ClaimingRecorder(ApplicationRecorder):
     """The questions ingestion asks of its recorder beyond the library's."""
 
-    def recorded_among(self, originator_ids: Iterable[UUID]) -> set[UUID]:
-        """Those of `originator_ids` that have at least one event."""
+    def first_events_among(self, originator_ids: Iterable[UUID]) -> dict[UUID, StoredEvent]:
+        """Originator id -> its first event, for those of `originator_ids` that have one."""
         raise NotImplementedError
 
     def claims_among(self, use_ids: Iterable[UUID]) -> dict[UUID, UUID]:
@@ -91,9 +93,9 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
                 insert_events,
             ]
         )
-        self._select_recorded = SQL(
-            "SELECT DISTINCT originator_id FROM {schema}.{events} "
-            "WHERE originator_id = ANY(%b::uuid[])"
+        self._select_first_events = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = ANY(%b::uuid[]) AND originator_version = 1"
         ).format(schema=schema, events=events)
         self._select_claims = SQL(
             "SELECT use_id, tap_id FROM {schema}.{claims} WHERE use_id = ANY(%b::uuid[])"
@@ -153,10 +155,10 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
         uses = ([use for use, _ in claims], [tap for _, tap in claims])
         return self._insert_claiming, (*uses, *events)
 
-    def recorded_among(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+    def first_events_among(self, originator_ids: Iterable[UUID]) -> dict[UUID, StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_recorded, (list(originator_ids),))
-            return {row["originator_id"] for row in curs.fetchall()}
+            curs.execute(self._select_first_events, (list(originator_ids),))
+            return {row["originator_id"]: _stored(row) for row in curs.fetchall()}
 
     def claims_among(self, use_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -187,18 +189,20 @@ class SQLiteTapRecorder(SQLiteApplicationRecorder, ClaimingRecorder):
             )
         return super()._insert_events(c, stored_events, **kwargs)
 
-    def recorded_among(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+    def first_events_among(self, originator_ids: Iterable[UUID]) -> dict[UUID, StoredEvent]:
         ids = [i.hex for i in originator_ids]
         if not ids:
-            return set()
+            return {}
         marks = ",".join("?" * len(ids))
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "  # noqa: S608
-                f"WHERE originator_id IN ({marks})",
+                "SELECT originator_id, originator_version, topic, state "  # noqa: S608
+                f"FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks}) AND originator_version = 1",
                 ids,
             )
-            return {UUID(row["originator_id"]) for row in c.fetchall()}
+            rows = [{**row, "originator_id": UUID(row["originator_id"])} for row in c.fetchall()]
+            return {row["originator_id"]: _stored(row) for row in rows}
 
     def claims_among(self, use_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         ids = [i.hex for i in use_ids]
@@ -231,10 +235,24 @@ class MemoryTapRecorder(POPOApplicationRecorder, ClaimingRecorder):
         self._claims.update(claims_of(kwargs))
         return super()._update_table(stored_events, **kwargs)
 
-    def recorded_among(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+    def first_events_among(self, originator_ids: Iterable[UUID]) -> dict[UUID, StoredEvent]:
         with self._database_lock:
-            return {i for i in originator_ids if self._stored_events_index.get(str(i))}
+            found: dict[UUID, StoredEvent] = {}
+            for originator_id in originator_ids:
+                position = self._stored_events_index.get(str(originator_id), {}).get(1)
+                if position is not None:
+                    found[originator_id] = self._stored_events[position]
+            return found
 
     def claims_among(self, use_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         with self._database_lock:
             return {use: self._claims[use] for use in use_ids if use in self._claims}
+
+
+def _stored(row: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )

@@ -13,6 +13,11 @@ a gate fault or stale data on the device). Neither moves money; staff review bot
 of this projection rather than a projection of their own because they are read from the same
 `Tap.Recorded` events by the same follower. A database made before the table existed lists only
 later disagreements until `tapledger projections rebuild`.
+
+A device enrolled again numbers from 1 in a new epoch, so the report is of the validator's
+latest epoch: a tap of a newer epoch starts the report afresh, and a late one of an older epoch
+no longer counts in it. Taps kept for review because their number was taken (`TapConflict`)
+are listed for staff, newest first.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    DateTime,
     Engine,
     Index,
     MetaData,
     String,
     Table,
+    Uuid,
     delete,
     insert,
     select,
@@ -40,6 +47,7 @@ from sqlalchemy import (
 
 from ticketing.adapters.follower import FOLLOW_SECTION_MAX, Follower, tracking
 from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, Tap, Verdict
+from ticketing.domain.tap_conflict import TapConflict
 
 PROJECTION_NAME = "tap_sequences"
 # Missing sequence numbers listed per validator; older ones are only counted.
@@ -50,6 +58,10 @@ DISAGREEMENTS_PAGE_MAX = 100
 # The device accepted what the backend refused (a ride nobody is charged for), or refused a
 # medium the backend verified (a rider turned away who could have paid).
 DisagreementKind = Literal["let_through_unverified", "turned_away_verified"]
+
+# Taps kept for review listed in one answer, newest first.
+SEQ_CONFLICTS_LISTED_MAX = 200
+MEDIUM_MAX_CHARS = 8
 
 metadata = MetaData()
 
@@ -86,14 +98,47 @@ tap_disagreements = Table(
 )
 
 
+# The epoch the two tables above are of; a validator without a row is in epoch 0.
+validator_epochs = Table(
+    "validator_epochs",
+    metadata,
+    Column("validator_id", BigInteger, primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+)
+
+tap_seq_conflicts = Table(
+    "tap_seq_conflicts",
+    metadata,
+    Column("conflict_id", Uuid, primary_key=True),
+    Column("validator_id", BigInteger, nullable=False, index=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("conflicts_with", Uuid, nullable=False),
+    Column("medium", String(MEDIUM_MAX_CHARS), nullable=False),
+    Column("tapped_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+
 class TapSequenceProjection:
     name: str = PROJECTION_NAME
-    topics: tuple[str, ...] = (Tap.Recorded.TOPIC,)
-    tables: tuple[Table, ...] = (validator_sequences, validator_gaps, tap_disagreements)
+    topics: tuple[str, ...] = (Tap.Recorded.TOPIC, TapConflict.Recorded.TOPIC)
+    tables: tuple[Table, ...] = (
+        validator_sequences,
+        validator_gaps,
+        validator_epochs,
+        tap_seq_conflicts,
+        tap_disagreements,
+    )
 
     def apply(self, conn: Connection, events: Sequence[Any], position: int) -> None:
         for e in events:
-            self._apply_one(conn, e.validator_id, e.seq)
+            if isinstance(e, TapConflict.Recorded):
+                self._keep_conflict(conn, e, position)
+                continue
+            if self._in_latest_epoch(conn, e.validator_id, e.epoch):
+                self._apply_one(conn, e.validator_id, e.seq)
             if e.device_decision != e.verification:
                 conn.execute(
                     insert(tap_disagreements).values(
@@ -109,6 +154,43 @@ class TapSequenceProjection:
                         position=position,
                     )
                 )
+
+    @staticmethod
+    def _in_latest_epoch(conn: Connection, validator_id: int, epoch: int) -> bool:
+        """Whether a tap of `epoch` counts in the report; a newer epoch starts it afresh."""
+        row = conn.execute(
+            select(validator_epochs.c.epoch).where(validator_epochs.c.validator_id == validator_id)
+        ).first()
+        latest = 0 if row is None else int(row.epoch)
+        if epoch <= latest:
+            return epoch == latest
+        for table in (validator_sequences, validator_gaps):
+            conn.execute(delete(table).where(table.c.validator_id == validator_id))
+        if row is None:
+            conn.execute(insert(validator_epochs).values(validator_id=validator_id, epoch=epoch))
+        else:
+            conn.execute(
+                update(validator_epochs)
+                .where(validator_epochs.c.validator_id == validator_id)
+                .values(epoch=epoch)
+            )
+        return True
+
+    @staticmethod
+    def _keep_conflict(conn: Connection, e: Any, position: int) -> None:
+        conn.execute(
+            insert(tap_seq_conflicts).values(
+                conflict_id=e.originator_id,
+                validator_id=e.validator_id,
+                epoch=e.epoch,
+                seq=e.seq,
+                conflicts_with=e.conflicts_with,
+                medium=e.medium,
+                tapped_at=e.tapped_at,
+                recorded_at=e.recorded_at,
+                position=position,
+            )
+        )
 
     def _apply_one(self, conn: Connection, validator_id: int, seq: int) -> None:
         row = conn.execute(
@@ -172,12 +254,26 @@ class TapFollower(Follower):
 
 
 @dataclass(frozen=True)
+class SeqConflictView:
+    """A tap kept for review: another tap holds `(validator_id, epoch, seq)`."""
+
+    conflict_id: UUID
+    epoch: int
+    seq: int
+    conflicts_with: UUID
+    medium: str
+    tapped_at: datetime
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
 class SequenceReport:
     highest_seq: int | None  # None: no tap recorded yet
     taps_recorded: int
     missing_count: int  # exact
     missing_seqs: list[int]  # the most recent ones, ascending
     as_of: int  # the position in the log the report is built to
+    epoch: int = 0  # the epoch reported: the latest one a tap was recorded in
 
 
 @dataclass(frozen=True)
@@ -247,8 +343,13 @@ class TapViews:
                 .limit(VALIDATOR_GAPS_KEPT_MAX)
             ).scalars()
             missing = [int(s) for s in gaps]
+            epoch = conn.execute(
+                select(validator_epochs.c.epoch).where(
+                    validator_epochs.c.validator_id == validator_id
+                )
+            ).scalar()
         if row is None:
-            return SequenceReport(None, 0, 0, [], int(as_of or 0))
+            return SequenceReport(None, 0, 0, [], int(as_of or 0), int(epoch or 0))
         highest, recorded = int(row.highest_seq), int(row.taps_recorded)
         return SequenceReport(
             highest_seq=highest,
@@ -256,7 +357,32 @@ class TapViews:
             missing_count=highest - (SEQ_FIRST - 1) - recorded,
             missing_seqs=missing,
             as_of=int(as_of or 0),
+            epoch=int(epoch or 0),
         )
+
+    def seq_conflicts(
+        self, validator_id: int, *, limit: int = SEQ_CONFLICTS_LISTED_MAX
+    ) -> list[SeqConflictView]:
+        """The validator's taps kept for review, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(tap_seq_conflicts)
+                .where(tap_seq_conflicts.c.validator_id == validator_id)
+                .order_by(tap_seq_conflicts.c.position.desc(), tap_seq_conflicts.c.seq.desc())
+                .limit(min(limit, SEQ_CONFLICTS_LISTED_MAX))
+            ).all()
+        return [
+            SeqConflictView(
+                conflict_id=row.conflict_id,
+                epoch=int(row.epoch),
+                seq=int(row.seq),
+                conflicts_with=row.conflicts_with,
+                medium=row.medium,
+                tapped_at=row.tapped_at,
+                recorded_at=row.recorded_at,
+            )
+            for row in rows
+        ]
 
 
 def _disagreement(r: Any) -> TapDisagreement:

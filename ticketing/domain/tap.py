@@ -1,7 +1,11 @@
 """One tap as a validator recorded it and the backend re-verified it: immutable, one event.
 
-A tap's id is the `uuid5` of `(validator_id, seq)`, so a device re-sending a tap after a lost
-acknowledgement meets the event store's uniqueness check instead of recording it twice. A code
+A tap's id is the `uuid5` of `(validator_id, epoch, seq)`, so a device re-sending a tap after a
+lost acknowledgement meets the event store's uniqueness check instead of recording it twice; the
+epoch (`domain.validator`) changes when a wiped device is enrolled again and numbers from 1
+again. Epoch 0 keeps the id of `(validator_id, seq)` that taps had before epochs existed. A
+re-sent tap is told from another tap that reuses its number by the fields the device uploaded
+(`same_upload`): only the very same tap is a duplicate. A code
 or a card session can be *used* once: the id of its use (`qr_code_use_id` of `(card_id,
 generated_at, counter)`, spec/QR.md; `card_session_use_id` of `(serial, transaction counter)`,
 spec/CARD.md) is claimed in the same transaction as the tap that uses it, so the same code
@@ -11,6 +15,7 @@ an accepted tap claims a use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -28,6 +33,21 @@ SEQ_FIRST = 1
 SEQ_MAX = 2**48 - 1
 REASON_MAX_CHARS = 40
 RECORDED_VERSION = 1  # a tap has one event
+# What the device uploads of a tap, beyond its numbering: a re-sent tap repeats all of them.
+DEVICE_FIELDS = (
+    "tapped_at",
+    "medium",
+    "device_decision",
+    "device_reason",
+    "code_text",
+    "serial",
+    "key_level",
+    "terminal_challenge",
+    "card_challenge",
+    "transaction_counter",
+    "transcript",
+    "card_mac",
+)
 REASON_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -62,8 +82,15 @@ VERDICTS = frozenset(Verdict)
 CODE_REPLAYED = "code_replayed"
 
 
-def tap_id(validator_id: int, seq: int) -> UUID:
-    return url_uuid5(f"/tapledger/taps/{validator_id}/{seq}")
+def tap_id(validator_id: int, seq: int, epoch: int = 0) -> UUID:
+    if epoch == 0:
+        return url_uuid5(f"/tapledger/taps/{validator_id}/{seq}")
+    return url_uuid5(f"/tapledger/taps/{validator_id}/epochs/{epoch}/{seq}")
+
+
+def same_upload(recorded: Mapping[str, Any], uploaded: Mapping[str, Any]) -> bool:
+    """Whether two tap states hold what one upload of one tap holds (numbering aside)."""
+    return all(recorded.get(name) == uploaded.get(name) for name in DEVICE_FIELDS)
 
 
 class Tap(Aggregate):
@@ -77,6 +104,8 @@ class Tap(Aggregate):
 
     class Recorded(Created):
         TOPIC = f"{TOPIC_PREFIX}.Recorded"
+        # Version 2 added `epoch`; a version 1 event (stored before) is of epoch 0.
+        class_version = 2
         validator_id: int
         seq: int
         tapped_at: datetime  # the device's clock
@@ -103,10 +132,15 @@ class Tap(Aggregate):
         transaction_counter: int | None
         transcript: str | None
         card_mac: str | None
+        epoch: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["epoch"] = 0
 
     @staticmethod
-    def create_id(validator_id: int, seq: int) -> UUID:
-        return tap_id(validator_id, seq)
+    def create_id(validator_id: int, seq: int, epoch: int = 0) -> UUID:
+        return tap_id(validator_id, seq, epoch)
 
     @event(Recorded)
     def __init__(
@@ -134,9 +168,11 @@ class Tap(Aggregate):
         transaction_counter: int | None,
         transcript: str | None,
         card_mac: str | None,
+        epoch: int,
     ) -> None:
         # Only what readers of one tap ask for; the event keeps everything.
         self.validator_id = validator_id
+        self.epoch = epoch
         self.seq = seq
         self.tapped_at = tapped_at
         self.medium_code = medium
@@ -181,11 +217,13 @@ def recorded_state(
     transaction_counter: int | None = None,
     transcript: str | None = None,
     card_mac: str | None = None,
+    epoch: int = 0,
 ) -> dict[str, Any]:
     """The checked state of a tap's `Recorded` event, keyed and ordered as the library keeps
     an event's state (its fields less the originator's id and version), so that the tap path
     can write it without making the event object first."""
     check_seq(seq)
+    require(type(epoch) is int and epoch >= 0, "an epoch was checked against the validator")
     check_aware(tapped_at)
     check_aware(recorded_at)
     check_reason("device_reason", device_reason)
@@ -223,6 +261,8 @@ def recorded_state(
         "transaction_counter": transaction_counter,
         "transcript": transcript,
         "card_mac": card_mac,
+        "epoch": epoch,
+        "class_version": Tap.Recorded.class_version,
     }
 
 

@@ -2,6 +2,11 @@
 
 Its id is what the device writes into every tap (`(validator_id, seq)`) and into the event
 records of the cards it charges (a u32, spec/CARD.md), so it is chosen by the operator, not here.
+
+A device numbers its taps itself, so a device whose state was wiped numbers them from 1 again.
+Re-enrolling it gives it a new *epoch*: its taps are then known by `(validator_id, epoch, seq)`,
+and the new numbering cannot meet the old one. Registration is epoch 0, so taps recorded before
+epochs existed keep their meaning.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ LOCATION_MAX = 0xFFFF_FFFF
 NETWORK_ID_MAX = 0xFFFF
 # A stop or route id of the fare feed (GTFS ids are short in practice).
 FARE_ID_MAX_CHARS = 64
+# Re-enrolments of one validator: one a day for 179 years; more is a runaway script.
+EPOCH_MAX = 0xFFFF
 
 
 class ValidatorKind(StrEnum):
@@ -58,6 +65,11 @@ class Validator(Aggregate):
         route_id: str
         direction: str
 
+    class Enrolled(Event):
+        TOPIC = f"{TOPIC_PREFIX}.Enrolled"
+        epoch: int
+        at: datetime
+
     @staticmethod
     def create_id(validator_id: int) -> UUID:
         return uuid5(NAMESPACE_URL, f"/tapledger/validators/{validator_id}")
@@ -84,6 +96,7 @@ class Validator(Aggregate):
         self.stop_id = stop_id
         self.route_id = route_id
         self.direction_code = direction
+        self.epoch = 0  # registering is the first enrolment
 
     @classmethod
     def register(
@@ -122,6 +135,21 @@ class Validator(Aggregate):
             direction=direction,
         )
 
+    def enrol(self, *, at: datetime) -> None:
+        """Starts a new epoch: the device restarts its numbering without meeting its old taps."""
+        if self.epoch >= EPOCH_MAX:
+            raise TooManyEnrolments(self.validator_id)
+        self._enrolled(epoch=self.epoch + 1, at=at)
+
+    @event(Enrolled)
+    def _enrolled(self, epoch: int, at: datetime) -> None:
+        self.epoch = epoch
+
+    def check_epoch(self, epoch: int) -> None:
+        """An upload names an epoch this validator was given (an older one is a late upload)."""
+        if type(epoch) is not int or not 0 <= epoch <= self.epoch:
+            raise EpochNotEnrolled(self.validator_id, epoch)
+
     @property
     def kind(self) -> ValidatorKind:
         return ValidatorKind(self.kind_code)
@@ -159,3 +187,26 @@ class ValidatorAlreadyRegistered(LedgerError):
 
     def __init__(self, validator_id: int) -> None:
         super().__init__(f"validator {validator_id} is already registered")
+
+
+class EpochNotEnrolled(LedgerError):
+    code = "epoch_not_enrolled"
+
+    def __init__(self, validator_id: int, epoch: object) -> None:
+        super().__init__(f"validator {validator_id} was never enrolled in epoch {epoch!r}")
+
+
+class TooManyEnrolments(LedgerError):
+    code = "too_many_enrolments"
+
+    def __init__(self, validator_id: int) -> None:
+        super().__init__(f"validator {validator_id} was enrolled {EPOCH_MAX} times already")
+
+
+class ValidatorBusy(LedgerError):
+    """Enrolments of one validator kept racing each other; the caller may retry."""
+
+    code = "validator_busy"
+
+    def __init__(self, validator_id: int) -> None:
+        super().__init__(f"validator {validator_id} changed under every attempt; retry later")
