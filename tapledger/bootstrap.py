@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -35,6 +36,7 @@ from ticketing.card_issuer import CardIssuer
 from ticketing.domain.smart_card import SmartCard
 from ticketing.hotstate import HotState
 from ticketing.ingestion import TapIngestion
+from ticketing.journey_reconciliation import Discrepancy, reconcile
 from ticketing.journeys import Journeys
 from ticketing.pass_sales import PassSales
 from ticketing.pricing_lock import PricingLock
@@ -93,6 +95,16 @@ class Container:
         closed = self.journeys.close_ended_day(day)
         self.journey_follower.catch_up()
         return closed
+
+    def reconcile_journeys(self, account_id: UUID | None = None) -> list[Discrepancy]:
+        """Where the ledger and the journeys disagree (after catching up); empty when they
+        agree: of one account, or of all."""
+        self.catch_up()
+        return reconcile(
+            self.read_model.journey_lines(account_id),
+            self.read_model.pending_journey_holds(account_id),
+            self.journeys.get_journey,
+        )
 
     def start_followers(self) -> None:
         """Follows the event store in background threads, woken by every local save."""

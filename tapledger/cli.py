@@ -10,6 +10,7 @@ from uuid import UUID
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 from uvicorn.config import STARTUP_FAILURE
 
 from tapledger.bootstrap import bootstrap
@@ -38,6 +39,8 @@ app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
 app.add_typer(validator_app, name="validator")
 console = Console()
+# Disagreements printed by `journeys reconcile`; the count says how many there are in all.
+RECONCILE_SHOWN_MAX = 200
 
 
 @app.command()
@@ -172,6 +175,38 @@ def journeys_close_day(
     finally:
         container.close()
     console.print(f"service day {closed_day}: closed {closed} journeys")
+
+
+@journeys.command("reconcile")
+def journeys_reconcile(
+    account: Annotated[
+        UUID | None, typer.Option(help="One account; default: every account")
+    ] = None,
+) -> None:
+    """Checks that the ledger and the journeys agree: every transfer made under a journey's id
+    is recorded by that journey, and every pending hold under one is its open hold. Exits 1
+    listing each disagreement."""
+    container = bootstrap()
+    try:
+        found = container.reconcile_journeys(account)
+    finally:
+        container.close()
+    if not found:
+        console.print("the ledger and the journeys agree")
+        return
+    table = Table("account", "journey", "mismatch", "transfer", "posted VND", "pending VND")
+    for d in found[:RECONCILE_SHOWN_MAX]:
+        table.add_row(
+            d.account_id.hex,
+            d.journey_id.hex,
+            d.mismatch.value,
+            d.transfer_id,
+            str(d.posted_delta_vnd),
+            str(d.pending_delta_vnd),
+        )
+    console.print(table)
+    console.print(f"[red]{len(found)} disagreements[/red]")
+    raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -16,20 +16,19 @@ from ticketing.fares.engine import FareEngine
 from ticketing.fares.errors import FareRefused, UnknownFare
 from ticketing.fares.journey import NO_ENTITLEMENTS, Entitlements, Fare, Leg
 
-HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
-# Hanoi's buses and metro run from about 05:00 to 23:00; a service day runs 04:00 to 04:00 local,
-# so a late ride belongs to the day it began.
+# Hanoi's buses and metro run from about 05:00 to 23:00; a service day runs 04:00 to 04:00 in the
+# feed's local time (its agency_timezone), so a late ride belongs to the day it began.
 SERVICE_DAY_START = time(4, 0)
 MEDIUM_FARE_MEDIA = {"qr": "mobile_app", "card": "transit_card"}
 
 
-def service_day(at: datetime) -> date:
-    local = at.astimezone(HANOI)
+def service_day(at: datetime, zone: ZoneInfo) -> date:
+    local = at.astimezone(zone)
     return (local - timedelta(hours=SERVICE_DAY_START.hour)).date()
 
 
-def service_day_end(day: date) -> datetime:
-    start = datetime.combine(day + timedelta(days=1), SERVICE_DAY_START, HANOI)
+def service_day_end(day: date, zone: ZoneInfo) -> datetime:
+    start = datetime.combine(day + timedelta(days=1), SERVICE_DAY_START, zone)
     return start
 
 

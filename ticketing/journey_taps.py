@@ -153,7 +153,7 @@ def apply_tap(
 
 def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> None:
     """Charges an open journey the most it could have cost, and lets a late tap correct it."""
-    at = service_day_end(date.fromisoformat(journey.service_day))
+    at = service_day_end(date.fromisoformat(journey.service_day), pricing.fares.timezone)
     before_vnd = journey.fare_vnd
     try:
         fare = pricing.max_fare(journey)
@@ -564,7 +564,7 @@ class _Work:
             paid_from=self.paid_from,
             rider_category=self.tap.category,
             fare_media=self.tap.media,
-            service_day=service_day(self.tap.at).isoformat(),
+            service_day=service_day(self.tap.at, self.pricing.fares.timezone).isoformat(),
             leg=leg,
             at=self.tap.at,
         )

@@ -197,7 +197,7 @@ class Journeys(ObservedApplication):
 
     def last_ended_day(self) -> date:
         """The service day that ended most recently (04:00 to 04:00, Asia/Ho_Chi_Minh)."""
-        return service_day(self.ledger.now()) - timedelta(days=1)
+        return service_day(self.ledger.now(), self.fares.timezone) - timedelta(days=1)
 
     def close_ended_day(self, day: date | None = None) -> tuple[date, int]:
         """Closes a service day that has ended (by default the last one): every journey of it,

@@ -27,7 +27,7 @@ from ticketing.domain.rider_passes import (
 from ticketing.fares.entitlements import pass_validity
 from ticketing.fares.feed import FarePass, RouteScope
 from ticketing.fares.matching import product_price
-from ticketing.journey_fares import HANOI, rider_category_id
+from ticketing.journey_fares import rider_category_id
 from ticketing.journeys import Journeys
 from ticketing.optimistic import SAVE_ATTEMPTS_MAX, back_off
 
@@ -88,7 +88,7 @@ class PassSales:
         debit = self.ledger.get_transfer(transfer_id)
         require(debit is not None, "a debit just executed is stored")
         bought_at = debit.recorded_at if debit is not None else self.ledger.now()
-        valid_from, valid_until = pass_validity(feed, fare_product_id, bought_at, HANOI)
+        valid_from, valid_until = pass_validity(feed, fare_product_id, bought_at)
         for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
             passes = self.journeys.get_passes(account_id) or RiderPasses(account_id=account_id)
             repeated = passes.find(purchase_id) is not None

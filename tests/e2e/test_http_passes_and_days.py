@@ -183,7 +183,7 @@ def test_closing_an_ended_day_charges_open_journeys_once(
     now = int(clock.now.timestamp())
     upload(client, entry, ENTRY, qr(phone, 1, now=now, counter=1))
     container.catch_up()
-    day = service_day(clock.now).isoformat()
+    day = service_day(clock.now, container.journeys.fares.timezone).isoformat()
     url = f"/v1/journeys/service-days/{day}/close"
     early = client.post(url, headers=ADMIN)
     assert early.status_code == 409, early.text
@@ -211,7 +211,7 @@ def test_the_cli_closes_the_last_ended_day_by_default_and_refuses_one_not_ended(
         upload(client, entry, ENTRY, qr(phone, 1, now=int(yesterday.now.timestamp()), counter=1))
     container.catch_up()
     container.close()
-    day = service_day(yesterday.now)
+    day = service_day(yesterday.now, container.journeys.fares.timezone)
 
     closed = CliRunner().invoke(cli, ["journeys", "close-day"])
     again = CliRunner().invoke(cli, ["journeys", "close-day", "--day", day.isoformat()])

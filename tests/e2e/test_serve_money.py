@@ -28,6 +28,7 @@ from tests.e2e.test_serve_workers import REPLACED_WITHIN_S, wait_for_workers, wo
 from tests.integration.conftest import DatabaseFactory
 from tests.services import redis_url
 from tests.tap_media import Phone
+from ticketing.journey_reconciliation import reconcile
 
 WORKERS = 2
 RIDERS = 240
@@ -255,9 +256,10 @@ class WorkerKiller:
 
 
 def wait_until_priced(container: Container) -> None:
-    """Until the journey follower has applied every tap and the journeys read model shows it."""
+    """Until the journey follower has applied every tap, and the journeys and ledger read models
+    show what it did."""
     deadline = time.monotonic() + SETTLED_WITHIN_S
-    while container.journeys.lag() or container.journey_follower.lag():
+    while container.journeys.lag() or container.journey_follower.lag() or container.follower.lag():
         assert time.monotonic() < deadline, "the servers' followers did not catch up"
         time.sleep(POLL_S)
 
@@ -317,5 +319,12 @@ def test_two_workers_with_kills_charge_every_rider_exactly_their_journeys(
         assert not wrong, (
             f"{len(wrong)} of {RIDERS} riders charged other than {RIDES_VND} VND: {wrong[:5]}"
         )
+        # Transfer by transfer too: everything moved under a journey's id is that journey's.
+        disagreements = reconcile(
+            container.read_model.journey_lines(),
+            container.read_model.pending_journey_holds(),
+            container.journeys.get_journey,
+        )
+        assert disagreements == []
     finally:
         container.close()

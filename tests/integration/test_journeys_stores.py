@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -31,9 +32,10 @@ from tests.tap_media import (
     personalised_card,
 )
 from tests.unit.test_journey_purses import count_calls
-from ticketing.domain.commands import TopUp
+from ticketing.domain.commands import Debit, PlaceHold, TopUp
 from ticketing.domain.smart_card import SmartCard
 from ticketing.ingestion import CardTap, QrTap
+from ticketing.journey_reconciliation import Mismatch, reconcile
 from ticketing.journeys import Journeys, PricingLockLost
 from ticketing.pricing_lock import InProcessPricingLock
 
@@ -430,3 +432,55 @@ def test_a_top_up_saved_on_a_card_while_its_purse_is_recorded_loses_neither(
     assert alone == [1]  # the one save failed; the card was recorded on its own
     assert "desk-1" in container.smart_cards.get(rider.serial).open_reloads
     assert rider.purses_recorded() == 2
+
+
+def test_the_ledger_and_the_journeys_agree_after_riding(container: Container, rider: Rider) -> None:
+    rider.ride()
+    assert container.reconcile_journeys() == []
+    assert container.reconcile_journeys(rider.account_id) == []
+
+
+def test_money_moved_under_a_journey_that_does_not_record_it_is_reported(
+    container: Container, rider: Rider
+) -> None:
+    rider.ride()
+    container.catch_up()
+    [bus, metro] = container.journey_views.for_account(rider.account_id)
+    stray = f"journey:{bus.journey_id.hex}:leg:9"
+    orphan_hold = f"journey:{uuid4().hex}:hold:0"
+    container.ledger.execute(Debit(rider.account_id, stray, 1_000, "ride"))
+    container.ledger.execute(PlaceHold(rider.account_id, orphan_hold, 15_000, 3600, "metro entry"))
+    found = {(d.mismatch, d.transfer_id) for d in container.reconcile_journeys()}
+    assert found == {
+        (Mismatch.NOT_RECORDED, stray),
+        (Mismatch.NOT_RECORDED, orphan_hold),
+        (Mismatch.HOLD_NOT_OWNED, orphan_hold),
+    }
+    assert metro.journey_id.hex not in {t for _, t in found}
+
+
+def test_a_crash_between_the_ledger_and_the_save_shows_then_mends_by_applying_again(
+    container: Container, rider: Rider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journeys = container.journeys
+    record = journeys._record
+
+    def crash(processing: Any) -> Any:
+        raise Crash
+
+    monkeypatch.setattr(journeys, "_record", crash)
+    rider.ride()
+    with pytest.raises(Crash):
+        journeys.catch_up()
+    container.follower.catch_up()
+    # Money moved for journeys that are not saved yet: each transfer is not recorded.
+    found = reconcile(
+        container.read_model.journey_lines(),
+        container.read_model.pending_journey_holds(),
+        journeys.get_journey,
+    )
+    assert {d.mismatch for d in found} == {Mismatch.NOT_RECORDED}
+    assert sum(d.posted_delta_vnd for d in found) == -(METRO_01_TO_12_VND + BUS_01_VND)
+    monkeypatch.setattr(journeys, "_record", record)
+    assert container.reconcile_journeys() == []
+    assert rider.balance() == (SEED_VND - METRO_01_TO_12_VND - BUS_01_VND, 0)

@@ -160,29 +160,3 @@ def test_taps_both_sides_accepted_or_both_refused_are_not_listed_for_review(worl
     views = tap_views(world)
     assert views.disagreements() == []
     assert views.disagreements(validator_id=GATE_IN_01) == []
-
-
-ROUTE_01_FARE_VND = 10_000
-
-
-def test_a_re_enrolled_validator_s_rides_numbered_from_1_again_are_journeys_of_their_own() -> None:
-    # A wiped validator, enrolled again, numbers its taps from 1: the same seqs in a new epoch
-    # are other taps, so they begin other journeys and each ride is charged.
-    world = build()
-    account_id, phone = world.rider()
-    for after_min in (0, 20):
-        world.tap(phone, BUS_01, after_min)
-    assert world.taps.enrol_validator(BUS_01).epoch == 1
-    world.seq = 0
-    for after_min in (120, 140):
-        at = START + timedelta(minutes=after_min)
-        world.clock.now = at
-        world.seq += 1
-        world.counter += 1
-        code = phone.code(int(at.timestamp()) - 2, world.counter)
-        tap = QrTap(world.seq, at, "accepted", "accepted", code)
-        [result] = world.taps.ingest_batch(BUS_01, [tap], epoch=1)
-        assert result.status == "accepted", result
-    world.follow()
-    assert [j.charged_vnd for j in world.journeys_of(account_id)] == [ROUTE_01_FARE_VND] * 2
-    assert world.balance(account_id) == (BALANCE_VND - 2 * ROUTE_01_FARE_VND, 0)

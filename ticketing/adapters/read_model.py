@@ -24,10 +24,16 @@ from sqlalchemy import (
     Table,
     Uuid,
     and_,
+    or_,
     select,
 )
 
 from ticketing.domain import limits
+from ticketing.journey_reconciliation import LedgerLine
+
+# Where the journey follower's transfers begin (`journey_charges`): debits and holds, then the
+# refunds it makes as top-ups.
+JOURNEY_PREFIXES = ("journey:", "top-up:journey-", "top-up:purse-refund:")
 
 # Page sizes of statement and listing queries.
 PAGE_SIZE_MAX = 200
@@ -143,6 +149,31 @@ class LedgerReadModel:
         )
         with self.engine.connect() as conn:
             return [(r.account_id, r.hold_id) for r in conn.execute(query)]
+
+    def journey_lines(self, account_id: UUID | None = None) -> list[LedgerLine]:
+        """Statement lines under the transfer ids the journey follower derives from journeys
+        (`journey_reconciliation`), of one account or of all."""
+        query = select(
+            statement_lines.c.account_id,
+            statement_lines.c.kind,
+            statement_lines.c.reference,
+            statement_lines.c.posted_delta_vnd,
+            statement_lines.c.pending_delta_vnd,
+        ).where(or_(*(statement_lines.c.reference.startswith(p) for p in JOURNEY_PREFIXES)))
+        if account_id is not None:
+            query = query.where(statement_lines.c.account_id == account_id)
+        with self.engine.connect() as conn:
+            return [LedgerLine(*row) for row in conn.execute(query.order_by("account_id", "seq"))]
+
+    def pending_journey_holds(self, account_id: UUID | None = None) -> list[tuple[UUID, str]]:
+        """Holds still pending under a journey's transfer id: (account id, hold id)."""
+        query = select(holds.c.account_id, holds.c.hold_id).where(
+            and_(holds.c.status == "pending", holds.c.hold_id.startswith("journey:"))
+        )
+        if account_id is not None:
+            query = query.where(holds.c.account_id == account_id)
+        with self.engine.connect() as conn:
+            return [(row.account_id, row.hold_id) for row in conn.execute(query)]
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every view table in a stable order, to compare two builds."""
