@@ -171,7 +171,9 @@ class TapDisagreementPublic(BaseModel):
     medium: str
     kind: DisagreementKind = Field(
         description="let_through_unverified: the device accepted what the backend refused (not "
-        "charged); turned_away_verified: the device refused a medium the backend verified"
+        "charged); turned_away_verified: the device refused a medium the backend verified; "
+        "suspected_clone: a card whose MAC the validator's SAM or the backend rejected (a "
+        "genuine serial with other keys), listed even when both refused it"
     )
     device_decision: str
     device_reason: str

@@ -7,13 +7,14 @@ Either disagreeing with the other is listed for staff (`TapViews.disagreements`)
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from tests.tap_media import Phone
+from tests.tap_media import CARD_SERIAL, Phone, bus_ride, personalised_card
 from tests.unit.test_journeys import (
     BALANCE_VND,
     BUS_01,
@@ -26,7 +27,7 @@ from tests.unit.test_journeys import (
     build,
 )
 from ticketing.adapters.tap_views import TapFollower, TapViews
-from ticketing.ingestion import QrTap, TapResult
+from ticketing.ingestion import CardTap, QrTap, TapResult
 
 CAT_LINH_TO_YEN_NGHIA_VND = 15_000
 HA_DONG_TO_YEN_NGHIA_VND = 8_000
@@ -160,3 +161,27 @@ def test_taps_both_sides_accepted_or_both_refused_are_not_listed_for_review(worl
     views = tap_views(world)
     assert views.disagreements() == []
     assert views.disagreements(validator_id=GATE_IN_01) == []
+
+
+def test_a_card_whose_mac_fails_is_listed_as_a_suspected_clone(world: World) -> None:
+    # A card with a genuine serial and other keys: the validator's SAM rejects its MAC, refuses
+    # the tap and uploads the card's answer; the backend rejects it too. Both sides agree, and
+    # staff must still see it.
+    account_id, _ = world.rider()
+    world.journeys.smart_cards.issue(account_id, serial=CARD_SERIAL.hex())
+    card = personalised_card(account_id)
+    proof = bus_ride(card, at=int(START.timestamp()), validator=BUS_01)
+    cloned = dataclasses.replace(proof, card_mac=bytes(len(proof.card_mac)))
+    world.clock.now = START
+    world.seq += 1
+    upload = CardTap(world.seq, START, "refused", "card_not_genuine", CARD_SERIAL.hex(), cloned)
+    [result] = world.taps.ingest_batch(BUS_01, [upload])
+    assert (result.status, result.reason) == ("refused", "bad_card_mac")
+    world.follow()
+    assert world.balance(account_id) == (BALANCE_VND, 0)
+    [flagged] = tap_views(world).disagreements()
+    assert (flagged.kind, flagged.device_reason, flagged.refusal_reason) == (
+        "suspected_clone",
+        "card_not_genuine",
+        "bad_card_mac",
+    )

@@ -9,7 +9,8 @@ recorded once); the list names only the most recent `VALIDATOR_GAPS_KEPT_MAX` of
 A disagreement is a tap the device accepted and the backend could not verify (the rider went
 through and is not charged: a forged or replayed code, a stale deny list, a device fault), or
 one the device refused and the backend verified (the rider was turned away with a good medium:
-a gate fault or stale data on the device). Neither moves money; staff review both. They are rows
+a gate fault or stale data on the device). A card whose MAC either side rejected is listed too,
+as a suspected clone, even when both refused it. None moves money; staff review them. They are rows
 of this projection rather than a projection of their own because they are read from the same
 `Tap.Recorded` events by the same follower. A database made before the table existed lists only
 later disagreements until `tapledger projections rebuild`.
@@ -46,7 +47,7 @@ from sqlalchemy import (
 )
 
 from ticketing.adapters.follower import FOLLOW_SECTION_MAX, Follower, tracking
-from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, Tap, Verdict
+from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, CardRefusal, Tap, Verdict
 from ticketing.domain.tap_conflict import TapConflict
 
 PROJECTION_NAME = "tap_sequences"
@@ -57,7 +58,10 @@ DISAGREEMENTS_PAGE_MAX = 100
 
 # The device accepted what the backend refused (a ride nobody is charged for), or refused a
 # medium the backend verified (a rider turned away who could have paid).
-DisagreementKind = Literal["let_through_unverified", "turned_away_verified"]
+DisagreementKind = Literal["let_through_unverified", "turned_away_verified", "suspected_clone"]
+# A card whose MAC the validator's SAM or the backend's rejected: a card with a genuine serial and
+# other keys, listed for staff even when both sides refused it.
+CLONE_DEVICE_REASON = "card_not_genuine"
 
 # Taps kept for review listed in one answer, newest first.
 SEQ_CONFLICTS_LISTED_MAX = 200
@@ -139,7 +143,9 @@ class TapSequenceProjection:
                 continue
             if self._in_latest_epoch(conn, e.validator_id, e.epoch):
                 self._apply_one(conn, e.validator_id, e.seq)
-            if e.device_decision != e.verification:
+            if e.device_decision != e.verification or _suspected_clone(
+                e.device_reason, e.refusal_reason
+            ):
                 conn.execute(
                     insert(tap_disagreements).values(
                         tap_id=e.originator_id.hex,
@@ -293,6 +299,8 @@ class TapDisagreement:
 
     @property
     def kind(self) -> DisagreementKind:
+        if _suspected_clone(self.device_reason, self.refusal_reason):
+            return "suspected_clone"
         if self.device_decision == Verdict.ACCEPTED:
             return "let_through_unverified"
         return "turned_away_verified"
@@ -383,6 +391,10 @@ class TapViews:
             )
             for row in rows
         ]
+
+
+def _suspected_clone(device_reason: str, refusal_reason: str | None) -> bool:
+    return device_reason == CLONE_DEVICE_REASON or refusal_reason == CardRefusal.BAD_CARD_MAC
 
 
 def _disagreement(r: Any) -> TapDisagreement:
