@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,13 +16,12 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.records import Environment, EventKind
 from hardware.tlc1.terminal import SessionProof, Terminal
+from tests.vectors import CARD_VECTORS_PATH
 from ticketing.tl1.device import sign_code
 from validators.card_desk import CardDesk
 from validators.card_validation import CardValidator, Outcome, TapPoint
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[2] / "shared" / "spec" / "card-vectors.json").read_text()
-)
+VECTORS = json.loads(CARD_VECTORS_PATH.read_text())
 MASTER_KEYS = {KeyLevel(int(k)): bytes.fromhex(v) for k, v in VECTORS["master_keys"].items()}
 CARD_SERIAL = bytes.fromhex(VECTORS["serial"])
 NETWORK = 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -40,10 +39,9 @@ from hardware.tlc1.records import (
     RecordVersionError,
     is_blank,
 )
+from tests.vectors import CARD_VECTORS_PATH
 
-# The repository and shared/ are siblings, here and in CI.
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json"
-VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
+VECTORS: dict[str, Any] = json.loads(CARD_VECTORS_PATH.read_text())
 TRACE: list[dict[str, str]] = VECTORS["trace"]
 SERIAL = bytes.fromhex(VECTORS["serial"])
 MASTER_KEYS = {

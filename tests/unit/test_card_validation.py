@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -15,6 +14,7 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.records import Environment, EventKind
 from hardware.tlc1.terminal import Terminal
+from tests.vectors import CARD_VECTORS_PATH
 from validators.card_desk import CardDesk
 from validators.card_validation import (
     METRO_RIDE_MAX_S,
@@ -25,9 +25,7 @@ from validators.card_validation import (
     TapPoint,
 )
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json").read_text()
-)
+VECTORS = json.loads(CARD_VECTORS_PATH.read_text())
 MASTER_KEYS = {KeyLevel(int(k)): bytes.fromhex(v) for k, v in VECTORS["master_keys"].items()}
 SERIAL = bytes.fromhex(VECTORS["serial"])
 NETWORK = 1

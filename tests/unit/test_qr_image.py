@@ -6,7 +6,6 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -14,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from tests.vectors import QR_VECTORS_PATH
 from ticketing.domain.invariants import InvariantViolated
 from ticketing.tl1.qr_image import (
     CodeTooLongForQr,
@@ -56,8 +56,6 @@ GLYPH_MODULES = {
     " ": (False, False),
 }
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "qr-vectors.json"
-
 
 def base45(data: bytes) -> str:
     """RFC 9285: each pair of bytes as three digits base 45, least significant first; a last lone
@@ -77,9 +75,9 @@ def code_from(payload: bytes) -> str:
 
 def load_vector_codes() -> dict[str, str]:
     """The spec's test vectors whose text has a full code's length, by name."""
-    vectors = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))["vectors"]
+    vectors = json.loads(QR_VECTORS_PATH.read_text(encoding="utf-8"))["vectors"]
     codes = {v["name"]: v["code"] for v in vectors if len(v["code"]) == CODE_CHARS}
-    assert codes, f"{VECTORS_PATH} holds no {CODE_CHARS}-character codes"
+    assert codes, f"{QR_VECTORS_PATH} holds no {CODE_CHARS}-character codes"
     return codes
 
 

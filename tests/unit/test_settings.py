@@ -20,6 +20,7 @@ from tapledger.settings import (
     POSTGRES_POOL_MAX,
     Settings,
 )
+from tests.vectors import CARD_VECTORS_PATH
 
 GOOD_TOKEN = "x" * 40
 GOOD_KEK = base64.b64encode(bytes(range(32))).decode()
@@ -106,9 +107,7 @@ def test_default_overdraft_is_bounded(overdraft_vnd: int) -> None:
 
 
 def test_the_sam_loads_its_master_keys_from_a_sealed_key_file(tmp_path: Path) -> None:
-    keys = json.loads(
-        (Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json").read_text()
-    )["master_keys"]
+    keys = json.loads(CARD_VECTORS_PATH.read_text())["master_keys"]
     s = settings(data_dir=tmp_path, sam_key_file=tmp_path / "sam.keys")
     sealed = seal_key_file(json.dumps(keys).encode(), kek=s.key_encryption_key_bytes)
     (tmp_path / "sam.keys").write_bytes(sealed)

@@ -23,9 +23,9 @@ from hardware.sam import (
     seal_key_file,
 )
 from hardware.tlc1.constants import KeyLevel
+from tests.vectors import CARD_VECTORS_PATH
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json"
-VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
+VECTORS: dict[str, Any] = json.loads(CARD_VECTORS_PATH.read_text())
 TRACE: list[dict[str, str]] = VECTORS["trace"]
 SERIAL = bytes.fromhex(VECTORS["serial"])
 MASTER_KEYS: dict[str, str] = VECTORS["master_keys"]

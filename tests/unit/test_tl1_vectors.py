@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.vectors import QR_VECTORS_PATH
 from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.device import sign_code
 from ticketing.tl1.issuing import compress_p256, issue_certificate
@@ -19,9 +19,7 @@ from ticketing.tl1.layout import Certificate, code_from_text, code_to_text, pars
 from ticketing.tl1.replay import ReplayWindow
 from ticketing.tl1.verify import Decision, Verifier
 
-# The repository and shared/ are siblings, here and in CI.
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "qr-vectors.json"
-VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
+VECTORS: dict[str, Any] = json.loads(QR_VECTORS_PATH.read_text())
 CASES: list[dict[str, Any]] = VECTORS["vectors"]
 VALID = next(case for case in CASES if case["name"] == "valid")
 # A fresh code of our own: a few seconds old, with a counter the vectors do not use.

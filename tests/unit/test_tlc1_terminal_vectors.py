@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,9 @@ from hardware.tlc1 import crypto
 from hardware.tlc1.commands import ConditionsNotSatisfied, IncorrectMac
 from hardware.tlc1.constants import KeyLevel, Sfi
 from hardware.tlc1.terminal import CardMacRejected, OpenedSession, Terminal, random_challenge
+from tests.vectors import CARD_VECTORS_PATH
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "card-vectors.json"
-VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
+VECTORS: dict[str, Any] = json.loads(CARD_VECTORS_PATH.read_text())
 HEX = bytes.fromhex
 TRACE = [(HEX(step["command"]), HEX(step["response"])) for step in VECTORS["trace"]]
 SERIAL = HEX(VECTORS["serial"])
