@@ -38,6 +38,12 @@ POSTGRES_MAX_CONNECTIONS = 100  # PostgreSQL's default
 READ_MODEL_POOL_KEPT = 3
 
 
+# A follower applies thousands of notifications a second: 10,000 behind is seconds of catching
+# up after a burst, more is a follower stuck or far too slow. The bound is at most a day of taps.
+HEALTH_LAG_MAX_DEFAULT = 10_000
+HEALTH_LAG_MAX_LIMIT = 100_000_000
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAPLEDGER_", env_file=".env", extra="ignore")
 
@@ -64,6 +70,12 @@ class Settings(BaseSettings):
     rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
     follow_in_process: bool = True
+    health_lag_max: int = Field(
+        default=HEALTH_LAG_MAX_DEFAULT,
+        ge=0,
+        le=HEALTH_LAG_MAX_LIMIT,
+        description="notifications a follower may trail the log by before /healthz is degraded",
+    )
     access_log: bool = Field(
         default=False, description="a line per request (off: a gate's taps would flood it)"
     )

@@ -196,7 +196,7 @@ def get_statement(
     ledger: LedgerDep,
     read_model: ReadModelDep,
     principal: CurrentPrincipal,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=schemas.STATEMENT_SEQ_MAX)] = None,
     limit: PageSize = PAGE_SIZE_DEFAULT,
 ) -> schemas.StatementPage:
     """Statement lines, newest first; pass `next_before_seq` as `before_seq` for the next page."""

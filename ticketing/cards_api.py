@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ticketing.access import Principal, Role, check_can_read, check_can_read_trust
@@ -18,6 +18,7 @@ from ticketing.card_issuer import CardIssuer
 from ticketing.domain.issuer_keys import ISSUER_KEY_OVERLAP_MAX_S, ISSUER_KEY_OVERLAP_MIN_S
 from ticketing.domain.virtual_card import InvalidDeviceKey, VirtualCard
 from ticketing.http_cache import conditional
+from ticketing.schemas import DENY_LIST_VERSION_MAX, ISSUER_KEY_ID_MAX, PrintableText
 
 DEVICE_KEY_B64_MAX_CHARS = 100  # a 65-byte uncompressed point is 88 base64 characters
 REASON_MAX_CHARS = 140
@@ -51,7 +52,7 @@ class VirtualCardCreate(BaseModel):
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX_CHARS)]
+    reason: Annotated[PrintableText, Field(min_length=1, max_length=REASON_MAX_CHARS)]
 
 
 class VirtualCardPublic(BaseModel):
@@ -211,7 +212,10 @@ def rotate_issuer_key(
 
 @router.post("/issuer-keys/{key_id}/revoke")
 def revoke_issuer_key(
-    key_id: int, body: ReasonBody, cards: CardsDep, _: CurrentAdmin
+    key_id: Annotated[int, Path(ge=1, le=ISSUER_KEY_ID_MAX)],
+    body: ReasonBody,
+    cards: CardsDep,
+    _: CurrentAdmin,
 ) -> IssuerKeySetPublic:
     """Distrusts a key at once; every certificate it signed is refused."""
     cards.revoke_issuer_key(key_id, reason=body.reason)
@@ -229,7 +233,7 @@ def get_deny_list(
     principal: CurrentPrincipal,
     request: Request,
     response: Response,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=DENY_LIST_VERSION_MAX)] = 0,
 ) -> DenyListPublic | Response:
     """Cards to refuse, listed after version `since`; entries end with the card's certificate.
 

@@ -14,10 +14,10 @@ from ticketing.access import check_can_read
 from ticketing.api import CurrentPrincipal, CurrentStaff
 from ticketing.domain.rider_passes import PURCHASE_ID_MAX_CHARS
 from ticketing.pass_sales import PASS_SALE_MEDIUM_DEFAULT, PassSales
-from ticketing.schemas import TRANSFER_ID_REGEX
+from ticketing.schemas import TRANSFER_ID_REGEX, PrintableText
 
 FEED_ID_MAX_CHARS = 64
-FeedIdField = Annotated[str, Field(min_length=1, max_length=FEED_ID_MAX_CHARS)]
+FeedIdField = Annotated[PrintableText, Field(min_length=1, max_length=FEED_ID_MAX_CHARS)]
 
 
 def _sales(request: Request) -> PassSales:

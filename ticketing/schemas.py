@@ -18,7 +18,37 @@ TransferIdField = Annotated[
     str,
     Field(min_length=1, max_length=limits.TRANSFER_ID_MAX_CHARS, pattern=TRANSFER_ID_REGEX),
 ]
-DescriptionField = Annotated[str, Field(max_length=limits.DESCRIPTION_MAX_CHARS)]
+# Free text (labels, names, descriptions, reasons, references) refuses control characters: a NUL
+# cannot be stored in a PostgreSQL text column, and line breaks or escapes forge log lines and
+# break the CSV and terminal output staff read. C0, DEL and C1 are refused; the rest of Unicode
+# (Vietnamese names) is accepted. A character class both Rust's regex (pydantic) and ECMA
+# regex (OpenAPI clients, schemathesis) read the same way.
+PRINTABLE_TEXT_REGEX = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
+# The shared text type; every use bounds its length too (`Annotated[PrintableText, Field(...)]`).
+PrintableText = Annotated[str, Field(pattern=PRINTABLE_TEXT_REGEX)]
+LABEL_MAX_CHARS = 80
+LabelField = Annotated[PrintableText, Field(max_length=LABEL_MAX_CHARS)]
+DisplayNameField = Annotated[PrintableText, Field(max_length=limits.DISPLAY_NAME_MAX_CHARS)]
+BlockReasonField = Annotated[
+    PrintableText, Field(min_length=1, max_length=limits.BLOCK_REASON_MAX_CHARS)
+]
+
+
+# The largest values the read models' integer columns hold: an integer in a path or a query is
+# compared with one of them, and a larger number overflows the database driver (a 500) before
+# any row is read. SQLAlchemy's Integer is 32-bit on PostgreSQL, BigInteger 64-bit.
+INTEGER_COLUMN_MAX = 2**31 - 1
+BIG_INTEGER_COLUMN_MAX = 2**63 - 1
+# A statement line's `seq` is the account event's version, an Integer column.
+STATEMENT_SEQ_MAX = INTEGER_COLUMN_MAX
+# The deny list's version is a notification id of the event log, a BigInteger column.
+DENY_LIST_VERSION_MAX = BIG_INTEGER_COLUMN_MAX
+# An issuer key id is kept in the card views' Integer `issuer_key_id` column.
+ISSUER_KEY_ID_MAX = INTEGER_COLUMN_MAX
+
+DescriptionField = Annotated[PrintableText, Field(max_length=limits.DESCRIPTION_MAX_CHARS)]
 
 
 class _Strict(BaseModel):
@@ -30,7 +60,7 @@ class _Strict(BaseModel):
 
 class AccountCreate(_Strict):
     rider_category: Annotated[int, Field(ge=0, le=max(RiderCategory))] = RiderCategory.REGULAR
-    display_name: Annotated[str, Field(max_length=limits.DISPLAY_NAME_MAX_CHARS)] = ""
+    display_name: DisplayNameField = ""
     overdraft_vnd: Annotated[int, Field(ge=0, le=limits.OVERDRAFT_MAX_VND)] | None = None
 
 
@@ -68,7 +98,7 @@ class HoldPost(_Strict):
 
 
 class BlockCreate(_Strict):
-    reason: Annotated[str, Field(min_length=1, max_length=limits.BLOCK_REASON_MAX_CHARS)]
+    reason: BlockReasonField
 
 
 # Responses

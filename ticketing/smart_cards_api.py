@@ -12,11 +12,12 @@ from ticketing.access import check_can_read
 from ticketing.api import CurrentPrincipal, CurrentStaff
 from ticketing.domain import limits
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS, SmartCard
-from ticketing.schemas import TRANSFER_ID_REGEX
+from ticketing.schemas import TRANSFER_ID_REGEX, PrintableText
 from ticketing.smart_cards import NETWORK_ID_DEFAULT, SmartCards
 
 PURSE_MAX_VND = 0xFFFFFF  # the card's u24 purse
 COUNTER_MAX = 0xFFFFFF
+REASON_MAX_CHARS = 140
 
 SerialField = Annotated[
     str, Field(min_length=SERIAL_HEX_CHARS, max_length=SERIAL_HEX_CHARS, pattern="^[0-9A-Fa-f]+$")
@@ -56,7 +57,7 @@ class ReloadSettle(_Body):
 
 
 class ReasonBody(_Body):
-    reason: Annotated[str, Field(min_length=1, max_length=140)]
+    reason: Annotated[PrintableText, Field(min_length=1, max_length=REASON_MAX_CHARS)]
 
 
 class ReplacementBody(_Body):

@@ -36,6 +36,7 @@ from ticketing.domain.validator import (
     NETWORK_ID_MAX,
     VALIDATOR_ID_MAX,
     Validator,
+    ValidatorAlreadyRegistered,
     ValidatorKind,
 )
 from ticketing.ingestion import (
@@ -47,6 +48,7 @@ from ticketing.ingestion import (
     TapResult,
     TapUpload,
 )
+from ticketing.schemas import LabelField, PrintableText
 
 U32_MAX = 0xFFFF_FFFF
 COUNTER_MAX = 0xFFFFFF  # the card's u24 transaction counter
@@ -103,12 +105,14 @@ class ValidatorCreate(_Body):
     kind: ValidatorKind
     network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)]
     location: Annotated[int, Field(ge=0, le=LOCATION_MAX, description="stop, station or lot id")]
-    stop_id: Annotated[str, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed stop")] = ""
-    route_id: Annotated[str, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed route")] = (
-        ""
-    )
+    stop_id: Annotated[
+        PrintableText, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed stop")
+    ] = ""
+    route_id: Annotated[
+        PrintableText, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed route")
+    ] = ""
     direction: Literal["", "entry", "exit"] = Field("", description="metro gates only")
-    label: Annotated[str, Field(max_length=80)] = ""
+    label: LabelField = ""  # the device token's label
 
 
 class ValidatorPublic(BaseModel):
@@ -321,20 +325,57 @@ async def _parsed(request: Request, model: type[B]) -> B:
         raise RequestValidationError(error.errors(include_url=False)) from None
 
 
-@router.post("/validators", status_code=status.HTTP_201_CREATED)
-def register_validator(
-    body: ValidatorCreate, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
-) -> ValidatorRegistered:
-    """Registers a validator and returns its device token, once."""
-    validator = taps.register_validator(
-        validator_id=body.validator_id,
-        kind=body.kind.value,
-        network_id=body.network_id,
-        location=body.location,
-        stop_id=body.stop_id,
-        route_id=body.route_id,
-        direction=body.direction,
+def _same_registration(validator: Validator, body: ValidatorCreate) -> bool:
+    return (
+        validator.kind_code,
+        validator.network_id,
+        validator.location,
+        validator.stop_id,
+        validator.route_id,
+        validator.direction_code,
+    ) == (
+        body.kind.value,
+        body.network_id,
+        body.location,
+        body.stop_id,
+        body.route_id,
+        body.direction,
     )
+
+
+@router.post(
+    "/validators",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "the same registration again: a fresh token for it"}},
+)
+def register_validator(
+    body: ValidatorCreate,
+    taps: TapsDep,
+    tokens: TokenIssuerDep,
+    _: CurrentAdmin,
+    response: Response,
+) -> ValidatorRegistered:
+    """Registers a validator and returns its device token, once; the same registration again
+    answers 200 with a fresh token, another one for the same id 409.
+
+    The registration (an event) and its token (a row of the token store) cannot be written in one
+    transaction, so a registration whose token was never issued (the process died, the token
+    store failed) is completed by its retry instead of being refused as a conflict."""
+    try:
+        validator = taps.register_validator(
+            validator_id=body.validator_id,
+            kind=body.kind.value,
+            network_id=body.network_id,
+            location=body.location,
+            stop_id=body.stop_id,
+            route_id=body.route_id,
+            direction=body.direction,
+        )
+    except ValidatorAlreadyRegistered:
+        validator = taps.get_validator(body.validator_id, fresh=True)
+        if not _same_registration(validator, body):
+            raise
+        response.status_code = status.HTTP_200_OK
     token = tokens.issue_device_token(
         validator.validator_id, label=body.label or f"validator {validator.validator_id}"
     )

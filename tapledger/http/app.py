@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -21,8 +21,10 @@ import ticketing.validator_config_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
+from tapledger.http.health import HEALTH_RESPONSES, healthz
 from tapledger.http.idempotency import IdempotencyMiddleware
 from tapledger.http.online_check import OnlineCheckMiddleware
+from tapledger.http.openapi import install_openapi
 from tapledger.http.problems import Problem, problem_response
 from tapledger.http.ratelimit import RateLimitMiddleware
 from tapledger.settings import Settings
@@ -30,8 +32,30 @@ from tapledger.web.pages import mount_web
 from ticketing.access import AccessError
 from ticketing.domain.errors import LedgerError
 from ticketing.hotstate import HotStateUnavailable
+from ticketing.problem_responses import API_ERROR_RESPONSES, problem_responses
 
 VALIDATION_ERRORS_SHOWN_MAX = 10
+# The tap path first: it is most of the traffic, and FastAPI matches a request against the
+# included routers in order, walking each router's routes as it goes.
+ROUTERS: tuple[APIRouter, ...] = (
+    ticketing.taps_api.router,
+    ticketing.api.router,
+    ticketing.cards_api.router,
+    ticketing.api.me_router,
+    ticketing.smart_cards_api.router,
+    ticketing.validator_config_api.router,
+    ticketing.journeys_api.router,
+    ticketing.passes_api.router,
+    tokens_api.router,
+)
+# A tap batch larger than TAP_BATCH_MAX is refused whole.
+TAP_BATCH_RESPONSES = problem_responses(413)
+
+
+def _responses_of(router: APIRouter) -> dict[int | str, dict[str, Any]]:
+    if router is ticketing.taps_api.router:
+        return API_ERROR_RESPONSES | TAP_BATCH_RESPONSES
+    return API_ERROR_RESPONSES
 
 
 def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
@@ -64,20 +88,13 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
     app.state.fares = container.journeys.fares
-    # The tap path first: it is most of the traffic, and FastAPI matches a request against the
-    # included routers in order, walking each router's routes as it goes.
-    app.include_router(ticketing.taps_api.router, prefix="/v1")
-    app.include_router(ticketing.api.router, prefix="/v1")
-    app.include_router(ticketing.cards_api.router, prefix="/v1")
-    app.include_router(ticketing.api.me_router, prefix="/v1")
-    app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
-    app.include_router(ticketing.validator_config_api.router, prefix="/v1")
-    app.include_router(ticketing.journeys_api.router, prefix="/v1")
-    app.include_router(ticketing.passes_api.router, prefix="/v1")
-    app.include_router(tokens_api.router, prefix="/v1")
-    app.get("/healthz", tags=["health"])(_healthz)
+    for router in ROUTERS:
+        # Every operation declares the problem+json answers any route may give.
+        app.include_router(router, prefix="/v1", responses=_responses_of(router))
+    app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)(healthz)
     mount_web(app)
     _install_error_handlers(app)
+    install_openapi(app)
     settings = container.settings
     # Starlette runs the last-added middleware first: rate limits apply before idempotency,
     # and both before the online check is answered ahead of the router.
@@ -97,29 +114,6 @@ def app_from_env() -> FastAPI:
     app = create_app(bootstrap(Settings(), create_schema=False))
     tune_collector()
     return app
-
-
-def _healthz(request: Request) -> JSONResponse:
-    """Liveness and readiness: the event store, the read models and hot state answer."""
-    container: Container = request.app.state.container
-    checks = {
-        "event_store": _check(lambda: container.ledger.recorder.max_notification_id()),
-        "read_models": _check(container.follower.position),
-        "hot_state": _check(container.hot_state.ping),
-    }
-    healthy = all(value == "ok" for value in checks.values())
-    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
-    if checks["read_models"] == "ok":
-        body["follower_lag"] = container.follower.lag()
-    return JSONResponse(body, status_code=200 if healthy else 503)
-
-
-def _check(probe: Any) -> str:
-    try:
-        result = probe()
-    except Exception as error:  # a health check reports every failure, whatever its type
-        return f"error: {type(error).__name__}"
-    return "error: no answer" if result is False else "ok"
 
 
 def problem_for(error: Exception) -> JSONResponse | None:
@@ -153,6 +147,16 @@ def _install_error_handlers(app: FastAPI) -> None:
             raise error
         return response
 
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        # A bug: Starlette logs it and re-raises it after this answer is sent, and the client
+        # gets problem+json like every other failure, never a plain-text page.
+        response = problem_for(error)
+        if response is not None:
+            return response
+        return problem_response(500, "internal_error", "an unexpected error; it has been logged")
+
     for error_type in (LedgerError, AccessError, Problem, RequestValidationError, HTTPException):
         app.add_exception_handler(error_type, _answer)
     app.add_exception_handler(HotStateUnavailable, _answer)
+    # Handled by Starlette's outermost middleware: errors of the middlewares are answered too.
+    app.add_exception_handler(Exception, _unexpected)

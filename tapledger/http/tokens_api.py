@@ -12,6 +12,7 @@ from tapledger.auth import TOKEN_LABEL_MAX_CHARS, TokenStore
 from tapledger.http.problems import Problem
 from ticketing.access import Role
 from ticketing.api import CurrentAdmin, LedgerDep
+from ticketing.schemas import PrintableText
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -21,7 +22,7 @@ class TokenCreate(BaseModel):
 
     role: Role
     account_id: UUID | None = None
-    label: Annotated[str, Field(max_length=TOKEN_LABEL_MAX_CHARS)] = ""
+    label: Annotated[PrintableText, Field(max_length=TOKEN_LABEL_MAX_CHARS)] = ""
 
 
 class TokenIssued(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tapledger.http.problems import Problem
 from ticketing.api import CurrentPrincipal
+from ticketing.problem_responses import API_ERROR_RESPONSES
 from ticketing.tl1.qr_image import QrTextRefused, render_svg
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -77,5 +78,5 @@ def draw_qr(body: QrTextCreate, _: CurrentPrincipal) -> Response:
 
 def mount_web(app: FastAPI) -> None:
     """Adds the rider page, its static files under /static, and the QR drawing route."""
-    app.include_router(router)
+    app.include_router(router, responses=API_ERROR_RESPONSES)
     app.mount(STATIC_MOUNT_PATH, StaticFiles(directory=STATIC_DIR), name="static")

@@ -120,7 +120,12 @@ def test_healthz_reports_every_component_ok(api: Api) -> None:
     assert response.status_code == httpx.codes.OK
     body = response.json()
     assert body["status"] == "ok"
-    assert body["checks"] == {"event_store": "ok", "read_models": "ok", "hot_state": "ok"}
+    assert body["checks"] == {
+        "event_store": "ok",
+        "read_models": "ok",
+        "hot_state": "ok",
+        "followers": "ok",
+    }
     assert isinstance(body["follower_lag"], int)
 
 

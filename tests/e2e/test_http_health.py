@@ -1,0 +1,72 @@
+"""`/healthz` reports every follower's lag and is degraded past the configured bound."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.http.app import create_app
+from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+
+ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+LAG_MAX = 3
+FOLLOWERS = {"ledger", "cards", "tap_views", "journeys", "journey_views"}
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path, follow_in_process=False, health_lag_max=LAG_MAX
+    )
+    container = bootstrap(settings)
+    yield container
+    container.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, own_container=False)) as test_client:
+        yield test_client
+
+
+def write_events(client: TestClient, count: int) -> None:
+    for _ in range(count):
+        assert client.post("/v1/accounts", json={}, headers=ADMIN).status_code == 201
+
+
+def test_healthz_reports_the_lag_of_every_follower(
+    client: TestClient, container: Container
+) -> None:
+    container.catch_up()
+    body = client.get("/healthz").json()
+    assert set(body["followers"]) == FOLLOWERS
+    assert body["lag_max"] == LAG_MAX
+
+
+def test_healthz_is_degraded_when_only_the_journey_follower_lags(
+    client: TestClient, container: Container
+) -> None:
+    write_events(client, LAG_MAX + 2)
+    # Every follower but the pricing one catches up: before, only the ledger's lag was read.
+    for follower in container.followers:
+        follower.catch_up()
+    response = client.get("/healthz")
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["followers"]["journeys"] > LAG_MAX
+    assert body["followers"]["ledger"] == 0
+    assert body["checks"]["followers"] == "behind: journeys"
+
+
+def test_healthz_is_ok_when_every_follower_is_within_the_bound(
+    client: TestClient, container: Container
+) -> None:
+    container.catch_up()
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.text
+    assert all(lag <= LAG_MAX for lag in response.json()["followers"].values())
