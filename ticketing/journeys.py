@@ -146,8 +146,18 @@ class Journeys(ObservedApplication):
         return recorder.max_tracking_id(self.taps.name) or 0
 
     def lag(self) -> int:
+        """How far behind the follower is: 0 when no recorded tap waits (the Taps log also holds
+        registrations and conflicts, which the follower skips, so a log ending with those is
+        not a follower behind); otherwise the notifications from its position to the head, an
+        upper bound on the taps waiting that costs no count."""
+        start = self.position()
         head = self.taps.recorder.max_notification_id() or 0
-        return max(0, head - self.position())
+        if head <= start:
+            return 0
+        waiting = self.taps.notification_log.select(
+            start=start + 1, limit=1, stop=head, topics=[Tap.Recorded.TOPIC]
+        )
+        return head - start if waiting else 0
 
     # The follower
 
