@@ -38,6 +38,7 @@ from ticketing.domain.validator import (
     Validator,
     ValidatorKind,
 )
+from ticketing.fares.engine import FareEngine
 from ticketing.ingestion import (
     CODE_TEXT_MAX_CHARS,
     TAP_BATCH_MAX,
@@ -47,6 +48,7 @@ from ticketing.ingestion import (
     TapResult,
     TapUpload,
 )
+from ticketing.validator_places import check_place
 
 U32_MAX = 0xFFFF_FFFF
 COUNTER_MAX = 0xFFFFFF  # the card's u24 transaction counter
@@ -70,6 +72,11 @@ async def _views(request: Request) -> TapViews:
     return views
 
 
+async def _fares(request: Request) -> FareEngine:
+    fares: FareEngine = request.app.state.fares
+    return fares
+
+
 async def _token_issuer(request: Request) -> DeviceTokenIssuer:
     issuer: DeviceTokenIssuer = request.app.state.authenticator
     return issuer
@@ -78,6 +85,7 @@ async def _token_issuer(request: Request) -> DeviceTokenIssuer:
 TapsDep = Annotated[TapIngestion, Depends(_taps)]
 TapViewsDep = Annotated[TapViews, Depends(_views)]
 TokenIssuerDep = Annotated[DeviceTokenIssuer, Depends(_token_issuer)]
+FaresDep = Annotated[FareEngine, Depends(_fares)]
 ValidatorId = Annotated[int, Field(ge=1, le=VALIDATOR_ID_MAX)]
 ValidatorIdPath = Annotated[int, Path(ge=1, le=VALIDATOR_ID_MAX)]
 Hex = Annotated[str, Field(pattern=HEX)]
@@ -323,9 +331,22 @@ async def _parsed(request: Request, model: type[B]) -> B:
 
 @router.post("/validators", status_code=status.HTTP_201_CREATED)
 def register_validator(
-    body: ValidatorCreate, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
+    body: ValidatorCreate,
+    taps: TapsDep,
+    tokens: TokenIssuerDep,
+    fares: FaresDep,
+    _: CurrentAdmin,
 ) -> ValidatorRegistered:
-    """Registers a validator and returns its device token, once."""
+    """Registers a validator and returns its device token, once. A bus validator's or a metro
+    gate's stop and route must be the fare feed's, and a gate's direction said: a place the
+    feed cannot price is refused (422 `validator_place_unpriced`, naming the field)."""
+    check_place(
+        fares.feed,
+        kind=body.kind.value,
+        stop_id=body.stop_id,
+        route_id=body.route_id,
+        direction=body.direction,
+    )
     validator = taps.register_validator(
         validator_id=body.validator_id,
         kind=body.kind.value,

@@ -24,6 +24,11 @@ ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 BUS = 17
 GATE = 42
 JSON_CONTENT = {"Content-Type": "application/json"}
+# Places of the built-in Hanoi fare feed, by kind: registration refuses one the feed cannot price.
+PLACES = {
+    "bus": {"stop_id": "bus-kim-ma", "route_id": "01"},
+    "metro_gate": {"stop_id": "2A-01", "route_id": "2A", "direction": "entry"},
+}
 
 
 @pytest.fixture
@@ -42,6 +47,7 @@ def client(container: Container) -> Iterator[TestClient]:
 
 def register(client: TestClient, validator_id: int, kind: str = "bus") -> dict[str, str]:
     body = {"validator_id": validator_id, "kind": kind, "network_id": 1, "location": 32}
+    body |= PLACES.get(kind, {})
     response = client.post("/v1/validators", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
@@ -125,6 +131,7 @@ def test_a_registration_returns_the_device_token_once_and_an_id_registers_once(
 ) -> None:
     register(client, BUS)
     body = {"validator_id": BUS, "kind": "metro_gate", "network_id": 1, "location": 9}
+    body |= PLACES["metro_gate"]
     again = client.post("/v1/validators", json=body, headers=ADMIN)
     assert (again.status_code, again.json()["code"]) == (409, "validator_already_registered")
     shown = client.get(f"/v1/validators/{BUS}", headers=ADMIN).json()
@@ -305,3 +312,39 @@ def test_two_taps_numbered_alike_in_one_batch_are_one_tap_and_one_seq_conflict(
     first, other = qr(phone, 7, now=now), qr(phone, 7, now=now, counter=70)
     results = upload(client, device, BUS, [first, other, first])
     assert [r["status"] for r in results] == ["accepted", "seq_conflict", "duplicate"]
+
+
+@pytest.mark.parametrize(
+    ("place", "field"),
+    [
+        ({"kind": "bus"}, "stop_id"),
+        ({"kind": "bus", "stop_id": "nowhere", "route_id": "01"}, "stop_id"),
+        ({"kind": "bus", "stop_id": "bus-kim-ma", "route_id": "999"}, "route_id"),
+        ({"kind": "bus", "stop_id": "2A-01", "route_id": "2A"}, "route_id"),
+        ({"kind": "metro_gate", "stop_id": "2A-01", "route_id": "2A"}, "direction"),
+        (
+            {"kind": "metro_gate", "stop_id": "bus-kim-ma", "route_id": "2A", "direction": "exit"},
+            "stop_id",
+        ),
+        (
+            {"kind": "metro_gate", "stop_id": "3-01", "route_id": "01", "direction": "exit"},
+            "route_id",
+        ),
+    ],
+)
+def test_a_validator_at_a_place_the_fare_feed_cannot_price_is_refused_naming_the_field(
+    client: TestClient, place: dict[str, str], field: str
+) -> None:
+    body = {"validator_id": BUS, "network_id": 1, "location": 32, **place}
+    response = client.post("/v1/validators", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "validator_place_unpriced"
+    assert problem["detail"].startswith(f"{field}: ")
+    assert client.get(f"/v1/validators/{BUS}", headers=ADMIN).status_code == 404
+
+
+def test_a_parking_handheld_names_no_fare_place(client: TestClient) -> None:
+    body = {"validator_id": BUS, "kind": "parking_handheld", "network_id": 1, "location": 5}
+    assert client.post("/v1/validators", json=body, headers=ADMIN).status_code == 201
