@@ -75,11 +75,16 @@ from ticketing.tap_verification import TapVerifier
 
 # Taps in one upload; the device's outbox drains in batches of at most this many.
 TAP_BATCH_MAX = 500
+# A batch's body: `TAP_BATCH_MAX` taps at their largest (a card tap with the longest transcript,
+# or a QR tap with the longest scan, about 4.5 KB each) fit; a bigger one is refused unparsed.
+TAP_BATCH_BYTES_MAX = 2_500_000
 # Registrations remembered per process (only an enrolment changes one, and an upload naming
 # a newer epoch reads it again); cleared when full.
 VALIDATORS_REMEMBERED_MAX = 100_000
 # A TL1 text is 298 characters; anything longer is kept only this far, to record it malformed.
 CODE_TEXT_MAX_CHARS = 400
+# The most text any QR code holds (version 40, alphanumeric): a longer `code` is no scan.
+SCANNED_TEXT_MAX_CHARS = 4296
 
 
 @dataclass(frozen=True)

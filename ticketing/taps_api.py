@@ -28,7 +28,7 @@ from ticketing.adapters.tap_views import (
 )
 from ticketing.api import CurrentAdmin, CurrentStaff, principal_of
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS
-from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
+from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX, TapBatchBodyTooLarge
 from ticketing.domain.validator import (
     EPOCH_MAX,
     FARE_ID_MAX_CHARS,
@@ -40,7 +40,8 @@ from ticketing.domain.validator import (
 )
 from ticketing.fares.engine import FareEngine
 from ticketing.ingestion import (
-    CODE_TEXT_MAX_CHARS,
+    SCANNED_TEXT_MAX_CHARS,
+    TAP_BATCH_BYTES_MAX,
     TAP_BATCH_MAX,
     CardTap,
     QrTap,
@@ -230,8 +231,11 @@ class _TapBase(_Body):
 
 class QrTapUpload(_TapBase):
     medium: Literal["qr"]
-    code: Annotated[str, Field(min_length=1, max_length=CODE_TEXT_MAX_CHARS)] = Field(
-        description="the scanned TL1 text, whole"
+    # Whatever the scanner read, empty or too long, is the tap's: it is recorded refused
+    # `malformed` (its first `CODE_TEXT_MAX_CHARS` kept) and the rest of the batch goes on.
+    code: Annotated[str, Field(max_length=SCANNED_TEXT_MAX_CHARS)] = Field(
+        description="the scanned text, whole: a TL1 code is 298 characters; any other text "
+        "(empty, too long, not TL1) is recorded refused `malformed`"
     )
 
     def to_tap(self) -> QrTap:
@@ -437,6 +441,9 @@ async def upload_taps(request: Request) -> Response:
 
     Read by hand like the online check (`check_tap`); the recording runs in the thread pool."""
     principal = await principal_of(request)
+    raw = await request.body()
+    if len(raw) > TAP_BATCH_BYTES_MAX:
+        raise TapBatchBodyTooLarge(len(raw), TAP_BATCH_BYTES_MAX)
     body = await _parsed(request, TapBatchCreate)
     check_can_upload_taps(principal, body.validator_id)
     uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]

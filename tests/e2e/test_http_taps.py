@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
-from ticketing.ingestion import TAP_BATCH_MAX
+from ticketing.ingestion import SCANNED_TEXT_MAX_CHARS, TAP_BATCH_BYTES_MAX, TAP_BATCH_MAX
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 BUS = 17
@@ -217,11 +218,15 @@ def test_a_batch_over_the_limit_or_with_unbounded_fields_is_refused_by_the_schem
         "/v1/taps/batch", json={"validator_id": BUS, "taps": too_many}, headers=device
     )
     assert (response.status_code, response.json()["code"]) == (422, "validation_error")
-    long_code = {**tap, "code": "TL1:" + "A" * 1000}
+    # Longer than any QR code can hold: no scan, but abuse.
+    long_code = {**tap, "code": "A" * (SCANNED_TEXT_MAX_CHARS + 1)}
     response = client.post(
         "/v1/taps/batch", json={"validator_id": BUS, "taps": [long_code]}, headers=device
     )
     assert response.status_code == 422
+    huge = {"validator_id": BUS, "taps": [], "pad": " " * TAP_BATCH_BYTES_MAX}
+    response = client.post("/v1/taps/batch", json=huge, headers=device)
+    assert (response.status_code, response.json()["code"]) == (413, "tap_batch_too_large")
 
 
 def test_the_online_check_refuses_bad_requests_with_problems(client: TestClient) -> None:
@@ -312,6 +317,31 @@ def test_two_taps_numbered_alike_in_one_batch_are_one_tap_and_one_seq_conflict(
     first, other = qr(phone, 7, now=now), qr(phone, 7, now=now, counter=70)
     results = upload(client, device, BUS, [first, other, first])
     assert [r["status"] for r in results] == ["accepted", "seq_conflict", "duplicate"]
+
+
+def test_a_bad_scan_in_a_batch_is_that_taps_malformed_refusal_and_the_rest_is_recorded(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    scans = ["A" * 401, "", "TL1:" + "0" * 3000, "TL1:\u0000\u001b é"]
+    taps = [{**qr(phone, seq, now=now), "code": code} for seq, code in enumerate(scans, 1)]
+    taps.append(qr(phone, 5, now=now))
+    # Sent as a scanner may read it: control characters escaped, any Unicode letter.
+    body = json.dumps({"validator_id": BUS, "taps": taps})
+    response = client.post("/v1/taps/batch", content=body, headers=device | JSON_CONTENT)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [(r["seq"], r["status"], r["reason"]) for r in results] == [
+        (1, "refused", "malformed"),
+        (2, "refused", "malformed"),
+        (3, "refused", "malformed"),
+        (4, "refused", "malformed"),
+        (5, "accepted", None),
+    ]
+    again = client.post("/v1/taps/batch", content=body, headers=device | JSON_CONTENT)
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5
 
 
 @pytest.mark.parametrize(

@@ -304,3 +304,12 @@ class TapBatchTooLarge(LedgerError):
 
     def __init__(self, taps: int, taps_max: int) -> None:
         super().__init__(f"a batch holds at most {taps_max} taps, not {taps}")
+
+
+class TapBatchBodyTooLarge(TapBatchTooLarge):
+    """A batch's body past any honest batch's size: refused before it is parsed."""
+
+    def __init__(self, size_bytes: int, size_bytes_max: int) -> None:
+        LedgerError.__init__(
+            self, f"a batch's body is at most {size_bytes_max:,} bytes, not {size_bytes:,}"
+        )
