@@ -40,6 +40,7 @@ from ticketing.domain.validator import (
 )
 from ticketing.fares.engine import FareEngine
 from ticketing.ingestion import (
+    DEVICE_CLOCK_SKEW_S_MAX,
     SCANNED_TEXT_MAX_CHARS,
     TAP_BATCH_BYTES_MAX,
     TAP_BATCH_MAX,
@@ -302,11 +303,20 @@ class TapResultPublic(BaseModel):
     )
     reason: str | None = Field(description="why the backend refused the tap")
     tap_id: UUID = Field(description="the tap, or for a seq_conflict the review record")
+    code_consumed: bool = Field(
+        description="this tap used up its QR code or card session, whatever either side "
+        "decided: every sighting of a genuine code counts, and a later one is `code_replayed` "
+        "(false for a forged or unreadable code, a replay, a seq_conflict)"
+    )
 
     @classmethod
     def of(cls, result: TapResult) -> TapResultPublic:
         return cls(
-            seq=result.seq, status=result.status.value, reason=result.reason, tap_id=result.tap_id
+            seq=result.seq,
+            status=result.status.value,
+            reason=result.reason,
+            tap_id=result.tap_id,
+            code_consumed=result.code_consumed,
         )
 
 
@@ -455,9 +465,23 @@ async def upload_taps(request: Request) -> Response:
     return Response(answer.model_dump_json(), media_type=JSON_MEDIA_TYPE)
 
 
-@router.post("/taps", response_model=TapResultPublic, openapi_extra=_body_schema(TapCreate))
+ONLINE_CHECK_DESCRIPTION = (
+    "The online check of one tap: recorded, and answered with the backend's decision. The tap "
+    "is judged at the server's clock, not the device's: a `tapped_at` more than "
+    f"{DEVICE_CLOCK_SKEW_S_MAX} s from it is refused `device_clock_skewed`, and still recorded. "
+    "A batch upload judges each tap at its own time, but refuses one stamped more than "
+    f"{DEVICE_CLOCK_SKEW_S_MAX} s after the upload the same way."
+)
+
+
+@router.post(
+    "/taps",
+    response_model=TapResultPublic,
+    openapi_extra=_body_schema(TapCreate),
+    description=ONLINE_CHECK_DESCRIPTION,
+)
 async def check_tap(request: Request) -> Response:
-    """The online check of one tap: recorded, and answered with the backend's decision."""
+    """The online check of one tap (`ONLINE_CHECK_DESCRIPTION`)."""
     return await online_check(request)
 
 

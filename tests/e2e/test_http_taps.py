@@ -19,7 +19,12 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
-from ticketing.ingestion import SCANNED_TEXT_MAX_CHARS, TAP_BATCH_BYTES_MAX, TAP_BATCH_MAX
+from ticketing.ingestion import (
+    DEVICE_CLOCK_SKEW_S_MAX,
+    SCANNED_TEXT_MAX_CHARS,
+    TAP_BATCH_BYTES_MAX,
+    TAP_BATCH_MAX,
+)
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 BUS = 17
@@ -342,6 +347,40 @@ def test_a_bad_scan_in_a_batch_is_that_taps_malformed_refusal_and_the_rest_is_re
     ]
     again = client.post("/v1/taps/batch", content=body, headers=device | JSON_CONTENT)
     assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5
+
+
+def test_the_online_check_refuses_a_tap_from_a_device_clock_an_hour_ahead(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    ahead = int(time.time()) + 3600
+    answer = client.post(
+        "/v1/taps", json={"validator_id": BUS, "tap": qr(phone, 1, now=ahead)}, headers=device
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["status"], result["reason"]) == ("refused", "device_clock_skewed")
+    assert result["code_consumed"]  # a genuine code, seen: it cannot be sent again later
+    route = client.get("/openapi.json").json()["paths"]["/v1/taps"]["post"]
+    assert f"{DEVICE_CLOCK_SKEW_S_MAX} s" in route["description"]
+
+
+def test_a_code_sent_twice_as_refused_is_not_accepted_the_third_time(client: TestClient) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    code = phone.code(now - 1, 77)
+    answers = []
+    for seq, decision in ((1, "refused"), (2, "refused"), (3, "accepted")):
+        tap = {**qr(phone, seq, now=now), "code": code, "device_decision": decision}
+        response = client.post("/v1/taps", json={"validator_id": BUS, "tap": tap}, headers=device)
+        answers.append(response.json())
+    assert [(a["status"], a["reason"], a["code_consumed"]) for a in answers] == [
+        ("accepted", None, True),
+        ("refused", "code_replayed", False),
+        ("refused", "code_replayed", False),
+    ]
 
 
 @pytest.mark.parametrize(
