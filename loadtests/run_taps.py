@@ -287,6 +287,13 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+# Places of the built-in Hanoi fare feed, by validator kind.
+PLACES = {
+    "bus": {"stop_id": "bus-kim-ma", "route_id": "01"},
+    "metro_gate": {"stop_id": "2A-01", "route_id": "2A", "direction": "entry"},
+}
+
+
 def seed(client: httpx.Client, admin: dict[str, str], groups: dict[str, list[str]]) -> World:
     world = World()
     next_id = 1
@@ -294,6 +301,7 @@ def seed(client: httpx.Client, admin: dict[str, str], groups: dict[str, list[str
         devices = []
         for kind in kinds:
             body = {"validator_id": next_id, "kind": kind, "network_id": 1, "location": 32}
+            body |= PLACES.get(kind, {})  # registration refuses a place the feed cannot price
             registered = _ok(client.post("/v1/validators", json=body, headers=admin))
             devices.append(Device(next_id, kind, registered["token"]))
             next_id += 1

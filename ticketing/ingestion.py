@@ -1,7 +1,7 @@
 """Tap ingestion: validators upload what they decided offline; each tap is recorded exactly once.
 
 A batch is re-verified tap by tap (`tap_verification`), then saved in one transaction: one
-`Tap.Recorded` event per tap and one claim per code or card session an accepted tap uses
+`Tap.Recorded` event per tap and one claim per genuine code or card session a tap shows
 (`adapters.tap_recorders`). A tap's id comes from `(validator_id, epoch, seq)` and a use's id
 from what makes it unique, so a repeat meets the store's uniqueness check and the whole
 transaction is refused. Then two queries tell which taps are recorded already, and as what, and
@@ -45,6 +45,7 @@ from ticketing.adapters.tap_recorders import (
 )
 from ticketing.domain.invariants import require
 from ticketing.domain.tap import (
+    DEVICE_CLOCK_SKEWED,
     Medium,
     Tap,
     TapBatchTooLarge,
@@ -75,11 +76,22 @@ from ticketing.tap_verification import TapVerifier
 
 # Taps in one upload; the device's outbox drains in batches of at most this many.
 TAP_BATCH_MAX = 500
+# A batch's body: `TAP_BATCH_MAX` taps at their largest (a card tap with the longest transcript,
+# or a QR tap with the longest scan, about 4.5 KB each) fit; a bigger one is refused unparsed.
+TAP_BATCH_BYTES_MAX = 2_500_000
 # Registrations remembered per process (only an enrolment changes one, and an upload naming
 # a newer epoch reads it again); cleared when full.
 VALIDATORS_REMEMBERED_MAX = 100_000
 # A TL1 text is 298 characters; anything longer is kept only this far, to record it malformed.
 CODE_TEXT_MAX_CHARS = 400
+# The most text any QR code holds (version 40, alphanumeric): a longer `code` is no scan.
+SCANNED_TEXT_MAX_CHARS = 4296
+# How far a device's clock may be from the server's. The online check judges a tap at the server's
+# clock, and refuses one stamped further from it `device_clock_skewed`: a device's clock then
+# decides nothing. Validators sync their clocks (NTP, GPS) to within a few seconds; the rest
+# covers a link's latency and a clock drifting between syncs. An upload comes after its taps, so
+# a batched tap stamped later than the upload by more than this is refused the same way.
+DEVICE_CLOCK_SKEW_S_MAX = 30
 
 
 @dataclass(frozen=True)
@@ -262,7 +274,7 @@ class TapIngestion(ObservedApplication):
         validator = self._enrolled(validator_id, epoch)
         recorded_at = self.now()
         return self._record_taps(
-            [self._prepare(validator, epoch, tap, recorded_at) for tap in taps]
+            [self._prepare(validator, epoch, tap, recorded_at, online=False) for tap in taps]
         )
 
     def ingest_one(self, validator_id: int, tap: TapUpload, *, epoch: int = 0) -> TapResult:
@@ -271,7 +283,7 @@ class TapIngestion(ObservedApplication):
         The tap is verified in the caller's thread and committed with the other online checks
         waiting at that moment (`GroupCommit`), so a burst of gates costs a few transactions."""
         validator = self._enrolled(validator_id, epoch)
-        return self._online.submit(self._prepare(validator, epoch, tap, self.now()))
+        return self._online.submit(self._prepare(validator, epoch, tap, self.now(), online=True))
 
     async def ingest_one_async(
         self, validator_id: int, tap: TapUpload, *, epoch: int = 0
@@ -281,7 +293,7 @@ class TapIngestion(ObservedApplication):
         validator = self._validators.get(validator_id)
         if validator is None or not 0 <= epoch <= validator.epoch:
             validator = await asyncio.to_thread(self._enrolled, validator_id, epoch)
-        prepared = self._prepare(validator, epoch, tap, self.now())
+        prepared = self._prepare(validator, epoch, tap, self.now(), online=True)
         return await self._online.submit_async(prepared)
 
     def get_tap(self, validator_id: int, seq: int, epoch: int = 0) -> Tap | None:
@@ -333,7 +345,7 @@ class TapIngestion(ObservedApplication):
                 holder = vars(self.mapper.to_domain_event(recorded[p.tap_id]))
             if holder is not None:
                 if same_upload(holder, p.state):
-                    results.append(p.duplicate())
+                    results.append(p.duplicate(claimed))
                     continue
                 p = p.conflict(p.tap_id, self.mapper)
             else:
@@ -365,7 +377,8 @@ class TapIngestion(ObservedApplication):
         holder = self.claiming_recorder.first_events_among([prepared.tap_id]).get(prepared.tap_id)
         if holder is not None:
             if same_upload(vars(self.mapper.to_domain_event(holder)), prepared.state):
-                return prepared.duplicate()
+                uses = [] if prepared.use_id is None else [prepared.use_id]
+                return prepared.duplicate(self.claiming_recorder.claims_among(uses))
             return self._save_alone(prepared.conflict(prepared.tap_id, self.mapper))
         # Neither its number nor (so) its use is taken: only a claim can have refused it. Never
         # answer `duplicate` here: the device would drop a tap recorded nowhere.
@@ -379,16 +392,30 @@ class TapIngestion(ObservedApplication):
         return refused.result
 
     def _prepare(
-        self, validator: Validator, epoch: int, tap: TapUpload, recorded_at: datetime
+        self,
+        validator: Validator,
+        epoch: int,
+        tap: TapUpload,
+        recorded_at: datetime,
+        *,
+        online: bool,
     ) -> PreparedTap:
+        """The tap verified and its event made. Online, the tap happens now: it is judged at the
+        server's clock. A batched tap is judged at its own time, as the device decided it."""
         check_seq(tap.seq)
         check_decision(tap.device_decision)
         check_reason("device_reason", tap.device_reason)
+        tapped_at = tap.tapped_at.astimezone(UTC)
+        ahead_s = (tapped_at - recorded_at).total_seconds()
+        skewed = ahead_s > DEVICE_CLOCK_SKEW_S_MAX or (
+            online and -ahead_s > DEVICE_CLOCK_SKEW_S_MAX
+        )
+        judged = _Judged(recorded_at if online else tapped_at, skewed)
         facts: dict[str, Any] = {
             "validator_id": validator.validator_id,
             "epoch": epoch,
             "seq": tap.seq,
-            "tapped_at": tap.tapped_at.astimezone(UTC),
+            "tapped_at": tapped_at,
             "recorded_at": recorded_at,
             "validator_kind": validator.kind_code,
             "network_id": validator.network_id,
@@ -396,27 +423,27 @@ class TapIngestion(ObservedApplication):
             "device_decision": tap.device_decision,
             "device_reason": tap.device_reason,
         }
-        # Only a tap the device let through and the backend verified claims its code or
-        # session: a forged code must not use up the real one, nor a refusal at one gate
-        # keep the same code from opening the next.
-        claims = tap.device_decision == Verdict.ACCEPTED.value
+        # Every sighting of a genuine code or card session claims it, whatever the device
+        # decided: a code shown once is used up, and one refused at a gate cannot be sent again
+        # and again until a device lets it through. A forged code claims nothing, so that it
+        # cannot use up the real one.
         if isinstance(tap, QrTap):
-            return self._prepare_qr(tap, facts, claims)
-        return self._prepare_card(tap, facts, claims)
+            return self._prepare_qr(tap, facts, judged)
+        return self._prepare_card(tap, facts, judged)
 
-    def _prepare_qr(self, tap: QrTap, facts: dict[str, Any], claims: bool) -> PreparedTap:
+    def _prepare_qr(self, tap: QrTap, facts: dict[str, Any], judged: _Judged) -> PreparedTap:
         text = tap.code_text[:CODE_TEXT_MAX_CHARS]
-        verdict = self.verifier.verify_qr(text, facts["tapped_at"])
+        verdict = self.verifier.verify_qr(text, judged.at)
         facts |= {
             "medium": Medium.QR.value,
             "code_text": text,
             "card_id": verdict.card_id,
             "generated_at": verdict.generated_at,
             "counter": verdict.counter,
-            **_verification(verdict.refusal_reason),
+            **_verification(judged.reason(verdict.refusal_reason)),
         }
         use_id = None
-        if claims and verdict.refusal_reason is None:
+        if verdict.signed:
             require(verdict.card_id is not None, "an accepted code names its card")
             use_id = qr_code_use_id(
                 cast(UUID, verdict.card_id),
@@ -425,14 +452,14 @@ class TapIngestion(ObservedApplication):
             )
         return PreparedTap.of(facts, use_id, self._encode)
 
-    def _prepare_card(self, tap: CardTap, facts: dict[str, Any], claims: bool) -> PreparedTap:
+    def _prepare_card(self, tap: CardTap, facts: dict[str, Any], judged: _Judged) -> PreparedTap:
         serial = tap.serial.lower() if tap.serial is not None else None
-        reason = self.verifier.verify_card(serial, tap.proof, facts["tapped_at"])
+        reason = self.verifier.verify_card(serial, tap.proof, judged.at)
         proof = tap.proof
         facts |= {
             "medium": Medium.CARD.value,
             "serial": serial,
-            **_verification(reason),
+            **_verification(judged.reason(reason)),
         }
         if proof is not None:
             facts |= {
@@ -444,9 +471,21 @@ class TapIngestion(ObservedApplication):
                 "card_mac": proof.card_mac.hex(),
             }
         use_id = None
-        if claims and reason is None and proof is not None and serial is not None:
+        if reason is None and proof is not None and serial is not None:
             use_id = card_session_use_id(serial, proof.counter)
         return PreparedTap.of(facts, use_id, self._encode)
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """When a tap is judged, and whether the device's clock is too far off to be believed."""
+
+    at: datetime
+    skewed: bool
+
+    def reason(self, refusal_reason: str | None) -> str | None:
+        # A skewed clock comes first: nothing judged at the device's time can be trusted then.
+        return DEVICE_CLOCK_SKEWED if self.skewed else refusal_reason
 
 
 def _verification(refusal_reason: str | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ only changes its mind about a tap when the store shows the tap's number or its u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -46,6 +46,8 @@ class TapResult:
     reason: str | None = None  # why the backend refused it
     # A seq_conflict's `tap_id` is its `TapConflict`'s id, and this the tap holding the number.
     conflicts_with: UUID | None = None
+    # This tap used up its QR code or card session (its first sighting): no tap can use it again.
+    code_consumed: bool = False
 
 
 Encode = Callable[[dict[str, Any]], bytes]
@@ -79,6 +81,7 @@ class PreparedTap:
             status=TapStatus.REFUSED if refused else TapStatus.ACCEPTED,
             tap_id=tap,
             reason=state["refusal_reason"],
+            code_consumed=use_id is not None,
         )
         return cls(state, stored, use_id, result)
 
@@ -86,8 +89,10 @@ class PreparedTap:
     def tap_id(self) -> UUID:
         return self.result.tap_id
 
-    def duplicate(self) -> TapResult:
-        return TapResult(self.result.seq, TapStatus.DUPLICATE, self.tap_id)
+    def duplicate(self, claimed: Mapping[UUID, UUID]) -> TapResult:
+        """This tap recorded before; `claimed` (use id -> tap) tells whether it used its code."""
+        consumed = self.use_id is not None and claimed.get(self.use_id) == self.tap_id
+        return TapResult(self.result.seq, TapStatus.DUPLICATE, self.tap_id, code_consumed=consumed)
 
     def used_twice(self, encode: Encode) -> PreparedTap:
         """The same tap refused because another tap already used its code or card session."""

@@ -31,7 +31,7 @@ from ticketing.domain.tap import CardRefusal
 from ticketing.tl1.certificate_cache import SharedCertificateCache
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.replay import ReplayKey, ReplayWindow
-from ticketing.tl1.verify import Verifier
+from ticketing.tl1.verify import Decision, Verifier
 
 # How stale the key set and the deny list may be when a tap is checked.
 TRUST_REFRESH_S = 5.0
@@ -43,6 +43,9 @@ DENY_LIST_PAGES_PER_REFRESH_MAX = 20
 # Serials known to be issued, remembered (an issued serial stays issued: a lost card is denied,
 # never unissued), so a card's taps cost no lookup after its first; cleared when full.
 ISSUED_SERIALS_REMEMBERED_MAX = 200_000
+# The decisions reached only once the code's device signature verified (spec/QR.md, steps 9 to
+# 11): the phone made this very code, so its sighting uses it up whatever else is wrong with it.
+SIGNED_DECISIONS = frozenset({Decision.ACCEPTED, Decision.CODE_STALE, Decision.CODE_FROM_FUTURE})
 
 
 class DenyListReader(Protocol):
@@ -57,6 +60,8 @@ class QrVerdict:
     card_id: UUID | None = None
     generated_at: int | None = None
     counter: int | None = None
+    # The device signature verified: the code is genuine, and this sighting of it uses it up.
+    signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,10 @@ class TapVerifier:
         reason = None if verification.accepted else verification.decision.value
         if code is None:
             return QrVerdict(reason)
-        return QrVerdict(reason, code.certificate.card_id, code.generated_at, code.counter)
+        signed = verification.decision in SIGNED_DECISIONS
+        return QrVerdict(
+            reason, code.certificate.card_id, code.generated_at, code.counter, signed=signed
+        )
 
     def verify_card(
         self, serial: str | None, proof: SessionProof | None, at: datetime

@@ -28,7 +28,7 @@ from ticketing.adapters.tap_views import (
 )
 from ticketing.api import CurrentAdmin, CurrentStaff, principal_of
 from ticketing.domain.smart_card import SERIAL_HEX_CHARS
-from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
+from ticketing.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX, TapBatchBodyTooLarge
 from ticketing.domain.validator import (
     EPOCH_MAX,
     FARE_ID_MAX_CHARS,
@@ -39,8 +39,11 @@ from ticketing.domain.validator import (
     ValidatorAlreadyRegistered,
     ValidatorKind,
 )
+from ticketing.fares.engine import FareEngine
 from ticketing.ingestion import (
-    CODE_TEXT_MAX_CHARS,
+    DEVICE_CLOCK_SKEW_S_MAX,
+    SCANNED_TEXT_MAX_CHARS,
+    TAP_BATCH_BYTES_MAX,
     TAP_BATCH_MAX,
     CardTap,
     QrTap,
@@ -49,6 +52,7 @@ from ticketing.ingestion import (
     TapUpload,
 )
 from ticketing.schemas import LabelField, PrintableText
+from ticketing.validator_places import check_place
 
 U32_MAX = 0xFFFF_FFFF
 COUNTER_MAX = 0xFFFFFF  # the card's u24 transaction counter
@@ -72,6 +76,11 @@ async def _views(request: Request) -> TapViews:
     return views
 
 
+async def _fares(request: Request) -> FareEngine:
+    fares: FareEngine = request.app.state.fares
+    return fares
+
+
 async def _token_issuer(request: Request) -> DeviceTokenIssuer:
     issuer: DeviceTokenIssuer = request.app.state.authenticator
     return issuer
@@ -80,6 +89,7 @@ async def _token_issuer(request: Request) -> DeviceTokenIssuer:
 TapsDep = Annotated[TapIngestion, Depends(_taps)]
 TapViewsDep = Annotated[TapViews, Depends(_views)]
 TokenIssuerDep = Annotated[DeviceTokenIssuer, Depends(_token_issuer)]
+FaresDep = Annotated[FareEngine, Depends(_fares)]
 ValidatorId = Annotated[int, Field(ge=1, le=VALIDATOR_ID_MAX)]
 ValidatorIdPath = Annotated[int, Path(ge=1, le=VALIDATOR_ID_MAX)]
 Hex = Annotated[str, Field(pattern=HEX)]
@@ -226,8 +236,11 @@ class _TapBase(_Body):
 
 class QrTapUpload(_TapBase):
     medium: Literal["qr"]
-    code: Annotated[str, Field(min_length=1, max_length=CODE_TEXT_MAX_CHARS)] = Field(
-        description="the scanned TL1 text, whole"
+    # Whatever the scanner read, empty or too long, is the tap's: it is recorded refused
+    # `malformed` (its first `CODE_TEXT_MAX_CHARS` kept) and the rest of the batch goes on.
+    code: Annotated[str, Field(max_length=SCANNED_TEXT_MAX_CHARS)] = Field(
+        description="the scanned text, whole: a TL1 code is 298 characters; any other text "
+        "(empty, too long, not TL1) is recorded refused `malformed`"
     )
 
     def to_tap(self) -> QrTap:
@@ -294,11 +307,20 @@ class TapResultPublic(BaseModel):
     )
     reason: str | None = Field(description="why the backend refused the tap")
     tap_id: UUID = Field(description="the tap, or for a seq_conflict the review record")
+    code_consumed: bool = Field(
+        description="this tap used up its QR code or card session, whatever either side "
+        "decided: every sighting of a genuine code counts, and a later one is `code_replayed` "
+        "(false for a forged or unreadable code, a replay, a seq_conflict)"
+    )
 
     @classmethod
     def of(cls, result: TapResult) -> TapResultPublic:
         return cls(
-            seq=result.seq, status=result.status.value, reason=result.reason, tap_id=result.tap_id
+            seq=result.seq,
+            status=result.status.value,
+            reason=result.reason,
+            tap_id=result.tap_id,
+            code_consumed=result.code_consumed,
         )
 
 
@@ -352,15 +374,25 @@ def register_validator(
     body: ValidatorCreate,
     taps: TapsDep,
     tokens: TokenIssuerDep,
+    fares: FaresDep,
     _: CurrentAdmin,
     response: Response,
 ) -> ValidatorRegistered:
     """Registers a validator and returns its device token, once; the same registration again
-    answers 200 with a fresh token, another one for the same id 409.
+    answers 200 with a fresh token, another one for the same id 409. A bus validator's or a
+    metro gate's stop and route must be the fare feed's, and a gate's direction said: a place
+    the feed cannot price is refused (422 `validator_place_unpriced`, naming the field).
 
     The registration (an event) and its token (a row of the token store) cannot be written in one
     transaction, so a registration whose token was never issued (the process died, the token
     store failed) is completed by its retry instead of being refused as a conflict."""
+    check_place(
+        fares.feed,
+        kind=body.kind.value,
+        stop_id=body.stop_id,
+        route_id=body.route_id,
+        direction=body.direction,
+    )
     try:
         validator = taps.register_validator(
             validator_id=body.validator_id,
@@ -457,6 +489,9 @@ async def upload_taps(request: Request) -> Response:
 
     Read by hand like the online check (`check_tap`); the recording runs in the thread pool."""
     principal = await principal_of(request)
+    raw = await request.body()
+    if len(raw) > TAP_BATCH_BYTES_MAX:
+        raise TapBatchBodyTooLarge(len(raw), TAP_BATCH_BYTES_MAX)
     body = await _parsed(request, TapBatchCreate)
     check_can_upload_taps(principal, body.validator_id)
     uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]
@@ -468,9 +503,23 @@ async def upload_taps(request: Request) -> Response:
     return Response(answer.model_dump_json(), media_type=JSON_MEDIA_TYPE)
 
 
-@router.post("/taps", response_model=TapResultPublic, openapi_extra=_body_schema(TapCreate))
+ONLINE_CHECK_DESCRIPTION = (
+    "The online check of one tap: recorded, and answered with the backend's decision. The tap "
+    "is judged at the server's clock, not the device's: a `tapped_at` more than "
+    f"{DEVICE_CLOCK_SKEW_S_MAX} s from it is refused `device_clock_skewed`, and still recorded. "
+    "A batch upload judges each tap at its own time, but refuses one stamped more than "
+    f"{DEVICE_CLOCK_SKEW_S_MAX} s after the upload the same way."
+)
+
+
+@router.post(
+    "/taps",
+    response_model=TapResultPublic,
+    openapi_extra=_body_schema(TapCreate),
+    description=ONLINE_CHECK_DESCRIPTION,
+)
 async def check_tap(request: Request) -> Response:
-    """The online check of one tap: recorded, and answered with the backend's decision."""
+    """The online check of one tap (`ONLINE_CHECK_DESCRIPTION`)."""
     return await online_check(request)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +19,22 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
-from ticketing.ingestion import TAP_BATCH_MAX
+from ticketing.ingestion import (
+    DEVICE_CLOCK_SKEW_S_MAX,
+    SCANNED_TEXT_MAX_CHARS,
+    TAP_BATCH_BYTES_MAX,
+    TAP_BATCH_MAX,
+)
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 BUS = 17
 GATE = 42
 JSON_CONTENT = {"Content-Type": "application/json"}
+# Places of the built-in Hanoi fare feed, by kind: registration refuses one the feed cannot price.
+PLACES = {
+    "bus": {"stop_id": "bus-kim-ma", "route_id": "01"},
+    "metro_gate": {"stop_id": "2A-01", "route_id": "2A", "direction": "entry"},
+}
 
 
 @pytest.fixture
@@ -42,6 +53,7 @@ def client(container: Container) -> Iterator[TestClient]:
 
 def register(client: TestClient, validator_id: int, kind: str = "bus") -> dict[str, str]:
     body = {"validator_id": validator_id, "kind": kind, "network_id": 1, "location": 32}
+    body |= PLACES.get(kind, {})
     response = client.post("/v1/validators", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
@@ -125,6 +137,7 @@ def test_a_registration_returns_the_device_token_once_and_an_id_registers_once(
 ) -> None:
     register(client, BUS)
     body = {"validator_id": BUS, "kind": "metro_gate", "network_id": 1, "location": 9}
+    body |= PLACES["metro_gate"]
     again = client.post("/v1/validators", json=body, headers=ADMIN)
     assert (again.status_code, again.json()["code"]) == (409, "validator_already_registered")
     shown = client.get(f"/v1/validators/{BUS}", headers=ADMIN).json()
@@ -210,11 +223,15 @@ def test_a_batch_over_the_limit_or_with_unbounded_fields_is_refused_by_the_schem
         "/v1/taps/batch", json={"validator_id": BUS, "taps": too_many}, headers=device
     )
     assert (response.status_code, response.json()["code"]) == (422, "validation_error")
-    long_code = {**tap, "code": "TL1:" + "A" * 1000}
+    # Longer than any QR code can hold: no scan, but abuse.
+    long_code = {**tap, "code": "A" * (SCANNED_TEXT_MAX_CHARS + 1)}
     response = client.post(
         "/v1/taps/batch", json={"validator_id": BUS, "taps": [long_code]}, headers=device
     )
     assert response.status_code == 422
+    huge = {"validator_id": BUS, "taps": [], "pad": " " * TAP_BATCH_BYTES_MAX}
+    response = client.post("/v1/taps/batch", json=huge, headers=device)
+    assert (response.status_code, response.json()["code"]) == (413, "tap_batch_too_large")
 
 
 def test_the_online_check_refuses_bad_requests_with_problems(client: TestClient) -> None:
@@ -305,3 +322,98 @@ def test_two_taps_numbered_alike_in_one_batch_are_one_tap_and_one_seq_conflict(
     first, other = qr(phone, 7, now=now), qr(phone, 7, now=now, counter=70)
     results = upload(client, device, BUS, [first, other, first])
     assert [r["status"] for r in results] == ["accepted", "seq_conflict", "duplicate"]
+
+
+def test_a_bad_scan_in_a_batch_is_that_taps_malformed_refusal_and_the_rest_is_recorded(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    scans = ["A" * 401, "", "TL1:" + "0" * 3000, "TL1:\u0000\u001b é"]
+    taps = [{**qr(phone, seq, now=now), "code": code} for seq, code in enumerate(scans, 1)]
+    taps.append(qr(phone, 5, now=now))
+    # Sent as a scanner may read it: control characters escaped, any Unicode letter.
+    body = json.dumps({"validator_id": BUS, "taps": taps})
+    response = client.post("/v1/taps/batch", content=body, headers=device | JSON_CONTENT)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [(r["seq"], r["status"], r["reason"]) for r in results] == [
+        (1, "refused", "malformed"),
+        (2, "refused", "malformed"),
+        (3, "refused", "malformed"),
+        (4, "refused", "malformed"),
+        (5, "accepted", None),
+    ]
+    again = client.post("/v1/taps/batch", content=body, headers=device | JSON_CONTENT)
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5
+
+
+def test_the_online_check_refuses_a_tap_from_a_device_clock_an_hour_ahead(
+    client: TestClient,
+) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    ahead = int(time.time()) + 3600
+    answer = client.post(
+        "/v1/taps", json={"validator_id": BUS, "tap": qr(phone, 1, now=ahead)}, headers=device
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["status"], result["reason"]) == ("refused", "device_clock_skewed")
+    assert result["code_consumed"]  # a genuine code, seen: it cannot be sent again later
+    route = client.get("/openapi.json").json()["paths"]["/v1/taps"]["post"]
+    assert f"{DEVICE_CLOCK_SKEW_S_MAX} s" in route["description"]
+
+
+def test_a_code_sent_twice_as_refused_is_not_accepted_the_third_time(client: TestClient) -> None:
+    device = register(client, BUS)
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    code = phone.code(now - 1, 77)
+    answers = []
+    for seq, decision in ((1, "refused"), (2, "refused"), (3, "accepted")):
+        tap = {**qr(phone, seq, now=now), "code": code, "device_decision": decision}
+        response = client.post("/v1/taps", json={"validator_id": BUS, "tap": tap}, headers=device)
+        answers.append(response.json())
+    assert [(a["status"], a["reason"], a["code_consumed"]) for a in answers] == [
+        ("accepted", None, True),
+        ("refused", "code_replayed", False),
+        ("refused", "code_replayed", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("place", "field"),
+    [
+        ({"kind": "bus"}, "stop_id"),
+        ({"kind": "bus", "stop_id": "nowhere", "route_id": "01"}, "stop_id"),
+        ({"kind": "bus", "stop_id": "bus-kim-ma", "route_id": "999"}, "route_id"),
+        ({"kind": "bus", "stop_id": "2A-01", "route_id": "2A"}, "route_id"),
+        ({"kind": "metro_gate", "stop_id": "2A-01", "route_id": "2A"}, "direction"),
+        (
+            {"kind": "metro_gate", "stop_id": "bus-kim-ma", "route_id": "2A", "direction": "exit"},
+            "stop_id",
+        ),
+        (
+            {"kind": "metro_gate", "stop_id": "3-01", "route_id": "01", "direction": "exit"},
+            "route_id",
+        ),
+    ],
+)
+def test_a_validator_at_a_place_the_fare_feed_cannot_price_is_refused_naming_the_field(
+    client: TestClient, place: dict[str, str], field: str
+) -> None:
+    body = {"validator_id": BUS, "network_id": 1, "location": 32, **place}
+    response = client.post("/v1/validators", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "validator_place_unpriced"
+    assert problem["detail"].startswith(f"{field}: ")
+    assert client.get(f"/v1/validators/{BUS}", headers=ADMIN).status_code == 404
+
+
+def test_a_parking_handheld_names_no_fare_place(client: TestClient) -> None:
+    body = {"validator_id": BUS, "kind": "parking_handheld", "network_id": 1, "location": 5}
+    assert client.post("/v1/validators", json=body, headers=ADMIN).status_code == 201

@@ -187,6 +187,7 @@ def test_a_card_denied_before_the_tap_is_refused_but_one_denied_after_is_not(
     world.deny.add(world.card_id, listed_at=START + timedelta(seconds=30))
     before = qr_tap(world, 1)
     after = qr_tap(world, 2, after_s=60)
+    world.clock.now = START + timedelta(seconds=90)  # uploaded after both taps
     results = world.taps.ingest_batch(BUS_17, [before, after])
     assert [(r.status.value, r.reason) for r in results] == [
         ("accepted", None),
@@ -241,13 +242,50 @@ def test_the_same_code_twice_in_one_batch_is_accepted_once(world: World) -> None
     ]
 
 
-def test_a_code_the_device_refused_does_not_use_it_up_for_the_next_validator(
+def test_a_code_the_device_refused_is_used_up_by_that_sighting(world: World) -> None:
+    code = world.phone.code(unix(START), 4)
+    (seen,) = world.taps.ingest_batch(BUS_17, [QrTap(1, START, "refused", "passback", code)])
+    (next_gate,) = world.taps.ingest_batch(BUS_18, [QrTap(1, START, "accepted", "accepted", code)])
+    assert (seen.status.value, seen.reason, seen.code_consumed) == ("accepted", None, True)
+    assert (next_gate.status.value, next_gate.reason) == ("refused", CODE_REPLAYED)
+    assert not next_gate.code_consumed
+    assert world.taps.claimed_by(qr_code_use_id(world.card_id, unix(START), 4)) == tap_id(BUS_17, 1)
+
+
+def test_a_code_sent_refused_twice_is_refused_as_a_replay_the_third_time(world: World) -> None:
+    code = world.phone.code(unix(START), 5)
+    sent = [(BUS_17, 1, "refused"), (BUS_17, 2, "refused"), (BUS_18, 1, "accepted")]
+    results = [
+        world.taps.ingest_one(validator, QrTap(seq, START, decision, "sent", code))
+        for validator, seq, decision in sent
+    ]
+    assert [(r.status.value, r.reason, r.code_consumed) for r in results] == [
+        ("accepted", None, True),
+        ("refused", CODE_REPLAYED, False),
+        ("refused", CODE_REPLAYED, False),
+    ]
+
+
+def test_an_honest_resend_of_a_refused_sighting_is_a_duplicate_not_a_replay(
     world: World,
 ) -> None:
-    code = world.phone.code(unix(START), 4)
-    world.taps.ingest_batch(BUS_17, [QrTap(1, START, "refused", "passback", code)])
-    results = world.taps.ingest_batch(BUS_18, [QrTap(1, START, "accepted", "accepted", code)])
-    assert statuses(results) == ["accepted"]
+    code = world.phone.code(unix(START), 6)
+    batch = [QrTap(3, START, "refused", "passback", code), qr_tap(world, 4)]
+    first = world.taps.ingest_batch(BUS_17, batch)
+    again = world.taps.ingest_batch(BUS_17, batch)
+    online_again = world.taps.ingest_one(BUS_17, batch[0])
+    assert [(r.status.value, r.code_consumed) for r in first] == [("accepted", True)] * 2
+    assert [(r.status.value, r.code_consumed) for r in again] == [("duplicate", True)] * 2
+    assert (online_again.status.value, online_again.code_consumed) == ("duplicate", True)
+
+
+def test_a_forged_code_uses_up_nothing(world: World) -> None:
+    code = world.phone.code(unix(START), 8)
+    forged = code[:-4] + ("AAAA" if not code.endswith("AAAA") else "BBBB")
+    (refused,) = world.taps.ingest_batch(BUS_17, [QrTap(1, START, "refused", "x", forged)])
+    (genuine,) = world.taps.ingest_batch(BUS_18, [QrTap(1, START, "accepted", "ok", code)])
+    assert (refused.status.value, refused.code_consumed) == ("refused", False)
+    assert (genuine.status.value, genuine.code_consumed) == ("accepted", True)
 
 
 def test_interleaved_batches_from_two_validators_are_each_recorded_once(world: World) -> None:

@@ -9,8 +9,8 @@ re-sent tap is told from another tap that reuses its number by the fields the de
 or a card session can be *used* once: the id of its use (`qr_code_use_id` of `(card_id,
 generated_at, counter)`, spec/QR.md; `card_session_use_id` of `(serial, transaction counter)`,
 spec/CARD.md) is claimed in the same transaction as the tap that uses it, so the same code
-uploaded by two validators is one use. Refused taps are recorded too, with their reason; only
-an accepted tap claims a use.
+uploaded by two validators is one use. Refused taps are recorded too, with their reason; every
+sighting of a genuine code or session claims its use, whatever the device decided.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ VERDICTS = frozenset(Verdict)
 
 # Verification reason of a QR code already used by another tap (spec/QR.md, step 12).
 CODE_REPLAYED = "code_replayed"
+# Verification reason of a tap whose device clock is too far from the server's (any medium).
+DEVICE_CLOCK_SKEWED = "device_clock_skewed"
 
 
 def tap_id(validator_id: int, seq: int, epoch: int = 0) -> UUID:
@@ -304,3 +306,12 @@ class TapBatchTooLarge(LedgerError):
 
     def __init__(self, taps: int, taps_max: int) -> None:
         super().__init__(f"a batch holds at most {taps_max} taps, not {taps}")
+
+
+class TapBatchBodyTooLarge(TapBatchTooLarge):
+    """A batch's body past any honest batch's size: refused before it is parsed."""
+
+    def __init__(self, size_bytes: int, size_bytes_max: int) -> None:
+        LedgerError.__init__(
+            self, f"a batch's body is at most {size_bytes_max:,} bytes, not {size_bytes:,}"
+        )
