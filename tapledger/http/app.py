@@ -21,6 +21,8 @@ import ticketing.validator_config_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
+from tapledger.http.authentication import AuthenticationMiddleware
+from tapledger.http.body_limit import BodyLimitMiddleware
 from tapledger.http.idempotency import IdempotencyMiddleware
 from tapledger.http.online_check import OnlineCheckMiddleware
 from tapledger.http.problems import Problem, problem_response
@@ -32,6 +34,7 @@ from ticketing.domain.errors import LedgerError
 from ticketing.hotstate import HotStateUnavailable
 
 VALIDATION_ERRORS_SHOWN_MAX = 10
+MS_PER_S = 1000
 
 
 def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
@@ -78,18 +81,35 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.get("/healthz", tags=["health"])(_healthz)
     mount_web(app)
     _install_error_handlers(app)
+    _add_middlewares(app, container)
+    return app
+
+
+def _add_middlewares(app: FastAPI, container: Container) -> None:
+    """Starlette runs the last-added middleware first, so they run in the reverse of this order:
+    the body's size limit, then authentication (before any of the body is read), then the rate
+    limit per principal, then idempotency, and the online check last, ahead of the router. So a
+    stranger without a valid token costs a header check and one token lookup at most: no body,
+    no rate-limit bucket of its own and no idempotency key, and its failures are limited per
+    address."""
     settings = container.settings
-    # Starlette runs the last-added middleware first: rate limits apply before idempotency,
-    # and both before the online check is answered ahead of the router.
+    window_ms = settings.rate_limit_window_s * MS_PER_S
     app.add_middleware(OnlineCheckMiddleware, problem_for=problem_for)
     app.add_middleware(IdempotencyMiddleware, hot_state=container.hot_state)
     app.add_middleware(
         RateLimitMiddleware,
         hot_state=container.hot_state,
         requests_per_window=settings.rate_limit_requests,
-        window_ms=settings.rate_limit_window_s * 1000,
+        window_ms=window_ms,
     )
-    return app
+    app.add_middleware(
+        AuthenticationMiddleware,
+        authenticator=container.tokens,
+        hot_state=container.hot_state,
+        failures_per_window=settings.auth_failures_per_window,
+        window_ms=window_ms,
+    )
+    app.add_middleware(BodyLimitMiddleware)
 
 
 def app_from_env() -> FastAPI:

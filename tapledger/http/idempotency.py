@@ -1,8 +1,9 @@
 """HTTP idempotency: a request retried with the same `Idempotency-Key` takes effect once.
 
 The first request claims the key in hot state, runs, and leaves its response there; a repeat gets
-that response back byte for byte instead of running again. Keys are scoped by caller and route,
-so two callers, or two routes, never share one.
+that response back byte for byte instead of running again. Keys are scoped by principal and route,
+so two callers, or two routes, never share one; only authenticated requests get here with a
+principal (`tapledger.http.authentication`), and a request without one stores nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapledger.http.problems import problem_response
+from ticketing.access import PRINCIPAL_STATE_KEY, Principal
 from ticketing.hotstate import HotState, HotStateUnavailable, check_ttl
 
 IDEMPOTENCY_KEY_MAX_CHARS = 128
@@ -77,13 +79,9 @@ def _valid_key(key: str) -> bool:
     )
 
 
-def _scope_key(scope: Scope, headers: Headers, key: str) -> str:
-    authorization = headers.get("authorization")
-    caller = "anonymous"
-    if authorization is not None:
-        caller = hashlib.sha256(authorization.encode("latin-1")).hexdigest()
+def _scope_key(scope: Scope, principal: Principal, key: str) -> str:
     # JSON keeps the parts apart whatever characters the path holds; hashing bounds the length.
-    parts = json.dumps([caller, scope["method"], scope["path"], key])
+    parts = json.dumps([principal.token_id, scope["method"], scope["path"], key])
     return "idempotency:" + hashlib.sha256(parts.encode("utf-8")).hexdigest()
 
 
@@ -146,7 +144,8 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         keys = headers.getlist("idempotency-key")
-        if not keys:
+        principal: Principal | None = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
+        if not keys or principal is None:
             await self.app(scope, receive, send)
             return
         if len(keys) > 1 or not _valid_key(keys[0]):
@@ -166,7 +165,7 @@ class IdempotencyMiddleware:
             )
             await problem_response(413, "body_too_large", detail)(scope, receive, send)
             return
-        scope_key = _scope_key(scope, headers, keys[0])
+        scope_key = _scope_key(scope, principal, keys[0])
         fingerprint = _fingerprint(scope, body)
         try:
             claimed, stored = await self._claim(scope_key, fingerprint)

@@ -21,12 +21,11 @@ from tapledger.http.idempotency import (
 )
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tests.hotstate_contract import FakeClock, SwitchableHotState
+from tests.http_auth import ALICE, BOB, authenticate_everything
 from ticketing.adapters.hotstate_memory import MemoryHotState
 
 TOPUP = {"card": "04A1B2C3", "amount_vnd": 50_000}
 OTHER_TOPUP = {"card": "04A1B2C3", "amount_vnd": 90_000}
-ALICE = {"Authorization": "Bearer alice-token"}
-BOB = {"Authorization": "Bearer bob-token"}
 
 
 def keyed(key: str, **headers: str) -> dict[str, str]:
@@ -49,7 +48,9 @@ def build_rig() -> Rig:
     store = SwitchableHotState(MemoryHotState(now_ms=clock))
     app = FastAPI()
     app.add_middleware(IdempotencyMiddleware, hot_state=store)
-    rig = Rig(TestClient(app, raise_server_exceptions=False), store, clock)
+    authenticate_everything(app, store)
+    # Alice calls unless a test says otherwise: keys are kept only for a principal.
+    rig = Rig(TestClient(app, raise_server_exceptions=False, headers=ALICE), store, clock)
 
     @app.post("/topups")
     async def create_topup(request: Request) -> JSONResponse:
@@ -303,3 +304,34 @@ def test_key_runs_again_once_its_record_expired(rig: Rig) -> None:
     again = rig.client.post("/topups", headers=keyed("k1"), json=TOPUP)
     assert "idempotent-replayed" not in again.headers
     assert rig.effects == ["topup", "topup"]
+
+
+class RecordingHotState(SwitchableHotState):
+    """Remembers every key written, to show what a request left behind."""
+
+    def __init__(self, inner: MemoryHotState) -> None:
+        super().__init__(inner)
+        self.written: list[str] = []
+
+    def put_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        self.written.append(key)
+        return super().put_if_absent(key, value, ttl_ms=ttl_ms)
+
+    def put(self, key: str, value: bytes, *, ttl_ms: int) -> None:
+        self.written.append(key)
+        super().put(key, value, ttl_ms=ttl_ms)
+
+
+def test_request_without_a_principal_leaves_no_key_behind() -> None:
+    store = RecordingHotState(MemoryHotState())
+    app = FastAPI()
+    app.add_middleware(IdempotencyMiddleware, hot_state=store)
+
+    @app.post("/v1/accounts")
+    async def open_account() -> JSONResponse:
+        return JSONResponse({"detail": "a valid bearer token is required"}, status_code=401)
+
+    client = TestClient(app)
+    for n in range(20):
+        client.post("/v1/accounts", headers=keyed(f"k{n}", **ALICE), json=TOPUP)
+    assert store.written == []
