@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 import ticketing.api
 import ticketing.cards_api
@@ -34,7 +37,22 @@ from ticketing.domain.errors import LedgerError
 from ticketing.hotstate import HotStateUnavailable
 
 VALIDATION_ERRORS_SHOWN_MAX = 10
+API_PREFIX = "/v1"
+# The tap path first: it is most of the traffic, and FastAPI matches a request against the
+# included routers in order, walking each router's routes as it goes.
+API_ROUTERS: tuple[APIRouter, ...] = (
+    ticketing.taps_api.router,
+    ticketing.api.router,
+    ticketing.cards_api.router,
+    ticketing.api.me_router,
+    ticketing.smart_cards_api.router,
+    ticketing.validator_config_api.router,
+    ticketing.journeys_api.router,
+    ticketing.passes_api.router,
+    tokens_api.router,
+)
 MS_PER_S = 1000
+CREATED_STATUS = 201
 
 
 def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
@@ -67,17 +85,8 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
     app.state.fares = container.journeys.fares
-    # The tap path first: it is most of the traffic, and FastAPI matches a request against the
-    # included routers in order, walking each router's routes as it goes.
-    app.include_router(ticketing.taps_api.router, prefix="/v1")
-    app.include_router(ticketing.api.router, prefix="/v1")
-    app.include_router(ticketing.cards_api.router, prefix="/v1")
-    app.include_router(ticketing.api.me_router, prefix="/v1")
-    app.include_router(ticketing.smart_cards_api.router, prefix="/v1")
-    app.include_router(ticketing.validator_config_api.router, prefix="/v1")
-    app.include_router(ticketing.journeys_api.router, prefix="/v1")
-    app.include_router(ticketing.passes_api.router, prefix="/v1")
-    app.include_router(tokens_api.router, prefix="/v1")
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     app.get("/healthz", tags=["health"])(_healthz)
     mount_web(app)
     _install_error_handlers(app)
@@ -95,7 +104,12 @@ def _add_middlewares(app: FastAPI, container: Container) -> None:
     settings = container.settings
     window_ms = settings.rate_limit_window_s * MS_PER_S
     app.add_middleware(OnlineCheckMiddleware, problem_for=problem_for)
-    app.add_middleware(IdempotencyMiddleware, hot_state=container.hot_state)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        hot_state=container.hot_state,
+        durable=container.idempotency_records,
+        durable_routes=creating_routes(),
+    )
     app.add_middleware(
         RateLimitMiddleware,
         hot_state=container.hot_state,
@@ -110,6 +124,19 @@ def _add_middlewares(app: FastAPI, container: Container) -> None:
         window_ms=window_ms,
     )
     app.add_middleware(BodyLimitMiddleware)
+
+
+def creating_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """The routes that answer 201 Created: their idempotency records must outlive hot state,
+    since some (an account, a token) have no natural id that would make a repeat harmless."""
+    return [
+        ("POST", compile_path(API_PREFIX + route.path)[0])
+        for router in API_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and "POST" in (route.methods or ())
+        and route.status_code == CREATED_STATUS
+    ]
 
 
 def app_from_env() -> FastAPI:

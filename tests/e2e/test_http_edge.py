@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from tapledger.auth import api_tokens
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.http.body_limit import REQUEST_BODY_MAX_BYTES, TAP_BATCH_BODY_MAX_BYTES
@@ -113,3 +115,31 @@ def test_requests_without_a_valid_token_leave_no_idempotency_key(rig: Rig) -> No
             "/v1/accounts", json={"rider_category": 1}, headers={"Idempotency-Key": "x"}
         )
     assert [key for key in rig.hot_state.written if key.startswith("idempotency:")] == []
+
+
+def test_account_retried_after_hot_state_came_back_empty_is_opened_once(rig: Rig) -> None:
+    headers = ADMIN | {"Idempotency-Key": "open-rider-7"}
+    first = rig.client.post("/v1/accounts", json={"rider_category": 1}, headers=headers)
+    events = rig.container.ledger.recorder.max_notification_id()
+    rig.hot_state.empty()
+    retry = rig.client.post("/v1/accounts", json={"rider_category": 1}, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert rig.container.ledger.recorder.max_notification_id() == events
+
+
+def test_token_retried_after_hot_state_came_back_empty_is_issued_once(rig: Rig) -> None:
+    def tokens_stored() -> int:
+        with rig.container.engine.connect() as conn:
+            count: int = conn.execute(select(func.count()).select_from(api_tokens)).scalar_one()
+        return count
+
+    headers = ADMIN | {"Idempotency-Key": "operator-token-1"}
+    first = rig.client.post("/v1/tokens", json={"role": "operator"}, headers=headers)
+    stored = tokens_stored()
+    rig.hot_state.empty()
+    retry = rig.client.post("/v1/tokens", json={"role": "operator"}, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["token_id"] == first.json()["token_id"]
+    assert tokens_stored() == stored

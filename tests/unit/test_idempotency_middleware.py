@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -335,3 +336,29 @@ def test_request_without_a_principal_leaves_no_key_behind() -> None:
     for n in range(20):
         client.post("/v1/accounts", headers=keyed(f"k{n}", **ALICE), json=TOPUP)
     assert store.written == []
+
+
+def test_durable_routes_keep_their_records_in_the_durable_store() -> None:
+    hot, durable = RecordingHotState(MemoryHotState()), RecordingHotState(MemoryHotState())
+    app = FastAPI()
+    routes = [("POST", re.compile("/v1/accounts"))]
+    app.add_middleware(IdempotencyMiddleware, hot_state=hot, durable=durable, durable_routes=routes)
+    authenticate_everything(app, hot)
+    opened: list[int] = []
+
+    @app.post("/v1/accounts")
+    @app.post("/v1/top-ups")
+    async def create() -> JSONResponse:
+        opened.append(len(opened) + 1)
+        return JSONResponse({"id": opened[-1]}, status_code=201)
+
+    client = TestClient(app, headers=ALICE)
+    first = client.post("/v1/accounts", headers=keyed("k1"), json=TOPUP)
+    hot.inner = MemoryHotState()  # hot state comes back empty
+    again = client.post("/v1/accounts", headers=keyed("k1"), json=TOPUP)
+    client.post("/v1/top-ups", headers=keyed("k1"), json=TOPUP)
+    assert again.json() == first.json() == {"id": 1}
+    assert again.headers["idempotent-replayed"] == "true"
+    assert opened == [1, 2]  # the account once, the top-up once
+    assert len(set(durable.written)) == 1
+    assert len(set(hot.written)) == 1
