@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
+from tapledger.http.idempotency_records import SqlIdempotencyRecords
 from tapledger.settings import (
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
@@ -68,6 +69,7 @@ class Container:
     hot_state: HotState
     tokens: TokenStore
     pass_sales: PassSales
+    idempotency_records: SqlIdempotencyRecords
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -203,12 +205,14 @@ def bootstrap(
     )
     journey_follower = JourneyFollower(journeys, engine)
     tokens = TokenStore(engine)
+    idempotency_records = SqlIdempotencyRecords(engine)
     if create_schema:
         follower.create_tables()
         card_follower.create_tables()
         tap_follower.create_tables()
         journey_follower.create_tables()
         tokens.create_tables()
+        idempotency_records.create_tables()
     tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
     cards.ensure_issuer_key()
     return Container(
@@ -230,6 +234,7 @@ def bootstrap(
         hot_state=hot_state or make_hot_state(settings),
         tokens=tokens,
         pass_sales=PassSales(journeys, ledger),
+        idempotency_records=idempotency_records,
     )
 
 

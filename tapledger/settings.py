@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     )
     rate_limit_requests: int = Field(default=1200, ge=1, le=1_000_000)
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
+    auth_failures_per_window: int = Field(
+        default=60,
+        ge=1,
+        le=1_000_000,
+        description="failed authentications one client address may make per rate-limit window",
+    )
     follow_in_process: bool = True
     health_lag_max: int = Field(
         default=HEALTH_LAG_MAX_DEFAULT,

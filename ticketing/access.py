@@ -17,6 +17,11 @@ class Role(StrEnum):
     VALIDATOR = "validator"  # one device: uploads its own taps, nothing else
 
 
+# Where the HTTP layer leaves the principal it authenticated, in the request's state, so that a
+# route reads it there instead of authenticating the request a second time.
+PRINCIPAL_STATE_KEY = "principal"
+
+
 @dataclass(frozen=True)
 class Principal:
     token_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 import ticketing.api
 import ticketing.cards_api
@@ -21,6 +24,8 @@ import ticketing.validator_config_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
+from tapledger.http.authentication import AuthenticationMiddleware
+from tapledger.http.body_limit import BodyLimitMiddleware
 from tapledger.http.health import HEALTH_RESPONSES, healthz
 from tapledger.http.idempotency import IdempotencyMiddleware
 from tapledger.http.online_check import OnlineCheckMiddleware
@@ -35,9 +40,10 @@ from ticketing.hotstate import HotStateUnavailable
 from ticketing.problem_responses import API_ERROR_RESPONSES, problem_responses
 
 VALIDATION_ERRORS_SHOWN_MAX = 10
+API_PREFIX = "/v1"
 # The tap path first: it is most of the traffic, and FastAPI matches a request against the
 # included routers in order, walking each router's routes as it goes.
-ROUTERS: tuple[APIRouter, ...] = (
+API_ROUTERS: tuple[APIRouter, ...] = (
     ticketing.taps_api.router,
     ticketing.api.router,
     ticketing.cards_api.router,
@@ -48,7 +54,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     ticketing.passes_api.router,
     tokens_api.router,
 )
-# A tap batch larger than TAP_BATCH_MAX is refused whole.
+MS_PER_S = 1000
+CREATED_STATUS = 201
+
+# A tap batch too large (in taps or bytes) is refused whole.
 TAP_BATCH_RESPONSES = problem_responses(413)
 
 
@@ -88,25 +97,60 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
     app.state.fares = container.journeys.fares
-    for router in ROUTERS:
+    for router in API_ROUTERS:
         # Every operation declares the problem+json answers any route may give.
-        app.include_router(router, prefix="/v1", responses=_responses_of(router))
+        app.include_router(router, prefix=API_PREFIX, responses=_responses_of(router))
     app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)(healthz)
     mount_web(app)
     _install_error_handlers(app)
     install_openapi(app)
+    _add_middlewares(app, container)
+    return app
+
+
+def _add_middlewares(app: FastAPI, container: Container) -> None:
+    """Starlette runs the last-added middleware first, so they run in the reverse of this order:
+    the body's size limit, then authentication (before any of the body is read), then the rate
+    limit per principal, then idempotency, and the online check last, ahead of the router. So a
+    stranger without a valid token costs a header check and one token lookup at most: no body,
+    no rate-limit bucket of its own and no idempotency key, and its failures are limited per
+    address."""
     settings = container.settings
-    # Starlette runs the last-added middleware first: rate limits apply before idempotency,
-    # and both before the online check is answered ahead of the router.
+    window_ms = settings.rate_limit_window_s * MS_PER_S
     app.add_middleware(OnlineCheckMiddleware, problem_for=problem_for)
-    app.add_middleware(IdempotencyMiddleware, hot_state=container.hot_state)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        hot_state=container.hot_state,
+        durable=container.idempotency_records,
+        durable_routes=creating_routes(),
+    )
     app.add_middleware(
         RateLimitMiddleware,
         hot_state=container.hot_state,
         requests_per_window=settings.rate_limit_requests,
-        window_ms=settings.rate_limit_window_s * 1000,
+        window_ms=window_ms,
     )
-    return app
+    app.add_middleware(
+        AuthenticationMiddleware,
+        authenticator=container.tokens,
+        hot_state=container.hot_state,
+        failures_per_window=settings.auth_failures_per_window,
+        window_ms=window_ms,
+    )
+    app.add_middleware(BodyLimitMiddleware)
+
+
+def creating_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """The routes that answer 201 Created: their idempotency records must outlive hot state,
+    since some (an account, a token) have no natural id that would make a repeat harmless."""
+    return [
+        ("POST", compile_path(API_PREFIX + route.path)[0])
+        for router in API_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and "POST" in (route.methods or ())
+        and route.status_code == CREATED_STATUS
+    ]
 
 
 def app_from_env() -> FastAPI:

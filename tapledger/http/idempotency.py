@@ -1,8 +1,14 @@
 """HTTP idempotency: a request retried with the same `Idempotency-Key` takes effect once.
 
-The first request claims the key in hot state, runs, and leaves its response there; a repeat gets
-that response back byte for byte instead of running again. Keys are scoped by caller and route,
-so two callers, or two routes, never share one.
+The first request claims the key, runs, and leaves its response there; a repeat gets that
+response back byte for byte instead of running again. Keys are scoped by principal and route, so
+two callers, or two routes, never share one; only authenticated requests get here with a
+principal (`tapledger.http.authentication`), and a request without one stores nothing.
+
+Records live in hot state, which may come back empty. That is harmless where the request carries
+its own id (a transfer id, a payment reference), but a creation without one (an account, a
+token) would run again. The routes named `durable_routes` so keep their records in a SQL table
+(`tapledger.http.idempotency_records`) with the same time-to-live.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, Protocol
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +28,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapledger.http.problems import problem_response
+from ticketing.access import PRINCIPAL_STATE_KEY, Principal
 from ticketing.hotstate import HotState, HotStateUnavailable, check_ttl
 
 IDEMPOTENCY_KEY_MAX_CHARS = 128
@@ -44,6 +52,25 @@ SERVER_ERROR_STATUS_MIN = 500
 
 logger = logging.getLogger(__name__)
 _P = ParamSpec("_P")
+
+
+class IdempotencyRecordsUnavailable(Exception):
+    """The durable record store cannot be reached: an operating condition, like hot state's."""
+
+
+class RecordStore(Protocol):
+    """Where idempotency records live: the part of `HotState` this middleware uses."""
+
+    def put_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool: ...
+
+    def put(self, key: str, value: bytes, *, ttl_ms: int) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+_STORE_UNAVAILABLE = (HotStateUnavailable, IdempotencyRecordsUnavailable)
 
 
 @dataclass
@@ -77,13 +104,9 @@ def _valid_key(key: str) -> bool:
     )
 
 
-def _scope_key(scope: Scope, headers: Headers, key: str) -> str:
-    authorization = headers.get("authorization")
-    caller = "anonymous"
-    if authorization is not None:
-        caller = hashlib.sha256(authorization.encode("latin-1")).hexdigest()
+def _scope_key(scope: Scope, principal: Principal, key: str) -> str:
     # JSON keeps the parts apart whatever characters the path holds; hashing bounds the length.
-    parts = json.dumps([caller, scope["method"], scope["path"], key])
+    parts = json.dumps([principal.token_id, scope["method"], scope["path"], key])
     return "idempotency:" + hashlib.sha256(parts.encode("utf-8")).hexdigest()
 
 
@@ -133,12 +156,27 @@ class IdempotencyMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, hot_state: HotState, ttl_ms: int = IDEMPOTENCY_TTL_MS
+        self,
+        app: ASGIApp,
+        *,
+        hot_state: HotState,
+        ttl_ms: int = IDEMPOTENCY_TTL_MS,
+        durable: RecordStore | None = None,
+        durable_routes: Iterable[tuple[str, re.Pattern[str]]] = (),
     ) -> None:
         check_ttl(ttl_ms)
         self.app = app
         self.hot_state = hot_state
         self.ttl_ms = ttl_ms
+        self.durable = durable
+        self.durable_routes = tuple(durable_routes)
+
+    def _store_for(self, scope: Scope) -> RecordStore:
+        if self.durable is not None:
+            for method, path in self.durable_routes:
+                if scope["method"] == method and path.fullmatch(scope["path"]):
+                    return self.durable
+        return self.hot_state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in IDEMPOTENT_METHODS:
@@ -146,7 +184,8 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         keys = headers.getlist("idempotency-key")
-        if not keys:
+        principal: Principal | None = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
+        if not keys or principal is None:
             await self.app(scope, receive, send)
             return
         if len(keys) > 1 or not _valid_key(keys[0]):
@@ -166,36 +205,30 @@ class IdempotencyMiddleware:
             )
             await problem_response(413, "body_too_large", detail)(scope, receive, send)
             return
-        scope_key = _scope_key(scope, headers, keys[0])
+        scope_key = _scope_key(scope, principal, keys[0])
         fingerprint = _fingerprint(scope, body)
+        store = self._store_for(scope)
         try:
-            claimed, stored = await self._claim(scope_key, fingerprint)
-        except HotStateUnavailable:
-            logger.exception("hot state unavailable; refusing an idempotent request")
+            claimed, stored = await _claim(store, scope_key, fingerprint)
+        except _STORE_UNAVAILABLE as error:
+            logger.exception("idempotency records unavailable; refusing an idempotent request")
             retry = {"Retry-After": str(HOT_STATE_RETRY_AFTER_S)}
             detail = "idempotency keys cannot be checked right now; retry with the same key"
-            response = problem_response(503, "hot_state_unavailable", detail, headers=retry)
+            code = (
+                "hot_state_unavailable"
+                if isinstance(error, HotStateUnavailable)
+                else "idempotency_records_unavailable"
+            )
+            response = problem_response(503, code, detail, headers=retry)
             await response(scope, receive, send)
             return
         if claimed:
-            await self._run_first(scope, _replaying(body, receive), send, scope_key, fingerprint)
+            record = _Record(store, scope_key, fingerprint)
+            await self._run_first(scope, _replaying(body, receive), send, record)
         else:
             await self._answer_repeat(stored, fingerprint, scope, receive, send)
 
-    async def _claim(self, scope_key: str, fingerprint: str) -> tuple[bool, bytes | None]:
-        mark = IN_PROGRESS_MARK + fingerprint.encode("ascii")
-        for _ in range(CLAIM_ATTEMPTS_MAX):
-            put = self.hot_state.put_if_absent
-            if await run_in_threadpool(put, scope_key, mark, ttl_ms=IN_PROGRESS_TTL_MS):
-                return True, None
-            stored = await run_in_threadpool(self.hot_state.get, scope_key)
-            if stored is not None:
-                return False, stored
-        return False, None
-
-    async def _run_first(
-        self, scope: Scope, receive: Receive, send: Send, scope_key: str, fingerprint: str
-    ) -> None:
+    async def _run_first(self, scope: Scope, receive: Receive, send: Send, record: _Record) -> None:
         captured = _Captured()
 
         async def capturing_send(message: Message) -> None:
@@ -212,7 +245,7 @@ class IdempotencyMiddleware:
                 if not message.get("more_body", False):
                     # Settled before the last byte leaves, so a client holding the whole
                     # response can count on a retry being answered from the record.
-                    await self._settle(scope_key, fingerprint, captured)
+                    await self._settle(record, captured)
             await send(message)
 
         try:
@@ -224,27 +257,17 @@ class IdempotencyMiddleware:
                 # request still releases it rather than leave it to expire.
                 captured.settled = True
                 with anyio.CancelScope(shield=True):
-                    await self._write(self.hot_state.delete, scope_key)
+                    await _write(record.store.delete, record.scope_key)
 
-    async def _settle(self, scope_key: str, fingerprint: str, captured: _Captured) -> None:
+    async def _settle(self, record: _Record, captured: _Captured) -> None:
         captured.settled = True
         if captured.status >= SERVER_ERROR_STATUS_MIN:
             # Handlers commit nothing when they fail with 5xx, so releasing the claim lets the
             # client's retry run again, which is what it needs.
-            await self._write(self.hot_state.delete, scope_key)
+            await _write(record.store.delete, record.scope_key)
         else:
-            record = captured.record(fingerprint)
-            await self._write(self.hot_state.put, scope_key, record, ttl_ms=self.ttl_ms)
-
-    async def _write(
-        self, operation: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs
-    ) -> None:
-        try:
-            await run_in_threadpool(operation, *args, **kwargs)
-        except HotStateUnavailable:
-            # The response is already decided and must still reach the client; the claim
-            # expires after IN_PROGRESS_TTL_MS, and a retry after that runs again.
-            logger.exception("hot state unavailable; an idempotency record was not settled")
+            stored = captured.record(record.fingerprint)
+            await _write(record.store.put, record.scope_key, stored, ttl_ms=self.ttl_ms)
 
     async def _answer_repeat(
         self, stored: bytes | None, fingerprint: str, scope: Scope, receive: Receive, send: Send
@@ -271,6 +294,35 @@ class IdempotencyMiddleware:
             await response(scope, receive, send)
         else:
             await _replay(first, send)
+
+
+@dataclass(frozen=True)
+class _Record:
+    """The claimed key of a first run, and the store it was claimed in."""
+
+    store: RecordStore
+    scope_key: str
+    fingerprint: str
+
+
+async def _claim(store: RecordStore, scope_key: str, fingerprint: str) -> tuple[bool, bytes | None]:
+    mark = IN_PROGRESS_MARK + fingerprint.encode("ascii")
+    for _ in range(CLAIM_ATTEMPTS_MAX):
+        if await run_in_threadpool(store.put_if_absent, scope_key, mark, ttl_ms=IN_PROGRESS_TTL_MS):
+            return True, None
+        stored = await run_in_threadpool(store.get, scope_key)
+        if stored is not None:
+            return False, stored
+    return False, None
+
+
+async def _write(operation: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+    try:
+        await run_in_threadpool(operation, *args, **kwargs)
+    except _STORE_UNAVAILABLE:
+        # The response is already decided and must still reach the client; the claim
+        # expires after IN_PROGRESS_TTL_MS, and a retry after that runs again.
+        logger.exception("idempotency records unavailable; a record was not settled")
 
 
 async def _replay(first: dict[str, Any], send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +22,11 @@ from tapledger.http.idempotency import (
 )
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tests.hotstate_contract import FakeClock, SwitchableHotState
+from tests.http_auth import ALICE, BOB, authenticate_everything
 from ticketing.adapters.hotstate_memory import MemoryHotState
 
 TOPUP = {"card": "04A1B2C3", "amount_vnd": 50_000}
 OTHER_TOPUP = {"card": "04A1B2C3", "amount_vnd": 90_000}
-ALICE = {"Authorization": "Bearer alice-token"}
-BOB = {"Authorization": "Bearer bob-token"}
 
 
 def keyed(key: str, **headers: str) -> dict[str, str]:
@@ -49,7 +49,9 @@ def build_rig() -> Rig:
     store = SwitchableHotState(MemoryHotState(now_ms=clock))
     app = FastAPI()
     app.add_middleware(IdempotencyMiddleware, hot_state=store)
-    rig = Rig(TestClient(app, raise_server_exceptions=False), store, clock)
+    authenticate_everything(app, store)
+    # Alice calls unless a test says otherwise: keys are kept only for a principal.
+    rig = Rig(TestClient(app, raise_server_exceptions=False, headers=ALICE), store, clock)
 
     @app.post("/topups")
     async def create_topup(request: Request) -> JSONResponse:
@@ -303,3 +305,60 @@ def test_key_runs_again_once_its_record_expired(rig: Rig) -> None:
     again = rig.client.post("/topups", headers=keyed("k1"), json=TOPUP)
     assert "idempotent-replayed" not in again.headers
     assert rig.effects == ["topup", "topup"]
+
+
+class RecordingHotState(SwitchableHotState):
+    """Remembers every key written, to show what a request left behind."""
+
+    def __init__(self, inner: MemoryHotState) -> None:
+        super().__init__(inner)
+        self.written: list[str] = []
+
+    def put_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        self.written.append(key)
+        return super().put_if_absent(key, value, ttl_ms=ttl_ms)
+
+    def put(self, key: str, value: bytes, *, ttl_ms: int) -> None:
+        self.written.append(key)
+        super().put(key, value, ttl_ms=ttl_ms)
+
+
+def test_request_without_a_principal_leaves_no_key_behind() -> None:
+    store = RecordingHotState(MemoryHotState())
+    app = FastAPI()
+    app.add_middleware(IdempotencyMiddleware, hot_state=store)
+
+    @app.post("/v1/accounts")
+    async def open_account() -> JSONResponse:
+        return JSONResponse({"detail": "a valid bearer token is required"}, status_code=401)
+
+    client = TestClient(app)
+    for n in range(20):
+        client.post("/v1/accounts", headers=keyed(f"k{n}", **ALICE), json=TOPUP)
+    assert store.written == []
+
+
+def test_durable_routes_keep_their_records_in_the_durable_store() -> None:
+    hot, durable = RecordingHotState(MemoryHotState()), RecordingHotState(MemoryHotState())
+    app = FastAPI()
+    routes = [("POST", re.compile("/v1/accounts"))]
+    app.add_middleware(IdempotencyMiddleware, hot_state=hot, durable=durable, durable_routes=routes)
+    authenticate_everything(app, hot)
+    opened: list[int] = []
+
+    @app.post("/v1/accounts")
+    @app.post("/v1/top-ups")
+    async def create() -> JSONResponse:
+        opened.append(len(opened) + 1)
+        return JSONResponse({"id": opened[-1]}, status_code=201)
+
+    client = TestClient(app, headers=ALICE)
+    first = client.post("/v1/accounts", headers=keyed("k1"), json=TOPUP)
+    hot.inner = MemoryHotState()  # hot state comes back empty
+    again = client.post("/v1/accounts", headers=keyed("k1"), json=TOPUP)
+    client.post("/v1/top-ups", headers=keyed("k1"), json=TOPUP)
+    assert again.json() == first.json() == {"id": 1}
+    assert again.headers["idempotent-replayed"] == "true"
+    assert opened == [1, 2]  # the account once, the top-up once
+    assert len(set(durable.written)) == 1
+    assert len(set(hot.written)) == 1

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tapledger.http.ratelimit import RATE_LIMIT_REQUESTS_MAX, RateLimitMiddleware
 from tests.hotstate_contract import FakeClock, SwitchableHotState
+from tests.http_auth import ALICE, BOB, authenticate_everything
 from ticketing.adapters.hotstate_memory import MemoryHotState
 from ticketing.domain.invariants import InvariantViolated
 from ticketing.hotstate import HotStateUsageError
@@ -20,8 +21,6 @@ from ticketing.hotstate import HotStateUsageError
 LIMIT = 3
 WINDOW_MS = 60_000
 WINDOW_S = WINDOW_MS // 1000
-ALICE = {"Authorization": "Bearer alice-token"}
-BOB = {"Authorization": "Bearer bob-token"}
 
 
 @dataclass
@@ -43,11 +42,17 @@ def rig() -> Rig:
     app.add_middleware(
         RateLimitMiddleware, hot_state=store, requests_per_window=LIMIT, window_ms=WINDOW_MS
     )
+    authenticate_everything(app, store, prefix="/v1/")
     rig = Rig(app, TestClient(app), store, clock)
 
-    @app.get("/fares")
+    @app.get("/v1/fares")
     async def fares() -> dict[str, int]:
         rig.served.append("fares")
+        return {"served": len(rig.served)}
+
+    @app.get("/timetable")
+    async def timetable() -> dict[str, int]:
+        rig.served.append("timetable")
         return {"served": len(rig.served)}
 
     @app.get("/healthz")
@@ -59,7 +64,7 @@ def rig() -> Rig:
 
 
 def test_requests_within_the_limit_carry_the_remaining_count(rig: Rig) -> None:
-    responses = [rig.client.get("/fares", headers=ALICE) for _ in range(LIMIT)]
+    responses = [rig.client.get("/v1/fares", headers=ALICE) for _ in range(LIMIT)]
     assert [response.status_code for response in responses] == [200] * LIMIT
     assert {response.headers["x-ratelimit-limit"] for response in responses} == {str(LIMIT)}
     assert [response.headers["x-ratelimit-remaining"] for response in responses] == ["2", "1", "0"]
@@ -68,8 +73,8 @@ def test_requests_within_the_limit_carry_the_remaining_count(rig: Rig) -> None:
 
 def test_request_over_the_limit_is_refused_with_a_problem(rig: Rig) -> None:
     for _ in range(LIMIT):
-        rig.client.get("/fares", headers=ALICE)
-    refused = rig.client.get("/fares", headers=ALICE)
+        rig.client.get("/v1/fares", headers=ALICE)
+    refused = rig.client.get("/v1/fares", headers=ALICE)
     assert refused.status_code == 429
     assert refused.headers["content-type"] == PROBLEM_MEDIA_TYPE
     assert refused.json()["code"] == "rate_limited"
@@ -80,41 +85,41 @@ def test_request_over_the_limit_is_refused_with_a_problem(rig: Rig) -> None:
 
 def test_retry_after_counts_down_with_the_window(rig: Rig) -> None:
     for _ in range(LIMIT):
-        rig.client.get("/fares", headers=ALICE)
+        rig.client.get("/v1/fares", headers=ALICE)
     rig.clock.advance(WINDOW_MS - 1500)
-    refused = rig.client.get("/fares", headers=ALICE)
+    refused = rig.client.get("/v1/fares", headers=ALICE)
     # 1.5 s left rounds up, so the client never comes back before the window opens.
     assert refused.headers["retry-after"] == "2"
 
 
 def test_retry_after_is_at_least_one_second(rig: Rig) -> None:
     for _ in range(LIMIT):
-        rig.client.get("/fares", headers=ALICE)
+        rig.client.get("/v1/fares", headers=ALICE)
     rig.clock.advance(WINDOW_MS - 1)
-    refused = rig.client.get("/fares", headers=ALICE)
+    refused = rig.client.get("/v1/fares", headers=ALICE)
     assert refused.headers["retry-after"] == "1"
 
 
 def test_new_window_lets_requests_through_again(rig: Rig) -> None:
     for _ in range(LIMIT + 1):
-        rig.client.get("/fares", headers=ALICE)
+        rig.client.get("/v1/fares", headers=ALICE)
     rig.clock.advance(WINDOW_MS)
-    again = rig.client.get("/fares", headers=ALICE)
+    again = rig.client.get("/v1/fares", headers=ALICE)
     assert again.status_code == 200
     assert again.headers["x-ratelimit-remaining"] == str(LIMIT - 1)
 
 
 def test_each_token_has_its_own_bucket(rig: Rig) -> None:
     for _ in range(LIMIT + 1):
-        rig.client.get("/fares", headers=ALICE)
-    bob = rig.client.get("/fares", headers=BOB)
+        rig.client.get("/v1/fares", headers=ALICE)
+    bob = rig.client.get("/v1/fares", headers=BOB)
     assert bob.status_code == 200
     assert bob.headers["x-ratelimit-remaining"] == str(LIMIT - 1)
 
 
 def test_bearer_scheme_is_case_insensitive(rig: Rig) -> None:
-    rig.client.get("/fares", headers={"Authorization": "Bearer alice-token"})
-    second = rig.client.get("/fares", headers={"Authorization": "bearer alice-token"})
+    rig.client.get("/v1/fares", headers={"Authorization": "Bearer alice-token"})
+    second = rig.client.get("/v1/fares", headers={"Authorization": "bearer alice-token"})
     assert second.headers["x-ratelimit-remaining"] == str(LIMIT - 2)
 
 
@@ -122,27 +127,27 @@ def test_anonymous_callers_are_limited_by_address(rig: Rig) -> None:
     here = TestClient(rig.app, client=("203.0.113.7", 50000))
     there = TestClient(rig.app, client=("198.51.100.9", 50000))
     for _ in range(LIMIT):
-        here.get("/fares")
-    assert here.get("/fares").status_code == 429
-    assert there.get("/fares").status_code == 200
+        here.get("/timetable")
+    assert here.get("/timetable").status_code == 429
+    assert there.get("/timetable").status_code == 200
 
 
 def test_token_and_anonymous_buckets_are_apart(rig: Rig) -> None:
     for _ in range(LIMIT + 1):
-        rig.client.get("/fares")
-    assert rig.client.get("/fares", headers=ALICE).status_code == 200
+        rig.client.get("/timetable")
+    assert rig.client.get("/v1/fares", headers=ALICE).status_code == 200
 
 
 def test_exempt_path_is_never_limited(rig: Rig) -> None:
     responses = [rig.client.get("/healthz", headers=ALICE) for _ in range(LIMIT + 2)]
     assert all(response.status_code == 200 for response in responses)
     assert "x-ratelimit-limit" not in responses[-1].headers
-    assert rig.client.get("/fares", headers=ALICE).headers["x-ratelimit-remaining"] == "2"
+    assert rig.client.get("/v1/fares", headers=ALICE).headers["x-ratelimit-remaining"] == "2"
 
 
 def test_unavailable_hot_state_lets_requests_through(rig: Rig) -> None:
     rig.store.down = True
-    responses = [rig.client.get("/fares", headers=ALICE) for _ in range(LIMIT + 1)]
+    responses = [rig.client.get("/v1/fares", headers=ALICE) for _ in range(LIMIT + 1)]
     assert all(response.status_code == 200 for response in responses)
     assert "x-ratelimit-limit" not in responses[-1].headers
     assert len(rig.served) == LIMIT + 1
@@ -242,9 +247,9 @@ def test_requests_arriving_while_the_count_is_being_told_count_locally() -> None
     )
 
     async def burst() -> list[int]:
-        first = asyncio.ensure_future(middleware._count("alice"))
+        first = asyncio.ensure_future(middleware.limiter._count("alice"))
         await asyncio.to_thread(store.entered.wait, 10)
-        meanwhile = [await middleware._count("alice") for _ in range(5)]
+        meanwhile = [await middleware.limiter._count("alice") for _ in range(5)]
         store.release.set()
         return [await first, *meanwhile]
 
