@@ -67,7 +67,9 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a smart card")
         cards_ok &= smart_card_scene(container, riders["Tuan"], console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] taps through ingestion")
-        cards_ok &= taps_scene(container, riders, console)
+        cards_ok &= taps_scene(
+            container, riders, console, lambda d: clock.advance(seconds=d.total_seconds())
+        )
         ok = _report(container, riders["Lan"], console) and cards_ok
     finally:
         container.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -26,6 +27,8 @@ METRO_2A_NETWORK = 2
 BUS_NETWORK = 1
 # The phone signs a code a moment before the gate reads it.
 CODE_AGE_S = 2
+# The validators upload once the last ride (an hour after the first tap) is over.
+UPLOAD_AFTER_MIN = 60
 
 
 @dataclass
@@ -91,8 +94,15 @@ def _phone(container: Container, account_id: UUID) -> Phone:
     return Phone(key, base64.b64decode(card.certificate_b64))
 
 
-def taps_scene(container: Container, riders: dict[str, UUID], console: Console) -> bool:
-    """Returns whether every journey was priced as the Hanoi feed says."""
+def taps_scene(
+    container: Container,
+    riders: dict[str, UUID],
+    console: Console,
+    pass_time: Callable[[timedelta], None],
+) -> bool:
+    """Returns whether every journey was priced as the Hanoi feed says. `pass_time` moves the
+    demo's clock on: the validators upload after the rides, not before them (a tap stamped
+    later than its upload would be refused as a device clock running ahead)."""
     _register_validators(container)
     start = container.cards.now()
     lan, hoa = _phone(container, riders["Lan"]), _phone(container, riders["Hoa"])
@@ -110,6 +120,7 @@ def taps_scene(container: Container, riders: dict[str, UUID], console: Console) 
     forged = lan.code(at(59))
     uplink.tap(GATE_YEN_NGHIA_OUT, forged[:-8] + "00000000", at(59))  # a tampered code
 
+    pass_time(timedelta(minutes=UPLOAD_AFTER_MIN))
     counts: dict[str, int] = {}
     for validator_id, batch in sorted(uplink.batches.items()):
         # The first upload's acknowledgement is lost; the validator sends the batch again.
