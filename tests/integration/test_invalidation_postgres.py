@@ -1,0 +1,83 @@
+"""The invalidation channel on PostgreSQL: what one worker blocks, the other refuses as soon as
+the news arrives, long before its caches would expire."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hardware.sam import SoftwareSam
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.invalidation import PostgresChannel
+from tests.integration.conftest import settings_for
+from tests.tap_media import MASTER_KEYS, Phone
+from ticketing.invalidation import Invalidation, IssuerKeysChanged, MessagesMayBeLost
+
+pytestmark = pytest.mark.postgres
+
+# News crosses processes in milliseconds; this only bounds a failing test.
+DELIVERED_WITHIN_S = 1.0
+POLL_S = 0.005
+LISTENING_WITHIN_S = 10.0
+
+
+@pytest.fixture
+def workers(postgres_database_url: str, tmp_path: Path) -> Iterator[tuple[Container, Container]]:
+    """Two containers on one database, as two API workers, each listening for news."""
+    settings = settings_for(tmp_path, postgres_database_url)
+    first = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
+    second = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS), create_schema=False)
+    for container in (first, second):
+        container.start_invalidations()
+        channel = container.invalidations
+        assert isinstance(channel, PostgresChannel)
+        assert channel.listening.wait(LISTENING_WITHIN_S)
+    yield first, second
+    second.close()
+    first.close()
+
+
+def within(seconds: float, condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
+
+
+def test_a_card_blocked_by_one_worker_is_refused_by_the_other(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    account = first.ledger.open_account(rider_category=0)
+    phone = Phone.new()
+    card = first.cards.issue_virtual_card(account.id, device_key=phone.public_key())
+    phone.certify(card.certificate_b64)
+    verifier = second.taps.verifier
+    now = datetime.now(UTC)
+
+    def refused(counter: int) -> str | None:
+        code = phone.code(int(now.timestamp()) - 1, counter)
+        return verifier.verify_qr(code, datetime.now(UTC)).refusal_reason
+
+    assert refused(1) is None  # the second worker has read its trust, fresh for seconds
+    first.cards.block_virtual_card(card.id, reason="phone stolen")
+    assert within(DELIVERED_WITHIN_S, lambda: refused(2) == "card_denied")
+
+
+def test_news_is_delivered_once_in_the_publishing_process_and_once_in_each_other(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    heard: tuple[list[Invalidation], list[Invalidation]] = ([], [])
+    first.invalidations.subscribe(heard[0].append)
+    second.invalidations.subscribe(heard[1].append)
+    first.invalidations.publish(IssuerKeysChanged())
+    assert heard[0] == [IssuerKeysChanged()]  # at once, in the publisher's own thread
+    assert within(DELIVERED_WITHIN_S, lambda: heard[1] == [IssuerKeysChanged()])
+    assert MessagesMayBeLost() not in heard[0]
