@@ -225,7 +225,8 @@ def bootstrap(
         pricing_lock=make_pricing_lock(settings),
     )
     journey_follower = JourneyFollower(journeys, engine)
-    tokens = TokenStore(engine)
+    tokens = TokenStore(engine, invalidations=invalidations)
+    invalidations.subscribe(tokens.invalidate)
     if create_schema:
         follower.create_tables()
         card_follower.create_tables()

@@ -1,5 +1,5 @@
-"""The invalidation channel on PostgreSQL: what one worker blocks, the other refuses as soon as
-the news arrives, long before its caches would expire."""
+"""The invalidation channel on PostgreSQL: what one worker revokes or blocks, the other refuses
+as soon as the news arrives, long before its caches would expire."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.invalidation import PostgresChannel
 from tests.integration.conftest import settings_for
 from tests.tap_media import MASTER_KEYS, Phone
+from ticketing.access import Role
 from ticketing.invalidation import Invalidation, IssuerKeysChanged, MessagesMayBeLost
 
 pytestmark = pytest.mark.postgres
@@ -48,6 +49,18 @@ def within(seconds: float, condition: Callable[[], bool]) -> bool:
             return False
         time.sleep(POLL_S)
     return True
+
+
+def test_a_token_revoked_by_one_worker_is_refused_by_the_other(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    issued = first.tokens.issue(Role.OPERATOR, label="desk")
+    assert second.tokens.authenticate(issued.token) is not None  # remembered there now
+    first.tokens.revoke(issued.principal.token_id)
+    assert first.tokens.recent(issued.token) is None  # the revoking worker forgot it at once
+    assert within(DELIVERED_WITHIN_S, lambda: second.tokens.recent(issued.token) is None)
+    assert second.tokens.authenticate(issued.token) is None
 
 
 def test_a_card_blocked_by_one_worker_is_refused_by_the_other(
