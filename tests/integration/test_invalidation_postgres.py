@@ -8,13 +8,16 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from hardware.sam import SoftwareSam
+from hardware.tlc1.constants import KeyLevel
+from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.invalidation import PostgresChannel
 from tests.integration.conftest import settings_for
-from tests.tap_media import MASTER_KEYS, Phone
+from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone
 from ticketing.access import Role
 from ticketing.invalidation import Invalidation, IssuerKeysChanged, MessagesMayBeLost
 
@@ -94,3 +97,38 @@ def test_news_is_delivered_once_in_the_publishing_process_and_once_in_each_other
     assert heard[0] == [IssuerKeysChanged()]  # at once, in the publisher's own thread
     assert within(DELIVERED_WITHIN_S, lambda: heard[1] == [IssuerKeysChanged()])
     assert MessagesMayBeLost() not in heard[0]
+
+
+def test_a_smart_card_blocked_by_one_worker_is_refused_by_the_other(
+    workers: tuple[Container, Container],
+) -> None:
+    first, second = workers
+    account = first.ledger.open_account(rider_category=0)
+    first.smart_cards.issue(account.id, serial=CARD_SERIAL.hex())
+    # The deny list is consulted before the SAM: these bytes never reach it.
+    proof = SessionProof(CARD_SERIAL, KeyLevel(3), bytes(8), bytes(8), 1, b"", bytes(8))
+    verifier = second.taps.verifier
+
+    def reason() -> str | None:
+        return verifier.verify_card(CARD_SERIAL.hex(), proof, datetime.now(UTC))
+
+    assert reason() != "card_denied"
+    first.smart_cards.block(CARD_SERIAL.hex(), reason="lost")
+    assert within(DELIVERED_WITHIN_S, lambda: reason() == "card_denied")
+
+
+def test_a_listener_that_lost_its_connection_has_every_cache_read_again(
+    workers: tuple[Container, Container], postgres_database_url: str
+) -> None:
+    _, second = workers
+    channel = second.invalidations
+    assert isinstance(channel, PostgresChannel)
+    heard: list[Invalidation] = []
+    channel.subscribe(heard.append)
+    with psycopg.connect(postgres_database_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+        )
+    assert within(LISTENING_WITHIN_S, lambda: MessagesMayBeLost() in heard)
+    assert channel.listening.wait(LISTENING_WITHIN_S)
