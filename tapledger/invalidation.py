@@ -99,6 +99,8 @@ class PostgresChannel:
                 self._listen()
             except psycopg.Error:
                 log.warning("invalidation listener lost its connection; listening again")
+            except Exception:  # the listener must outlive any fault, or news stops for good
+                log.exception("invalidation listener failed; listening again")
             self.listening.clear()
             self._stop.wait(RECONNECT_BACKOFF_S)
 

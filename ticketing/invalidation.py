@@ -17,15 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from ticketing.adapters.card_views import SMART_CARD_DENY_S
+from ticketing.card_issuer import CERTIFICATE_LIFETIME_S
 from ticketing.domain.issuer_keys import IssuerKeyRing
 from ticketing.domain.smart_card import SmartCard
 from ticketing.domain.virtual_card import VirtualCard
 
-# The longest a virtual card's certificate lives (72 h, as `card_issuer` issues them): a card
-# denied now has no code valid beyond this, so its pushed entry may be dropped after it.
-VIRTUAL_CARD_DENY_PUSHED_S = 72 * 3600
-# A physical card has no certificate to expire; as long as the deny list serves its entry.
-SMART_CARD_DENY_PUSHED_S = 10 * 365 * 24 * 3600
+# A card denied now has no certificate valid beyond the longest a certificate lives, so its
+# pushed entry may be dropped after that; a physical card's lasts as long as the deny list
+# serves it.
+VIRTUAL_CARD_DENY_PUSHED_S = CERTIFICATE_LIFETIME_S
+SMART_CARD_DENY_PUSHED_S = SMART_CARD_DENY_S
 # Token ids named in one message; a device has few tokens, and a revocation names one.
 TOKEN_IDS_PER_MESSAGE_MAX = 100
 

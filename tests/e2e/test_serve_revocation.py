@@ -33,7 +33,7 @@ FIRST_ANSWER_TIMEOUT_S = 60.0
 # The bound for a revoked token; polled, never slept.
 TOKEN_REFUSED_WITHIN_S = 1.0
 POLL_S = 0.01
-RESPONSE_HEAD_MAX_BYTES = 16 * 1024
+RESPONSE_MAX_BYTES = 1024 * 1024
 BUS = 17
 
 
@@ -76,13 +76,13 @@ class Connection:
         chunk = self.sock.recv(65536)
         assert chunk, "the server closed the connection"
         self.buffer += chunk
-        assert len(self.buffer) < RESPONSE_HEAD_MAX_BYTES * 64
+        assert len(self.buffer) < RESPONSE_MAX_BYTES
 
 
 @dataclass
 class Workers:
     admin: str
-    # One connection to each worker, by the worker's pid.
+    # One connection to each worker: the worker with the lower pid, then the other.
     first: Connection
     second: Connection
 
