@@ -2,6 +2,11 @@
 
 Tokens carry 256 random bits, so a fast hash is enough to make a stolen table useless; a slow
 password hash would only slow every request down.
+
+A revoked token is kept, marked with when it was revoked, so staff can still see whose it was.
+Every process remembers recent principals for a few seconds; a revocation is sent on the
+invalidation channel (`ticketing.invalidation`) so every process forgets the token at once, and
+the memory's short life bounds the lag if the news is lost.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     MetaData,
@@ -27,15 +34,26 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.access import Principal, Role
+from ticketing.invalidation import (
+    TOKEN_IDS_PER_MESSAGE_MAX,
+    Invalidation,
+    InvalidationChannel,
+    MessagesMayBeLost,
+    TokensRevoked,
+)
 
 TOKEN_PREFIX = "tlk_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_SECRET_BYTES = 32
 TOKEN_MAX_CHARS = 256
 TOKEN_LABEL_MAX_CHARS = 80
+TOKEN_ID_CHARS = 16  # a token's id is the first characters of its digest
+# Tokens listed in one answer, newest first.
+TOKENS_LISTED_MAX = 500
 
 metadata = MetaData()
 
@@ -49,6 +67,7 @@ api_tokens = Table(
     Column("device_id", BigInteger, nullable=True),  # validator tokens: the validator's id
     Column("label", String(TOKEN_LABEL_MAX_CHARS), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),  # None: still valid
 )
 
 
@@ -58,8 +77,22 @@ class IssuedToken:
     principal: Principal
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as staff may see it: never the token itself, which is not stored."""
+
+    token_id: str
+    role: Role
+    account_id: UUID | None
+    device_id: int | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 # A token's principal is remembered this long, so a busy device costs no query per request;
-# revoking a token takes effect in every worker within this time.
+# a revocation reaches every worker at once on the invalidation channel, and within this time
+# if that news is lost.
 PRINCIPAL_CACHE_TTL_S = 10.0
 PRINCIPAL_CACHE_MAX = 50_000
 
@@ -71,11 +104,24 @@ def _digest(token: str) -> str:
 class TokenStore:
     """Issues and checks API tokens; implements `ticketing.access.Authenticator`."""
 
-    def __init__(self, engine: Engine, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        invalidations: InvalidationChannel | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Subscribe `invalidate` to the same `invalidations` that revocations are sent on."""
         self.engine = engine
+        self._invalidations = invalidations
         self._monotonic = monotonic
         # Token digest -> (when it was read, the principal); only tokens that exist.
         self._recent: dict[str, tuple[float, Principal]] = {}
+        # Counts the forgettings: a principal read while one happened is not remembered, as
+        # its token may have been revoked after it was read.
+        self._forgotten = 0
+        # Tokens set in the settings (the bootstrap admin's), registered again at each start.
+        self._configured: set[str] = set()
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
@@ -84,6 +130,13 @@ class TokenStore:
         if "device_id" not in columns:
             with self.engine.begin() as conn:
                 conn.execute(text("ALTER TABLE api_tokens ADD COLUMN device_id BIGINT"))
+        # Nor, before revocation, the revocation time.
+        if "revoked_at" not in columns:
+            kind = (
+                "TIMESTAMP WITH TIME ZONE" if self.engine.dialect.name != "sqlite" else "DATETIME"
+            )
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE api_tokens ADD COLUMN revoked_at {kind}"))
 
     def issue(
         self,
@@ -101,18 +154,107 @@ class TokenStore:
         return IssuedToken(token, self._store(token, role, account_id, label, device_id))
 
     def issue_device_token(self, device_id: int, *, label: str) -> str:
-        """A validator's token (`ticketing.access.DeviceTokenIssuer`), shown once."""
-        return self.issue(Role.VALIDATOR, device_id=device_id, label=label).token
+        """A validator's token (`ticketing.access.DeviceTokenIssuer`), shown once. The device's
+        earlier tokens are revoked in the same transaction: a device holds one token, so a
+        replaced device's or a token lost in transit stops working when the new one is made."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_SECRET_BYTES)
+        previous = (
+            (api_tokens.c.role == Role.VALIDATOR.value)
+            & (api_tokens.c.device_id == device_id)
+            & api_tokens.c.revoked_at.is_(None)
+        )
+        with self.engine.begin() as conn:
+            revoked = self._revoke_where(conn, previous)
+            self._insert(conn, token, Role.VALIDATOR, None, label, device_id)
+        self._announce(revoked)
+        return token
+
+    def revoke(self, token_id: str) -> bool:
+        """Revokes a token everywhere; False if it was revoked already. Raises `TokenNotFound`
+        for an unknown id and `TokenConfigured` for the token the settings name."""
+        if token_id in self._configured:
+            raise TokenConfigured(token_id)
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(api_tokens.c.token_id).where(api_tokens.c.token_id == token_id)
+            ).first()
+            if known is None:
+                raise TokenNotFound(token_id)
+            revoked = self._revoke_where(
+                conn, (api_tokens.c.token_id == token_id) & api_tokens.c.revoked_at.is_(None)
+            )
+        self._announce(revoked)
+        return bool(revoked)
+
+    def tokens(self, *, limit: int = TOKENS_LISTED_MAX) -> list[TokenInfo]:
+        """Tokens newest first, revoked ones included, without any secret."""
+        query = (
+            select(api_tokens)
+            .order_by(api_tokens.c.created_at.desc(), api_tokens.c.token_id)
+            .limit(min(limit, TOKENS_LISTED_MAX))
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            TokenInfo(
+                token_id=row.token_id,
+                role=Role(row.role),
+                account_id=row.account_id,
+                device_id=row.device_id,
+                label=row.label,
+                created_at=_aware(row.created_at),
+                revoked_at=None if row.revoked_at is None else _aware(row.revoked_at),
+            )
+            for row in rows
+        ]
+
+    def invalidate(self, message: Invalidation) -> None:
+        """News from the invalidation channel: revoked tokens are forgotten at once; if news
+        may have been lost, every remembered principal is."""
+        if isinstance(message, TokensRevoked):
+            self._forgotten += 1
+            forget = set(message.token_ids)
+            for digest in [d for d in list(self._recent) if d[:TOKEN_ID_CHARS] in forget]:
+                self._recent.pop(digest, None)
+        elif isinstance(message, MessagesMayBeLost):
+            self._forgotten += 1
+            self._recent.clear()
+
+    def _revoke_where(self, conn: Connection, condition: Any) -> list[str]:
+        ids = list(conn.execute(select(api_tokens.c.token_id).where(condition)).scalars())
+        if ids:
+            conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_id.in_(ids))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        return ids
+
+    def _announce(self, revoked: list[str]) -> None:
+        """Tells every process (this one first) to forget the revoked tokens."""
+        if not revoked:
+            return
+        message = TokensRevoked(tuple(revoked))
+        if self._invalidations is None:
+            self.invalidate(message)
+            return
+        for start in range(0, len(revoked), TOKEN_IDS_PER_MESSAGE_MAX):
+            part = TokensRevoked(tuple(revoked[start : start + TOKEN_IDS_PER_MESSAGE_MAX]))
+            self._invalidations.publish(part)
 
     def ensure(self, token: str, role: Role, *, label: str) -> Principal:
         """Registers a token chosen by the operator (the bootstrap admin token), once."""
         try:
-            return self._store(token, role, None, label)
+            principal = self._store(token, role, None, label)
         except IntegrityError:
-            principal = self.authenticate(token)
-            if principal is None or principal.role is not role:
-                raise ValueError(f"token {label!r} is registered with another role") from None
-            return principal
+            known = self.authenticate(token)
+            if known is None or known.role is not role:
+                raise ValueError(
+                    f"token {label!r} is registered with another role, or was revoked"
+                ) from None
+            principal = known
+        self._configured.add(principal.token_id)
+        return principal
 
     def authenticate(self, token: str) -> Principal | None:
         if not token or len(token) > TOKEN_MAX_CHARS:
@@ -122,9 +264,12 @@ class TokenStore:
             return known
         digest = _digest(token)
         now = self._monotonic()
+        forgotten = self._forgotten
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(api_tokens).where(api_tokens.c.token_sha256 == digest)
+                select(api_tokens).where(
+                    (api_tokens.c.token_sha256 == digest) & api_tokens.c.revoked_at.is_(None)
+                )
             ).first()
         if row is None:
             return None
@@ -134,6 +279,8 @@ class TokenStore:
             account_id=row.account_id,
             device_id=row.device_id,
         )
+        if forgotten != self._forgotten:
+            return principal  # a revocation arrived meanwhile: answer, but do not remember
         if len(self._recent) >= PRINCIPAL_CACHE_MAX:
             self._recent.clear()
         self._recent[digest] = (now, principal)
@@ -155,20 +302,53 @@ class TokenStore:
         label: str,
         device_id: int | None = None,
     ) -> Principal:
+        with self.engine.begin() as conn:
+            return self._insert(conn, token, role, account_id, label, device_id)
+
+    @staticmethod
+    def _insert(
+        conn: Connection,
+        token: str,
+        role: Role,
+        account_id: UUID | None,
+        label: str,
+        device_id: int | None,
+    ) -> Principal:
         digest = _digest(token)
         principal = Principal(
-            token_id=digest[:16], role=role, account_id=account_id, device_id=device_id
+            token_id=digest[:TOKEN_ID_CHARS], role=role, account_id=account_id, device_id=device_id
         )
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(api_tokens).values(
-                    token_sha256=digest,
-                    token_id=principal.token_id,
-                    role=role.value,
-                    account_id=account_id,
-                    device_id=device_id,
-                    label=label[:TOKEN_LABEL_MAX_CHARS],
-                    created_at=datetime.now(UTC),
-                )
+        conn.execute(
+            insert(api_tokens).values(
+                token_sha256=digest,
+                token_id=principal.token_id,
+                role=role.value,
+                account_id=account_id,
+                device_id=device_id,
+                label=label[:TOKEN_LABEL_MAX_CHARS],
+                created_at=datetime.now(UTC),
             )
+        )
         return principal
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive times; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class TokenNotFound(LookupError):
+    code = "token_not_found"
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no token {token_id!r}")
+
+
+class TokenConfigured(ValueError):
+    code = "token_configured"
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(
+            f"token {token_id!r} is the admin token of the settings; change the setting "
+            "(TAPLEDGER_ADMIN_TOKEN) to replace it"
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -15,6 +17,7 @@ from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
 from tapledger.http.idempotency_records import SqlIdempotencyRecords
+from tapledger.invalidation import PostgresChannel
 from tapledger.settings import (
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
@@ -37,6 +40,7 @@ from ticketing.card_issuer import CardIssuer
 from ticketing.domain.smart_card import SmartCard
 from ticketing.hotstate import HotState
 from ticketing.ingestion import TapIngestion
+from ticketing.invalidation import InvalidationChannel, LocalChannel, card_invalidations
 from ticketing.journey_reconciliation import Discrepancy, reconcile
 from ticketing.journeys import Journeys
 from ticketing.pass_sales import PassSales
@@ -45,6 +49,10 @@ from ticketing.smart_cards import SmartCards
 from ticketing.tap_verification import TapVerifier, start_thread
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
+# How long a starting worker waits to hear the invalidation channel before it serves anyway.
+LISTENING_START_WAIT_S = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,6 +78,8 @@ class Container:
     tokens: TokenStore
     pass_sales: PassSales
     idempotency_records: SqlIdempotencyRecords
+    # News that a cached token, key set or deny list is stale (`tapledger.invalidation`).
+    invalidations: PostgresChannel | LocalChannel
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -108,6 +118,15 @@ class Container:
             self.journeys.get_journey,
         )
 
+    def start_invalidations(self) -> None:
+        """Hears the revocations and blocks other processes commit (serving processes only).
+        Waits a moment for the first LISTEN, so a worker does not answer requests deaf to
+        news; if the database is slow to answer, the caches' timers cover until it does."""
+        if isinstance(self.invalidations, PostgresChannel):
+            self.invalidations.start()
+            if not self.invalidations.listening.wait(LISTENING_START_WAIT_S):
+                logger.warning("not yet listening for invalidations; serving on timers")
+
     def start_followers(self) -> None:
         """Follows the event store in background threads, woken by every local save."""
         self.ledger.after_save.append(self.follower.wake.set)
@@ -132,6 +151,8 @@ class Container:
             self._threads.append(thread)
 
     def close(self) -> None:
+        if isinstance(self.invalidations, PostgresChannel):
+            self.invalidations.close()
         self._stop.set()
         for follower in self.followers:
             follower.wake.set()
@@ -176,18 +197,20 @@ def bootstrap(
     )
     engine = make_engine(settings.read_model_url())
     card_views = CardViews(engine)
-    taps = TapIngestion(
-        settings.event_store_env(create_tables=create_schema),
-        verifier=TapVerifier(
-            keys=cards.published_keys,
-            deny_list=card_views,
-            card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
-            sam=sam if sam is not None else make_sam(settings),
-            clock=clock,
-            spawn=start_thread,
-        ),
+    verifier = TapVerifier(
+        keys=cards.published_keys,
+        deny_list=card_views,
+        card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
+        sam=sam if sam is not None else make_sam(settings),
         clock=clock,
+        spawn=start_thread,
     )
+    taps = TapIngestion(
+        settings.event_store_env(create_tables=create_schema), verifier=verifier, clock=clock
+    )
+    invalidations = make_invalidations(settings, engine)
+    invalidations.subscribe(verifier.invalidate)
+    cards.after_events.append(lambda events: publish_card_news(invalidations, cards, events))
     follower = LedgerFollower(ledger, engine)
     card_follower = CardFollower(cards, engine)
     tap_follower = TapFollower(taps, engine)
@@ -204,7 +227,8 @@ def bootstrap(
         pricing_lock=make_pricing_lock(settings),
     )
     journey_follower = JourneyFollower(journeys, engine)
-    tokens = TokenStore(engine)
+    tokens = TokenStore(engine, invalidations=invalidations)
+    invalidations.subscribe(tokens.invalidate)
     idempotency_records = SqlIdempotencyRecords(engine)
     if create_schema:
         follower.create_tables()
@@ -235,7 +259,29 @@ def bootstrap(
         tokens=tokens,
         pass_sales=PassSales(journeys, ledger),
         idempotency_records=idempotency_records,
+        invalidations=invalidations,
     )
+
+
+def make_invalidations(settings: Settings, engine: Engine) -> PostgresChannel | LocalChannel:
+    """LISTEN/NOTIFY on PostgreSQL; in-process on the embedded store (one serving process)."""
+    if settings.postgres_url is None:
+        return LocalChannel()
+    url = make_url(settings.postgres_url).set(drivername="postgresql")
+    return PostgresChannel(url.render_as_string(hide_password=False), engine)
+
+
+def publish_card_news(
+    invalidations: InvalidationChannel, cards: CardIssuer, events: Sequence[object]
+) -> None:
+    """After a card issuer commit: each card denied and a changed key set, to every process."""
+
+    def serial_of(card_id: UUID) -> str:
+        card: SmartCard = cards.repository.get(card_id)
+        return card.serial
+
+    for message in card_invalidations(events, serial_of):
+        invalidations.publish(message)
 
 
 def make_pricing_lock(settings: Settings) -> PricingLock:

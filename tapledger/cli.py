@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from uvicorn.config import STARTUP_FAILURE
 
+from tapledger.auth import TOKEN_ID_CHARS, TOKENS_LISTED_MAX, TokenConfigured, TokenNotFound
 from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
 from tapledger.collector import tune_collector
@@ -139,6 +140,46 @@ def tokens_create(
     finally:
         container.close()
     typer.echo(issued.token)
+
+
+@tokens.command("list")
+def tokens_list(
+    limit: Annotated[int, typer.Option(min=1, max=TOKENS_LISTED_MAX, help="Newest first")] = 50,
+) -> None:
+    """Lists tokens by id, without their secrets, revoked ones included."""
+    container = bootstrap()
+    try:
+        found = container.tokens.tokens(limit=limit)
+    finally:
+        container.close()
+    table = Table("role", "account / validator", "label", "created", "revoked")
+    # The id is what `tokens revoke` takes: never wrapped, so it can be copied whole.
+    table.add_column("token id", no_wrap=True, min_width=TOKEN_ID_CHARS)
+    for info in found:
+        owner = info.account_id.hex if info.account_id else str(info.device_id or "")
+        revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else ""
+        created = info.created_at.isoformat(timespec="seconds")
+        table.add_row(info.role.value, owner, info.label, created, revoked, info.token_id)
+    console.print(table)
+
+
+@tokens.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id, from `tokens list`")],
+) -> None:
+    """Revokes a token: every server process refuses it from the moment this returns (on
+    PostgreSQL; on the embedded store a running server refuses it within seconds)."""
+    container = bootstrap()
+    try:
+        revoked = container.tokens.revoke(token_id)
+    except (TokenNotFound, TokenConfigured) as error:
+        console.print(f"[red]{error}[/red]", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        container.close()
+    console.print(
+        f"token {token_id} revoked" if revoked else f"token {token_id} was revoked already"
+    )
 
 
 @holds.command("expire")

@@ -41,7 +41,8 @@ class Authenticator(Protocol):
 
 
 class DeviceTokenIssuer(Protocol):
-    """Issues a validator's bearer token; the token is returned once and never stored."""
+    """Issues a validator's bearer token; the token is returned once and never stored, and
+    the device's earlier tokens stop working: a device holds one token at a time."""
 
     def issue_device_token(self, device_id: int, *, label: str) -> str: ...
 

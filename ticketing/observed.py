@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -19,7 +19,14 @@ class ObservedApplication(Application[UUID]):
         super().__init__(env)
         # Called after every commit, e.g. to wake an in-process follower.
         self.after_save: list[Callable[[], None]] = []
+        # Called after every commit with the events committed, e.g. to tell other processes
+        # that a card was denied (`ticketing.invalidation`).
+        self.after_events: list[Callable[[Sequence[object]], None]] = []
 
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:  # noqa: ARG002
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
         for hook in self.after_save:
             hook()
+        if self.after_events:
+            events = [recording.domain_event for recording in recordings]
+            for events_hook in self.after_events:
+                events_hook(events)

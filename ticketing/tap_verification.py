@@ -6,7 +6,9 @@ and the deny list, and a card's MAC over the session transcript with the session
 derives from the master keys (spec/CARD.md). Step 12, the replay check, is not done here: across
 validators, processes and retries it is the event store's uniqueness (`QrCodeUse`) that decides.
 
-The key set and the deny list are read at most every `TRUST_REFRESH_S`, not per tap. A card on
+The key set and the deny list are read at most every `TRUST_REFRESH_S`, not per tap; news on
+the invalidation channel (`invalidate`) makes a denied card or a changed key set count from the
+very next tap, and the timer remains for news that was lost. A card on
 the deny list refuses only the taps made after it was listed: a tap made offline before the
 rider reported the card lost was a good ride.
 """
@@ -28,6 +30,7 @@ from ticketing.adapters.card_views import DenyListDelta
 from ticketing.card_issuer import PublishedKeys
 from ticketing.domain.invariants import require
 from ticketing.domain.tap import CardRefusal
+from ticketing.invalidation import CardDenied, Invalidation, IssuerKeysChanged, MessagesMayBeLost
 from ticketing.tl1.certificate_cache import SharedCertificateCache
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.replay import ReplayKey, ReplayWindow
@@ -46,6 +49,9 @@ ISSUED_SERIALS_REMEMBERED_MAX = 200_000
 # The decisions reached only once the code's device signature verified (spec/QR.md, steps 9 to
 # 11): the phone made this very code, so its sighting uses it up whatever else is wrong with it.
 SIGNED_DECISIONS = frozenset({Decision.ACCEPTED, Decision.CODE_STALE, Decision.CODE_FROM_FUTURE})
+
+# Denials pushed before this process first read its trust, kept for that first read.
+DENIALS_PENDING_MAX = 10_000
 
 
 class DenyListReader(Protocol):
@@ -67,9 +73,10 @@ class QrVerdict:
 @dataclass(frozen=True)
 class _Trust:
     keys: IssuerKeySet
-    # Card id or serial -> (when it was listed, when the entry expires).
-    denied_cards: Mapping[UUID, tuple[datetime, datetime]]
-    denied_serials: Mapping[str, tuple[datetime, datetime]]
+    # Card id or serial -> (when it was listed, when the entry expires). Dicts, because a
+    # pushed denial is added in place (under the verifier's lock; readers only `get`).
+    denied_cards: dict[UUID, tuple[datetime, datetime]]
+    denied_serials: dict[str, tuple[datetime, datetime]]
     deny_version: int
     loaded_at_s: float
 
@@ -130,6 +137,9 @@ class TapVerifier:
         # Guards `_reloading` only: never held while loading, so a tap never waits on it.
         self._reload_flag = threading.Lock()
         self._issued: set[str] = set()
+        # Set by `invalidate`: the next tap reads the key set and deny list before it is checked.
+        self._must_reload = False
+        self._denials_pending: list[CardDenied] = []
         self._certificates = SharedCertificateCache()
         # A verifier per thread (it holds the key set and deny list of the tap at hand); the
         # certificates they have checked are shared.
@@ -177,6 +187,27 @@ class TapVerifier:
             return CardRefusal.BAD_CARD_MAC.value
         return None
 
+    def invalidate(self, message: Invalidation) -> None:
+        """News from the invalidation channel: a denied card is refused from the next tap on,
+        in this process, without waiting for the deny list's read model; a changed key set, or
+        news that may have been lost, makes the next tap read the trust again first."""
+        if isinstance(message, CardDenied):
+            self._deny(message)
+        elif isinstance(message, IssuerKeysChanged | MessagesMayBeLost):
+            self._must_reload = True
+
+    def _deny(self, denied: CardDenied) -> None:
+        listed = _listing(denied.listed_at, denied.until)
+        with self._lock:
+            trust = self._trust
+            if trust is None:
+                if len(self._denials_pending) < DENIALS_PENDING_MAX:
+                    self._denials_pending.append(denied)
+                return
+            trust.denied_cards[denied.card_id] = listed
+            if denied.serial:
+                trust.denied_serials[denied.serial] = listed
+
     def _is_issued(self, serial: str) -> bool:
         if serial in self._issued:
             return True
@@ -201,7 +232,7 @@ class TapVerifier:
 
     def _current(self) -> _Trust:
         trust = self._trust
-        if trust is not None:
+        if trust is not None and not self._must_reload:
             age_s = self._monotonic() - trust.loaded_at_s
             if age_s < self._refresh_s:
                 return trust
@@ -210,8 +241,18 @@ class TapVerifier:
                 return trust
         with self._lock:
             trust = self._trust
-            if trust is None or self._monotonic() - trust.loaded_at_s >= self._refresh_s:
-                trust = self._load(trust)
+            if (
+                trust is None
+                or self._must_reload
+                or self._monotonic() - trust.loaded_at_s >= self._refresh_s
+            ):
+                # Cleared before reading, so news arriving during the read asks for another.
+                self._must_reload = False
+                try:
+                    trust = self._load(trust)
+                except BaseException:
+                    self._must_reload = True
+                    raise
                 self._trust = trust
             return trust
 
@@ -247,14 +288,27 @@ class TapVerifier:
         for _ in range(DENY_LIST_PAGES_PER_REFRESH_MAX):
             delta = self._deny_source.deny_list_since(version, now=now)
             for entry in delta.entries:
-                listed = (entry["listed_at"], entry["until"])
+                listed = _listing(entry["listed_at"], entry["until"])
                 cards[entry["card_id"]] = listed
                 if entry.get("serial"):
                     serials[entry["serial"]] = listed
             version = delta.version
             if not delta.more:
                 break
+        for denied in self._denials_pending:
+            listed = _listing(denied.listed_at, denied.until)
+            cards[denied.card_id] = listed
+            if denied.serial:
+                serials[denied.serial] = listed
+        self._denials_pending.clear()
         return _Trust(keys, cards, serials, version, self._monotonic())
+
+
+def _listing(listed_at: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """A deny entry as the verifier keeps it. Taps are stamped in whole seconds, so a tap
+    stamped in the second its card was listed cannot be told to be before the listing: it is
+    counted after, and the first tap after a block is refused rather than guessed earlier."""
+    return listed_at.replace(microsecond=0), until
 
 
 def start_thread(work: Callable[[], None]) -> None:

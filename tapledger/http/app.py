@@ -72,6 +72,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        container.start_invalidations()
         if container.settings.follow_in_process:
             container.start_followers()
         yield

@@ -1,14 +1,23 @@
-"""Issuing API tokens (admin only). A token is shown once, in this response."""
+"""API tokens (admin only): issued and shown once, listed without their secrets, revoked."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from tapledger.auth import TOKEN_LABEL_MAX_CHARS, TokenStore
+from tapledger.auth import (
+    TOKEN_ID_CHARS,
+    TOKEN_LABEL_MAX_CHARS,
+    TOKENS_LISTED_MAX,
+    TokenConfigured,
+    TokenInfo,
+    TokenNotFound,
+    TokenStore,
+)
 from tapledger.http.problems import Problem
 from ticketing.access import Role
 from ticketing.api import CurrentAdmin, LedgerDep
@@ -17,12 +26,47 @@ from ticketing.schemas import PrintableText
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
+def _tokens(request: Request) -> TokenStore:
+    tokens: TokenStore = request.app.state.authenticator
+    return tokens
+
+
+TokensDep = Annotated[TokenStore, Depends(_tokens)]
+TokenIdPath = Annotated[
+    str, Path(min_length=TOKEN_ID_CHARS, max_length=TOKEN_ID_CHARS, pattern="^[0-9a-f]+$")
+]
+
+
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
     account_id: UUID | None = None
     label: Annotated[PrintableText, Field(max_length=TOKEN_LABEL_MAX_CHARS)] = ""
+
+
+class TokenPublic(BaseModel):
+    """A token without its secret, which is never stored."""
+
+    token_id: str
+    role: Role
+    account_id: UUID | None
+    validator_id: int | None = Field(description="validator tokens: the device's id")
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="null while the token is valid")
+
+    @classmethod
+    def of(cls, info: TokenInfo) -> TokenPublic:
+        return cls(
+            token_id=info.token_id,
+            role=info.role,
+            account_id=info.account_id,
+            validator_id=info.device_id,
+            label=info.label,
+            created_at=info.created_at,
+            revoked_at=info.revoked_at,
+        )
 
 
 class TokenIssued(BaseModel):
@@ -55,3 +99,29 @@ def issue_token(
         role=issued.principal.role,
         account_id=issued.principal.account_id,
     )
+
+
+@router.get("")
+def list_tokens(
+    tokens: TokensDep,
+    _: CurrentAdmin,
+    limit: Annotated[int, Query(ge=1, le=TOKENS_LISTED_MAX)] = TOKENS_LISTED_MAX,
+) -> list[TokenPublic]:
+    """Tokens newest first, revoked ones included, never with their secrets."""
+    return [TokenPublic.of(info) for info in tokens.tokens(limit=limit)]
+
+
+@router.delete(
+    "/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "no such token"}, 409: {"description": "set in settings"}},
+)
+def revoke_token(token_id: TokenIdPath, tokens: TokensDep, _: CurrentAdmin) -> Response:
+    """Revokes a token in every worker at once; revoking it again changes nothing."""
+    try:
+        tokens.revoke(token_id)
+    except TokenNotFound as error:
+        raise Problem(404, error.code, str(error)) from None
+    except TokenConfigured as error:
+        raise Problem(409, error.code, str(error)) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

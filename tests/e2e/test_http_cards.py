@@ -16,6 +16,11 @@ from fastapi.testclient import TestClient
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.tap_media import Phone
+from ticketing.tl1.keyset import IssuerKeySet
+from ticketing.tl1.replay import ReplayWindow
+from ticketing.tl1.verify import Decision, Verifier
+from validators.trust import Trust
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 
@@ -103,6 +108,32 @@ def test_only_admins_rotate_or_revoke_issuer_keys(client: TestClient) -> None:
     assert "private" not in revoked.text.lower()
     again = client.post("/v1/issuer-keys/1/revoke", json={"reason": "drill"}, headers=ADMIN)
     assert (again.status_code, again.json()["code"]) == (409, "issuer_key_already_revoked")
+
+
+def test_a_revoked_issuer_key_is_left_out_of_the_keys_validators_trust(
+    client: TestClient,
+) -> None:
+    account_id = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
+    phone = Phone.new()
+    key = base64.b64encode(phone.public_key()).decode()
+    card = client.post(
+        f"/v1/accounts/{account_id}/virtual-cards", json={"device_key": key}, headers=ADMIN
+    ).json()
+    phone.certify(card["certificate"])
+    client.post("/v1/issuer-keys/rotate", headers=ADMIN)
+    client.post("/v1/issuer-keys/1/revoke", json={"reason": "leaked"}, headers=ADMIN)
+    published = client.get("/v1/issuer-keys", headers=ADMIN).json()
+    assert [k["key_id"] for k in published["keys"]] == [2]
+    assert published["revoked"] == [1]
+    # A validator's sync keeps the answer whole; its key set refuses the revoked key's codes,
+    # and names the reason, while a verifier reading only `keys` finds nothing to trust.
+    keys = Trust(keys=published).key_set()
+    now = int(time.time())
+    gate = Verifier(keys, set(), replay_window=ReplayWindow(), certificate_cache=None)
+    assert gate.verify(phone.code(now, 1), now).decision is Decision.REVOKED_ISSUER_KEY
+    keys_only = IssuerKeySet(keys.keys)
+    gate = Verifier(keys_only, set(), replay_window=ReplayWindow(), certificate_cache=None)
+    assert gate.verify(phone.code(now, 2), now).decision is Decision.UNKNOWN_ISSUER_KEY
 
 
 def test_an_invalid_device_key_is_a_422_problem(client: TestClient) -> None:

@@ -176,7 +176,7 @@ def test_revocation_lists_the_key_as_revoked_and_bumps_the_version(cards: CardIs
     cards.revoke_issuer_key(1, reason="HSM lost")
     published = cards.published_keys()
     assert published.revoked == [1]
-    assert 1 in published.keys  # still known, so gates say "revoked", not "unknown"
+    assert 1 not in published.keys  # a verifier trusting only `keys` never trusts it
     assert published.version > before
 
 
@@ -252,3 +252,25 @@ def test_codes_of_the_old_key_pass_during_the_overlap_and_fail_after_revocation(
     renewed = cards.renew_virtual_card(card.id)
     certificate = base64.b64decode(renewed.certificate_b64)
     assert gate(cards).verify(code(3), now).decision is Decision.ACCEPTED
+
+
+def test_a_gate_that_reads_only_the_keys_refuses_codes_of_a_revoked_key(
+    cards: CardIssuer, ledger: Ledger, clock: Clock
+) -> None:
+    phone = ec.generate_private_key(ec.SECP256R1())
+    public = phone.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    card = cards.issue_virtual_card(ledger.open_account(rider_category=0).id, device_key=public)
+    now = int(clock.now.timestamp())
+    code = sign_code(
+        certificate=base64.b64decode(card.certificate_b64),
+        device_private_key=phone,
+        generated_at=now,
+        counter=1,
+    )
+    cards.rotate_issuer_key(overlap_s=ISSUER_KEY_OVERLAP_MIN_S)
+    cards.revoke_issuer_key(card.issuer_key_id, reason="key leaked")
+    published = cards.published_keys()
+    # A verifier that ignores the revoked list: it must find no key to trust the code with.
+    keys_only = IssuerKeySet.from_bytes({k: h for k, (h, _) in published.keys.items()})
+    verifier = Verifier(keys_only, set(), replay_window=ReplayWindow(), certificate_cache=None)
+    assert verifier.verify(code, now).decision is Decision.UNKNOWN_ISSUER_KEY

@@ -136,16 +136,18 @@ class IssuerKeyRing(Aggregate):
         return self.active_key_id, self.keys[str(self.active_key_id)]["sealed_private_key"]
 
     def published(self, at: datetime) -> tuple[dict[int, tuple[str, datetime | None]], list[int]]:
-        """What validators need: the keys they know at `at` (public key, valid until) and which
-        of them are revoked. A revoked key stays listed, so a gate can tell a rider its code
-        was refused for a revoked key (spec/QR.md step 4) rather than an unknown one (step 3);
-        a key retired past its overlap is no longer listed at all."""
+        """What validators need: the keys to trust at `at` (public key, valid until) and the ids
+        of the revoked ones. A revoked key is never among the keys to trust, so a verifier that
+        reads only those refuses its certificates; its id alone is listed as revoked, so a gate
+        can still tell a rider the code was refused for a revoked key rather than an unknown
+        one. A key retired past its overlap is no longer listed at all."""
         known: dict[int, tuple[str, datetime | None]] = {}
         revoked: list[int] = []
         for key_id, key in self.keys.items():
             if key["status"] == REVOKED:
                 revoked.append(int(key_id))
-            elif key["valid_until"] is not None and key["valid_until"] <= at:
+                continue
+            if key["valid_until"] is not None and key["valid_until"] <= at:
                 continue
             known[int(key_id)] = (key["public_key_hex"], key["valid_until"])
         return known, sorted(revoked)

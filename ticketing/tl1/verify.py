@@ -133,11 +133,12 @@ class Verifier:
     ) -> Decision | VerifiedCertificate:
         """Steps 3 to 5, which a cache hit skips."""
         key_id = certificate.issuer_key_id
+        # Revocation first: a published key set lists a revoked key's id, never the key.
+        if key_id in keys.revoked:
+            return Decision.REVOKED_ISSUER_KEY
         raw_issuer_key = keys.raw_key(key_id)
         if raw_issuer_key is None:
             return Decision.UNKNOWN_ISSUER_KEY
-        if key_id in keys.revoked:
-            return Decision.REVOKED_ISSUER_KEY
         # libsodium verifies Ed25519 in about half the time OpenSSL takes here, and the issuer
         # signature is most of a cold verification (docs/benchmarks.md, bench_qr).
         try:
