@@ -24,7 +24,10 @@ from tests.integration.conftest import DatabaseFactory
 from tests.services import postgres_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVER_START_TIMEOUT_S = 30.0
+# Generous: the server imports the whole app and creates its tables before it answers, which
+# on a busy shared machine took over 30 s. The wait is for /healthz, so an idle machine does
+# not wait any longer.
+SERVER_START_TIMEOUT_S = 120.0
 SERVER_STOP_TIMEOUT_S = 10.0
 HEALTH_POLL_S = 0.2
 HEALTH_REQUEST_TIMEOUT_S = 2.0

@@ -15,6 +15,8 @@ from ticketing.group_commit import GroupCommit, GroupCommitBusy
 
 CALLERS = 40
 JOIN_TIMEOUT_S = 30.0
+GROUP_MAX = 7
+WAITING_POLL_S = 0.01
 
 
 class Store:
@@ -31,6 +33,15 @@ class Store:
         self.gate.wait(JOIN_TIMEOUT_S)
         self.groups.append(list(items))
         return [2 * item for item in items]
+
+
+def wait_for_waiting(writer: GroupCommit[int, int], count: int) -> None:
+    """Until at least `count` callers wait for the group being committed, at most
+    `JOIN_TIMEOUT_S`."""
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while writer.waiting() < count:
+        assert time.monotonic() < deadline, f"{writer.waiting()} callers waiting, not {count}"
+        time.sleep(WAITING_POLL_S)
 
 
 def submit_from_threads(writer: GroupCommit[int, int], items: list[int]) -> dict[int, int]:
@@ -73,9 +84,7 @@ def test_items_waiting_during_a_commit_are_committed_together() -> None:
             target=submit_from_threads, args=(writer, list(range(1, CALLERS)))
         )
         others.start()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        while writer.waiting() < CALLERS - 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_waiting(writer, CALLERS - 1)
         store.gate.set()
         first.join(JOIN_TIMEOUT_S)
         others.join(JOIN_TIMEOUT_S)
@@ -90,16 +99,17 @@ def test_items_waiting_during_a_commit_are_committed_together() -> None:
 def test_a_group_never_exceeds_its_maximum() -> None:
     store = Store()
     store.gate.clear()
-    writer = GroupCommit(store.commit, group_max=7, name="test")
+    writer = GroupCommit(store.commit, group_max=GROUP_MAX, name="test")
     try:
         runner = threading.Thread(target=submit_from_threads, args=(writer, list(range(CALLERS))))
         runner.start()
-        threading.Event().wait(0.2)
+        # Released once more callers wait than one group may hold, however slow the machine.
+        wait_for_waiting(writer, CALLERS - GROUP_MAX)
         store.gate.set()
         runner.join(JOIN_TIMEOUT_S)
     finally:
         writer.close()
-    assert max(len(group) for group in store.groups) <= 7
+    assert max(len(group) for group in store.groups) <= GROUP_MAX
     assert sum(len(group) for group in store.groups) == CALLERS
 
 

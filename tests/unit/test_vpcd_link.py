@@ -6,6 +6,7 @@ card connects, and every message is a 2-byte big-endian length and a payload.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -41,6 +42,12 @@ WAIT_S = 5.0
 ABSENT_S = 0.3
 POLL_S = 0.02  # how soon the link notices its stop event; short, so the tests are quick
 LOOPBACK = "127.0.0.1"
+# What the link logs on each refused attempt and once connected: the tests wait for these, not
+# for time to pass, so a busy machine makes them slower, never wrong.
+REFUSED = "is not reachable"
+CONNECTED = "connected to vpcd"
+REFUSED_FIRST = 3  # refused attempts before the fake vpcd comes up
+LOG_POLL_S = 0.01
 
 
 class FakeVpcd:
@@ -92,6 +99,21 @@ class FakeVpcd:
 
 def unpowered_card(**options: Any) -> EmulatedCard:
     return EmulatedCard.from_master_keys(MASTER_KEYS, SERIAL, **options)
+
+
+@pytest.fixture
+def link_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything the link logs, from before it starts."""
+    caplog.set_level(logging.DEBUG, logger=VpcdLink.__module__)
+    return caplog
+
+
+def wait_for_log(caplog: pytest.LogCaptureFixture, text: str, count: int) -> None:
+    """Until the link has logged `text` `count` times, at most `WAIT_S`."""
+    deadline = time.monotonic() + WAIT_S
+    while sum(text in record.getMessage() for record in caplog.records) < count:
+        assert time.monotonic() < deadline, f"the link did not log {text!r} {count} times"
+        time.sleep(LOG_POLL_S)
 
 
 @contextmanager
@@ -169,12 +191,12 @@ def test_a_torn_card_sends_an_empty_reply_hangs_up_and_comes_back_after_a_while(
         assert vpcd.exchange(select_apdu()) == bytes.fromhex("6F118405F0544C4331C708") + SERIAL + OK
 
 
-def test_the_card_connects_once_vpcd_comes_up() -> None:
+def test_the_card_connects_once_vpcd_comes_up(link_log: pytest.LogCaptureFixture) -> None:
     probe = socket.create_server((LOOPBACK, 0))
     port = probe.getsockname()[1]
     probe.close()  # nothing listens on the port until the fake vpcd starts below
     with running(VpcdLink(unpowered_card(), port=port, poll_s=POLL_S)):
-        time.sleep(0.3)  # a few refused connections first
+        wait_for_log(link_log, REFUSED, REFUSED_FIRST)
         late = FakeVpcd(port)
         try:
             late.accept()
@@ -192,20 +214,22 @@ def test_the_card_connects_again_when_vpcd_restarts(vpcd: FakeVpcd) -> None:
         assert vpcd.exchange(bytes([CONTROL_GET_ATR])) == ATR
 
 
-def test_stop_ends_the_link_while_it_waits_for_vpcd() -> None:
+def test_stop_ends_the_link_while_it_waits_for_vpcd(link_log: pytest.LogCaptureFixture) -> None:
     probe = socket.create_server((LOOPBACK, 0))
     port = probe.getsockname()[1]
     probe.close()
-    started = time.monotonic()
     with running(VpcdLink(unpowered_card(), port=port, poll_s=POLL_S)):
-        time.sleep(0.2)
-    assert time.monotonic() - started < WAIT_S / 2
+        wait_for_log(link_log, REFUSED, 1)  # now waiting before it tries again
+        stopped = time.monotonic()
+    assert time.monotonic() - stopped < WAIT_S / 2
 
 
-def test_stop_ends_the_link_while_connected_and_idle(vpcd: FakeVpcd) -> None:
+def test_stop_ends_the_link_while_connected_and_idle(
+    vpcd: FakeVpcd, link_log: pytest.LogCaptureFixture
+) -> None:
     with running(VpcdLink(unpowered_card(), port=vpcd.port, poll_s=POLL_S)):
         vpcd.accept()
-        time.sleep(0.2)
+        wait_for_log(link_log, CONNECTED, 1)
     assert vpcd.receive() is None  # the card closed its end
 
 

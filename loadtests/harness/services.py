@@ -1,0 +1,50 @@
+"""The services the benchmark runs on: a PostgreSQL database of its own and a Redis database
+it flushes before and after."""
+
+from __future__ import annotations
+
+import psycopg
+import redis
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/{db}"
+REDIS_DB = 14
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+
+
+def create_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settle_database(database_url: str) -> None:
+    """What the last run left for PostgreSQL to do in the background (vacuuming the rows it
+    inserted, writing back dirty pages), done now, so each run starts from the same state and
+    is not charged for the one before it; pgbench vacuums before each run for the same reason."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
+
+
+def flush_redis() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def journeys_position(database_url: str) -> tuple[int, int]:
+    """(the journeys follower's position in the Taps log, the log's head)."""
+    with psycopg.connect(database_url) as conn:
+        head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM taps_events")
+        tracked = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM journeys_tracking "
+            "WHERE application_name = 'Taps'"
+        )
+        return int(tracked.fetchone()[0]), int(head.fetchone()[0])  # type: ignore[index]
