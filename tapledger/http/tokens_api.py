@@ -21,6 +21,7 @@ from tapledger.auth import (
 from tapledger.http.problems import Problem
 from ticketing.access import Role
 from ticketing.api import CurrentAdmin, LedgerDep
+from ticketing.problem_responses import problem_responses
 from ticketing.schemas import PrintableText
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -114,7 +115,7 @@ def list_tokens(
 @router.delete(
     "/{token_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "no such token"}, 409: {"description": "set in settings"}},
+    responses=problem_responses(404, 409),
 )
 def revoke_token(token_id: TokenIdPath, tokens: TokensDep, _: CurrentAdmin) -> Response:
     """Revokes a token in every worker at once; revoking it again changes nothing."""

@@ -17,7 +17,14 @@ from ticketing.schemas import DENY_LIST_VERSION_MAX, STATEMENT_SEQ_MAX
 
 PROBLEM = "application/problem+json"
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
-VALIDATOR = {"validator_id": 7, "kind": "bus", "network_id": 1, "location": 3}
+VALIDATOR = {
+    "validator_id": 7,
+    "kind": "bus",
+    "network_id": 1,
+    "location": 3,
+    "stop_id": "bus-kim-ma",
+    "route_id": "01",
+}
 
 
 @pytest.fixture
@@ -80,7 +87,7 @@ def test_an_unexpected_error_answers_500_problem_json(app: FastAPI, client: Test
         raise RuntimeError("a bug")
 
     app.get("/v1/broken")(broken)
-    response = client.get("/v1/broken")
+    response = client.get("/v1/broken", headers=ADMIN)
     assert response.status_code == 500
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["code"] == "internal_error"

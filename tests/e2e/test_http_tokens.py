@@ -78,6 +78,7 @@ def test_revoking_answers_unknown_and_configured_tokens_with_a_code(client: Test
 @pytest.mark.parametrize("route", ["enrolments", "tokens"])
 def test_a_validators_new_token_revokes_its_previous_one(client: TestClient, route: str) -> None:
     body = {"validator_id": GATE, "kind": "bus", "network_id": 1, "location": 32}
+    body |= {"stop_id": "bus-kim-ma", "route_id": "01"}
     old = client.post("/v1/validators", json=body, headers=ADMIN).json()["token"]
     config = f"/v1/validators/{GATE}/config"
     assert client.get(config, headers=bearer(old)).status_code == 200

@@ -182,6 +182,7 @@ def online_tap(connection: Connection, device: str, phone: Phone, seq: int) -> t
 def test_a_card_blocked_through_one_worker_is_refused_at_once_by_both(workers: Workers) -> None:
     admin, first, second = workers.admin, workers.first, workers.second
     body = {"validator_id": BUS, "kind": "bus", "network_id": 1, "location": 32}
+    body |= {"stop_id": "bus-kim-ma", "route_id": "01"}
     status, registered = first.request("POST", "/v1/validators", admin, body)
     assert status == 201, registered
     device = registered["token"]

@@ -150,9 +150,9 @@ def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_ser
         (1, "duplicate", None),
         (2, "duplicate", None),
         (3, "accepted", None),
-        # The gate refused the replay itself; the backend verified the code and recorded the
-        # refusal, and a tap the device refused claims no use of its code.
-        (4, "accepted", None),
+        # The gate refused the replay itself, and so does the backend: the first sighting used
+        # the code up. The tap is recorded with its reason.
+        (4, "refused", "code_replayed"),
     ]
     report = sequence_when_recorded(client, 4)
     assert (report["highest_seq"], report["taps_recorded"], report["missing_count"]) == (4, 4, 0)
