@@ -180,8 +180,9 @@ class Journeys(ObservedApplication):
                 topics=[Tap.Recorded.TOPIC],
             )
             taps = [(n.id, self.taps.mapper.to_domain_event(n)) for n in notifications]
+            short: set[UUID] = set()  # accounts the ledger refused a command in this pull
             while taps:
-                applied = self._apply_section(taps)
+                applied = self._apply_section(taps, short)
                 taps = taps[applied:]
             return len(notifications)
 
@@ -251,7 +252,7 @@ class Journeys(ObservedApplication):
 
     # Internals
 
-    def _apply_section(self, taps: Sequence[tuple[int, Any]]) -> int:
+    def _apply_section(self, taps: Sequence[tuple[int, Any]], short: set[UUID]) -> int:
         """Applies the longest run of `taps` the ledger accepts as one batch, and saves it with
         the tracking record of its last tap; returns how many taps it applied (at least one).
 
@@ -263,7 +264,14 @@ class Journeys(ObservedApplication):
         A crash after the ledger's commit re-applies the section from the tracked position: the
         same journeys give the same transfer ids, which the ledger answers as repeats, and the
         same sessions' counters, which the cards' records answer by recording nothing.
+
+        An account the ledger refused once in this pull (`short`: most often one without the
+        funds for a hold) is likely refused again: its taps end a section and are applied
+        alone, so a rider short of money costs one tap's work per tap rather than the whole
+        section applied again for each of them.
         """
+        if self._paying_account(taps[0][1]) in short:
+            return self._apply_alone(*taps[0])
         limit = len(taps)
         while True:
             self._cache.refresh()
@@ -273,6 +281,9 @@ class Journeys(ObservedApplication):
             ends: list[int] = []  # after each tap applied, how many commands it had made
             for _, tap in taps[:limit]:
                 if len(charger.commands) > LEDGER_BATCH_MAX - TAP_COMMANDS_MAX:
+                    break
+                # On a retry the taps before the refused one are known to be accepted.
+                if ends and limit == len(taps) and self._paying_account(tap) in short:
                     break
                 self._apply(tap, section, charger, purses)
                 ends.append(len(charger.commands))
@@ -285,18 +296,23 @@ class Journeys(ObservedApplication):
             section.discard()
             refused_at = outcome.refused_at
             refused_tap = 0 if refused_at is None else bisect_right(ends, refused_at)
+            refused_account = self._paying_account(taps[refused_tap][1])
+            if refused_account is not None:
+                short.add(refused_account)
             if refused_tap == 0:
                 return self._apply_alone(*taps[0])
             limit = refused_tap
 
     def _apply_alone(self, notification_id: int, tap: Any) -> int:
-        """Applies one tap reading the store and running each ledger command as it comes."""
-        section = Section(self._load)
+        """Applies one tap running each ledger command as it comes (the riders' aggregates come
+        from the cache, checked against the log first, as a section's do)."""
+        self._cache.refresh()
+        section = Section(self._load, self._cache)
         self._check_still_pricing(section)
         purses = SectionPurses()
         self._apply(tap, section, self.charger, purses)
         self._record_purses(purses, section)
-        self._save_tracked(notification_id, section, cached=False)
+        self._save_tracked(notification_id, section)
         return 1
 
     def _check_still_pricing(self, section: Section) -> None:
@@ -353,6 +369,16 @@ class Journeys(ObservedApplication):
         )
         section.keep(*journeys)
 
+    def _paying_account(self, tap: Any) -> UUID | None:
+        """The account a tap would charge, if it would charge one (as `_apply` finds it)."""
+        if tap.verification != Verdict.ACCEPTED or tap.device_decision != Verdict.ACCEPTED:
+            return None
+        try:
+            account, _ = self.payers.payer(tap)
+        except LedgerError:
+            return None
+        return account.id
+
     def _validator(self, validator_id: int) -> Validator | None:
         # `get_validator` remembers registrations: each is read once per process.
         try:
@@ -379,7 +405,7 @@ class Journeys(ObservedApplication):
             return None
         return found
 
-    def _save_tracked(self, notification_id: int, section: Section, *, cached: bool = True) -> None:
+    def _save_tracked(self, notification_id: int, section: Section) -> None:
         processing = ProcessingEvent[UUID](tracking=Tracking(self.taps.name, notification_id))
         processing.collect_events(*section.changed())
         try:
@@ -389,8 +415,7 @@ class Journeys(ObservedApplication):
             # changes the store does not.
             section.discard()
             raise
-        if cached:
-            self._cache.saved(recordings)
+        self._cache.saved(recordings)
         self._notify(recordings)
 
 

@@ -165,3 +165,32 @@ def test_a_pass_bought_between_two_sections_covers_the_ride_of_the_second(world:
     paid_vnd = METRO_01_TO_12_VND + DAY_PASS_2A_VND
     assert world.balance(account_id) == (BALANCE_VND - paid_vnd, 0)
     assert [j.fare_vnd for j in world.journeys_of(account_id)] == [METRO_01_TO_12_VND, 0]
+
+
+SHORT_RIDER_TAPS = 60
+
+
+def test_a_rider_without_money_costs_each_tap_about_one_application(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every entry's hold is refused. Before, each refusal applied the rest of the section again,
+    # so a section of n such taps cost about n * n / 2 applications.
+    poor, phone = penniless_rider(world)
+    _, rich_phone = world.rider()
+    for index in range(SHORT_RIDER_TAPS):
+        world.tap(phone, GATE_IN_01, index * 0.1)
+    world.tap(rich_phone, BUS_01, 10)
+    apply = world.journeys._apply
+    calls = {"count": 0}
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        calls["count"] += 1
+        apply(*args, **kwargs)
+
+    monkeypatch.setattr(world.journeys, "_apply", counted)
+    assert world.journeys.catch_up() == SHORT_RIDER_TAPS + 1
+    assert calls["count"] <= 2 * (SHORT_RIDER_TAPS + 1)
+    assert world.balance(poor) == (0, 0)
+    world.view_follower.catch_up()
+    refused = [j.reason_code for j in world.journeys_of(poor)]
+    assert refused == ["insufficient_funds"] * SHORT_RIDER_TAPS
