@@ -37,11 +37,19 @@ def tap_held(tap: str, book: RiderJourneys, load: Callable[[UUID], Journey | Non
     Taps log holds each tap once and the pricing lock lets one follower apply it, so this is
     the last line: were a tap ever applied again on top of its own effects, its money steps
     would be computed from another state, under other ids, and charge twice."""
-    return any(j.has_tap(tap) for j in _reachable(book, load))
+    return any(j.has_tap(tap) for j in _reachable(book, load, waiting=False))
 
 
-def _reachable(book: RiderJourneys, load: Callable[[UUID], Journey | None]) -> Iterator[Journey]:
-    keys = [book.open_journey, book.last_ended, *book.correctable, *book.pending_exits]
+def _reachable(
+    book: RiderJourneys, load: Callable[[UUID], Journey | None], *, waiting: bool = True
+) -> Iterator[Journey]:
+    """The journeys a tap can still reach; `waiting` adds the exits waiting for their entry,
+    which may be hundreds for one rider (`PENDING_EXITS_MAX`): too many to read for every tap,
+    and an exit applied again while it waits would start the same journey (its id comes from
+    the tap), which the store refuses to create twice, moving no money."""
+    keys = [book.open_journey, book.last_ended, *book.correctable]
+    if waiting:
+        keys.extend(book.pending_exits)
     for key in dict.fromkeys(keys):
         if key is not None and (journey := load(UUID(key))) is not None:
             yield journey
