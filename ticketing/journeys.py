@@ -38,7 +38,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
@@ -51,6 +51,7 @@ from ticketing.card_purses import SectionPurses, card_payment
 from ticketing.domain.errors import LedgerError
 from ticketing.domain.invariants import require
 from ticketing.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
+from ticketing.domain.rider_journeys import RiderJourneys
 from ticketing.domain.rider_passes import RiderPasses
 from ticketing.domain.tap import Tap, Verdict
 from ticketing.domain.validator import Validator, ValidatorKind
@@ -80,6 +81,8 @@ JOURNEY_SECTION_MAX = LOG_SECTION_MAX
 # so a section's batch stays within LEDGER_BATCH_MAX.
 TAP_COMMANDS_MAX = 4
 FOLLOW_POLL_S = 0.25
+# Changes of a rider's book between its snapshots: a read replays at most this many events.
+RIDER_BOOK_SNAPSHOT_INTERVAL = 50
 # Journeys closed per `close_service_day` call; the caller repeats until none is left.
 DAY_CLOSE_BATCH_MAX = 10_000
 
@@ -92,6 +95,11 @@ class Journeys(ObservedApplication):
     """Builds, prices and charges journeys from taps; closes a service day."""
 
     name = "Journeys"
+    # A rider's book changes with almost every tap: without snapshots, reading it back (after a
+    # section was thrown away, or in a process that never held it) replays every change.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        RiderJourneys: RIDER_BOOK_SNAPSHOT_INTERVAL
+    }
 
     def __init__(
         self,
@@ -416,6 +424,8 @@ class Journeys(ObservedApplication):
             section.discard()
             raise
         self._cache.saved(recordings)
+        # `save` would take them; the follower records its sections itself.
+        self._take_snapshots(processing)
         self._notify(recordings)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.application import project_aggregate
 
 from tests.tap_media import Phone
 from tests.unit.test_journeys import (
@@ -20,6 +21,8 @@ from tests.unit.test_journeys import (
     build,
 )
 from ticketing.domain.journey import JourneyStatus
+from ticketing.domain.rider_journeys import RiderJourneys
+from ticketing.journeys import RIDER_BOOK_SNAPSHOT_INTERVAL
 
 BUS_01_VND = 10_000
 METRO_01_TO_12_VND = 15_000
@@ -194,3 +197,17 @@ def test_a_rider_without_money_costs_each_tap_about_one_application(
     world.view_follower.catch_up()
     refused = [j.reason_code for j in world.journeys_of(poor)]
     assert refused == ["insufficient_funds"] * SHORT_RIDER_TAPS
+
+
+def test_a_busy_rider_s_book_is_snapshotted_and_reads_back_the_same(world: World) -> None:
+    account_id, phone = world.rider()
+    for index in range(RIDER_BOOK_SNAPSHOT_INTERVAL + 10):
+        world.tap(phone, BUS_01, index * 0.5)
+    world.journeys.catch_up()
+    book_id = RiderJourneys.create_id(account_id)
+    snapshots = world.journeys.snapshots
+    assert snapshots is not None
+    assert list(snapshots.get(book_id))  # a read starts from it, not from the first event
+    read: RiderJourneys = world.journeys.repository.get(book_id)
+    replayed = project_aggregate(None, world.journeys.repository.event_store.get(book_id))
+    assert vars(read) == vars(replayed)

@@ -13,6 +13,8 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Snapshot as BaseSnapshot
+from eventsourcing.utils import register_topic
 
 from ticketing.domain.invariants import require
 
@@ -56,6 +58,9 @@ class RiderJourneys(Aggregate):
         last_ended: str | None
         correctable: list[str]
         at: datetime
+
+    class Snapshot(BaseSnapshot):
+        TOPIC = f"{TOPIC_PREFIX}.Snapshot"
 
     class Spent(Event):
         TOPIC = f"{TOPIC_PREFIX}.Spent"
@@ -150,3 +155,7 @@ def cap_period_keys(day: date) -> dict[str, str]:
         "week": f"week:{iso.year}-W{iso.week:02d}",
         "month": f"month:{day.year}-{day.month:02d}",
     }
+
+
+# Snapshot classes' explicit topics are not registered by the library (see account.py).
+register_topic(RiderJourneys.Snapshot.TOPIC, RiderJourneys.Snapshot)
