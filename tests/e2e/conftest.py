@@ -8,6 +8,7 @@ script does.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import DatabaseFactory
-from tests.services import postgres_url
+from tests.services import postgres_url, redis_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Generous: the server imports the whole app and creates its tables before it answers, which
@@ -69,6 +70,18 @@ def server_env(settings_env: dict[str, str]) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(python_path)
     env["PYTHONUNBUFFERED"] = "1"
     return env | settings_env
+
+
+def production_env(database_url: str, admin_token: str, data_dir: Path) -> dict[str, str]:
+    """The settings of a deployed server: PostgreSQL, Redis, its own secrets, production mode."""
+    return {
+        "TAPLEDGER_DATABASE_URL": database_url,
+        "TAPLEDGER_REDIS_URL": redis_url(),
+        "TAPLEDGER_ADMIN_TOKEN": admin_token,
+        "TAPLEDGER_ENVIRONMENT": "production",
+        "TAPLEDGER_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "TAPLEDGER_DATA_DIR": str(data_dir),
+    }
 
 
 def stop_server(server: Server) -> None:

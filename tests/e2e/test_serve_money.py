@@ -23,10 +23,9 @@ from pydantic import SecretStr
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, production_env, start_server, stop_server
 from tests.e2e.test_serve_workers import REPLACED_WITHIN_S, wait_for_workers, worker_pids
 from tests.integration.conftest import DatabaseFactory
-from tests.services import redis_url
 from tests.tap_media import Phone
 from ticketing.journey_reconciliation import reconcile
 
@@ -75,16 +74,9 @@ class Deployment:
 def deployment(e2e_database_factory: DatabaseFactory, tmp_path: Path) -> Iterator[Deployment]:
     database_url = e2e_database_factory.create()
     admin_token = secrets.token_urlsafe(30)
-    env = {
-        "TAPLEDGER_DATABASE_URL": database_url,
-        "TAPLEDGER_REDIS_URL": redis_url(),
-        "TAPLEDGER_ADMIN_TOKEN": admin_token,
-        "TAPLEDGER_ENVIRONMENT": "production",
-        "TAPLEDGER_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "TAPLEDGER_DATA_DIR": str(tmp_path / "var"),
-        # The test's own setup makes many requests with one token.
-        "TAPLEDGER_RATE_LIMIT_REQUESTS": "1000000",
-    }
+    env = production_env(database_url, admin_token, tmp_path / "var")
+    # The test's own setup makes many requests with one token.
+    env["TAPLEDGER_RATE_LIMIT_REQUESTS"] = "1000000"
     server = start_server(env, tmp_path, workers=WORKERS)
     try:
         yield Deployment(server, env, {"Authorization": f"Bearer {admin_token}"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import socket
 import time
@@ -17,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, production_env, start_server, stop_server
 from tests.e2e.test_serve_workers import socket_inodes, wait_for_workers, worker_pids
 from tests.integration.conftest import DatabaseFactory
-from tests.services import redis_url
 from tests.tap_media import Phone
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -119,14 +117,7 @@ def one_connection_per_worker(server: Server, admin: str, stack: ExitStack) -> W
 def workers(e2e_database_factory: DatabaseFactory, tmp_path: Path) -> Iterator[Workers]:
     database_url = e2e_database_factory.create()
     admin = secrets.token_urlsafe(30)
-    env = {
-        "TAPLEDGER_DATABASE_URL": database_url,
-        "TAPLEDGER_REDIS_URL": redis_url(),
-        "TAPLEDGER_ADMIN_TOKEN": admin,
-        "TAPLEDGER_ENVIRONMENT": "production",
-        "TAPLEDGER_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "TAPLEDGER_DATA_DIR": str(tmp_path / "var"),
-    }
+    env = production_env(database_url, admin, tmp_path / "var")
     server = start_server(env, tmp_path, workers=WORKERS)
     try:
         with ExitStack() as stack:

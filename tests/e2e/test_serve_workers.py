@@ -3,7 +3,6 @@ them running and stops them together."""
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import signal
@@ -18,9 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, server_env, start_server, stop_server, tapledger_command
+from tests.e2e.conftest import (
+    Server,
+    production_env,
+    server_env,
+    start_server,
+    stop_server,
+    tapledger_command,
+)
 from tests.integration.conftest import DatabaseFactory
-from tests.services import redis_url
 
 WORKERS = 2
 # With a hash spreading them, all 16 landing on one of two workers has odds of 1 in 32,768.
@@ -50,14 +55,7 @@ def two_workers(
     e2e_database_factory: DatabaseFactory, tmp_path: Path
 ) -> Iterator[tuple[Server, dict[str, str]]]:
     database_url = e2e_database_factory.create()
-    env = {
-        "TAPLEDGER_DATABASE_URL": database_url,
-        "TAPLEDGER_REDIS_URL": redis_url(),
-        "TAPLEDGER_ADMIN_TOKEN": secrets.token_urlsafe(30),
-        "TAPLEDGER_ENVIRONMENT": "production",
-        "TAPLEDGER_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "TAPLEDGER_DATA_DIR": str(tmp_path / "var"),
-    }
+    env = production_env(database_url, secrets.token_urlsafe(30), tmp_path / "var")
     server = start_server(env, tmp_path, workers=WORKERS)
     try:
         yield server, env
