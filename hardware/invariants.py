@@ -1,7 +1,7 @@
 """Programmer-error checks that survive `python -O`.
 
-The same contract as `ticketing.domain.invariants`, repeated here because `hardware` may import
-nothing of ours outside itself.
+The same contract as `ticketing.shared.domain.invariants`, repeated here because `hardware`
+may import nothing of ours outside itself.
 """
 
 

@@ -36,10 +36,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from loadtests import report
 from tapledger.settings import Settings
-from ticketing.application import Ledger
-from ticketing.domain.commands import Command, PlaceHold, PostHold, TopUp
-from ticketing.domain.errors import LedgerError
-from ticketing.domain.invariants import require
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.commands import Command, PlaceHold, PostHold, TopUp
+from ticketing.accounts.domain.errors import LedgerError
+from ticketing.shared.domain.invariants import require
 
 BENCH_SECONDS_DEFAULT = 8.0
 BENCH_SECONDS_MIN = 1.0

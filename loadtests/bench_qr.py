@@ -34,7 +34,7 @@ from nacl.bindings import crypto_sign_open
 from rich.console import Console
 
 from loadtests import report
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from ticketing.tl1 import base45
 from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.device import sign_code

@@ -5,8 +5,8 @@ password hash would only slow every request down.
 
 A revoked token is kept, marked with when it was revoked, so staff can still see whose it was.
 Every process remembers recent principals for a few seconds; a revocation is sent on the
-invalidation channel (`ticketing.invalidation`) so every process forgets the token at once, and
-the memory's short life bounds the lag if the news is lost.
+invalidation channel (`ticketing.cards.application.invalidation`) so every process forgets
+the token at once, and the memory's short life bounds the lag if the news is lost.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ticketing.access import Principal, Role
-from ticketing.invalidation import (
+from ticketing.cards.application.invalidation import (
     TOKEN_IDS_PER_MESSAGE_MAX,
     Invalidation,
     InvalidationChannel,
     MessagesMayBeLost,
     TokensRevoked,
 )
+from ticketing.shared.access import Principal, Role
 
 TOKEN_PREFIX = "tlk_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_SECRET_BYTES = 32
@@ -102,7 +102,7 @@ def _digest(token: str) -> str:
 
 
 class TokenStore:
-    """Issues and checks API tokens; implements `ticketing.access.Authenticator`."""
+    """Issues and checks API tokens; implements `ticketing.shared.access.Authenticator`."""
 
     def __init__(
         self,
@@ -154,8 +154,8 @@ class TokenStore:
         return IssuedToken(token, self._store(token, role, account_id, label, device_id))
 
     def issue_device_token(self, device_id: int, *, label: str) -> str:
-        """A validator's token (`ticketing.access.DeviceTokenIssuer`), shown once. The device's
-        earlier tokens are revoked in the same transaction: a device holds one token, so a
+        """A validator's token (`ticketing.shared.access.DeviceTokenIssuer`), shown once. The
+        device's earlier tokens are revoked in the same transaction: a device holds one token, so a
         replaced device's or a token lost in transit stops working when the new one is made."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_SECRET_BYTES)
         previous = (

@@ -16,6 +16,9 @@ from sqlalchemy.engine import make_url
 from hardware.sam import Sam, SoftwareSam
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
+from tapledger.http.hotstate import HotState
+from tapledger.http.hotstate_memory import MemoryHotState
+from tapledger.http.hotstate_redis import RedisHotState
 from tapledger.http.idempotency_records import SqlIdempotencyRecords
 from tapledger.invalidation import PostgresChannel
 from tapledger.settings import (
@@ -24,29 +27,30 @@ from tapledger.settings import (
     SQLITE_LOCK_TIMEOUT_S,
     Settings,
 )
-from ticketing.access import Role
-from ticketing.adapters.card_views import CardFollower, CardViews
-from ticketing.adapters.follower import Follower
-from ticketing.adapters.hotstate_memory import MemoryHotState
-from ticketing.adapters.hotstate_redis import RedisHotState
-from ticketing.adapters.journey_views import JourneyFollower, JourneyViews
-from ticketing.adapters.key_vault import KeyVault
-from ticketing.adapters.ledger_follower import LedgerFollower
-from ticketing.adapters.pricing_locks import FilePricingLock, PostgresPricingLock
-from ticketing.adapters.read_model import LedgerReadModel
-from ticketing.adapters.tap_views import TapFollower, TapViews
-from ticketing.application import Clock, Ledger, utc_now
-from ticketing.card_issuer import CardIssuer
-from ticketing.domain.smart_card import SmartCard
-from ticketing.hotstate import HotState
-from ticketing.ingestion import TapIngestion
-from ticketing.invalidation import InvalidationChannel, LocalChannel, card_invalidations
-from ticketing.journey_reconciliation import Discrepancy, reconcile
-from ticketing.journeys import Journeys
-from ticketing.pass_sales import PassSales
-from ticketing.pricing_lock import PricingLock
-from ticketing.smart_cards import SmartCards
-from ticketing.tap_verification import TapVerifier, start_thread
+from ticketing.accounts.adapters.ledger_follower import LedgerFollower
+from ticketing.accounts.adapters.read_model import LedgerReadModel
+from ticketing.accounts.application.ledger import Clock, Ledger, utc_now
+from ticketing.cards.adapters.card_views import CardFollower, CardViews
+from ticketing.cards.adapters.key_vault import KeyVault
+from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.invalidation import (
+    InvalidationChannel,
+    LocalChannel,
+    card_invalidations,
+)
+from ticketing.cards.application.smart_cards import SmartCards
+from ticketing.cards.domain.smart_card import SmartCard
+from ticketing.journeys.adapters.journey_views import JourneyFollower, JourneyViews
+from ticketing.journeys.adapters.pricing_locks import FilePricingLock, PostgresPricingLock
+from ticketing.journeys.application.journeys import Journeys
+from ticketing.journeys.application.pass_sales import PassSales
+from ticketing.journeys.application.pricing_lock import PricingLock
+from ticketing.journeys.application.reconciliation import Discrepancy, reconcile
+from ticketing.shared.access import Role
+from ticketing.shared.adapters.follower import Follower
+from ticketing.taps.adapters.tap_views import TapFollower, TapViews
+from ticketing.taps.application.ingestion import TapIngestion
+from ticketing.taps.application.tap_verification import TapVerifier, start_thread
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
 # How long a starting worker waits to hear the invalidation channel before it serves anyway.

@@ -23,9 +23,9 @@ from tapledger.http.workers import serve as serve_workers
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from tapledger.validator_cli import validator_app
-from ticketing.access import Role
-from ticketing.domain.errors import LedgerError
-from ticketing.hold_sweeper import sweep_expired_holds
+from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
+from ticketing.shared.access import Role
+from ticketing.shared.domain.errors import DomainError
 
 app = typer.Typer(no_args_is_help=True, help="Transit fares and street parking on one account.")
 projections = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")
@@ -210,7 +210,7 @@ def journeys_close_day(
     container = bootstrap()
     try:
         closed_day, closed = container.close_ended_day(None if day is None else day.date())
-    except LedgerError as error:
+    except DomainError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     finally:

@@ -22,10 +22,10 @@ from tapledger.demo_cards import virtual_card_scene
 from tapledger.demo_smartcard import smart_card_scene
 from tapledger.demo_taps import taps_scene
 from tapledger.settings import Settings
-from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
-from ticketing.domain.errors import LedgerError
-from ticketing.domain.rider import RiderCategory
-from ticketing.hold_sweeper import sweep_expired_holds
+from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
+from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
+from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.rider import RiderCategory
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 DEMO_START = datetime(2026, 11, 23, 6, 30, tzinfo=HANOI)
@@ -91,7 +91,7 @@ def _morning(container: Container, clock: SimClock, console: Console) -> dict[st
     def step(story: str, command: Command) -> None:
         try:
             receipt = ledger.execute(command)
-        except LedgerError as error:
+        except DomainError as error:
             console.print(
                 f"  [yellow]refused[/yellow] {story}: [bold]{error.code}[/bold] ({error})"
             )

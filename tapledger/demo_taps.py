@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tapledger.bootstrap import Container
-from ticketing.ingestion import QrTap
+from ticketing.taps.application.ingestion import QrTap
 from ticketing.tl1.device import next_counter, sign_code
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")

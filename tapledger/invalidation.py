@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ticketing.invalidation import (
+from ticketing.cards.application.invalidation import (
     Invalidation,
     LocalChannel,
     MalformedInvalidation,
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 class PostgresChannel:
-    """`ticketing.invalidation.InvalidationChannel` over `LISTEN/NOTIFY`.
+    """`ticketing.cards.application.invalidation.InvalidationChannel` over `LISTEN/NOTIFY`.
 
     `publish` delivers to this process's subscribers in the caller's thread, then notifies the
     others; the listener thread (`start`) delivers what the other processes publish."""

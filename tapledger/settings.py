@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from ticketing.domain.limits import OVERDRAFT_MAX_VND
+from ticketing.accounts.domain.limits import OVERDRAFT_MAX_VND
 from ticketing.fares.loader import HANOI_FEED_DIR
 
 # Usable only in local mode, so a laptop demo needs no set-up; refused everywhere else.

@@ -24,8 +24,8 @@ from rich.console import Console
 from hardware.reader import CardReader
 from hardware.sam import SoftwareSam
 from tapledger.auth import TOKEN_MAX_CHARS
-from ticketing.domain.validator import VALIDATOR_ID_MAX
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
+from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
 from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device

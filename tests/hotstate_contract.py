@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ticketing.hotstate import (
+from tapledger.http.hotstate import (
     HITS_PER_CALL_MAX,
     HOT_STATE_KEY_MAX_CHARS,
     HOT_STATE_TTL_MAX_MS,

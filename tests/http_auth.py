@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 
 from tapledger.http.authentication import AuthenticationMiddleware
-from ticketing.access import Principal, Role
-from ticketing.hotstate import HotState
+from tapledger.http.hotstate import HotState
+from ticketing.shared.access import Principal, Role
 
 ALICE_PRINCIPAL = Principal(token_id="alice", role=Role.OPERATOR)
 BOB_PRINCIPAL = Principal(token_id="bob", role=Role.OPERATOR)

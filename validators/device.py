@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from validators.backend import Backend, BackendError
 from validators.gate import Gate
 from validators.outbox import Outbox

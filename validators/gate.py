@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.replay import ReplayWindow
 from ticketing.tl1.verify import Verifier
@@ -20,8 +20,9 @@ from validators.card_validation import Validation
 from validators.outbox import Outbox, OutboxFull
 from validators.trust import DeniedNow, Trust
 
-# What the backend keeps of a scanned text (ticketing.ingestion.CODE_TEXT_MAX_CHARS); a longer
-# line is no TL1 code, so its start is enough to record it refused as malformed.
+# What the backend keeps of a scanned text
+# (ticketing.taps.application.ingestion.CODE_TEXT_MAX_CHARS); a longer line is no TL1 code,
+# so its start is enough to record it refused as malformed.
 QR_TEXT_MAX_CHARS = 400
 ACCEPTED = "accepted"
 REFUSED = "refused"

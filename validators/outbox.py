@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from ticketing.tl1.replay import ReplayKey
 
 # Taps waiting for the backend: two days of a busy gate (about one tap a second) with no link.
 OUTBOX_TAPS_MAX = 200_000
 # Acknowledged taps kept for the operator to inspect on the device; older ones are pruned.
 OUTBOX_ACKED_KEPT_MAX = 10_000
-# The backend's range of sequence numbers (ticketing.domain.tap.SEQ_FIRST..SEQ_MAX).
+# The backend's range of sequence numbers (ticketing.taps.domain.tap.SEQ_FIRST..SEQ_MAX).
 SEQ_FIRST = 1
 SEQ_MAX = 2**48 - 1
 SQLITE_LOCK_TIMEOUT_S = 10.0

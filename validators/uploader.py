@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from validators.backend import Backend, BackendError
 from validators.outbox import SEQ_CONFLICT, Acknowledgement, Outbox
 

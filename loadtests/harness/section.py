@@ -220,8 +220,8 @@ def _comparison_notes(f: Figures) -> str:
   workers) each saving {raw.batch} new one-event aggregates per `save()`, the payload shaped like a
   QR tap, on the same database, {raw.seconds:.0f} s after 1 s of warm-up, through the library's
   own PostgreSQL recorder. Ingestion writes one event per tap, plus one claim row per accepted
-  code or card session in the same transaction (`ticketing/adapters/tap_recorders.py`), through a
-  recorder that sends the events as typed binary arrays.
+  code or card session in the same transaction (`ticketing/taps/adapters/tap_recorders.py`),
+  through a recorder that sends the events as typed binary arrays.
 * **Followers**: the server runs none (`TAPLEDGER_FOLLOW_IN_PROCESS=false`); `tapledger
   projections run` runs beside it during the Locust mix, and after the mix it is given
   {follow.seconds:.0f} s (after {FOLLOW_WARMUP_S:.0f} s of start-up) on the taps the load left:

@@ -14,19 +14,17 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
-import ticketing.api
-import ticketing.cards_api
-import ticketing.journeys_api
-import ticketing.passes_api
-import ticketing.smart_cards_api
-import ticketing.taps_api
-import ticketing.validator_config_api
+import ticketing.accounts.api
+import ticketing.cards.api
+import ticketing.journeys.api
+import ticketing.taps.api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
 from tapledger.http.authentication import AuthenticationMiddleware
 from tapledger.http.body_limit import BodyLimitMiddleware
 from tapledger.http.health import HEALTH_RESPONSES, healthz
+from tapledger.http.hotstate import HotStateUnavailable
 from tapledger.http.idempotency import IdempotencyMiddleware
 from tapledger.http.online_check import OnlineCheckMiddleware
 from tapledger.http.openapi import install_openapi
@@ -34,25 +32,33 @@ from tapledger.http.problems import Problem, problem_response
 from tapledger.http.ratelimit import RateLimitMiddleware
 from tapledger.settings import Settings
 from tapledger.web.pages import mount_web
-from ticketing.access import AccessError
-from ticketing.domain.errors import LedgerError
-from ticketing.hotstate import HotStateUnavailable
-from ticketing.problem_responses import API_ERROR_RESPONSES, problem_responses
+from ticketing.shared.access import AccessError
+from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.error_status import SHARED_ERROR_STATUS, merged, status_for
+from ticketing.shared.problem_responses import API_ERROR_RESPONSES, problem_responses
 
 VALIDATION_ERRORS_SHOWN_MAX = 10
 API_PREFIX = "/v1"
 # The tap path first: it is most of the traffic, and FastAPI matches a request against the
 # included routers in order, walking each router's routes as it goes.
 API_ROUTERS: tuple[APIRouter, ...] = (
-    ticketing.taps_api.router,
-    ticketing.api.router,
-    ticketing.cards_api.router,
-    ticketing.api.me_router,
-    ticketing.smart_cards_api.router,
-    ticketing.validator_config_api.router,
-    ticketing.journeys_api.router,
-    ticketing.passes_api.router,
+    ticketing.taps.api.router,
+    ticketing.accounts.api.router,
+    ticketing.cards.api.router,
+    ticketing.accounts.api.me_router,
+    ticketing.cards.api.smart_card_router,
+    ticketing.taps.api.config_router,
+    ticketing.journeys.api.router,
+    ticketing.journeys.api.pass_router,
     tokens_api.router,
+)
+# Each context maps its own errors to statuses; the product answers with the merged table.
+ERROR_STATUS = merged(
+    SHARED_ERROR_STATUS,
+    ticketing.accounts.api.ERROR_STATUS,
+    ticketing.cards.api.ERROR_STATUS,
+    ticketing.taps.api.ERROR_STATUS,
+    ticketing.journeys.api.ERROR_STATUS,
 )
 MS_PER_S = 1000
 CREATED_STATUS = 201
@@ -62,7 +68,7 @@ TAP_BATCH_RESPONSES = problem_responses(413)
 
 
 def _responses_of(router: APIRouter) -> dict[int | str, dict[str, Any]]:
-    if router is ticketing.taps_api.router:
+    if router is ticketing.taps.api.router:
         return API_ERROR_RESPONSES | TAP_BATCH_RESPONSES
     return API_ERROR_RESPONSES
 
@@ -163,8 +169,8 @@ def app_from_env() -> FastAPI:
 
 def problem_for(error: Exception) -> JSONResponse | None:
     """The problem+json answer to an error a request may end in, or None for a bug."""
-    if isinstance(error, LedgerError | AccessError):
-        status = ticketing.api.status_for(error)
+    if isinstance(error, DomainError | AccessError):
+        status = status_for(error, ERROR_STATUS)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return problem_response(status, error.code, str(error), headers=headers)
     if isinstance(error, Problem):
@@ -200,7 +206,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             return response
         return problem_response(500, "internal_error", "an unexpected error; it has been logged")
 
-    for error_type in (LedgerError, AccessError, Problem, RequestValidationError, HTTPException):
+    for error_type in (DomainError, AccessError, Problem, RequestValidationError, HTTPException):
         app.add_exception_handler(error_type, _answer)
     app.add_exception_handler(HotStateUnavailable, _answer)
     # Handled by Starlette's outermost middleware: errors of the middlewares are answered too.

@@ -2,8 +2,8 @@
 
 Every route under `/v1/` needs a bearer token. This middleware checks it before any of the
 request's body is read, answers a missing or unknown token with 401 at once, and leaves the
-principal in the request's state (`ticketing.access.PRINCIPAL_STATE_KEY`), where the routes and
-the middlewares inside it read it: a request is authenticated once.
+principal in the request's state (`ticketing.shared.access.PRINCIPAL_STATE_KEY`), where the
+routes and the middlewares inside it read it: a request is authenticated once.
 
 Failed authentications are counted per client address, so that a flood of made-up tokens is
 answered 429 like any other flood, rather than each costing a lookup without limit.
@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tapledger.http.hotstate import HotState
 from tapledger.http.problems import problem_response
 from tapledger.http.ratelimit import MS_PER_S, RateLimiter, address_bucket
-from ticketing.access import PRINCIPAL_STATE_KEY, Authenticator, NotAuthenticated, Principal
-from ticketing.hotstate import HotState
+from ticketing.shared.access import PRINCIPAL_STATE_KEY, Authenticator, NotAuthenticated, Principal
 
 PROTECTED_PREFIX = "/v1/"
 BEARER_SCHEME = "bearer"

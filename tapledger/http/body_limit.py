@@ -15,8 +15,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapledger.http.problems import problem_response
-from ticketing.ingestion import TAP_BATCH_MAX
-from ticketing.taps_api import TRANSCRIPT_HEX_MAX_CHARS
+from ticketing.taps.application.ingestion import TAP_BATCH_MAX
+from ticketing.taps.schemas import TRANSCRIPT_HEX_MAX_CHARS
 
 # Every body but a tap batch is a few hundred bytes; the largest, one card tap with its session
 # transcript for the online check, is under 6 KB at the schema's bounds.

@@ -27,9 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tapledger.http.hotstate import HotState, HotStateUnavailable, check_ttl
 from tapledger.http.problems import problem_response
-from ticketing.access import PRINCIPAL_STATE_KEY, Principal
-from ticketing.hotstate import HotState, HotStateUnavailable, check_ttl
+from ticketing.shared.access import PRINCIPAL_STATE_KEY, Principal
 
 IDEMPOTENCY_KEY_MAX_CHARS = 128
 IDEMPOTENT_BODY_MAX_BYTES = 1024 * 1024

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tapledger.http.hotstate import HOT_STATE_KEY_MAX_CHARS, check_key, check_ttl, check_value
 from tapledger.http.idempotency import IdempotencyRecordsUnavailable
-from ticketing.hotstate import HOT_STATE_KEY_MAX_CHARS, check_key, check_ttl, check_value
 
 # Claims between two sweeps of expired rows; the sweep is indexed, and rare enough to cost nothing.
 PURGE_EVERY_CLAIMS = 100

@@ -4,7 +4,7 @@ A gate's online check is the most frequent request the server answers, and most 
 was the framework's: matching the route against every included router, solving dependencies,
 and the exception and exit-stack layers around the endpoint. This middleware sits inside the
 rate limiter and idempotency middleware and answers that one route itself, with the same
-handler the FastAPI route uses (`ticketing.taps_api.online_check`) and the same problem+json
+handler the FastAPI route uses (`ticketing.taps.api.online_check`) and the same problem+json
 answers; the FastAPI route remains, and documents it in `/openapi.json`.
 """
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ticketing.taps_api import online_check
+from ticketing.taps.api import online_check
 
 ONLINE_CHECK_PATH = "/v1/taps"
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ticketing.domain.invariants import require
-from ticketing.problem_responses import PROBLEM_SCHEMA_NAME, ProblemPublic
+from ticketing.shared.domain.invariants import require
+from ticketing.shared.problem_responses import PROBLEM_SCHEMA_NAME, ProblemPublic
 
 LOCAL_DEFS_PREFIX = "#/$defs/"
 COMPONENTS_PREFIX = "#/components/schemas/"

@@ -29,10 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tapledger.http.hotstate import HotState, HotStateUnavailable, check_ttl
 from tapledger.http.problems import problem_response
-from ticketing.access import PRINCIPAL_STATE_KEY, Principal
-from ticketing.domain.invariants import require
-from ticketing.hotstate import HotState, HotStateUnavailable, check_ttl
+from ticketing.shared.access import PRINCIPAL_STATE_KEY, Principal
+from ticketing.shared.domain.invariants import require
 
 RATE_LIMIT_REQUESTS_MAX = 1_000_000
 # A worker tells the shared count after this share of the limit, or this long, at the latest.

@@ -19,10 +19,11 @@ from tapledger.auth import (
     TokenStore,
 )
 from tapledger.http.problems import Problem
-from ticketing.access import Role
-from ticketing.api import CurrentAdmin, LedgerDep
-from ticketing.problem_responses import problem_responses
-from ticketing.schemas import PrintableText
+from ticketing.accounts.api import LedgerDep
+from ticketing.shared.access import Role
+from ticketing.shared.principals import CurrentAdmin
+from ticketing.shared.problem_responses import problem_responses
+from ticketing.shared.schemas import PrintableText
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 

@@ -25,7 +25,7 @@ from types import FrameType
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 
 WORKERS_MAX = 16
 # A worker that keeps dying is a fault to report, not to hide behind endless restarts.

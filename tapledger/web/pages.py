@@ -15,8 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapledger.http.problems import Problem
-from ticketing.api import CurrentPrincipal
-from ticketing.problem_responses import API_ERROR_RESPONSES
+from ticketing.shared.principals import CurrentPrincipal
+from ticketing.shared.problem_responses import API_ERROR_RESPONSES
 from ticketing.tl1.qr_image import QrTextRefused, render_svg
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

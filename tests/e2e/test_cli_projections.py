@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tapledger.bootstrap import bootstrap
 from tapledger.cli import app
 from tapledger.settings import Settings
-from ticketing.domain.commands import TopUp
+from ticketing.accounts.domain.commands import TopUp
 
 
 def test_rebuild_covers_every_follower_and_keeps_the_rows(

@@ -17,10 +17,10 @@ from tapledger.auth import api_tokens
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.http.body_limit import REQUEST_BODY_MAX_BYTES, TAP_BATCH_BODY_MAX_BYTES
+from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tests.asgi_script import ScriptedBody, call, stream
 from tests.hotstate_contract import SwitchableHotState
-from ticketing.adapters.hotstate_memory import MemoryHotState
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 AUTH_FAILURES = 10

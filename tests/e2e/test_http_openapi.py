@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tapledger.bootstrap import bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import Settings
-from ticketing.problem_responses import PROBLEM_MEDIA_TYPE
+from ticketing.shared.problem_responses import PROBLEM_MEDIA_TYPE
 
 DECLARED_ERRORS = {"401", "403", "404", "409", "422"}
 

@@ -21,8 +21,8 @@ from tapledger.settings import Settings
 from tests.e2e.test_http_journeys import ADMIN, gate
 from tests.e2e.test_http_taps import qr, rider_with_phone
 from tests.tap_media import MASTER_KEYS, Phone
-from ticketing.access import Role
-from ticketing.journey_fares import service_day
+from ticketing.fares.journey_fares import service_day
+from ticketing.shared.access import Role
 
 ENTRY, EXIT_12, EXIT_99 = 311, 312, 319
 SEED_VND = 100_000

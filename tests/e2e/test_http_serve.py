@@ -23,7 +23,7 @@ from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.e2e.conftest import Server, ServerFactory, start_server, stop_server
 from tests.integration.conftest import DatabaseFactory
 from tests.services import redis_url
-from ticketing.adapters.read_model import PAGE_SIZE_MAX
+from ticketing.accounts.adapters.read_model import PAGE_SIZE_MAX
 
 ADMIN_TOKEN_CHARS = 40
 REQUEST_TIMEOUT_S = 10.0

@@ -19,7 +19,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
-from ticketing.ingestion import (
+from ticketing.taps.application.ingestion import (
     DEVICE_CLOCK_SKEW_S_MAX,
     SCANNED_TEXT_MAX_CHARS,
     TAP_BATCH_BYTES_MAX,

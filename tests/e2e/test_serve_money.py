@@ -27,7 +27,7 @@ from tests.e2e.conftest import Server, production_env, start_server, stop_server
 from tests.e2e.test_serve_workers import REPLACED_WITHIN_S, wait_for_workers, worker_pids
 from tests.integration.conftest import DatabaseFactory
 from tests.tap_media import Phone
-from ticketing.journey_reconciliation import reconcile
+from ticketing.journeys.application.reconciliation import reconcile
 
 WORKERS = 2
 RIDERS = 800

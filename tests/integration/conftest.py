@@ -26,14 +26,14 @@ from sqlalchemy.engine import make_url
 
 from tapledger.settings import Settings
 from tests.services import postgres_url
-from ticketing.adapters.ledger_follower import LedgerFollower
-from ticketing.adapters.read_model import PAGE_SIZE_MAX, LedgerReadModel
-from ticketing.adapters.read_model import holds as holds_table
-from ticketing.application import Ledger
-from ticketing.domain.account import TransportAccount
-from ticketing.domain.commands import Debit, PlaceHold, PostHold, TopUp, VoidHold
-from ticketing.domain.errors import InsufficientFunds
-from ticketing.domain.transfer import HoldOutcome
+from ticketing.accounts.adapters.ledger_follower import LedgerFollower
+from ticketing.accounts.adapters.read_model import PAGE_SIZE_MAX, LedgerReadModel
+from ticketing.accounts.adapters.read_model import holds as holds_table
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.account import TransportAccount
+from ticketing.accounts.domain.commands import Debit, PlaceHold, PostHold, TopUp, VoidHold
+from ticketing.accounts.domain.errors import InsufficientFunds
+from ticketing.accounts.domain.transfer import HoldOutcome
 
 MAINTENANCE_DATABASE = "postgres"
 TEST_DATABASE_PREFIX = "tl_test_"

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tapledger.http.hotstate import HotState, HotStateUnavailable
+from tapledger.http.hotstate_redis import RedisHotState
 from tests.hotstate_contract import LONG_TTL_MS, HotStateContract
 from tests.services import redis_url
-from ticketing.adapters.hotstate_redis import RedisHotState
-from ticketing.hotstate import HotState, HotStateUnavailable
 
 pytestmark = pytest.mark.redis
 

@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from tapledger.bootstrap import make_engine
+from tapledger.http.hotstate import HOT_STATE_KEY_MAX_CHARS, HotStateUsageError
 from tapledger.http.idempotency_records import (
     PURGE_EVERY_CLAIMS,
     SqlIdempotencyRecords,
     idempotency_records,
 )
 from tests.hotstate_contract import FakeClock
-from ticketing.hotstate import HOT_STATE_KEY_MAX_CHARS, HotStateUsageError
 
 TTL_MS = 24 * 60 * 60 * 1000
 CLAIM_TTL_MS = 60_000

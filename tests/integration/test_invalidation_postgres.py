@@ -18,8 +18,12 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.invalidation import PostgresChannel
 from tests.integration.conftest import settings_for
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone
-from ticketing.access import Role
-from ticketing.invalidation import Invalidation, IssuerKeysChanged, MessagesMayBeLost
+from ticketing.cards.application.invalidation import (
+    Invalidation,
+    IssuerKeysChanged,
+    MessagesMayBeLost,
+)
+from ticketing.shared.access import Role
 
 pytestmark = pytest.mark.postgres
 

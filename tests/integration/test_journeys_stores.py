@@ -32,12 +32,12 @@ from tests.tap_media import (
     personalised_card,
 )
 from tests.unit.test_journey_purses import count_calls
-from ticketing.domain.commands import Debit, PlaceHold, TopUp
-from ticketing.domain.smart_card import SmartCard
-from ticketing.ingestion import CardTap, QrTap
-from ticketing.journey_reconciliation import Mismatch, reconcile
-from ticketing.journeys import Journeys, PricingLockLost
-from ticketing.pricing_lock import InProcessPricingLock
+from ticketing.accounts.domain.commands import Debit, PlaceHold, TopUp
+from ticketing.cards.domain.smart_card import SmartCard
+from ticketing.journeys.application.journeys import Journeys, PricingLockLost
+from ticketing.journeys.application.pricing_lock import InProcessPricingLock
+from ticketing.journeys.application.reconciliation import Mismatch, reconcile
+from ticketing.taps.application.ingestion import CardTap, QrTap
 
 SQLITE = "sqlite"
 POSTGRES = "postgres"

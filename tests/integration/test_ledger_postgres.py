@@ -13,10 +13,10 @@ from uuid import UUID
 import pytest
 
 from tests.integration.conftest import events_of, settings_for
-from ticketing.application import ACCOUNT_SNAPSHOT_INTERVAL, Ledger
-from ticketing.domain.account import TransportAccount
-from ticketing.domain.commands import Debit, TopUp
-from ticketing.domain.errors import InsufficientFunds
+from ticketing.accounts.application.ledger import ACCOUNT_SNAPSHOT_INTERVAL, Ledger
+from ticketing.accounts.domain.account import TransportAccount
+from ticketing.accounts.domain.commands import Debit, TopUp
+from ticketing.accounts.domain.errors import InsufficientFunds
 
 pytestmark = pytest.mark.postgres
 

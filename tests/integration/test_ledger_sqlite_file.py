@@ -18,9 +18,9 @@ from tests.integration.conftest import (
     events_of,
     settings_for,
 )
-from ticketing.domain.account import TransportAccount
-from ticketing.domain.commands import Debit, TopUp
-from ticketing.domain.errors import InsufficientFunds
+from ticketing.accounts.domain.account import TransportAccount
+from ticketing.accounts.domain.commands import Debit, TopUp
+from ticketing.accounts.domain.errors import InsufficientFunds
 
 # Two threads race for one account: more debits are asked than the money covers.
 FUNDS_VND = 100_000

@@ -30,11 +30,11 @@ from tests.integration.conftest import (
     record_history,
     settings_for,
 )
-from ticketing.application import Ledger, Receipt
-from ticketing.domain.account import TransportAccount
-from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
-from ticketing.domain.errors import InsufficientFunds, TransferConflict
-from ticketing.domain.transfer import HoldOutcome
+from ticketing.accounts.application.ledger import Ledger, Receipt
+from ticketing.accounts.domain.account import TransportAccount
+from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
+from ticketing.accounts.domain.errors import InsufficientFunds, TransferConflict
+from ticketing.accounts.domain.transfer import HoldOutcome
 
 SQLITE = "sqlite"
 POSTGRES = "postgres"

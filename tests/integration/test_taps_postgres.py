@@ -20,9 +20,9 @@ from tapledger.settings import EVENT_STORE_APPLICATIONS, POSTGRES_POOL_MIN, READ
 from tests.integration.conftest import settings_for
 from tests.services import redis_url
 from tests.tap_media import MASTER_KEYS, Phone
-from ticketing.domain.tap import Tap
-from ticketing.ingestion import QrTap, TapResult, TapStatus
-from ticketing.observed import LOG_SECTION_MAX
+from ticketing.shared.observed import LOG_SECTION_MAX
+from ticketing.taps.application.ingestion import QrTap, TapResult, TapStatus
+from ticketing.taps.domain.tap import Tap
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

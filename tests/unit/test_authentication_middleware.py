@@ -9,12 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from tapledger.http.authentication import AuthenticationMiddleware
+from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tests.asgi_script import ScriptedBody, call, stream
 from tests.hotstate_contract import FakeClock, SwitchableHotState
 from tests.http_auth import ALICE, TableAuthenticator
-from ticketing.access import PRINCIPAL_STATE_KEY, Principal
-from ticketing.adapters.hotstate_memory import MemoryHotState
+from ticketing.shared.access import PRINCIPAL_STATE_KEY, Principal
 
 FAILURES = 5
 WINDOW_MS = 60_000

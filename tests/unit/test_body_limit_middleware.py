@@ -16,8 +16,8 @@ from tapledger.http.body_limit import (
 )
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tests.asgi_script import ScriptedBody, call, stream
-from ticketing.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
-from ticketing.taps_api import TRANSCRIPT_HEX_MAX_CHARS, TapBatchCreate, TapCreate
+from ticketing.taps.application.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
+from ticketing.taps.schemas import TRANSCRIPT_HEX_MAX_CHARS, TapBatchCreate, TapCreate
 
 CHUNK_BYTES = 4096
 STREAMED_BYTES = 4 * REQUEST_BODY_MAX_BYTES

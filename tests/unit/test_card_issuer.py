@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ticketing.adapters.key_vault import KeyVault, SealedKeyUnreadable
-from ticketing.application import Ledger
-from ticketing.card_issuer import CERTIFICATE_LIFETIME_S, CardIssuer
-from ticketing.domain.errors import AccountBlocked, AccountNotFound
-from ticketing.domain.issuer_keys import (
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.errors import AccountBlocked, AccountNotFound
+from ticketing.cards.adapters.key_vault import KeyVault, SealedKeyUnreadable
+from ticketing.cards.application.card_issuer import CERTIFICATE_LIFETIME_S, CardIssuer
+from ticketing.cards.domain.issuer_keys import (
     ISSUER_KEY_OVERLAP_MIN_S,
     RING_ID,
     ActiveIssuerKeyRevoked,
@@ -25,7 +25,7 @@ from ticketing.domain.issuer_keys import (
     IssuerKeyRing,
     KeyOverlapOutOfRange,
 )
-from ticketing.domain.virtual_card import CardStatus, InvalidDeviceKey, VirtualCardNotActive
+from ticketing.cards.domain.virtual_card import CardStatus, InvalidDeviceKey, VirtualCardNotActive
 from ticketing.tl1.device import sign_code
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import parse_certificate

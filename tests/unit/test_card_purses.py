@@ -11,9 +11,9 @@ from hardware.tlc1.terminal import SessionProof
 from hardware.tlc1.transcript import TranscriptError, parse_transcript
 from tests.tap_media import CARD_SERIAL, bus_ride, personalised_card
 from tests.unit.test_journeys import BUS_01, START, World, build
-from ticketing.domain.smart_card import SmartCard
-from ticketing.ingestion import CardTap
-from ticketing.smart_cards import SmartCards
+from ticketing.cards.application.smart_cards import SmartCards
+from ticketing.cards.domain.smart_card import SmartCard
+from ticketing.taps.application.ingestion import CardTap
 
 PURSE_VND = 50_000
 CARD_FARE_VND = 8_000  # tests.tap_media's bus validator charges this on the card

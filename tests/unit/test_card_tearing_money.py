@@ -27,12 +27,12 @@ from hardware.tlc1.constants import RECORDS_PER_FILE, KeyLevel, Sfi
 from hardware.tlc1.records import Environment, Event, EventKind, Purse, is_blank
 from hardware.tlc1.terminal import Terminal
 from tests.unit.test_card_validation import MASTER_KEYS, NOW, SERIAL, Counting
-from ticketing.adapters.key_vault import KeyVault
-from ticketing.application import Ledger
-from ticketing.card_issuer import CardIssuer
-from ticketing.domain.commands import TopUp
-from ticketing.domain.smart_card import ReloadOutcome
-from ticketing.smart_cards import SmartCards
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.commands import TopUp
+from ticketing.cards.adapters.key_vault import KeyVault
+from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.smart_cards import SmartCards
+from ticketing.cards.domain.smart_card import ReloadOutcome
 from validators.card_desk import CardDesk, Reloaded
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 

@@ -11,7 +11,7 @@ from eventsourcing.persistence import JSONTranscoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticketing.adapters.flat_transcoder import FlatJSONTranscoder
+from ticketing.taps.adapters.flat_transcoder import FlatJSONTranscoder
 
 values = st.one_of(
     st.text(),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ticketing.group_commit import GroupCommit, GroupCommitBusy
+from ticketing.shared.group_commit import GroupCommit, GroupCommitBusy
 
 CALLERS = 40
 JOIN_TIMEOUT_S = 30.0

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tapledger.http.hotstate import HotState, HotStateFull, HotStateUnavailable, HotStateUsageError
+from tapledger.http.hotstate_memory import MemoryHotState
 from tests.hotstate_contract import LONG_TTL_MS, SHORT_TTL_MS, FakeClock, HotStateContract
-from ticketing.adapters.hotstate_memory import MemoryHotState
-from ticketing.hotstate import HotState, HotStateFull, HotStateUnavailable, HotStateUsageError
 
 SMALL_STORE_KEYS_MAX = 3
 

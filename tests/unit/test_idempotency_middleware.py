@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
+from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.idempotency import (
     IDEMPOTENCY_KEY_MAX_CHARS,
     IDEMPOTENCY_TTL_MS,
@@ -23,7 +24,6 @@ from tapledger.http.idempotency import (
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tests.hotstate_contract import FakeClock, SwitchableHotState
 from tests.http_auth import ALICE, BOB, authenticate_everything
-from ticketing.adapters.hotstate_memory import MemoryHotState
 
 TOPUP = {"card": "04A1B2C3", "amount_vnd": 50_000}
 OTHER_TOPUP = {"card": "04A1B2C3", "amount_vnd": 90_000}

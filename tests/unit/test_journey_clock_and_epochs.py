@@ -10,7 +10,7 @@ import pytest
 from tests.unit.test_journeys import BALANCE_VND, BUS_01, START, build
 from ticketing.fares.feed import Feed
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
-from ticketing.ingestion import QrTap
+from ticketing.taps.application.ingestion import QrTap
 
 ROUTE_01_FARE_VND = 10_000
 

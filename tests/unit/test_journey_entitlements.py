@@ -21,17 +21,17 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.domain.commands import TopUp
-from ticketing.domain.errors import InsufficientFunds, TransferConflict
-from ticketing.domain.journey import Journey, JourneyStatus
-from ticketing.domain.rider_passes import (
+from ticketing.accounts.domain.commands import TopUp
+from ticketing.accounts.domain.errors import InsufficientFunds, TransferConflict
+from ticketing.fares.feed import CapPeriod, FareCap
+from ticketing.journeys.domain.journey import Journey, JourneyStatus
+from ticketing.journeys.domain.rider_passes import (
     PassNotSoldToRider,
     PassPurchaseConflict,
     PassRouteInvalid,
     RiderPasses,
     UnknownPassProduct,
 )
-from ticketing.fares.feed import CapPeriod, FareCap
 
 DAY_PASS_2A_VND = 30_000
 BUS_MONTHLY_ONE_ROUTE_VND = 140_000

@@ -19,12 +19,12 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing import journey_taps
-from ticketing.domain.commands import TopUp
-from ticketing.domain.invariants import InvariantViolated
-from ticketing.domain.journey import JourneyStatus
-from ticketing.domain.rider_journeys import PENDING_EXITS_MAX, RiderJourneys
-from ticketing.journey_taps import EXITS_WAITING_FULL
+from ticketing.accounts.domain.commands import TopUp
+from ticketing.journeys.application import taps as journey_taps
+from ticketing.journeys.application.taps import EXITS_WAITING_FULL
+from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.rider_journeys import PENDING_EXITS_MAX, RiderJourneys
+from ticketing.shared.domain.invariants import InvariantViolated
 
 CAT_LINH_TO_LA_THANH_VND = 8_000
 # Rides further apart than the longest transfer window, so each is a journey of its own.

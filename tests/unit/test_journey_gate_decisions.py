@@ -26,8 +26,8 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.adapters.tap_views import TapFollower, TapViews
-from ticketing.ingestion import CardTap, QrTap, TapResult
+from ticketing.taps.adapters.tap_views import TapFollower, TapViews
+from ticketing.taps.application.ingestion import CardTap, QrTap, TapResult
 
 CAT_LINH_TO_YEN_NGHIA_VND = 15_000
 HA_DONG_TO_YEN_NGHIA_VND = 8_000

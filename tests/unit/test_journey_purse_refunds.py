@@ -27,8 +27,8 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.domain.journey import Journey, PaidFrom
-from ticketing.ingestion import CardTap
+from ticketing.journeys.domain.journey import Journey, PaidFrom
+from ticketing.taps.application.ingestion import CardTap
 from validators.card_desk import CardDesk
 from validators.card_passes import CARD_PRODUCT_IDS, PassRules, card_passes
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation

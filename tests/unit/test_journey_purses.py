@@ -23,9 +23,9 @@ from tests.unit.test_card_purses import (
 )
 from tests.unit.test_journey_sections import penniless_rider
 from tests.unit.test_journeys import BUS_01, World, build
-from ticketing.card_purses import SectionPurses
-from ticketing.domain.smart_card import SmartCard
-from ticketing.journey_purses import PurseRecorder
+from ticketing.cards.application.card_purses import SectionPurses
+from ticketing.cards.domain.smart_card import SmartCard
+from ticketing.journeys.application.purses import PurseRecorder
 
 CARDS = 3
 RIDES_PER_CARD = 4

@@ -45,8 +45,8 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.domain.journey import JourneyStatus
-from ticketing.ingestion import CardTap
+from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.taps.application.ingestion import CardTap
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 
 # The card's APDUs up to its CLOSE in a validation (SELECT, OPEN, READ, DECREASE, APPEND, CLOSE);

@@ -20,9 +20,9 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.domain.journey import JourneyStatus
-from ticketing.domain.rider_journeys import RiderJourneys
-from ticketing.journeys import RIDER_BOOK_SNAPSHOT_INTERVAL
+from ticketing.journeys.application.journeys import RIDER_BOOK_SNAPSHOT_INTERVAL
+from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.rider_journeys import RiderJourneys
 
 BUS_01_VND = 10_000
 METRO_01_TO_12_VND = 15_000

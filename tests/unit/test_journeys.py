@@ -13,21 +13,21 @@ from sqlalchemy.pool import StaticPool
 
 from hardware.sam import SoftwareSam
 from tests.tap_media import MASTER_KEYS, Phone
-from ticketing.adapters.journey_views import JourneyFollower, JourneyViews
-from ticketing.adapters.key_vault import KeyVault
-from ticketing.application import Ledger
-from ticketing.card_issuer import CardIssuer
-from ticketing.domain.commands import TopUp
-from ticketing.domain.journey import Journey, JourneyStatus
-from ticketing.domain.smart_card import SmartCard
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.commands import TopUp
+from ticketing.cards.adapters.key_vault import KeyVault
+from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.smart_cards import SmartCards
+from ticketing.cards.domain.smart_card import SmartCard
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.feed import Feed
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
-from ticketing.ingestion import QrTap, TapIngestion
-from ticketing.journeys import Journeys
-from ticketing.pass_sales import PassSales
-from ticketing.smart_cards import SmartCards
-from ticketing.tap_verification import TapVerifier
+from ticketing.journeys.adapters.journey_views import JourneyFollower, JourneyViews
+from ticketing.journeys.application.journeys import Journeys
+from ticketing.journeys.application.pass_sales import PassSales
+from ticketing.journeys.domain.journey import Journey, JourneyStatus
+from ticketing.taps.application.ingestion import QrTap, TapIngestion
+from ticketing.taps.application.tap_verification import TapVerifier
 
 # 08:00 in Hanoi on a Monday.
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ class Clock:
 
 class NoDenyList:
     def deny_list_since(self, since: int, *, now: datetime) -> object:  # noqa: ARG002
-        from ticketing.adapters.card_views import DenyListDelta
+        from ticketing.cards.adapters.card_views import DenyListDelta
 
         return DenyListDelta(version=since, entries=[], more=False)
 

@@ -9,11 +9,11 @@ from uuid import UUID
 import pytest
 from eventsourcing.domain import Aggregate
 
-from ticketing.application import LEDGER_BATCH_MAX, Ledger
-from ticketing.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
-from ticketing.domain.errors import InsufficientFunds
-from ticketing.domain.invariants import InvariantViolated
-from ticketing.log_checked_cache import LogCheckedCache
+from ticketing.accounts.application.ledger import LEDGER_BATCH_MAX, Ledger
+from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
+from ticketing.accounts.domain.errors import InsufficientFunds
+from ticketing.shared.domain.invariants import InvariantViolated
+from ticketing.shared.log_checked_cache import LogCheckedCache
 
 SEED_VND = 50_000
 HOLD_TTL_S = 3600

@@ -9,15 +9,15 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from ticketing.application import (
+from ticketing.accounts.application.ledger import (
     ACCOUNT_SNAPSHOT_INTERVAL,
     LEDGER_BATCH_MAX,
     Ledger,
     Receipt,
 )
-from ticketing.domain import limits
-from ticketing.domain.account import AccountStatus, TransportAccount
-from ticketing.domain.commands import (
+from ticketing.accounts.domain import limits
+from ticketing.accounts.domain.account import AccountStatus, TransportAccount
+from ticketing.accounts.domain.commands import (
     Command,
     Debit,
     ExpireHold,
@@ -26,7 +26,7 @@ from ticketing.domain.commands import (
     TopUp,
     VoidHold,
 )
-from ticketing.domain.errors import (
+from ticketing.accounts.domain.errors import (
     AccountAlreadyBlocked,
     AccountBlocked,
     AccountClosed,
@@ -45,9 +45,9 @@ from ticketing.domain.errors import (
     TransferConflict,
     UnknownRiderCategory,
 )
-from ticketing.domain.invariants import InvariantViolated
-from ticketing.domain.rider import RiderCategory
-from ticketing.domain.transfer import HoldOutcome, Transfer, TransferKind
+from ticketing.accounts.domain.transfer import HoldOutcome, Transfer, TransferKind
+from ticketing.shared.domain.invariants import InvariantViolated
+from ticketing.shared.domain.rider import RiderCategory
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 TTL_S = 3600

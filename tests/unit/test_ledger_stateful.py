@@ -19,11 +19,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from ticketing.adapters.ledger_follower import ACCOUNT_TOPICS, LedgerFollower
-from ticketing.adapters.read_model import LedgerReadModel
-from ticketing.application import Ledger, Receipt
-from ticketing.domain.account import TransportAccount as Account
-from ticketing.domain.commands import (
+from ticketing.accounts.adapters.ledger_follower import ACCOUNT_TOPICS, LedgerFollower
+from ticketing.accounts.adapters.read_model import LedgerReadModel
+from ticketing.accounts.application.ledger import Ledger, Receipt
+from ticketing.accounts.domain.account import TransportAccount as Account
+from ticketing.accounts.domain.commands import (
     Command,
     Debit,
     ExpireHold,
@@ -32,8 +32,8 @@ from ticketing.domain.commands import (
     TopUp,
     VoidHold,
 )
-from ticketing.domain.errors import LedgerError
-from ticketing.domain.transfer import HoldOutcome, TransferKind
+from ticketing.accounts.domain.errors import LedgerError
+from ticketing.accounts.domain.transfer import HoldOutcome, TransferKind
 
 OVERDRAFTS_VND = (0, 10_000)
 IDS = st.sampled_from([f"t{i}" for i in range(6)])

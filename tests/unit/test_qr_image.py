@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.vectors import QR_VECTORS_PATH
-from ticketing.domain.invariants import InvariantViolated
+from ticketing.shared.domain.invariants import InvariantViolated
 from ticketing.tl1.qr_image import (
     CodeTooLongForQr,
     QrTextRefused,

@@ -10,13 +10,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tapledger.http.hotstate import HotStateUsageError
+from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tapledger.http.ratelimit import RATE_LIMIT_REQUESTS_MAX, RateLimitMiddleware
 from tests.hotstate_contract import FakeClock, SwitchableHotState
 from tests.http_auth import ALICE, BOB, authenticate_everything
-from ticketing.adapters.hotstate_memory import MemoryHotState
-from ticketing.domain.invariants import InvariantViolated
-from ticketing.hotstate import HotStateUsageError
+from ticketing.shared.domain.invariants import InvariantViolated
 
 LIMIT = 3
 WINDOW_MS = 60_000

@@ -7,9 +7,9 @@ from uuid import uuid4
 
 import pytest
 
-from ticketing.domain.invariants import InvariantViolated
-from ticketing.domain.rider_journeys import RiderJourneys, cap_period_keys
-from ticketing.domain.rider_passes import PASSES_HELD_MAX, RiderPasses, TooManyPasses
+from ticketing.journeys.domain.rider_journeys import RiderJourneys, cap_period_keys
+from ticketing.journeys.domain.rider_passes import PASSES_HELD_MAX, RiderPasses, TooManyPasses
+from ticketing.shared.domain.invariants import InvariantViolated
 
 AT = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 HANOI_MIDNIGHT = datetime.fromisoformat("2026-11-24T00:00:00+07:00")

@@ -8,12 +8,13 @@ from uuid import UUID
 
 import pytest
 
-from ticketing.adapters.key_vault import KeyVault
-from ticketing.application import Ledger
-from ticketing.card_issuer import CardIssuer
-from ticketing.domain.commands import PostHold, TopUp, VoidHold
-from ticketing.domain.errors import AccountBlocked, HoldNotFound
-from ticketing.domain.smart_card import (
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.commands import PostHold, TopUp, VoidHold
+from ticketing.accounts.domain.errors import AccountBlocked, HoldNotFound
+from ticketing.cards.adapters.key_vault import KeyVault
+from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.smart_cards import SmartCards, reload_hold_id
+from ticketing.cards.domain.smart_card import (
     InvalidSerial,
     PurseUnexplained,
     ReloadNotOpen,
@@ -24,7 +25,6 @@ from ticketing.domain.smart_card import (
     SmartCardStatus,
     TransactionCounterReplayed,
 )
-from ticketing.smart_cards import SmartCards, reload_hold_id
 
 SERIAL = "0011223344556677"
 OTHER = "8899aabbccddeeff"

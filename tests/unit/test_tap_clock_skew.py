@@ -18,8 +18,8 @@ from tests.unit.test_tap_ingestion import (
     recorded_taps,
     unix,
 )
-from ticketing.domain.tap import DEVICE_CLOCK_SKEWED, qr_code_use_id, tap_id
-from ticketing.ingestion import DEVICE_CLOCK_SKEW_S_MAX, QrTap
+from ticketing.taps.application.ingestion import DEVICE_CLOCK_SKEW_S_MAX, QrTap
+from ticketing.taps.domain.tap import DEVICE_CLOCK_SKEWED, qr_code_use_id, tap_id
 
 HOUR = timedelta(hours=1)
 

@@ -16,22 +16,15 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 from hardware.sam import SoftwareSam
 from hardware.tlc1.terminal import SessionProof
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
-from ticketing.access import Forbidden, NotThisDevice, Principal, Role, check_can_upload_taps
-from ticketing.adapters.card_views import DenyListDelta
-from ticketing.adapters.key_vault import KeyVault
-from ticketing.application import Ledger
-from ticketing.card_issuer import CardIssuer
-from ticketing.domain.smart_card import SmartCard
-from ticketing.domain.tap import (
-    CODE_REPLAYED,
-    Tap,
-    TapBatchTooLarge,
-    card_session_use_id,
-    qr_code_use_id,
-    tap_id,
-)
-from ticketing.domain.validator import ValidatorAlreadyRegistered, ValidatorNotFound
-from ticketing.ingestion import (
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.cards.adapters.card_views import DenyListDelta
+from ticketing.cards.adapters.key_vault import KeyVault
+from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.smart_cards import SmartCards
+from ticketing.cards.domain.smart_card import SmartCard
+from ticketing.shared.access import Forbidden, NotThisDevice, Principal, Role, check_can_upload_taps
+from ticketing.shared.observed import LOG_SECTION_MAX
+from ticketing.taps.application.ingestion import (
     TAP_BATCH_MAX,
     CardTap,
     QrTap,
@@ -39,9 +32,16 @@ from ticketing.ingestion import (
     TapResult,
     TapStatus,
 )
-from ticketing.observed import LOG_SECTION_MAX
-from ticketing.smart_cards import SmartCards
-from ticketing.tap_verification import TapVerifier
+from ticketing.taps.application.tap_verification import TapVerifier
+from ticketing.taps.domain.tap import (
+    CODE_REPLAYED,
+    Tap,
+    TapBatchTooLarge,
+    card_session_use_id,
+    qr_code_use_id,
+    tap_id,
+)
+from ticketing.taps.domain.validator import ValidatorAlreadyRegistered, ValidatorNotFound
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 BUS_17, BUS_18 = 17, 18

@@ -20,11 +20,11 @@ from tests.unit.test_tap_ingestion import (
     statuses,
     world,
 )
-from ticketing.domain.tap import Tap, tap_id
-from ticketing.domain.tap_conflict import TapConflict
-from ticketing.domain.validator import EpochNotEnrolled
-from ticketing.ingestion import QrTap, TapIngestion
-from ticketing.observed import LOG_SECTION_MAX
+from ticketing.shared.observed import LOG_SECTION_MAX
+from ticketing.taps.application.ingestion import QrTap, TapIngestion
+from ticketing.taps.domain.tap import Tap, tap_id
+from ticketing.taps.domain.tap_conflict import TapConflict
+from ticketing.taps.domain.validator import EpochNotEnrolled
 
 __all__ = ["world"]  # the fixture, shared with the ingestion tests
 

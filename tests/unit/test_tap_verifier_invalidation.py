@@ -15,13 +15,13 @@ from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import publish_card_news
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone
-from ticketing.adapters.card_views import DenyListDelta
-from ticketing.adapters.key_vault import KeyVault
-from ticketing.application import Ledger
-from ticketing.card_issuer import CardIssuer, PublishedKeys
-from ticketing.domain.issuer_keys import ISSUER_KEY_OVERLAP_MIN_S
-from ticketing.invalidation import CardDenied, LocalChannel, MessagesMayBeLost
-from ticketing.tap_verification import TapVerifier
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.cards.adapters.card_views import DenyListDelta
+from ticketing.cards.adapters.key_vault import KeyVault
+from ticketing.cards.application.card_issuer import CardIssuer, PublishedKeys
+from ticketing.cards.application.invalidation import CardDenied, LocalChannel, MessagesMayBeLost
+from ticketing.cards.domain.issuer_keys import ISSUER_KEY_OVERLAP_MIN_S
+from ticketing.taps.application.tap_verification import TapVerifier
 
 NOW = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ticketing.adapters.card_views import DenyListDelta
-from ticketing.card_issuer import PublishedKeys
-from ticketing.tap_verification import (
+from ticketing.cards.adapters.card_views import DenyListDelta
+from ticketing.cards.application.card_issuer import PublishedKeys
+from ticketing.taps.application.tap_verification import (
     TRUST_REFRESH_S,
     TRUST_STALE_INTERVALS_MAX,
     TapVerifier,

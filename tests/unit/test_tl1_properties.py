@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ticketing.domain.invariants import InvariantViolated
+from ticketing.shared.domain.invariants import InvariantViolated
 from ticketing.tl1 import base45
 from ticketing.tl1.certificate_cache import (
     CertificateCache,

@@ -10,8 +10,13 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from tapledger.auth import TokenConfigured, TokenNotFound, TokenStore
-from ticketing.access import Role
-from ticketing.invalidation import Invalidation, LocalChannel, MessagesMayBeLost, TokensRevoked
+from ticketing.cards.application.invalidation import (
+    Invalidation,
+    LocalChannel,
+    MessagesMayBeLost,
+    TokensRevoked,
+)
+from ticketing.shared.access import Role
 
 DEVICE = 7
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ticketing.domain import limits
-from ticketing.domain.account import AccountStatus, TransportAccount
-from ticketing.domain.errors import (
+from ticketing.accounts.domain import limits
+from ticketing.accounts.domain.account import AccountStatus, TransportAccount
+from ticketing.accounts.domain.errors import (
     AccountAlreadyBlocked,
     AccountBlocked,
     AccountClosed,
@@ -29,7 +29,7 @@ from ticketing.domain.errors import (
     TooManyPendingHolds,
     UnknownRiderCategory,
 )
-from ticketing.domain.rider import RiderCategory
+from ticketing.shared.domain.rider import RiderCategory
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 TTL_S = 3600

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.validator_fakes import NOW, Clock, FakeBackend, phone
-from ticketing.domain.tap import SEQ_MAX as BACKEND_SEQ_MAX
-from ticketing.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
+from ticketing.taps.application.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
+from ticketing.taps.domain.tap import SEQ_MAX as BACKEND_SEQ_MAX
 from validators import outbox as outbox_module
 from validators.backend import BackendUnavailable
 from validators.device import OUTBOX_FILE, Device, Drained

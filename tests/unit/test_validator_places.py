@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
-from ticketing.validator_places import UnpricedPlace, check_place, place_problems
+from ticketing.taps.application.validator_places import UnpricedPlace, check_place, place_problems
 
 FEED = load_feed(HANOI_FEED_DIR)
 

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from ticketing.tl1.issuing import compress_p256
 from ticketing.tl1.layout import (
     CERTIFICATE_BYTES,

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ticketing.domain.invariants import require
-from ticketing.domain.rider import RiderCategory
+from ticketing.shared.domain.invariants import require
+from ticketing.shared.domain.rider import RiderCategory
 from ticketing.tl1.layout import (
     CERTIFICATE_BODY,
     CERTIFICATE_BYTES,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from uuid import UUID
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from ticketing.tl1 import base45
 
 FORMAT_VERSION = 1

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import segno
 
-from ticketing.domain.invariants import InvariantViolated, require
+from ticketing.shared.domain.invariants import InvariantViolated, require
 
 # The 45 characters QR alphanumeric mode encodes (ISO/IEC 18004); Base45 uses exactly these.
 QR_ALPHANUMERIC_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")

@@ -7,7 +7,7 @@ limit is refused before this check, so it need not be remembered) and in size (`
 import heapq
 from uuid import UUID
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 
 # A code generated longer ago than this is refused as stale (spec/QR.md, step 10). It lives here
 # because it is also how long the window must remember a code: the `Verifier` requires a window

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
-from ticketing.domain.invariants import require
+from ticketing.shared.domain.invariants import require
 from ticketing.tl1.certificate_cache import CertificateCache, VerifiedCertificate
 from ticketing.tl1.issuing import InvalidDeviceKey, device_key_from_bytes
 from ticketing.tl1.keyset import IssuerKeySet

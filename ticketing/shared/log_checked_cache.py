@@ -1,0 +1,95 @@
+"""A batch writer's memory of the aggregates it reads and writes, kept between batches so the
+next batch costs no read of the store for them: the journey follower's riders' books, passes and
+journeys; the ledger's accounts and holds in `Ledger.execute_all`.
+
+The batch writer is not the only writer of its store: passes are sold and accounts topped up over
+HTTP, a service day is closed from the CLI, a second follower may race this one. Every write to
+the store, whoever made it, appears in the store's own notification log, so before each batch
+the cache reads the log from where it last looked and forgets every aggregate a notification
+shows at a version it does not hold. What the writer saved itself is at the version held, and
+stays. A read that is still stale (a write landing during the batch) meets the store's optimistic
+check when the batch is saved, as a read from the store always could.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording
+
+from ticketing.shared.observed import LOG_SECTION_MAX
+
+# Aggregates kept per cache (a rider's book, passes and a few live journeys; an account and
+# its pending holds; a few KiB each).
+LOG_CHECKED_CACHE_MAX = 20_000
+# Notifications read per query while catching up with other writers.
+CACHE_REFRESH_READ_MAX = LOG_SECTION_MAX
+
+Load = Callable[[UUID], Aggregate | None]
+
+
+class LogCheckedCache:
+    """Aggregates by id, or None for an id known to be absent; least recently used go first."""
+
+    def __init__(self, app: Application[UUID], *, size_max: int = LOG_CHECKED_CACHE_MAX) -> None:
+        self._app = app
+        self._size_max = size_max
+        self._entries: OrderedDict[UUID, Aggregate | None] = OrderedDict()
+        # Every change to the store up to this notification is reflected in the entries.
+        self._seen_id = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, aggregate_id: UUID, load: Load) -> Aggregate | None:
+        if aggregate_id in self._entries:
+            self._entries.move_to_end(aggregate_id)
+            return self._entries[aggregate_id]
+        found = load(aggregate_id)
+        self.put(aggregate_id, found)
+        return found
+
+    def put(self, aggregate_id: UUID, aggregate: Aggregate | None) -> None:
+        self._entries[aggregate_id] = aggregate
+        self._entries.move_to_end(aggregate_id)
+        while len(self._entries) > self._size_max:
+            self._entries.popitem(last=False)
+
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            self._entries.pop(aggregate_id, None)
+
+    def refresh(self) -> None:
+        """Forgets what other writers changed since the last look."""
+        head = self._app.recorder.max_notification_id() or 0
+        if not self._entries:
+            self._seen_id = head
+            return
+        while self._seen_id < head:
+            notifications = self._app.notification_log.select(
+                start=self._seen_id + 1, limit=CACHE_REFRESH_READ_MAX, stop=head
+            )
+            if not notifications:
+                break
+            for notification in notifications:
+                self._check(notification.originator_id, notification.originator_version)
+            self._seen_id = notifications[-1].id
+        self._seen_id = head
+
+    def saved(self, recordings: list[Recording[UUID]]) -> None:
+        """Moves past the follower's own save when nobody else wrote before it, so the next
+        refresh reads nothing; otherwise the next refresh reads the gap and keeps what it saved."""
+        ids = sorted(recording.notification.id for recording in recordings)
+        if ids and ids[0] == self._seen_id + 1 and ids[-1] - ids[0] + 1 == len(ids):
+            self._seen_id = ids[-1]
+
+    def _check(self, originator_id: object, version: int) -> None:
+        if not isinstance(originator_id, UUID) or originator_id not in self._entries:
+            return
+        held = self._entries[originator_id]
+        if held is None or held.version < version:
+            del self._entries[originator_id]
