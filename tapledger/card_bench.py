@@ -28,7 +28,8 @@ from uuid import UUID
 
 from rich.console import Console
 
-from hardware.emulator.card import CardImage, EmulatedCard
+from hardware.emulator.card import EmulatedCard
+from hardware.emulator.image import CardImage
 from hardware.emulator.vpcd import (
     ABSENT_S_DEFAULT,
     DEFAULT_HOST,
