@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hardware.emulator.card import (
-    CardImage,
-    CardImageError,
-    CardTorn,
-    EmulatedCard,
-    ImageFile,
-    KeyFileError,
-    master_keys_from_json,
-)
+from hardware.emulator.card import CardTorn, EmulatedCard
+from hardware.emulator.image import CardImage, CardImageError, ImageFile
+from hardware.emulator.key_file import KeyFileError, master_keys_from_json
 from hardware.tlc1.constants import (
     CHANGES_PER_SESSION_MAX,
     LEVELS_ALLOWED,

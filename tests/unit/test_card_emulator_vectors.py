@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware.emulator.card import ATR, EmulatedCard, card_keys_from_master
+from hardware.emulator.card import ATR, EmulatedCard
+from hardware.emulator.key_file import card_keys_from_master
 from hardware.tlc1.constants import (
     AID,
     CHALLENGE_BYTES,

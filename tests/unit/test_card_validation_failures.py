@@ -15,7 +15,6 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.commands import Select
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import Terminal
-from tapledger import validator_cli
 from tests.unit.test_card_validation import (
     BUS,
     MASTER_KEYS,
@@ -25,6 +24,7 @@ from tests.unit.test_card_validation import (
     purse,
 )
 from tests.validator_fakes import Clock, FakeBackend, config_body
+from validators import cli as validator_cli
 from validators.card_station import CardStation
 from validators.card_validation import CardValidator, Outcome, Validation
 from validators.device import Device
