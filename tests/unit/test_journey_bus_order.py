@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.journey_status import JourneyStatus
 
 ROUTE_01_FARE_VND = 10_000
 MINUTES_APART = 10

@@ -27,7 +27,7 @@ from tests.unit.test_journeys import (
     GATE_OUT_12,
     build,
 )
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.journey_status import JourneyStatus
 
 ROUTE_01_FARE_VND = 10_000
 CAT_LINH_TO_YEN_NGHIA_VND = 15_000

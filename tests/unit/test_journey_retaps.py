@@ -45,7 +45,7 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.taps.application.ingestion import CardTap
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 

@@ -64,8 +64,11 @@ from ticketing.journeys.application.pricing_lock import (
 )
 from ticketing.journeys.application.purses import PurseRecorder
 from ticketing.journeys.application.section import Section
-from ticketing.journeys.application.taps import TapPlace, apply_tap, close_journey
-from ticketing.journeys.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
+from ticketing.journeys.application.tap_work import TapPlace
+from ticketing.journeys.application.taps import apply_tap, close_journey
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_errors import ServiceDayNotEnded
+from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 from ticketing.journeys.domain.rider_passes import RiderPasses
 from ticketing.shared.domain.invariants import require

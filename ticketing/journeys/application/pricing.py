@@ -23,7 +23,8 @@ from ticketing.fares.feed import CapPeriod
 from ticketing.fares.journey import NO_ENTITLEMENTS, Coverage, Entitlements, Fare, HeldPass
 from ticketing.fares.journey_fares import max_fare, price
 from ticketing.journeys.application.max_fares import MaxFares
-from ticketing.journeys.domain.journey import Journey, PaidFrom
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import PaidFrom
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 from ticketing.journeys.domain.rider_passes import RiderPasses
 

@@ -9,36 +9,28 @@ only JSON-native values (times as ISO strings): a snapshot restores it as it was
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
-from ticketing.shared.domain.errors import DomainError
+from ticketing.journeys.domain.journey_errors import JourneyNotExtendable, JourneyNotOpen
+from ticketing.journeys.domain.journey_ids import (
+    CARD_PROOF_PREFIX,
+    card_proof_id,
+    journey_id,
+    purse_transfer_id,
+)
+from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
+from ticketing.journeys.domain.leg import check_leg
 from ticketing.shared.domain.invariants import require
 
 TOPIC_PREFIX = "ticketing.Journey"
 # A journey joins at most this many legs (the fare engine's own bound).
 JOURNEY_LEGS_MAX = 16
 REASON_MAX_CHARS = 300
-
-
-class JourneyStatus(StrEnum):
-    OPEN = "open"  # a leg waits for its exit (or alighting)
-    EXIT_PENDING = "exit_pending"  # an exit arrived before its entry
-    ENDED = "ended"  # every leg is complete and the fare charged
-    CLOSED = "closed"  # the service day ended with a leg open: charged the maximum fare
-    REFUSED = "refused"  # the fare engine could not price it; `reason` says why
-    UNPAID = "unpaid"  # priced, but the ledger refused the charge; `reason` says why
-    MERGED = "merged"  # a transfer found late: its legs moved into the journey before it
-
-
-class PaidFrom(StrEnum):
-    ACCOUNT = "account"  # the transport account pays in the backend
-    CARD_PURSE = "card_purse"  # the card's purse paid at the validator: priced, never posted
 
 
 class Journey(Aggregate):
@@ -492,65 +484,3 @@ class Journey(Aggregate):
 
 # Snapshot classes' explicit topics are not registered by the library (see account.py).
 register_topic(Journey.Snapshot.TOPIC, Journey.Snapshot)
-
-
-def purse_transfer_id(tap_id: str) -> str:
-    """How a journey remembers the purse payment of one tap (it moves no money on the ledger)."""
-    return f"purse:{tap_id}"
-
-
-# How a journey remembers the card session a purse payment was proved by (it moves no money).
-CARD_PROOF_PREFIX = "card-proof:"
-
-
-def card_proof_id(proof: str) -> str:
-    return f"{CARD_PROOF_PREFIX}{proof}"
-
-
-def journey_id(first_tap_id: UUID) -> UUID:
-    return uuid5(NAMESPACE_URL, f"/tapledger/journeys/{first_tap_id}")
-
-
-LEG_KEYS = frozenset(
-    {
-        "mode",
-        "network_id",
-        "route_id",
-        "from_stop_id",
-        "to_stop_id",
-        "departure",
-        "arrival",
-        "entry_tap",
-        "exit_tap",
-    }
-)
-
-
-def check_leg(leg: dict[str, Any]) -> None:
-    require(set(leg) == LEG_KEYS, "a leg has exactly the leg keys")
-    require(leg["mode"] in ("metro", "bus"), "a leg is by metro or by bus")
-    require(bool(leg["entry_tap"] or leg["exit_tap"]), "a leg has at least one tap")
-
-
-class JourneyNotOpen(DomainError):
-    code = "journey_not_open"
-
-    def __init__(self, journey_id_: UUID, status: JourneyStatus) -> None:
-        super().__init__(f"journey {journey_id_} is {status}, not open")
-
-
-class ServiceDayNotEnded(DomainError):
-    """A service day is closed only once it is over: closing it early would charge riders
-    still travelling the maximum fare."""
-
-    code = "service_day_not_ended"
-
-    def __init__(self, day: object) -> None:
-        super().__init__(f"service day {day} has not ended yet")
-
-
-class JourneyNotExtendable(DomainError):
-    code = "journey_not_extendable"
-
-    def __init__(self, journey_id_: UUID) -> None:
-        super().__init__(f"journey {journey_id_} cannot take another leg")
