@@ -23,6 +23,7 @@ from ticketing.accounts.domain.commands import TopUp
 from ticketing.journeys.application import metro_taps
 from ticketing.journeys.application.metro_taps import EXITS_WAITING_FULL
 from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import Leg
 from ticketing.journeys.domain.rider_journeys import PENDING_EXITS_MAX, RiderJourneys
 from ticketing.shared.domain.invariants import InvariantViolated
 
@@ -73,7 +74,8 @@ def rides_uploaded(order: str, rides: int, every_min: int) -> tuple[list[object]
         (leg["from_stop_id"], leg["to_stop_id"], leg["departure"], leg["arrival"])
         for journey in world.journeys_of(account_id)
         if journey.status is not JourneyStatus.MERGED
-        for leg in journey.legs
+        # In their stored form, times as ISO strings: as the journeys' read model shows them.
+        for leg in map(Leg.stored, journey.legs)
     ]
     return sorted(legs, key=str), world.balance(account_id)
 

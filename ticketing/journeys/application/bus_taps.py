@@ -5,7 +5,8 @@ earlier than the boarding of a leg left open is that leg's real boarding."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 from ticketing.journeys.application.leg_ends import complete, end
 from ticketing.journeys.application.tap_repairs import repair, run_around
@@ -37,21 +38,22 @@ def bus_tap(work: TapWork) -> list[Journey]:
 
 
 def _within_a_ride(work: TapWork, journey: Journey) -> bool:
-    departure = datetime.fromisoformat(journey.last_leg["departure"])
-    return work.tap.at - departure <= timedelta(seconds=BUS_RIDE_MAX_S)
+    departure = journey.last_leg.departure
+    return departure is not None and work.tap.at - departure <= timedelta(seconds=BUS_RIDE_MAX_S)
 
 
 def _board_late(work: TapWork, journey: Journey) -> list[Journey]:
     # The open leg's only tap was its alighting; this earlier tap is its boarding.
     last = journey.last_leg
-    leg = last | {
-        "from_stop_id": work.place.stop_id,
-        "to_stop_id": last["from_stop_id"],
-        "departure": work.tap.iso,
-        "arrival": last["departure"],
-        "entry_tap": work.tap.id,
-        "exit_tap": last["entry_tap"],
-    }
+    leg = replace(
+        last,
+        from_stop_id=work.place.stop_id,
+        to_stop_id=last.from_stop_id,
+        departure=work.tap.at,
+        arrival=last.departure,
+        entry_tap=work.tap.id,
+        exit_tap=last.entry_tap,
+    )
     return complete(work, journey, leg)
 
 
@@ -59,14 +61,15 @@ def _boarded_later(work: TapWork, journey: Journey) -> bool:
     """Whether the journey's open bus leg on this route began after this tap, soon enough
     that this tap is its boarding."""
     last = journey.last_leg
+    later = last.departure
     if not (
         journey.status in (JourneyStatus.OPEN, JourneyStatus.CLOSED)
-        and last["mode"] == "bus"
-        and last["route_id"] == work.place.route_id
-        and last["entry_tap"] is not None
-        and last["exit_tap"] is None
-        and last["departure"] > work.tap.iso
+        and last.mode == "bus"
+        and last.route_id == work.place.route_id
+        and last.entry_tap is not None
+        and last.exit_tap is None
+        and later is not None
+        and later > work.tap.at
     ):
         return False
-    later = datetime.fromisoformat(last["departure"])
     return later - work.tap.at <= timedelta(seconds=BUS_RIDE_MAX_S)

@@ -3,27 +3,21 @@ rider's book moved on, and a transfer that arrived before its ride merged in (`t
 
 from __future__ import annotations
 
-from typing import Any
-
 from ticketing.fares.errors import FareRefused
 from ticketing.journeys.application.fare_steps import charge
 from ticketing.journeys.application.tap_merges import merge_transfer
 from ticketing.journeys.application.tap_work import TapWork
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import Leg
 
 
 def end(work: TapWork, journey: Journey) -> list[Journey]:
     """This tap is the exit (or alighting) of the journey's open leg."""
-    leg = journey.last_leg | {
-        "to_stop_id": work.place.stop_id,
-        "arrival": work.tap.iso,
-        "exit_tap": work.tap.id,
-    }
-    return complete(work, journey, leg)
+    return complete(work, journey, work.ended(journey.last_leg))
 
 
-def complete(work: TapWork, journey: Journey, leg: dict[str, Any]) -> list[Journey]:
+def complete(work: TapWork, journey: Journey, leg: Leg) -> list[Journey]:
     """Ends the journey's last leg as `leg`, then prices and charges the journey."""
     at = work.tap.at
     closed = journey.status is JourneyStatus.CLOSED

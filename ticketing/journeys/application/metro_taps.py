@@ -10,7 +10,6 @@ later exit already ended, ends that ride instead; the later exit is then applied
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from uuid import uuid5
 
 from ticketing.fares.errors import FareRefused
@@ -19,6 +18,7 @@ from ticketing.journeys.application.leg_ends import complete, end
 from ticketing.journeys.application.tap_work import TapMoment, TapWork
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import LegEnd
 from ticketing.journeys.domain.rider_journeys import PENDING_EXITS_MAX
 from ticketing.taps.domain.validator import Direction
 
@@ -29,21 +29,18 @@ EXITS_WAITING_FULL = "exits_waiting_full"
 def metro_entry(work: TapWork) -> list[Journey]:
     book, tap, place = work.book, work.tap, work.place
     waiting = [
-        journey
+        (arrival, journey)
         for journey in work.journeys(book.pending_exits + book.correctable)
         if journey.status in (JourneyStatus.EXIT_PENDING, JourneyStatus.CLOSED)
-        and journey.last_leg["entry_tap"] is None
-        and journey.last_leg["route_id"] == place.route_id
-        and journey.last_leg["arrival"] >= tap.iso
+        and journey.last_leg.entry_tap is None
+        and journey.last_leg.route_id == place.route_id
+        and (arrival := journey.last_leg.arrival) is not None
+        and arrival >= tap.at
     ]
     if waiting:
         # The first exit after this entry ends its ride; a later one is another ride's.
-        journey = min(waiting, key=lambda j: j.last_leg["arrival"])
-        leg = journey.last_leg | {
-            "from_stop_id": place.stop_id,
-            "departure": tap.iso,
-            "entry_tap": tap.id,
-        }
+        _, journey = min(waiting, key=lambda waits: waits[0])
+        leg = journey.last_leg.entered(stop_id=place.stop_id, at=tap.at, tap=tap.id)
         return complete(work, journey, leg)
     journey = work.join_or_start(work.leg(entry=True))
     try:
@@ -62,9 +59,9 @@ def metro_exit(work: TapWork) -> list[Journey]:
     book = work.book
     keys = [book.last_ended, *reversed(book.correctable)]
     for paired in work.journeys([k for k in dict.fromkeys(keys) if k is not None]):
-        index = _exits_within(work, paired)
-        if index is not None:
-            return _split(work, paired, index)
+        ride = _exits_within(work, paired)
+        if ride is not None:
+            return _split(work, paired, *ride)
     candidates = [work.open(), *reversed(work.journeys(book.correctable))]
     for journey in candidates:
         if journey is not None and work.waits_for_exit(journey):
@@ -101,44 +98,40 @@ def _day_open(work: TapWork, key: str) -> bool:
     return journey is not None and journey.status is JourneyStatus.EXIT_PENDING
 
 
-def _exits_within(work: TapWork, journey: Journey) -> int | None:
+def _exits_within(work: TapWork, journey: Journey) -> tuple[int, LegEnd] | None:
     """The index of the journey's metro ride on this line during which this exit happened,
-    a ride that a later exit ended: that exit was another ride's, paired while this one
-    was still on its way (gates upload on their own schedules)."""
+    and the ride's exit: a later exit, another ride's, paired while this one was still on its
+    way (gates upload on their own schedules)."""
     if journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED) or not work.same_payment(
         journey
     ):
         return None
     for index, leg in enumerate(journey.legs):
+        start, end = leg.start, leg.end
         if (
-            leg["mode"] == "metro"
-            and leg["route_id"] == work.place.route_id
-            and leg["entry_tap"] is not None
-            and leg["exit_tap"] is not None
-            and leg["departure"] <= work.tap.iso < leg["arrival"]
+            leg.mode == "metro"
+            and leg.route_id == work.place.route_id
+            and start is not None
+            and end is not None
+            and start.at <= work.tap.at < end.at
         ):
-            return index
+            return index, end
     return None
 
 
-def _split(work: TapWork, journey: Journey, index: int) -> list[Journey]:
+def _split(work: TapWork, journey: Journey, index: int, ride_end: LegEnd) -> list[Journey]:
     """Ends the journey's ride at `index` at this exit, prices the journey again, and
-    applies the later exit again as the exit of another ride."""
-    ride = journey.legs[index]
+    applies the ride's later exit (`ride_end`) again as the exit of another ride."""
     later = TapMoment(
-        id=ride["exit_tap"],
-        at=datetime.fromisoformat(ride["arrival"]),
+        id=ride_end.tap,
+        at=ride_end.at,
         category=work.tap.category,
         media=work.tap.media,
     )
     later_place = dataclasses.replace(
-        work.place, stop_id=ride["to_stop_id"], direction=Direction.EXIT
+        work.place, stop_id=ride_end.stop_id, direction=Direction.EXIT
     )
-    leg = ride | {
-        "to_stop_id": work.place.stop_id,
-        "arrival": work.tap.iso,
-        "exit_tap": work.tap.id,
-    }
+    leg = work.ended(journey.legs[index])
     before_vnd = journey.fare_vnd
     legs = [leg, *journey.legs[index + 1 :]]
     journey.repair_legs(first_index=index, legs=legs, at=work.tap.at)

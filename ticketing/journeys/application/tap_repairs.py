@@ -6,7 +6,7 @@ journey is then priced again."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from ticketing.journeys.application.fare_steps import reprice
 from ticketing.journeys.application.order import paired_in_time_order
@@ -14,6 +14,7 @@ from ticketing.journeys.application.tap_merges import merge_transfer
 from ticketing.journeys.application.tap_work import BUS_RIDE_MAX_S, TapWork
 from ticketing.journeys.domain.journey import JOURNEY_LEGS_MAX, Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import LegEnd
 
 
 def run_around(work: TapWork, journey: Journey | None) -> int | None:
@@ -25,22 +26,19 @@ def run_around(work: TapWork, journey: Journey | None) -> int | None:
         or not work.same_payment(journey)
     ):
         return None
-    legs = journey.legs
+    legs, route_id = journey.legs, work.place.route_id
     first = len(legs)
-    while (
-        first > 0
-        and legs[first - 1]["mode"] == "bus"
-        and legs[first - 1]["route_id"] == work.place.route_id
-    ):
+    while first > 0 and legs[first - 1].mode == "bus" and legs[first - 1].route_id == route_id:
         first -= 1
     run = legs[first:]
-    times = [t for leg in run for t in (leg["departure"], leg["arrival"]) if t is not None]
-    iso = work.tap.iso
-    if not run or iso >= max(times):
+    times = [t for leg in run for t in (leg.departure, leg.arrival) if t is not None]
+    at = work.tap.at
+    if not run or at >= max(times):
         return None  # in order: the rules for the next tap apply
-    if datetime.fromisoformat(min(times)) - work.tap.at > timedelta(seconds=BUS_RIDE_MAX_S):
+    if min(times) - at > timedelta(seconds=BUS_RIDE_MAX_S):
         return None
-    if first > 0 and (legs[first - 1]["arrival"] or "") > iso:
+    ahead = legs[first - 1].arrival if first > 0 else None
+    if ahead is not None and ahead > at:
         return None  # before the leg ahead of the run: not one of its taps
     if first + (len(times) + 2) // 2 > JOURNEY_LEGS_MAX:
         return None
@@ -50,7 +48,7 @@ def run_around(work: TapWork, journey: Journey | None) -> int | None:
 def repair(work: TapWork, journey: Journey, first: int) -> list[Journey]:
     """Pairs the run's taps and this one again in the order they happened: each boarding
     with the next tap, as if every tap had been uploaded in order."""
-    tap = (work.tap.iso, work.tap.id, work.place.stop_id)
+    tap = LegEnd(work.tap.at, work.tap.id, work.place.stop_id)
     legs = paired_in_time_order(journey.legs[first:], tap)
     book = work.book
     was_open = book.open_journey == str(journey.id)

@@ -22,6 +22,7 @@ from ticketing.journeys.application.charges import Charger
 from ticketing.journeys.application.pricing import RiderPricing
 from ticketing.journeys.domain.journey import JOURNEY_LEGS_MAX, Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
+from ticketing.journeys.domain.leg import Leg
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 from ticketing.taps.domain.validator import Direction, Validator, ValidatorKind
 
@@ -64,10 +65,6 @@ class TapMoment:
     at: datetime
     category: str
     media: str
-
-    @property
-    def iso(self) -> str:
-        return self.at.isoformat()
 
 
 class TapWork:
@@ -132,52 +129,56 @@ class TapWork:
         last = journey.last_leg
         return (
             journey.status in (JourneyStatus.OPEN, JourneyStatus.CLOSED)
-            and last["mode"] == self.place.mode
-            and last["route_id"] == self.place.route_id
-            and last["entry_tap"] is not None
-            and last["exit_tap"] is None
-            and last["departure"] <= self.tap.iso
+            and last.mode == self.place.mode
+            and last.route_id == self.place.route_id
+            and last.entry_tap is not None
+            and last.exit_tap is None
+            and last.departure is not None
+            and last.departure <= self.tap.at
         )
 
     # Journeys started and joined
 
-    def leg(self, *, entry: bool) -> dict[str, Any]:
+    def leg(self, *, entry: bool) -> Leg:
         """The leg this tap begins: from its entry, or from its exit when that came first."""
-        place, iso = self.place, self.tap.iso
-        return {
-            "mode": place.mode,
-            "network_id": place.network_id,
-            "route_id": place.route_id,
-            "from_stop_id": place.stop_id if entry else None,
-            "to_stop_id": None if entry else place.stop_id,
-            "departure": iso if entry else None,
-            "arrival": None if entry else iso,
-            "entry_tap": self.tap.id if entry else None,
-            "exit_tap": None if entry else self.tap.id,
-        }
+        place, at = self.place, self.tap.at
+        return Leg(
+            mode=place.mode,
+            network_id=place.network_id,
+            route_id=place.route_id,
+            from_stop_id=place.stop_id if entry else None,
+            to_stop_id=None if entry else place.stop_id,
+            departure=at if entry else None,
+            arrival=None if entry else at,
+            entry_tap=self.tap.id if entry else None,
+            exit_tap=None if entry else self.tap.id,
+        )
 
-    def join_or_start(self, leg: dict[str, Any]) -> Journey:
+    def ended(self, leg: Leg) -> Leg:
+        """`leg` ended by this tap, its exit (or alighting)."""
+        return leg.ended(stop_id=self.place.stop_id, at=self.tap.at, tap=self.tap.id)
+
+    def join_or_start(self, leg: Leg) -> Journey:
         """Adds the leg to the rider's last journey when it began within a transfer of that
         journey's end; otherwise starts a journey with it."""
         last = self.journey(self.book.last_ended)
+        ended = None if last is None else last.last_leg.arrival
         if (
             last is not None
             and last.status is JourneyStatus.ENDED
             and self.same_payment(last)
             and len(last.legs) < JOURNEY_LEGS_MAX
-            and last.last_leg["arrival"] is not None
+            and ended is not None
             # A transfer comes after the ride it follows: an earlier tap uploaded late is not one.
-            and last.last_leg["arrival"] <= self.tap.iso
-            and datetime.fromisoformat(last.last_leg["arrival"])
-            + timedelta(seconds=TRANSFER_JOIN_S)
-            >= self.tap.at
+            and ended <= self.tap.at
+            and ended + timedelta(seconds=TRANSFER_JOIN_S) >= self.tap.at
         ):
             last.add_leg(leg=leg, at=self.tap.at)
             self.paid_from_purse(last)
             return last
         return self.start(leg)
 
-    def start(self, leg: dict[str, Any]) -> Journey:
+    def start(self, leg: Leg) -> Journey:
         journey = Journey.start(
             first_tap_id=self.seed or UUID(self.tap.id),
             account_id=self.account_id,

@@ -121,7 +121,7 @@ def close_journey(journey: Journey, pricing: RiderPricing, charger: Charger) -> 
     # An exit closed before its entry came still waits for it, among the waiting exits (which
     # are bounded by the rides a rider can make), not among the few correctable journeys that
     # a newer ride pushes out: its entry, uploaded after the close, corrects the fare.
-    waits = journey.status is JourneyStatus.CLOSED and journey.last_leg["entry_tap"] is None
+    waits = journey.status is JourneyStatus.CLOSED and journey.last_leg.entry_tap is None
     book.point(
         open_journey=None if book.open_journey == key else book.open_journey,
         pending_exits=book.pending_exits if waits else [j for j in book.pending_exits if j != key],
