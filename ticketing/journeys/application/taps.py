@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
 
 from ticketing.accounts.domain.account import TransportAccount
 from ticketing.cards.application.card_purses import RETAP_AFTER_TEAR, CardPayment
@@ -58,6 +57,7 @@ from ticketing.journeys.application.tap_work import Load, PlaceOf, TapMoment, Ta
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 from ticketing.taps.domain.tap import tap_id
+from ticketing.taps.domain.tap_facts import TapFacts
 from ticketing.taps.domain.validator import Direction
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 def apply_tap(
     *,
-    tap: Any,
+    tap: TapFacts,
     place: TapPlace,
     account: TransportAccount,
     paid_from: PaidFrom,
