@@ -24,7 +24,8 @@ from tests.unit.test_journeys import (
 from ticketing.accounts.domain.transfer import HoldOutcome
 from ticketing.journeys.application.charges import transfer_id
 from ticketing.journeys.application.journeys import Journeys
-from ticketing.journeys.domain.journey import JourneyStatus, ServiceDayNotEnded
+from ticketing.journeys.domain.journey_errors import ServiceDayNotEnded
+from ticketing.journeys.domain.journey_status import JourneyStatus
 
 BUS_01_FARE_VND = 10_000
 # 05:00 in Hanoi the next day: service day DAY (04:00 to 04:00) has ended.

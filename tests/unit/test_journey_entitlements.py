@@ -24,7 +24,8 @@ from tests.unit.test_journeys import (
 from ticketing.accounts.domain.commands import TopUp
 from ticketing.accounts.domain.errors import InsufficientFunds, TransferConflict
 from ticketing.fares.feed import CapPeriod, FareCap
-from ticketing.journeys.domain.journey import Journey, JourneyStatus
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.journeys.domain.rider_passes import (
     PassNotSoldToRider,
     PassPurchaseConflict,

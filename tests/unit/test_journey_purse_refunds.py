@@ -27,7 +27,8 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.journeys.domain.journey import Journey, PaidFrom
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import PaidFrom
 from ticketing.taps.application.ingestion import CardTap
 from validators.card_desk import CardDesk
 from validators.card_passes import CARD_PRODUCT_IDS, PassRules, card_passes

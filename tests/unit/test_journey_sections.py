@@ -21,7 +21,7 @@ from tests.unit.test_journeys import (
     build,
 )
 from ticketing.journeys.application.journeys import RIDER_BOOK_SNAPSHOT_INTERVAL
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 
 BUS_01_VND = 10_000

@@ -25,7 +25,8 @@ from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.journeys.adapters.journey_views import JourneyFollower, JourneyViews
 from ticketing.journeys.application.journeys import Journeys
 from ticketing.journeys.application.pass_sales import PassSales
-from ticketing.journeys.domain.journey import Journey, JourneyStatus
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.taps.application.ingestion import QrTap, TapIngestion
 from ticketing.taps.application.tap_verification import TapVerifier
 
