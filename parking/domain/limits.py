@@ -1,0 +1,37 @@
+"""Named bounds of the parking tariff core. Every amount is an int of VND; every duration has its
+unit last in the name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# One price in a table (a block, a turn, a cap): a whole day of car parking (300,000 VND) is the
+# largest published figure; ten times that still catches a slipped digit.
+TARIFF_AMOUNT_MAX_VND = 3_000_000
+# A block or a turn lasts at least a minute and at most a day.
+BLOCK_MINUTES_MAX = 24 * 60
+# Tiers in one rule: Hanoi's progressive car tables have three.
+TIERS_MAX = 8
+# A tier starts at most this far into a stay (a week).
+TIER_FROM_MINUTES_MAX = 7 * 24 * 60
+# Turns counted for one visit of a period (iParking counts the night as 6).
+TURNS_MAX = 48
+# Periods in one day (day, evening, night, ...).
+PERIODS_MAX = 8
+# Versions in one table file; a city revises its tables every few years.
+VERSIONS_MAX = 64
+# A table file is small: more than this is not a tariff.
+TARIFF_FILE_BYTES_MAX = 1_000_000
+TEXT_MAX_CHARS = 200
+# A source or a version note says which numbers are published and which were chosen.
+NOTE_MAX_CHARS = 1000
+TABLE_ID_MAX_CHARS = 64
+
+# The longest stay the engine prices at all, even when a table's maximum stay is waived for an
+# overstay: a week, the longest hold the ledger keeps.
+STAY_LIMIT_MINUTES = 7 * 24 * 60
+STAY_LIMIT = timedelta(minutes=STAY_LIMIT_MINUTES)
+# A cap ("whole day") covers each successive 24 hours of a stay, counted from its start.
+CAP_WINDOW = timedelta(days=1)
+
+PLATE_TEXT_MAX_CHARS = 20
