@@ -27,7 +27,7 @@ from ticketing.cards.domain.issuer_keys import (
 from ticketing.cards.domain.smart_card import SmartCard
 from ticketing.cards.domain.virtual_card import InvalidDeviceKey, VirtualCard, VirtualCardNotFound
 from ticketing.shared.observed import ObservedApplication
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 from ticketing.tl1.issuing import compress_p256, device_key_from_bytes, issue_certificate
 from ticketing.tl1.layout import FLAGS_OFFSET
 
@@ -125,7 +125,8 @@ class CardIssuer(ObservedApplication):
     def _change_ring(
         self, change: Callable[[IssuerKeyRing, datetime], T], *, create: bool = False
     ) -> T:
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> T:
             at = self.now()
             try:
                 ring: IssuerKeyRing = self.repository.get(RING_ID)
@@ -134,13 +135,10 @@ class CardIssuer(ObservedApplication):
                     raise
                 ring = IssuerKeyRing(at=at)
             result = change(ring, at)
-            try:
-                self.save(ring)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(ring)
             return result
-        raise RuntimeError("the issuer key ring stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the issuer key ring")
 
     # Virtual cards
 
@@ -156,7 +154,8 @@ class CardIssuer(ObservedApplication):
         account = self.account_of(account_id)
         account.check_open()
         flags = CONCESSION_PROOF_CHECKED if concession_proof_checked else 0
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> VirtualCard:
             at = self.now()
             card_id = uuid4()
             fields = self._certify(
@@ -177,17 +176,15 @@ class CardIssuer(ObservedApplication):
             retired = [self.get_virtual_card(old) for old in displaced]
             for old in retired:
                 old.retire(replaced_by=card_id, at=at)
-            try:
-                self.save(card, media, *retired)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(card, media, *retired)
             return card
-        raise RuntimeError("the account's media stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the account's media")
 
     def renew_virtual_card(self, card_id: UUID) -> VirtualCard:
         """A fresh certificate for the same phone key, signed by the current issuer key."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> VirtualCard:
             card = self.get_virtual_card(card_id)
             card.check_active()
             self.account_of(card.account_id).check_open()
@@ -195,29 +192,24 @@ class CardIssuer(ObservedApplication):
             device_key = bytes.fromhex(card.device_key_hex)
             fields = self._certify(card_id, card.rider_category, _flags_of(card), device_key, at)
             card.renew(at=at, **fields)
-            try:
-                self.save(card)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(card)
             return card
-        raise RuntimeError("the virtual card stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the virtual card")
 
     def block_virtual_card(self, card_id: UUID, *, reason: str) -> VirtualCard:
         """Puts the card on the deny list: its codes are refused by every validator."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> VirtualCard:
             card = self.get_virtual_card(card_id)
             at = self.now()
             card.block(reason=reason, at=at)
             media = self._media(card.account_id, at)
             media.unbind_virtual_card(card_id=card_id, at=at)
-            try:
-                self.save(card, media)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(card, media)
             return card
-        raise RuntimeError("the virtual card stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the virtual card")
 
     def get_virtual_card(self, card_id: UUID) -> VirtualCard:
         try:

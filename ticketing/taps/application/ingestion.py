@@ -38,7 +38,7 @@ from hardware.tlc1.terminal import SessionProof
 from ticketing.shared.domain.invariants import require
 from ticketing.shared.group_commit import GroupCommit
 from ticketing.shared.observed import ObservedApplication
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 from ticketing.taps.adapters.flat_transcoder import FlatJSONTranscoder
 from ticketing.taps.adapters.tap_recorders import (
     CLAIMS,
@@ -222,17 +222,16 @@ class TapIngestion(ObservedApplication):
     def enrol_validator(self, validator_id: int) -> Validator:
         """Enrols a registered validator again, in a new epoch: for a device whose state was
         wiped (or a new device in its place), which numbers its taps from 1 again."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> Validator:
+            # A conflict means another request enrolled it at the same moment: read it again.
             validator = self.get_validator(validator_id, fresh=True)
             validator.enrol(at=self.now())
-            try:
-                self.save(validator)
-            except IntegrityError:
-                back_off(attempt)  # enrolled at the same moment by another request
-                continue
+            self.save(validator)
             self._validators[validator_id] = validator
             return validator
-        raise ValidatorBusy(validator_id)
+
+        return save_with_retries(attempt, what=f"validator {validator_id}", contended=ValidatorBusy)
 
     def get_validator(self, validator_id: int, *, fresh: bool = False) -> Validator:
         """The validator as remembered by this process, or as stored when `fresh`: only its

@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.errors import Contended, DomainError
 
 TOPIC_PREFIX = "ticketing.Validator"
 # The card's event record holds the validator and the location as u32, the network as u16.
@@ -203,10 +203,8 @@ class TooManyEnrolments(DomainError):
         super().__init__(f"validator {validator_id} was enrolled {EPOCH_MAX} times already")
 
 
-class ValidatorBusy(DomainError):
-    """Enrolments of one validator kept racing each other; the caller may retry."""
+class ValidatorBusy(Contended):
+    """Enrolments of one validator kept racing each other; the caller may retry. A `Contended`
+    that keeps the code validator clients were promised."""
 
     code = "validator_busy"
-
-    def __init__(self, validator_id: int) -> None:
-        super().__init__(f"validator {validator_id} changed under every attempt; retry later")
