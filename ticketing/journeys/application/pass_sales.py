@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import Debit
@@ -26,6 +26,7 @@ from ticketing.journeys.domain.rider_passes import (
     RiderPasses,
     UnknownPassProduct,
 )
+from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
 from ticketing.shared.optimistic import save_with_retries
 
@@ -41,7 +42,7 @@ class Sale:
 
 def pass_transfer_id(account_id: UUID, purchase_id: str) -> str:
     """The debit's id: derived, so the same purchase of the same account is one debit."""
-    return "pass:" + uuid5(NAMESPACE_URL, f"/tapledger/passes/{account_id}/{purchase_id}").hex
+    return "pass:" + url_uuid5(f"/tapledger/passes/{account_id}/{purchase_id}").hex
 
 
 class PassSales:
