@@ -90,14 +90,7 @@ def card(proof: SessionProof, seq: int, *, now: int) -> dict[str, Any]:
         "device_decision": "accepted",
         "device_reason": "charged",
         "serial": proof.serial.hex(),
-        "proof": {
-            "level": int(proof.level),
-            "terminal_challenge": proof.terminal_challenge.hex(),
-            "card_challenge": proof.card_challenge.hex(),
-            "counter": proof.counter,
-            "transcript": proof.transcript.hex(),
-            "card_mac": proof.card_mac.hex(),
-        },
+        "proof": proof.to_wire(),
     }
 
 

@@ -461,18 +461,16 @@ class TapIngestion(ObservedApplication):
             **_verification(judged.reason(reason)),
         }
         if proof is not None:
-            facts |= {
-                "key_level": int(proof.level),
-                "terminal_challenge": proof.terminal_challenge.hex(),
-                "card_challenge": proof.card_challenge.hex(),
-                "transaction_counter": proof.counter,
-                "transcript": proof.transcript.hex(),
-                "card_mac": proof.card_mac.hex(),
-            }
+            # The event keeps the proof as uploaded, under its own names for two fields.
+            facts |= {_PROOF_FACTS.get(k, k): v for k, v in proof.to_wire().items()}
         use_id = None
         if reason is None and proof is not None and serial is not None:
             use_id = card_session_use_id(serial, proof.counter)
         return PreparedTap.of(facts, use_id, self._encode)
+
+
+# A recorded tap's names for the proof's fields where they differ from the upload's.
+_PROOF_FACTS = {"level": "key_level", "counter": "transaction_counter"}
 
 
 @dataclass(frozen=True, slots=True)
