@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from ticketing.accounts.domain.account import TransportAccount
 from ticketing.cards.domain.account_media import AccountMedia
@@ -88,31 +87,30 @@ class CardIssuer(ObservedApplication):
     # Issuer keys
 
     def ensure_issuer_key(self) -> int:
-        """Creates the first signing key if there is none; returns the active key id."""
-        try:
-            ring: IssuerKeyRing = self.repository.get(RING_ID)
-            return ring.signing_key()[0]
-        except AggregateNotFoundError:
-            pass
-        try:
-            return self.rotate_issuer_key(overlap_s=ISSUER_KEY_OVERLAP_MIN_S)
-        except IntegrityError:
-            return self.ensure_issuer_key()  # another process created the ring first
+        """Creates the first signing key if there is none; returns the active key id. Of two
+        processes starting at once, the one whose new ring loses the race reads the other's
+        ring again and signs with its key, so the ring starts with one key."""
+
+        def first_key(ring: IssuerKeyRing, at: datetime) -> int:
+            if ring.active_key_id is not None:
+                return ring.active_key_id
+            return self._add_key(ring, ISSUER_KEY_OVERLAP_MIN_S, at)
+
+        return self._change_ring(first_key, create=True)
 
     def rotate_issuer_key(self, *, overlap_s: int) -> int:
         """Starts signing with a new key; the old one stays valid for `overlap_s`."""
+        return self._change_ring(lambda ring, at: self._add_key(ring, overlap_s, at), create=True)
 
-        def change(ring: IssuerKeyRing, at: datetime) -> int:
-            private_key = Ed25519PrivateKey.generate()
-            key_id = ring.next_key_id
-            return ring.add_key(
-                public_key_hex=_public_hex(private_key.public_key()),
-                sealed_private_key=self.sealer.seal(private_key, key_id=key_id),
-                overlap_s=overlap_s,
-                at=at,
-            )
-
-        return self._change_ring(change, create=True)
+    def _add_key(self, ring: IssuerKeyRing, overlap_s: int, at: datetime) -> int:
+        private_key = Ed25519PrivateKey.generate()
+        key_id = ring.next_key_id
+        return ring.add_key(
+            public_key_hex=_public_hex(private_key.public_key()),
+            sealed_private_key=self.sealer.seal(private_key, key_id=key_id),
+            overlap_s=overlap_s,
+            at=at,
+        )
 
     def revoke_issuer_key(self, key_id: int, *, reason: str) -> None:
         self._change_ring(lambda ring, at: ring.revoke(key_id=key_id, reason=reason, at=at))
@@ -135,7 +133,8 @@ class CardIssuer(ObservedApplication):
                     raise
                 ring = IssuerKeyRing(at=at)
             result = change(ring, at)
-            self.save(ring)
+            if ring.pending_events:
+                self.save(ring)
             return result
 
         return save_with_retries(attempt, what="the issuer key ring")
