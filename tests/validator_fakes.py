@@ -1,4 +1,4 @@
-"""A fake backend for the validator device, a settable clock, and phones with certificates."""
+"""A fake backend for the validator device, and phones with certificates."""
 
 from __future__ import annotations
 
@@ -20,14 +20,6 @@ KEY_ID = 7
 ISSUER = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
 CARDS = UUID("0b5e8f0e-3f0a-4a55-9d52-3c1d7d1f2e11")
 CERTIFICATE_LIFETIME_S = 24 * 3600
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -18,6 +18,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.cli import app as cli
 from tapledger.http.app import create_app
 from tapledger.settings import Settings
+from tests.doubles import Clock
 from tests.e2e.test_http_journeys import ADMIN, gate
 from tests.e2e.test_http_taps import qr, rider_with_phone
 from tests.tap_media import MASTER_KEYS, Phone
@@ -28,17 +29,9 @@ ENTRY, EXIT_12, EXIT_99 = 311, 312, 319
 SEED_VND = 100_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -214,8 +207,7 @@ def test_the_cli_closes_the_last_ended_day_by_default_and_refuses_one_not_ended(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TAPLEDGER_DATA_DIR", str(tmp_path))
-    yesterday = Clock()
-    yesterday.now -= timedelta(days=1)
+    yesterday = Clock(datetime.now(UTC) - timedelta(days=1))
     settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
     container = bootstrap(settings, clock=yesterday, sam=SoftwareSam(MASTER_KEYS))
     with TestClient(create_app(container, own_container=False)) as client:

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests.doubles import Clock
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.errors import AccountBlocked, AccountNotFound
 from ticketing.cards.adapters.key_vault import KeyVault, SealedKeyUnreadable
@@ -35,17 +36,9 @@ from ticketing.tl1.verify import Decision, Verifier
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from hardware.sam import SoftwareSam
+from tests.doubles import Clock, DenyList
 from tests.tap_media import MASTER_KEYS, Phone
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import TopUp
@@ -39,21 +40,6 @@ BUS_01_REAR = 202  # the rear door's validator on the same bus of route 01, at a
 BUS_02 = 203
 BALANCE_VND = 100_000
 FEED = load_feed(HANOI_FEED_DIR)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class NoDenyList:
-    def deny_list_since(self, since: int, *, now: datetime) -> object:  # noqa: ARG002
-        from ticketing.cards.adapters.card_views import DenyListDelta
-
-        return DenyListDelta(version=since, entries=[], more=False)
 
 
 @dataclasses.dataclass
@@ -119,13 +105,13 @@ class World:
 
 
 def build(feed: Feed = FEED) -> World:
-    clock = Clock()
+    clock = Clock(START)
     ledger = Ledger(clock=clock)
     cards = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
     cards.ensure_issuer_key()
     verifier = TapVerifier(
         keys=cards.published_keys,
-        deny_list=NoDenyList(),  # type: ignore[arg-type]
+        deny_list=DenyList(),
         card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
         sam=SoftwareSam(MASTER_KEYS),
         clock=clock,

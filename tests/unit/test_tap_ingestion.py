@@ -15,9 +15,9 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from hardware.sam import SoftwareSam
 from hardware.tlc1.terminal import SessionProof
+from tests.doubles import Clock, DenyList
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
 from ticketing.accounts.application.ledger import Ledger
-from ticketing.cards.adapters.card_views import DenyListDelta
 from ticketing.cards.adapters.key_vault import KeyVault
 from ticketing.cards.application.card_issuer import CardIssuer
 from ticketing.cards.application.smart_cards import SmartCards
@@ -47,38 +47,6 @@ START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 BUS_17, BUS_18 = 17, 18
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class DenyList:
-    """The card views' deny list, as a list of entries in memory."""
-
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:
-        fresh = [e for e in self.entries if e["version"] > since and e["until"] > now]
-        version = max([since, *(e["version"] for e in self.entries)])
-        return DenyListDelta(version=version, entries=fresh, more=False)
-
-    def add(self, card_id: UUID, *, listed_at: datetime, serial: str | None = None) -> None:
-        self.entries.append(
-            {
-                "card_id": card_id,
-                "serial": serial,
-                "reason": "blocked",
-                "listed_at": listed_at,
-                "until": listed_at + timedelta(days=3),
-                "version": len(self.entries) + 1,
-            }
-        )
-
-
 @dataclasses.dataclass
 class World:
     clock: Clock
@@ -92,7 +60,7 @@ class World:
 
 
 def build(*, sam: SoftwareSam | None) -> World:
-    clock = Clock()
+    clock = Clock(START)
     ledger = Ledger(clock=clock)
     cards = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
     cards.ensure_issuer_key()

@@ -14,9 +14,9 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import publish_card_news
+from tests.doubles import DenyList
 from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone
 from ticketing.accounts.application.ledger import Ledger
-from ticketing.cards.adapters.card_views import DenyListDelta
 from ticketing.cards.adapters.key_vault import KeyVault
 from ticketing.cards.application.card_issuer import CardIssuer, PublishedKeys
 from ticketing.cards.application.invalidation import CardDenied, LocalChannel, MessagesMayBeLost
@@ -26,22 +26,11 @@ from ticketing.taps.application.tap_verification import TapVerifier
 NOW = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
 
 
-class LaggingDenyList:
-    """A deny list read model whose follower has not yet projected anything."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:  # noqa: ARG002
-        self.reads += 1
-        return DenyListDelta(version=since, entries=[], more=False)
-
-
 @dataclasses.dataclass
 class World:
     cards: CardIssuer
     verifier: TapVerifier
-    deny: LaggingDenyList
+    deny: DenyList
     phone: Phone
     card_id: UUID
 
@@ -58,7 +47,7 @@ def world() -> World:
         ledger.open_account(rider_category=0).id, device_key=phone.public_key()
     )
     phone.certify(card.certificate_b64)
-    deny = LaggingDenyList()
+    deny = DenyList()
     verifier = TapVerifier(
         keys=cards.published_keys,
         deny_list=deny,
@@ -99,7 +88,7 @@ def test_a_revoked_issuer_key_is_refused_at_the_next_tap(world: World) -> None:
     assert world.verifier.verify_qr(code(world, 2), NOW).refusal_reason == "revoked_issuer_key"
 
 
-def card_verifier(deny: LaggingDenyList) -> TapVerifier:
+def card_verifier(deny: DenyList) -> TapVerifier:
     return TapVerifier(
         keys=lambda: PublishedKeys(version=1, keys={}, revoked=[]),
         deny_list=deny,
@@ -119,20 +108,20 @@ PROOF = SessionProof(CARD_SERIAL, KeyLevel(3), bytes(8), bytes(8), 1, b"", bytes
 
 
 def test_a_physical_card_denied_after_the_trust_was_read_is_refused_at_the_next_tap() -> None:
-    verifier = card_verifier(LaggingDenyList())
+    verifier = card_verifier(DenyList())
     assert verifier.verify_card(CARD_SERIAL.hex(), PROOF, NOW) != "card_denied"
     verifier.invalidate(denied(CARD_SERIAL.hex()))
     assert verifier.verify_card(CARD_SERIAL.hex(), PROOF, NOW) == "card_denied"
 
 
 def test_a_card_denied_before_the_trust_was_first_read_is_kept_for_that_read() -> None:
-    verifier = card_verifier(LaggingDenyList())
+    verifier = card_verifier(DenyList())
     verifier.invalidate(denied(CARD_SERIAL.hex()))
     assert verifier.verify_card(CARD_SERIAL.hex(), PROOF, NOW) == "card_denied"
 
 
 def test_news_that_may_have_been_lost_makes_the_next_tap_read_the_trust_again() -> None:
-    deny = LaggingDenyList()
+    deny = DenyList()
     verifier = card_verifier(deny)
     verifier.verify_card(CARD_SERIAL.hex(), PROOF, NOW)
     verifier.verify_card(CARD_SERIAL.hex(), PROOF, NOW)
@@ -143,7 +132,7 @@ def test_news_that_may_have_been_lost_makes_the_next_tap_read_the_trust_again() 
 
 
 def test_a_tap_stamped_in_the_second_its_card_was_listed_counts_as_after_it() -> None:
-    verifier = card_verifier(LaggingDenyList())
+    verifier = card_verifier(DenyList())
     listed_at = NOW + timedelta(milliseconds=400)  # taps carry whole seconds: NOW is that second
     verifier.invalidate(CardDenied(uuid4(), CARD_SERIAL.hex(), listed_at, NOW + timedelta(days=1)))
     assert verifier.verify_card(CARD_SERIAL.hex(), PROOF, NOW) == "card_denied"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from tapledger.auth import TokenConfigured, TokenNotFound, TokenStore
+from tests.doubles import SecondsClock
 from ticketing.cards.application.invalidation import (
     Invalidation,
     LocalChannel,
@@ -21,14 +22,6 @@ from ticketing.shared.access import Role
 DEVICE = 7
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.s = 100.0
-
-    def __call__(self) -> float:
-        return self.s
-
-
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     built = create_engine(f"sqlite:///{tmp_path / 'tokens.db'}")
@@ -37,7 +30,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def store(engine: Engine, channel: LocalChannel | None = None) -> TokenStore:
-    tokens = TokenStore(engine, invalidations=channel, monotonic=Clock())
+    tokens = TokenStore(engine, invalidations=channel, monotonic=SecondsClock(100.0))
     if channel is not None:
         channel.subscribe(tokens.invalidate)
     tokens.create_tables()
