@@ -19,8 +19,7 @@ from tapledger.cli import app as cli
 from tapledger.http.app import create_app
 from tapledger.settings import Settings
 from tests.doubles import Clock
-from tests.e2e.test_http_journeys import ADMIN, gate
-from tests.e2e.test_http_taps import qr, rider_with_phone
+from tests.e2e.riders import ADMIN, gate, qr, rider_with_phone
 from tests.tap_media import MASTER_KEYS, Phone
 from ticketing.fares.journey_fares import service_day
 from ticketing.shared.access import Role

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
-from tests.e2e.test_http_taps import rider_with_phone
+from tests.e2e.riders import rider_with_phone
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 GATE_IN = 3101  # Cát Linh, line 2A, entry: the dearest ride starts at an end of the line

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
 from tests.e2e.conftest import Server, production_env, start_server, stop_server
-from tests.e2e.test_serve_workers import REPLACED_WITHIN_S, wait_for_workers, worker_pids
+from tests.e2e.workers import REPLACED_WITHIN_S, wait_for_workers, worker_pids
 from tests.integration.conftest import DatabaseFactory
 from tests.tap_media import Phone
 from ticketing.journeys.application.reconciliation import reconcile

@@ -22,6 +22,7 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
+from tests.builders.journeys import count_calls
 from tests.doubles import Clock
 from tests.integration.conftest import settings_for
 from tests.tap_media import (
@@ -32,7 +33,6 @@ from tests.tap_media import (
     bus_ride,
     personalised_card,
 )
-from tests.unit.test_journey_purses import count_calls
 from ticketing.accounts.domain.commands import Debit, PlaceHold, TopUp
 from ticketing.cards.domain.smart_card import SmartCard
 from ticketing.journeys.application.journeys import Journeys, PricingLockLost

@@ -16,8 +16,7 @@ from hardware.tlc1.commands import Select
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import Terminal
 from tapledger import validator_cli
-from tests.doubles import SecondsClock
-from tests.unit.test_card_validation import (
+from tests.builders.card_validation import (
     BUS,
     MASTER_KEYS,
     NOW,
@@ -25,6 +24,7 @@ from tests.unit.test_card_validation import (
     issued_card,
     purse,
 )
+from tests.doubles import SecondsClock
 from tests.validator_fakes import FakeBackend, config_body
 from validators.card_station import CardStation
 from validators.card_validation import CardValidator, Outcome, Validation

@@ -14,8 +14,7 @@ from hardware.tlc1.commands import ReadRecord
 from hardware.tlc1.constants import Sfi
 from hardware.tlc1.records import Contract, Event, EventKind
 from hardware.tlc1.terminal import Terminal
-from tests.doubles import SecondsClock
-from tests.unit.test_card_validation import (
+from tests.builders.card_validation import (
     MASTER_KEYS,
     NETWORK,
     NOW,
@@ -24,6 +23,7 @@ from tests.unit.test_card_validation import (
     purse,
     terminal,
 )
+from tests.doubles import SecondsClock
 from tests.validator_fakes import config_body
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from validators.card_desk import CardDesk, ContractsFull
