@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ticketing.tl1.device import sign_code
 from ticketing.tl1.issuing import compress_p256, issue_certificate
-from validators.backend import BackendUnavailable, Fetched, TapAnswer
+from validators.backend import BackendRefused, BackendUnavailable, Fetched, TapAnswer
 
 NOW = 1_800_000_000
 KEY_ID = 7
@@ -131,7 +131,8 @@ class FakeBackend:
         self, validator_id: int, taps: Sequence[dict[str, Any]], *, epoch: int = 0
     ) -> list[TapAnswer]:
         assert validator_id == self.validator_id
-        assert 0 <= epoch <= self.epoch, "an epoch never given"
+        if not 0 <= epoch <= self.epoch:
+            raise BackendRefused(409, "epoch_not_enrolled", f"never enrolled in epoch {epoch}")
         self._fail_if_told()
         self.uploads.append([tap["seq"] for tap in taps])
         recorded = self.recorded if epoch == 0 else self.by_epoch.setdefault(epoch, {})
