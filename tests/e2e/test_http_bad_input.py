@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.builders.settings import ExplicitSettings
 from ticketing.accounts.schemas import STATEMENT_SEQ_MAX
 from ticketing.shared.schemas import DENY_LIST_VERSION_MAX
 
@@ -30,7 +31,7 @@ VALIDATOR = {
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     container = bootstrap(settings)
     yield container
     container.close()

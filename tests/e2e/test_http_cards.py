@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.builders.settings import ExplicitSettings
 from tests.tap_media import Phone
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.replay import ReplayWindow
@@ -27,7 +28,7 @@ ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings)
     yield built
     built.close()

@@ -17,8 +17,9 @@ from tapledger.auth import api_tokens
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.http.body_limit import REQUEST_BODY_MAX_BYTES, TAP_BATCH_BODY_MAX_BYTES
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.asgi_script import ScriptedBody, call, stream
+from tests.builders.settings import ExplicitSettings
 from tests.hotstate_contract import RecordingHotState
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
@@ -37,8 +38,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = ExplicitSettings(
         data_dir=tmp_path,
         follow_in_process=False,
         auth_failures_per_window=AUTH_FAILURES,

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.builders.settings import ExplicitSettings
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 LAG_MAX = 3
@@ -19,9 +20,7 @@ FOLLOWERS = {"ledger", "cards", "tap_views", "journeys", "journey_views"}
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, follow_in_process=False, health_lag_max=LAG_MAX
-    )
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False, health_lag_max=LAG_MAX)
     container = bootstrap(settings)
     yield container
     container.close()

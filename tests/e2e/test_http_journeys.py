@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from hardware.sam import SoftwareSam
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 from tests.e2e.riders import (
     ADMIN,
     gate,
@@ -26,7 +26,7 @@ ENTRY, EXIT = 301, 302
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
     yield built
     built.close()

@@ -17,7 +17,7 @@ from hardware.sam import SoftwareSam
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.cli import app as cli
 from tapledger.http.app import create_app
-from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 from tests.doubles import Clock
 from tests.e2e.riders import ADMIN, gate, qr, rider_with_phone
 from tests.tap_media import MASTER_KEYS, Phone
@@ -35,7 +35,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def container(tmp_path: Path, clock: Clock) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings, clock=clock, sam=SoftwareSam(MASTER_KEYS))
     yield built
     built.close()
@@ -207,7 +207,7 @@ def test_the_cli_closes_the_last_ended_day_by_default_and_refuses_one_not_ended(
 ) -> None:
     monkeypatch.setenv("TAPLEDGER_DATA_DIR", str(tmp_path))
     yesterday = Clock(datetime.now(UTC) - timedelta(days=1))
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     container = bootstrap(settings, clock=yesterday, sam=SoftwareSam(MASTER_KEYS))
     with TestClient(create_app(container, own_container=False)) as client:
         entry = gate(client, ENTRY, "2A-01", "entry")

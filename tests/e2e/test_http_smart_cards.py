@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.builders.settings import ExplicitSettings
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 SERIAL = "0011223344556677"
@@ -18,7 +19,7 @@ SERIAL = "0011223344556677"
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings)
     yield built
     built.close()

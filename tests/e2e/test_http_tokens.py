@@ -14,13 +14,14 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.cli import app
 from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.builders.settings import ExplicitSettings
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 GATE = 42
 
 
 def settings(data_dir: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data_dir, follow_in_process=False)  # type: ignore[call-arg]
+    return ExplicitSettings(data_dir=data_dir, follow_in_process=False)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.builders.settings import ExplicitSettings
 from tests.e2e.riders import rider_with_phone
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
@@ -24,7 +25,7 @@ BUS_01_FARE_VND = 10_000
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings)
     yield built
     built.close()

@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.settings import LOCAL_ADMIN_TOKEN
+from tests.builders.settings import ExplicitSettings
 
 # Small, so the module stays within a couple of minutes on two busy cores; CI runs it on every
 # push, and the seeds differ, so coverage grows over runs rather than in one.
@@ -40,8 +41,7 @@ CHECKS = [
 
 def _app_over_a_fresh_store() -> tuple[FastAPI, Container, Path]:
     data_dir = Path(tempfile.mkdtemp(prefix="tapledger-fuzz-"))
-    settings_ = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings_ = ExplicitSettings(
         data_dir=data_dir,
         follow_in_process=False,
         rate_limit_requests=RATE_LIMIT_REQUESTS,

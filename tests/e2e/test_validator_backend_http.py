@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
+from tests.builders.settings import ExplicitSettings
 from tests.builders.taps import recorded_taps
 from tests.e2e.riders import ADMIN, qr, rider_with_phone
-from tests.integration.conftest import ExplicitSettings
 from tests.tap_media import Phone
 from tests.validator_backend_contract import BackendContract, BackendSite
 from validators.http_backend import HttpBackend

@@ -20,11 +20,11 @@ from uuid import UUID
 import psycopg
 import pytest
 from psycopg import sql
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 from tests.doubles import Clock
 from tests.services import postgres_url
 from ticketing.accounts.adapters.ledger_follower import LedgerFollower
@@ -130,23 +130,6 @@ STATEMENT_KINDS: dict[type[Any], str] = {
     TransportAccount.Unblocked: "unblocked",
     TransportAccount.Closed: "closed",
 }
-
-
-class ExplicitSettings(Settings):
-    """Settings from the values a test passes and the defaults, never from `.env` or the
-    process environment, so a developer's `TAPLEDGER_*` cannot change what a test runs on."""
-
-    # pydantic-settings' hook passes every source; keeping only the first drops the others.
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],  # noqa: ARG003
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 def settings_for(data_dir: Path, database_url: str | None = None) -> Settings:

@@ -270,7 +270,11 @@ def test_two_followers_racing_on_one_store_charge_every_fare_once(
 
 @pytest.mark.parametrize("shared_lock", [True, False], ids=["pricing-lock", "no-shared-lock"])
 def test_a_follower_whose_position_another_overtook_charges_nothing_twice(
-    container: Container, store_settings: Settings, clock: Clock, shared_lock: bool
+    container: Container,
+    store_settings: Settings,
+    clock: Clock,
+    shared_lock: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Two workers' followers on one store: the second reads the log just as the first saves
     # the same taps. Whatever it read before, it must not apply those taps on top of the
@@ -295,7 +299,7 @@ def test_a_follower_whose_position_another_overtook_charges_nothing_twice(
                 container.journeys.catch_up()
             return select(*args, **kwargs)
 
-        log.select = select_after_the_other_saved  # type: ignore[method-assign]
+        monkeypatch.setattr(log, "select", select_after_the_other_saved)
         with contextlib.suppress(IntegrityError):
             # As the follower's run loop does: it logs the failure and resumes.
             other.journeys.catch_up()
