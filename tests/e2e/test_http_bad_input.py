@@ -12,13 +12,12 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 from ticketing.accounts.schemas import STATEMENT_SEQ_MAX
 from ticketing.shared.schemas import DENY_LIST_VERSION_MAX
 
 PROBLEM = "application/problem+json"
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 VALIDATOR = {
     "validator_id": 7,
     "kind": "bus",

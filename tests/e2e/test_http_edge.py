@@ -17,12 +17,11 @@ from tapledger.auth import api_tokens
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.http.body_limit import REQUEST_BODY_MAX_BYTES, TAP_BATCH_BODY_MAX_BYTES
-from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.asgi_script import ScriptedBody, call, stream
 from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 from tests.hotstate_contract import RecordingHotState
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 AUTH_FAILURES = 10
 CHUNK_BYTES = 64 * 1024
 STREAMED_BYTES = 4 * TAP_BATCH_BODY_MAX_BYTES

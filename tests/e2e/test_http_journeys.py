@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from hardware.sam import SoftwareSam
 from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
 from tests.builders.settings import ExplicitSettings
 from tests.e2e.riders import (
     ADMIN,
@@ -30,12 +29,6 @@ def container(tmp_path: Path) -> Iterator[Container]:
     built = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
     yield built
     built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
 
 
 def test_a_2a_ride_is_held_posted_and_listed_for_its_rider(

@@ -41,12 +41,6 @@ def container(tmp_path: Path, clock: Clock) -> Iterator[Container]:
     built.close()
 
 
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
-
-
 def seeded_rider(client: TestClient) -> tuple[str, Phone]:
     account_id, phone = rider_with_phone(client)
     topped = client.post(

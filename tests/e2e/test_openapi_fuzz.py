@@ -22,13 +22,12 @@ from schemathesis.specs.openapi.checks import (
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 
 # Small, so the module stays within a couple of minutes on two busy cores; CI runs it on every
 # push, and the seeds differ, so coverage grows over runs rather than in one.
 EXAMPLES_PER_OPERATION_MAX = 8
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 # Every request comes from one token; the fuzzing must not meet the rate limit.
 RATE_LIMIT_REQUESTS = 1_000_000
 CHECKS = [
