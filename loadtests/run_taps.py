@@ -9,7 +9,8 @@ One command, everything on 127.0.0.1 and bounded in time:
    card MACs are re-verified); waits for `/healthz`;
 2. seeds validators, accounts, virtual cards (a P-256 key per simulated phone) and smart cards
    over HTTP, then builds every tap before any clock starts: TL1 codes signed on all cores,
-   card session proofs from `tapledger.load_fixtures` (run as a program: it needs `hardware`);
+   card session proofs made by the validators' own card flow on emulated cards
+   (`loadtests/harness/card_proofs.py`);
 3. (a) wrk ceilings, after a few seconds of uncounted warm-up and with the database vacuumed
    before each: batched QR taps, batched card taps, single taps at saturation, and single
    taps paced to about 500 req/s (wrk with a random delay before each request: a closed loop,
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ecdsa_us = report.ecdsa_p256_verify_us()
     print(f"one ECDSA P-256 verification: {ecdsa_us:.0f} µs", flush=True)
     with bench_environment(args.rate_limit, keep_work=args.keep_work) as bench:
-        seal_sam_keys(bench.work, bench.env)
+        seal_sam_keys(bench.env)
         server = start_server(bench.env, free_port(), bench.work / "server.log")
         try:
             print(f"server up at {server.base_url}, workers {server.worker_pids()}", flush=True)

@@ -45,11 +45,10 @@ from ticketing.cards.application.invalidation import (
     MessagesMayBeLost,
     TokensRevoked,
 )
-from ticketing.shared.access import Principal, Role
+from ticketing.shared.access import TOKEN_MAX_CHARS, Principal, Role
 
 TOKEN_PREFIX = "tlk_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_SECRET_BYTES = 32
-TOKEN_MAX_CHARS = 256
 TOKEN_LABEL_MAX_CHARS = 80
 TOKEN_ID_CHARS = 16  # a token's id is the first characters of its digest
 # Tokens listed in one answer, newest first.

@@ -40,6 +40,7 @@ from ticketing.cards.application.invalidation import (
 )
 from ticketing.cards.application.smart_cards import SmartCards
 from ticketing.cards.domain.smart_card import SmartCard
+from ticketing.fares.engine import FareEngine
 from ticketing.journeys.adapters.journey_views import JourneyFollower, JourneyViews
 from ticketing.journeys.adapters.pricing_locks import FilePricingLock, PostgresPricingLock
 from ticketing.journeys.application.journeys import Journeys
@@ -90,6 +91,13 @@ class Container:
     @property
     def followers(self) -> tuple[Follower, ...]:
         return (self.follower, self.card_follower, self.tap_follower, self.journey_follower)
+
+    def create_tables(self) -> None:
+        """The read models' tables, the tokens' and the idempotency records' (first process)."""
+        for follower in self.followers:
+            follower.create_tables()
+        self.tokens.create_tables()
+        self.idempotency_records.create_tables()
 
     def catch_up(self) -> None:
         """Brings every read model up to the end of the log (for the CLI and the demo)."""
@@ -201,13 +209,8 @@ def bootstrap(
     )
     engine = make_engine(settings.read_model_url())
     card_views = CardViews(engine)
-    verifier = TapVerifier(
-        keys=cards.published_keys,
-        deny_list=card_views,
-        card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
-        sam=sam if sam is not None else make_sam(settings),
-        clock=clock,
-        spawn=start_thread,
+    verifier = make_verifier(
+        cards, card_views, sam if sam is not None else make_sam(settings), clock
     )
     taps = TapIngestion(
         settings.event_store_env(create_tables=create_schema), verifier=verifier, clock=clock
@@ -215,12 +218,62 @@ def bootstrap(
     invalidations = make_invalidations(settings, engine)
     invalidations.subscribe(verifier.invalidate)
     cards.after_events.append(lambda events: publish_card_news(invalidations, cards, events))
-    follower = LedgerFollower(ledger, engine)
-    card_follower = CardFollower(cards, engine)
-    tap_follower = TapFollower(taps, engine)
     smart_cards = SmartCards(cards, ledger)
     journey_views = JourneyViews(engine)
-    journeys = Journeys(
+    journeys = make_journeys(
+        settings,
+        taps=taps,
+        ledger=ledger,
+        cards=cards,
+        smart_cards=smart_cards,
+        fares=fares,
+        journey_views=journey_views,
+        create_schema=create_schema,
+    )
+    tokens = TokenStore(engine, invalidations=invalidations)
+    invalidations.subscribe(tokens.invalidate)
+    container = Container(
+        settings=settings,
+        ledger=ledger,
+        cards=cards,
+        smart_cards=smart_cards,
+        engine=engine,
+        read_model=LedgerReadModel(engine),
+        follower=LedgerFollower(ledger, engine),
+        card_views=card_views,
+        card_follower=CardFollower(cards, engine),
+        taps=taps,
+        tap_views=TapViews(engine),
+        tap_follower=TapFollower(taps, engine),
+        journeys=journeys,
+        journey_views=journey_views,
+        journey_follower=JourneyFollower(journeys, engine),
+        hot_state=hot_state or make_hot_state(settings),
+        tokens=tokens,
+        pass_sales=PassSales(journeys, ledger),
+        idempotency_records=SqlIdempotencyRecords(engine),
+        invalidations=invalidations,
+    )
+    if create_schema:
+        container.create_tables()
+    tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
+    cards.ensure_issuer_key()
+    return container
+
+
+def make_journeys(
+    settings: Settings,
+    *,
+    taps: TapIngestion,
+    ledger: Ledger,
+    cards: CardIssuer,
+    smart_cards: SmartCards,
+    fares: FareEngine,
+    journey_views: JourneyViews,
+    create_schema: bool,
+) -> Journeys:
+    """The fare follower: builds journeys from the taps and charges them to the ledger."""
+    return Journeys(
         settings.event_store_env(create_tables=create_schema),
         taps=taps,
         ledger=ledger,
@@ -230,40 +283,20 @@ def bootstrap(
         open_journeys=journey_views.open_journeys,
         pricing_lock=make_pricing_lock(settings),
     )
-    journey_follower = JourneyFollower(journeys, engine)
-    tokens = TokenStore(engine, invalidations=invalidations)
-    invalidations.subscribe(tokens.invalidate)
-    idempotency_records = SqlIdempotencyRecords(engine)
-    if create_schema:
-        follower.create_tables()
-        card_follower.create_tables()
-        tap_follower.create_tables()
-        journey_follower.create_tables()
-        tokens.create_tables()
-        idempotency_records.create_tables()
-    tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
-    cards.ensure_issuer_key()
-    return Container(
-        settings=settings,
-        ledger=ledger,
-        cards=cards,
-        smart_cards=smart_cards,
-        engine=engine,
-        read_model=LedgerReadModel(engine),
-        follower=follower,
-        card_views=card_views,
-        card_follower=card_follower,
-        taps=taps,
-        tap_views=TapViews(engine),
-        tap_follower=tap_follower,
-        journeys=journeys,
-        journey_views=journey_views,
-        journey_follower=journey_follower,
-        hot_state=hot_state or make_hot_state(settings),
-        tokens=tokens,
-        pass_sales=PassSales(journeys, ledger),
-        idempotency_records=idempotency_records,
-        invalidations=invalidations,
+
+
+def make_verifier(
+    cards: CardIssuer, card_views: CardViews, sam: Sam | None, clock: Clock
+) -> TapVerifier:
+    """The backend's check of every tap: the issuer's published keys, the deny list, the smart
+    cards issued, and the SAM for card sessions (none: card taps cannot be checked)."""
+    return TapVerifier(
+        keys=cards.published_keys,
+        deny_list=card_views,
+        card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
+        sam=sam,
+        clock=clock,
+        spawn=start_thread,
     )
 
 

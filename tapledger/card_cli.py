@@ -13,13 +13,9 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from hardware.emulator.card import (
-    CardImageError,
-    EmulatedCard,
-    ImageFile,
-    KeyFileError,
-    master_keys_from_json,
-)
+from hardware.emulator.card import EmulatedCard
+from hardware.emulator.image import CardImageError, ImageFile
+from hardware.emulator.key_file import KeyFileError, master_keys_from_json
 from hardware.emulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdLink, parse_address
 from hardware.tlc1.constants import SERIAL_BYTES
 

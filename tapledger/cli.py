@@ -22,10 +22,10 @@ from tapledger.http.workers import WORKERS_MAX, PortInUse
 from tapledger.http.workers import serve as serve_workers
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
-from tapledger.validator_cli import validator_app
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
 from ticketing.shared.access import Role
 from ticketing.shared.domain.errors import DomainError
+from validators.cli import validator_app
 
 app = typer.Typer(no_args_is_help=True, help="Transit fares and street parking on one account.")
 projections = typer.Typer(no_args_is_help=True, help="Read models built from the event store.")

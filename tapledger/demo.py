@@ -23,6 +23,7 @@ from tapledger.demo_smartcard import smart_card_scene
 from tapledger.demo_taps import taps_scene
 from tapledger.settings import Settings
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
+from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.shared.domain.errors import DomainError
 from ticketing.shared.domain.rider import RiderCategory
@@ -79,7 +80,35 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
 
 def _morning(container: Container, clock: SimClock, console: Console) -> dict[str, UUID]:
     """Runs the morning's story; returns the riders' accounts by first name."""
-    ledger = container.ledger
+    riders = _open_accounts(container.ledger, console)
+    step = _Step(container.ledger, console)
+    _top_ups(step, riders, clock, console)
+    _metro(step, riders, clock, console)
+    _buses_and_parking(step, riders, clock, console)
+    _abandoned_entry_and_lost_phone(container, step, riders["Lan"], clock, console)
+    return riders
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One command of the story through the ledger, printed ok (or a repeat) or refused."""
+
+    ledger: Ledger
+    console: Console
+
+    def __call__(self, story: str, command: Command) -> None:
+        try:
+            receipt = self.ledger.execute(command)
+        except DomainError as error:
+            self.console.print(
+                f"  [yellow]refused[/yellow] {story}: [bold]{error.code}[/bold] ({error})"
+            )
+            return
+        note = " [dim](a repeat: nothing changed)[/dim]" if receipt.replayed else ""
+        self.console.print(f"  [green]ok[/green] {story}{note}")
+
+
+def _open_accounts(ledger: Ledger, console: Console) -> dict[str, UUID]:
     lan = ledger.open_account(rider_category=RiderCategory.REGULAR, display_name="Nguyễn Thị Lan")
     minh = ledger.open_account(rider_category=RiderCategory.PRIORITY, display_name="Trần Văn Minh")
     hoa = ledger.open_account(rider_category=RiderCategory.ELDERLY, display_name="Lê Thị Hoa")
@@ -87,79 +116,84 @@ def _morning(container: Container, clock: SimClock, console: Console) -> dict[st
         rider_category=RiderCategory.REGULAR, display_name="Phạm Quốc Tuấn", overdraft_vnd=10_000
     )
     console.print("opened 4 accounts: a regular rider, a student, an elderly rider, a driver")
+    return {"Lan": lan.id, "Minh": minh.id, "Hoa": hoa.id, "Tuan": tuan.id}
 
-    def step(story: str, command: Command) -> None:
-        try:
-            receipt = ledger.execute(command)
-        except DomainError as error:
-            console.print(
-                f"  [yellow]refused[/yellow] {story}: [bold]{error.code}[/bold] ({error})"
-            )
-            return
-        note = " [dim](a repeat: nothing changed)[/dim]" if receipt.replayed else ""
-        console.print(f"  [green]ok[/green] {story}{note}")
 
+def _top_ups(step: _Step, riders: dict[str, UUID], clock: SimClock, console: Console) -> None:
+    lan, minh, tuan = riders["Lan"], riders["Minh"], riders["Tuan"]
     console.print(f"\n[bold]{clock.now:%H:%M}[/bold] top-ups arrive from the payment provider")
-    step("Lan tops up 200,000 VND", TopUp(lan.id, 200_000, "momo-7781"))
-    step("the provider re-sends Lan's callback", TopUp(lan.id, 200_000, "momo-7781"))
-    step("a forged callback reuses that reference", TopUp(lan.id, 900_000, "momo-7781"))
-    step("Minh tops up 5,000 VND", TopUp(minh.id, 5_000, "vnpay-1203"))
-    step("Tuấn tops up 100,000 VND", TopUp(tuan.id, 100_000, "bank-55120"))
+    step("Lan tops up 200,000 VND", TopUp(lan, 200_000, "momo-7781"))
+    step("the provider re-sends Lan's callback", TopUp(lan, 200_000, "momo-7781"))
+    step("a forged callback reuses that reference", TopUp(lan, 900_000, "momo-7781"))
+    step("Minh tops up 5,000 VND", TopUp(minh, 5_000, "vnpay-1203"))
+    step("Tuấn tops up 100,000 VND", TopUp(tuan, 100_000, "bank-55120"))
 
+
+def _metro(step: _Step, riders: dict[str, UUID], clock: SimClock, console: Console) -> None:
+    lan, minh = riders["Lan"], riders["Minh"]
     clock.advance(minutes=20)
     console.print(f"\n[bold]{clock.now:%H:%M}[/bold] metro line 2A, Cát Linh to Hà Đông")
     step(
         "Lan enters at Cát Linh: hold the maximum fare",
-        PlaceHold(lan.id, "m2a-cl-0650-lan", METRO_2A_MAX_FARE_VND, METRO_ENTRY_HOLD_TTL_S),
+        PlaceHold(lan, "m2a-cl-0650-lan", METRO_2A_MAX_FARE_VND, METRO_ENTRY_HOLD_TTL_S),
     )
     step(
         "Minh enters too, but 5,000 VND does not cover the maximum fare",
-        PlaceHold(minh.id, "m2a-cl-0650-minh", METRO_2A_MAX_FARE_VND, METRO_ENTRY_HOLD_TTL_S),
+        PlaceHold(minh, "m2a-cl-0650-minh", METRO_2A_MAX_FARE_VND, METRO_ENTRY_HOLD_TTL_S),
     )
     clock.advance(minutes=14)
     step(
         "Lan exits at La Khê: post the real fare, 11,000 VND",
-        PostHold(lan.id, "m2a-cl-0650-lan", 11_000),
+        PostHold(lan, "m2a-cl-0650-lan", 11_000),
     )
-    step("the gate retries the exit", PostHold(lan.id, "m2a-cl-0650-lan", 11_000))
+    step("the gate retries the exit", PostHold(lan, "m2a-cl-0650-lan", 11_000))
 
+
+def _buses_and_parking(
+    step: _Step, riders: dict[str, UUID], clock: SimClock, console: Console
+) -> None:
+    lan, minh, tuan = riders["Lan"], riders["Minh"], riders["Tuan"]
     clock.advance(minutes=10)
     console.print(f"\n[bold]{clock.now:%H:%M}[/bold] buses")
-    step("Minh rides route 32 (under 15 km): 8,000 VND", Debit(minh.id, "bus-32-0714-minh", 8_000))
-    step("Lan rides route 01: 8,000 VND", Debit(lan.id, "bus-01-0714-lan", 8_000, "route 01"))
+    step("Minh rides route 32 (under 15 km): 8,000 VND", Debit(minh, "bus-32-0714-minh", 8_000))
+    step("Lan rides route 01: 8,000 VND", Debit(lan, "bus-01-0714-lan", 8_000, "route 01"))
 
     console.print(f"\n[bold]{clock.now:%H:%M}[/bold] street parking, Đống Đa")
     step(
         "Tuấn parks: hold the 2-hour quote",
-        PlaceHold(tuan.id, "park-dd-0724-tuan", PARKING_QUOTE_VND, 3 * 3600, "car, Tôn Đức Thắng"),
+        PlaceHold(tuan, "park-dd-0724-tuan", PARKING_QUOTE_VND, 3 * 3600, "car, Tôn Đức Thắng"),
     )
     step(
         "Tuấn books a second spot, then cancels",
-        PlaceHold(tuan.id, "park-dd-0725-tuan", PARKING_QUOTE_VND, 3600),
+        PlaceHold(tuan, "park-dd-0725-tuan", PARKING_QUOTE_VND, 3600),
     )
-    step("the cancellation voids that hold", VoidHold(tuan.id, "park-dd-0725-tuan"))
+    step("the cancellation voids that hold", VoidHold(tuan, "park-dd-0725-tuan"))
     clock.advance(minutes=55)
     step(
         "Tuấn leaves within the hour: post 25,000 VND",
-        PostHold(tuan.id, "park-dd-0724-tuan", 25_000),
+        PostHold(tuan, "park-dd-0724-tuan", 25_000),
     )
 
+
+def _abandoned_entry_and_lost_phone(
+    container: Container, step: _Step, lan: UUID, clock: SimClock, console: Console
+) -> None:
+    ledger = container.ledger
     clock.advance(minutes=5)
     console.print(f"\n[bold]{clock.now:%H:%M}[/bold] an abandoned entry and a lost phone")
     step(
         "Lan enters at Thái Hà and never taps out",
-        PlaceHold(lan.id, "m2a-th-0854-lan", METRO_2A_MAX_FARE_VND, 3600),
+        PlaceHold(lan, "m2a-th-0854-lan", METRO_2A_MAX_FARE_VND, 3600),
     )
     clock.advance(hours=2)
     expired, _ = sweep_expired_holds(ledger, container.read_model, container.follower)
     console.print(f"  [green]ok[/green] the sweeper released {expired} expired hold(s)")
-    ledger.block_account(lan.id, reason="phone reported lost")
+    ledger.block_account(lan, reason="phone reported lost")
     console.print("  [green]ok[/green] Lan reports her phone lost: the account is blocked")
-    step("a bus validator charges Lan's account", Debit(lan.id, "bus-01-1100-lan", 8_000))
-    ledger.unblock_account(lan.id)
+    step("a bus validator charges Lan's account", Debit(lan, "bus-01-1100-lan", 8_000))
+    ledger.unblock_account(lan)
     console.print("  [green]ok[/green] Lan's new phone is bound: the account is unblocked")
-    step("Lan rides again", Debit(lan.id, "bus-01-1130-lan", 8_000))
-    return {"Lan": lan.id, "Minh": minh.id, "Hoa": hoa.id, "Tuan": tuan.id}
+    step("Lan rides again", Debit(lan, "bus-01-1130-lan", 8_000))
 
 
 def _report(container: Container, lan_id: UUID, console: Console) -> bool:

@@ -192,11 +192,11 @@ def _load_notes(f: Figures) -> str:
   (the default 1,200 would refuse the load; the Redis-backed limiter still runs on every request).
 * **Taps**: all built before the clock starts. {phones} phones (P-256 keys, virtual cards
   issued over HTTP) sign TL1 codes; {cards} smart cards issued over HTTP, their session
-  proofs from one real emulated session per card (`tapledger.load_fixtures`), the rest MAC'd with
-  the card's session keys. {100 * FORGED_SHARE:.1f} % of QR taps carry a forged signature
-  (device decision `refused`). Each tap is new (its `(validator, seq)` and its code or
-  card counter unused), unless
-  it is one of Locust's re-sends; a wrk row marked "bodies re-sent" ran out of new bodies.
+  proofs from one real emulated session per card (`loadtests/harness/card_proofs.py`), the
+  rest MAC'd with the card's session keys. {100 * FORGED_SHARE:.1f} % of QR taps carry a
+  forged signature (device decision `refused`). Each tap is new (its `(validator, seq)` and
+  its code or card counter unused), unless it is one of Locust's re-sends; a wrk row marked
+  "bodies re-sent" ran out of new bodies.
 * **wrk** rows: one body per request, each sent once, taken in order from files of pre-built
   bodies (`loadtests/taps.lua`), after {WARMUP_SECONDS} s of batched QR taps that are not
   counted. Before each row the database is vacuumed and checkpointed, so no row pays for the

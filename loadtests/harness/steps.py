@@ -98,7 +98,7 @@ def build_taps(
         print(f"signed {len(codes):,} codes in {time.monotonic() - began:.1f} s", flush=True)
         began = time.monotonic()
         per_card = math.ceil(sizes.card_needed / len(world.cards))
-        proofs = card_proofs(world, per_card, tapped_at, bench.work, bench.env)
+        proofs = card_proofs(world, per_card, tapped_at, bench.env)
         print(f"made {len(proofs):,} card proofs in {time.monotonic() - began:.1f} s", flush=True)
         maker = TapMaker(codes, proofs, tapped_at)
         check_accepted(client, world, maker)

@@ -1,21 +1,18 @@
 """The taps themselves, built before any clock starts: TL1 codes signed on every core, card
-session proofs from `tapledger.load_fixtures`, and the validator's record around each."""
+session proofs from `loadtests/harness/card_proofs.py`, and the validator's record around each."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from loadtests.harness.card_proofs import card_session_proofs, sam_master_keys
 from loadtests.harness.plan import FORGED_SHARE, QR_SHARE_BUS, QR_SHARE_METRO
 from loadtests.harness.seeding import Device, World
 from ticketing.tl1.device import sign_code
@@ -55,42 +52,13 @@ def sign_codes(world: World, count: int, generated_at: int) -> list[str]:
     return codes[:count]
 
 
-def load_fixtures(env: dict[str, str], cards: Path, per_card: int, out: Path, at: int) -> None:
-    """`tapledger.load_fixtures`, run as a program: it needs `hardware`, which the load tests
-    may not import. It draws the SAM keys into the key file if there are none yet."""
-    subprocess.run(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "tapledger.load_fixtures",
-            "--cards",
-            str(cards),
-            "--proofs-per-card",
-            str(per_card),
-            "--key-file",
-            env["TAPLEDGER_SAM_KEY_FILE"],
-            "--out",
-            str(out),
-            "--at",
-            str(at),
-        ],
-        env=env,
-        check=True,
-    )
+def seal_sam_keys(env: dict[str, str]) -> None:
+    """The SAM key file must exist before the server starts: draw the keys and seal them."""
+    sam_master_keys(env)
 
 
-def seal_sam_keys(work: Path, env: dict[str, str]) -> None:
-    """The SAM key file must exist before the server starts: draw the keys with no cards."""
-    (work / "none.json").write_text("[]")
-    load_fixtures(env, work / "none.json", 1, work / "none-out.json", 0)
-
-
-def card_proofs(world: World, per_card: int, at: int, work: Path, env: dict[str, str]) -> list[Tap]:
-    cards_file = work / "cards.json"
-    cards_file.write_text(json.dumps(world.cards))
-    out = work / "proofs.json"
-    load_fixtures(env, cards_file, per_card, out, at)
-    by_card: dict[str, list[dict[str, Any]]] = json.loads(out.read_text())
+def card_proofs(world: World, per_card: int, at: int, env: dict[str, str]) -> list[Tap]:
+    by_card = card_session_proofs(sam_master_keys(env), world.cards, per_card, at)
     serials = list(by_card)
     return [
         {"serial": serial, "proof": by_card[serial][i]}

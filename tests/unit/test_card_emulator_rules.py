@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hardware.emulator.card import (
-    CardImage,
-    CardImageError,
-    CardTorn,
-    EmulatedCard,
-    ImageFile,
-    KeyFileError,
-    master_keys_from_json,
-)
+from hardware.emulator.card import CardTorn, EmulatedCard
+from hardware.emulator.image import CardImage, CardImageError, ImageFile
+from hardware.emulator.key_file import KeyFileError, master_keys_from_json
 from hardware.tlc1.constants import (
     CHANGES_PER_SESSION_MAX,
     LEVELS_ALLOWED,
@@ -32,7 +26,7 @@ from hardware.tlc1.constants import (
 )
 from hardware.tlc1.crypto import card_mac
 from hardware.tlc1.records import Contract, Event, EventKind
-from tests.unit.test_card_emulator_vectors import (
+from tests.builders.card_emulator import (
     ABORT,
     MASTER_KEYS,
     OK,

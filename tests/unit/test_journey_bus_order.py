@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
-from ticketing.journeys.domain.journey import JourneyStatus
+from tests.builders.journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
+from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import Leg
 
 ROUTE_01_FARE_VND = 10_000
 MINUTES_APART = 10
@@ -34,7 +35,8 @@ def ride(times_min: list[int], order: list[int]) -> tuple[Legs, World, UUID]:
         (leg["departure"], leg["arrival"])
         for journey in world.journeys_of(account_id)
         if journey.status is not JourneyStatus.MERGED
-        for leg in journey.legs
+        # In their stored form, times as ISO strings: as the journeys' read model shows them.
+        for leg in map(Leg.stored, journey.legs)
     ]
     return sorted(legs, key=str), world, account_id
 

@@ -7,8 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.tap_media import Phone
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
@@ -21,10 +20,12 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
+from tests.tap_media import Phone
 from ticketing.accounts.domain.transfer import HoldOutcome
 from ticketing.journeys.application.charges import transfer_id
 from ticketing.journeys.application.journeys import Journeys
-from ticketing.journeys.domain.journey import JourneyStatus, ServiceDayNotEnded
+from ticketing.journeys.domain.journey_errors import ServiceDayNotEnded
+from ticketing.journeys.domain.journey_status import JourneyStatus
 
 BUS_01_FARE_VND = 10_000
 # 05:00 in Hanoi the next day: service day DAY (04:00 to 04:00) has ended.

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     DAY,
     GATE_IN_01,
@@ -20,9 +20,10 @@ from tests.unit.test_journeys import (
     build,
 )
 from ticketing.accounts.domain.commands import TopUp
-from ticketing.journeys.application import taps as journey_taps
-from ticketing.journeys.application.taps import EXITS_WAITING_FULL
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.application import metro_taps
+from ticketing.journeys.application.metro_taps import EXITS_WAITING_FULL
+from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import Leg
 from ticketing.journeys.domain.rider_journeys import PENDING_EXITS_MAX, RiderJourneys
 from ticketing.shared.domain.invariants import InvariantViolated
 
@@ -73,7 +74,8 @@ def rides_uploaded(order: str, rides: int, every_min: int) -> tuple[list[object]
         (leg["from_stop_id"], leg["to_stop_id"], leg["departure"], leg["arrival"])
         for journey in world.journeys_of(account_id)
         if journey.status is not JourneyStatus.MERGED
-        for leg in journey.legs
+        # In their stored form, times as ISO strings: as the journeys' read model shows them.
+        for leg in map(Leg.stored, journey.legs)
     ]
     return sorted(legs, key=str), world.balance(account_id)
 
@@ -139,7 +141,7 @@ def test_at_the_bound_the_oldest_exit_of_a_closed_day_makes_room_for_a_new_one(
     # A smaller bound, same rule: the day-end close replays the rider's book for each journey
     # it closes, so closing PENDING_EXITS_MAX of one rider's exits would take minutes.
     bound = 4
-    monkeypatch.setattr(journey_taps, "PENDING_EXITS_MAX", bound)
+    monkeypatch.setattr(metro_taps, "PENDING_EXITS_MAX", bound)
     account_id, phone = world.rider()
     for ride in range(bound):
         world.tap(phone, GATE_OUT_02, RIDE_MIN + ride * RIDE_EVERY_MIN)

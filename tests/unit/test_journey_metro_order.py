@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
@@ -27,7 +27,8 @@ from tests.unit.test_journeys import (
     GATE_OUT_12,
     build,
 )
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.leg import Leg
 
 ROUTE_01_FARE_VND = 10_000
 CAT_LINH_TO_YEN_NGHIA_VND = 15_000
@@ -51,7 +52,8 @@ def ride(taps: list[tuple[int, int]], order: tuple[int, ...]) -> Outcome:
         (leg["from_stop_id"], leg["to_stop_id"], leg["departure"], leg["arrival"])
         for journey in world.journeys_of(account_id)
         if journey.status is not JourneyStatus.MERGED
-        for leg in journey.legs
+        # In their stored form, times as ISO strings: as the journeys' read model shows them.
+        for leg in map(Leg.stored, journey.legs)
     ]
     return sorted(legs, key=str), world.balance(account_id)
 

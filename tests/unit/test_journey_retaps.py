@@ -18,22 +18,9 @@ from hardware.fake_reader import CardInReader
 from hardware.sam import SoftwareSam
 from hardware.tlc1.records import EventKind
 from hardware.tlc1.terminal import Terminal
-from tests.tap_media import MASTER_KEYS, NETWORK
-from tests.unit.test_card_purses import unix
-from tests.unit.test_card_tearing_money import LosesAnswer
-from tests.unit.test_journey_purse_refunds import (
-    CAT_LINH_TO_LA_THANH_VND,
-    DEAREST_TO_LA_THANH_VND,
-    MAX_FROM_CAT_LINH_VND,
-    PURSE_VND,
-    ROUTE_01_FARE_VND,
-    decide,
-    only_journey,
-    purse_on_card,
-    rider_with_card,
-    upload,
-)
-from tests.unit.test_journeys import (
+from tests.builders.card_purses import unix
+from tests.builders.card_tearing import LosesAnswer
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
@@ -45,7 +32,20 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
-from ticketing.journeys.domain.journey import JourneyStatus
+from tests.builders.purse_refunds import (
+    CAT_LINH_TO_LA_THANH_VND,
+    DEAREST_TO_LA_THANH_VND,
+    MAX_FROM_CAT_LINH_VND,
+    PURSE_VND,
+    ROUTE_01_FARE_VND,
+    decide,
+    only_journey,
+    purse_on_card,
+    rider_with_card,
+    upload,
+)
+from tests.tap_media import MASTER_KEYS, NETWORK
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.taps.application.ingestion import CardTap
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 
@@ -189,7 +189,7 @@ def torn_ride(world: World, *, answer_lost: bool, retap_at: tuple[int, ...] = (B
 
 def legs(world: World, account_id: UUID) -> list[tuple[str, ...]]:
     return [
-        tuple(leg[key] for key in ROUTE)
+        tuple(getattr(leg, key) for key in ROUTE)
         for journey in world.journeys_of(account_id)
         for leg in journey.legs
     ]
@@ -212,7 +212,7 @@ def test_a_retap_after_a_lost_close_answer_books_the_torn_fare_as_paid_from_the_
     world.follow()
     journey = only_journey(world, ride.account_id)
     assert journey.purse_paid_vnd == ROUTE_01_FARE_VND
-    assert journey.legs[0]["departure"] == START.isoformat()  # when the card paid
+    assert journey.legs[0].departure == START  # when the card paid
 
 
 def test_a_lost_close_answer_then_the_tap_off_costs_one_fare(world: World) -> None:
@@ -290,7 +290,7 @@ def test_a_retap_alone_after_the_torn_tap_opens_nothing(world: World) -> None:
     ride.upload_retap()
     world.follow()
     journey = only_journey(world, ride.account_id)
-    assert [(leg["entry_tap"] is None, leg["exit_tap"] is None) for leg in journey.legs] == [
+    assert [(leg.entry_tap is None, leg.exit_tap is None) for leg in journey.legs] == [
         (False, True)
     ]
     assert journey.purse_paid_vnd == ROUTE_01_FARE_VND
@@ -347,9 +347,7 @@ def test_a_metro_ride_torn_at_both_gates_and_tapped_again_refunds_what_an_untorn
         upload(world, *taps[index])
     world.follow()
     journey = only_journey(world, account_id)
-    assert [(leg["from_stop_id"], leg["to_stop_id"]) for leg in journey.legs] == [
-        ("2A-01", "2A-02")
-    ]
+    assert [(leg.from_stop_id, leg.to_stop_id) for leg in journey.legs] == [("2A-01", "2A-02")]
     assert journey.purse_paid_vnd == MAX_FROM_CAT_LINH_VND
     refund_vnd = MAX_FROM_CAT_LINH_VND - CAT_LINH_TO_LA_THANH_VND
     assert world.balance(account_id) == (BALANCE_VND + refund_vnd, 0)

@@ -111,3 +111,38 @@ def test_the_cache_forgets_what_another_writer_changed_and_keeps_what_it_saved()
     assert cache.get(mine, load) is account
     assert cache.get(theirs, load) is not None
     assert loads == [theirs]
+
+
+def test_a_refused_batch_reads_again_only_the_accounts_it_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = Ledger()
+    rich, poor, bystander = funded(ledger), funded(ledger, 1_000), funded(ledger)
+    assert ledger.execute_all([Debit(bystander, "d0", 1_000, "ride")]).committed
+    reads: list[UUID] = []
+    get = ledger.repository.get
+
+    def counting_get(aggregate_id: UUID, *args: object, **kwargs: object) -> Aggregate:
+        reads.append(aggregate_id)
+        return get(aggregate_id)
+
+    monkeypatch.setattr(ledger.repository, "get", counting_get)
+    outcome = ledger.execute_all(
+        [Debit(rich, "d2", 10_000, "ride"), Debit(poor, "d3", 10_000, "ride")]
+    )
+    assert (outcome.committed, outcome.refused_at) == (False, 1)
+    reads.clear()
+    assert ledger.execute_all(
+        [
+            Debit(bystander, "d4", 1_000, "ride"),
+            Debit(poor, "d5", 500, "ride"),
+            Debit(rich, "d6", 500, "ride"),
+        ]
+    ).committed
+    # The rich rider's debit was applied in memory, then thrown away with the batch: read
+    # again. The rider short of money was only read (the debit was refused before it changed
+    # anything), and the bystander was not in the batch: neither is read again.
+    assert reads == [rich]
+    assert balance(ledger, rich) == (SEED_VND - 500, 0)
+    assert balance(ledger, poor) == (500, 0)
+    assert balance(ledger, bystander) == (SEED_VND - 2_000, 0)

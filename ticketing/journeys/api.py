@@ -14,8 +14,8 @@ from ticketing.accounts.schemas import TRANSFER_ID_REGEX
 from ticketing.journeys.adapters.journey_views import JOURNEYS_PAGE_MAX, JourneyRow, JourneyViews
 from ticketing.journeys.application.journeys import Journeys
 from ticketing.journeys.application.pass_sales import PASS_SALE_MEDIUM_DEFAULT, PassSales
-from ticketing.journeys.domain import journey, rider_passes
-from ticketing.journeys.domain.journey import JourneyStatus
+from ticketing.journeys.domain import journey_errors, rider_passes
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.journeys.domain.rider_passes import PURCHASE_ID_MAX_CHARS
 from ticketing.shared.access import Role, require_role
 from ticketing.shared.domain.errors import DomainError
@@ -50,7 +50,7 @@ JourneysDep = Annotated[Journeys, Depends(_journeys)]
 
 # The statuses of the journeys' and passes' errors (see `ticketing.shared.error_status`).
 ERROR_STATUS: ErrorStatus = {
-    journey.ServiceDayNotEnded: 409,
+    journey_errors.ServiceDayNotEnded: 409,
     rider_passes.PassPurchaseConflict: 409,
     rider_passes.TooManyPasses: 409,
     rider_passes.UnknownPassProduct: 404,

@@ -15,6 +15,10 @@ class Role(StrEnum):
     VALIDATOR = "validator"  # one device: uploads its own taps, nothing else
 
 
+# The longest bearer token the backend accepts. Here, not in the product, because a device reads
+# its token from a file and refuses one the backend would refuse too.
+TOKEN_MAX_CHARS = 256
+
 # Where the HTTP layer leaves the principal it authenticated, in the request's state, so that a
 # route reads it there instead of authenticating the request a second time.
 PRINCIPAL_STATE_KEY = "principal"

@@ -281,6 +281,8 @@ class _Work:
         self._memory = memory
         self._accounts: dict[UUID, TransportAccount] = {}
         self._transfers: dict[str, Transfer | None] = {}
+        # The version each aggregate had when the memory handed it out (None: made here).
+        self._versions: dict[UUID, int | None] = {}
 
     def account(self, account_id: UUID) -> TransportAccount:
         if account_id not in self._accounts:
@@ -291,6 +293,7 @@ class _Work:
                 if not isinstance(found, TransportAccount):
                     raise AccountNotFound(account_id)
                 self._accounts[account_id] = found
+                self._versions[account_id] = found.version
         return self._accounts[account_id]
 
     def transfer(self, transfer_id: str) -> Transfer | None:
@@ -301,13 +304,17 @@ class _Work:
                 check_transfer_id(transfer_id)
                 found = self._memory.get(Transfer.create_id(transfer_id), self._load)
                 self._transfers[transfer_id] = found if isinstance(found, Transfer) else None
+                self._versions[Transfer.create_id(transfer_id)] = getattr(found, "version", None)
         return self._transfers[transfer_id]
 
     def forget(self) -> None:
-        """Drops what this attempt read from the memory: it may hold unsaved changes."""
+        """Drops from the memory what this attempt made or changed: it may hold changes the
+        store does not (pending, or taken by a save that failed). What it only read stays."""
         if self._memory is not None:
-            self._memory.forget(self._accounts)
-            self._memory.forget(Transfer.create_id(t) for t in self._transfers)
+            aggregates: list[Any] = [*self._accounts.values(), *self._transfers.values()]
+            self._memory.forget(
+                a.id for a in aggregates if a is not None and a.version != self._versions[a.id]
+            )
 
     def _load(self, aggregate_id: UUID) -> Any:
         try:
@@ -328,6 +335,7 @@ class _Work:
     def add(self, transfer: Transfer) -> None:
         require(self._transfers.get(transfer.transfer_id) is None, "a transfer id is new")
         self._transfers[transfer.transfer_id] = transfer
+        self._versions[transfer.id] = None
         if self._memory is not None:
             self._memory.put(transfer.id, transfer)
 

@@ -29,7 +29,8 @@ from sqlalchemy import (
     update,
 )
 
-from ticketing.journeys.domain.journey import Journey, JourneyStatus
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.shared.adapters.follower import FOLLOW_SECTION_MAX, Follower
 
 PROJECTION_NAME = "journeys"

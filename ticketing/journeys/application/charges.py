@@ -14,7 +14,8 @@ from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.accounts.domain.errors import HoldAlreadyResolved, LedgerError
 from ticketing.accounts.domain.transfer import HoldOutcome
-from ticketing.journeys.domain.journey import Journey, PaidFrom
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import PaidFrom
 
 # A metro hold outlives the service day it began in, so the day-end close still finds it
 # pending and posts it, rather than the ledger expiring it first.

@@ -64,16 +64,20 @@ from ticketing.journeys.application.pricing_lock import (
 )
 from ticketing.journeys.application.purses import PurseRecorder
 from ticketing.journeys.application.section import Section
-from ticketing.journeys.application.taps import TapPlace, apply_tap, close_journey
-from ticketing.journeys.domain.journey import Journey, JourneyStatus, PaidFrom, ServiceDayNotEnded
+from ticketing.journeys.application.tap_work import TapPlace
+from ticketing.journeys.application.taps import apply_tap, close_journey
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_errors import ServiceDayNotEnded
+from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 from ticketing.journeys.domain.rider_passes import RiderPasses
-from ticketing.shared.domain.invariants import require
+from ticketing.shared.domain.invariants import InvariantViolated, require
 from ticketing.shared.following import FOLLOW_POLL_S, catch_up, follow, next_section
 from ticketing.shared.log_checked_cache import LogCheckedCache
 from ticketing.shared.observed import LOG_SECTION_MAX, ObservedApplication
 from ticketing.taps.application.ingestion import TapIngestion
 from ticketing.taps.domain.tap import Tap, Verdict
+from ticketing.taps.domain.tap_facts import TapFacts
 from ticketing.taps.domain.validator import Validator, ValidatorKind
 
 # Taps read from the log per pull; they are applied in sections, each one transaction.
@@ -182,7 +186,7 @@ class Journeys(ObservedApplication):
             if section is None:
                 return 0
             notifications = section.notifications
-            taps = [(n.id, self.taps.mapper.to_domain_event(n)) for n in notifications]
+            taps = [(n.id, _recorded(self.taps.mapper.to_domain_event(n))) for n in notifications]
             short: set[UUID] = set()  # accounts the ledger refused a command in this pull
             while taps:
                 applied = self._apply_section(taps, short)
@@ -243,7 +247,7 @@ class Journeys(ObservedApplication):
 
     # Internals
 
-    def _apply_section(self, taps: Sequence[tuple[int, Any]], short: set[UUID]) -> int:
+    def _apply_section(self, taps: Sequence[tuple[int, TapFacts]], short: set[UUID]) -> int:
         """Applies the longest run of `taps` the ledger accepts as one batch, and saves it with
         the tracking record of its last tap; returns how many taps it applied (at least one).
 
@@ -294,7 +298,7 @@ class Journeys(ObservedApplication):
                 return self._apply_alone(*taps[0])
             limit = refused_tap
 
-    def _apply_alone(self, notification_id: int, tap: Any) -> int:
+    def _apply_alone(self, notification_id: int, tap: TapFacts) -> int:
         """Applies one tap running each ledger command as it comes (the riders' aggregates come
         from the cache, checked against the log first, as a section's do)."""
         self._cache.refresh()
@@ -326,7 +330,9 @@ class Journeys(ObservedApplication):
             section.discard()
             raise
 
-    def _apply(self, tap: Any, section: Section, charger: Charger, purses: SectionPurses) -> None:
+    def _apply(
+        self, tap: TapFacts, section: Section, charger: Charger, purses: SectionPurses
+    ) -> None:
         if tap.verification != Verdict.ACCEPTED:
             return  # the backend could not verify the medium: nobody to charge
         # A verified session's purse is the card's own, whatever the gate decided.
@@ -360,7 +366,7 @@ class Journeys(ObservedApplication):
         )
         section.keep(*journeys)
 
-    def _paying_account(self, tap: Any) -> UUID | None:
+    def _paying_account(self, tap: TapFacts) -> UUID | None:
         """The account a tap would charge, if it would charge one (as `_apply` finds it)."""
         if tap.verification != Verdict.ACCEPTED or tap.device_decision != Verdict.ACCEPTED:
             return None
@@ -410,6 +416,13 @@ class Journeys(ObservedApplication):
         # `save` would take them; the follower records its sections itself.
         self._take_snapshots(processing)
         self._notify(recordings)
+
+
+def _recorded(event: object) -> TapFacts:
+    """A tap the follower read from the Taps log, which it reads for recorded taps only."""
+    if not isinstance(event, Tap.Recorded):
+        raise InvariantViolated(f"the journey follower read a {type(event).__name__}")
+    return event
 
 
 class PricingLockLost(Exception):

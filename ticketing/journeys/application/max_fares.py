@@ -11,13 +11,12 @@ name the leg's time.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import Any
 
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.journey import Entitlements, Fare
-from ticketing.fares.journey_fares import max_fare
+from ticketing.fares.journey_fares import JourneyLeg, OpenEnd, max_fare
 
 # Answers kept per process (stops x categories x media for one-leg journeys, and some transfers).
 MAX_FARES_REMEMBERED_MAX = 50_000
@@ -35,7 +34,7 @@ class MaxFares:
         self._memo: dict[Hashable, Fare] = {}
 
     def max_fare(
-        self, legs: list[dict[str, Any]], category: str, media: str, held: Entitlements
+        self, legs: Sequence[JourneyLeg], category: str, media: str, held: Entitlements
     ) -> Fare:
         key = self._key(legs, category, media, held)
         if key is None:
@@ -49,32 +48,30 @@ class MaxFares:
         return found
 
     def _key(
-        self, legs: list[dict[str, Any]], category: str, media: str, held: Entitlements
+        self, legs: Sequence[JourneyLeg], category: str, media: str, held: Entitlements
     ) -> Hashable | None:
         if self._timed or held.passes:
             return None
         spent: tuple[tuple[str, int], ...] = ()
         if self._capped & {None, category}:
             spent = tuple(sorted((str(period), vnd) for period, vnd in held.spent_vnd.items()))
-        open_leg = legs[-1]
-        missing = "to" if open_leg["exit_tap"] is None else "from"
-        known = open_leg["from_stop_id"] if missing == "to" else open_leg["to_stop_id"]
-        at = open_leg["departure"] if missing == "to" else open_leg["arrival"]
-        origin = datetime.fromisoformat(at)
+        open_end = OpenEnd.of(legs[-1])
+        origin = open_end.at
         earlier = tuple(
             (
-                leg["network_id"],
-                leg["route_id"],
-                leg["from_stop_id"],
-                leg["to_stop_id"],
-                _offset_s(leg["departure"], origin),
-                _offset_s(leg["arrival"], origin),
+                leg.network_id,
+                leg.route_id,
+                leg.from_stop_id,
+                leg.to_stop_id,
+                _offset_s(leg.departure, origin),
+                _offset_s(leg.arrival, origin),
             )
             for leg in legs[:-1]
         )
-        last = (open_leg["network_id"], open_leg["route_id"], known, missing)
+        missing = "from" if open_end.is_exit else "to"
+        last = (open_end.network_id, open_end.route_id, open_end.stop_id, missing)
         return (category, media, spent, earlier, last)
 
 
-def _offset_s(moment: str | None, origin: datetime) -> float | None:
-    return None if moment is None else (datetime.fromisoformat(moment) - origin).total_seconds()
+def _offset_s(moment: datetime | None, origin: datetime) -> float | None:
+    return None if moment is None else (moment - origin).total_seconds()

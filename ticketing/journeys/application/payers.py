@@ -15,7 +15,7 @@ from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.account import TransportAccount
 from ticketing.cards.application.card_issuer import CardIssuer
 from ticketing.cards.application.smart_cards import SmartCards
-from ticketing.journeys.domain.journey import PaidFrom
+from ticketing.journeys.domain.journey_status import PaidFrom
 
 # Media and accounts remembered per process; past it, the memory starts again empty.
 PAYERS_CACHED_MAX = 100_000

@@ -16,14 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any
 
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.feed import CapPeriod
 from ticketing.fares.journey import NO_ENTITLEMENTS, Coverage, Entitlements, Fare, HeldPass
 from ticketing.fares.journey_fares import max_fare, price
 from ticketing.journeys.application.max_fares import MaxFares
-from ticketing.journeys.domain.journey import Journey, PaidFrom
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import PaidFrom
+from ticketing.journeys.domain.leg import Leg
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 from ticketing.journeys.domain.rider_passes import RiderPasses
 
@@ -51,7 +52,7 @@ class RiderPricing:
     book: RiderJourneys
     max_fares: MaxFares | None = None  # remembered answers of `max_fare`, shared by riders
 
-    def price(self, journey: Journey, legs: list[dict[str, Any]] | None = None) -> Fare:
+    def price(self, journey: Journey, legs: list[Leg] | None = None) -> Fare:
         """The journey's fare; of its first `legs` only when given (its complete ones)."""
         held = self.entitlements(journey)
         chosen = journey.legs if legs is None else legs

@@ -20,7 +20,8 @@ from enum import StrEnum
 from uuid import UUID
 
 from ticketing.accounts.adapters.read_model import LedgerLine
-from ticketing.journeys.domain.journey import Journey, JourneyStatus
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.journey_status import JourneyStatus
 
 # The transfer ids `journey_charges` derives from a journey, as the ledger's lines show them.
 _JOURNEY_REFERENCE = re.compile(

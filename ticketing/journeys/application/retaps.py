@@ -5,7 +5,7 @@ the green light; the re-tap is let through free at any validator of the network,
 proves the torn one again (spec/CARD.md, "Ratification"; `card_purses.card_payment`). The two
 taps are one payment and one tap of a journey, whichever reaches the backend first: a session
 one of the rider's journeys already holds changes nothing, and a re-tap whose torn tap is not
-held stands for it, at the time and validator its card event names (`journey_taps.apply_tap`).
+held stands for it, at the time and validator its card event names (`taps.apply_tap`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ class Section:
         self._cache = cache
         # Everything handed out, so a later tap of the section gets the same object.
         self._held: dict[UUID, Aggregate | None] = {}
+        # The version each was handed out at; None for one the section made.
+        self._versions: dict[UUID, int | None] = {}
 
     def journey(self, journey_id: UUID) -> Journey | None:
         found = self._get(journey_id)
@@ -48,6 +50,7 @@ class Section:
         """Holds aggregates the section made (a new journey, a rider's first book)."""
         for aggregate in aggregates:
             self._held[aggregate.id] = aggregate
+            self._versions[aggregate.id] = None
             if self._cache is not None:
                 self._cache.put(aggregate.id, aggregate)
 
@@ -55,15 +58,25 @@ class Section:
         return [a for a in self._held.values() if a is not None and a.pending_events]
 
     def discard(self) -> None:
-        """Forgets the section's objects in the cache too: they may hold unsaved changes."""
+        """Forgets, in the cache too, the objects the section made or changed: they may hold
+        changes the store does not (pending, or taken by a save that failed). What it only read
+        is as the store has it and stays cached: a section thrown away because the ledger
+        refused a rider's charge (most of them, when riders run short) reads nothing again."""
         if self._cache is not None:
-            self._cache.forget(self._held)
+            self._cache.forget(
+                aggregate_id
+                for aggregate_id, aggregate in self._held.items()
+                if aggregate is not None and aggregate.version != self._versions[aggregate_id]
+            )
         self._held.clear()
+        self._versions.clear()
 
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
         if aggregate_id not in self._held:
             if self._cache is None:
-                self._held[aggregate_id] = self._load(aggregate_id)
+                found = self._load(aggregate_id)
             else:
-                self._held[aggregate_id] = self._cache.get(aggregate_id, self._load)
+                found = self._cache.get(aggregate_id, self._load)
+            self._held[aggregate_id] = found
+            self._versions[aggregate_id] = None if found is None else found.version
         return self._held[aggregate_id]

@@ -2,43 +2,36 @@
 
 Its id is the `uuid5` of its first tap, so the follower reprocessing that tap finds the same
 journey instead of starting a second one. A leg is a metro entry and exit, or a bus boarding and
-alighting; a leg may begin from its exit when the exit tap reaches the backend first. State holds
-only JSON-native values (times as ISO strings): a snapshot restores it as it was stored.
+alighting; a leg may begin from its exit when the exit tap reaches the backend first. The events
+keep legs in their stored form (`Leg.stored`, times as ISO strings), as every release has written
+them; the journey holds `Leg` objects, read from its events (and its snapshots) as they apply.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from typing import Any, Self
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
-from ticketing.shared.domain.errors import DomainError
+from ticketing.journeys.domain.journey_errors import JourneyNotExtendable, JourneyNotOpen
+from ticketing.journeys.domain.journey_ids import (
+    CARD_PROOF_PREFIX,
+    card_proof_id,
+    journey_id,
+    purse_transfer_id,
+)
+from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
+from ticketing.journeys.domain.leg import Leg
 from ticketing.shared.domain.invariants import require
 
 TOPIC_PREFIX = "ticketing.Journey"
 # A journey joins at most this many legs (the fare engine's own bound).
 JOURNEY_LEGS_MAX = 16
 REASON_MAX_CHARS = 300
-
-
-class JourneyStatus(StrEnum):
-    OPEN = "open"  # a leg waits for its exit (or alighting)
-    EXIT_PENDING = "exit_pending"  # an exit arrived before its entry
-    ENDED = "ended"  # every leg is complete and the fare charged
-    CLOSED = "closed"  # the service day ended with a leg open: charged the maximum fare
-    REFUSED = "refused"  # the fare engine could not price it; `reason` says why
-    UNPAID = "unpaid"  # priced, but the ledger refused the charge; `reason` says why
-    MERGED = "merged"  # a transfer found late: its legs moved into the journey before it
-
-
-class PaidFrom(StrEnum):
-    ACCOUNT = "account"  # the transport account pays in the backend
-    CARD_PURSE = "card_purse"  # the card's purse paid at the validator: priced, never posted
 
 
 class Journey(Aggregate):
@@ -150,7 +143,20 @@ class Journey(Aggregate):
         at: datetime
 
     class Snapshot(BaseSnapshot):
+        """Keeps the legs in their stored form, as the events do."""
+
         TOPIC = f"{TOPIC_PREFIX}.Snapshot"
+
+        @classmethod
+        def take(cls, aggregate: Any) -> Self:
+            snapshot = super().take(aggregate)
+            snapshot.state["legs"] = [leg.stored() for leg in aggregate.legs]
+            return snapshot
+
+        def mutate(self, _: None) -> Any:
+            journey = super().mutate(_)
+            journey.__dict__["legs"] = [Leg.from_stored(leg) for leg in self.state["legs"]]
+            return journey
 
     # What the card's purse paid at the validators for a purse-paid journey, and what of it went
     # back to the account because the journey cost less. Journeys stored before purses were
@@ -175,15 +181,16 @@ class Journey(Aggregate):
         leg: dict[str, Any],
         at: datetime,
     ) -> None:
+        first = Leg.from_stored(leg)
         self.account_id = account_id
         self.paid_from_code = paid_from
         self.rider_category = rider_category
         self.fare_media = fare_media
         self.service_day = service_day
-        self.legs: list[dict[str, Any]] = [dict(leg)]
+        self.legs: list[Leg] = [first]
         self.status_code = (
             JourneyStatus.EXIT_PENDING.value
-            if leg["entry_tap"] is None
+            if first.entry_tap is None
             else JourneyStatus.OPEN.value
         )
         self.fare_vnd: int | None = None
@@ -211,10 +218,9 @@ class Journey(Aggregate):
         rider_category: str,
         fare_media: str,
         service_day: str,
-        leg: dict[str, Any],
+        leg: Leg,
         at: datetime,
     ) -> Journey:
-        check_leg(leg)
         return cls._create(
             cls.Started,
             id=journey_id(first_tap_id),
@@ -223,7 +229,7 @@ class Journey(Aggregate):
             rider_category=rider_category,
             fare_media=fare_media,
             service_day=service_day,
-            leg=leg,
+            leg=leg.stored(),
             at=at,
         )
 
@@ -238,15 +244,15 @@ class Journey(Aggregate):
         return PaidFrom(self.paid_from_code)
 
     @property
-    def last_leg(self) -> dict[str, Any]:
+    def last_leg(self) -> Leg:
         return self.legs[-1]
 
     @property
     def complete(self) -> bool:
-        return all(leg["entry_tap"] and leg["exit_tap"] for leg in self.legs)
+        return all(leg.complete for leg in self.legs)
 
     def has_tap(self, tap: str) -> bool:
-        return any(tap in (leg["entry_tap"], leg["exit_tap"]) for leg in self.legs)
+        return any(leg.has_tap(tap) for leg in self.legs)
 
     def proves(self, proof: str) -> bool:
         """Whether a purse payment of this journey, or of a journey merged into it, was proved
@@ -255,49 +261,43 @@ class Journey(Aggregate):
 
     # Commands
 
-    def add_leg(self, *, leg: dict[str, Any], at: datetime) -> None:
-        check_leg(leg)
+    def add_leg(self, *, leg: Leg, at: datetime) -> None:
         if not self.complete or self.status is not JourneyStatus.ENDED:
             raise JourneyNotExtendable(self.id)
         if len(self.legs) >= JOURNEY_LEGS_MAX:
             raise JourneyNotExtendable(self.id)
-        self._leg_started(leg=leg, at=at)
+        self._leg_started(leg=leg.stored(), at=at)
 
     @event(LegStarted)
     def _leg_started(self, leg: dict[str, Any], at: datetime) -> None:
-        self.legs.append(dict(leg))
+        self.legs.append(Leg.from_stored(leg))
         self.status_code = JourneyStatus.OPEN.value
 
-    def end_leg(self, *, leg: dict[str, Any], at: datetime) -> None:
+    def end_leg(self, *, leg: Leg, at: datetime) -> None:
         """Completes the last leg: its exit after an entry, or its entry after an early exit."""
-        check_leg(leg)
-        require(bool(leg["entry_tap"] and leg["exit_tap"]), "an ended leg has both taps")
-        self._ended(leg_index=len(self.legs) - 1, leg=leg, at=at)
+        require(leg.complete, "an ended leg has both taps")
+        self._ended(leg_index=len(self.legs) - 1, leg=leg.stored(), at=at)
 
     @event(Ended)
     def _ended(self, leg_index: int, leg: dict[str, Any], at: datetime) -> None:
-        self.legs[leg_index] = dict(leg)
+        self.legs[leg_index] = Leg.from_stored(leg)
 
-    def repair_legs(self, *, first_index: int, legs: list[dict[str, Any]], at: datetime) -> None:
+    def repair_legs(self, *, first_index: int, legs: list[Leg], at: datetime) -> None:
         """Replaces the legs from `first_index` on with `legs`, the same taps paired again in the
         order they happened: a tap uploaded late belonged between taps already paired. Only the
         last of them may be open."""
         require(0 <= first_index < len(self.legs), "the repaired legs are the journey's")
         require(bool(legs), "a repair leaves at least one leg")
         require(first_index + len(legs) <= JOURNEY_LEGS_MAX, "a journey has bounded legs")
-        for leg in legs:
-            check_leg(leg)
-        require(
-            all(leg["entry_tap"] and leg["exit_tap"] for leg in legs[:-1]),
-            "only the last leg may be open",
-        )
+        require(all(leg.complete for leg in legs[:-1]), "only the last leg may be open")
         if self.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED):
             raise JourneyNotOpen(self.id, self.status)
-        self._legs_repaired(first_index=first_index, legs=legs, at=at)
+        stored = [leg.stored() for leg in legs]
+        self._legs_repaired(first_index=first_index, legs=stored, at=at)
 
     @event(LegsRepaired)
     def _legs_repaired(self, first_index: int, legs: list[dict[str, Any]], at: datetime) -> None:
-        self.legs[first_index:] = [dict(leg) for leg in legs]
+        self.legs[first_index:] = [Leg.from_stored(leg) for leg in legs]
         self.repairs += 1
         if not self.complete:
             self.status_code = JourneyStatus.OPEN.value
@@ -311,7 +311,7 @@ class Journey(Aggregate):
         require(len(self.legs) + len(later.legs) <= JOURNEY_LEGS_MAX, "bounded legs")
         self._legs_joined(
             from_journey_id=later.id,
-            legs=later.legs,
+            legs=[leg.stored() for leg in later.legs],
             purse_paid_vnd=later.purse_paid_vnd,
             purse_refunded_vnd=later.purse_refunded_vnd,
             at=at,
@@ -328,7 +328,7 @@ class Journey(Aggregate):
         at: datetime,
         card_proofs: list[str] | None = None,
     ) -> None:
-        self.legs.extend(dict(leg) for leg in legs)
+        self.legs.extend(Leg.from_stored(leg) for leg in legs)
         self.purse_paid_vnd += purse_paid_vnd
         self.purse_refunded_vnd += purse_refunded_vnd
         self.transfers.extend(card_proofs or [])
@@ -492,65 +492,3 @@ class Journey(Aggregate):
 
 # Snapshot classes' explicit topics are not registered by the library (see account.py).
 register_topic(Journey.Snapshot.TOPIC, Journey.Snapshot)
-
-
-def purse_transfer_id(tap_id: str) -> str:
-    """How a journey remembers the purse payment of one tap (it moves no money on the ledger)."""
-    return f"purse:{tap_id}"
-
-
-# How a journey remembers the card session a purse payment was proved by (it moves no money).
-CARD_PROOF_PREFIX = "card-proof:"
-
-
-def card_proof_id(proof: str) -> str:
-    return f"{CARD_PROOF_PREFIX}{proof}"
-
-
-def journey_id(first_tap_id: UUID) -> UUID:
-    return uuid5(NAMESPACE_URL, f"/tapledger/journeys/{first_tap_id}")
-
-
-LEG_KEYS = frozenset(
-    {
-        "mode",
-        "network_id",
-        "route_id",
-        "from_stop_id",
-        "to_stop_id",
-        "departure",
-        "arrival",
-        "entry_tap",
-        "exit_tap",
-    }
-)
-
-
-def check_leg(leg: dict[str, Any]) -> None:
-    require(set(leg) == LEG_KEYS, "a leg has exactly the leg keys")
-    require(leg["mode"] in ("metro", "bus"), "a leg is by metro or by bus")
-    require(bool(leg["entry_tap"] or leg["exit_tap"]), "a leg has at least one tap")
-
-
-class JourneyNotOpen(DomainError):
-    code = "journey_not_open"
-
-    def __init__(self, journey_id_: UUID, status: JourneyStatus) -> None:
-        super().__init__(f"journey {journey_id_} is {status}, not open")
-
-
-class ServiceDayNotEnded(DomainError):
-    """A service day is closed only once it is over: closing it early would charge riders
-    still travelling the maximum fare."""
-
-    code = "service_day_not_ended"
-
-    def __init__(self, day: object) -> None:
-        super().__init__(f"service day {day} has not ended yet")
-
-
-class JourneyNotExtendable(DomainError):
-    code = "journey_not_extendable"
-
-    def __init__(self, journey_id_: UUID) -> None:
-        super().__init__(f"journey {journey_id_} cannot take another leg")

@@ -66,6 +66,7 @@ from ticketing.taps.domain.tap import (
     tap_id,
 )
 from ticketing.taps.domain.tap_conflict import TapConflict
+from ticketing.taps.domain.tap_facts import TapFacts
 from ticketing.taps.domain.validator import (
     Validator,
     ValidatorAlreadyRegistered,
@@ -449,7 +450,7 @@ class TapIngestion(ObservedApplication):
                 cast(int, verdict.generated_at),
                 cast(int, verdict.counter),
             )
-        return PreparedTap.of(facts, use_id, self._encode)
+        return PreparedTap.of(TapFacts(**facts), use_id, self._encode)
 
     def _prepare_card(self, tap: CardTap, facts: dict[str, Any], judged: _Judged) -> PreparedTap:
         serial = tap.serial.lower() if tap.serial is not None else None
@@ -466,7 +467,7 @@ class TapIngestion(ObservedApplication):
         use_id = None
         if reason is None and proof is not None and serial is not None:
             use_id = card_session_use_id(serial, proof.counter)
-        return PreparedTap.of(facts, use_id, self._encode)
+        return PreparedTap.of(TapFacts(**facts), use_id, self._encode)
 
 
 # A recorded tap's names for the proof's fields where they differ from the upload's.

@@ -9,7 +9,7 @@ only changes its mind about a tap when the store shows the tap's number or its u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -28,6 +28,7 @@ from ticketing.taps.domain.tap import (
     tap_id,
 )
 from ticketing.taps.domain.tap_conflict import TapConflict
+from ticketing.taps.domain.tap_facts import TapFacts, tap_facts
 
 
 class TapStatus(StrEnum):
@@ -66,8 +67,8 @@ class PreparedTap:
     result: TapResult
 
     @classmethod
-    def of(cls, facts: dict[str, Any], use_id: UUID | None, encode: Encode) -> PreparedTap:
-        state = recorded_state(**facts)
+    def of(cls, facts: TapFacts, use_id: UUID | None, encode: Encode) -> PreparedTap:
+        state = recorded_state(facts)
         tap = tap_id(state["validator_id"], state["seq"], state["epoch"])
         stored = StoredEvent(
             originator_id=tap,
@@ -101,8 +102,9 @@ class PreparedTap:
             if self.state["medium"] == Medium.QR.value
             else CardRefusal.TRANSACTION_COUNTER_REPLAYED.value
         )
-        facts = self.state | {"verification": Verdict.REFUSED.value, "refusal_reason": reason}
-        del facts["timestamp"], facts["originator_topic"], facts["class_version"]
+        facts = replace(
+            tap_facts(self.state), verification=Verdict.REFUSED.value, refusal_reason=reason
+        )
         return PreparedTap.of(facts, None, encode)
 
     def conflict(self, holder: UUID, mapper: Mapper[UUID]) -> PreparedTap:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.errors import FareRefused
@@ -40,6 +39,20 @@ class ValidatorFares:
     media: tuple[MediumFare, ...]
 
 
+@dataclass(frozen=True)
+class _RideFromHere:
+    """A ride whose one known tap is at this validator, as `max_fare` asks about it (a
+    `JourneyLeg`): its entry, or at an exit gate its exit."""
+
+    network_id: str
+    route_id: str
+    from_stop_id: str | None
+    to_stop_id: str | None
+    departure: datetime | None
+    arrival: datetime | None
+    exit_tap: str | None
+
+
 def validator_fares(validator: Validator, engine: FareEngine, at: datetime) -> ValidatorFares:
     """The fares `validator` needs at `at` (timeframes in the feed make fares time-dependent)."""
     feed = engine.feed
@@ -50,15 +63,15 @@ def validator_fares(validator: Validator, engine: FareEngine, at: datetime) -> V
     for medium, fare_media_id in sorted(MEDIUM_FARE_MEDIA.items()):
         if feed.fare_media and fare_media_id not in feed.fare_media:
             continue
-        leg: dict[str, Any] = {
-            "network_id": network_id,
-            "route_id": validator.route_id,
-            "from_stop_id": "" if ends_here else validator.stop_id,
-            "to_stop_id": validator.stop_id if ends_here else "",
-            "departure": at.isoformat(),
-            "arrival": at.isoformat(),
-            "exit_tap": "here" if ends_here else None,
-        }
+        leg = _RideFromHere(
+            network_id=network_id,
+            route_id=validator.route_id,
+            from_stop_id=None if ends_here else validator.stop_id,
+            to_stop_id=validator.stop_id if ends_here else None,
+            departure=None if ends_here else at,
+            arrival=at if ends_here else None,
+            exit_tap="here" if ends_here else None,
+        )
         try:
             fare = max_fare(engine, [leg], default_category, fare_media_id)
         except FareRefused as error:

@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate, event
 from ticketing.shared.domain.errors import DomainError
 from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
+from ticketing.taps.domain.tap_facts import TapFacts, facts_by_name
 
 TOPIC_PREFIX = "ticketing.Tap"
 # A device's sequence starts at 1 and only grows; a u48 outlives any device at 10 taps a second.
@@ -104,37 +105,12 @@ class Tap(Aggregate):
     class Created(Event, Aggregate.Created):
         TOPIC = f"{TOPIC_PREFIX}.Created"
 
-    class Recorded(Created):
+    class Recorded(TapFacts, Created):
+        """The tap's facts (`TapFacts`, which declares them) as the tap's one event."""
+
         TOPIC = f"{TOPIC_PREFIX}.Recorded"
         # Version 2 added `epoch`; a version 1 event (stored before) is of epoch 0.
         class_version = 2
-        validator_id: int
-        seq: int
-        tapped_at: datetime  # the device's clock
-        recorded_at: datetime  # the backend's clock
-        # Where the validator stood when the tap was recorded (its registration).
-        validator_kind: str
-        network_id: int
-        location: int
-        medium: str
-        device_decision: str
-        device_reason: str
-        verification: str
-        refusal_reason: str | None
-        # QR taps: the whole code text, and what it says when it parses.
-        code_text: str | None
-        card_id: UUID | None
-        generated_at: int | None
-        counter: int | None
-        # Card taps: the session proof (spec/CARD.md), bytes as lowercase hex.
-        serial: str | None
-        key_level: int | None
-        terminal_challenge: str | None
-        card_challenge: str | None
-        transaction_counter: int | None
-        transcript: str | None
-        card_mac: str | None
-        epoch: int
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -148,29 +124,12 @@ class Tap(Aggregate):
     def __init__(
         self,
         validator_id: int,
+        epoch: int,
         seq: int,
         tapped_at: datetime,
-        recorded_at: datetime,
-        validator_kind: str,
-        network_id: int,
-        location: int,
         medium: str,
-        device_decision: str,
-        device_reason: str,
         verification: str,
         refusal_reason: str | None,
-        code_text: str | None,
-        card_id: UUID | None,
-        generated_at: int | None,
-        counter: int | None,
-        serial: str | None,
-        key_level: int | None,
-        terminal_challenge: str | None,
-        card_challenge: str | None,
-        transaction_counter: int | None,
-        transcript: str | None,
-        card_mac: str | None,
-        epoch: int,
     ) -> None:
         # Only what readers of one tap ask for; the event keeps everything.
         self.validator_id = validator_id
@@ -194,76 +153,30 @@ class Tap(Aggregate):
 TapRecorded = Tap.Recorded
 
 
-def recorded_state(
-    *,
-    validator_id: int,
-    seq: int,
-    tapped_at: datetime,
-    recorded_at: datetime,
-    validator_kind: str,
-    network_id: int,
-    location: int,
-    medium: str,
-    device_decision: str,
-    device_reason: str,
-    verification: str,
-    refusal_reason: str | None,
-    code_text: str | None = None,
-    card_id: UUID | None = None,
-    generated_at: int | None = None,
-    counter: int | None = None,
-    serial: str | None = None,
-    key_level: int | None = None,
-    terminal_challenge: str | None = None,
-    card_challenge: str | None = None,
-    transaction_counter: int | None = None,
-    transcript: str | None = None,
-    card_mac: str | None = None,
-    epoch: int = 0,
-) -> dict[str, Any]:
+def recorded_state(facts: TapFacts) -> dict[str, Any]:
     """The checked state of a tap's `Recorded` event, keyed and ordered as the library keeps
     an event's state (its fields less the originator's id and version), so that the tap path
     can write it without making the event object first."""
-    check_seq(seq)
+    check_seq(facts.seq)
+    epoch = facts.epoch
     require(type(epoch) is int and epoch >= 0, "an epoch was checked against the validator")
-    check_aware(tapped_at)
-    check_aware(recorded_at)
-    check_reason("device_reason", device_reason)
+    check_aware(facts.tapped_at)
+    check_aware(facts.recorded_at)
+    check_reason("device_reason", facts.device_reason)
+    medium = facts.medium
     if medium not in MEDIA:
         raise InvalidTap(f"medium {medium[:20]!r} is neither qr nor card")
-    check_decision(device_decision)
-    check_decision(verification)
-    if (verification == Verdict.REFUSED) != (refusal_reason is not None):
+    check_decision(facts.device_decision)
+    check_decision(facts.verification)
+    refusal_reason = facts.refusal_reason
+    if (facts.verification == Verdict.REFUSED) != (refusal_reason is not None):
         raise InvalidTap("a refused tap, and only a refused tap, carries a refusal reason")
     if refusal_reason is not None:
         check_reason("refusal_reason", refusal_reason)
     return {
         "timestamp": Tap.Recorded.create_timestamp(),
         "originator_topic": TOPIC_PREFIX,
-        "validator_id": validator_id,
-        "seq": seq,
-        "tapped_at": tapped_at,
-        "recorded_at": recorded_at,
-        "validator_kind": validator_kind,
-        "network_id": network_id,
-        "location": location,
-        "medium": medium,
-        "device_decision": device_decision,
-        "device_reason": device_reason,
-        "verification": verification,
-        "refusal_reason": refusal_reason,
-        "code_text": code_text,
-        "card_id": card_id,
-        "generated_at": generated_at,
-        "counter": counter,
-        "serial": serial,
-        "key_level": key_level,
-        "terminal_challenge": terminal_challenge,
-        "card_challenge": card_challenge,
-        "transaction_counter": transaction_counter,
-        "transcript": transcript,
-        "card_mac": card_mac,
-        "epoch": epoch,
+        **facts_by_name(facts),
         "class_version": Tap.Recorded.class_version,
     }
 

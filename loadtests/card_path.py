@@ -1,44 +1,27 @@
-"""An emulated TLC1 card behind pcscd's vpcd driver, and the card-path benchmark that uses it.
+"""The card-path benchmark: TLC1 validations through real pcscd to the card emulator.
 
-    python -m tapledger.card_bench [--seconds N] [--vpcd HOST:PORT] [--slot N]  # JSON on stdout
-
-The path measured is the product's: `Terminal` → `PcscReader` → pyscard → pcscd → vpcd → TCP →
-`VpcdLink` → `EmulatedCard`. `loadtests/bench_card.py` runs this module as a program and writes
-the figures into docs/benchmarks.md. It cannot import it: the import contract keeps `loadtests`
-away from `hardware` and `validators`, indirect imports included, and this module needs both.
-
-vpcd's slots: pcscd's vpcd driver listens on one TCP port per slot, the first slot's port plus
-the slot's index, and names the reader of slot i "Virtual PCD 00 0i". A caller names the first
-slot's address (as `tapledger card emulate --vpcd` does) and the index of the slot to use.
+The path measured is the product's: `CardValidator` → `Terminal` → `PcscReader` → pyscard →
+pcscd → vpcd → TCP → `VpcdLink` → `EmulatedCard`, the card presented in one of vpcd's slots
+(`hardware/emulator/vpcd_slot.py`). `loadtests/bench_card.py` runs it and writes the figures into
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from uuid import UUID
 
-from rich.console import Console
-
-from hardware.emulator.card import CardImage, EmulatedCard
-from hardware.emulator.vpcd import (
-    ABSENT_S_DEFAULT,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    VpcdLink,
-    parse_address,
-)
+from hardware.counting_reader import CountingReader
+from hardware.emulator.card import EmulatedCard
+from hardware.emulator.image import CardImage
+from hardware.emulator.vpcd import DEFAULT_HOST, DEFAULT_PORT
+from hardware.emulator.vpcd_slot import PresentedCard, VpcdSlot, presented_card
 from hardware.invariants import require
-from hardware.pcsc import PcscReader, list_readers
-from hardware.reader import SW_BYTES, CardReader, ReaderError
+from hardware.reader import SW_BYTES
 from hardware.sam import SoftwareSam
 from hardware.tlc1.commands import ReadRecord
 from hardware.tlc1.constants import COUNTER_BYTES, KeyLevel, Sfi, Sw
@@ -48,13 +31,8 @@ from hardware.tlc1.terminal import Terminal
 from validators.card_desk import CardDesk
 from validators.card_validation import PASSBACK_WINDOW_S, CardValidator, Outcome, TapPoint
 
-VPCD_READER_NAME = "Virtual PCD"
 # Slot 0 is the one `tapledger card emulate` and a developer use by default; stay off it.
 BENCH_SLOT = 1
-# pcscd polls vpcd for a card every 400 ms; these allow several polls and a slow CI machine.
-SLOT_FREE_TIMEOUT_S = 3.0
-CARD_SEEN_TIMEOUT_S = 5.0
-LINK_STOP_TIMEOUT_S = 5.0
 
 SECONDS_DEFAULT = 10.0
 SECONDS_MIN = 1.0
@@ -67,7 +45,6 @@ PERCENTILES = 100
 PERCENTILE_P50, PERCENTILE_P99 = 50, 99
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
-FIGURES_FORMAT = 1
 
 BENCH_SERIAL = bytes.fromhex("00000000be4c0001")
 BENCH_ACCOUNT = UUID("5e1f0c2a-7b3d-4c8e-9f10-b2a4c6d8e0f1")
@@ -85,114 +62,10 @@ BENCH_COUNTER = (1 << (8 * COUNTER_BYTES)) - 1
 RELOAD_VND = 15_000_000
 
 
-class VpcdSlotError(Exception):
-    """The vpcd slot is missing, taken by another card, or never showed ours."""
-
-    code = "vpcd_slot_unavailable"
-
-
 class BenchError(Exception):
     """A measured transaction did not end as the benchmark needs (the figures would be wrong)."""
 
     code = "card_bench_failed"
-
-
-@dataclass(frozen=True)
-class VpcdSlot:
-    """Slot `index` of the vpcd whose first slot listens on `host:first_port`."""
-
-    host: str
-    first_port: int
-    index: int
-
-    @property
-    def port(self) -> int:
-        return self.first_port + self.index
-
-    def reader_name(self) -> str:
-        """pcscd's name for this slot's reader; `VpcdSlotError` unless exactly one matches."""
-        suffix = f" {self.index:02X}"
-        names = [name for name in list_readers(VPCD_READER_NAME) if name.endswith(suffix)]
-        if len(names) != 1:
-            raise VpcdSlotError(
-                f"pcscd lists {len(names)} readers named {VPCD_READER_NAME!r} ending {suffix!r} "
-                f"(vpcd slot {self.index}, {self.host}:{self.port}); expected one"
-            )
-        return names[0]
-
-
-@dataclass(frozen=True)
-class PresentedCard:
-    reader: PcscReader  # connected: the card is powered on
-    card: EmulatedCard
-    seen_after_s: float  # from starting the link until pcscd reported the card present
-
-
-@contextmanager
-def presented_card(
-    card: EmulatedCard, slot: VpcdSlot, *, absent_s: float = ABSENT_S_DEFAULT
-) -> Iterator[PresentedCard]:
-    """`card` behind a `VpcdLink` on `slot`, in a background thread, and a reader connected to it.
-
-    A tear (`card.tear_after`) makes vpcd see the card leave; the link brings it back after
-    `absent_s`. On exit the reader is powered off and the link stopped.
-    """
-    reader = PcscReader(slot.reader_name())
-    # Waits out the previous presentation's card, which pcscd notices gone at its next poll.
-    if not reader.wait_for_removal(SLOT_FREE_TIMEOUT_S):
-        raise VpcdSlotError(f"{reader.name} holds another card: something else uses this slot")
-    stop = threading.Event()
-    link = VpcdLink(card, host=slot.host, port=slot.port, absent_s=absent_s)
-    thread = threading.Thread(target=link.run, args=(stop,), name=reader.name, daemon=True)
-    started_s = time.monotonic()
-    thread.start()
-    try:
-        if not reader.wait_for_card(CARD_SEEN_TIMEOUT_S):
-            raise VpcdSlotError(
-                f"{reader.name} showed no card {CARD_SEEN_TIMEOUT_S:g} s after ours"
-            )
-        seen_after_s = time.monotonic() - started_s
-        reader.power_on()
-        try:
-            yield PresentedCard(reader, card, seen_after_s)
-        finally:
-            reader.power_off()
-    finally:
-        stop.set()
-        thread.join(LINK_STOP_TIMEOUT_S)
-    if thread.is_alive():
-        raise VpcdSlotError(f"the vpcd link of {reader.name} did not stop")
-
-
-class CountingReader:
-    """A `CardReader` that counts the APDUs sent through it."""
-
-    def __init__(self, reader: CardReader) -> None:
-        self.inner = reader
-        self.apdus = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    def is_card_present(self) -> bool:
-        return self.inner.is_card_present()
-
-    def wait_for_card(self, timeout_s: float) -> bool:
-        return self.inner.wait_for_card(timeout_s)
-
-    def wait_for_removal(self, timeout_s: float) -> bool:
-        return self.inner.wait_for_removal(timeout_s)
-
-    def power_on(self) -> bytes:
-        return self.inner.power_on()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.apdus += 1
-        return self.inner.transmit(apdu)
-
-    def power_off(self) -> None:
-        self.inner.power_off()
 
 
 @dataclass(frozen=True)
@@ -202,6 +75,10 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     max_ms: float
+
+    @property
+    def per_s(self) -> float:
+        return self.count / self.elapsed_s
 
     @classmethod
     def of(cls, latencies_ns: Sequence[int], elapsed_ns: int) -> Measurement:
@@ -240,9 +117,6 @@ class CardBenchFigures:
     validation: Measurement  # the card stays connected between validations
     tap: Measurement  # SCardConnect (power on) + validation + SCardDisconnect (unpower)
     apdu: Measurement  # one READ RECORD of the purse, outside any session
-
-    def to_json(self) -> str:
-        return json.dumps({"format": FIGURES_FORMAT, **asdict(self)})
 
 
 class _Clock:
@@ -371,32 +245,3 @@ def run_card_bench(
         tap=tap,
         apdu=apdu,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The card-path benchmark; JSON on stdout.")
-    parser.add_argument("--seconds", type=float, default=SECONDS_DEFAULT)
-    parser.add_argument(
-        "--vpcd", type=parse_address, default=(DEFAULT_HOST, DEFAULT_PORT), help="vpcd's first slot"
-    )
-    parser.add_argument("--slot", type=int, default=BENCH_SLOT)
-    args = parser.parse_args(argv)
-    if not SECONDS_MIN <= args.seconds <= SECONDS_MAX:
-        parser.error(f"--seconds must be in {SECONDS_MIN:g}..{SECONDS_MAX:g}")
-    if args.slot < 0:
-        parser.error("--slot is a vpcd slot index, 0 or more")
-    host, first_port = args.vpcd
-    console = Console(stderr=True)  # stdout carries the JSON alone
-    try:
-        with console.status("starting") as status:
-            figures = run_card_bench(
-                args.seconds, VpcdSlot(host, first_port, args.slot), progress=status.update
-            )
-    except (VpcdSlotError, BenchError, ReaderError) as error:
-        console.print(f"[red]{getattr(error, 'code', 'reader_error')}: {error}[/red]")
-        raise SystemExit(1) from None
-    sys.stdout.write(figures.to_json() + "\n")
-
-
-if __name__ == "__main__":
-    main()

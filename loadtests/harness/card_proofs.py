@@ -1,34 +1,27 @@
-"""Card-tap fixtures for the load tests: a sealed SAM key file and many valid session proofs.
+"""Card taps for the load tests: the SAM's master keys in a sealed key file, and many valid
+session proofs for each smart card.
 
-    TAPLEDGER_KEY_ENCRYPTION_KEY=<base64> python -m tapledger.load_fixtures \
-        --cards cards.json --proofs-per-card N --key-file sam.sealed --out proofs.json
+The keys are drawn once per run and written sealed with the key-encryption key, where the
+server's `TAPLEDGER_SAM_KEY_FILE` points (an existing file is unsealed and its keys used). For
+every card (`{"serial": hex, "account_id": uuid}`):
 
-`loadtests` speaks HTTP and may not import `hardware` or `validators` (the import contract), so
-`loadtests/run_taps.py` runs this module as a program. It draws fresh TLC1 master keys, writes
-them sealed with the key-encryption key (the server's `TAPLEDGER_SAM_KEY_FILE`; an existing
-file is unsealed and its keys used instead), and for every
-card in `cards.json` (`[{"serial": hex, "account_id": uuid}]`):
-
-* personalises an emulated card and charges one bus fare through the real terminal flow
+* an emulated card is personalised and charged one bus fare through the validators' own flow
   (`CardValidator` → `Terminal` → `EmulatedCard`), which gives a real session proof and a real
   transcript;
-* derives `N` further proofs for the same card, one per transaction counter after that one, each
-  with fresh challenges and the card MAC computed with the card's session key over the session's
-  transcript, as the card would. The backend's re-verification checks exactly this MAC, so every
-  proof is valid and every (serial, counter) is used once.
+* `N - 1` further proofs follow for the same card, one per transaction counter after that one,
+  each with fresh challenges and the card MAC computed with the card's session key over the
+  session's transcript, as the card would. The backend's re-verification checks exactly this
+  MAC, so every proof is valid and every (serial, counter) is used once.
 
-Running the emulator for each of the `N` proofs would cost milliseconds per proof; deriving them
-costs three AES-CMACs.
+Running the emulator for each proof would cost milliseconds; deriving one costs three AES-CMACs.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
@@ -49,6 +42,7 @@ FARE_VND = 8_000
 ISSUED_ON = 1_700_000_000
 CHALLENGE_BYTES = 8
 KEK_ENV = "TAPLEDGER_KEY_ENCRYPTION_KEY"
+SAM_KEY_FILE_ENV = "TAPLEDGER_SAM_KEY_FILE"
 
 
 def _terminal(card: EmulatedCard, sam: SoftwareSam) -> Terminal:
@@ -113,39 +107,30 @@ def derived_proofs(
     return proofs
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cards", type=Path, required=True)
-    parser.add_argument("--proofs-per-card", type=int, required=True)
-    parser.add_argument("--key-file", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--at", type=int, required=True, help="the first ride's unix seconds")
-    return parser.parse_args(argv)
+def sam_master_keys(env: Mapping[str, str]) -> dict[KeyLevel, bytes]:
+    """The SAM's master keys from the key file the server's `env` names, drawn and written
+    sealed with its key-encryption key if the file does not exist yet."""
+    key_file = Path(env[SAM_KEY_FILE_ENV])
+    kek = base64.b64decode(env[KEK_ENV], validate=True)
+    if key_file.exists():
+        return parse_key_file(unseal_key_file(key_file.read_bytes(), kek=kek))
+    master_keys = {level: os.urandom(crypto.KEY_BYTES) for level in KeyLevel}
+    plain = json.dumps({str(int(level)): key.hex() for level, key in master_keys.items()})
+    key_file.write_bytes(seal_key_file(plain.encode(), kek=kek))
+    key_file.chmod(0o600)
+    return master_keys
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    kek_b64 = os.environ.get(KEK_ENV, "")
-    kek = base64.b64decode(kek_b64, validate=True)
-    if args.key_file.exists():
-        master_keys = parse_key_file(unseal_key_file(args.key_file.read_bytes(), kek=kek))
-    else:
-        master_keys = {level: os.urandom(crypto.KEY_BYTES) for level in KeyLevel}
-        plain = json.dumps({str(int(level)): key.hex() for level, key in master_keys.items()})
-        args.key_file.write_bytes(seal_key_file(plain.encode(), kek=kek))
-        args.key_file.chmod(0o600)
-    cards = json.loads(args.cards.read_text())
+def card_session_proofs(
+    master_keys: dict[KeyLevel, bytes],
+    cards: Sequence[Mapping[str, str]],
+    per_card: int,
+    at: int,
+) -> dict[str, list[dict[str, object]]]:
+    """`per_card` proofs for each card, by serial (hex): the first from a ride at `at`."""
     out: dict[str, list[dict[str, object]]] = {}
     for entry in cards:
         serial = bytes.fromhex(entry["serial"])
-        first = first_proof(master_keys, serial, UUID(entry["account_id"]), args.at)
-        out[serial.hex()] = [
-            proof_json(first),
-            *derived_proofs(master_keys, first, args.proofs_per_card - 1),
-        ]
-    args.out.write_text(json.dumps(out))
-    print(f"{sum(len(v) for v in out.values())} proofs for {len(out)} cards", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
+        first = first_proof(master_keys, serial, UUID(entry["account_id"]), at)
+        out[serial.hex()] = [proof_json(first), *derived_proofs(master_keys, first, per_card - 1)]
+    return out

@@ -1,4 +1,5 @@
-"""`tapledger validator run`: the validator software as a process (see `validators.device`).
+"""The validators' own command line: `validator run`, the validator software as a process (see
+`validators.device`). The product mounts it as `tapledger validator`.
 
 QR codes arrive as lines on stdin (a handheld scanner types the code and Enter); cards through a
 PC/SC reader with `--reader`. Each decision is printed with its reason once the tap is in the
@@ -23,8 +24,8 @@ from rich.console import Console
 
 from hardware.reader import CardReader
 from hardware.sam import SoftwareSam
-from tapledger.auth import TOKEN_MAX_CHARS
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
+from ticketing.shared.access import TOKEN_MAX_CHARS
 from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
 from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation

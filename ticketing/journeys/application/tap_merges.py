@@ -1,0 +1,59 @@
+"""A ride and its transfer that reached the backend out of order, found when a journey ends:
+the later journey's legs move into the earlier one, which the feed's transfer rules then price
+as one journey; the later one's charges go back to the account and it is left `merged`."""
+
+from __future__ import annotations
+
+from ticketing.journeys.application.fare_steps import reprice
+from ticketing.journeys.application.order import transfer_between
+from ticketing.journeys.application.tap_work import TRANSFER_JOIN_S, TapWork
+from ticketing.journeys.domain.journey import JOURNEY_LEGS_MAX, Journey
+from ticketing.journeys.domain.journey_status import JourneyStatus
+
+
+def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
+    """When this ended journey and another ended one of the rider are a ride and its
+    transfer (the later began within `TRANSFER_JOIN_S` after the earlier ended) that reached
+    the backend out of order, moves the later one's legs into the earlier one, so the feed's
+    transfer rules price them together. The later journey's charges go back to the account
+    and the earlier one charges the whole; the later is left `merged`."""
+    if journey.status is not JourneyStatus.ENDED:
+        return []
+    book = work.book
+    keys = [book.last_ended, *reversed(book.correctable)]
+    for other in work.journeys(
+        [k for k in dict.fromkeys(keys) if k not in (None, str(journey.id))]
+    ):
+        if (
+            other.status is not JourneyStatus.ENDED
+            or other.paid_from is not journey.paid_from
+            or other.fare_media != journey.fare_media
+            or len(other.legs) + len(journey.legs) > JOURNEY_LEGS_MAX
+        ):
+            continue
+        for earlier, later in ((other, journey), (journey, other)):
+            if transfer_between(earlier, later, TRANSFER_JOIN_S):
+                return _merge(work, earlier, later)
+    return []
+
+
+def _merge(work: TapWork, earlier: Journey, later: Journey) -> list[Journey]:
+    at = work.tap.at
+    later_fare_vnd = later.fare_vnd
+    work.charger.refund(later, later.charged_vnd, at, "merged")
+    if later.charged_vnd != 0:
+        return []  # the ledger refused the refund; the journeys stay as they are
+    before_vnd = earlier.fare_vnd
+    earlier.join_legs(later, at=at)
+    later.merge_into(earlier.id, at=at)
+    work.pricing.count(later, later_fare_vnd, at)
+    reprice(work, earlier, before_vnd, step=f"merge:{len(earlier.legs)}")
+    gone = str(later.id)
+    book = work.book
+    work.point(
+        open_journey=None if book.open_journey == gone else book.open_journey,
+        pending_exits=[k for k in book.pending_exits if k != gone],
+        last_ended=str(earlier.id),
+        correctable=[k for k in book.correctable if k != gone],
+    )
+    return [earlier, later]
