@@ -20,6 +20,7 @@ from tapledger.http.hotstate import (
     HotStateUnavailable,
     HotStateUsageError,
 )
+from tapledger.http.hotstate_memory import MemoryHotState
 
 # Short enough to keep the Redis run quick, long enough that a slow CI machine does not see a key
 # expire between two calls that should both find it live.
@@ -27,19 +28,6 @@ SHORT_TTL_MS = 150
 LONG_TTL_MS = 60_000
 HIT_THREADS = 8
 HITS_PER_THREAD = 50
-
-
-class FakeClock:
-    """A millisecond clock that moves only when a test moves it."""
-
-    def __init__(self, start_ms: int = 1_000_000) -> None:
-        self.now_ms = start_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
-
-    def advance(self, ms: int) -> None:
-        self.now_ms += ms
 
 
 class SwitchableHotState:
@@ -82,6 +70,26 @@ class SwitchableHotState:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class RecordingHotState(SwitchableHotState):
+    """Remembers every key written, to show what a request left behind; `empty` comes back
+    with nothing, as a restarted Redis does."""
+
+    def __init__(self, inner: HotState | None = None) -> None:
+        super().__init__(inner if inner is not None else MemoryHotState())
+        self.written: list[str] = []
+
+    def put_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
+        self.written.append(key)
+        return super().put_if_absent(key, value, ttl_ms=ttl_ms)
+
+    def put(self, key: str, value: bytes, *, ttl_ms: int) -> None:
+        self.written.append(key)
+        super().put(key, value, ttl_ms=ttl_ms)
+
+    def empty(self) -> None:
+        self.inner = MemoryHotState()
 
 
 class HotStateContract:

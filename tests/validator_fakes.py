@@ -1,4 +1,4 @@
-"""A fake backend for the validator device, a settable clock, and phones with certificates."""
+"""A fake backend for the validator device, and phones with certificates."""
 
 from __future__ import annotations
 
@@ -13,21 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ticketing.tl1.device import sign_code
 from ticketing.tl1.issuing import compress_p256, issue_certificate
-from validators.backend import BackendUnavailable, Fetched, TapAnswer
+from validators.backend import BackendRefused, BackendUnavailable, Fetched, TapAnswer
 
 NOW = 1_800_000_000
 KEY_ID = 7
 ISSUER = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
 CARDS = UUID("0b5e8f0e-3f0a-4a55-9d52-3c1d7d1f2e11")
 CERTIFICATE_LIFETIME_S = 24 * 3600
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -139,7 +131,8 @@ class FakeBackend:
         self, validator_id: int, taps: Sequence[dict[str, Any]], *, epoch: int = 0
     ) -> list[TapAnswer]:
         assert validator_id == self.validator_id
-        assert 0 <= epoch <= self.epoch, "an epoch never given"
+        if not 0 <= epoch <= self.epoch:
+            raise BackendRefused(409, "epoch_not_enrolled", f"never enrolled in epoch {epoch}")
         self._fail_if_told()
         self.uploads.append([tap["seq"] for tap in taps])
         recorded = self.recorded if epoch == 0 else self.by_epoch.setdefault(epoch, {})

@@ -98,14 +98,7 @@ class Gate:
         }
         proof = validation.proof
         if proof is not None:
-            fields["proof"] = {
-                "level": int(proof.level),
-                "terminal_challenge": proof.terminal_challenge.hex(),
-                "card_challenge": proof.card_challenge.hex(),
-                "counter": proof.counter,
-                "transcript": proof.transcript.hex(),
-                "card_mac": proof.card_mac.hex(),
-            }
+            fields["proof"] = proof.to_wire()
         reason = validation.outcome.value
         try:
             seq = self._outbox.append(

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from hardware.invariants import InvariantViolated, require
 from hardware.reader import SW_BYTES, CardReader, ReaderError
@@ -62,6 +62,43 @@ class SessionProof:
     counter: int
     transcript: bytes
     card_mac: bytes
+
+    def to_wire(self) -> SessionProofWire:
+        """The card tap's `proof` object as a validator uploads it, bytes in hex. The serial is
+        not in it: it travels beside the proof, as the tap's own `serial`."""
+        return {
+            "level": int(self.level),
+            "terminal_challenge": self.terminal_challenge.hex(),
+            "card_challenge": self.card_challenge.hex(),
+            "counter": self.counter,
+            "transcript": self.transcript.hex(),
+            "card_mac": self.card_mac.hex(),
+        }
+
+    @classmethod
+    def from_wire(cls, serial: bytes, wire: Mapping[str, Any]) -> SessionProof:
+        """The proof a `to_wire` object describes, of the card `serial`. The object is taken as
+        checked (the API's schema bounds every field); a malformed one raises `ValueError`."""
+        return cls(
+            serial=serial,
+            level=KeyLevel(int(wire["level"])),
+            terminal_challenge=bytes.fromhex(wire["terminal_challenge"]),
+            card_challenge=bytes.fromhex(wire["card_challenge"]),
+            counter=int(wire["counter"]),
+            transcript=bytes.fromhex(wire["transcript"]),
+            card_mac=bytes.fromhex(wire["card_mac"]),
+        )
+
+
+class SessionProofWire(TypedDict):
+    """A `SessionProof` in JSON: the `proof` of a card tap a validator uploads."""
+
+    level: int
+    terminal_challenge: str
+    card_challenge: str
+    counter: int
+    transcript: str
+    card_mac: str
 
 
 class Terminal:

@@ -22,6 +22,7 @@ import base64
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -75,14 +76,7 @@ def first_proof(
 
 
 def proof_json(proof: SessionProof) -> dict[str, object]:
-    return {
-        "level": int(proof.level),
-        "terminal_challenge": proof.terminal_challenge.hex(),
-        "card_challenge": proof.card_challenge.hex(),
-        "counter": proof.counter,
-        "transcript": proof.transcript.hex(),
-        "card_mac": proof.card_mac.hex(),
-    }
+    return dict(proof.to_wire())
 
 
 def derived_proofs(
@@ -92,7 +86,6 @@ def derived_proofs(
     card_key = crypto.card_key(
         master_keys[first.level], serial=first.serial, level=int(first.level)
     )
-    transcript_hex = first.transcript.hex()
     proofs = []
     for counter in range(first.counter + 1, first.counter + 1 + count):
         terminal_challenge = os.urandom(CHALLENGE_BYTES)
@@ -103,16 +96,14 @@ def derived_proofs(
             card_challenge=card_challenge,
             counter=counter,
         )
-        proofs.append(
-            {
-                "level": int(first.level),
-                "terminal_challenge": terminal_challenge.hex(),
-                "card_challenge": card_challenge.hex(),
-                "counter": counter,
-                "transcript": transcript_hex,
-                "card_mac": crypto.card_mac(session_key, first.transcript).hex(),
-            }
+        proof = replace(
+            first,
+            terminal_challenge=terminal_challenge,
+            card_challenge=card_challenge,
+            counter=counter,
+            card_mac=crypto.card_mac(session_key, first.transcript),
         )
+        proofs.append(proof_json(proof))
     return proofs
 
 

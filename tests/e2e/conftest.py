@@ -20,7 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from tapledger.bootstrap import Container, bootstrap
+from tapledger.http.app import create_app
+from tests.builders.settings import ExplicitSettings
 from tests.integration.conftest import DatabaseFactory
 from tests.services import postgres_url, redis_url
 
@@ -173,3 +177,20 @@ def e2e_postgres_url(e2e_database_factory: DatabaseFactory) -> Iterator[str]:
     url = e2e_database_factory.create()
     yield url
     e2e_database_factory.drop(url)
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    """The product in process, as `bootstrap` builds it in local mode on SQLite under
+    `tmp_path`; no follower runs unless the test runs it. A module that needs another clock,
+    SAM or setting overrides this fixture."""
+    built = bootstrap(ExplicitSettings(data_dir=tmp_path, follow_in_process=False))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    """The HTTP app over `container`, in process."""
+    with TestClient(create_app(container, own_container=False)) as test_client:
+        yield test_client

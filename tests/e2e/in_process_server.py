@@ -14,7 +14,7 @@ import uvicorn
 
 from tapledger.bootstrap import bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 
 SERVER_START_TIMEOUT_S = 30.0
 SERVER_STOP_TIMEOUT_S = 10.0
@@ -24,8 +24,7 @@ POLL_S = 0.05
 @contextmanager
 def served_locally(data_dir: Path, *, name: str) -> Iterator[str]:
     """Serves the app until the block ends; yields its base URL."""
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = ExplicitSettings(
         data_dir=data_dir,
         follow_in_process=True,
         # Explicit, so that TAPLEDGER_* variables of the shell cannot point the test elsewhere.

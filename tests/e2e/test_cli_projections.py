@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tapledger.bootstrap import bootstrap
 from tapledger.cli import app
-from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 from ticketing.accounts.domain.commands import TopUp
 
 
@@ -17,7 +17,7 @@ def test_rebuild_covers_every_follower_and_keeps_the_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TAPLEDGER_DATA_DIR", str(tmp_path))
-    container = bootstrap(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    container = bootstrap(ExplicitSettings(data_dir=tmp_path))
     account = container.ledger.open_account(rider_category=0)
     container.ledger.execute(TopUp(account.id, 20_000, "cli-1"))
     container.catch_up()
@@ -29,7 +29,7 @@ def test_rebuild_covers_every_follower_and_keeps_the_rows(
     assert result.exit_code == 0, result.output
     for name in ("ledger", "cards", "tap_sequences", "journeys"):
         assert f"{name}: rebuilt" in result.output
-    after = bootstrap(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    after = bootstrap(ExplicitSettings(data_dir=tmp_path))
     try:
         assert after.read_model.dump() == before
     finally:

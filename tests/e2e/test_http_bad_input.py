@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 from ticketing.accounts.schemas import STATEMENT_SEQ_MAX
 from ticketing.shared.schemas import DENY_LIST_VERSION_MAX
 
 PROBLEM = "application/problem+json"
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 VALIDATOR = {
     "validator_id": 7,
     "kind": "bus",
@@ -30,7 +30,7 @@ VALIDATOR = {
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     container = bootstrap(settings)
     yield container
     container.close()

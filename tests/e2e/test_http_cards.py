@@ -4,39 +4,19 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
-from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tapledger.bootstrap import Container
+from tests.e2e.riders import ADMIN
 from tests.tap_media import Phone
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.replay import ReplayWindow
 from ticketing.tl1.verify import Decision, Verifier
 from validators.trust import Trust
-
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
-    built = bootstrap(settings)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
 
 
 def rider(client: TestClient) -> tuple[str, dict[str, str]]:

@@ -17,34 +17,14 @@ from tapledger.auth import api_tokens
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tapledger.http.body_limit import REQUEST_BODY_MAX_BYTES, TAP_BATCH_BODY_MAX_BYTES
-from tapledger.http.hotstate_memory import MemoryHotState
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
 from tests.asgi_script import ScriptedBody, call, stream
-from tests.hotstate_contract import SwitchableHotState
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
+from tests.hotstate_contract import RecordingHotState
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 AUTH_FAILURES = 10
 CHUNK_BYTES = 64 * 1024
 STREAMED_BYTES = 4 * TAP_BATCH_BODY_MAX_BYTES
-
-
-class RecordingHotState(SwitchableHotState):
-    """Remembers the keys written, and can come back empty as a restarted Redis does."""
-
-    def __init__(self) -> None:
-        super().__init__(MemoryHotState())
-        self.written: list[str] = []
-
-    def put_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
-        self.written.append(key)
-        return super().put_if_absent(key, value, ttl_ms=ttl_ms)
-
-    def put(self, key: str, value: bytes, *, ttl_ms: int) -> None:
-        self.written.append(key)
-        super().put(key, value, ttl_ms=ttl_ms)
-
-    def empty(self) -> None:
-        self.inner = MemoryHotState()
 
 
 @dataclass
@@ -57,8 +37,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = ExplicitSettings(
         data_dir=tmp_path,
         follow_in_process=False,
         auth_failures_per_window=AUTH_FAILURES,

@@ -9,28 +9,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 LAG_MAX = 3
 FOLLOWERS = {"ledger", "cards", "tap_views", "journeys", "journey_views"}
 
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, follow_in_process=False, health_lag_max=LAG_MAX
-    )
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False, health_lag_max=LAG_MAX)
     container = bootstrap(settings)
     yield container
     container.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
 
 
 def write_events(client: TestClient, count: int) -> None:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.e2e.riders import ADMIN
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 FUNDS_VND = 50_000
 HELD_VND = 15_000
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
-    container: Container = bootstrap(settings)
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
-    container.close()
 
 
 def account_with_hold(client: TestClient, hold_id: str) -> str:

@@ -11,43 +11,24 @@ from fastapi.testclient import TestClient
 
 from hardware.sam import SoftwareSam
 from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
-from tests.e2e.test_http_taps import qr, rider_with_phone
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import (
+    ADMIN,
+    gate,
+    qr,
+    rider_with_phone,
+)
 from tests.tap_media import MASTER_KEYS
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 ENTRY, EXIT = 301, 302
 
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
     yield built
     built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
-
-
-def gate(client: TestClient, validator_id: int, stop_id: str, direction: str) -> dict[str, str]:
-    body = {
-        "validator_id": validator_id,
-        "kind": "metro_gate",
-        "network_id": 2,
-        "location": validator_id,
-        "stop_id": stop_id,
-        "route_id": "2A",
-        "direction": direction,
-    }
-    response = client.post("/v1/validators", json=body, headers=ADMIN)
-    assert response.status_code == 201, response.text
-    assert response.json()["direction"] == direction
-    return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 def test_a_2a_ride_is_held_posted_and_listed_for_its_rider(

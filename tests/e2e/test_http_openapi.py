@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tapledger.bootstrap import bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 from ticketing.shared.problem_responses import PROBLEM_MEDIA_TYPE
 
 DECLARED_ERRORS = {"401", "403", "404", "409", "422"}
@@ -20,7 +20,7 @@ DECLARED_ERRORS = {"401", "403", "404", "409", "422"}
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir: Path = tmp_path_factory.mktemp("openapi")
-    settings = Settings(_env_file=None, data_dir=data_dir, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=data_dir, follow_in_process=False)
     with TestClient(create_app(bootstrap(settings))) as client:
         yield client.get("/openapi.json").json()
 

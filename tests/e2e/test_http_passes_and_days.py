@@ -17,9 +17,9 @@ from hardware.sam import SoftwareSam
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.cli import app as cli
 from tapledger.http.app import create_app
-from tapledger.settings import Settings
-from tests.e2e.test_http_journeys import ADMIN, gate
-from tests.e2e.test_http_taps import qr, rider_with_phone
+from tests.builders.settings import ExplicitSettings
+from tests.doubles import Clock
+from tests.e2e.riders import ADMIN, gate, qr, rider_with_phone
 from tests.tap_media import MASTER_KEYS, Phone
 from ticketing.fares.journey_fares import service_day
 from ticketing.shared.access import Role
@@ -28,31 +28,17 @@ ENTRY, EXIT_12, EXIT_99 = 311, 312, 319
 SEED_VND = 100_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime.now(UTC))
 
 
 @pytest.fixture
 def container(tmp_path: Path, clock: Clock) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings, clock=clock, sam=SoftwareSam(MASTER_KEYS))
     yield built
     built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
 
 
 def seeded_rider(client: TestClient) -> tuple[str, Phone]:
@@ -214,9 +200,8 @@ def test_the_cli_closes_the_last_ended_day_by_default_and_refuses_one_not_ended(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TAPLEDGER_DATA_DIR", str(tmp_path))
-    yesterday = Clock()
-    yesterday.now -= timedelta(days=1)
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    yesterday = Clock(datetime.now(UTC) - timedelta(days=1))
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     container = bootstrap(settings, clock=yesterday, sam=SoftwareSam(MASTER_KEYS))
     with TestClient(create_app(container, own_container=False)) as client:
         entry = gate(client, ENTRY, "2A-01", "entry")

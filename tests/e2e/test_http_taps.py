@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -14,11 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hardware.sam import SoftwareSam
-from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
-from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import (
+    ADMIN,
+    card,
+    qr,
+    rider_with_phone,
+)
+from tests.tap_media import CARD_SERIAL, MASTER_KEYS, bus_ride, personalised_card
 from ticketing.taps.application.ingestion import (
     DEVICE_CLOCK_SKEW_S_MAX,
     SCANNED_TEXT_MAX_CHARS,
@@ -26,7 +29,6 @@ from ticketing.taps.application.ingestion import (
     TAP_BATCH_MAX,
 )
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 BUS = 17
 GATE = 42
 JSON_CONTENT = {"Content-Type": "application/json"}
@@ -39,16 +41,10 @@ PLACES = {
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
+    settings = ExplicitSettings(data_dir=tmp_path, follow_in_process=False)
     built = bootstrap(settings, sam=SoftwareSam(MASTER_KEYS))
     yield built
     built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
 
 
 def register(client: TestClient, validator_id: int, kind: str = "bus") -> dict[str, str]:
@@ -57,48 +53,6 @@ def register(client: TestClient, validator_id: int, kind: str = "bus") -> dict[s
     response = client.post("/v1/validators", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-def rider_with_phone(client: TestClient) -> tuple[str, Phone]:
-    account_id: str = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
-    phone = Phone.new()
-    key = base64.b64encode(phone.public_key()).decode()
-    card = client.post(
-        f"/v1/accounts/{account_id}/virtual-cards", json={"device_key": key}, headers=ADMIN
-    )
-    assert card.status_code == 201, card.text
-    phone.certify(card.json()["certificate"])
-    return account_id, phone
-
-
-def qr(phone: Phone, seq: int, *, now: int, counter: int | None = None) -> dict[str, Any]:
-    return {
-        "medium": "qr",
-        "seq": seq,
-        "tapped_at": now,
-        "device_decision": "accepted",
-        "device_reason": "accepted",
-        "code": phone.code(now - 1, seq if counter is None else counter),
-    }
-
-
-def card(proof: SessionProof, seq: int, *, now: int) -> dict[str, Any]:
-    return {
-        "medium": "card",
-        "seq": seq,
-        "tapped_at": now,
-        "device_decision": "accepted",
-        "device_reason": "charged",
-        "serial": proof.serial.hex(),
-        "proof": {
-            "level": int(proof.level),
-            "terminal_challenge": proof.terminal_challenge.hex(),
-            "card_challenge": proof.card_challenge.hex(),
-            "counter": proof.counter,
-            "transcript": proof.transcript.hex(),
-            "card_mac": proof.card_mac.hex(),
-        },
-    }
 
 
 def upload(

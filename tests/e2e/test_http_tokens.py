@@ -3,37 +3,23 @@ once, and a validator's new token revoking its older one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tapledger.bootstrap import Container, bootstrap
+from tapledger.bootstrap import bootstrap
 from tapledger.cli import app
-from tapledger.http.app import create_app
 from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 GATE = 42
 
 
 def settings(data_dir: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data_dir, follow_in_process=False)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    built = bootstrap(settings(tmp_path))
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
+    return ExplicitSettings(data_dir=data_dir, follow_in_process=False)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 
-from tapledger.bootstrap import Container, bootstrap
-from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
-from tests.e2e.test_http_taps import rider_with_phone
+from tapledger.bootstrap import Container
+from tests.e2e.riders import ADMIN, rider_with_phone
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 GATE_IN = 3101  # Cát Linh, line 2A, entry: the dearest ride starts at an end of the line
 GATE_OUT = 3103  # Thái Hà, line 2A, exit
 BUS = 3001  # route 01, a 10,000 VND route
 MAX_FARE_FROM_CAT_LINH_VND = 15_000
 MAX_FARE_TO_THAI_HA_VND = 13_000
 BUS_01_FARE_VND = 10_000
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(_env_file=None, data_dir=tmp_path, follow_in_process=False)  # type: ignore[call-arg]
-    built = bootstrap(settings)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, own_container=False)) as test_client:
-        yield test_client
 
 
 def register(client: TestClient, validator_id: int, **fields: str) -> dict[str, str]:

@@ -22,12 +22,12 @@ from schemathesis.specs.openapi.checks import (
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
-from tapledger.settings import LOCAL_ADMIN_TOKEN, Settings
+from tests.builders.settings import ExplicitSettings
+from tests.e2e.riders import ADMIN
 
 # Small, so the module stays within a couple of minutes on two busy cores; CI runs it on every
 # push, and the seeds differ, so coverage grows over runs rather than in one.
 EXAMPLES_PER_OPERATION_MAX = 8
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 # Every request comes from one token; the fuzzing must not meet the rate limit.
 RATE_LIMIT_REQUESTS = 1_000_000
 CHECKS = [
@@ -40,8 +40,7 @@ CHECKS = [
 
 def _app_over_a_fresh_store() -> tuple[FastAPI, Container, Path]:
     data_dir = Path(tempfile.mkdtemp(prefix="tapledger-fuzz-"))
-    settings_ = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings_ = ExplicitSettings(
         data_dir=data_dir,
         follow_in_process=False,
         rate_limit_requests=RATE_LIMIT_REQUESTS,

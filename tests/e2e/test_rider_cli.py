@@ -26,7 +26,7 @@ from tapledger.cli import app
 from tapledger.http.app import create_app
 from tapledger.rider.keystore import KEY_FILE_NAME, STATE_FILE_NAME
 from tapledger.settings import LOCAL_ADMIN_TOKEN
-from tests.integration.conftest import ExplicitSettings
+from tests.builders.settings import ExplicitSettings
 from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code

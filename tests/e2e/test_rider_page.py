@@ -38,13 +38,13 @@ from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tapledger.web.pages import QR_TEXT_MAX_CHARS
 from tests.e2e.browser import CHROMIUM_ARGS, chromium_executable
 from tests.e2e.in_process_server import served_locally
+from tests.e2e.riders import ADMIN
 from ticketing.tl1 import base45
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code, code_from_text, parse_code
 from ticketing.tl1.replay import STALE_AFTER_S_DEFAULT, ReplayWindow
 from ticketing.tl1.verify import Decision, Verifier
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 TOP_UP_VND = 50_000
 REQUEST_TIMEOUT_S = 10.0
 POLL_S = 0.05

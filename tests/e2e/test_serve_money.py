@@ -22,9 +22,9 @@ import pytest
 from pydantic import SecretStr
 
 from tapledger.bootstrap import Container, bootstrap
-from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
 from tests.e2e.conftest import Server, production_env, start_server, stop_server
-from tests.e2e.test_serve_workers import REPLACED_WITHIN_S, wait_for_workers, worker_pids
+from tests.e2e.workers import REPLACED_WITHIN_S, wait_for_workers, worker_pids
 from tests.integration.conftest import DatabaseFactory
 from tests.tap_media import Phone
 from ticketing.journeys.application.reconciliation import reconcile
@@ -252,8 +252,7 @@ def wait_until_priced(container: Container) -> None:
 def reader(deployment: Deployment) -> Container:
     """The same stores, read from the test: no follower of its own runs here."""
     env = deployment.env
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = ExplicitSettings(
         database_url=env["TAPLEDGER_DATABASE_URL"],
         redis_url=env["TAPLEDGER_REDIS_URL"],
         admin_token=SecretStr(env["TAPLEDGER_ADMIN_TOKEN"]),

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Server, production_env, start_server, stop_server
-from tests.e2e.test_serve_workers import socket_inodes, wait_for_workers, worker_pids
+from tests.e2e.workers import socket_inodes, wait_for_workers, worker_pids
 from tests.integration.conftest import DatabaseFactory
 from tests.tap_media import Phone
 from ticketing.taps.application.tap_verification import TRUST_REFRESH_S

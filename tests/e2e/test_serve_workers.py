@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -25,29 +25,27 @@ from tests.e2e.conftest import (
     stop_server,
     tapledger_command,
 )
+from tests.e2e.workers import (
+    POLL_S,
+    REPLACED_WITHIN_S,
+    socket_inodes,
+    wait_for_workers,
+    wait_until,
+    worker_pids,
+)
 from tests.integration.conftest import DatabaseFactory
 
 WORKERS = 2
 # With a hash spreading them, all 16 landing on one of two workers has odds of 1 in 32,768.
 CONNECTIONS = 16
 REQUEST_TIMEOUT_S = 10.0
-REPLACED_WITHIN_S = 60.0
 STOPPED_WITHIN_S = 30.0
 # Every wait below is on a condition, bounded by one of these deadlines: a busy machine makes the
 # test slower, never wrong. They are generous because spawning a worker imports the whole app.
 ANSWERED_WITHIN_S = 60.0
 ACCEPTED_WITHIN_S = 60.0
-POLL_S = 0.2
 TCP_ESTABLISHED = "01"
 TCP_LISTEN = "0A"
-
-
-def wait_until(done: Callable[[], bool], within_s: float, failure: Callable[[], str]) -> None:
-    """Polls `done` until it holds; fails with `failure()` once `within_s` has passed."""
-    deadline = time.monotonic() + within_s
-    while not done():
-        assert time.monotonic() < deadline, failure()
-        time.sleep(POLL_S)
 
 
 @pytest.fixture
@@ -62,45 +60,6 @@ def two_workers(
     finally:
         stop_server(server)
         e2e_database_factory.drop(database_url)
-
-
-def worker_pids(server: Server) -> set[int]:
-    """The serve process's children that run a worker (spawned by multiprocessing)."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    workers = set()
-    for child in children:
-        try:
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue  # exited meanwhile
-        if b"spawn_main" in command:
-            workers.add(int(child))
-    return workers
-
-
-def wait_for_workers(server: Server, count: int) -> set[int]:
-    pids: set[int] = set()
-
-    def counted() -> bool:
-        nonlocal pids
-        pids = worker_pids(server)
-        return len(pids) == count
-
-    wait_until(counted, REPLACED_WITHIN_S, lambda: f"workers {pids}, expected {count}")
-    return pids
-
-
-def socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    return inodes
 
 
 def tcp_sockets_on(port: int, state: str) -> dict[str, int]:

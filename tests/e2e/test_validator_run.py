@@ -22,14 +22,13 @@ from typing import IO
 import httpx
 import pytest
 
-from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.e2e.conftest import free_port, server_env, tapledger_command
 from tests.e2e.in_process_server import served_locally
+from tests.e2e.riders import ADMIN
 from tests.tap_media import Phone
 from validators.device import OUTBOX_FILE
 from validators.outbox import Outbox
 
-ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 GATE = 3101
 RUN_TIMEOUT_S = 120.0
 FOLLOWER_WAIT_S = 15.0

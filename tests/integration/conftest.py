@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,11 +20,12 @@ from uuid import UUID
 import psycopg
 import pytest
 from psycopg import sql
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 from tapledger.settings import Settings
+from tests.builders.settings import ExplicitSettings
+from tests.doubles import Clock
 from tests.services import postgres_url
 from ticketing.accounts.adapters.ledger_follower import LedgerFollower
 from ticketing.accounts.adapters.read_model import PAGE_SIZE_MAX, LedgerReadModel
@@ -131,42 +132,12 @@ STATEMENT_KINDS: dict[type[Any], str] = {
 }
 
 
-class FakeClock:
-    """Time moved by hand, so holds expire without waiting."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class ExplicitSettings(Settings):
-    """Settings from the values a test passes and the defaults, never from `.env` or the
-    process environment, so a developer's `TAPLEDGER_*` cannot change what a test runs on."""
-
-    # pydantic-settings' hook passes every source; keeping only the first drops the others.
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],  # noqa: ARG003
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
 def settings_for(data_dir: Path, database_url: str | None = None) -> Settings:
     """Local-mode settings on PostgreSQL (`database_url`) or on the SQLite file in `data_dir`."""
     return ExplicitSettings(environment="local", data_dir=data_dir, database_url=database_url)
 
 
-def record_history(ledger: Ledger, clock: FakeClock, *, tag: str, accounts: int = 3) -> list[UUID]:
+def record_history(ledger: Ledger, clock: Clock, *, tag: str, accounts: int = 3) -> list[UUID]:
     """Gives each account a history holding every kind of account event, and returns their ids.
 
     Account 0 is blocked and unblocked; account 1 ends closed; the others end with one hold

@@ -17,8 +17,8 @@ import pytest
 from hardware.emulator.card import EmulatedCard, random_challenge
 from hardware.emulator.vpcd_slot import PresentedCard, VpcdSlot, VpcdSlotError, presented_card
 from hardware.reader import CardReader
+from tests.builders.card_emulator import MASTER_KEYS, SERIAL
 from tests.services import in_ci, vpcd_address
-from tests.unit.test_card_emulator_vectors import MASTER_KEYS, SERIAL
 
 SECOND_SLOT = 1
 # A torn card stays away this long; pcscd must poll (every 400 ms) while it is gone to see it go.

@@ -16,7 +16,7 @@ from tapledger.http.idempotency_records import (
     SqlIdempotencyRecords,
     idempotency_records,
 )
-from tests.hotstate_contract import FakeClock
+from tests.doubles import MillisClock
 
 TTL_MS = 24 * 60 * 60 * 1000
 CLAIM_TTL_MS = 60_000
@@ -25,21 +25,21 @@ CLAIM_TTL_MS = 60_000
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def records(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[SqlIdempotencyRecords, FakeClock]]:
+) -> Iterator[tuple[SqlIdempotencyRecords, MillisClock]]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'records.db'}"
     else:
         plain = request.getfixturevalue("postgres_database_url")
         url = make_url(plain).set(drivername="postgresql+psycopg").render_as_string(False)
     engine = make_engine(url)
-    clock = FakeClock()
+    clock = MillisClock()
     store = SqlIdempotencyRecords(engine, now_ms=clock)
     store.create_tables()
     yield store, clock
     engine.dispose()
 
 
-Records = tuple[SqlIdempotencyRecords, FakeClock]
+Records = tuple[SqlIdempotencyRecords, MillisClock]
 
 
 def test_first_claim_wins_and_a_second_is_refused(records: Records) -> None:

@@ -22,7 +22,9 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.terminal import SessionProof
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
-from tests.integration.conftest import FakeClock, settings_for
+from tests.builders.journeys import count_calls
+from tests.doubles import Clock
+from tests.integration.conftest import settings_for
 from tests.tap_media import (
     BUS_FARE_VND,
     CARD_SERIAL,
@@ -31,7 +33,6 @@ from tests.tap_media import (
     bus_ride,
     personalised_card,
 )
-from tests.unit.test_journey_purses import count_calls
 from ticketing.accounts.domain.commands import Debit, PlaceHold, TopUp
 from ticketing.cards.domain.smart_card import SmartCard
 from ticketing.journeys.application.journeys import Journeys, PricingLockLost
@@ -67,12 +68,12 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+def clock() -> Clock:
+    return Clock(START)
 
 
 @pytest.fixture
-def container(store_settings: Settings, clock: FakeClock) -> Iterator[Container]:
+def container(store_settings: Settings, clock: Clock) -> Iterator[Container]:
     built = bootstrap(store_settings, clock=clock, sam=SoftwareSam(MASTER_KEYS))
     for validator_id, kind, stop_id, route_id, direction in (
         (GATE_IN, "metro_gate", "2A-01", "2A", "entry"),
@@ -93,7 +94,7 @@ def container(store_settings: Settings, clock: FakeClock) -> Iterator[Container]
 
 
 class Rider:
-    def __init__(self, container: Container, clock: FakeClock) -> None:
+    def __init__(self, container: Container, clock: Clock) -> None:
         self.container = container
         self.clock = clock
         account = container.ledger.open_account(rider_category=0)
@@ -135,7 +136,7 @@ class Rider:
 
 
 @pytest.fixture
-def rider(container: Container, clock: FakeClock) -> Rider:
+def rider(container: Container, clock: Clock) -> Rider:
     return Rider(container, clock)
 
 
@@ -224,7 +225,7 @@ RACE_SEQS_PER_RIDER = 100
 
 
 def test_two_followers_racing_on_one_store_charge_every_fare_once(
-    container: Container, store_settings: Settings, clock: FakeClock
+    container: Container, store_settings: Settings, clock: Clock
 ) -> None:
     riders = [Rider(container, clock) for _ in range(RACE_RIDERS)]
     for index, rider in enumerate(riders):
@@ -269,7 +270,11 @@ def test_two_followers_racing_on_one_store_charge_every_fare_once(
 
 @pytest.mark.parametrize("shared_lock", [True, False], ids=["pricing-lock", "no-shared-lock"])
 def test_a_follower_whose_position_another_overtook_charges_nothing_twice(
-    container: Container, store_settings: Settings, clock: FakeClock, shared_lock: bool
+    container: Container,
+    store_settings: Settings,
+    clock: Clock,
+    shared_lock: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Two workers' followers on one store: the second reads the log just as the first saves
     # the same taps. Whatever it read before, it must not apply those taps on top of the
@@ -294,7 +299,7 @@ def test_a_follower_whose_position_another_overtook_charges_nothing_twice(
                 container.journeys.catch_up()
             return select(*args, **kwargs)
 
-        log.select = select_after_the_other_saved  # type: ignore[method-assign]
+        monkeypatch.setattr(log, "select", select_after_the_other_saved)
         with contextlib.suppress(IntegrityError):
             # As the follower's run loop does: it logs the failure and resumes.
             other.journeys.catch_up()
@@ -358,7 +363,7 @@ RELOAD_VND = 20_000
 class CardRider:
     """A rider whose TLC1 card pays bus rides from its purse."""
 
-    def __init__(self, container: Container, clock: FakeClock, index: int) -> None:
+    def __init__(self, container: Container, clock: Clock, index: int) -> None:
         self.container = container
         self.clock = clock
         account = container.ledger.open_account(rider_category=0)
@@ -390,7 +395,7 @@ class CardRider:
 
 
 def test_a_section_of_card_taps_records_each_card_s_newest_purse_once(
-    container: Container, clock: FakeClock
+    container: Container, clock: Clock
 ) -> None:
     riders = [CardRider(container, clock, index) for index in range(CARD_RIDERS)]
     newest = {}
@@ -405,7 +410,7 @@ def test_a_section_of_card_taps_records_each_card_s_newest_purse_once(
 
 
 def test_a_top_up_saved_on_a_card_while_its_purse_is_recorded_loses_neither(
-    container: Container, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    container: Container, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rider = CardRider(container, clock, 0)
     account_id = container.smart_cards.get(rider.serial).account_id

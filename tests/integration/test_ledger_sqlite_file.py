@@ -12,8 +12,9 @@ import pytest
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.settings import Settings
+from tests.doubles import Clock
 from tests.integration.conftest import (
-    FakeClock,
+    T0,
     assert_read_model_matches,
     events_of,
     settings_for,
@@ -37,7 +38,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
-    container = bootstrap(settings, clock=FakeClock())
+    container = bootstrap(settings, clock=Clock(T0))
     yield container
     container.close()
 

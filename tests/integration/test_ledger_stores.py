@@ -20,9 +20,10 @@ import pytest
 
 from tapledger.bootstrap import Container, bootstrap, make_engine
 from tapledger.settings import Settings
+from tests.doubles import Clock
 from tests.integration.conftest import (
     HOLD_TTL_S,
-    FakeClock,
+    T0,
     account_event_count,
     assert_read_model_matches,
     events_of,
@@ -60,12 +61,12 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock(T0)
 
 
 @pytest.fixture
-def container(store_settings: Settings, clock: FakeClock) -> Iterator[Container]:
+def container(store_settings: Settings, clock: Clock) -> Iterator[Container]:
     container = bootstrap(store_settings, clock=clock)
     yield container
     container.close()
@@ -95,7 +96,7 @@ def _stored_event_count(settings: Settings, originator_id: UUID) -> int:
 
 
 def test_events_are_stored_in_the_store_and_replayed_by_a_new_ledger(
-    container: Container, store_settings: Settings, clock: FakeClock
+    container: Container, store_settings: Settings, clock: Clock
 ) -> None:
     ledger = container.ledger
     assert type(ledger.recorder).__module__ == _expected_recorder_module(store_settings)
@@ -186,7 +187,7 @@ def test_atomic_batch_with_one_refused_command_stores_the_others(
 
 
 def test_follower_builds_the_read_model_equal_to_the_aggregates_and_rebuilds_it_identically(
-    container: Container, clock: FakeClock
+    container: Container, clock: Clock
 ) -> None:
     ledger, follower, read_model = container.ledger, container.follower, container.read_model
     account_ids = record_history(ledger, clock, tag="history")
@@ -215,7 +216,7 @@ def test_follower_builds_the_read_model_equal_to_the_aggregates_and_rebuilds_it_
 
 
 def test_two_followers_on_the_same_tables_apply_every_event_exactly_once(
-    container: Container, store_settings: Settings, clock: FakeClock
+    container: Container, store_settings: Settings, clock: Clock
 ) -> None:
     ledger = container.ledger
     second_engine = make_engine(store_settings.read_model_url())

@@ -23,17 +23,17 @@ from hardware.sam import SoftwareSam  # noqa: E402
 from hardware.tlc1.constants import KeyLevel  # noqa: E402
 from hardware.tlc1.records import Environment, EventKind  # noqa: E402
 from hardware.tlc1.terminal import Terminal  # noqa: E402
-from tests.integration.pcsc_card import (  # noqa: E402
-    pcsc_card,
-    second_vpcd_slot,
-    tap_again_after_tear,
-)
-from tests.unit.test_card_emulator_vectors import (  # noqa: E402
+from tests.builders.card_emulator import (  # noqa: E402
     MASTER_KEYS,
     TRACE,
     step_name,
     trace_bytes,
     trace_card_challenges,
+)
+from tests.integration.pcsc_card import (  # noqa: E402
+    pcsc_card,
+    second_vpcd_slot,
+    tap_again_after_tear,
 )
 from validators.card_desk import CardDesk  # noqa: E402
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation  # noqa: E402

@@ -12,7 +12,8 @@ from tapledger.http.authentication import AuthenticationMiddleware
 from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tests.asgi_script import ScriptedBody, call, stream
-from tests.hotstate_contract import FakeClock, SwitchableHotState
+from tests.doubles import MillisClock
+from tests.hotstate_contract import SwitchableHotState
 from tests.http_auth import ALICE, TableAuthenticator
 from ticketing.shared.access import PRINCIPAL_STATE_KEY, Principal
 
@@ -31,7 +32,7 @@ class Rig:
 
 @pytest.fixture
 def rig() -> Rig:
-    store = SwitchableHotState(MemoryHotState(now_ms=FakeClock()))
+    store = SwitchableHotState(MemoryHotState(now_ms=MillisClock()))
     authenticator = TableAuthenticator()
     app = FastAPI()
     app.add_middleware(

@@ -26,7 +26,7 @@ from hardware.tlc1.constants import (
 )
 from hardware.tlc1.crypto import card_mac
 from hardware.tlc1.records import Contract, Event, EventKind
-from tests.unit.test_card_emulator_vectors import (
+from tests.builders.card_emulator import (
     ABORT,
     MASTER_KEYS,
     OK,

@@ -21,7 +21,7 @@ from hardware.emulator.card import CardTorn, EmulatedCard
 from hardware.emulator.image import CardImage
 from hardware.tlc1.constants import CHALLENGE_BYTES, PURSE_MAX_VND, RECORDS_PER_FILE, KeyLevel, Sfi
 from hardware.tlc1.records import Contract, Environment, Event, EventKind, Purse
-from tests.unit.test_card_emulator_vectors import (
+from tests.builders.card_emulator import (
     MASTER_KEYS,
     OK,
     SERIAL,

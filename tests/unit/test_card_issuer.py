@@ -1,10 +1,12 @@
-"""Virtual cards and issuer keys through the CardIssuer use cases, on the in-memory store."""
+"""Virtual cards and issuer keys through the CardIssuer use cases, as `bootstrap` assembles them."""
 
 from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -12,6 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tapledger.bootstrap import Container
+from tests.builders.product import local_product
+from tests.doubles import Clock
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.errors import AccountBlocked, AccountNotFound
 from ticketing.cards.adapters.key_vault import KeyVault, SealedKeyUnreadable
@@ -35,29 +40,25 @@ from ticketing.tl1.verify import Decision, Verifier
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
-def ledger(clock: Clock) -> Ledger:
-    return Ledger(clock=clock)
+def product(tmp_path: Path, clock: Clock) -> Iterator[Container]:
+    with local_product(tmp_path, clock=clock) as container:
+        yield container
 
 
 @pytest.fixture
-def cards(ledger: Ledger, clock: Clock) -> CardIssuer:
-    issuer = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
-    issuer.ensure_issuer_key()
-    return issuer
+def ledger(product: Container) -> Ledger:
+    return product.ledger
+
+
+@pytest.fixture
+def cards(product: Container) -> CardIssuer:
+    return product.cards  # its issuer key made at start, as every process does
 
 
 def device_key(compressed: bool = False) -> bytes:
@@ -110,18 +111,13 @@ def test_issuing_a_second_card_retires_the_first(cards: CardIssuer, ledger: Ledg
         cards.renew_virtual_card(first.id)
 
 
-def test_more_active_cards_may_be_allowed_by_configuration(ledger: Ledger, clock: Clock) -> None:
-    issuer = CardIssuer(
-        sealer=KeyVault(os.urandom(32)),
-        account_of=ledger.get_account,
-        clock=clock,
-        virtual_cards_active_max=2,
-    )
-    issuer.ensure_issuer_key()
-    account = ledger.open_account(rider_category=0)
-    ids = [issuer.issue_virtual_card(account.id, device_key=device_key()).id for _ in range(3)]
-    assert issuer.active_virtual_cards(account.id) == ids[1:]
-    assert issuer.get_virtual_card(ids[0]).status is CardStatus.RETIRED
+def test_more_active_cards_may_be_allowed_by_configuration(tmp_path: Path, clock: Clock) -> None:
+    with local_product(tmp_path, clock=clock, virtual_cards_active_max=2) as product:
+        account = product.ledger.open_account(rider_category=0)
+        issuer = product.cards
+        ids = [issuer.issue_virtual_card(account.id, device_key=device_key()).id for _ in range(3)]
+        assert issuer.active_virtual_cards(account.id) == ids[1:]
+        assert issuer.get_virtual_card(ids[0]).status is CardStatus.RETIRED
 
 
 def test_cards_are_refused_for_unknown_or_blocked_accounts(

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from hardware.emulator.card import EmulatedCard
-from hardware.tlc1.terminal import SessionProof
 from hardware.tlc1.transcript import TranscriptError, parse_transcript
+from tests.builders.card_purses import (
+    CARD_FARE_VND,
+    PURSE_VND,
+    card_tap,
+    purse_events,
+    unix,
+)
+from tests.builders.journeys import BUS_01, World, build
 from tests.tap_media import CARD_SERIAL, bus_ride, personalised_card
-from tests.unit.test_journeys import BUS_01, START, World, build
 from ticketing.cards.application.smart_cards import SmartCards
 from ticketing.cards.domain.smart_card import SmartCard
-from ticketing.taps.application.ingestion import CardTap
 
-PURSE_VND = 50_000
-CARD_FARE_VND = 8_000  # tests.tap_media's bus validator charges this on the card
 OPEN_DATA = bytes(8) + (997).to_bytes(3, "big") + b"\x01"
 READ_PURSE = bytes.fromhex("00b201cc00")  # READ RECORD 1 of SFI 0x19 (the purse)
 OK = bytes.fromhex("9000")
-
-
-def unix(minutes: int) -> int:
-    return int(START.timestamp()) + 60 * minutes
 
 
 # The transcript
@@ -82,24 +79,11 @@ def world() -> World:
     return build()
 
 
-def card_tap(world: World, proof: SessionProof, minutes: int) -> None:
-    world.seq += 1
-    world.clock.now = START + timedelta(minutes=minutes)
-    upload = CardTap(world.seq, world.clock.now, "accepted", "charged", proof.serial.hex(), proof)
-    [result] = world.taps.ingest_batch(BUS_01, [upload])
-    assert result.status == "accepted", result
-
-
 def rider_with_card(world: World) -> tuple[SmartCards, EmulatedCard]:
     account_id, _ = world.rider()
     smart_cards = world.journeys.smart_cards
     smart_cards.issue(account_id, serial=CARD_SERIAL.hex())
     return smart_cards, personalised_card(account_id, purse_vnd=PURSE_VND)
-
-
-def purse_events(world: World, serial: str = CARD_SERIAL.hex()) -> int:
-    stored = world.cards.recorder.select_events(SmartCard.create_id(serial))
-    return sum(1 for e in stored if e.topic == SmartCard.PurseSeen.TOPIC)
 
 
 def test_a_verified_card_tap_records_the_purse_its_session_left(world: World) -> None:

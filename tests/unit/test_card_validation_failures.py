@@ -15,7 +15,7 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.commands import Select
 from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import Terminal
-from tests.unit.test_card_validation import (
+from tests.builders.card_validation import (
     BUS,
     MASTER_KEYS,
     NOW,
@@ -23,7 +23,8 @@ from tests.unit.test_card_validation import (
     issued_card,
     purse,
 )
-from tests.validator_fakes import Clock, FakeBackend, config_body
+from tests.doubles import SecondsClock
+from tests.validator_fakes import FakeBackend, config_body
 from validators import cli as validator_cli
 from validators.card_station import CardStation
 from validators.card_validation import CardValidator, Outcome, Validation
@@ -164,7 +165,9 @@ def serve_in_thread(station: CardStation, device: Device, printer: Decisions) ->
 
 
 def device_with_config(tmp_path: Path) -> Device:
-    device = Device(FakeBackend(), tmp_path, validator_id=1, sync_interval_s=60, clock=Clock())
+    device = Device(
+        FakeBackend(), tmp_path, validator_id=1, sync_interval_s=60, clock=SecondsClock()
+    )
     assert device.sync()
     return device
 
@@ -175,7 +178,7 @@ def test_a_cloned_card_at_a_running_gate_is_recorded_and_the_next_card_is_served
     device = device_with_config(tmp_path)
     genuine = issued_card()
     reader = CardsInTurn([cloned_card(), genuine])
-    station = CardStation(reader, SoftwareSam(MASTER_KEYS), device.gate, clock=Clock(NOW))
+    station = CardStation(reader, SoftwareSam(MASTER_KEYS), device.gate, clock=SecondsClock(NOW))
     printer = Decisions(expected=2)
     serve_in_thread(station, device, printer)
 
@@ -206,7 +209,7 @@ def test_an_unexpected_error_is_recorded_as_a_fault_and_the_thread_goes_on(
         reader,
         BrokenSam(),
         device.gate,
-        clock=Clock(NOW),
+        clock=SecondsClock(NOW),
         on_fault=lambda what, error: faults.append(f"{what}: {error}"),
     )
     printer = Decisions(expected=2)
@@ -235,7 +238,10 @@ def test_a_reader_failing_between_cards_does_not_end_the_card_thread(
     monkeypatch.setattr(validator_cli, "CARD_FAULT_PAUSE_S", 0)
     device = device_with_config(tmp_path)
     station = CardStation(
-        ReaderDownOnce([issued_card()]), SoftwareSam(MASTER_KEYS), device.gate, clock=Clock(NOW)
+        ReaderDownOnce([issued_card()]),
+        SoftwareSam(MASTER_KEYS),
+        device.gate,
+        clock=SecondsClock(NOW),
     )
     printer = Decisions(expected=1)
     serve_in_thread(station, device, printer)
@@ -248,7 +254,7 @@ def test_validator_run_once_with_a_cloned_card_records_it_and_exits_normally(
 ) -> None:
     device = device_with_config(tmp_path)
     station = CardStation(
-        CardsInTurn([cloned_card()]), SoftwareSam(MASTER_KEYS), device.gate, clock=Clock(NOW)
+        CardsInTurn([cloned_card()]), SoftwareSam(MASTER_KEYS), device.gate, clock=SecondsClock(NOW)
     )
     printer = Decisions(expected=1)
     validator_cli._run_once(device, station, printer, qr_stdin=False, attempts=1)

@@ -14,7 +14,7 @@ from hardware.tlc1.commands import ReadRecord
 from hardware.tlc1.constants import Sfi
 from hardware.tlc1.records import Contract, Event, EventKind
 from hardware.tlc1.terminal import Terminal
-from tests.unit.test_card_validation import (
+from tests.builders.card_validation import (
     MASTER_KEYS,
     NETWORK,
     NOW,
@@ -23,7 +23,8 @@ from tests.unit.test_card_validation import (
     purse,
     terminal,
 )
-from tests.validator_fakes import Clock, config_body
+from tests.doubles import SecondsClock
+from tests.validator_fakes import config_body
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from validators.card_desk import CardDesk, ContractsFull
 from validators.card_passes import CARD_PRODUCT_IDS, CardPass, PassRules, card_passes, card_route
@@ -241,9 +242,11 @@ def test_a_metro_gate_with_a_pass_on_the_card_lets_it_through_and_records_it(
     # The station builds the gate's pass rules from its synced config and the feed's passes.
     card = card_holding(monthly_2a())
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    gate = Gate(outbox, Trust(config=config_body(9)), clock=Clock(NOW))
+    gate = Gate(outbox, Trust(config=config_body(9)), clock=SecondsClock(NOW))
     reader = CardInReader(card, lost_card_errors=(CardTorn,))
-    station = CardStation(reader, SoftwareSam(MASTER_KEYS), gate, clock=Clock(NOW), passes=PASSES)
+    station = CardStation(
+        reader, SoftwareSam(MASTER_KEYS), gate, clock=SecondsClock(NOW), passes=PASSES
+    )
     decision = station.tap_once(0)
     assert decision is not None
     assert (decision.accepted, decision.reason, decision.charged_vnd) == (

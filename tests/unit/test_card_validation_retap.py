@@ -17,7 +17,7 @@ from hardware.sam import SoftwareSam
 from hardware.tlc1.constants import RECORDS_PER_FILE, Sfi
 from hardware.tlc1.records import Event, EventKind, is_blank
 from hardware.tlc1.terminal import Terminal
-from tests.unit.test_card_tearing_money import (
+from tests.builders.card_tearing import (
     VALIDATION_APDUS,
     VALIDATION_CLOSE_APDU,
     VALIDATION_RATIFY_APDU,
@@ -25,7 +25,7 @@ from tests.unit.test_card_tearing_money import (
     LosesAnswer,
     cuts,
 )
-from tests.unit.test_card_validation import (
+from tests.builders.card_validation import (
     MASTER_KEYS,
     METRO_IN,
     NETWORK,

@@ -6,55 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders.fares import (
+    VALID,
+    with_changes,
+)
 from ticketing.fares.errors import FeedError
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
-
-VALID = {
-    "rider_categories.txt": (
-        "rider_category_id,rider_category_name,is_default_fare_category\nadult,Adult,1\nkid,Kid,0\n"
-    ),
-    "fare_media.txt": "fare_media_id,fare_media_type\ncard,2\n",
-    "networks.txt": "network_id\nbus\nrail\n",
-    "route_networks.txt": "network_id,route_id\nbus,b1\n",
-    "areas.txt": "area_id\nA\n",
-    "stops.txt": "stop_id,parent_station\nsA,\n",
-    "stop_areas.txt": "area_id,stop_id\nA,sA\n",
-    "calendar.txt": (
-        "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
-        "all,1,1,1,1,1,1,1,20250101,20251231\n"
-    ),
-    "timeframes.txt": (
-        "timeframe_group_id,start_time,end_time,service_id\npeak,07:00:00,09:00:00,all\n"
-    ),
-    "fare_products.txt": (
-        "fare_product_id,rider_category_id,fare_media_id,amount,currency\n"
-        "single,,card,8000,VND\nsingle,kid,card,0,VND\nmonthly,,card,200000,VND\n"
-    ),
-    "fare_leg_rules.txt": (
-        "leg_group_id,network_id,from_area_id,from_timeframe_group_id,fare_product_id\n"
-        "g_bus,bus,A,peak,single\n"
-    ),
-    "fare_transfer_rules.txt": (
-        "from_leg_group_id,to_leg_group_id,transfer_count,duration_limit,duration_limit_type,"
-        "fare_transfer_type,fare_product_id\ng_bus,g_bus,-1,3600,1,0,\n"
-    ),
-    "fare_leg_join_rules.txt": "from_network_id,to_network_id,from_stop_id,to_stop_id\nbus,bus,,\n",
-    "fare_passes.txt": "fare_product_id,pass_period,route_scope\nmonthly,month,all\n",
-    "fare_pass_networks.txt": "fare_product_id,network_id\nmonthly,bus\n",
-    "fare_caps.txt": (
-        "cap_id,rider_category_id,cap_period,cap_amount,currency\nday,adult,day,30000,VND\n"
-    ),
-}
-
-
-def with_changes(**files: str | None) -> dict[str, str]:
-    texts = dict(VALID)
-    for stem, text in files.items():
-        if text is None:
-            texts.pop(f"{stem}.txt")
-        else:
-            texts[f"{stem}.txt"] = text
-    return texts
 
 
 def test_valid_synthetic_feed_loads_with_every_file() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_fare_feed_loader import with_changes
+from tests.builders.fares import with_changes
 from ticketing.fares.errors import FeedError
 from ticketing.fares.loader import load_feed
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tapledger.cli import app
 from tapledger.fare_feed import FareFeedUnusable, load_fares
 from tapledger.settings import Settings
+from tests.builders.settings import EnvironmentSettings
 from ticketing.fares.loader import HANOI_FEED_DIR
 
 OWN_FEED = {
@@ -24,7 +25,7 @@ OWN_FEED = {
 
 
 def settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return EnvironmentSettings(**values)
 
 
 def write_feed(directory: Path, files: dict[str, str]) -> Path:

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.unit.test_fare_feed_loader import VALID, with_changes
-from tests.unit.test_fare_rule_matching import (
+from tests.builders.fares import (
     BUS_RAIL_FERRY_RULES,
     CALENDAR,
     HANOI,
@@ -17,8 +16,10 @@ from tests.unit.test_fare_rule_matching import (
     PASS_FILES,
     PEAK,
     PEAK_RULES,
+    VALID,
     engine,
     leg,
+    with_changes,
 )
 from ticketing.fares.entitlements import pass_validity
 from ticketing.fares.errors import FeedError

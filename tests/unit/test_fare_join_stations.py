@@ -3,7 +3,7 @@ alight or board at its platforms (parent_station), as the GTFS reference says.""
 
 from __future__ import annotations
 
-from tests.unit.test_fare_rule_matching import JOINED_RULES, engine, leg
+from tests.builders.fares import JOINED_RULES, engine, leg
 from ticketing.fares.engine import FareEngine
 
 # Two stations, each with platforms, as the reference models them: location_type 1 is a station,

@@ -8,7 +8,8 @@ import pytest
 
 from tapledger.http.hotstate import HotState, HotStateFull, HotStateUnavailable, HotStateUsageError
 from tapledger.http.hotstate_memory import MemoryHotState
-from tests.hotstate_contract import LONG_TTL_MS, SHORT_TTL_MS, FakeClock, HotStateContract
+from tests.doubles import MillisClock
+from tests.hotstate_contract import LONG_TTL_MS, SHORT_TTL_MS, HotStateContract
 
 SMALL_STORE_KEYS_MAX = 3
 
@@ -16,7 +17,7 @@ SMALL_STORE_KEYS_MAX = 3
 class TestMemoryHotState(HotStateContract):
     @pytest.fixture
     def store(self) -> Iterator[HotState]:
-        self.clock = FakeClock()
+        self.clock = MillisClock()
         store = MemoryHotState(now_ms=self.clock)
         yield store
         store.close()
@@ -26,7 +27,7 @@ class TestMemoryHotState(HotStateContract):
 
 
 def test_expiry_is_exact_to_the_millisecond() -> None:
-    clock = FakeClock()
+    clock = MillisClock()
     store = MemoryHotState(now_ms=clock)
     store.put("key", b"value", ttl_ms=SHORT_TTL_MS)
     clock.advance(SHORT_TTL_MS - 1)
@@ -36,7 +37,7 @@ def test_expiry_is_exact_to_the_millisecond() -> None:
 
 
 def test_full_store_of_live_keys_refuses_a_new_key() -> None:
-    store = MemoryHotState(now_ms=FakeClock(), keys_max=SMALL_STORE_KEYS_MAX)
+    store = MemoryHotState(now_ms=MillisClock(), keys_max=SMALL_STORE_KEYS_MAX)
     for index in range(SMALL_STORE_KEYS_MAX):
         store.put(f"key:{index}", b"live", ttl_ms=LONG_TTL_MS)
     with pytest.raises(HotStateFull):
@@ -48,14 +49,14 @@ def test_full_store_of_live_keys_refuses_a_new_key() -> None:
 
 
 def test_full_store_still_overwrites_an_existing_key() -> None:
-    store = MemoryHotState(now_ms=FakeClock(), keys_max=1)
+    store = MemoryHotState(now_ms=MillisClock(), keys_max=1)
     store.put("key", b"old", ttl_ms=LONG_TTL_MS)
     store.put("key", b"new", ttl_ms=LONG_TTL_MS)
     assert store.get("key") == b"new"
 
 
 def test_full_store_accepts_a_new_key_once_old_ones_expired() -> None:
-    clock = FakeClock()
+    clock = MillisClock()
     store = MemoryHotState(now_ms=clock, keys_max=SMALL_STORE_KEYS_MAX)
     for index in range(SMALL_STORE_KEYS_MAX):
         store.put(f"key:{index}", b"short", ttl_ms=SHORT_TTL_MS)

@@ -22,7 +22,8 @@ from tapledger.http.idempotency import (
     IdempotencyMiddleware,
 )
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
-from tests.hotstate_contract import FakeClock, SwitchableHotState
+from tests.doubles import MillisClock
+from tests.hotstate_contract import RecordingHotState, SwitchableHotState
 from tests.http_auth import ALICE, BOB, authenticate_everything
 
 TOPUP = {"card": "04A1B2C3", "amount_vnd": 50_000}
@@ -39,13 +40,13 @@ class Rig:
 
     client: TestClient
     store: SwitchableHotState
-    clock: FakeClock
+    clock: MillisClock
     effects: list[str] = field(default_factory=list)
     seen_in_flight: list[httpx.Response] = field(default_factory=list)
 
 
 def build_rig() -> Rig:
-    clock = FakeClock()
+    clock = MillisClock()
     store = SwitchableHotState(MemoryHotState(now_ms=clock))
     app = FastAPI()
     app.add_middleware(IdempotencyMiddleware, hot_state=store)
@@ -305,22 +306,6 @@ def test_key_runs_again_once_its_record_expired(rig: Rig) -> None:
     again = rig.client.post("/topups", headers=keyed("k1"), json=TOPUP)
     assert "idempotent-replayed" not in again.headers
     assert rig.effects == ["topup", "topup"]
-
-
-class RecordingHotState(SwitchableHotState):
-    """Remembers every key written, to show what a request left behind."""
-
-    def __init__(self, inner: MemoryHotState) -> None:
-        super().__init__(inner)
-        self.written: list[str] = []
-
-    def put_if_absent(self, key: str, value: bytes, *, ttl_ms: int) -> bool:
-        self.written.append(key)
-        return super().put_if_absent(key, value, ttl_ms=ttl_ms)
-
-    def put(self, key: str, value: bytes, *, ttl_ms: int) -> None:
-        self.written.append(key)
-        super().put(key, value, ttl_ms=ttl_ms)
 
 
 def test_request_without_a_principal_leaves_no_key_behind() -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
+from tests.builders.journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
 from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.journeys.domain.leg import Leg
 

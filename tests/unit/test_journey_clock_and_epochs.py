@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.test_journeys import BALANCE_VND, BUS_01, START, build
+from tests.builders.journeys import BALANCE_VND, BUS_01, START, build
 from ticketing.fares.feed import Feed
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.taps.application.ingestion import QrTap

@@ -7,8 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.tap_media import Phone
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
@@ -21,6 +20,7 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
+from tests.tap_media import Phone
 from ticketing.accounts.domain.transfer import HoldOutcome
 from ticketing.journeys.application.charges import transfer_id
 from ticketing.journeys.application.journeys import Journeys

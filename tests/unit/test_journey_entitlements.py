@@ -9,8 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.tap_media import Phone
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_02,
@@ -21,6 +20,7 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
+from tests.tap_media import Phone
 from ticketing.accounts.domain.commands import TopUp
 from ticketing.accounts.domain.errors import InsufficientFunds, TransferConflict
 from ticketing.fares.feed import CapPeriod, FareCap

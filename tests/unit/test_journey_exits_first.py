@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     DAY,
     GATE_IN_01,

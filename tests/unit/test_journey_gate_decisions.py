@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from tests.tap_media import CARD_SERIAL, Phone, bus_ride, personalised_card
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     DAY,
@@ -26,6 +25,7 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
+from tests.tap_media import CARD_SERIAL, Phone, bus_ride, personalised_card
 from ticketing.taps.adapters.tap_views import TapFollower, TapViews
 from ticketing.taps.application.ingestion import CardTap, QrTap, TapResult
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-from datetime import timedelta
-from uuid import UUID
 
 import pytest
 
 from hardware.emulator.card import EmulatedCard
 from hardware.tlc1.records import Contract, EventKind
-from tests.tap_media import CARD_SERIAL, NETWORK, card_terminal, personalised_card
-from tests.unit.test_card_purses import unix
-from tests.unit.test_journeys import (
+from tests.builders.card_purses import unix
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
@@ -23,64 +20,33 @@ from tests.unit.test_journeys import (
     GATE_IN_01,
     GATE_OUT_02,
     GATE_OUT_12,
-    START,
     World,
     build,
 )
-from ticketing.journeys.domain.journey import Journey
+from tests.builders.purse_refunds import (
+    CAT_LINH_TO_LA_THANH_VND,
+    DEAREST_TO_LA_THANH_VND,
+    MAX_FROM_CAT_LINH_VND,
+    PURSE_VND,
+    ROUTE_01_FARE_VND,
+    decide,
+    only_journey,
+    purse_on_card,
+    rider_with_card,
+    upload,
+)
+from tests.tap_media import NETWORK, card_terminal
 from ticketing.journeys.domain.journey_status import PaidFrom
-from ticketing.taps.application.ingestion import CardTap
 from validators.card_desk import CardDesk
 from validators.card_passes import CARD_PRODUCT_IDS, PassRules, card_passes
-from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
+from validators.card_validation import CardValidator, Outcome, TapPoint
 
-PURSE_VND = 50_000
-MAX_FROM_CAT_LINH_VND = 15_000  # what the entry gate at 2A-01 takes: the dearest ride from there
-CAT_LINH_TO_LA_THANH_VND = 8_000  # 2A-01 to 2A-02
-DEAREST_TO_LA_THANH_VND = 14_000  # an exit at 2A-02 with no entry on the card
-ROUTE_01_FARE_VND = 10_000  # what a route 01 validator takes from the purse at each tap
 CARD_PRODUCT_NUMBERS = {product_id: number for number, product_id in CARD_PRODUCT_IDS.items()}
 
 
 @pytest.fixture
 def world() -> World:
     return build()
-
-
-def rider_with_card(world: World) -> tuple[UUID, EmulatedCard]:
-    account_id, _ = world.rider()
-    world.journeys.smart_cards.issue(account_id, serial=CARD_SERIAL.hex())
-    return account_id, personalised_card(account_id, purse_vnd=PURSE_VND)
-
-
-def decide(
-    card: EmulatedCard, validator_id: int, minutes: int, kind: EventKind, fare_vnd: int
-) -> Validation:
-    """The validator `validator_id` decides on the card, `minutes` after START."""
-    point = TapPoint(NETWORK, validator_id, validator_id, kind, fare_vnd)
-    at = unix(minutes)
-    validation = CardValidator(
-        card_terminal(card), point, denied_serials=frozenset(), clock=lambda: at
-    ).validate()
-    assert validation.accepted, validation.outcome
-    return validation
-
-
-def upload(world: World, validator_id: int, validation: Validation, minutes: int) -> None:
-    """The validator's outbox uploads the tap with its session proof."""
-    assert validation.proof is not None
-    world.seq += 1
-    world.clock.now = START + timedelta(minutes=minutes)
-    tap = CardTap(
-        world.seq,
-        world.clock.now,
-        "accepted",
-        validation.outcome.value,
-        CARD_SERIAL.hex(),
-        validation.proof,
-    )
-    [result] = world.taps.ingest_batch(validator_id, [tap])
-    assert result.status == "accepted", result
 
 
 def card_tap(
@@ -102,15 +68,6 @@ def enter(world: World, card: EmulatedCard, minutes: int) -> Outcome:
 
 def leave(world: World, card: EmulatedCard, minutes: int, gate: int = GATE_OUT_02) -> Outcome:
     return card_tap(world, card, gate, minutes, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND)
-
-
-def purse_on_card(card: EmulatedCard) -> int:
-    return CardDesk(card_terminal(card)).purse()[1]
-
-
-def only_journey(world: World, account_id: UUID) -> Journey:
-    [journey] = world.journeys_of(account_id)
-    return journey
 
 
 def test_a_short_metro_ride_on_the_purse_gets_the_rest_of_the_dearest_fare_back(

@@ -13,16 +13,21 @@ import pytest
 
 from hardware.emulator.card import EmulatedCard
 from hardware.tlc1.terminal import SessionProof
-from tests.tap_media import CARD_SERIAL, bus_ride, personalised_card
-from tests.unit.test_card_purses import (
+from tests.builders.card_purses import (
     CARD_FARE_VND,
     PURSE_VND,
     card_tap,
     purse_events,
     unix,
 )
-from tests.unit.test_journey_sections import penniless_rider
-from tests.unit.test_journeys import BUS_01, World, build
+from tests.builders.journeys import (
+    BUS_01,
+    World,
+    build,
+    count_calls,
+    penniless_rider,
+)
+from tests.tap_media import CARD_SERIAL, bus_ride, personalised_card
 from ticketing.cards.application.card_purses import SectionPurses
 from ticketing.cards.domain.smart_card import SmartCard
 from ticketing.journeys.application.purses import PurseRecorder
@@ -245,19 +250,6 @@ def recorded_tap(serial: str, transcript_hex: str, counter: int) -> SimpleNamesp
         transcript=transcript_hex,
         transaction_counter=counter,
     )
-
-
-def count_calls(owner: object, name: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the calls of one method of `owner`; the list holds the count."""
-    method = getattr(owner, name)
-    calls = [0]
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        return method(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, counted)
-    return calls
 
 
 def test_a_card_s_account_is_read_once_however_many_times_the_card_taps(

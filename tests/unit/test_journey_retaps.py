@@ -18,22 +18,9 @@ from hardware.fake_reader import CardInReader
 from hardware.sam import SoftwareSam
 from hardware.tlc1.records import EventKind
 from hardware.tlc1.terminal import Terminal
-from tests.tap_media import MASTER_KEYS, NETWORK
-from tests.unit.test_card_purses import unix
-from tests.unit.test_card_tearing_money import LosesAnswer
-from tests.unit.test_journey_purse_refunds import (
-    CAT_LINH_TO_LA_THANH_VND,
-    DEAREST_TO_LA_THANH_VND,
-    MAX_FROM_CAT_LINH_VND,
-    PURSE_VND,
-    ROUTE_01_FARE_VND,
-    decide,
-    only_journey,
-    purse_on_card,
-    rider_with_card,
-    upload,
-)
-from tests.unit.test_journeys import (
+from tests.builders.card_purses import unix
+from tests.builders.card_tearing import LosesAnswer
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     BUS_01_REAR,
@@ -45,6 +32,19 @@ from tests.unit.test_journeys import (
     World,
     build,
 )
+from tests.builders.purse_refunds import (
+    CAT_LINH_TO_LA_THANH_VND,
+    DEAREST_TO_LA_THANH_VND,
+    MAX_FROM_CAT_LINH_VND,
+    PURSE_VND,
+    ROUTE_01_FARE_VND,
+    decide,
+    only_journey,
+    purse_on_card,
+    rider_with_card,
+    upload,
+)
+from tests.tap_media import MASTER_KEYS, NETWORK
 from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.taps.application.ingestion import CardTap
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation

@@ -6,19 +6,18 @@ other taps of the section still charge; what other writers change between sectio
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import pytest
 from eventsourcing.application import project_aggregate
 
-from tests.tap_media import Phone
-from tests.unit.test_journeys import (
+from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
     GATE_IN_01,
     GATE_OUT_12,
     World,
     build,
+    penniless_rider,
 )
 from ticketing.journeys.application.journeys import RIDER_BOOK_SNAPSHOT_INTERVAL
 from ticketing.journeys.domain.journey_status import JourneyStatus
@@ -51,14 +50,6 @@ def count_saves(world: World, monkeypatch: pytest.MonkeyPatch, *, crashes: int =
 
     monkeypatch.setattr(world.journeys, "_record", record_or_crash)
     return saves
-
-
-def penniless_rider(world: World) -> tuple[UUID, Phone]:
-    account = world.ledger.open_account(rider_category=0)
-    phone = Phone.new()
-    card = world.cards.issue_virtual_card(account.id, device_key=phone.public_key())
-    phone.certify(card.certificate_b64)
-    return account.id, phone
 
 
 def test_a_section_of_taps_is_saved_once_with_the_tracking_record_of_its_last_tap(

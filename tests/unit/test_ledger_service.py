@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from tests.doubles import Clock
 from ticketing.accounts.application.ledger import (
     ACCOUNT_SNAPSHOT_INTERVAL,
     LEDGER_BATCH_MAX,
@@ -54,24 +55,13 @@ TTL_S = 3600
 FUNDS_VND = 100_000
 
 
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def ledger(clock: FakeClock) -> Ledger:
+def ledger(clock: Clock) -> Ledger:
     return Ledger(clock=clock)
 
 
@@ -108,7 +98,7 @@ def snapshot_of(account: TransportAccount) -> dict[str, object]:
 # Opening and finding accounts
 
 
-def test_open_account_uses_the_default_overdraft(clock: FakeClock) -> None:
+def test_open_account_uses_the_default_overdraft(clock: Clock) -> None:
     ledger = Ledger(clock=clock, overdraft_default_vnd=20_000)
     account = ledger.get_account(ledger.open_account(rider_category=3).id)
     assert account.overdraft_vnd == 20_000
@@ -116,7 +106,7 @@ def test_open_account_uses_the_default_overdraft(clock: FakeClock) -> None:
     assert account.opened_at == T0
 
 
-def test_open_account_with_explicit_overdraft_overrides_the_default(clock: FakeClock) -> None:
+def test_open_account_with_explicit_overdraft_overrides_the_default(clock: Clock) -> None:
     ledger = Ledger(clock=clock, overdraft_default_vnd=20_000)
     assert ledger.open_account(rider_category=0, overdraft_vnd=0).overdraft_vnd == 0
 
@@ -393,7 +383,7 @@ def test_retrying_a_post_with_the_same_amount_answers_the_same_receipt_as_a_repl
 
 
 def test_a_post_retry_still_replays_after_the_holds_expiry_has_passed(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     place(ledger, account_id, 15_000)
     ledger.execute(PostHold(account_id, "h1", 9_000))
@@ -430,7 +420,7 @@ def test_retrying_a_void_answers_the_same_receipt_as_a_replay(
 
 
 def test_voiding_or_posting_an_expired_hold_is_still_refused(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     place(ledger, account_id, 15_000)
     clock.advance(TTL_S + 1)
@@ -472,7 +462,7 @@ def test_posting_another_accounts_hold_is_not_found(ledger: Ledger, account_id: 
 
 
 def test_expiring_a_hold_before_its_expiry_is_refused(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     place(ledger, account_id, 15_000)
     clock.advance(TTL_S - 1)
@@ -482,7 +472,7 @@ def test_expiring_a_hold_before_its_expiry_is_refused(
 
 
 def test_expiring_a_hold_after_its_expiry_releases_it(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     place(ledger, account_id, 15_000)
     clock.advance(TTL_S + 1)
@@ -493,7 +483,7 @@ def test_expiring_a_hold_after_its_expiry_releases_it(
 
 
 def test_next_money_command_releases_a_hold_past_its_expiry(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     place(ledger, account_id, 15_000)
     clock.advance(TTL_S + 1)
@@ -505,7 +495,7 @@ def test_next_money_command_releases_a_hold_past_its_expiry(
 
 
 def test_posting_a_hold_past_its_expiry_is_refused_as_expired(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     place(ledger, account_id, 15_000)
     clock.advance(TTL_S + 1)
@@ -677,7 +667,7 @@ def test_batch_over_the_maximum_is_a_programmer_error(ledger: Ledger, account_id
 # Replay and snapshots
 
 
-def run_history(ledger: Ledger, clock: FakeClock, account_id: UUID) -> None:
+def run_history(ledger: Ledger, clock: Clock, account_id: UUID) -> None:
     place(ledger, account_id, 15_000, "h1")
     place(ledger, account_id, 5_000, "h2")
     ledger.execute(PlaceHold(account_id, "h3", 2_000, limits.HOLD_TTL_MAX_S))
@@ -688,7 +678,7 @@ def run_history(ledger: Ledger, clock: FakeClock, account_id: UUID) -> None:
 
 
 def test_fresh_replay_reaches_the_same_state(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     run_history(ledger, clock, account_id)
     before = ledger.get_account(account_id)
@@ -701,7 +691,7 @@ def test_fresh_replay_reaches_the_same_state(
 
 
 def test_account_with_many_events_is_snapshotted_and_replays_the_same(
-    ledger: Ledger, clock: FakeClock, account_id: UUID
+    ledger: Ledger, clock: Clock, account_id: UUID
 ) -> None:
     run_history(ledger, clock, account_id)
     for index in range(ACCOUNT_SNAPSHOT_INTERVAL):

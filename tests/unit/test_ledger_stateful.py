@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
+from tests.doubles import Clock
 from ticketing.accounts.adapters.ledger_follower import ACCOUNT_TOPICS, LedgerFollower
 from ticketing.accounts.adapters.read_model import LedgerReadModel
 from ticketing.accounts.application.ledger import Ledger, Receipt
@@ -42,18 +43,10 @@ TTLS = st.sampled_from([60, 600, 3600])
 ACCOUNT_INDEX = st.integers(min_value=0, max_value=len(OVERDRAFTS_VND) - 1)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock()
+        self.clock = Clock(datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
         self.ledger = Ledger(clock=self.clock)
         engine = create_engine(
             "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}

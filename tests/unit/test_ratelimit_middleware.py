@@ -14,7 +14,8 @@ from tapledger.http.hotstate import HotStateUsageError
 from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tapledger.http.ratelimit import RATE_LIMIT_REQUESTS_MAX, RateLimitMiddleware
-from tests.hotstate_contract import FakeClock, SwitchableHotState
+from tests.doubles import MillisClock
+from tests.hotstate_contract import SwitchableHotState
 from tests.http_auth import ALICE, BOB, authenticate_everything
 from ticketing.shared.domain.invariants import InvariantViolated
 
@@ -30,13 +31,13 @@ class Rig:
     app: FastAPI
     client: TestClient
     store: SwitchableHotState
-    clock: FakeClock
+    clock: MillisClock
     served: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
 def rig() -> Rig:
-    clock = FakeClock()
+    clock = MillisClock()
     store = SwitchableHotState(MemoryHotState(now_ms=clock))
     app = FastAPI()
     app.add_middleware(
@@ -186,7 +187,7 @@ class CountingHotState(SwitchableHotState):
 def batched_rig(limit: int, *, workers: int = 1) -> tuple[list[TestClient], CountingHotState]:
     """`workers` apps sharing one store, as the server's worker processes do; time stands
     still for the middleware, so only the share of the limit makes a worker tell."""
-    clock = FakeClock()
+    clock = MillisClock()
     store = CountingHotState(MemoryHotState(now_ms=clock))
     clients = []
     for _ in range(workers):
@@ -241,7 +242,7 @@ class BlockingHotState(CountingHotState):
 
 
 def test_requests_arriving_while_the_count_is_being_told_count_locally() -> None:
-    store = BlockingHotState(MemoryHotState(now_ms=FakeClock()))
+    store = BlockingHotState(MemoryHotState(now_ms=MillisClock()))
     middleware = RateLimitMiddleware(
         FastAPI(), hot_state=store, requests_per_window=LIMIT, window_ms=WINDOW_MS
     )

@@ -19,6 +19,7 @@ from tapledger.rider.errors import WalletError
 from tapledger.rider.keystore import KEY_FILE_NAME, STATE_FILE_NAME, DeviceKeyStore
 from tapledger.rider.port import AccountReply, CardReply, PrincipalReply, StatementLineReply
 from tapledger.rider.wallet import RENEW_BEFORE_S, Wallet
+from tests.doubles import SecondsClock
 from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.issuing import compress_p256, issue_certificate
 from ticketing.tl1.keyset import IssuerKeySet
@@ -39,22 +40,11 @@ P256_SCALAR_HEX_CHARS = 64
 API_URL = "https://api.test"
 
 
-class FakeClock:
-    def __init__(self, now_s: float = PHONE_NOW_S) -> None:
-        self.now_s = now_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
-
-
 class FakeRiderApi:
     """The backend as the phone sees it: real certificates, a server clock `server_ahead_s`
     ahead of the phone's, and a record of every call."""
 
-    def __init__(self, clock: FakeClock, *, server_ahead_s: int = 0) -> None:
+    def __init__(self, clock: SecondsClock, *, server_ahead_s: int = 0) -> None:
         self.clock = clock
         self.server_ahead_s = server_ahead_s
         self.issuer_key = Ed25519PrivateKey.generate()
@@ -130,12 +120,12 @@ def parsed(text: str) -> Code:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> SecondsClock:
+    return SecondsClock(PHONE_NOW_S)
 
 
 @pytest.fixture
-def backend(clock: FakeClock) -> FakeRiderApi:
+def backend(clock: SecondsClock) -> FakeRiderApi:
     return FakeRiderApi(clock)
 
 
@@ -144,7 +134,7 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "rider"
 
 
-def registered_wallet(home: Path, backend: FakeRiderApi, clock: FakeClock) -> Wallet:
+def registered_wallet(home: Path, backend: FakeRiderApi, clock: SecondsClock) -> Wallet:
     wallet = Wallet(DeviceKeyStore(home), backend, clock=clock)
     assert wallet.register()
     return wallet
@@ -175,7 +165,7 @@ def test_a_key_file_that_is_not_a_key_is_a_typed_error(home: Path) -> None:
 
 
 def test_state_file_is_owner_only_and_never_holds_the_private_key(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     wallet.code()
@@ -202,7 +192,7 @@ def test_an_unreadable_state_file_is_a_typed_error(home: Path, backend: FakeRide
 
 
 def test_register_issues_one_card_and_a_second_register_does_nothing(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     assert not wallet.register()
@@ -213,7 +203,7 @@ def test_register_issues_one_card_and_a_second_register_does_nothing(
 
 
 def test_register_fetches_a_lost_certificate_instead_of_issuing_a_new_card(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     card_id = wallet.state.card_id
@@ -226,7 +216,7 @@ def test_register_fetches_a_lost_certificate_instead_of_issuing_a_new_card(
 
 
 def test_register_issues_a_new_card_when_the_device_key_was_replaced(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     old_card = wallet.state.card_id
@@ -248,7 +238,7 @@ def test_a_code_before_registering_is_refused(home: Path, backend: FakeRiderApi)
 
 
 def test_codes_are_accepted_by_a_validator_trusting_the_issuer(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     verifier = backend.verifier()
@@ -260,7 +250,7 @@ def test_codes_are_accepted_by_a_validator_trusting_the_issuer(
 
 
 def test_counters_keep_increasing_across_a_restart(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     before = [parsed(wallet.code()).counter for _ in range(2)]
@@ -270,7 +260,7 @@ def test_counters_keep_increasing_across_a_restart(
 
 
 def test_the_counter_wraps_to_zero_after_65535(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     wallet.state.counter = U16_MAX
@@ -279,7 +269,7 @@ def test_the_counter_wraps_to_zero_after_65535(
 
 @pytest.mark.parametrize("server_ahead_s", [0, 3600, -90])
 def test_generated_at_is_the_phone_time_corrected_by_the_server_offset(
-    home: Path, clock: FakeClock, server_ahead_s: int
+    home: Path, clock: SecondsClock, server_ahead_s: int
 ) -> None:
     backend = FakeRiderApi(clock, server_ahead_s=server_ahead_s)
     wallet = registered_wallet(home, backend, clock)
@@ -294,7 +284,7 @@ def test_generated_at_is_the_phone_time_corrected_by_the_server_offset(
 def test_a_phone_on_the_server_clock_learns_no_offset(home: Path, fraction_s: float) -> None:
     # The server answers in whole seconds; wherever in the second it answered, the phone must
     # not conclude that its own clock is a second off.
-    clock = FakeClock(float(int(PHONE_NOW_S)) + fraction_s)
+    clock = SecondsClock(float(int(PHONE_NOW_S)) + fraction_s)
     wallet = registered_wallet(home, FakeRiderApi(clock), clock)
     assert wallet.state.clock_offset_s == 0
 
@@ -303,7 +293,7 @@ def test_a_phone_on_the_server_clock_learns_no_offset(home: Path, fraction_s: fl
 
 
 def test_renew_if_due_renews_only_inside_the_window(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     first_not_after = wallet.state.not_after
@@ -320,7 +310,7 @@ def test_renew_if_due_renews_only_inside_the_window(
     assert not wallet.renew_if_due()
 
 
-def test_renew_window_is_judged_by_the_server_clock(home: Path, clock: FakeClock) -> None:
+def test_renew_window_is_judged_by_the_server_clock(home: Path, clock: SecondsClock) -> None:
     # The phone's clock is a day slow: by its own reckoning the certificate has 72 h left, but
     # the server says less than 12 h, so it renews.
     backend = FakeRiderApi(clock, server_ahead_s=0)
@@ -340,7 +330,7 @@ def test_renewing_an_unregistered_wallet_is_refused(home: Path, backend: FakeRid
 
 
 def test_status_reads_the_registered_account(
-    home: Path, backend: FakeRiderApi, clock: FakeClock
+    home: Path, backend: FakeRiderApi, clock: SecondsClock
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     status = wallet.status(5)
@@ -350,7 +340,7 @@ def test_status_reads_the_registered_account(
 
 @pytest.mark.parametrize("lines", [0, 51])
 def test_status_refuses_a_line_count_out_of_bounds(
-    home: Path, backend: FakeRiderApi, clock: FakeClock, lines: int
+    home: Path, backend: FakeRiderApi, clock: SecondsClock, lines: int
 ) -> None:
     wallet = registered_wallet(home, backend, clock)
     with pytest.raises(WalletError) as raised:
@@ -367,7 +357,7 @@ def api_over(handler: httpx.MockTransport) -> RiderApi:
 
 def test_api_sends_the_bearer_token_and_the_device_key_in_base64() -> None:
     seen: list[httpx.Request] = []
-    clock = FakeClock()
+    clock = SecondsClock(PHONE_NOW_S)
     backend = FakeRiderApi(clock)
     card_id = uuid4()
     device_key = compress_p256(ec.generate_private_key(ec.SECP256R1()).public_key())

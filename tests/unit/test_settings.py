@@ -20,6 +20,7 @@ from tapledger.settings import (
     POSTGRES_POOL_MAX,
     Settings,
 )
+from tests.builders.settings import ExplicitSettings
 from tests.vectors import CARD_VECTORS_PATH
 
 GOOD_TOKEN = "x" * 40
@@ -28,7 +29,7 @@ PG_URL = "postgresql://app:secret@db.internal:6543/fares"
 
 
 def settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return ExplicitSettings(**values)
 
 
 def test_local_mode_runs_on_sqlite_under_the_data_dir_with_the_local_token(tmp_path: Path) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 import pytest
 
+from tapledger.bootstrap import Container
+from tests.builders.product import local_product
+from tests.doubles import Clock
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import PostHold, TopUp, VoidHold
 from ticketing.accounts.domain.errors import AccountBlocked, HoldNotFound
-from ticketing.cards.adapters.key_vault import KeyVault
-from ticketing.cards.application.card_issuer import CardIssuer
 from ticketing.cards.application.smart_cards import SmartCards, reload_hold_id
 from ticketing.cards.domain.smart_card import (
     InvalidSerial,
@@ -32,16 +34,19 @@ T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger() -> Ledger:
-    return Ledger(clock=lambda: T0)
+def product(tmp_path: Path) -> Iterator[Container]:
+    with local_product(tmp_path, clock=Clock(T0)) as container:
+        yield container
 
 
 @pytest.fixture
-def service(ledger: Ledger) -> SmartCards:
-    cards = CardIssuer(
-        sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=lambda: T0
-    )
-    return SmartCards(cards, ledger)
+def ledger(product: Container) -> Ledger:
+    return product.ledger
+
+
+@pytest.fixture
+def service(product: Container) -> SmartCards:
+    return product.smart_cards
 
 
 def funded_account(ledger: Ledger, amount_vnd: int = 200_000) -> UUID:

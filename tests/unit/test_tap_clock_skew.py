@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 
 from hardware.sam import SoftwareSam
-from tests.tap_media import MASTER_KEYS, bus_ride, personalised_card
-from tests.unit.test_tap_ingestion import (
+from tests.builders.taps import (
     BUS_17,
     START,
     World,
@@ -18,6 +17,7 @@ from tests.unit.test_tap_ingestion import (
     recorded_taps,
     unix,
 )
+from tests.tap_media import MASTER_KEYS, bus_ride, personalised_card
 from ticketing.taps.application.ingestion import DEVICE_CLOCK_SKEW_S_MAX, QrTap
 from ticketing.taps.domain.tap import DEVICE_CLOCK_SKEWED, qr_code_use_id, tap_id
 

@@ -4,38 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
-from hardware.sam import SoftwareSam
-from hardware.tlc1.terminal import SessionProof
-from tests.tap_media import CARD_SERIAL, MASTER_KEYS, Phone, bus_ride, personalised_card
-from ticketing.accounts.application.ledger import Ledger
-from ticketing.cards.adapters.card_views import DenyListDelta
-from ticketing.cards.adapters.key_vault import KeyVault
-from ticketing.cards.application.card_issuer import CardIssuer
-from ticketing.cards.application.smart_cards import SmartCards
-from ticketing.cards.domain.smart_card import SmartCard
+from tests.builders.taps import (
+    BUS_17,
+    BUS_18,
+    START,
+    World,
+    build,
+    card_tap,
+    issue_smart_card,
+    qr_tap,
+    recorded_taps,
+    statuses,
+    unix,
+    world,
+)
+from tests.tap_media import CARD_SERIAL, bus_ride, personalised_card
 from ticketing.shared.access import Forbidden, NotThisDevice, Principal, Role, check_can_upload_taps
 from ticketing.shared.observed import LOG_SECTION_MAX
 from ticketing.taps.application.ingestion import (
     TAP_BATCH_MAX,
     CardTap,
     QrTap,
-    TapIngestion,
     TapResult,
     TapStatus,
 )
-from ticketing.taps.application.tap_verification import TapVerifier
 from ticketing.taps.domain.tap import (
     CODE_REPLAYED,
-    Tap,
     TapBatchTooLarge,
     card_session_use_id,
     qr_code_use_id,
@@ -43,105 +45,7 @@ from ticketing.taps.domain.tap import (
 )
 from ticketing.taps.domain.validator import ValidatorAlreadyRegistered, ValidatorNotFound
 
-START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
-BUS_17, BUS_18 = 17, 18
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class DenyList:
-    """The card views' deny list, as a list of entries in memory."""
-
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:
-        fresh = [e for e in self.entries if e["version"] > since and e["until"] > now]
-        version = max([since, *(e["version"] for e in self.entries)])
-        return DenyListDelta(version=version, entries=fresh, more=False)
-
-    def add(self, card_id: UUID, *, listed_at: datetime, serial: str | None = None) -> None:
-        self.entries.append(
-            {
-                "card_id": card_id,
-                "serial": serial,
-                "reason": "blocked",
-                "listed_at": listed_at,
-                "until": listed_at + timedelta(days=3),
-                "version": len(self.entries) + 1,
-            }
-        )
-
-
-@dataclasses.dataclass
-class World:
-    clock: Clock
-    ledger: Ledger
-    cards: CardIssuer
-    deny: DenyList
-    taps: TapIngestion
-    phone: Phone
-    card_id: UUID
-    account_id: UUID
-
-
-def build(*, sam: SoftwareSam | None) -> World:
-    clock = Clock()
-    ledger = Ledger(clock=clock)
-    cards = CardIssuer(sealer=KeyVault(os.urandom(32)), account_of=ledger.get_account, clock=clock)
-    cards.ensure_issuer_key()
-    account = ledger.open_account(rider_category=0)
-    phone = Phone.new()
-    card = cards.issue_virtual_card(account.id, device_key=phone.public_key())
-    phone.certify(card.certificate_b64)
-    deny = DenyList()
-    verifier = TapVerifier(
-        keys=cards.published_keys,
-        deny_list=deny,
-        card_issued=lambda serial: SmartCard.create_id(serial) in cards.repository,
-        sam=sam,
-        clock=clock,
-        refresh_s=0,  # every check sees the latest deny list
-    )
-    taps = TapIngestion(verifier=verifier, clock=clock)
-    for validator_id in (BUS_17, BUS_18):
-        taps.register_validator(validator_id=validator_id, kind="bus", network_id=1, location=32)
-    return World(clock, ledger, cards, deny, taps, phone, card.id, account.id)
-
-
-@pytest.fixture
-def world() -> World:
-    return build(sam=SoftwareSam(MASTER_KEYS))
-
-
-def unix(at: datetime) -> int:
-    return int(at.timestamp())
-
-
-def qr_tap(world: World, seq: int, *, counter: int | None = None, after_s: int = 0) -> QrTap:
-    at = START + timedelta(seconds=after_s)
-    code = world.phone.code(unix(at) - 2, seq if counter is None else counter)
-    return QrTap(seq, at, "accepted", "accepted", code)
-
-
-def card_tap(seq: int, proof: SessionProof, *, at: datetime = START) -> CardTap:
-    return CardTap(seq, at, "accepted", "charged", proof.serial.hex(), proof)
-
-
-def recorded_taps(taps: TapIngestion) -> list[Any]:
-    notifications = taps.notification_log.select(start=1, limit=LOG_SECTION_MAX)
-    events = [taps.mapper.to_domain_event(n) for n in notifications]
-    return [e for e in events if isinstance(e, Tap.Recorded)]
-
-
-def statuses(results: list[Any]) -> list[str]:
-    return [r.status.value for r in results]
+__all__ = ["world"]  # the fixture, shared with the sequence-number tests
 
 
 def test_a_genuine_qr_tap_is_accepted_and_recorded_with_what_its_code_says(world: World) -> None:
@@ -317,10 +221,6 @@ def test_a_crash_between_save_and_acknowledgement_is_repaired_by_re_sending(
     monkeypatch.undo()
     assert statuses(world.taps.ingest_batch(BUS_17, batch)) == ["duplicate"] * 3
     assert sorted(e.seq for e in recorded_taps(world.taps)) == [1, 2, 3]
-
-
-def issue_smart_card(world: World) -> None:
-    SmartCards(world.cards, world.ledger).issue(world.account_id, serial=CARD_SERIAL.hex())
 
 
 def test_a_card_tap_whose_mac_the_sam_recomputes_is_accepted(world: World) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from tests.unit.test_tap_ingestion import (
+from tests.builders.taps import (
     BUS_17,
     BUS_18,
     World,

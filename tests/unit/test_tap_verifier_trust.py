@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ticketing.cards.adapters.card_views import DenyListDelta
+from tests.doubles import DenyList, SecondsClock
 from ticketing.cards.application.card_issuer import PublishedKeys
 from ticketing.taps.application.tap_verification import (
     TRUST_REFRESH_S,
@@ -18,32 +18,22 @@ NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
 STALE_S = TRUST_REFRESH_S + 1
 
 
-class Sources:
-    """Counts the loads of the key set and the deny list."""
+class Sources(DenyList):
+    """Counts the loads of the key set; the deny list counts its own reads."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.loads = 0
 
     def keys(self) -> PublishedKeys:
         self.loads += 1
         return PublishedKeys(keys={}, revoked=[], version=self.loads)
 
-    def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:  # noqa: ARG002
-        return DenyListDelta(version=since, entries=[], more=False)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.s = 1000.0
-
-    def __call__(self) -> float:
-        return self.s
-
 
 Spawned = list[Callable[[], None]]
 
 
-def verifier(sources: Sources, clock: Clock, spawned: Spawned | None) -> TapVerifier:
+def verifier(sources: Sources, clock: SecondsClock, spawned: Spawned | None) -> TapVerifier:
     return TapVerifier(
         keys=sources.keys,
         deny_list=sources,
@@ -56,21 +46,21 @@ def verifier(sources: Sources, clock: Clock, spawned: Spawned | None) -> TapVeri
 
 
 def test_without_a_background_the_reload_happens_in_the_tap_that_finds_it_stale() -> None:
-    sources, clock = Sources(), Clock()
+    sources, clock = Sources(), SecondsClock(1000.0)
     checker = verifier(sources, clock, spawned=None)
     checker.verify_qr("not a code", NOW)
-    clock.s += STALE_S
+    clock.advance(STALE_S)
     checker.verify_qr("not a code", NOW)
     assert sources.loads == 2
 
 
 def test_a_stale_deny_list_keeps_serving_while_the_background_reload_runs() -> None:
-    sources, clock = Sources(), Clock()
+    sources, clock = Sources(), SecondsClock(1000.0)
     spawned: Spawned = []
     checker = verifier(sources, clock, spawned)
     checker.verify_qr("not a code", NOW)
     assert sources.loads == 1
-    clock.s += STALE_S
+    clock.advance(STALE_S)
     checker.verify_qr("not a code", NOW)
     checker.verify_qr("not a code", NOW)
     assert sources.loads == 1  # nothing loaded in the tap's own thread
@@ -82,11 +72,11 @@ def test_a_stale_deny_list_keeps_serving_while_the_background_reload_runs() -> N
 
 
 def test_a_key_set_too_stale_is_reloaded_before_the_tap_is_checked() -> None:
-    sources, clock = Sources(), Clock()
+    sources, clock = Sources(), SecondsClock(1000.0)
     spawned: Spawned = []
     checker = verifier(sources, clock, spawned)
     checker.verify_qr("not a code", NOW)
-    clock.s += TRUST_REFRESH_S * TRUST_STALE_INTERVALS_MAX
+    clock.advance(TRUST_REFRESH_S * TRUST_STALE_INTERVALS_MAX)
     checker.verify_qr("not a code", NOW)
     assert sources.loads == 2
     assert spawned == []

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID, uuid5
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.validator_fakes import Phone
 from ticketing.tl1.certificate_cache import CertificateCache
-from ticketing.tl1.device import sign_code
 from ticketing.tl1.issuing import compress_p256, issue_certificate
 from ticketing.tl1.keyset import InvalidIssuerKey, IssuerKeySet
 from ticketing.tl1.replay import ReplayWindow
@@ -26,25 +25,6 @@ CARDS = UUID("5f0c7a52-1d0e-4c0b-9a43-0c1f2e3d4c5b")
 OLD_ISSUER = Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32)
 NEW_ISSUER = Ed25519PrivateKey.from_private_bytes(bytes([2]) * 32)
 STRANGER = Ed25519PrivateKey.from_private_bytes(bytes([3]) * 32)
-
-
-@dataclass
-class Phone:
-    """A virtual card on a phone: its key, its certificate, and the codes it makes."""
-
-    card_id: UUID
-    key: ec.EllipticCurvePrivateKey
-    certificate: bytes
-    counter: int = 0
-
-    def code(self, at: int) -> str:
-        self.counter += 1
-        return sign_code(
-            certificate=self.certificate,
-            device_private_key=self.key,
-            generated_at=at,
-            counter=self.counter,
-        )
 
 
 def phone(issuer: Ed25519PrivateKey, key_id: int, name: str, not_after: int | None = None) -> Phone:

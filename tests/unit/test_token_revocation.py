@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 
 from tapledger.auth import TokenConfigured, TokenNotFound, TokenStore
+from tests.doubles import SecondsClock
 from ticketing.cards.application.invalidation import (
     Invalidation,
     LocalChannel,
@@ -21,14 +22,6 @@ from ticketing.shared.access import Role
 DEVICE = 7
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.s = 100.0
-
-    def __call__(self) -> float:
-        return self.s
-
-
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     built = create_engine(f"sqlite:///{tmp_path / 'tokens.db'}")
@@ -37,7 +30,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def store(engine: Engine, channel: LocalChannel | None = None) -> TokenStore:
-    tokens = TokenStore(engine, invalidations=channel, monotonic=Clock())
+    tokens = TokenStore(engine, invalidations=channel, monotonic=SecondsClock(100.0))
     if channel is not None:
         channel.subscribe(tokens.invalidate)
     tokens.create_tables()
@@ -87,21 +80,21 @@ def test_issuing_a_validator_token_revokes_the_devices_earlier_tokens(engine: En
     assert listed["gate, re-enrolled"].revoked_at is None
 
 
-def test_a_principal_read_while_a_revocation_arrives_is_not_remembered(engine: Engine) -> None:
+def test_a_principal_read_while_a_revocation_arrives_is_not_remembered(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tokens = store(engine)
     issued = tokens.issue(Role.OPERATOR, label="desk")
     real_connect = engine.connect
 
-    def connect_then_hear_news():  # type: ignore[no-untyped-def]
+    def connect_then_hear_news() -> Connection:
         # The row is read before the revocation commits; its news arrives during the read.
         tokens.invalidate(TokensRevoked(("someone else",)))
         return real_connect()
 
-    engine.connect = connect_then_hear_news  # type: ignore[method-assign]
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "connect", connect_then_hear_news)
         assert tokens.authenticate(issued.token) is not None
-    finally:
-        del engine.connect
     assert tokens.recent(issued.token) is None
 
 

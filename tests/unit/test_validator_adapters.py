@@ -11,8 +11,9 @@ import pytest
 from hardware.emulator.card import CardTorn
 from hardware.fake_reader import CardInReader
 from hardware.sam import SoftwareSam
+from tests.doubles import SecondsClock
 from tests.tap_media import BUS_FARE_VND, MASTER_KEYS, personalised_card
-from tests.validator_fakes import NOW, Clock, config_body
+from tests.validator_fakes import NOW, config_body
 from validators.backend import BackendRefused, BackendUnavailable
 from validators.card_station import CardStation
 from validators.gate import Gate
@@ -70,8 +71,8 @@ def station(
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     card = personalised_card(uuid4())
     reader = CardInReader(card, lost_card_errors=(CardTorn,), card_present=card_present)
-    gate = Gate(outbox, trust, clock=Clock())
-    return CardStation(reader, SoftwareSam(MASTER_KEYS), gate, clock=Clock()), outbox
+    gate = Gate(outbox, trust, clock=SecondsClock())
+    return CardStation(reader, SoftwareSam(MASTER_KEYS), gate, clock=SecondsClock()), outbox
 
 
 def test_a_card_is_charged_the_configured_fare_and_recorded_with_its_session_proof(

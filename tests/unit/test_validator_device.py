@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.validator_fakes import NOW, Clock, FakeBackend, phone
+from tests.doubles import SecondsClock
+from tests.validator_fakes import NOW, FakeBackend, phone
 from ticketing.taps.application.ingestion import CODE_TEXT_MAX_CHARS, TAP_BATCH_MAX
 from ticketing.taps.domain.tap import SEQ_MAX as BACKEND_SEQ_MAX
 from validators import outbox as outbox_module
@@ -19,15 +20,15 @@ from validators.trust import Trust, TrustStore
 from validators.uploader import BACKOFF_INITIAL_S, UPLOAD_BATCH_MAX
 
 SYNC_INTERVAL_S = 60
-
-
-class Monotonic(Clock):
-    def __init__(self) -> None:
-        super().__init__(1000.0)
+# A monotonic timer starts anywhere; far from zero, so no wait is confused with none.
+MONOTONIC_START_S = 1000.0
 
 
 def device(
-    backend: FakeBackend, state_dir: Path, clock: Clock, monotonic: Clock | None = None
+    backend: FakeBackend,
+    state_dir: Path,
+    clock: SecondsClock,
+    monotonic: SecondsClock | None = None,
 ) -> Device:
     return Device(
         backend,
@@ -35,7 +36,7 @@ def device(
         validator_id=backend.validator_id,
         sync_interval_s=SYNC_INTERVAL_S,
         clock=clock,
-        monotonic=monotonic or Monotonic(),
+        monotonic=monotonic or SecondsClock(MONOTONIC_START_S),
     )
 
 
@@ -80,7 +81,7 @@ def test_seq_grows_by_one_and_never_goes_back_across_restarts_and_pruning(
 def test_a_tap_recorded_before_a_crash_is_uploaded_after_restart_and_recorded_once(
     tmp_path: Path,
 ) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     first = device(backend, tmp_path, clock)
     assert first.sync()
     decision = first.gate.present_qr(phone("lan").code(NOW - 1))
@@ -107,7 +108,7 @@ def test_a_tap_recorded_before_a_crash_is_uploaded_after_restart_and_recorded_on
 def test_offline_qr_decisions_use_the_synced_keys_replay_window_and_deny_list(
     tmp_path: Path,
 ) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     lan, hoa = phone("lan"), phone("hoa")
     before_sync = device(backend, tmp_path / "fresh", clock)
     assert before_sync.gate.present_qr(lan.code(NOW)).reason == "unknown_issuer_key"
@@ -128,13 +129,13 @@ def test_offline_qr_decisions_use_the_synced_keys_replay_window_and_deny_list(
 
 
 def test_an_accepted_code_shown_again_after_a_restart_is_still_refused(tmp_path: Path) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     first = device(backend, tmp_path, clock)
     first.sync()
     code = phone("lan").code(NOW - 1)
     assert first.gate.present_qr(code).accepted
     first.close()
-    clock.now += 5
+    clock.advance(5)
     backend.failures_to_come = 99  # and the restart is offline
     second = device(backend, tmp_path, clock)
     assert not second.sync()
@@ -145,7 +146,7 @@ def test_an_accepted_code_shown_again_after_a_restart_is_still_refused(tmp_path:
 def test_a_restart_without_network_decides_with_the_trust_kept_in_the_state_dir(
     tmp_path: Path,
 ) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     hoa = phone("hoa")
     backend.deny(hoa.card_id)
     first = device(backend, tmp_path, clock)
@@ -159,18 +160,18 @@ def test_a_restart_without_network_decides_with_the_trust_kept_in_the_state_dir(
 
 
 def test_a_deny_list_entry_stops_refusing_once_it_has_ended(tmp_path: Path) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     hoa = phone("hoa")
     backend.deny(hoa.card_id, until=NOW + 10)
     gate = device(backend, tmp_path, clock)
     gate.sync()
     assert gate.gate.present_qr(hoa.code(NOW)).reason == "card_denied"
-    clock.now += 11
+    clock.advance(11)
     assert gate.gate.present_qr(hoa.code(NOW + 11)).accepted
 
 
 def test_a_failed_sync_keeps_the_last_good_trust(tmp_path: Path) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     gate = device(backend, tmp_path, clock)
     gate.sync()
     saved = TrustStore(tmp_path).load()
@@ -184,7 +185,7 @@ def test_a_failed_sync_keeps_the_last_good_trust(tmp_path: Path) -> None:
 def test_a_failed_upload_is_retried_with_the_same_seqs_after_a_growing_backoff(
     tmp_path: Path,
 ) -> None:
-    backend, clock, monotonic = FakeBackend(), Clock(), Monotonic()
+    backend, clock, monotonic = FakeBackend(), SecondsClock(), SecondsClock(MONOTONIC_START_S)
     gate = device(backend, tmp_path, clock, monotonic)
     gate.sync()
     lan = phone("lan")
@@ -196,10 +197,10 @@ def test_a_failed_upload_is_retried_with_the_same_seqs_after_a_growing_backoff(
     assert gate.uploader.step().waiting  # too soon: nothing is sent
     first_wait_s = gate.uploader.retry_in_s
     assert BACKOFF_INITIAL_S / 2 <= first_wait_s <= BACKOFF_INITIAL_S
-    monotonic.now += first_wait_s
+    monotonic.advance(first_wait_s)
     assert gate.uploader.step().error is not None
     assert gate.uploader.retry_in_s > first_wait_s / 2
-    monotonic.now += gate.uploader.retry_in_s
+    monotonic.advance(gate.uploader.retry_in_s)
     assert gate.uploader.step().acknowledged == 2
     assert backend.uploads == [[1, 2]]  # the failed attempts never reached the fake's record
     assert gate.outbox.pending_count() == 0
@@ -208,7 +209,7 @@ def test_a_failed_upload_is_retried_with_the_same_seqs_after_a_growing_backoff(
 def test_a_tap_the_backend_refuses_is_acknowledged_with_the_backends_reason(
     tmp_path: Path,
 ) -> None:
-    backend, clock = FakeBackend(refused_reasons={1: "bad_device_signature"}), Clock()
+    backend, clock = FakeBackend(refused_reasons={1: "bad_device_signature"}), SecondsClock()
     gate = device(backend, tmp_path, clock)
     gate.sync()
     gate.gate.present_qr(phone("lan").code(NOW))
@@ -223,7 +224,7 @@ def test_a_tap_the_backend_refuses_is_acknowledged_with_the_backends_reason(
 
 
 def test_the_outbox_drains_in_bounded_batches(tmp_path: Path) -> None:
-    backend, clock = FakeBackend(), Clock()
+    backend, clock = FakeBackend(), SecondsClock()
     gate = device(backend, tmp_path, clock)
     for _ in range(UPLOAD_BATCH_MAX * 2 + 5):
         gate.gate.present_qr("not a code")
@@ -233,14 +234,18 @@ def test_the_outbox_drains_in_bounded_batches(tmp_path: Path) -> None:
 
 
 def test_drain_gives_up_after_its_attempts_and_keeps_every_tap(tmp_path: Path) -> None:
-    backend, clock, monotonic = FakeBackend(failures_to_come=99), Clock(), Monotonic()
+    backend, clock, monotonic = (
+        FakeBackend(failures_to_come=99),
+        SecondsClock(),
+        SecondsClock(MONOTONIC_START_S),
+    )
     gate = device(backend, tmp_path, clock, monotonic)
     gate.gate.present_qr("TL1:")
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
-        monotonic.now += seconds
+        monotonic.advance(seconds)
 
     drained = gate.drain(attempts_max=3, sleep=sleep)
     assert (drained.acknowledged, drained.pending) == (0, 1)
@@ -250,7 +255,7 @@ def test_drain_gives_up_after_its_attempts_and_keeps_every_tap(tmp_path: Path) -
 
 def test_a_full_outbox_refuses_the_tap_and_records_nothing(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / OUTBOX_FILE, taps_max=1)
-    gate = Gate(outbox, Trust(), clock=Clock())
+    gate = Gate(outbox, Trust(), clock=SecondsClock())
     assert gate.present_qr("TL1:").seq == 1
     full = gate.present_qr("TL1:")
     assert (full.accepted, full.reason, full.seq) == (False, "outbox_full", None)
@@ -258,7 +263,7 @@ def test_a_full_outbox_refuses_the_tap_and_records_nothing(tmp_path: Path) -> No
 
 
 def test_a_blank_scanner_line_is_a_caller_bug(tmp_path: Path) -> None:
-    gate = Gate(Outbox(tmp_path / OUTBOX_FILE), Trust(), clock=Clock())
+    gate = Gate(Outbox(tmp_path / OUTBOX_FILE), Trust(), clock=SecondsClock())
     with pytest.raises(AssertionError):
         gate.present_qr("  \r\n")
 
@@ -274,7 +279,7 @@ def upload_all(gate: Device, steps_max: int = 10) -> int:
 
 
 def test_a_wiped_device_numbering_from_1_again_loses_no_tap(tmp_path: Path) -> None:
-    backend, clock, lan = FakeBackend(), Clock(), phone("lan")
+    backend, clock, lan = FakeBackend(), SecondsClock(), phone("lan")
     before = device(backend, tmp_path / "before-wipe", clock)
     assert before.sync()
     for at in (NOW - 3, NOW - 2, NOW - 1):
@@ -282,7 +287,7 @@ def test_a_wiped_device_numbering_from_1_again_loses_no_tap(tmp_path: Path) -> N
     assert upload_all(before) == 3
     before.close()
 
-    clock.now += 600
+    clock.advance(600)
     errors: list[Exception] = []
     wiped = Device(  # a fresh state dir: the outbox numbers from 1 again
         backend,
@@ -290,11 +295,11 @@ def test_a_wiped_device_numbering_from_1_again_loses_no_tap(tmp_path: Path) -> N
         validator_id=backend.validator_id,
         sync_interval_s=SYNC_INTERVAL_S,
         clock=clock,
-        monotonic=Monotonic(),
+        monotonic=SecondsClock(MONOTONIC_START_S),
         on_error=lambda _what, error: errors.append(error),
     )
     assert wiped.sync()
-    codes = [lan.code(int(clock.now) - 1) for _ in range(3)]
+    codes = [lan.code(int(clock.now_s) - 1) for _ in range(3)]
     assert [wiped.gate.present_qr(code).seq for code in codes] == [1, 2, 3]
     wiped.step()
     # Answered seq_conflict: kept (not acknowledged, never pruned), and no longer sent.
@@ -316,7 +321,7 @@ def test_a_wiped_device_numbering_from_1_again_loses_no_tap(tmp_path: Path) -> N
     assert upload_all(wiped) == 3
     assert [tap["code"] for tap in backend.by_epoch[1].values()] == codes
     assert wiped.outbox.held() == []
-    assert wiped.gate.present_qr(lan.code(int(clock.now))).seq == 4
+    assert wiped.gate.present_qr(lan.code(int(clock.now_s))).seq == 4
     assert upload_all(wiped) == 1
     assert sorted(backend.by_epoch[1]) == [1, 2, 3, 4]
 

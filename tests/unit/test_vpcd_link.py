@@ -26,7 +26,7 @@ from hardware.emulator.vpcd import (
     parse_address,
 )
 from hardware.tlc1.constants import KeyLevel, Sfi
-from tests.unit.test_card_emulator_vectors import (
+from tests.builders.card_emulator import (
     MASTER_KEYS,
     OK,
     SERIAL,

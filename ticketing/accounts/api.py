@@ -35,7 +35,7 @@ ERROR_STATUS: ErrorStatus = {
     errors.AccountHasPendingHolds: 409,
     errors.AccountInDebt: 409,
     errors.TooManyPendingHolds: 409,
-    errors.LedgerBusy: 503,
+    # `LedgerBusy` is a `Contended`: 503 from the shared table.
 }
 
 

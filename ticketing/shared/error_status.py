@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ticketing.shared.access import AccessError, Forbidden, NotAuthenticated
-from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.errors import Contended, DomainError
 from ticketing.shared.domain.invariants import require
 from ticketing.shared.group_commit import GroupCommitBusy
 
@@ -19,6 +19,7 @@ SHARED_ERROR_STATUS: ErrorStatus = {
     NotAuthenticated: 401,
     Forbidden: 403,
     GroupCommitBusy: 503,
+    Contended: 503,
 }
 
 

@@ -21,6 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 
+from ticketing.shared.following import sections
 from ticketing.shared.observed import LOG_SECTION_MAX
 
 # Aggregates kept per cache (a rider's book, passes and a few live journeys; an account and
@@ -65,20 +66,13 @@ class LogCheckedCache:
 
     def refresh(self) -> None:
         """Forgets what other writers changed since the last look."""
-        head = self._app.recorder.max_notification_id() or 0
         if not self._entries:
-            self._seen_id = head
+            self._seen_id = self._app.recorder.max_notification_id() or 0
             return
-        while self._seen_id < head:
-            notifications = self._app.notification_log.select(
-                start=self._seen_id + 1, limit=CACHE_REFRESH_READ_MAX, stop=head
-            )
-            if not notifications:
-                break
-            for notification in notifications:
+        for section in sections(self._app, self._seen_id, limit=CACHE_REFRESH_READ_MAX):
+            for notification in section.notifications:
                 self._check(notification.originator_id, notification.originator_version)
-            self._seen_id = notifications[-1].id
-        self._seen_id = head
+            self._seen_id = section.end
 
     def saved(self, recordings: list[Recording[UUID]]) -> None:
         """Moves past the follower's own save when nobody else wrote before it, so the next

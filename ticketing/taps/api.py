@@ -95,7 +95,7 @@ ERROR_STATUS: ErrorStatus = {
     validator.ValidatorAlreadyRegistered: 409,
     validator.EpochNotEnrolled: 409,
     validator.TooManyEnrolments: 409,
-    validator.ValidatorBusy: 503,
+    # `ValidatorBusy` is a `Contended`: 503 from the shared table.
     tap.TapBatchTooLarge: 413,
 }
 

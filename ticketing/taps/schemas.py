@@ -8,7 +8,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.terminal import SessionProof
 from ticketing.cards.domain.smart_card import SERIAL_HEX_CHARS
 from ticketing.shared.schemas import LabelField, PrintableText
@@ -226,15 +225,7 @@ class CardTapUpload(_TapBase):
         proof = self.proof
         session = None
         if proof is not None and self.serial is not None:
-            session = SessionProof(
-                serial=bytes.fromhex(self.serial),
-                level=KeyLevel(proof.level),
-                terminal_challenge=bytes.fromhex(proof.terminal_challenge),
-                card_challenge=bytes.fromhex(proof.card_challenge),
-                counter=proof.counter,
-                transcript=bytes.fromhex(proof.transcript),
-                card_mac=bytes.fromhex(proof.card_mac),
-            )
+            session = SessionProof.from_wire(bytes.fromhex(self.serial), proof.model_dump())
         return CardTap(
             self.seq, self.at(), self.device_decision, self.device_reason, self.serial, session
         )

@@ -40,7 +40,7 @@ from ticketing.accounts.domain.transfer import (
 from ticketing.shared.domain.invariants import InvariantViolated, require
 from ticketing.shared.log_checked_cache import LogCheckedCache
 from ticketing.shared.observed import ObservedApplication
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 
 # Threads of one process writing the same account take turns on one of these locks, so they
 # never race each other; only writers in other processes meet the optimistic check.
@@ -155,13 +155,15 @@ class Ledger(ObservedApplication):
 
     def execute(self, command: Command) -> Receipt:
         """Runs one command atomically, re-reading and retrying when another writer won."""
+
+        def attempt() -> Receipt:
+            work = _Work(self)
+            receipt = _apply(work, command, self.now())
+            self._save_work(work)
+            return receipt
+
         with self._lock_for(command.account_id):
-            for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
-                work = _Work(self)
-                receipt = _apply(work, command, self.now())
-                if self._saved(work, attempt):
-                    return receipt
-        raise LedgerBusy(SAVE_ATTEMPTS_MAX)
+            return save_with_retries(attempt, what="the account", contended=LedgerBusy)
 
     def _lock_for(self, account_id: UUID) -> threading.Lock:
         return self._account_locks[account_id.int % ACCOUNT_LOCK_STRIPES]
@@ -181,9 +183,11 @@ class Ledger(ObservedApplication):
                 results.append(_apply(work, command, at))
             except LedgerError as error:
                 results.append(error)
-        if self._saved(work, attempt=1):
-            return results
-        return [self._execute_or_refuse(command) for command in commands]
+        try:
+            self._save_work(work)
+        except IntegrityError:
+            return [self._execute_or_refuse(command) for command in commands]
+        return results
 
     def execute_all(self, commands: Sequence[Command]) -> BatchOutcome:
         """Runs every command in one transaction, or none: the first refusal stores nothing
@@ -237,29 +241,26 @@ class Ledger(ObservedApplication):
         *,
         expire_due: bool = False,
     ) -> TransportAccount:
-        with self._lock_for(account_id):
-            for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
-                work = _Work(self)
-                account = work.account(account_id)
-                at = self.now()
-                if expire_due:
-                    _expire_due_holds(work, account, at)
-                change(account, at)
-                if self._saved(work, attempt):
-                    return account
-        raise LedgerBusy(SAVE_ATTEMPTS_MAX)
 
-    def _saved(self, work: _Work, attempt: int) -> bool:
+        def attempt() -> TransportAccount:
+            work = _Work(self)
+            account = work.account(account_id)
+            at = self.now()
+            if expire_due:
+                _expire_due_holds(work, account, at)
+            change(account, at)
+            self._save_work(work)
+            return account
+
+        with self._lock_for(account_id):
+            return save_with_retries(attempt, what="the account", contended=LedgerBusy)
+
+    def _save_work(self, work: _Work) -> None:
+        """Saves what one attempt changed, all or nothing; the store's conflict error means
+        another writer saved first, and this attempt's objects are stale and spent."""
         changed = work.changed()
-        if not changed:
-            return True
-        try:
+        if changed:
             self.save(*changed)
-        except IntegrityError:
-            # Another writer saved first: this attempt's objects are stale and spent.
-            back_off(attempt)
-            return False
-        return True
 
 
 class _Work:

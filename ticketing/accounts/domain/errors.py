@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from ticketing.accounts.domain import limits
-from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.errors import Contended, DomainError
 
 
 class LedgerError(DomainError):
@@ -179,10 +179,9 @@ class HoldAlreadyResolved(LedgerError):
         self.outcome = outcome
 
 
-class LedgerBusy(LedgerError):
-    """Concurrent writers kept winning the race for one account; the caller may retry."""
+class LedgerBusy(LedgerError, Contended):
+    """Concurrent writers kept winning the race for one account; the caller may retry. A
+    `Contended` that keeps the code clients of the ledger were promised, and a `LedgerError`
+    so that a batch answers it in place of the one command it refuses."""
 
     code = "ledger_busy"
-
-    def __init__(self, attempts: int) -> None:
-        super().__init__(f"the account changed under {attempts} attempts in a row; retry later")

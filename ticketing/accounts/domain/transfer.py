@@ -14,12 +14,13 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from ticketing.accounts.domain import limits
 from ticketing.accounts.domain.errors import HoldAlreadyResolved, InvalidTransferId
+from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
 
 TOPIC_PREFIX = "ticketing.Transfer"
@@ -78,7 +79,7 @@ class Transfer(Aggregate):
 
     @staticmethod
     def create_id(transfer_id: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/transfers/{transfer_id}")
+        return url_uuid5(f"/tapledger/transfers/{transfer_id}")
 
     @event(Recorded)
     def __init__(

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from ticketing.accounts.domain.account import TransportAccount
 from ticketing.cards.domain.account_media import AccountMedia
@@ -27,7 +26,7 @@ from ticketing.cards.domain.issuer_keys import (
 from ticketing.cards.domain.smart_card import SmartCard
 from ticketing.cards.domain.virtual_card import InvalidDeviceKey, VirtualCard, VirtualCardNotFound
 from ticketing.shared.observed import ObservedApplication
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 from ticketing.tl1.issuing import compress_p256, device_key_from_bytes, issue_certificate
 from ticketing.tl1.layout import FLAGS_OFFSET
 
@@ -88,31 +87,30 @@ class CardIssuer(ObservedApplication):
     # Issuer keys
 
     def ensure_issuer_key(self) -> int:
-        """Creates the first signing key if there is none; returns the active key id."""
-        try:
-            ring: IssuerKeyRing = self.repository.get(RING_ID)
-            return ring.signing_key()[0]
-        except AggregateNotFoundError:
-            pass
-        try:
-            return self.rotate_issuer_key(overlap_s=ISSUER_KEY_OVERLAP_MIN_S)
-        except IntegrityError:
-            return self.ensure_issuer_key()  # another process created the ring first
+        """Creates the first signing key if there is none; returns the active key id. Of two
+        processes starting at once, the one whose new ring loses the race reads the other's
+        ring again and signs with its key, so the ring starts with one key."""
+
+        def first_key(ring: IssuerKeyRing, at: datetime) -> int:
+            if ring.active_key_id is not None:
+                return ring.active_key_id
+            return self._add_key(ring, ISSUER_KEY_OVERLAP_MIN_S, at)
+
+        return self._change_ring(first_key, create=True)
 
     def rotate_issuer_key(self, *, overlap_s: int) -> int:
         """Starts signing with a new key; the old one stays valid for `overlap_s`."""
+        return self._change_ring(lambda ring, at: self._add_key(ring, overlap_s, at), create=True)
 
-        def change(ring: IssuerKeyRing, at: datetime) -> int:
-            private_key = Ed25519PrivateKey.generate()
-            key_id = ring.next_key_id
-            return ring.add_key(
-                public_key_hex=_public_hex(private_key.public_key()),
-                sealed_private_key=self.sealer.seal(private_key, key_id=key_id),
-                overlap_s=overlap_s,
-                at=at,
-            )
-
-        return self._change_ring(change, create=True)
+    def _add_key(self, ring: IssuerKeyRing, overlap_s: int, at: datetime) -> int:
+        private_key = Ed25519PrivateKey.generate()
+        key_id = ring.next_key_id
+        return ring.add_key(
+            public_key_hex=_public_hex(private_key.public_key()),
+            sealed_private_key=self.sealer.seal(private_key, key_id=key_id),
+            overlap_s=overlap_s,
+            at=at,
+        )
 
     def revoke_issuer_key(self, key_id: int, *, reason: str) -> None:
         self._change_ring(lambda ring, at: ring.revoke(key_id=key_id, reason=reason, at=at))
@@ -125,7 +123,8 @@ class CardIssuer(ObservedApplication):
     def _change_ring(
         self, change: Callable[[IssuerKeyRing, datetime], T], *, create: bool = False
     ) -> T:
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> T:
             at = self.now()
             try:
                 ring: IssuerKeyRing = self.repository.get(RING_ID)
@@ -134,13 +133,11 @@ class CardIssuer(ObservedApplication):
                     raise
                 ring = IssuerKeyRing(at=at)
             result = change(ring, at)
-            try:
+            if ring.pending_events:
                 self.save(ring)
-            except IntegrityError:
-                back_off(attempt)
-                continue
             return result
-        raise RuntimeError("the issuer key ring stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the issuer key ring")
 
     # Virtual cards
 
@@ -156,7 +153,8 @@ class CardIssuer(ObservedApplication):
         account = self.account_of(account_id)
         account.check_open()
         flags = CONCESSION_PROOF_CHECKED if concession_proof_checked else 0
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> VirtualCard:
             at = self.now()
             card_id = uuid4()
             fields = self._certify(
@@ -177,17 +175,15 @@ class CardIssuer(ObservedApplication):
             retired = [self.get_virtual_card(old) for old in displaced]
             for old in retired:
                 old.retire(replaced_by=card_id, at=at)
-            try:
-                self.save(card, media, *retired)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(card, media, *retired)
             return card
-        raise RuntimeError("the account's media stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the account's media")
 
     def renew_virtual_card(self, card_id: UUID) -> VirtualCard:
         """A fresh certificate for the same phone key, signed by the current issuer key."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> VirtualCard:
             card = self.get_virtual_card(card_id)
             card.check_active()
             self.account_of(card.account_id).check_open()
@@ -195,29 +191,24 @@ class CardIssuer(ObservedApplication):
             device_key = bytes.fromhex(card.device_key_hex)
             fields = self._certify(card_id, card.rider_category, _flags_of(card), device_key, at)
             card.renew(at=at, **fields)
-            try:
-                self.save(card)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(card)
             return card
-        raise RuntimeError("the virtual card stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the virtual card")
 
     def block_virtual_card(self, card_id: UUID, *, reason: str) -> VirtualCard:
         """Puts the card on the deny list: its codes are refused by every validator."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> VirtualCard:
             card = self.get_virtual_card(card_id)
             at = self.now()
             card.block(reason=reason, at=at)
             media = self._media(card.account_id, at)
             media.unbind_virtual_card(card_id=card_id, at=at)
-            try:
-                self.save(card, media)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.save(card, media)
             return card
-        raise RuntimeError("the virtual card stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the virtual card")
 
     def get_virtual_card(self, card_id: UUID) -> VirtualCard:
         try:

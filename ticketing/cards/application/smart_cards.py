@@ -26,7 +26,7 @@ from ticketing.cards.domain.smart_card import (
     SmartCardNotFound,
     check_serial,
 )
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 
 # A reload's hold waits this long for the card to be seen again before the money is released.
 RELOAD_HOLD_TTL_S = 24 * 3600
@@ -171,7 +171,8 @@ class SmartCards:
         carried = old.purse_vnd
         if carried:
             self.ledger.execute(TopUp(old.account_id, carried, f"carry-over-{old.serial}"))
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> SmartCard:
             old = self.get(serial)
             at = self.now()
             old.replace(replacement_serial=replacement_serial, at=at)
@@ -187,19 +188,16 @@ class SmartCards:
             except IntegrityError:
                 if SmartCard.create_id(new.serial) in self.cards.repository:
                     raise SmartCardAlreadyIssued(new.serial) from None
-                back_off(attempt)
-                continue
+                raise  # the old card changed first: read it again
             return new
-        raise RuntimeError("the card stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the card")
 
     def _change(self, serial: str, change: Callable[[SmartCard, datetime], object]) -> SmartCard:
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+        def attempt() -> SmartCard:
             card = self.get(serial)
             change(card, self.now())
-            try:
-                self.cards.save(card)
-            except IntegrityError:
-                back_off(attempt)
-                continue
+            self.cards.save(card)
             return card
-        raise RuntimeError("the card stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the card")

@@ -7,9 +7,11 @@ registering at once cannot both end up active: one save loses the version race a
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+
+from ticketing.shared.domain.ids import url_uuid5
 
 TOPIC_PREFIX = "ticketing.AccountMedia"
 
@@ -40,7 +42,7 @@ class AccountMedia(Aggregate):
 
     @staticmethod
     def create_id(account_id: UUID) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/accounts/{account_id}/media")
+        return url_uuid5(f"/tapledger/accounts/{account_id}/media")
 
     @event(Started)
     def __init__(self, account_id: UUID, at: datetime) -> None:

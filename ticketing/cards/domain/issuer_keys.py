@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
 from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.ids import url_uuid5
 
 TOPIC_PREFIX = "ticketing.IssuerKeyRing"
 ISSUER_KEY_ID_MAX = 0xFFFF  # a u16 in the TL1 layout
@@ -23,7 +24,7 @@ ISSUER_KEY_ID_MAX = 0xFFFF  # a u16 in the TL1 layout
 ISSUER_KEY_OVERLAP_MIN_S = 72 * 3600
 ISSUER_KEY_OVERLAP_MAX_S = 30 * 24 * 3600
 ISSUER_KEYS_MAX = 1024
-RING_ID = uuid5(NAMESPACE_URL, "/tapledger/issuer-key-ring")
+RING_ID = url_uuid5("/tapledger/issuer-key-ring")
 
 ACTIVE, RETIRING, REVOKED = "active", "retiring", "revoked"
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
 from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.ids import url_uuid5
 
 TOPIC_PREFIX = "ticketing.SmartCard"
 SERIAL_HEX_CHARS = 16
@@ -93,7 +94,7 @@ class SmartCard(Aggregate):
 
     @staticmethod
     def create_id(serial: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/smart-cards/{serial.lower()}")
+        return url_uuid5(f"/tapledger/smart-cards/{serial.lower()}")
 
     @event(Issued)
     def __init__(

@@ -72,6 +72,7 @@ from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
 from ticketing.journeys.domain.rider_passes import RiderPasses
 from ticketing.shared.domain.invariants import InvariantViolated, require
+from ticketing.shared.following import FOLLOW_POLL_S, catch_up, follow, next_section
 from ticketing.shared.log_checked_cache import LogCheckedCache
 from ticketing.shared.observed import LOG_SECTION_MAX, ObservedApplication
 from ticketing.taps.application.ingestion import TapIngestion
@@ -84,7 +85,6 @@ JOURNEY_SECTION_MAX = LOG_SECTION_MAX
 # The most ledger commands one tap makes (a hold posted, the rest debited; a void; a refund),
 # so a section's batch stays within LEDGER_BATCH_MAX.
 TAP_COMMANDS_MAX = 4
-FOLLOW_POLL_S = 0.25
 # Changes of a rider's book between its snapshots: a read replays at most this many events.
 RIDER_BOOK_SNAPSHOT_INTERVAL = 50
 # Journeys closed per `close_service_day` call; the caller repeats until none is left.
@@ -163,13 +163,11 @@ class Journeys(ObservedApplication):
         not a follower behind); otherwise the notifications from its position to the head, an
         upper bound on the taps waiting that costs no count."""
         start = self.position()
-        head = self.taps.recorder.max_notification_id() or 0
-        if head <= start:
+        waiting = next_section(self.taps, start, limit=1, topics=[Tap.Recorded.TOPIC])
+        if waiting is None or not waiting.notifications:
             return 0
-        waiting = self.taps.notification_log.select(
-            start=start + 1, limit=1, stop=head, topics=[Tap.Recorded.TOPIC]
-        )
-        return head - start if waiting else 0
+        head = self.taps.recorder.max_notification_id() or 0
+        return head - start
 
     # The follower
 
@@ -182,15 +180,12 @@ class Journeys(ObservedApplication):
             # Read under the lock: a position read before it may be one another follower has
             # since moved past, and its taps would be applied again on top of their effects.
             start = self.position()
-            head = self.taps.recorder.max_notification_id() or 0
-            if head <= start:
-                return 0
-            notifications = self.taps.notification_log.select(
-                start=start + 1,
-                limit=JOURNEY_SECTION_MAX,
-                stop=head,
-                topics=[Tap.Recorded.TOPIC],
+            section = next_section(
+                self.taps, start, limit=JOURNEY_SECTION_MAX, topics=[Tap.Recorded.TOPIC]
             )
+            if section is None:
+                return 0
+            notifications = section.notifications
             taps = [(n.id, _recorded(self.taps.mapper.to_domain_event(n))) for n in notifications]
             short: set[UUID] = set()  # accounts the ledger refused a command in this pull
             while taps:
@@ -199,22 +194,10 @@ class Journeys(ObservedApplication):
             return len(notifications)
 
     def catch_up(self) -> int:
-        applied = 0
-        while count := self.pull():
-            applied += count
-        return applied
+        return catch_up(self.pull)
 
     def run(self, stop: threading.Event, *, poll_s: float = FOLLOW_POLL_S) -> None:
-        while not stop.is_set():
-            try:
-                applied = self.catch_up()
-            except Exception:
-                # Resumes from the tracked position: nothing is lost or applied twice.
-                log.exception("the journey follower failed; retrying")
-                applied = 0
-            if not applied:
-                self.wake.wait(poll_s)
-                self.wake.clear()
+        follow(self.pull, stop=stop, wake=self.wake, poll_s=poll_s, name="the journey follower")
 
     # Use cases
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
-
-from eventsourcing.persistence import IntegrityError
+from uuid import UUID
 
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import Debit
@@ -28,8 +26,9 @@ from ticketing.journeys.domain.rider_passes import (
     RiderPasses,
     UnknownPassProduct,
 )
+from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 
 # Passes on an account are sold through the rider app or at a desk on the app's behalf.
 PASS_SALE_MEDIUM_DEFAULT = "mobile_app"  # noqa: S105 (a fare medium, not a password)
@@ -43,7 +42,7 @@ class Sale:
 
 def pass_transfer_id(account_id: UUID, purchase_id: str) -> str:
     """The debit's id: derived, so the same purchase of the same account is one debit."""
-    return "pass:" + uuid5(NAMESPACE_URL, f"/tapledger/passes/{account_id}/{purchase_id}").hex
+    return "pass:" + url_uuid5(f"/tapledger/passes/{account_id}/{purchase_id}").hex
 
 
 class PassSales:
@@ -89,7 +88,9 @@ class PassSales:
         require(debit is not None, "a debit just executed is stored")
         bought_at = debit.recorded_at if debit is not None else self.ledger.now()
         valid_from, valid_until = pass_validity(feed, fare_product_id, bought_at)
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> Sale:
+            # A conflict means another sale for this account saved first: read again.
             passes = self.journeys.get_passes(account_id) or RiderPasses(account_id=account_id)
             repeated = passes.find(purchase_id) is not None
             held = passes.buy(
@@ -102,13 +103,10 @@ class PassSales:
                 transfer_id=transfer_id,
                 at=bought_at,
             )
-            try:
-                self.journeys.save(passes)
-            except IntegrityError:
-                back_off(attempt)  # another sale for this account saved first: read again
-                continue
+            self.journeys.save(passes)
             return Sale(held, repeated)
-        raise RuntimeError("the account's passes stayed contended")  # pragma: no cover
+
+        return save_with_retries(attempt, what="the account's passes")
 
 
 def check_route(product: FarePass, route_id: str | None, route_networks: Any) -> None:

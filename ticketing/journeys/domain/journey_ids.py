@@ -3,7 +3,9 @@ payment of a tap, and the card session a purse payment was proved by (neither mo
 
 from __future__ import annotations
 
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
+
+from ticketing.shared.domain.ids import url_uuid5
 
 
 def purse_transfer_id(tap_id: str) -> str:
@@ -20,4 +22,4 @@ def card_proof_id(proof: str) -> str:
 
 
 def journey_id(first_tap_id: UUID) -> UUID:
-    return uuid5(NAMESPACE_URL, f"/tapledger/journeys/{first_tap_id}")
+    return url_uuid5(f"/tapledger/journeys/{first_tap_id}")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
+from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
 
 TOPIC_PREFIX = "ticketing.RiderJourneys"
@@ -69,7 +70,7 @@ class RiderJourneys(Aggregate):
 
     @staticmethod
     def create_id(account_id: UUID) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/rider-journeys/{account_id}")
+        return url_uuid5(f"/tapledger/rider-journeys/{account_id}")
 
     @event(Opened)
     def __init__(self, account_id: UUID) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
 
 TOPIC_PREFIX = "ticketing.RiderPasses"
@@ -52,7 +53,7 @@ class RiderPasses(Aggregate):
 
     @staticmethod
     def create_id(account_id: UUID) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/rider-passes/{account_id}")
+        return url_uuid5(f"/tapledger/rider-passes/{account_id}")
 
     @event(Opened)
     def __init__(self, account_id: UUID) -> None:

@@ -31,11 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.shared.domain.invariants import require
+from ticketing.shared.following import FOLLOW_POLL_S, catch_up, follow, next_section
 
 # Notifications applied in one transaction.
 FOLLOW_SECTION_MAX = 500
-# When idle, how often to look for events written by other processes.
-FOLLOW_POLL_S = 0.25
 
 tracking_metadata = MetaData()
 tracking = Table(
@@ -134,16 +133,13 @@ class Follower:
     def pull(self) -> int:
         """Applies one section of new events; returns how many were applied."""
         start = self.position()
-        # Read the head first: every id up to a committed head is itself committed (the
-        # stores serialise inserts), so a short section means nothing relevant lies between
-        # its last event and the head, and the position may move up to the head.
-        head = self.app.recorder.max_notification_id() or 0
-        if head <= start:
-            return 0
-        notifications = self.app.notification_log.select(
-            start=start + 1, limit=self.section_size, stop=head, topics=self.projection.topics
+        section = next_section(
+            self.app, start, limit=self.section_size, topics=self.projection.topics
         )
-        end = notifications[-1].id if len(notifications) == self.section_size else head
+        if section is None:
+            return 0
+        # A section of none of the projection's topics still moves the position (to the head).
+        notifications, end = section.notifications, section.end
         events = [self.app.mapper.to_domain_event(n) for n in notifications]
         try:
             with self.engine.begin() as conn:
@@ -158,10 +154,7 @@ class Follower:
 
     def catch_up(self) -> int:
         """Applies every new event in the log; returns how many."""
-        applied = 0
-        while count := self.pull():
-            applied += count
-        return applied
+        return catch_up(self.pull)
 
     def rebuild(self) -> int:
         """Drops the view tables and the position, then builds everything again from the log."""
@@ -174,17 +167,8 @@ class Follower:
 
     def run(self, stop: threading.Event, *, poll_s: float = FOLLOW_POLL_S) -> None:
         """Follows the log until `stop` is set; `wake` shortens the wait after a local save."""
-        while not stop.is_set():
-            try:
-                applied = self.catch_up()
-            except Exception:
-                # The follower must outlive a passing database fault; it resumes from its
-                # tracked position, so nothing is lost or applied twice.
-                log.exception("follower %s failed; retrying", self.projection.name)
-                applied = 0
-            if not applied:
-                self.wake.wait(poll_s)
-                self.wake.clear()
+        name = f"follower {self.projection.name}"
+        follow(self.pull, stop=stop, wake=self.wake, poll_s=poll_s, name=name)
 
 
 class _Overtaken(Exception):

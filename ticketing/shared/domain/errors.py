@@ -9,3 +9,18 @@ class DomainError(Exception):
     `InvariantViolated`)."""
 
     code = "domain_error"
+
+
+class Contended(DomainError):
+    """Other writers changed what this request changes before each of its saves, as many times
+    as a save is tried; nothing was stored, and the same request may be sent again later.
+
+    A context that promised clients a code of its own for this (`ledger_busy`) subclasses it,
+    so the one status table entry and the one retry helper still apply."""
+
+    code = "contended"
+
+    def __init__(self, what: str, attempts: int) -> None:
+        super().__init__(f"{what} changed under {attempts} attempts in a row; retry later")
+        self.what = what
+        self.attempts = attempts

@@ -1,8 +1,9 @@
 """Ids derived from names, so that doing the same thing twice names the same object.
 
-`url_uuid5(name)` is `uuid5(NAMESPACE_URL, name)`. The standard library's `uuid5` imports
-`sha1` and converts the namespace on every call; the tap path derives two ids per tap (the
-tap's and the use it claims), so it uses this one, which gives the same ids in less time.
+`url_uuid5(name)` is `uuid5(NAMESPACE_URL, name)`, byte for byte: every id derived from a name
+in the URL namespace goes through it, so there is one way to name an aggregate. The standard
+library's `uuid5` imports `sha1` and converts the namespace on every call; the tap path derives
+two ids per tap (the tap's and the use it claims), and this one gives the same ids in less time.
 """
 
 from __future__ import annotations

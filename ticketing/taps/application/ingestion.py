@@ -38,7 +38,7 @@ from hardware.tlc1.terminal import SessionProof
 from ticketing.shared.domain.invariants import require
 from ticketing.shared.group_commit import GroupCommit
 from ticketing.shared.observed import ObservedApplication
-from ticketing.shared.optimistic import SAVE_ATTEMPTS_MAX, back_off
+from ticketing.shared.optimistic import save_with_retries
 from ticketing.taps.adapters.flat_transcoder import FlatJSONTranscoder
 from ticketing.taps.adapters.tap_recorders import (
     CLAIMS,
@@ -223,17 +223,16 @@ class TapIngestion(ObservedApplication):
     def enrol_validator(self, validator_id: int) -> Validator:
         """Enrols a registered validator again, in a new epoch: for a device whose state was
         wiped (or a new device in its place), which numbers its taps from 1 again."""
-        for attempt in range(1, SAVE_ATTEMPTS_MAX + 1):
+
+        def attempt() -> Validator:
+            # A conflict means another request enrolled it at the same moment: read it again.
             validator = self.get_validator(validator_id, fresh=True)
             validator.enrol(at=self.now())
-            try:
-                self.save(validator)
-            except IntegrityError:
-                back_off(attempt)  # enrolled at the same moment by another request
-                continue
+            self.save(validator)
             self._validators[validator_id] = validator
             return validator
-        raise ValidatorBusy(validator_id)
+
+        return save_with_retries(attempt, what=f"validator {validator_id}", contended=ValidatorBusy)
 
     def get_validator(self, validator_id: int, *, fresh: bool = False) -> Validator:
         """The validator as remembered by this process, or as stored when `fresh`: only its
@@ -463,18 +462,16 @@ class TapIngestion(ObservedApplication):
             **_verification(judged.reason(reason)),
         }
         if proof is not None:
-            facts |= {
-                "key_level": int(proof.level),
-                "terminal_challenge": proof.terminal_challenge.hex(),
-                "card_challenge": proof.card_challenge.hex(),
-                "transaction_counter": proof.counter,
-                "transcript": proof.transcript.hex(),
-                "card_mac": proof.card_mac.hex(),
-            }
+            # The event keeps the proof as uploaded, under its own names for two fields.
+            facts |= {_PROOF_FACTS.get(k, k): v for k, v in proof.to_wire().items()}
         use_id = None
         if reason is None and proof is not None and serial is not None:
             use_id = card_session_use_id(serial, proof.counter)
         return PreparedTap.of(TapFacts(**facts), use_id, self._encode)
+
+
+# A recorded tap's names for the proof's fields where they differ from the upload's.
+_PROOF_FACTS = {"level": "key_level", "counter": "transaction_counter"}
 
 
 @dataclass(frozen=True, slots=True)

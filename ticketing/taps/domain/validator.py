@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.errors import Contended, DomainError
+from ticketing.shared.domain.ids import url_uuid5
 
 TOPIC_PREFIX = "ticketing.Validator"
 # The card's event record holds the validator and the location as u32, the network as u16.
@@ -72,7 +73,7 @@ class Validator(Aggregate):
 
     @staticmethod
     def create_id(validator_id: int) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/tapledger/validators/{validator_id}")
+        return url_uuid5(f"/tapledger/validators/{validator_id}")
 
     @event(Registered)
     def __init__(
@@ -203,10 +204,8 @@ class TooManyEnrolments(DomainError):
         super().__init__(f"validator {validator_id} was enrolled {EPOCH_MAX} times already")
 
 
-class ValidatorBusy(DomainError):
-    """Enrolments of one validator kept racing each other; the caller may retry."""
+class ValidatorBusy(Contended):
+    """Enrolments of one validator kept racing each other; the caller may retry. A `Contended`
+    that keeps the code validator clients were promised."""
 
     code = "validator_busy"
-
-    def __init__(self, validator_id: int) -> None:
-        super().__init__(f"validator {validator_id} changed under every attempt; retry later")
