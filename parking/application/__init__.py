@@ -1,0 +1,1 @@
+"""The parking context's use cases (sessions, quotes, reservations, enforcement)."""
