@@ -19,6 +19,7 @@ from tests.builders.journeys import (
     build,
     penniless_rider,
 )
+from ticketing.accounts.domain.commands import TopUp
 from ticketing.journeys.application.journeys import RIDER_BOOK_SNAPSHOT_INTERVAL
 from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.journeys.domain.rider_journeys import RiderJourneys
@@ -202,3 +203,41 @@ def test_a_busy_rider_s_book_is_snapshotted_and_reads_back_the_same(world: World
     read: RiderJourneys = world.journeys.repository.get(book_id)
     replayed = project_aggregate(None, world.journeys.repository.event_store.get(book_id))
     assert vars(read) == vars(replayed)
+
+
+SHORT_RIDER_PULLS = 10
+
+
+def test_a_rider_refused_once_is_applied_alone_in_later_pulls_until_a_charge_passes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poor, poor_phone = penniless_rider(world)
+    _, rich_phone = world.rider()
+    world.tap(poor_phone, BUS_01, 0)
+    world.tap(poor_phone, BUS_01, 1)
+    world.follow()  # the ride's debit refused for lack of money: remembered
+    assert poor in world.journeys._short
+    apply = world.journeys._apply
+    calls = {"count": 0}
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        calls["count"] += 1
+        apply(*args, **kwargs)
+
+    monkeypatch.setattr(world.journeys, "_apply", counted)
+    for pull in range(SHORT_RIDER_PULLS):
+        world.tap(poor_phone, BUS_01, 90 * (pull + 1))
+        world.tap(rich_phone, BUS_01, 90 * (pull + 1) + 1)
+        assert world.journeys.catch_up() == 2
+    # Each pull: the rider short of money alone, then the other. Forgotten between pulls, the
+    # two taps were applied as a section, thrown away at the refusal, and applied again.
+    assert calls["count"] == 2 * SHORT_RIDER_PULLS
+    assert world.balance(poor) == (0, 0)
+    world.ledger.execute(TopUp(poor, BALANCE_VND, "momo-after-the-refusals"))
+    world.tap(poor_phone, BUS_01, 90 * (SHORT_RIDER_PULLS + 2))  # boarding: nothing to pay
+    world.journeys.catch_up()
+    assert poor in world.journeys._short
+    world.tap(poor_phone, BUS_01, 90 * (SHORT_RIDER_PULLS + 2) + 20)  # alighting: the debit
+    world.journeys.catch_up()
+    assert poor not in world.journeys._short  # paid with nothing refused: back to sections
+    assert world.balance(poor)[0] < BALANCE_VND

@@ -32,6 +32,10 @@ def transfer_id(journey: Journey, step: str) -> str:
 class Charger:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        # How many commands the ledger has refused and run for this charger (the follower
+        # watches them, to know when a rider short of money pays again).
+        self.refusals = 0
+        self.passed = 0
 
     def hold(self, journey: Journey, amount_vnd: int, step: str, at: datetime) -> None:
         if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
@@ -123,8 +127,10 @@ class Charger:
                 # Expired, or posted by someone else: either way no longer held by us.
                 log.warning("hold %s of journey %s was already resolved", hold_id, journey.id)
         except LedgerError as error:
+            self.refusals += 1
             journey.fail_charge(code=error.code, reason=str(error), at=at)
             return False
+        self.passed += 1
         return True
 
     def _post(self, journey: Journey, hold_id: str, amount_vnd: int, at: datetime) -> bool:
@@ -143,16 +149,20 @@ class Charger:
             journey.fail_charge(code=error.code, reason=str(error), at=at)
             return False
         except LedgerError as error:
+            self.refusals += 1
             journey.fail_charge(code=error.code, reason=str(error), at=at)
             return False
+        self.passed += 1
         return True
 
     def _run(self, journey: Journey, command: PlaceHold | Debit | TopUp, at: datetime) -> bool:
         try:
             self.ledger.execute(command)
         except LedgerError as error:
+            self.refusals += 1
             journey.fail_charge(code=error.code, reason=str(error), at=at)
             return False
+        self.passed += 1
         return True
 
 

@@ -64,6 +64,7 @@ from ticketing.journeys.application.pricing_lock import (
 )
 from ticketing.journeys.application.purses import PurseRecorder
 from ticketing.journeys.application.section import Section
+from ticketing.journeys.application.short_accounts import ShortAccounts
 from ticketing.journeys.application.tap_work import TapPlace
 from ticketing.journeys.application.taps import apply_tap, close_journey
 from ticketing.journeys.domain.journey import Journey
@@ -130,6 +131,7 @@ class Journeys(ObservedApplication):
         self.pricing_lock = pricing_lock or InProcessPricingLock()
         self.payers = Payers(cards, smart_cards, ledger)
         self._cache = LogCheckedCache(self)
+        self._short = ShortAccounts()
         self.max_fares = MaxFares(fares)
         self.purses = PurseRecorder(smart_cards)
 
@@ -187,9 +189,8 @@ class Journeys(ObservedApplication):
                 return 0
             notifications = section.notifications
             taps = [(n.id, _recorded(self.taps.mapper.to_domain_event(n))) for n in notifications]
-            short: set[UUID] = set()  # accounts the ledger refused a command in this pull
             while taps:
-                applied = self._apply_section(taps, short)
+                applied = self._apply_section(taps, self._short)
                 taps = taps[applied:]
             return len(notifications)
 
@@ -247,7 +248,7 @@ class Journeys(ObservedApplication):
 
     # Internals
 
-    def _apply_section(self, taps: Sequence[tuple[int, TapFacts]], short: set[UUID]) -> int:
+    def _apply_section(self, taps: Sequence[tuple[int, TapFacts]], short: ShortAccounts) -> int:
         """Applies the longest run of `taps` the ledger accepts as one batch, and saves it with
         the tracking record of its last tap; returns how many taps it applied (at least one).
 
@@ -260,10 +261,10 @@ class Journeys(ObservedApplication):
         same journeys give the same transfer ids, which the ledger answers as repeats, and the
         same sessions' counters, which the cards' records answer by recording nothing.
 
-        An account the ledger refused once in this pull (`short`: most often one without the
-        funds for a hold) is likely refused again: its taps end a section and are applied
-        alone, so a rider short of money costs one tap's work per tap rather than the whole
-        section applied again for each of them.
+        An account the ledger refused (`short`, remembered across sections and pulls: most
+        often one without the funds for a hold) is likely refused again: its taps end a section
+        and are applied alone until one passes with nothing refused (`ShortAccounts`), so a
+        rider short of money costs one tap's work per tap rather than sections applied again.
         """
         if self._paying_account(taps[0][1]) in short:
             return self._apply_alone(*taps[0])
@@ -305,9 +306,14 @@ class Journeys(ObservedApplication):
         section = Section(self._load, self._cache)
         self._check_still_pricing(section)
         purses = SectionPurses()
+        refusals, passed = self.charger.refusals, self.charger.passed
         self._apply(tap, section, self.charger, purses)
         self._record_purses(purses, section)
         self._save_tracked(notification_id, section)
+        account_id = self._paying_account(tap)
+        paid = self.charger.refusals == refusals and self.charger.passed > passed
+        if paid and account_id is not None:
+            self._short.discard(account_id)  # paid with nothing refused: back to sections
         return 1
 
     def _check_still_pricing(self, section: Section) -> None:
