@@ -14,6 +14,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from hardware.sam import Sam, SoftwareSam
+from parking.adapters.tariff_files import load_rate_tables
+from parking.application.service import Parking
+from parking.domain.ports import CodeReader
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
 from tapledger.http.hotstate import HotState
@@ -21,6 +24,7 @@ from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.hotstate_redis import RedisHotState
 from tapledger.http.idempotency_records import SqlIdempotencyRecords
 from tapledger.invalidation import PostgresChannel
+from tapledger.parking_codes import TapVerifierCodes
 from tapledger.settings import (
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
@@ -83,6 +87,7 @@ class Container:
     tokens: TokenStore
     pass_sales: PassSales
     idempotency_records: SqlIdempotencyRecords
+    parking: Parking
     # News that a cached token, key set or deny list is stale (`tapledger.invalidation`).
     invalidations: PostgresChannel | LocalChannel
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -90,7 +95,13 @@ class Container:
 
     @property
     def followers(self) -> tuple[Follower, ...]:
-        return (self.follower, self.card_follower, self.tap_follower, self.journey_follower)
+        return (
+            self.follower,
+            self.card_follower,
+            self.tap_follower,
+            self.journey_follower,
+            self.parking.follower,
+        )
 
     def create_tables(self) -> None:
         """The read models' tables, the tokens' and the idempotency records' (first process)."""
@@ -146,6 +157,7 @@ class Container:
         self.taps.after_save.append(self.tap_follower.wake.set)
         self.taps.after_save.append(self.journeys.wake.set)
         self.journeys.after_save.append(self.journey_follower.wake.set)
+        self.parking.store.after_save.append(self.parking.follower.wake.set)
         # The fare follower runs in-process with the view followers; its effects are events.
         journeys = threading.Thread(
             target=self.journeys.run, args=(self._stop,), name="follower-journeys", daemon=True
@@ -175,6 +187,7 @@ class Container:
         self.cards.close()
         self.taps.close()
         self.journeys.close()
+        self.parking.close()
         self.hot_state.close()
         self.engine.dispose()
 
@@ -252,6 +265,14 @@ def bootstrap(
         tokens=tokens,
         pass_sales=PassSales(journeys, ledger),
         idempotency_records=SqlIdempotencyRecords(engine),
+        parking=make_parking(
+            settings,
+            ledger=ledger,
+            codes=TapVerifierCodes(verifier, cards),
+            engine=engine,
+            clock=clock,
+            create_schema=create_schema,
+        ),
         invalidations=invalidations,
     )
     if create_schema:
@@ -259,6 +280,26 @@ def bootstrap(
     tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
     cards.ensure_issuer_key()
     return container
+
+
+def make_parking(
+    settings: Settings,
+    *,
+    ledger: Ledger,
+    codes: CodeReader,
+    engine: Engine,
+    clock: Clock,
+    create_schema: bool,
+) -> Parking:
+    """Street parking, paid by holds on the ledger, charging by the shipped rate tables."""
+    return Parking.build(
+        settings.event_store_env(create_tables=create_schema),
+        ledger=ledger,
+        codes=codes,
+        tables=load_rate_tables(),
+        engine=engine,
+        clock=clock,
+    )
 
 
 def make_journeys(

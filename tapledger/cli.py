@@ -20,6 +20,7 @@ from tapledger.collector import tune_collector
 from tapledger.fare_feed import FareFeedUnusable
 from tapledger.http.workers import WORKERS_MAX, PortInUse
 from tapledger.http.workers import serve as serve_workers
+from tapledger.parking_cli import parking_app
 from tapledger.rider.cli import rider_app
 from tapledger.settings import Settings
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
@@ -39,6 +40,7 @@ app.add_typer(journeys, name="journeys")
 app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
 app.add_typer(validator_app, name="validator")
+app.add_typer(parking_app, name="parking")
 console = Console()
 # Disagreements printed by `journeys reconcile`; the count says how many there are in all.
 RECONCILE_SHOWN_MAX = 200

@@ -35,3 +35,30 @@ STAY_LIMIT = timedelta(minutes=STAY_LIMIT_MINUTES)
 CAP_WINDOW = timedelta(days=1)
 
 PLATE_TEXT_MAX_CHARS = 20
+
+# Operators and lots.
+CATALOGUE_ID_MAX_CHARS = 64
+NAME_MAX_CHARS = 120
+ADDRESS_MAX_CHARS = 200
+# Places of one class in one lot: the largest Hanoi car parks hold a few thousand.
+CAPACITY_MAX = 10_000
+# Sessions.
+REQUEST_ID_MAX_CHARS = 48
+# A quote may start a session this long after it was made.
+QUOTE_LIFETIME = timedelta(minutes=10)
+# A session's holds outlive its paid end by this much, so a driver a little late still pays from
+# the hold instead of a debit that may find the account empty.
+HOLD_GRACE = timedelta(days=1)
+# Credits of one detail record: corrections are rare.
+CREDITS_MAX = 16
+CREDIT_REASON_MAX_CHARS = 140
+# Extensions of one session; with the first hold, fewer than the ledger's pending holds.
+EXTENSIONS_MAX = 8
+# Lots listed by one search, and its radius.
+NEAR_RADIUS_M_DEFAULT = 1_000
+NEAR_RADIUS_M_MAX = 20_000
+NEAR_RESULTS_MAX = 50
+# Sessions in one listing page.
+SESSIONS_PAGE_MAX = 500
+# Reminders look this far ahead at most.
+REMINDER_WINDOW_MINUTES_MAX = 24 * 60

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
+import parking.api
 import ticketing.accounts.api
 import ticketing.cards.api
 import ticketing.journeys.api
@@ -50,6 +51,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     ticketing.taps.api.config_router,
     ticketing.journeys.api.router,
     ticketing.journeys.api.pass_router,
+    parking.api.router,
     tokens_api.router,
 )
 # Each context maps its own errors to statuses; the product answers with the merged table.
@@ -59,6 +61,7 @@ ERROR_STATUS = merged(
     ticketing.cards.api.ERROR_STATUS,
     ticketing.taps.api.ERROR_STATUS,
     ticketing.journeys.api.ERROR_STATUS,
+    parking.api.ERROR_STATUS,
 )
 MS_PER_S = 1000
 CREATED_STATUS = 201
@@ -104,6 +107,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
     app.state.fares = container.journeys.fares
+    app.state.parking = container.parking
     for router in API_ROUTERS:
         # Every operation declares the problem+json answers any route may give.
         app.include_router(router, prefix=API_PREFIX, responses=_responses_of(router))

@@ -1,0 +1,299 @@
+"""Parking's HTTP routes (docs/parking-api.md): thin, mapping requests to use cases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from parking import schemas
+from parking.application.service import Parking
+from parking.application.sessions import Payer, Payment, StartRequest
+from parking.domain import errors, limits
+from parking.domain.catalogue import LotSpec, OpeningHours
+from parking.domain.session import EndedBy, ParkingSession, StartedBy
+from parking.domain.tariff import VehicleClass
+from ticketing.shared.access import Forbidden, Principal, Role, require_role
+from ticketing.shared.error_status import ErrorStatus
+from ticketing.shared.principals import CurrentPrincipal, CurrentStaff
+
+ERROR_STATUS: ErrorStatus = {
+    errors.OperatorNotFound: 404,
+    errors.LotNotFound: 404,
+    errors.QuoteNotFound: 404,
+    errors.SessionNotFound: 404,
+    errors.RecordNotFound: 404,
+    errors.CatalogueConflict: 409,
+    errors.SessionAlreadyOpen: 409,
+    errors.SessionEnded: 409,
+    errors.ExtensionNotLater: 409,
+    errors.CodeAlreadyUsed: 409,
+    errors.RequestIdReused: 409,
+    errors.CreditExceedsFee: 409,
+    errors.LotClosed: 409,
+    errors.NoPlaceFree: 409,
+    errors.QuoteExpired: 409,
+    # The rest of parking's errors are about the request's content: 422.
+}
+MINUTES = timedelta(minutes=1)
+
+
+async def _parking(request: Request) -> Parking:
+    parking: Parking = request.app.state.parking
+    return parking
+
+
+ParkingDep = Annotated[Parking, Depends(_parking)]
+router = APIRouter(prefix="/parking", tags=["parking"])
+
+
+def _minute(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _person(principal: Principal) -> None:
+    """Staff and riders use parking; a validator's token does not."""
+    require_role(principal, Role.ADMIN, Role.OPERATOR, Role.RIDER)
+
+
+def _check_owner(principal: Principal, session: ParkingSession) -> None:
+    """Staff act on any session; a rider only on its own, and others look absent to it."""
+    _person(principal)
+    if principal.role is Role.RIDER and principal.account_id != session.account_id:
+        raise errors.SessionNotFound(session.id)
+
+
+def _created(response: Response, replayed: bool) -> None:
+    response.status_code = status.HTTP_200_OK if replayed else status.HTTP_201_CREATED
+
+
+# Operators and lots
+
+
+@router.post("/operators", status_code=status.HTTP_201_CREATED)
+def create_operator(
+    body: schemas.OperatorCreate, parking: ParkingDep, _: CurrentStaff, response: Response
+) -> schemas.OperatorPublic:
+    """Registers a parking operator; the same operator again answers 200."""
+    operator, new = parking.catalogue.register_operator(body.operator_id, body.name)
+    _created(response, not new)
+    return schemas.OperatorPublic.of(operator)
+
+
+@router.get("/operators")
+def list_operators(parking: ParkingDep, _: CurrentStaff) -> schemas.OperatorsPage:
+    items = [schemas.OperatorPublic(operator_id=i, name=n) for i, n in parking.views.operators()]
+    return schemas.OperatorsPage(items=items)
+
+
+@router.post("/lots", status_code=status.HTTP_201_CREATED)
+def create_lot(
+    body: schemas.LotCreate, parking: ParkingDep, _: CurrentStaff, response: Response
+) -> schemas.LotPublic:
+    """Registers a lot of an operator, with its capacity and rate table."""
+    hours = body.opening_hours
+    spec = LotSpec(
+        lot_id=body.lot_id,
+        operator_id=body.operator_id,
+        name=body.name,
+        address=body.address,
+        lat=body.lat,
+        lon=body.lon,
+        opening_hours=None
+        if hours is None
+        else OpeningHours(_minute(hours.opens), _minute(hours.closes)),
+        capacity={VehicleClass(k): v for k, v in body.capacity.model_dump().items()},
+        table_id=body.table_id,
+    )
+    lot, new = parking.catalogue.register_lot(spec)
+    _created(response, not new)
+    response.headers["Location"] = f"/v1/parking/lots/{lot.lot_id}"
+    return schemas.LotPublic.of(lot)
+
+
+@router.get("/lots/{lot_id}")
+def get_lot(lot_id: str, parking: ParkingDep, principal: CurrentPrincipal) -> schemas.LotPublic:
+    """The lot, with its free places per class (from the views: may trail by a moment)."""
+    _person(principal)
+    lot = parking.catalogue.lot(lot_id)
+    row = parking.views.lot(lot_id)
+    return schemas.LotPublic.of(lot, None if row is None else row.free)
+
+
+@router.get("/lots")
+def near_lots(
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    radius_m: Annotated[int, Query(ge=1, le=limits.NEAR_RADIUS_M_MAX)] = (
+        limits.NEAR_RADIUS_M_DEFAULT
+    ),
+    vehicle_class: VehicleClass | None = None,
+) -> schemas.LotsPage:
+    """Lots near a point, nearest first; with a class, only those with a place of it free."""
+    _person(principal)
+    rows = parking.views.near(lat, lon, radius_m, vehicle_class)
+    return schemas.LotsPage(items=[schemas.LotPublic.of_row(row) for row in rows])
+
+
+# Quotes
+
+
+@router.post("/quotes", status_code=status.HTTP_201_CREATED)
+def create_quote(
+    body: schemas.QuoteCreate, parking: ParkingDep, principal: CurrentPrincipal
+) -> schemas.QuotePublic:
+    """Prices a planned stay; a session may start from the quote while it is valid."""
+    _person(principal)
+    made = parking.sessions.make_quote(
+        body.lot_id, body.vehicle_class, body.end, start=body.start, account_id=principal.account_id
+    )
+    return schemas.QuotePublic.of(made)
+
+
+# Sessions
+
+
+def _payer(body: schemas.SessionCreate, principal: Principal) -> tuple[Payer, StartedBy]:
+    if principal.role is Role.RIDER:
+        if body.account_id is not None or body.code is not None:
+            raise errors.PayerMissing("a rider pays from its own account: no account_id or code")
+        return Payer(account_id=principal.account_id), StartedBy.APP
+    require_role(principal, Role.ADMIN, Role.OPERATOR)
+    return Payer(account_id=body.account_id, code=body.code), StartedBy.ATTENDANT
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED)
+def start_session(
+    body: schemas.SessionCreate,
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    response: Response,
+) -> schemas.SessionPublic:
+    """Starts a session: holds the quoted amount on the payer's transport account."""
+    payer, started_by = _payer(body, principal)
+    started = parking.sessions.start(
+        StartRequest(
+            start_id=body.start_id,
+            lot_id=body.lot_id,
+            plate=body.plate,
+            vehicle_class=body.vehicle_class,
+            payment=Payment(body.paid_until, body.quote_id),
+            payer=payer,
+            started_by=started_by,
+        )
+    )
+    _created(response, started.replayed)
+    response.headers["Location"] = f"/v1/parking/sessions/{started.session.id}"
+    return schemas.SessionPublic.of(started.session)
+
+
+@router.get("/sessions")
+def list_sessions(
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    lot_id: Annotated[str | None, Query(max_length=limits.CATALOGUE_ID_MAX_CHARS)] = None,
+    state: Annotated[str | None, Query(pattern="^(open|ended|settled)$")] = None,
+    ending_within_minutes: Annotated[
+        int | None, Query(ge=1, le=limits.REMINDER_WINDOW_MINUTES_MAX)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=limits.SESSIONS_PAGE_MAX)] = 100,
+) -> schemas.SessionsPage:
+    """A lot's sessions (staff), a rider's own, or the open sessions whose paid time ends
+    within N minutes, soonest first (for reminders)."""
+    _person(principal)
+    account_id = principal.account_id if principal.role is Role.RIDER else None
+    if ending_within_minutes is not None:
+        now = parking.sessions.clock()
+        rows = parking.views.ending_within(
+            now, ending_within_minutes * MINUTES, account_id=account_id, limit=limit
+        )
+    else:
+        rows = parking.views.sessions(
+            lot_id=lot_id, account_id=account_id, state=state, limit=limit
+        )
+    return schemas.SessionsPage(items=[schemas.SessionPublic.of_row(row) for row in rows])
+
+
+@router.get("/sessions/{session_id}")
+def get_session(
+    session_id: UUID, parking: ParkingDep, principal: CurrentPrincipal
+) -> schemas.SessionPublic:
+    session = parking.sessions.get(session_id)
+    _check_owner(principal, session)
+    return schemas.SessionPublic.of(session)
+
+
+@router.post("/sessions/{session_id}/extensions", status_code=status.HTTP_201_CREATED)
+def extend_session(
+    session_id: UUID,
+    body: schemas.ExtensionCreate,
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+) -> schemas.SessionPublic:
+    """Pays until later: the hold is raised by the difference."""
+    _check_owner(principal, parking.sessions.get(session_id))
+    session = parking.sessions.extend(
+        session_id, body.extension_id, Payment(body.paid_until, body.quote_id)
+    )
+    return schemas.SessionPublic.of(session)
+
+
+@router.post("/sessions/{session_id}/end")
+def end_session(
+    session_id: UUID,
+    body: schemas.EndCreate,
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+) -> schemas.Ended:
+    """Ends the stay now: its fee is posted from the holds, the rest released, and the
+    session's detail record sealed."""
+    _check_owner(principal, parking.sessions.get(session_id))
+    ended_by = EndedBy.APP if principal.role is Role.RIDER else EndedBy.ATTENDANT
+    ended = parking.ending.end(session_id, body.end_id, ended_by)
+    return schemas.Ended(
+        session=schemas.SessionPublic.of(ended.session),
+        record=schemas.RecordPublic.of(ended.record),
+    )
+
+
+# Records and enforcement
+
+
+@router.get("/records/{session_id}")
+def get_record(
+    session_id: UUID, parking: ParkingDep, principal: CurrentPrincipal
+) -> schemas.RecordPublic:
+    record = parking.records.get(session_id)
+    _person(principal)
+    if principal.role is Role.RIDER and principal.account_id != record.account_id:
+        raise errors.RecordNotFound(session_id)
+    return schemas.RecordPublic.of(record)
+
+
+@router.post("/records/{session_id}/credits", status_code=status.HTTP_201_CREATED)
+def credit_record(
+    session_id: UUID, body: schemas.CreditCreate, parking: ParkingDep, _: CurrentStaff
+) -> schemas.RecordPublic:
+    """Refunds part of a fee to the account; a record's credits never pass its fee."""
+    record = parking.records.credit(session_id, body.credit_id, body.amount_vnd, body.reason)
+    return schemas.RecordPublic.of(record)
+
+
+@router.get("/enforcement")
+async def enforcement(
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    lot_id: Annotated[str, Query(min_length=1, max_length=limits.CATALOGUE_ID_MAX_CHARS)],
+    plate: Annotated[str, Query(min_length=1, max_length=limits.PLATE_TEXT_MAX_CHARS)],
+) -> schemas.VerdictPublic:
+    """Paid, expired or unpaid: a plate in a lot, in one lookup."""
+    if principal.role not in (Role.ADMIN, Role.OPERATOR):
+        raise Forbidden(principal.role)
+    verdict = await run_in_threadpool(parking.enforcement.check, lot_id, plate)
+    return schemas.VerdictPublic.of(verdict)

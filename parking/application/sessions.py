@@ -1,0 +1,334 @@
+"""Quotes, and sessions started and extended, paid by holds on the transport account.
+
+The hold is placed first, under an id derived from the request's own id, and the session saved
+after it: a retry of the same request finds the same hold (the ledger answers a repeat with the
+first result) and completes the session; a request the session save refuses (the plate has a
+session open, the code was used) releases the hold it placed. A process that dies between the
+two leaves a hold that no session names; it is released when its time runs out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from parking.application.catalogue import Catalogue
+from parking.application.store import ParkingStore
+from parking.domain import limits
+from parking.domain.catalogue import Lot
+from parking.domain.errors import (
+    CodeAlreadyUsed,
+    LotClosed,
+    NoPlaceFree,
+    PaidUntilInvalid,
+    PayerMissing,
+    QuoteNotFound,
+    SessionAlreadyOpen,
+    SessionNotFound,
+)
+from parking.domain.occupancy import PlateAtLot, ScannedCodeUse, code_use_id
+from parking.domain.plate import Plate, normalise_plate
+from parking.domain.ports import Clock, CodeReader, ScannedCode
+from parking.domain.pricing import quote
+from parking.domain.quotes import ParkingQuote
+from parking.domain.session import (
+    ParkingSession,
+    StartedBy,
+    extension_hold_id,
+    session_id_for,
+    start_hold_id,
+)
+from parking.domain.tariff import VehicleClass
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.commands import PlaceHold, VoidHold
+from ticketing.accounts.domain.errors import HoldAlreadyResolved, HoldNotFound
+from ticketing.accounts.domain.limits import HOLD_TTL_MAX_S, HOLD_TTL_MIN_S
+from ticketing.shared.optimistic import save_with_retries
+
+
+@dataclass(frozen=True)
+class Payment:
+    """Until when a stay is paid: a paid end priced now, or a quote made before."""
+
+    paid_until: datetime | None = None
+    quote_id: UUID | None = None
+
+    def check(self) -> None:
+        if (self.paid_until is None) == (self.quote_id is None):
+            raise PaidUntilInvalid("give exactly one of paid_until and quote_id")
+
+
+@dataclass(frozen=True)
+class Payer:
+    """Who pays: an account named by the caller, or a scanned code."""
+
+    account_id: UUID | None = None
+    code: str | None = None
+
+    def check(self) -> None:
+        if (self.account_id is None) == (self.code is None):
+            raise PayerMissing("give exactly one payer: an account or a scanned code")
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    start_id: str
+    lot_id: str
+    plate: str
+    vehicle_class: VehicleClass
+    payment: Payment
+    payer: Payer
+    started_by: StartedBy
+
+    def fingerprint(self) -> str:
+        return _fingerprint(
+            self.lot_id,
+            normalise_plate(self.plate).compact,
+            str(self.vehicle_class),
+            _iso(self.payment.paid_until),
+            str(self.payment.quote_id),
+            str(self.payer.account_id),
+            self.payer.code or "",
+            str(self.started_by),
+        )
+
+
+@dataclass(frozen=True)
+class Started:
+    session: ParkingSession
+    replayed: bool
+
+
+def _iso(at: datetime | None) -> str:
+    return "" if at is None else at.isoformat()
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def hold_ttl_s(paid_until: datetime, at: datetime) -> int:
+    ttl = (paid_until - at + limits.HOLD_GRACE).total_seconds()
+    return int(min(max(ttl, HOLD_TTL_MIN_S), HOLD_TTL_MAX_S))
+
+
+class Sessions:
+    def __init__(
+        self,
+        store: ParkingStore,
+        catalogue: Catalogue,
+        ledger: Ledger,
+        codes: CodeReader,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.ledger = ledger
+        self.codes = codes
+        self.clock = clock
+
+    # Quotes
+
+    def make_quote(
+        self,
+        lot_id: str,
+        vehicle_class: VehicleClass,
+        end: datetime,
+        *,
+        start: datetime | None = None,
+        account_id: UUID | None = None,
+    ) -> ParkingQuote:
+        at = self.clock()
+        lot = self.catalogue.lot(lot_id)
+        start = start or at
+        self._check_lot_serves(lot, vehicle_class, start)
+        priced = quote(self.catalogue.table(lot.table_id), vehicle_class, start, end)
+        made = ParkingQuote.make(lot_id, priced, account_id, at)
+        self.store.save(made)
+        return made
+
+    def get_quote(self, quote_id: UUID) -> ParkingQuote:
+        found: ParkingQuote | None = self.store.get_or_none(quote_id)
+        if not isinstance(found, ParkingQuote):
+            raise QuoteNotFound(quote_id)
+        return found
+
+    # Sessions
+
+    def get(self, session_id: UUID) -> ParkingSession:
+        found: ParkingSession | None = self.store.get_or_none(session_id)
+        if not isinstance(found, ParkingSession):
+            raise SessionNotFound(session_id)
+        return found
+
+    def start(self, request: StartRequest) -> Started:
+        request.payment.check()
+        request.payer.check()
+        session_id = session_id_for(request.start_id)
+        fingerprint = request.fingerprint()
+        known: ParkingSession | None = self.store.get_or_none(session_id)
+        if known is not None:
+            known.check_start_repeat(fingerprint)
+            return Started(known, replayed=True)
+        at = self.clock()
+        lot = self.catalogue.lot(request.lot_id)
+        self._check_lot_serves(lot, request.vehicle_class, at)
+        plate = normalise_plate(request.plate)
+        self._check_plate_free(lot, plate)
+        scanned = self._scanned(request.payer, at)
+        account_id = scanned.account_id if scanned else request.payer.account_id
+        assert account_id is not None
+        paid_until, amount_vnd, ends_by = self._priced(lot, request, at)
+        hold_id = start_hold_id(session_id)
+        if amount_vnd > 0:
+            description = f"parking {lot.lot_id} {plate.display}"
+            ttl_s = hold_ttl_s(paid_until, at)
+            self.ledger.execute(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
+
+        def attempt() -> Started:
+            again: ParkingSession | None = self.store.get_or_none(session_id)
+            if again is not None:
+                again.check_start_repeat(fingerprint)
+                return Started(again, replayed=True)
+            plate_at_lot = self._plate_at_lot(lot, plate)
+            if plate_at_lot.session_id is not None:
+                raise SessionAlreadyOpen(plate.display, lot.lot_id, plate_at_lot.session_id)
+            session = ParkingSession(
+                start_id=request.start_id,
+                fingerprint=fingerprint,
+                lot_id=lot.lot_id,
+                operator_id=lot.operator_id,
+                table_id=lot.table_id,
+                plate=plate.compact,
+                plate_display=plate.display,
+                vehicle_class=str(request.vehicle_class),
+                account_id=account_id,
+                started_by=str(request.started_by),
+                started_at=at,
+                paid_until=paid_until,
+                ends_by=ends_by,
+                hold_id=hold_id,
+                held_vnd=amount_vnd,
+            )
+            plate_at_lot.open(session.id, paid_until)
+            changed: list[Aggregate] = [session, plate_at_lot]
+            if scanned is not None:
+                if self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)):
+                    raise CodeAlreadyUsed
+                changed.append(ScannedCodeUse(scanned.card_id, scanned.counter, session.id))
+            self.store.save(*changed)
+            return Started(session, replayed=False)
+
+        try:
+            return save_with_retries(attempt, what=f"parking at {lot.lot_id}")
+        except (SessionAlreadyOpen, CodeAlreadyUsed):
+            self._release(account_id, hold_id, amount_vnd)
+            raise
+
+    def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
+        payment.check()
+        fingerprint = _fingerprint(_iso(payment.paid_until), str(payment.quote_id))
+        session = self.get(session_id)
+        if session.extension_repeats(extension_id, fingerprint):
+            return session
+        at = self.clock()
+        paid_until = self._extension_end(session, payment, at)
+        session.check_extension(paid_until)
+        table = self.catalogue.table(session.table_id)
+        priced = quote(table, VehicleClass(session.vehicle_class), session.started_at, paid_until)
+        amount_vnd = max(0, priced.total_vnd - session.held_vnd)
+        hold_id = extension_hold_id(session.id, extension_id)
+        if amount_vnd > 0:
+            description = f"parking {session.lot_id} {session.plate_display} extended"
+            ttl_s = hold_ttl_s(paid_until, at)
+            command = PlaceHold(session.account_id, hold_id, amount_vnd, ttl_s, description)
+            self.ledger.execute(command)
+
+        def attempt() -> ParkingSession:
+            again = self.get(session_id)
+            if again.extension_repeats(extension_id, fingerprint):
+                return again
+            again.check_extension(paid_until)
+            plate_at_lot = self._plate_at_lot_of(again)
+            again.extend(extension_id, fingerprint, paid_until, hold_id, amount_vnd, at)
+            plate_at_lot.pay_until(again.id, paid_until)
+            self.store.save(again, plate_at_lot)
+            return again
+
+        try:
+            return save_with_retries(attempt, what=f"parking session {session_id}")
+        except Exception:
+            self._release(session.account_id, hold_id, amount_vnd)
+            raise
+
+    # Helpers
+
+    def _check_lot_serves(self, lot: Lot, vehicle_class: VehicleClass, at: datetime) -> None:
+        if not lot.open_at(at):
+            raise LotClosed(lot.lot_id, at)
+        if lot.places(vehicle_class) == 0:
+            raise NoPlaceFree(lot.lot_id, str(vehicle_class))
+
+    def _check_plate_free(self, lot: Lot, plate: Plate) -> None:
+        plate_at_lot: PlateAtLot | None = self.store.get_or_none(
+            PlateAtLot.create_id(lot.lot_id, plate.compact)
+        )
+        if plate_at_lot is not None and plate_at_lot.session_id is not None:
+            raise SessionAlreadyOpen(plate.display, lot.lot_id, plate_at_lot.session_id)
+
+    def _plate_at_lot(self, lot: Lot, plate: Plate) -> PlateAtLot:
+        known: PlateAtLot | None = self.store.get_or_none(
+            PlateAtLot.create_id(lot.lot_id, plate.compact)
+        )
+        return known if known is not None else PlateAtLot(lot.lot_id, plate.compact)
+
+    def _plate_at_lot_of(self, session: ParkingSession) -> PlateAtLot:
+        found: PlateAtLot = self.store.repository.get(
+            PlateAtLot.create_id(session.lot_id, session.plate)
+        )
+        return found
+
+    def _scanned(self, payer: Payer, at: datetime) -> ScannedCode | None:
+        if payer.code is None:
+            return None
+        return self.codes.read(payer.code, at)
+
+    def _priced(
+        self, lot: Lot, request: StartRequest, at: datetime
+    ) -> tuple[datetime, int, datetime]:
+        """The paid end, the amount to hold, and the end of the longest stay allowed."""
+        table = self.catalogue.table(lot.table_id)
+        if request.payment.quote_id is not None:
+            made = self.get_quote(request.payment.quote_id)
+            made.check_usable(lot.lot_id, str(request.vehicle_class), at)
+            paid_until, amount_vnd = made.end, made.amount_vnd
+            max_stay = timedelta(minutes=made.max_stay_minutes)
+        else:
+            assert request.payment.paid_until is not None
+            if request.payment.paid_until <= at:
+                raise PaidUntilInvalid("paid_until must be after now")
+            priced = quote(table, request.vehicle_class, at, request.payment.paid_until)
+            paid_until, amount_vnd, max_stay = priced.end, priced.total_vnd, priced.max_stay
+        return paid_until, amount_vnd, at + max_stay
+
+    def _extension_end(self, session: ParkingSession, payment: Payment, at: datetime) -> datetime:
+        if payment.quote_id is None:
+            assert payment.paid_until is not None
+            return payment.paid_until
+        made = self.get_quote(payment.quote_id)
+        made.check_usable(session.lot_id, session.vehicle_class, at)
+        return made.end
+
+    def _release(self, account_id: UUID, hold_id: str, amount_vnd: int) -> None:
+        """Voids a hold this request placed and no session took up."""
+        if amount_vnd <= 0:
+            return
+        # Already released: expired, or voided by a retry of this request.
+        with contextlib.suppress(HoldAlreadyResolved, HoldNotFound):
+            self.ledger.execute(VoidHold(account_id, hold_id))

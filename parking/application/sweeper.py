@@ -1,0 +1,53 @@
+"""The parking sweeper: ends sessions left open past the table's maximum stay, at that stay's
+end (charged by the table, like the metro's day-end close), and settles sessions whose end was
+saved by a process that did not live to move the money. Safe to run in several processes: every
+step it takes is a repeatable step of `Ending`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parking.adapters.parking_views import ParkingViews
+from parking.application.ending import Ending
+from parking.domain.errors import SessionEnded
+from parking.domain.ports import Clock
+from parking.domain.session import EndedBy, SessionState
+
+# Sessions handled in one sweep; the next sweep takes the rest.
+SWEEP_BATCH_MAX = 500
+# The end id of an end made by the sweeper: one per session, so two sweepers end it once.
+SWEEPER_END_ID = "sweeper"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    ended: int
+    settled: int
+
+
+class Sweeper:
+    def __init__(self, ending: Ending, views: ParkingViews, clock: Clock) -> None:
+        self.ending = ending
+        self.views = views
+        self.clock = clock
+
+    def sweep(self) -> SweepReport:
+        now = self.clock()
+        overstayed, unsettled = self.views.to_sweep(now, limit=SWEEP_BATCH_MAX)
+        ended = 0
+        for session_id in overstayed:
+            session = self.ending.sessions.get(session_id)
+            if session.state is not SessionState.OPEN:
+                continue
+            try:
+                self.ending.end(session_id, SWEEPER_END_ID, EndedBy.SWEEPER, at=session.ends_by)
+            except SessionEnded:
+                continue  # ended by its driver or attendant since the view was read
+            ended += 1
+        settled = 0
+        for session_id in unsettled:
+            session = self.ending.sessions.get(session_id)
+            if session.state is SessionState.ENDED:
+                self.ending.settle(session)
+                settled += 1
+        return SweepReport(ended, settled)
