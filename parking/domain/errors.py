@@ -174,6 +174,9 @@ class SessionAlreadyOpen(ParkingError):
         self.session_id = session_id
         super().__init__(f"plate {plate} already has session {session_id} open in lot {lot_id!r}")
 
+    def details(self) -> dict[str, str]:
+        return {"session_id": str(self.session_id)}
+
 
 class SessionNotFound(ParkingError):
     code = "session_not_found"

@@ -176,7 +176,8 @@ def problem_for(error: Exception) -> JSONResponse | None:
     if isinstance(error, DomainError | AccessError):
         status = status_for(error, ERROR_STATUS)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return problem_response(status, error.code, str(error), headers=headers)
+        extra = error.details() if isinstance(error, DomainError) else {}
+        return problem_response(status, error.code, str(error), headers=headers, **extra)
     if isinstance(error, Problem):
         return problem_response(error.status, error.code, error.detail, **error.extra)
     if isinstance(error, RequestValidationError):

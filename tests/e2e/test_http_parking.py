@@ -151,11 +151,14 @@ def test_a_bad_code_or_plate_is_refused_with_its_reason(client: TestClient, lot:
 
 def test_one_open_session_per_plate_per_lot(client: TestClient, lot: str) -> None:
     _, _, rider = funded_rider(client)
-    assert client.post("/v1/parking/sessions", json=start_body("a"), headers=rider).is_success
+    first = client.post("/v1/parking/sessions", json=start_body("a"), headers=rider)
+    assert first.is_success
     second = client.post(
         "/v1/parking/sessions", json=start_body("b", plate="29a12345"), headers=rider
     )
     assert (second.status_code, second.json()["code"]) == (409, "session_already_open")
+    # The answer names the session that is open, as docs/parking-api.md says.
+    assert second.json()["session_id"] == first.json()["session_id"]
 
 
 def test_an_officer_sees_paid_and_unpaid_plates(client: TestClient, lot: str) -> None:

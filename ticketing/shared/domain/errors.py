@@ -10,6 +10,11 @@ class DomainError(Exception):
 
     code = "domain_error"
 
+    def details(self) -> dict[str, str]:
+        """Fields the problem answer carries beside `code` and `detail`, for a client to act on
+        (the session that is already open, say); none by default."""
+        return {}
+
 
 class Contended(DomainError):
     """Other writers changed what this request changes before each of its saves, as many times
