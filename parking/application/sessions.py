@@ -47,8 +47,14 @@ from parking.domain.session import (
 from parking.domain.tariff import VehicleClass
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import PlaceHold, VoidHold
-from ticketing.accounts.domain.errors import HoldAlreadyResolved, HoldNotFound
+from ticketing.accounts.domain.errors import (
+    HoldAlreadyResolved,
+    HoldNotFound,
+    LedgerError,
+    TransferConflict,
+)
 from ticketing.accounts.domain.limits import HOLD_TTL_MAX_S, HOLD_TTL_MIN_S
+from ticketing.accounts.domain.transfer import TransferKind
 from ticketing.shared.optimistic import save_with_retries
 
 
@@ -180,16 +186,25 @@ class Sessions:
         lot = self.catalogue.lot(request.lot_id)
         self._check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
-        self._check_plate_free(lot, plate)
+        hold_id = start_hold_id(session_id)
+        try:
+            self._check_plate_free(lot, plate, session_id)
+        except SessionAlreadyOpen:
+            # An earlier attempt of this request may have placed its hold and died (or lost
+            # its answer) before releasing it: no session will take it up.
+            # Whatever the ledger answers, the answer to this request is the open session.
+            if request.payer.account_id is not None:
+                with contextlib.suppress(LedgerError):
+                    self.ledger.execute(VoidHold(request.payer.account_id, hold_id))
+            raise
         scanned = self._scanned(request.payer, at)
         account_id = scanned.account_id if scanned else request.payer.account_id
         assert account_id is not None
         paid_until, amount_vnd, ends_by = self._priced(lot, request, at)
-        hold_id = start_hold_id(session_id)
         if amount_vnd > 0:
             description = f"parking {lot.lot_id} {plate.display}"
             ttl_s = hold_ttl_s(paid_until, at)
-            self.ledger.execute(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
+            amount_vnd = self._hold(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
 
         def attempt() -> Started:
             again: ParkingSession | None = self.store.get_or_none(session_id)
@@ -248,7 +263,7 @@ class Sessions:
             description = f"parking {session.lot_id} {session.plate_display} extended"
             ttl_s = hold_ttl_s(paid_until, at)
             command = PlaceHold(session.account_id, hold_id, amount_vnd, ttl_s, description)
-            self.ledger.execute(command)
+            amount_vnd = self._hold(command)
 
         def attempt() -> ParkingSession:
             again = self.get(session_id)
@@ -275,11 +290,13 @@ class Sessions:
         if lot.places(vehicle_class) == 0:
             raise NoPlaceFree(lot.lot_id, str(vehicle_class))
 
-    def _check_plate_free(self, lot: Lot, plate: Plate) -> None:
+    def _check_plate_free(self, lot: Lot, plate: Plate, session_id: UUID) -> None:
+        """Refuses a plate with a session open, unless it is the one this request starts (a
+        copy of the request sent at the same time saved it since it was looked for)."""
         plate_at_lot: PlateAtLot | None = self.store.get_or_none(
             PlateAtLot.create_id(lot.lot_id, plate.compact)
         )
-        if plate_at_lot is not None and plate_at_lot.session_id is not None:
+        if plate_at_lot is not None and plate_at_lot.session_id not in (None, session_id):
             raise SessionAlreadyOpen(plate.display, lot.lot_id, plate_at_lot.session_id)
 
     def _plate_at_lot(self, lot: Lot, plate: Plate) -> PlateAtLot:
@@ -324,6 +341,27 @@ class Sessions:
         made = self.get_quote(payment.quote_id)
         made.check_usable(session.lot_id, session.vehicle_class, at)
         return made.end
+
+    def _hold(self, command: PlaceHold) -> int:
+        """Places the hold of a start or an extension, or finds the one an earlier attempt of
+        the same request placed; the amount held under its id.
+
+        The hold's time to live is counted from each attempt's own now, so an attempt repeated
+        a second later (its worker killed after the hold, or two copies of one request sent at
+        once) asks for another hold than the first, and the ledger refuses it as a different
+        request. Its id is derived from the request's own, and the same account holds it, so
+        it is this request's hold: the session takes it up, at the amount it holds."""
+        try:
+            return self.ledger.execute(command).amount_vnd
+        except TransferConflict:
+            placed = self.ledger.get_transfer(command.hold_id)
+            if (
+                placed is None
+                or placed.kind is not TransferKind.HOLD
+                or placed.account_id != command.account_id
+            ):
+                raise
+            return placed.amount_vnd
 
     def _release(self, account_id: UUID, hold_id: str, amount_vnd: int) -> None:
         """Voids a hold this request placed and no session took up."""

@@ -1,0 +1,116 @@
+"""Starts and extensions repeated after the worker that took them died between placing the hold
+and saving the session, seconds later: the hold's time to live is counted from each attempt's
+now, yet the repeat is still one effect, and a hold no session takes up is released."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parking.application.sessions import Payer, Payment, StartRequest
+from parking.domain.errors import SessionAlreadyOpen
+from parking.domain.session import StartedBy
+from parking.domain.tariff import VehicleClass
+from tests.builders.parking import BALANCE_VND, DONG_DA_LOT, PLATE, ParkingWorld, parking_world
+
+TWO_HOURS_VND = 50_000
+THREE_HOURS_VND = 85_000
+RETRY_AFTER_S = 7
+
+
+class WorkerDied(BaseException):
+    """The process ended between the hold and the session's save: like a SIGKILL, nothing of
+    the request's own error handling runs (hence not an `Exception`)."""
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[ParkingWorld]:
+    with parking_world(tmp_path) as built:
+        yield built
+
+
+def dying_once(world: ParkingWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's next save never happens, as if the worker were killed before it."""
+    store = world.parking.store
+    save = store.save
+
+    def die(*aggregates: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(store, "save", save)
+        raise WorkerDied
+
+    monkeypatch.setattr(store, "save", die)
+
+
+def request(world: ParkingWorld, start_id: str, plate: str = PLATE) -> StartRequest:
+    return StartRequest(
+        start_id=start_id,
+        lot_id=DONG_DA_LOT,
+        plate=plate,
+        vehicle_class=VehicleClass.CAR,
+        payment=Payment(paid_until=world.clock() + timedelta(hours=2)),
+        payer=Payer(account_id=world.account_id),
+        started_by=StartedBy.APP,
+    )
+
+
+def test_a_start_repeated_seconds_after_its_worker_died_is_one_session_and_one_hold(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = request(world, "app-1")
+    dying_once(world, monkeypatch)
+    with pytest.raises(WorkerDied):
+        world.parking.sessions.start(start)
+    world.clock.advance(RETRY_AFTER_S)
+
+    started = world.parking.sessions.start(start)
+
+    assert (started.replayed, started.session.held_vnd) == (False, TWO_HOURS_VND)
+    assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
+
+
+def test_an_extension_repeated_seconds_after_its_worker_died_holds_the_difference_once(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = world.start(hours=2).session
+    later = Payment(paid_until=session.paid_until + timedelta(hours=1))
+    dying_once(world, monkeypatch)
+    with pytest.raises(WorkerDied):
+        world.parking.sessions.extend(session.id, "ext-1", later)
+    world.clock.advance(RETRY_AFTER_S)
+
+    extended = world.parking.sessions.extend(session.id, "ext-1", later)
+
+    assert extended.held_vnd == THREE_HOURS_VND
+    assert world.balance() == (BALANCE_VND, THREE_HOURS_VND)
+
+
+def test_a_start_refused_for_an_open_plate_releases_the_hold_an_earlier_attempt_left(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late = request(world, "app-late")
+    dying_once(world, monkeypatch)
+    with pytest.raises(WorkerDied):
+        world.parking.sessions.start(late)
+    first = world.start(start_id="app-first").session
+    assert world.balance() == (BALANCE_VND, 2 * TWO_HOURS_VND)
+
+    with pytest.raises(SessionAlreadyOpen) as refused:
+        world.parking.sessions.start(late)
+
+    assert refused.value.session_id == first.id
+    assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
+
+
+def test_a_start_refused_for_an_open_plate_with_no_earlier_attempt_holds_nothing(
+    world: ParkingWorld,
+) -> None:
+    world.start(start_id="app-first")
+
+    with pytest.raises(SessionAlreadyOpen):
+        world.parking.sessions.start(request(world, "app-second"))
+
+    assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
