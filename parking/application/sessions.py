@@ -207,11 +207,12 @@ class Sessions:
             amount_vnd = self._hold(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
 
         def attempt() -> Started:
-            again: ParkingSession | None = self.store.get_or_none(session_id)
-            if again is not None:
-                again.check_start_repeat(fingerprint)
-                return Started(again, replayed=True)
+            if self.store.get_or_none(session_id) is not None:
+                return self._repeat(session_id, fingerprint)
             plate_at_lot = self._plate_at_lot(lot, plate)
+            if plate_at_lot.session_id == session_id:
+                # A copy of this request saved the session since it was looked for above.
+                return self._repeat(session_id, fingerprint)
             if plate_at_lot.session_id is not None:
                 raise SessionAlreadyOpen(plate.display, lot.lot_id, plate_at_lot.session_id)
             session = ParkingSession(
@@ -245,6 +246,11 @@ class Sessions:
         except (SessionAlreadyOpen, CodeAlreadyUsed):
             self._release(account_id, hold_id, amount_vnd)
             raise
+
+    def _repeat(self, session_id: UUID, fingerprint: str) -> Started:
+        session = self.get(session_id)
+        session.check_start_repeat(fingerprint)
+        return Started(session, replayed=True)
 
     def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
         payment.check()

@@ -114,3 +114,28 @@ def test_a_start_refused_for_an_open_plate_with_no_earlier_attempt_holds_nothing
         world.parking.sessions.start(request(world, "app-second"))
 
     assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
+
+
+def test_a_copy_of_a_start_that_finds_its_twin_saved_between_its_reads_is_a_repeat(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = request(world, "app-1")
+    first = world.parking.sessions.start(start)
+    # The copy looks for its session twice (before the hold, and in its save attempt) while
+    # the twin has not saved it yet; the plate it reads next has it open.
+    store = world.parking.store
+    get_or_none = store.get_or_none
+    hidden = [first.session.id, first.session.id]
+
+    def not_yet(aggregate_id: Any) -> Any:
+        if aggregate_id in hidden:
+            hidden.remove(aggregate_id)
+            return None
+        return get_or_none(aggregate_id)
+
+    monkeypatch.setattr(store, "get_or_none", not_yet)
+
+    copy = world.parking.sessions.start(start)
+
+    assert (copy.replayed, copy.session.id) == (True, first.session.id)
+    assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
