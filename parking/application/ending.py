@@ -16,7 +16,6 @@ from parking.application.records import record_of
 from parking.application.sessions import Sessions
 from parking.application.store import ParkingStore
 from parking.domain.limits import STAY_LIMIT
-from parking.domain.occupancy import PlateAtLot
 from parking.domain.ports import Clock
 from parking.domain.pricing import quote
 from parking.domain.record import ParkingDetailRecord
@@ -71,12 +70,11 @@ class Ending:
             priced = quote(table, vehicle_class, session.started_at, ended_at, allow_overstay=True)
 
             def attempt() -> ParkingSession:
+                # The plate before the session (see `Sessions.plate_at_lot_of`).
+                plate_at_lot = self.sessions.plate_at_lot_of(session)
                 again = self.sessions.get(session_id)
                 if again.end_repeats(end_id):
                     return again
-                plate_at_lot: PlateAtLot = self.store.repository.get(
-                    PlateAtLot.create_id(again.lot_id, again.plate)
-                )
                 segments = segments_as_data(priced)
                 again.end(end_id, str(ended_by), ended_at, priced.total_vnd, segments)
                 plate_at_lot.close(again.id)

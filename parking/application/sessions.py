@@ -272,11 +272,12 @@ class Sessions:
             amount_vnd = self._hold(command)
 
         def attempt() -> ParkingSession:
+            # The plate before the session: see `plate_at_lot_of`.
+            plate_at_lot = self.plate_at_lot_of(session)
             again = self.get(session_id)
             if again.extension_repeats(extension_id, fingerprint):
                 return again
             again.check_extension(paid_until)
-            plate_at_lot = self._plate_at_lot_of(again)
             again.extend(extension_id, fingerprint, paid_until, hold_id, amount_vnd, at)
             plate_at_lot.pay_until(again.id, paid_until)
             self.store.save(again, plate_at_lot)
@@ -311,7 +312,12 @@ class Sessions:
         )
         return known if known is not None else PlateAtLot(lot.lot_id, plate.compact)
 
-    def _plate_at_lot_of(self, session: ParkingSession) -> PlateAtLot:
+    def plate_at_lot_of(self, session: ParkingSession) -> PlateAtLot:
+        """The plate's aggregate, to change with the session. A save attempt reads it before
+        the session: the two reads are not one snapshot, and a session and its plate are saved
+        together, so a plate read first is never newer than the session read after it. Read
+        the other way round, another worker's end committed between the reads gives a session
+        still open beside a plate already closed (an invariant error, not a retry)."""
         found: PlateAtLot = self.store.repository.get(
             PlateAtLot.create_id(session.lot_id, session.plate)
         )

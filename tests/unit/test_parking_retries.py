@@ -1,6 +1,7 @@
-"""Starts and extensions repeated after the worker that took them died between placing the hold
-and saving the session, seconds later: the hold's time to live is counted from each attempt's
-now, yet the repeat is still one effect, and a hold no session takes up is released."""
+"""Requests met by their twins: starts and extensions repeated seconds after the worker that took
+them died between placing the hold and saving the session (the hold's time to live is counted
+from each attempt's now, yet the repeat is one effect, and a hold no session takes up is
+released), and saves whose reads straddle another worker's commit."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Any
 
 import pytest
 
+from parking.application.ending import Ended
 from parking.application.sessions import Payer, Payment, StartRequest
-from parking.domain.errors import SessionAlreadyOpen
-from parking.domain.session import StartedBy
+from parking.domain.errors import SessionAlreadyOpen, SessionEnded
+from parking.domain.occupancy import PlateAtLot
+from parking.domain.session import EndedBy, StartedBy
 from parking.domain.tariff import VehicleClass
 from tests.builders.parking import BALANCE_VND, DONG_DA_LOT, PLATE, ParkingWorld, parking_world
 
 TWO_HOURS_VND = 50_000
 THREE_HOURS_VND = 85_000
+ONE_HOUR_VND = 25_000
 RETRY_AFTER_S = 7
 
 
@@ -139,3 +143,46 @@ def test_a_copy_of_a_start_that_finds_its_twin_saved_between_its_reads_is_a_repe
 
     assert (copy.replayed, copy.session.id) == (True, first.session.id)
     assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
+
+
+def committing_first(world: ParkingWorld, monkeypatch: pytest.MonkeyPatch, session: Any) -> None:
+    """Another worker ends `session` (end id `end-1`) just before this one reads its plate."""
+    repository = world.parking.store.repository
+    get = repository.get
+    plate_id = PlateAtLot.create_id(session.lot_id, session.plate)
+    twin: list[Ended] = []
+
+    def get_after_the_twin(aggregate_id: Any, *args: Any, **kwargs: Any) -> Any:
+        if aggregate_id == plate_id and not twin:
+            monkeypatch.setattr(repository, "get", get)
+            twin.append(world.parking.ending.end(session.id, "end-1", EndedBy.APP))
+        return get(aggregate_id, *args, **kwargs)
+
+    monkeypatch.setattr(repository, "get", get_after_the_twin)
+
+
+def test_an_end_whose_twin_commits_while_it_reads_is_the_same_end(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = world.start(hours=2).session
+    world.clock.advance(600)
+    committing_first(world, monkeypatch, session)
+
+    ended = world.parking.ending.end(session.id, "end-1", EndedBy.APP)
+
+    assert ended.record.fee_vnd == ONE_HOUR_VND
+    assert world.balance() == (BALANCE_VND - ONE_HOUR_VND, 0)
+
+
+def test_an_extension_meeting_an_end_committed_while_it_reads_is_refused_and_holds_nothing(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = world.start(hours=2).session
+    world.clock.advance(600)
+    later = Payment(paid_until=session.paid_until + timedelta(hours=1))
+    committing_first(world, monkeypatch, session)
+
+    with pytest.raises(SessionEnded):
+        world.parking.sessions.extend(session.id, "ext-1", later)
+
+    assert world.balance() == (BALANCE_VND - ONE_HOUR_VND, 0)
