@@ -356,12 +356,17 @@ def _record_new(work: _Work, command: TopUp | Debit | PlaceHold, at: datetime) -
     transfer_id, kind, request = _describe(command)
     check_transfer_id(transfer_id)
     digest = fingerprint(**request)
+    # The account before the transfer: the two reads are not one snapshot, and another process
+    # saves them together, so an account read first is never newer than the transfer read after
+    # it. The other way round, a twin of this command committed between the reads leaves the
+    # transfer unseen beside an account that holds it, and placing the hold again would break
+    # the account's invariant (a 500) instead of answering a repeat.
+    account = work.account(command.account_id)
     existing = work.existing(transfer_id, command.account_id)
     if existing is not None:
         if existing.fingerprint != digest:
             raise TransferConflict(transfer_id)
         return _receipt(existing, replayed=True)
-    account = work.account(command.account_id)
     _expire_due_holds(work, account, at)
     match command:
         case TopUp():
