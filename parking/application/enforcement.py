@@ -37,7 +37,7 @@ class Enforcement:
         if lot_id not in self._lots:
             self.catalogue.lot(lot_id)
             self._lots.add(lot_id)
-        found: PlateAtLot | None = self.store.get_or_none(
+        found: PlateAtLot | None = self.store.read_or_none(
             PlateAtLot.create_id(lot_id, plate.compact)
         )
         session_id = None if found is None else found.session_id
