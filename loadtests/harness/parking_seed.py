@@ -16,7 +16,7 @@ LOT = "bench-lot"
 OPERATOR = "bench-operator"
 # The ledger keeps at most 16 holds pending on one account; each open session holds one.
 SESSIONS_PER_ACCOUNT = 15
-ACCOUNT_FUNDS_VND = 1_000_000
+ACCOUNT_FUNDS_VND = 5_000_000
 SEED_THREADS = 8
 SEED_REQUEST_TIMEOUT_S = 60
 # Plates are `29A-100.00` and on (with sessions) and `29B-...` (none): numbers of five digits.
@@ -41,7 +41,7 @@ def plate(series: str, index: int) -> str:
     return f"29{series}{number}"
 
 
-def _lot(client: httpx.Client, admin: dict[str, str]) -> None:
+def register_lot(client: httpx.Client, admin: dict[str, str]) -> None:
     operator = {"operator_id": OPERATOR, "name": "Benchmark parking"}
     ok(client.post("/v1/parking/operators", json=operator, headers=admin))
     lot = {
@@ -58,10 +58,12 @@ def _lot(client: httpx.Client, admin: dict[str, str]) -> None:
     ok(client.post("/v1/parking/lots", json=lot, headers=admin))
 
 
-def _account(client: httpx.Client, admin: dict[str, str], index: int) -> str:
+def open_account(client: httpx.Client, admin: dict[str, str], tag: str, *, top_ups: int = 1) -> str:
+    """A new account topped up `top_ups` times with `ACCOUNT_FUNDS_VND`."""
     account_id: str = ok(client.post("/v1/accounts", json={}, headers=admin))["id"]
-    top_up = {"amount_vnd": ACCOUNT_FUNDS_VND, "payment_reference": f"bench-{index}"}
-    ok(client.post(f"/v1/accounts/{account_id}/top-ups", json=top_up, headers=admin))
+    for number in range(top_ups):
+        top_up = {"amount_vnd": ACCOUNT_FUNDS_VND, "payment_reference": f"bench-{tag}-{number}"}
+        ok(client.post(f"/v1/accounts/{account_id}/top-ups", json=top_up, headers=admin))
     return account_id
 
 
@@ -82,12 +84,12 @@ def seed_parking(base_url: str, admin: dict[str, str], sessions: int, unpaid: in
     officer's token."""
     accounts = -(-sessions // SESSIONS_PER_ACCOUNT)
     with httpx.Client(base_url=base_url, timeout=SEED_REQUEST_TIMEOUT_S) as client:
-        _lot(client, admin)
+        register_lot(client, admin)
         officer = ok(client.post("/v1/tokens", json={"role": "operator"}, headers=admin))
 
     def open_accounts(indexes: range) -> list[str]:
         with httpx.Client(base_url=base_url, timeout=SEED_REQUEST_TIMEOUT_S) as client:
-            return [_account(client, admin, i) for i in indexes]
+            return [open_account(client, admin, str(i)) for i in indexes]
 
     def start(indexes: range, account_ids: list[str]) -> None:
         with httpx.Client(base_url=base_url, timeout=SEED_REQUEST_TIMEOUT_S) as client:
