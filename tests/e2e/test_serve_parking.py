@@ -11,6 +11,7 @@ import secrets
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,11 +109,11 @@ def send(
         try:
             response = client.request(method, path, json=body, headers=headers)
         except httpx.TransportError:
-            threading.Event().wait(RETRY_PAUSE_S)
+            time.sleep(RETRY_PAUSE_S)
             continue
         if response.status_code not in RETRYABLE:
             return response
-        threading.Event().wait(RETRY_PAUSE_S)
+        time.sleep(RETRY_PAUSE_S)
     pytest.fail(f"{method} {path} failed {ATTEMPTS_MAX} times")
 
 
