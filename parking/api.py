@@ -235,12 +235,16 @@ def extend_session(
     body: schemas.ExtensionCreate,
     parking: ParkingDep,
     principal: CurrentPrincipal,
+    response: Response,
 ) -> schemas.SessionPublic:
-    """Pays until later: the hold is raised by the difference."""
-    _check_owner(principal, parking.sessions.get(session_id))
+    """Pays until later: the hold is raised by the difference; the same extension again
+    answers 200."""
+    before = parking.sessions.get(session_id)
+    _check_owner(principal, before)
     session = parking.sessions.extend(
         session_id, body.extension_id, Payment(body.paid_until, body.quote_id)
     )
+    _created(response, body.extension_id in before.extensions)
     return schemas.SessionPublic.of(session)
 
 

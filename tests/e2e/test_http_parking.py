@@ -92,6 +92,8 @@ def test_a_rider_parks_extends_and_ends_from_the_app(client: TestClient, lot: st
     extended = client.post(f"{path}/extensions", json=extension, headers=rider)
     assert extended.status_code == 201, extended.text
     assert extended.json()["held_vnd"] == 2 * HOUR_VND + 35_000
+    again = client.post(f"{path}/extensions", json=extension, headers=rider)
+    assert (again.status_code, again.json()) == (200, extended.json())
 
     ended = client.post(f"{path}/end", json={"end_id": "end-1"}, headers=rider)
     assert ended.status_code == 200, ended.text
