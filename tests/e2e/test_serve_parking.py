@@ -209,13 +209,16 @@ def check_money(deployment: Deployment, riders: list[Rider]) -> None:
     assert not wrong, f"{len(wrong)} of {len(riders)} accounts are off: {wrong[:5]}"
 
 
-def same_plate_at_once(deployment: Deployment, rider: Rider) -> None:
-    """Several start ids for one plate at once: one session, and only its hold left."""
+def same_plate_at_once(deployment: Deployment, racers: list[Rider]) -> Rider:
+    """Several start ids for one plate at once, from the apps of several riders: one session,
+    and only its hold left, on the account of the rider who got it; the winner."""
     paid_until = two_hours_ahead()
+    plate = racers[0].plate
 
     def start(index: int) -> Callable[[httpx.Client], httpx.Response]:
-        body = start_body(f"race-{index}", rider.plate, paid_until)
-        return lambda c: send(c, "POST", "/v1/parking/sessions", rider.headers, body)
+        racer = racers[index % len(racers)]
+        body = start_body(f"race-{index}", plate, paid_until)
+        return lambda c: send(c, "POST", "/v1/parking/sessions", racer.headers, body)
 
     answers = at_once([start(i) for i in range(SAME_PLATE_STARTS)], deployment)
     created = [a for a in answers if a.status_code == httpx.codes.CREATED]
@@ -223,12 +226,16 @@ def same_plate_at_once(deployment: Deployment, rider: Rider) -> None:
     assert (len(created), len(refused)) == (1, SAME_PLATE_STARTS - 1), [
         (a.status_code, a.text) for a in answers
     ]
-    session_id = created[0].json()["session_id"]
+    session = created[0].json()
     assert {a.json()["code"] for a in refused} == {"session_already_open"}
-    assert {a.json()["session_id"] for a in refused} == {session_id}
-    rider.sessions.append(session_id)
+    assert {a.json()["session_id"] for a in refused} == {session["session_id"]}
+    (winner,) = [r for r in racers if r.account_id == session["account_id"]]
+    winner.sessions.append(session["session_id"])
     with deployment.client() as client:
-        assert balances(deployment, client, rider.account_id) == (FUNDS_VND, START_HOLD_VND)
+        for racer in racers:
+            held_vnd = START_HOLD_VND if racer is winner else 0
+            assert balances(deployment, client, racer.account_id) == (FUNDS_VND, held_vnd)
+    return winner
 
 
 def same_start_id_at_once(deployment: Deployment, rider: Rider) -> None:
@@ -378,10 +385,10 @@ def test_two_workers_with_a_kill_charge_every_rider_exactly_their_parking_fees(
         setup_lot(deployment, client)
         riders = [new_rider(deployment, client, i) for i in range(RIDERS)]
 
-    same_plate_at_once(deployment, riders[0])
+    winner = same_plate_at_once(deployment, [riders[0], riders[RIDERS // 2]])
     same_start_id_at_once(deployment, riders[1])
     with deployment.client() as client:
-        for rider in riders[:2]:
+        for rider in (winner, riders[1]):
             end_session(client, rider, rider.sessions[0], "end-first")
 
     Traffic(deployment, riders).run()
