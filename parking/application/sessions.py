@@ -182,6 +182,8 @@ class Sessions:
         plate = normalise_plate(request.plate)
         self._check_plate_free(lot, plate)
         scanned = self._scanned(request.payer, at)
+        if scanned is not None and self._code_used(scanned):
+            raise CodeAlreadyUsed  # before any hold: a second scan moves no money
         account_id = scanned.account_id if scanned else request.payer.account_id
         assert account_id is not None
         paid_until, amount_vnd, ends_by = self._priced(lot, request, at)
@@ -219,7 +221,7 @@ class Sessions:
             plate_at_lot.open(session.id, paid_until)
             changed: list[Aggregate] = [session, plate_at_lot]
             if scanned is not None:
-                if self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)):
+                if self._code_used(scanned):
                     raise CodeAlreadyUsed
                 changed.append(ScannedCodeUse(scanned.card_id, scanned.counter, session.id))
             self.store.save(*changed)
@@ -297,6 +299,9 @@ class Sessions:
             PlateAtLot.create_id(session.lot_id, session.plate)
         )
         return found
+
+    def _code_used(self, scanned: ScannedCode) -> bool:
+        return self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)) is not None
 
     def _scanned(self, payer: Payer, at: datetime) -> ScannedCode | None:
         if payer.code is None:
