@@ -1,7 +1,8 @@
-"""`tapledger demo`: a simulated Hanoi morning on the embedded default, end to end.
+"""`tapledger demo`: a simulated Hanoi day on the embedded default, end to end.
 
-Every step goes through the same `Ledger` use cases the HTTP API calls; the demo then checks
-that the read models agree with the accounts and that a rebuild reproduces them exactly.
+Every step goes through the same use cases the HTTP API calls (the ledger's, the cards', the
+taps', parking's), on the demo's own clock; the demo then checks that the read models agree with
+the accounts and that a rebuild reproduces them exactly.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
     clock = SimClock()
     container = bootstrap(settings, clock=clock)
     try:
-        console.rule("[bold]tapledger demo[/bold]: one morning on Hanoi's transport accounts")
+        console.rule("[bold]tapledger demo[/bold]: one day on Hanoi's transport accounts")
         console.print(f"store: SQLite at {settings.sqlite_path}, hot state in process\n")
         riders = _morning(container, clock, console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a virtual card")
