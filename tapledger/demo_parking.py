@@ -118,11 +118,11 @@ def _load_lots(story: _Story) -> None:
     story.ok(
         f"the Hanoi default lots: {len(lot_file.operators)} operators, {len(lot_file.lots)} lots"
     )
-    table = Table(title="Lots", title_justify="left")
+    table = Table(title="Lots (places per class)", title_justify="left")
     for column in ("lot", "operator", "rate table", "open"):
         table.add_column(column)
     for vehicle_class in VehicleClass:
-        table.add_column(f"{vehicle_class} places", justify="right")
+        table.add_column(str(vehicle_class), justify="right")
     for spec in lot_file.lots:
         hours = spec.opening_hours
         table.add_row(
