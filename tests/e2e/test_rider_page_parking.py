@@ -34,6 +34,12 @@ SHORT_FUNDS_VND = 30_000
 REMINDER_IN = timedelta(minutes=10)
 NOT_YET_IN = timedelta(hours=3)
 EXTENSION = timedelta(hours=1)
+# The page's own constants (rider.js): its reminder window and how often it lists sessions again.
+REMINDER_WINDOW = timedelta(minutes=15)
+PARKING_REFRESH_S = 30
+# Far enough from the window's edge that the test's own seconds cannot blur it.
+CLOCK_STEP = timedelta(minutes=1)
+MS_PER_S = 1000
 # What the page sends as an extension id: `app-` and a fresh crypto.randomUUID().
 EXTENSION_ID = re.compile(
     r"^app-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -263,3 +269,75 @@ def test_a_rider_with_nothing_parked_sees_an_empty_parking_list(
 
     expect(page.locator("#parking-empty")).to_be_visible()
     expect(page.locator("#parking-sessions li")).to_have_count(0)
+
+
+def test_the_list_is_refreshed_and_a_session_becomes_a_reminder_as_time_passes(
+    site: Site, phone: BrowserContext
+) -> None:
+    rider = site.new_rider(FUNDS_VND)
+    page = phone.new_page()
+    page.clock.install()
+    page.goto(f"{site.base_url}/rider#token={rider.token}")
+    expect(page.locator("#parking-empty")).to_be_visible()
+    session = site.park(rider, "29A-555.55", REMINDER_WINDOW + CLOCK_STEP)
+
+    page.clock.fast_forward(PARKING_REFRESH_S * MS_PER_S)
+
+    item = listed(page, session)
+    expect(item).to_have_attribute("data-reminder", "false")
+
+    page.clock.fast_forward(round(2 * CLOCK_STEP.total_seconds() * MS_PER_S))
+
+    expect(item).to_have_attribute("data-reminder", "true")
+    expect(item.locator(".extend")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("paid_until", "seconds", "expected"),
+    [
+        # The server's microseconds are kept: a Date alone would cut them to milliseconds.
+        ("2026-12-06T10:00:00.123456Z", 3600, "2026-12-06T11:00:00.123456Z"),
+        ("2026-12-06T10:00:00Z", 3600, "2026-12-06T11:00:00.000Z"),
+        # An offset is read, and the answer is in UTC.
+        ("2026-12-06T17:30:00+07:00", 3600, "2026-12-06T11:30:00.000Z"),
+        # Across midnight and a month's end.
+        ("2026-12-31T23:30:00.5+00:00", 3600, "2027-01-01T00:30:00.5Z"),
+    ],
+)
+def test_page_moves_a_paid_end_by_whole_seconds_exactly(
+    site: Site, phone: BrowserContext, paid_until: str, seconds: int, expected: str
+) -> None:
+    page = phone.new_page()
+    page.goto(f"{site.base_url}/rider")
+    moved = page.evaluate(
+        """async ([paidUntil, seconds]) => {
+            const page = await import("/static/rider.js");
+            return page.laterBy(paidUntil, seconds);
+        }""",
+        [paid_until, seconds],
+    )
+    assert moved == expected
+
+
+def test_page_words_the_time_left_and_the_time_overrun(site: Site, phone: BrowserContext) -> None:
+    page = phone.new_page()
+    page.goto(f"{site.base_url}/rider")
+    seconds = [3 * 3600, 3 * 3600 - 1, 3665, 600, 59, 0, -30, -60, -3900]
+    worded = page.evaluate(
+        """async (seconds) => {
+            const page = await import("/static/rider.js");
+            return seconds.map(page.formatTimeLeft);
+        }""",
+        seconds,
+    )
+    assert worded == [
+        "3 h left",
+        "2 h 59 min left",
+        "1 h 01 min left",
+        "10 min left",
+        "less than a minute left",
+        "paid time just ended",
+        "paid time just ended",
+        "paid time ended 1 min ago",
+        "paid time ended 1 h 05 min ago",
+    ]
