@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +28,8 @@ PARKING_ROUTES = "**/v1/parking/**"
 OPERATOR_ID = "iparking"
 NOT_IMPLEMENTED = 501
 _END_PATH = re.compile(r"^/v1/parking/sessions/([^/]+)/end$")
+# A status and a JSON body; a refusal's body holds `code`, `detail` and the problem's extras.
+Answer = tuple[int, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class ParkingStub:
 
     token: str
     down: bool = False
-    # Requests to answer with a 503 before answering normally again.
+    # Creating requests (those with an Idempotency-Key) to answer with a 503 first.
     failing_next: int = 0
     # Creating requests to apply and then lose the answer of, as a dropped connection would.
     losing_next_answers: int = 0
@@ -68,7 +71,7 @@ class ParkingStub:
         self.sent.append(Sent(request.method, url.path, query, key, body))
         if key is not None:
             self.by_key[key] += 1
-        if self.failing_next > 0:
+        if key is not None and self.failing_next > 0:
             self.failing_next -= 1
             _problem(route, 503, "service_unavailable", "the stub is failing on purpose")
             return
@@ -93,7 +96,7 @@ class ParkingStub:
 
     def _answer(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any] | None
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> Answer:
         if method == "POST" and path == "/v1/parking/sessions" and body is not None:
             return self._once(body["start_id"], body, lambda: self._start(body))
         ended = _END_PATH.match(path)
@@ -108,9 +111,7 @@ class ParkingStub:
             return 200, {"items": items}
         return NOT_IMPLEMENTED, _refusal("not_implemented", f"the stub has no {method} {path}")
 
-    def _once(
-        self, request_id: str, body: dict[str, Any], apply: Any
-    ) -> tuple[int, dict[str, Any]]:
+    def _once(self, request_id: str, body: dict[str, Any], apply: Callable[[], Answer]) -> Answer:
         """The contract's request ids: a repeat with the same body answers what the first did."""
         if request_id in self._answers:
             first_body, first_answer = self._answers[request_id]
@@ -122,7 +123,7 @@ class ParkingStub:
             self._answers[request_id] = (body, answer)
         return status, answer
 
-    def _start(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _start(self, body: dict[str, Any]) -> Answer:
         try:
             plate = normalise_plate(body["plate"])
         except PlateUnreadable as unreadable:
@@ -159,7 +160,7 @@ class ParkingStub:
         self.sessions[session_id] = session
         return 201, session
 
-    def _end(self, session_id: str) -> tuple[int, dict[str, Any]]:
+    def _end(self, session_id: str) -> Answer:
         session = self.sessions.get(session_id)
         if session is None:
             return 404, _refusal("session_not_found", f"no session {session_id}")
@@ -169,7 +170,7 @@ class ParkingStub:
         session.update(unpaid_vnd=0)
         return 200, {"session": session, "record": {"session_id": session_id, "fee_vnd": 25_000}}
 
-    def _enforcement(self, lot_id: str, plate_text: str) -> tuple[int, dict[str, Any]]:
+    def _enforcement(self, lot_id: str, plate_text: str) -> Answer:
         try:
             plate = normalise_plate(plate_text)
         except PlateUnreadable as unreadable:

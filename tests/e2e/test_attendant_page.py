@@ -117,7 +117,9 @@ def open_page(context: BrowserContext, base_url: str, token: str, device: str = 
 
 
 def wait_until_settled(page: Page) -> None:
+    """Until the page has replayed its outbox and asked for the lot's sessions once."""
     expect(page.locator("#queue")).to_have_text(ANY_QUEUE_LINE)
+    expect(page.locator("#sessions-when")).not_to_be_empty()
 
 
 def scan_and_start(page: Page, code: str, plate: str, vehicle_class: str = "car") -> None:
@@ -136,8 +138,10 @@ def end_plate(page: Page, plate: str) -> None:
     page.click("#end")
 
 
-def expect_result(page: Page, outcome: str, text: str | re.Pattern[str]) -> None:
-    expect(page.locator("#result")).to_have_attribute("data-outcome", outcome)
+def expect_result(
+    page: Page, outcome: str, text: str | re.Pattern[str], timeout_ms: float = PAGE_TIMEOUT_MS
+) -> None:
+    expect(page.locator("#result")).to_have_attribute("data-outcome", outcome, timeout=timeout_ms)
     expect(page.locator("#result-title")).to_have_text(text)
 
 
@@ -409,7 +413,7 @@ def test_an_applied_start_whose_answer_was_lost_is_sent_again_and_applied_once(
 
     expect_queued(page, 1)
     expect(page.locator("#queue")).to_have_text("offline — 1 queued")
-    expect_result(page, "ok", STARTED)  # the replay, by timer
+    expect_result(page, "ok", STARTED, timeout_ms=REPLAY_WAIT_MS)  # the replay, by timer
     expect_queued(page, 0)
     assert len(stub.sessions) == 1
     assert stub.by_key == {f"handheld-{DEVICE}-1": 2}
@@ -427,7 +431,7 @@ def test_a_server_error_keeps_the_action_queued_and_a_refusal_removes_it(
     scan_and_start(page, STUB_CODE, PLATE)
 
     expect_queued(page, 1)
-    expect_result(page, "refused", "code_expired")
+    expect_result(page, "refused", "code_expired", timeout_ms=REPLAY_WAIT_MS)
     expect_queued(page, 0)
     assert stub.by_key == {f"handheld-{DEVICE}-1": 2}
     assert stub.sessions == {}

@@ -420,18 +420,23 @@ function readPlate() {
   return $("plate-input").value.trim().toUpperCase();
 }
 
+/** Clears the fields at once, before anything is awaited: a scanner may be typing the next
+ * vehicle's code while this action is being written. */
+function takeFields() {
+  $("scan-input").value = "";
+  $("plate-input").value = "";
+  focusScanner();
+}
+
 async function act(action) {
   let entry;
   try {
     entry = await enqueue(state.device, { ...action, lot: state.lot });
   } catch (error) {
     const code = error instanceof OutboxFull ? "outbox_full" : "storage_unavailable";
-    showResult("refused", code, error.message, code);
+    showResult("refused", code, `${describe(action)} was not recorded: ${error.message}`, code);
     return;
   }
-  $("scan-input").value = "";
-  $("plate-input").value = "";
-  focusScanner();
   showResult("pending", `Sending: ${describe(entry)}…`, "");
   $("result").dataset.action = describe(entry);
   await showQueue();
@@ -452,6 +457,7 @@ function start() {
     return;
   }
   const minutes = Number($("action-form").elements.paid_for_min.value);
+  takeFields();
   act({
     kind: "start",
     plate,
@@ -469,6 +475,7 @@ function end() {
     return;
   }
   // Queued by plate: offline, the session id cannot be looked up, so the replay finds it.
+  takeFields();
   act({ kind: "end", plate });
 }
 
