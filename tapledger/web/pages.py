@@ -25,6 +25,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_MOUNT_PATH = "/static"
 RIDER_PAGE = STATIC_DIR / "rider.html"
 ATTENDANT_PAGE = STATIC_DIR / "attendant.html"
+# Served from the root, not /static: a service worker may control only pages under its own path.
+ATTENDANT_WORKER = STATIC_DIR / "attendant-sw.js"
+JAVASCRIPT_MEDIA_TYPE = "text/javascript"
 # A TL1 text is 298 characters; the bound leaves room for a longer format without letting a
 # caller make the server draw arbitrarily large symbols.
 QR_TEXT_MAX_CHARS = 400
@@ -71,6 +74,12 @@ def attendant_page() -> FileResponse:
     """The parking attendant's handheld page; it reads an operator token, a lot and a device
     name from the URL fragment or localStorage, and queues its actions while offline."""
     return FileResponse(ATTENDANT_PAGE, media_type="text/html", headers=PAGE_HEADERS)
+
+
+@router.get("/attendant-sw.js", include_in_schema=False)
+def attendant_worker() -> FileResponse:
+    """The attendant page's service worker, which keeps the page for a handheld offline."""
+    return FileResponse(ATTENDANT_WORKER, media_type=JAVASCRIPT_MEDIA_TYPE, headers=PAGE_HEADERS)
 
 
 @router.post(

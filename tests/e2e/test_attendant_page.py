@@ -149,6 +149,11 @@ def expect_queued(page: Page, queued: int, timeout_ms: float = PAGE_TIMEOUT_MS) 
     expect(page.locator("#queue")).to_have_attribute("data-queued", str(queued), timeout=timeout_ms)
 
 
+def expect_kept_for_offline(page: Page) -> None:
+    """Until the page's service worker holds the page for an offline reload."""
+    expect(page.locator("body")).to_have_attribute("data-offline-ready", "true")
+
+
 def set_offline(context: BrowserContext, stub: ParkingStub, offline: bool) -> None:
     """The browser's network and the stub's together: Playwright's routing still reaches the
     stub while the browser is offline, as no real server would be reached."""
@@ -210,6 +215,9 @@ def test_attendant_page_is_served_with_a_policy_allowing_only_its_own_scripts(
     assert finder.inline == []
     for asset in ("attendant.js", "attendant-outbox.js", "vnd.js", "attendant.css"):
         assert site.client.get(f"/static/{asset}").status_code == httpx.codes.OK, asset
+    worker = site.client.get("/attendant-sw.js")
+    assert worker.status_code == httpx.codes.OK
+    assert worker.headers["content-type"].startswith("text/javascript")
 
 
 def test_page_takes_its_settings_from_the_fragment_and_clears_the_address_bar(
@@ -508,6 +516,22 @@ def test_the_outbox_and_the_sequence_survive_a_reload(
     assert len(stub.open_sessions(LOT_ID)) == 3
 
 
+def test_page_opens_without_a_network_once_it_was_opened_with_one(
+    site: Site, handheld: BrowserContext, stub: ParkingStub
+) -> None:
+    page = open_page(handheld, site.base_url, STUB_TOKEN)
+    expect_kept_for_offline(page)
+    set_offline(handheld, stub, True)
+
+    page.reload()
+
+    wait_until_settled(page)
+    expect(page.locator("#queue")).to_have_text("offline — 0 queued")
+    expect(page.locator("#action-form")).to_be_visible()
+    scan_and_start(page, STUB_CODE, PLATE)
+    expect_queued(page, 1)
+
+
 def test_a_refused_token_keeps_the_action_queued_and_asks_for_another(
     site: Site, handheld: BrowserContext, stub: ParkingStub
 ) -> None:
@@ -654,24 +678,24 @@ def test_a_start_made_offline_is_applied_once_on_the_server_when_back_online(
     assert len(open_sessions_of(site, plate)) == 1
 
 
-def test_the_outbox_survives_a_reload_while_the_server_is_unreachable_on_the_server(
+def test_the_outbox_survives_a_reload_while_offline_on_the_server(
     site: Site, handheld: BrowserContext
 ) -> None:
     attendant = attendant_on_the_server(site)
     plate = unique_plate()
     page = open_page(handheld, site.base_url, attendant.token, attendant.device)
     keys = idempotency_keys(page)
-    # Unreachable rather than offline: an offline browser could not load the page again.
-    handheld.route(PARKING_ROUTES, lambda route: route.abort("internetdisconnected"))
+    expect_kept_for_offline(page)
+    handheld.set_offline(True)
     scan_and_start(page, rider_code(site), plate)
     expect_queued(page, 1)
 
     page.reload()
     expect_queued(page, 1)
-    handheld.unroute(PARKING_ROUTES)
+    handheld.set_offline(False)
 
     expect_result(page, "ok", STARTED)
-    expect_queued(page, 0, timeout_ms=REPLAY_WAIT_MS)
+    expect_queued(page, 0)
     assert len(open_sessions_of(site, plate)) == 1
     assert set(keys) == {f"handheld-{attendant.device}-1"}
 

@@ -33,6 +33,8 @@ const RETRY_LATER_CODES = new Set(["request_in_progress"]);
 const NO_OPEN_SESSION = "no_open_session";
 const ENFORCEMENT_UNPAID = "unpaid";
 const OUTBOX_LOCK = "tapledger-attendant-outbox";
+const WORKER_URL = "/attendant-sw.js";
+const WORKER_SCOPE = "/attendant";
 
 const CLASS_LABELS = { motorbike: "Motorbike", car: "Car", large: "Large" };
 
@@ -509,7 +511,22 @@ function onPlateInput() {
 
 // ---------------------------------------------------------------- start
 
+/** Keeps the page for offline reloads (attendant-sw.js); the page works without it. */
+function keepPageOffline() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker
+    .register(WORKER_URL, { scope: WORKER_SCOPE })
+    .then(() => navigator.serviceWorker.ready)
+    .then(() => {
+      document.body.dataset.offlineReady = "true";
+    })
+    .catch(() => {
+      document.body.dataset.offlineReady = "false";
+    });
+}
+
 async function main() {
+  keepPageOffline();
   window.addEventListener("unhandledrejection", (event) => showResult("refused", "page_error", String(event.reason)));
   $("settings-form").addEventListener("submit", saveSettings);
   $("show-settings").addEventListener("click", () => showSettings("Change this handheld's settings."));
