@@ -532,6 +532,30 @@ def test_page_opens_without_a_network_once_it_was_opened_with_one(
     expect_queued(page, 1)
 
 
+def test_a_full_outbox_refuses_a_new_action_and_keeps_what_it_holds(
+    site: Site, handheld: BrowserContext, stub: ParkingStub
+) -> None:
+    page = open_page(handheld, site.base_url, STUB_TOKEN)
+    stub.down = True
+    outbox_max = page.evaluate(
+        """async (plate) => {
+            const outbox = await import("/static/attendant-outbox.js");
+            for (let i = 0; i < outbox.OUTBOX_ACTIONS_MAX; i += 1) {
+                await outbox.enqueue("h01", { kind: "end", plate, lot: "hk-ly-thai-to" });
+            }
+            return outbox.OUTBOX_ACTIONS_MAX;
+        }""",
+        PLATE,
+    )
+
+    scan_and_start(page, STUB_CODE, OTHER_PLATE)
+
+    expect_result(page, "refused", "outbox_full")
+    expect(page.locator("#result-detail")).to_contain_text(f"Start {OTHER_PLATE} was not recorded")
+    expect_queued(page, outbox_max)
+    expect(page.locator("#queue")).to_have_attribute("data-last-seq", str(outbox_max))
+
+
 def test_a_refused_token_keeps_the_action_queued_and_asks_for_another(
     site: Site, handheld: BrowserContext, stub: ParkingStub
 ) -> None:
