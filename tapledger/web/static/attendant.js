@@ -176,7 +176,8 @@ async function api(path, { method = "GET", json, key } = {}) {
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (error) {
-    throw new Unreachable(`Cannot reach the server (${error.name}).`);
+    const why = error.name === "TimeoutError" ? "it did not answer in time" : "no network";
+    throw new Unreachable(`Cannot reach the server: ${why}.`);
   }
   let body = {};
   try {
