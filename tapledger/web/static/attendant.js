@@ -187,7 +187,11 @@ async function api(path, { method = "GET", json, key } = {}) {
   }
   if (response.ok) return body;
   const code = body.code || "http_error";
-  if (response.status >= SERVER_ERROR_MIN || RETRY_LATER_STATUSES.has(response.status) || RETRY_LATER_CODES.has(code)) {
+  const later =
+    response.status >= SERVER_ERROR_MIN ||
+    RETRY_LATER_STATUSES.has(response.status) ||
+    RETRY_LATER_CODES.has(code);
+  if (later) {
     throw new Unreachable(`The server could not answer now (HTTP ${response.status}, ${code}).`);
   }
   throw new Refused(response.status, code, body.detail);
@@ -346,7 +350,8 @@ function showOutcome(entry, outcome) {
 function showStillQueued(error) {
   const panel = $("result");
   if (panel.dataset.outcome !== "pending") return;
-  showResult("queued", `Queued: ${panel.dataset.action}`, `${error.message} It is sent when the network is back.`);
+  const detail = `${error.message} It is sent when the network is back.`;
+  showResult("queued", `Queued: ${panel.dataset.action}`, detail);
 }
 
 async function showQueue() {
@@ -528,7 +533,9 @@ function keepPageOffline() {
 
 async function main() {
   keepPageOffline();
-  window.addEventListener("unhandledrejection", (event) => showResult("refused", "page_error", String(event.reason)));
+  window.addEventListener("unhandledrejection", (event) => {
+    showResult("refused", "page_error", String(event.reason), "page_error");
+  });
   $("settings-form").addEventListener("submit", saveSettings);
   $("show-settings").addEventListener("click", () => showSettings("Change this handheld's settings."));
   $("action-form").addEventListener("submit", (event) => {
