@@ -259,10 +259,13 @@ def test_a_scanned_code_then_enter_starts_a_session_with_the_handhelds_own_id(
     site: Site, handheld: BrowserContext, stub: ParkingStub
 ) -> None:
     page = open_page(handheld, site.base_url, STUB_TOKEN)
+    uncaught: list[str] = []
+    page.on("pageerror", lambda error: uncaught.append(str(error)))
 
     scan_and_start(page, STUB_CODE, "29a 123 45")
 
     expect_result(page, "ok", STARTED)
+    assert uncaught == []
     [start] = stub.posts()
     assert start.key == f"handheld-{DEVICE}-1"
     assert start.body is not None
