@@ -1,6 +1,11 @@
 // The rider's page: holds a P-256 device key that never leaves this browser, gets it certified
 // once (spec/QR.md, "Keys"), and signs a fresh TL1 code every 30 seconds.
 
+import { formatVnd } from "./vnd.js";
+
+// Re-exported so the page's tests reach it where they always have.
+export { formatVnd };
+
 // Where things are kept. localStorage holds what the server gave us; the key pair goes to
 // IndexedDB because only structured clone (not JSON) can store a non-extractable CryptoKey.
 const TOKEN_STORAGE_KEY = "tapledger.riderToken";
@@ -50,7 +55,6 @@ const MINUTES_PER_HOUR = 60;
 const STATEMENT_LINES_SHOWN = 10;
 const FINGERPRINT_BYTES_SHOWN = 4;
 const CARD_ID_CHARS_SHOWN = 8;
-const THOUSANDS_GROUP_DIGITS = 3;
 const UNAUTHORIZED = 401;
 const NOT_FOUND = 404;
 
@@ -170,18 +174,6 @@ function base64ToBytes(text) {
 
 function hex(bytes) {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-// Written out rather than Intl.NumberFormat("vi-VN"): a browser built with reduced locale data
-// falls back to "en" grouping, and the rider should see the same amount on every phone.
-export function formatVnd(amount) {
-  const sign = amount < 0 ? "−" : "";
-  const digits = String(Math.abs(Math.trunc(amount)));
-  const groups = [];
-  for (let end = digits.length; end > 0; end -= THOUSANDS_GROUP_DIGITS) {
-    groups.unshift(digits.slice(Math.max(0, end - THOUSANDS_GROUP_DIGITS), end));
-  }
-  return `${sign}${groups.join(".")} ₫`;
 }
 
 function formatDelta(amount) {
