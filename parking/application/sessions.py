@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate
 from parking.application.catalogue import Catalogue
 from parking.application.store import ParkingStore
 from parking.domain import limits
+from parking.domain.action_time import acted_at
 from parking.domain.catalogue import Lot
 from parking.domain.errors import (
     CodeAlreadyUsed,
@@ -85,6 +86,8 @@ class StartRequest:
     payment: Payment
     payer: Payer
     started_by: StartedBy
+    # When a handheld queued the start while offline; None: now.
+    started_at: datetime | None = None
 
     def fingerprint(self) -> str:
         return _fingerprint(
@@ -96,6 +99,7 @@ class StartRequest:
             str(self.payer.account_id),
             self.payer.code or "",
             str(self.started_by),
+            _iso(self.started_at),
         )
 
 
@@ -176,7 +180,8 @@ class Sessions:
         if known is not None:
             known.check_start_repeat(fingerprint)
             return Started(known, replayed=True)
-        at = self.clock()
+        now = self.clock()
+        at = acted_at(request.started_at, now)
         lot = self.catalogue.lot(request.lot_id)
         self._check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
@@ -190,7 +195,7 @@ class Sessions:
         hold_id = start_hold_id(session_id)
         if amount_vnd > 0:
             description = f"parking {lot.lot_id} {plate.display}"
-            ttl_s = hold_ttl_s(paid_until, at)
+            ttl_s = hold_ttl_s(paid_until, now)
             self.ledger.execute(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
 
         def attempt() -> Started:
@@ -321,7 +326,7 @@ class Sessions:
         else:
             assert request.payment.paid_until is not None
             if request.payment.paid_until <= at:
-                raise PaidUntilInvalid("paid_until must be after now")
+                raise PaidUntilInvalid("paid_until must be after the start")
             priced = quote(table, request.vehicle_class, at, request.payment.paid_until)
             paid_until, amount_vnd, max_stay = priced.end, priced.total_vnd, priced.max_stay
         return paid_until, amount_vnd, at + max_stay

@@ -216,6 +216,8 @@ async function sendStart(entry) {
       quote_id: null,
       account_id: null,
       code: entry.code,
+      // Made while offline, the start counts from when it was made, not when it arrives.
+      started_at: entry.queued_at,
     },
   });
   const plate = session.plate_display || session.plate;
@@ -244,7 +246,7 @@ async function sendEnd(entry) {
   const ended = await api(`${API}/sessions/${encodeURIComponent(sessionId)}/end`, {
     method: "POST",
     key: entry.id,
-    json: { end_id: entry.id },
+    json: { end_id: entry.id, ended_at: entry.queued_at },
   });
   const session = ended.session || {};
   const plate = session.plate_display || session.plate || entry.plate;
