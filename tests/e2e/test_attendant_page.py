@@ -354,6 +354,7 @@ def test_end_finds_the_plates_open_session_and_ends_it(
     assert [sent.query for sent in lookup] == [{"lot_id": LOT_ID, "plate": "29A12345"}]
     end = stub.posts()[-1]
     assert end.path == "/v1/parking/sessions/ps-1/end"
+    assert end.body is not None
     assert end.body["end_id"] == f"handheld-{DEVICE}-2"
     # The time the attendant pressed End, so an end sent late is priced up to then.
     assert datetime.fromisoformat(end.body["ended_at"]).tzinfo is not None
