@@ -35,3 +35,8 @@ REFERENCE_MAX_CHARS = ledger_limits.TRANSFER_ID_MAX_CHARS
 MOVEMENT_MAX_VND = max(
     ledger_limits.TOP_UP_MAX_VND, ledger_limits.TRANSFER_MAX_VND, ledger_limits.BALANCE_MAX_VND
 )
+
+# A pass is apportioned over its rides in the first cycle after its validity ends plus this
+# grace: taps reach the backend late (validators upload when they can, and a metro hold waits
+# up to 3 days for its exit), so rides made while the pass was valid are counted first.
+PASS_APPORTION_GRACE_S = 3 * 24 * 3600
