@@ -215,7 +215,11 @@ RESERVED_TOP_UP_PREFIXES = (
 def classify(movement: Movement) -> Classification:
     """The money map's place for `movement`; `UnclassifiedMovement` when it has none."""
     _check(movement)
-    kind, reference = movement.kind, movement.reference
+    reference = movement.reference
+    try:
+        kind = MovementKind(movement.kind)
+    except ValueError:
+        raise UnclassifiedMovement(str(movement.kind), reference, "no such movement") from None
     if kind is MovementKind.CLOSED:
         if reference:
             raise UnclassifiedMovement(kind, reference, "a closed account carries no reference")

@@ -247,18 +247,18 @@ def ledger_writers() -> list[tuple[str, str, str]]:
     for package in SCANNED:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Name)
-                    and node.func.id in ID_ARGUMENTS
-                ):
+                if not isinstance(node, ast.Call):
                     continue
-                name, index = ID_ARGUMENTS[node.func.id]
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if called not in ID_ARGUMENTS:
+                    continue
+                name, index = ID_ARGUMENTS[called]
                 argument = next((k.value for k in node.keywords if k.arg == name), None)
                 if argument is None and len(node.args) > index:
                     argument = node.args[index]
-                assert argument is not None, f"{path}: {node.func.id} without an id"
-                found.append((str(path.relative_to(ROOT)), node.func.id, ast.unparse(argument)))
+                assert argument is not None, f"{path}: {called} without an id"
+                found.append((str(path.relative_to(ROOT)), called, ast.unparse(argument)))
     return found
 
 
@@ -314,6 +314,11 @@ def test_the_demos_own_debit_and_hold_ids_are_refused_not_guessed() -> None:
 def test_an_id_without_a_place_is_refused(kind: MovementKind, reference: str) -> None:
     with pytest.raises(UnclassifiedMovement):
         classified(kind, reference)
+
+
+def test_a_kind_of_movement_nobody_makes_is_refused() -> None:
+    with pytest.raises(UnclassifiedMovement):
+        classify(Movement(ACCOUNT, cast(MovementKind, "refunded"), "top-up:momo-7781", 1))
 
 
 @pytest.mark.parametrize("amount_vnd", [-1, limits.MOVEMENT_MAX_VND + 1, True, 1.0])
