@@ -1,0 +1,230 @@
+"""`tapledger validator run --kind parking-handheld`: the attendant's handheld from a terminal.
+
+It reads the line protocol of `validators.handheld_protocol` on stdin until its end, queues each
+start and end in the outbox and sends what is queued, oldest first, after each line. Every action
+gets one line with the backend's verdict once it has one (and a `QUEUED` line before, when the
+backend could not be reached); with `--json` each is one JSON object a line. At the end of the
+input the queue is sent again, with a backoff, `--upload-attempts` times at most: exit 0 when every
+action was answered, 3 when some wait in the outbox for the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+
+from validators.backend import BackendError, BackendRefused
+from validators.handheld import Handheld, Replayed, Verdict
+from validators.handheld_outbox import HandheldOutbox, HandheldOutboxFull, StoredAction
+from validators.handheld_protocol import (
+    USAGE,
+    BadLine,
+    Check,
+    End,
+    Flush,
+    Help,
+    Scanned,
+    Start,
+    parse_line,
+)
+from validators.http_parking import HttpParkingBackend
+from validators.uploader import BACKOFF_INITIAL_S, BACKOFF_MAX_S
+
+HANDHELD_OUTBOX_FILE = "handheld.sqlite3"
+EXIT_ACTIONS_PENDING = 3
+# Replays in a row within one send: each answers up to a batch, so this bounds one line's work.
+REPLAYS_PER_SEND_MAX = 20
+
+
+class HandheldPrinter:
+    """One line per action's verdict: plain text, or one JSON object a line with `--json`."""
+
+    def __init__(self, *, json_lines: bool, plain: bool, out: TextIO | None = None) -> None:
+        self._json = json_lines
+        self._out = out
+        self._console = Console(highlight=False, no_color=plain, force_terminal=False, file=out)
+        self._notes = Console(stderr=True, highlight=False) if json_lines else self._console
+
+    def verdict(self, verdict: Verdict) -> None:
+        if self._json:
+            return self._line(verdict.to_json())
+        where = f"{verdict.plate} · seq {verdict.seq}"
+        if verdict.status == "refused":
+            why = f"{verdict.code}: {verdict.detail}"
+            return self._say(f"[red]REFUSED[/red] {verdict.action} {where} · {why}")
+        session = verdict.session or {}
+        if verdict.status == "started":
+            paid = (
+                f"paid until {session.get('paid_until')} · held {session.get('held_vnd', 0):,} VND"
+            )
+            return self._say(f"[green]STARTED[/green] {where} · {paid}")
+        fee = f"fee {session.get('fee_vnd') or 0:,} VND"
+        unpaid = session.get("unpaid_vnd") or 0
+        self._say(
+            f"[green]ENDED[/green] {where} · {fee}" + (f" · unpaid {unpaid:,}" if unpaid else "")
+        )
+
+    def queued(self, action: StoredAction, error: BackendError) -> None:
+        if self._json:
+            body = {"seq": action.seq, "request_id": action.request_id, "action": action.action}
+            return self._line(
+                body | {"plate": action.plate, "status": "queued", "code": error.code}
+            )
+        self._say(
+            f"[yellow]QUEUED[/yellow] {action.action} {action.plate} · seq {action.seq} · {error}"
+        )
+
+    def checked(self, plate: str, answer: dict[str, Any]) -> None:
+        if self._json:
+            return self._line({"action": "check", "plate": plate, "status": "checked", **answer})
+        state = str(answer.get("status", "?")).upper()
+        until = f" · paid until {answer['paid_until']}" if answer.get("paid_until") else ""
+        self._say(f"{state} {answer.get('plate', plate)}{until}")
+
+    def problem(self, action: str, code: str, message: str) -> None:
+        """A line or a request that came to nothing: no action was queued for it."""
+        if self._json:
+            return self._line(
+                {"action": action, "status": "invalid", "code": code, "detail": message}
+            )
+        self._say(f"[red]INVALID[/red] {action} · {code}: {message}")
+
+    def note(self, text: str) -> None:
+        self._notes.print(text, soft_wrap=True)
+
+    def _say(self, text: str) -> None:
+        self._console.print(text, soft_wrap=True)
+
+    def _line(self, body: dict[str, Any]) -> None:
+        out = self._out or sys.stdout
+        out.write(json.dumps(body, separators=(",", ":"), default=str) + "\n")
+        out.flush()
+
+
+class Terminal:
+    """The handheld driven by lines: parses each, queues, sends, and prints what came of it."""
+
+    def __init__(self, handheld: Handheld, printer: HandheldPrinter) -> None:
+        self.handheld = handheld
+        self._printer = printer
+        self._scanned: str | None = None
+
+    def handle(self, line: str) -> None:
+        try:
+            command = parse_line(line)
+        except BadLine as error:
+            return self._printer.problem("line", error.code, str(error))
+        if isinstance(command, Scanned):
+            self._scanned = command.code
+            self._printer.note("code scanned: `start <plate> <class> <hours>` to use it")
+        elif isinstance(command, Help):
+            self._printer.note(USAGE)
+        elif isinstance(command, Flush):
+            self.send()
+        elif isinstance(command, Check):
+            self._check(command.plate)
+        elif isinstance(command, Start | End):
+            self._queue(command)
+
+    def send(self, just_queued: StoredAction | None = None) -> Replayed:
+        """Replays the queue; says which actions stay queued, and why, when it stops short."""
+        replayed = Replayed([], self.handheld.outbox.pending_count())
+        for _ in range(REPLAYS_PER_SEND_MAX):
+            replayed = self.handheld.replay()
+            for verdict in replayed.verdicts:
+                self._printer.verdict(verdict)
+            if replayed.error is not None or not replayed.pending:
+                break
+        if replayed.error is None:
+            return replayed
+        if just_queued is not None and self._still_pending(just_queued):
+            self._printer.queued(just_queued, replayed.error)
+        if replayed.setup_refused:
+            self._printer.note(f"[red]the backend refused this handheld: {replayed.error}[/red]")
+        return replayed
+
+    def drain(self, attempts: int, sleep: Callable[[float], None] = time.sleep) -> Replayed:
+        """Sends the queue until it is empty or `attempts` sends in a row found no backend."""
+        replayed = self.send()
+        failures = 1 if replayed.error is not None else 0
+        while replayed.pending and failures < attempts and not replayed.setup_refused:
+            ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (failures - 1))
+            sleep(ceiling * (0.5 + random.random() / 2))  # noqa: S311 (a backoff's jitter)
+            replayed = self.send()
+            failures = failures + 1 if replayed.error is not None else 0
+        return replayed
+
+    def _queue(self, command: Start | End) -> None:
+        try:
+            if isinstance(command, End):
+                action = self.handheld.end(command.plate)
+            else:
+                code = command.code or self._scanned
+                if code is None:
+                    message = "scan the rider's code (on the start line, or alone just before)"
+                    return self._printer.problem("start", "code_missing", message)
+                self._scanned = None  # a code pays for one start
+                action = self.handheld.start(
+                    command.plate, command.vehicle_class, command.minutes, code
+                )
+        except HandheldOutboxFull as error:
+            return self._printer.problem(command.__class__.__name__.lower(), error.code, str(error))
+        self.send(action)
+
+    def _check(self, plate: str) -> None:
+        # The queue goes first, so the answer counts the starts and ends typed before it.
+        self.send()
+        try:
+            answer = self.handheld.check(plate)
+        except BackendRefused as error:
+            return self._printer.problem("check", error.problem_code, error.detail)
+        except BackendError as error:
+            return self._printer.problem("check", error.code, str(error))
+        self._printer.checked(plate, answer)
+
+    def _still_pending(self, action: StoredAction) -> bool:
+        stored = self.handheld.outbox.get(action.seq)
+        return stored is not None and stored.verdict is None
+
+
+def run_handheld(
+    *,
+    server: str,
+    token: str,
+    device_id: int,
+    lot_id: str,
+    state_dir: Path,
+    printer: HandheldPrinter,
+    attempts: int,
+    lines: TextIO,
+) -> int:
+    """Runs the handheld over `lines` until their end; returns the exit code (0, or 3)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    outbox = HandheldOutbox(state_dir / HANDHELD_OUTBOX_FILE)
+    backend = HttpParkingBackend(server, token)
+    try:
+        terminal = Terminal(Handheld(outbox, backend, device_id=device_id, lot_id=lot_id), printer)
+        printer.note(f"handheld {device_id} at lot {lot_id}; {USAGE}; Ctrl-D to end")
+        terminal.send()  # what an earlier run left queued goes first
+        try:
+            for line in lines:
+                terminal.handle(line)
+        except KeyboardInterrupt:
+            printer.note("interrupted: what is queued stays in the outbox")
+            attempts = 1
+        drained = terminal.drain(attempts)
+        printer.note(
+            f"{drained.pending} actions pending; last seq {outbox.last_seq()}"
+            + (f"; last error: {drained.error}" if drained.pending and drained.error else "")
+        )
+        return EXIT_ACTIONS_PENDING if drained.pending else 0
+    finally:
+        backend.close()
+        outbox.close()
