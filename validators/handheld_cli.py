@@ -83,7 +83,8 @@ class HandheldPrinter:
 
     def checked(self, plate: str, answer: dict[str, Any]) -> None:
         if self._json:
-            return self._line({"action": "check", "plate": plate, "status": "checked", **answer})
+            # The backend's own verdict: status paid, expired or unpaid, and the session.
+            return self._line({"action": "check", "plate": plate, **answer})
         state = str(answer.get("status", "?")).upper()
         until = f" · paid until {answer['paid_until']}" if answer.get("paid_until") else ""
         self._say(f"{state} {answer.get('plate', plate)}{until}")
