@@ -227,8 +227,10 @@ class Sessions:
 
         try:
             return save_with_retries(attempt, what=f"parking at {lot.lot_id}")
-        except (SessionAlreadyOpen, CodeAlreadyUsed):
-            self._release(account_id, hold_id, amount_vnd)
+        except Exception:
+            # The hold is this request's alone unless a repeat of it saved the session.
+            if self.store.get_or_none(session_id) is None:
+                self._release(account_id, hold_id, amount_vnd)
             raise
 
     def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
@@ -264,7 +266,9 @@ class Sessions:
         try:
             return save_with_retries(attempt, what=f"parking session {session_id}")
         except Exception:
-            self._release(session.account_id, hold_id, amount_vnd)
+            # The hold is this extension's alone unless a repeat of it saved the extension.
+            if extension_id not in self.get(session_id).extensions:
+                self._release(session.account_id, hold_id, amount_vnd)
             raise
 
     # Helpers

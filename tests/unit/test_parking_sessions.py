@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import RecordConflictError
 
 from parking.application.sessions import Payment
 from parking.domain.errors import (
@@ -30,6 +31,7 @@ from tests.builders.parking import (
     parking_world,
 )
 from ticketing.accounts.domain.errors import InsufficientFunds
+from ticketing.shared.domain.errors import Contended
 
 # Dong Da cars: 25,000 VND for each of hours 1-2, 35,000 for 3-4, 45,000 from the 5th.
 TWO_HOURS_VND = 50_000
@@ -196,3 +198,18 @@ def test_a_closed_lot_refuses_a_start(world: ParkingWorld) -> None:
 
     with pytest.raises(LotClosed):
         world.start(lot_id=DONG_DA_LOT)
+
+
+def test_a_start_whose_save_keeps_losing_releases_its_hold(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always_conflicts(*_: object, **__: object) -> None:
+        raise RecordConflictError
+
+    monkeypatch.setattr("ticketing.shared.optimistic.back_off", lambda _: None)
+    monkeypatch.setattr(world.parking.store, "save", always_conflicts)
+
+    with pytest.raises(Contended):
+        world.start()
+
+    assert world.balance() == (BALANCE_VND, 0)
