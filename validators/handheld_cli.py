@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 from validators.backend import BackendError, BackendRefused
 from validators.handheld import Handheld, Replayed, Verdict
@@ -55,9 +56,10 @@ class HandheldPrinter:
     def verdict(self, verdict: Verdict) -> None:
         if self._json:
             return self._line(verdict.to_json())
-        where = f"{verdict.plate} · seq {verdict.seq}"
+        # What the attendant typed and the backend wrote is text, never rich markup.
+        where = escape(f"{verdict.plate} · seq {verdict.seq}")
         if verdict.status == "refused":
-            why = f"{verdict.code}: {verdict.detail}"
+            why = escape(f"{verdict.code}: {verdict.detail}")
             return self._say(f"[red]REFUSED[/red] {verdict.action} {where} · {why}")
         session = verdict.session or {}
         if verdict.status == "started":
@@ -77,9 +79,8 @@ class HandheldPrinter:
             return self._line(
                 body | {"plate": action.plate, "status": "queued", "code": error.code}
             )
-        self._say(
-            f"[yellow]QUEUED[/yellow] {action.action} {action.plate} · seq {action.seq} · {error}"
-        )
+        where = escape(f"{action.action} {action.plate} · seq {action.seq} · not sent: {error}")
+        self._say(f"[yellow]QUEUED[/yellow] {where}")
 
     def checked(self, plate: str, answer: dict[str, Any]) -> None:
         if self._json:
@@ -87,7 +88,14 @@ class HandheldPrinter:
             return self._line({"action": "check", "plate": plate, **answer})
         state = str(answer.get("status", "?")).upper()
         until = f" · paid until {answer['paid_until']}" if answer.get("paid_until") else ""
-        self._say(f"{state} {answer.get('plate', plate)}{until}")
+        self._say(escape(f"{state} {answer.get('plate', plate)}{until}"))
+
+    def check_failed(self, plate: str, error: BackendError) -> None:
+        """A check that got no usable answer; a refused one is a `problem`."""
+        if self._json:
+            body = {"action": "check", "plate": plate, "status": "unavailable"}
+            return self._line(body | {"code": error.code, "detail": str(error)})
+        self._say(f"[yellow]UNAVAILABLE[/yellow] {escape(f'check {plate} · {error}')}")
 
     def problem(self, action: str, code: str, message: str) -> None:
         """A line or a request that came to nothing: no action was queued for it."""
@@ -95,7 +103,7 @@ class HandheldPrinter:
             return self._line(
                 {"action": action, "status": "invalid", "code": code, "detail": message}
             )
-        self._say(f"[red]INVALID[/red] {action} · {code}: {message}")
+        self._say(f"[red]INVALID[/red] {escape(f'{action} · {code}: {message}')}")
 
     def note(self, text: str) -> None:
         self._notes.print(text, soft_wrap=True)
@@ -187,7 +195,7 @@ class Terminal:
         except BackendRefused as error:
             return self._printer.problem("check", error.problem_code, error.detail)
         except BackendError as error:
-            return self._printer.problem("check", error.code, str(error))
+            return self._printer.check_failed(plate, error)
         self._printer.checked(plate, answer)
 
     def _still_pending(self, action: StoredAction) -> bool:

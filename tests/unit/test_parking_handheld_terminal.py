@@ -195,3 +195,18 @@ def test_the_http_adapter_retries_5xx_and_reports_4xx_with_its_code(
             "session_already_open",
             "parked already",
         )
+
+
+def test_a_check_without_a_backend_says_so_and_queues_nothing(tmp_path: Path) -> None:
+    backend = FakeParkingBackend(failures_to_come=1)
+    term, out = terminal(backend, tmp_path, json_lines=True)
+
+    term.handle("check 29A-123.45")
+
+    [line] = json_lines(out)
+    assert (line["action"], line["status"], line["code"]) == (
+        "check",
+        "unavailable",
+        "backend_unavailable",
+    )
+    assert term.handheld.outbox.last_seq() == 0
