@@ -36,6 +36,7 @@ class FakeParkingBackend:
     failures_to_come: int = 0
     lose_answers: int = 0
     token_revoked: bool = False
+    in_progress_to_come: int = 0  # answer 409 request_in_progress, as the key's middleware does
 
     def _enter(self, call: str, what: str) -> None:
         if self.token_revoked:
@@ -43,6 +44,9 @@ class FakeParkingBackend:
         if self.failures_to_come:
             self.failures_to_come -= 1
             raise BackendUnavailable("the link is down")
+        if self.in_progress_to_come:
+            self.in_progress_to_come -= 1
+            raise BackendRefused(409, "request_in_progress", "still running; retry later")
         self.calls.append((call, what))
 
     def _answer(self, answer: dict[str, Any]) -> dict[str, Any]:

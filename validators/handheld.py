@@ -8,7 +8,8 @@ request id; both carry the same text as `Idempotency-Key`. So a request whose an
 sent again with the same id and body, and the backend applies it once.
 
 What stops a replay, leaving the action and all after it queued in order: no usable answer
-(`BackendUnavailable`: a connection error, a timeout, a 5xx), or a 401/403, which says the
+(`BackendUnavailable`: a connection error, a timeout, a 5xx, or `409 request_in_progress`
+while the first attempt under the same key still runs), or a 401/403, which says the
 handheld's token is wrong, not the action (the actions wait until someone fixes the token).
 Any other refusal (a 4xx with its problem code) is that action's verdict, stored and reported
 like a success: sending it again could not change it.
@@ -33,6 +34,9 @@ REPLAY_BATCH_MAX = 100
 STAY_MINUTES_MAX = 24 * 60
 # Refusals about the handheld itself, not the action: its token is missing, wrong or revoked.
 SETUP_REFUSALS = frozenset({401, 403})
+# A 409 that means "not yet": the first attempt under this Idempotency-Key is still running
+# (its answer was lost, and the retry came quickly). The action waits, as for no answer.
+RETRY_LATER_CODES = frozenset({"request_in_progress"})
 NO_OPEN_SESSION = "no_open_session"
 
 
@@ -118,6 +122,9 @@ class Handheld:
             except BackendRefused as error:
                 if error.status in SETUP_REFUSALS:
                     return Replayed(verdicts, self.outbox.pending_count(), error)
+                if error.problem_code in RETRY_LATER_CODES:
+                    later = BackendUnavailable(f"{error}; sent again later")
+                    return Replayed(verdicts, self.outbox.pending_count(), later)
                 verdict = _refused(action, error.problem_code, error.detail, error.status)
             except BackendUnavailable as error:
                 return Replayed(verdicts, self.outbox.pending_count(), error)

@@ -207,3 +207,17 @@ def test_a_full_outbox_takes_no_more_actions(outbox_path: Path) -> None:
     with pytest.raises(HandheldOutboxFull):
         device.end(PLATE)
     assert outbox.last_seq() == 2
+
+
+def test_a_request_still_in_progress_upstream_is_sent_again_not_refused(
+    outbox_path: Path,
+) -> None:
+    backend = FakeParkingBackend(in_progress_to_come=1)
+    device = handheld(backend, outbox_path, SecondsClock())
+    device.start(PLATE, "car", TWO_HOURS_MIN, CODE_A)
+
+    waiting = device.replay()
+    started = device.replay()
+
+    assert (waiting.setup_refused, waiting.verdicts, waiting.pending) == (False, [], 1)
+    assert [v.status for v in started.verdicts] == ["started"]
