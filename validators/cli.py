@@ -37,7 +37,8 @@ from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device
 from validators.gate import GateDecision
-from validators.handheld_cli import HandheldPrinter, run_handheld
+from validators.handheld_cli import run_handheld
+from validators.handheld_printer import HandheldPrinter
 from validators.handheld_protocol import USAGE as HANDHELD_USAGE
 from validators.http_backend import HttpBackend
 from validators.sync import SYNC_INTERVAL_S_DEFAULT, SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN

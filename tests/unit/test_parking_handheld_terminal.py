@@ -14,8 +14,9 @@ from tests.doubles import SecondsClock
 from tests.parking_backend_fake import LOT, FakeParkingBackend
 from validators.backend import BackendRefused, BackendUnavailable
 from validators.handheld import Handheld
-from validators.handheld_cli import HandheldPrinter, Terminal
+from validators.handheld_cli import Terminal
 from validators.handheld_outbox import HandheldOutbox
+from validators.handheld_printer import HandheldPrinter
 from validators.handheld_protocol import (
     BadLine,
     Check,
