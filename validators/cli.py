@@ -77,8 +77,8 @@ RUN_HELP = (
     f" line on stdin until its end: {HANDHELD_USAGE}. Each start and end is written to the"
     " outbox (in --state-dir) with the device's next seq, then sent as handheld-<device>-<seq>;"
     " when the backend cannot be reached it stays queued and is sent again, in order, after the"
-    " next line and at the end (--upload-attempts; exit 3 while some wait). --json prints one"
-    " JSON line per action with the backend's verdict."
+    " next line, every 15 s, and at the end (--upload-attempts; exit 3 while some wait). --json"
+    " prints one JSON line per action with the backend's verdict."
 )
 
 validator_app = typer.Typer(no_args_is_help=True, help="The software on a validator or a gate.")

@@ -5,16 +5,21 @@ start and end in the outbox and sends what is queued, oldest first, after each l
 gets one line with the backend's verdict once it has one (and a `QUEUED` line before, when the
 backend could not be reached); with `--json` each is one JSON object a line. At the end of the
 input the queue is sent again, with a backoff, `--upload-attempts` times at most: exit 0 when every
-action was answered, 3 when some wait in the outbox for the next run.
+action was answered, 3 when some wait in the outbox for the next run. While the attendant types
+nothing, a thread sends what is queued every `RETRY_INTERVAL_S`, so a link that comes back
+delivers the actions without waiting for the next line.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
+
+from rich.markup import escape
 
 from validators.backend import BackendError, BackendRefused
 from validators.handheld import Handheld, Replayed
@@ -38,6 +43,9 @@ HANDHELD_OUTBOX_FILE = "handheld.sqlite3"
 EXIT_ACTIONS_PENDING = 3
 # Replays in a row within one send: each answers up to a batch, so this bounds one line's work.
 REPLAYS_PER_SEND_MAX = 20
+# While no line comes, what is queued is sent again this often.
+RETRY_INTERVAL_S = 15.0
+RETRY_STOP_TIMEOUT_S = 10.0
 
 
 class Terminal:
@@ -47,6 +55,8 @@ class Terminal:
         self.handheld = handheld
         self._printer = printer
         self._scanned: str | None = None
+        # One send at a time: the input's and the retry thread's never interleave their lines.
+        self._sending = threading.Lock()
 
     def handle(self, line: str) -> None:
         try:
@@ -67,6 +77,16 @@ class Terminal:
 
     def send(self, just_queued: StoredAction | None = None) -> Replayed:
         """Replays the queue; says which actions stay queued, and why, when it stops short."""
+        with self._sending:
+            return self._send(just_queued)
+
+    def keep_sending(self, stop: threading.Event, interval_s: float = RETRY_INTERVAL_S) -> None:
+        """Sends what is queued every `interval_s` until `stop` is set."""
+        while not stop.wait(interval_s):
+            if self.handheld.outbox.pending_count():
+                self.send()
+
+    def _send(self, just_queued: StoredAction | None) -> Replayed:
         replayed = Replayed([], self.handheld.outbox.pending_count())
         for _ in range(REPLAYS_PER_SEND_MAX):
             replayed = self.handheld.replay()
@@ -79,7 +99,8 @@ class Terminal:
         if just_queued is not None and self._still_pending(just_queued):
             self._printer.queued(just_queued, replayed.error)
         if replayed.setup_refused:
-            self._printer.note(f"[red]the backend refused this handheld: {replayed.error}[/red]")
+            refused = escape(f"the backend refused this handheld: {replayed.error}")
+            self._printer.note(f"[red]{refused}[/red]")
         return replayed
 
     def drain(self, attempts: int, sleep: Callable[[float], None] = time.sleep) -> Replayed:
@@ -145,12 +166,20 @@ def run_handheld(
         terminal = Terminal(Handheld(outbox, backend, device_id=device_id, lot_id=lot_id), printer)
         printer.note(f"handheld {device_id} at lot {lot_id}; {USAGE}; Ctrl-D to end")
         terminal.send()  # what an earlier run left queued goes first
+        stop = threading.Event()
+        retrying = threading.Thread(
+            target=terminal.keep_sending, args=(stop,), name="handheld-retry", daemon=True
+        )
+        retrying.start()
         try:
             for line in lines:
                 terminal.handle(line)
         except KeyboardInterrupt:
             printer.note("interrupted: what is queued stays in the outbox")
             attempts = 1
+        finally:
+            stop.set()
+            retrying.join(RETRY_STOP_TIMEOUT_S)
         drained = terminal.drain(attempts)
         printer.note(
             f"{drained.pending} actions pending; last seq {outbox.last_seq()}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from validators.handheld_protocol import (
 )
 from validators.http_parking import HttpParkingBackend
 
+RETRY_WAIT_S = 10.0
 CODE = "TL1:6BFOXN *1$ABC"  # Base45 may hold spaces; the protocol keeps them
 
 
@@ -211,3 +214,21 @@ def test_a_check_without_a_backend_says_so_and_queues_nothing(tmp_path: Path) ->
         "backend_unavailable",
     )
     assert term.handheld.outbox.last_seq() == 0
+
+
+def test_what_is_queued_is_sent_again_while_no_line_comes(tmp_path: Path) -> None:
+    backend = FakeParkingBackend(failures_to_come=2)
+    term, out = terminal(backend, tmp_path, json_lines=True)
+    term.handle("end 29A-123.45")  # queued: the link is down
+    stop = threading.Event()
+    retrying = threading.Thread(target=term.keep_sending, args=(stop, 0.01), daemon=True)
+
+    retrying.start()
+    deadline = time.monotonic() + RETRY_WAIT_S
+    while term.handheld.outbox.pending_count() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    retrying.join(RETRY_WAIT_S)
+
+    assert [line["status"] for line in json_lines(out)] == ["queued", "refused"]
+    assert backend.calls == [("enforcement", "29A-123.45")]
