@@ -134,7 +134,8 @@ class Handheld:
 
     def _send(self, action: StoredAction) -> Verdict:
         if action.action == START:
-            body = {"start_id": action.request_id, **action.fields}
+            # Queued while offline, the start counts from when it was made (docs/parking-api.md).
+            body = {"start_id": action.request_id, **action.fields, "started_at": _made(action)}
             session = self._backend.start_session(body, idempotency_key=action.request_id)
             return _verdict(action, "started", session=session)
         session_id = action.session_id
@@ -147,9 +148,16 @@ class Handheld:
             # Remembered before the end is posted: a retry ends this session with the same id.
             self.outbox.resolve(action.seq, session_id)
         ended = self._backend.end_session(
-            session_id, {"end_id": action.request_id}, idempotency_key=action.request_id
+            session_id,
+            {"end_id": action.request_id, "ended_at": _made(action)},
+            idempotency_key=action.request_id,
         )
         return _verdict(action, "ended", session=ended.get("session"), record=ended.get("record"))
+
+
+def _made(action: StoredAction) -> str:
+    """When the attendant made the action: the device's clock at queueing, in UTC."""
+    return datetime.fromtimestamp(action.queued_at, UTC).isoformat()
 
 
 def _verdict(action: StoredAction, status: str, **answer: Any) -> Verdict:
