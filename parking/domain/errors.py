@@ -156,7 +156,8 @@ class CodeRefused(ParkingError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        self.code = f"code_{reason}"
+        # `code_stale` stays itself; `card_denied` becomes `code_card_denied`.
+        self.code = reason if reason.startswith("code_") else f"code_{reason}"
         super().__init__(f"the scanned code is refused: {reason}")
 
 

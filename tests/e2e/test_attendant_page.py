@@ -630,6 +630,10 @@ def attendant_on_the_server(site: Site) -> Attendant:
     return Attendant(issued.json()["token"], f"h-{uuid4().hex[:8]}")
 
 
+# Older than a code's freshness window: the validator's and the backend's checks call it stale.
+STALE_CODE_AGE_S = 600
+
+
 def rider_code(site: Site) -> str:
     """A code a rider's phone signed just now, on an account with money for the hold."""
     account_id, phone = rider_with_phone(site.client)
@@ -689,6 +693,54 @@ def test_a_refusal_shows_red_with_its_code_on_the_server(
     expect_result(page, "refused", "session_already_open")
     expect_queued(page, 0)
     assert len(open_sessions_of(site, plate)) == 1
+
+
+def test_an_expired_code_shows_red_with_its_reason_on_the_server(
+    site: Site, handheld: BrowserContext
+) -> None:
+    attendant = attendant_on_the_server(site)
+    account_id, phone = rider_with_phone(site.client)
+    page = open_page(handheld, site.base_url, attendant.token, attendant.device)
+
+    scan_and_start(page, phone.code(int(time.time()) - STALE_CODE_AGE_S, 1), unique_plate())
+
+    expect_result(page, "refused", "code_stale")
+    expect_queued(page, 0)
+    assert site.client.get(f"/v1/accounts/{account_id}", headers=ADMIN).json()["pending_vnd"] == 0
+
+
+def test_three_actions_made_offline_are_each_applied_once_when_back_online(
+    site: Site, handheld: BrowserContext
+) -> None:
+    attendant = attendant_on_the_server(site)
+    first, second, third = unique_plate(), unique_plate(), unique_plate()
+    page = open_page(handheld, site.base_url, attendant.token, attendant.device)
+    scan_and_start(page, rider_code(site), first)
+    expect_result(page, "ok", STARTED)
+    handheld.set_offline(True)
+
+    scan_and_start(page, rider_code(site), second)
+    end_plate(page, first)
+    scan_and_start(page, rider_code(site), third)
+    expect(page.locator("#queue")).to_have_text("offline — 3 queued")
+    handheld.set_offline(False)
+
+    expect_queued(page, 0)
+    # Enforcement reads the sessions themselves, so it needs no wait for the views.
+    assert [status_of(site, plate) for plate in (first, second, third)] == [
+        "unpaid",
+        "paid",
+        "paid",
+    ]
+
+
+def status_of(site: Site, plate: str) -> str:
+    answer = site.client.get(
+        "/v1/parking/enforcement", params={"lot_id": LOT_ID, "plate": plate}, headers=ADMIN
+    )
+    assert answer.status_code == httpx.codes.OK, answer.text
+    status: str = answer.json()["status"]
+    return status
 
 
 def test_a_start_made_offline_is_applied_once_on_the_server_when_back_online(
