@@ -436,7 +436,7 @@ class ReservationSummary(BaseModel):
 
     @classmethod
     def of_row(cls, row: ReservationRow) -> ReservationSummary:
-        return cls(**{k: v for k, v in row.__dict__.items() if k != "id"})
+        return cls(**{k: v for k, v in row.__dict__.items() if k not in ("id", "settled")})
 
 
 class ReservationsPage(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -33,6 +34,7 @@ RESERVATION_EVENTS = (
     Reservation.Fulfilled,
     Reservation.Cancelled,
     Reservation.NoShow,
+    Reservation.Settled,
 )
 
 metadata = MetaData()
@@ -52,6 +54,7 @@ parking_reservations = Table(
     Column("held_vnd", Integer, nullable=False),
     Column("fee_vnd", Integer, nullable=True),
     Column("session_id", Uuid, nullable=True),
+    Column("settled", Boolean, nullable=False, index=True),
 )
 
 
@@ -69,6 +72,7 @@ class ReservationRow:
     held_vnd: int
     fee_vnd: int | None
     session_id: UUID | None
+    settled: bool
 
 
 def apply_reservation_event(conn: Connection, e: Any) -> None:
@@ -86,6 +90,7 @@ def apply_reservation_event(conn: Connection, e: Any) -> None:
                 window_from=e.window_from.astimezone(UTC),
                 window_to=e.window_to.astimezone(UTC),
                 held_vnd=e.held_vnd,
+                settled=False,
             )
         )
     elif isinstance(e, Reservation.Fulfilled):
@@ -94,10 +99,13 @@ def apply_reservation_event(conn: Connection, e: Any) -> None:
         _update(e.originator_id, conn, state=ReservationState.CANCELLED, fee_vnd=e.fee_vnd)
     elif isinstance(e, Reservation.NoShow):
         _update(e.originator_id, conn, state=ReservationState.NO_SHOW, fee_vnd=e.fee_vnd)
+    elif isinstance(e, Reservation.Settled):
+        _update(e.originator_id, conn, settled=True)
 
 
 def _update(aggregate_id: UUID, conn: Connection, **values: Any) -> None:
-    values["state"] = str(values["state"])
+    if "state" in values:
+        values["state"] = str(values["state"])
     conn.execute(
         update(parking_reservations)
         .where(parking_reservations.c.id == aggregate_id)
@@ -125,6 +133,19 @@ class ReservationViews:
                 parking_reservations.c.window_from <= now - NO_SHOW_GRACE,
             )
             .order_by(parking_reservations.c.window_from)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def unsettled(self, *, limit: int) -> list[UUID]:
+        """Closed reservations whose money an interrupted process left unmoved."""
+        query = (
+            select(parking_reservations.c.id)
+            .where(
+                parking_reservations.c.state != ReservationState.BOOKED.value,
+                parking_reservations.c.settled.is_(False),
+            )
             .limit(limit)
         )
         with self.engine.connect() as conn:

@@ -13,7 +13,6 @@ reservation's hold and starts the session with a hold of its own (see `arrive`).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -177,8 +176,7 @@ class Reservations:
                 return again
 
             reservation = save_with_retries(attempt, what=f"reservation {reservation_id}")
-        self._settle(reservation)
-        return reservation
+        return self._settle(reservation)
 
     def mark_no_show(self, aggregate_id: UUID) -> bool:
         """Closes a reservation nobody arrived for within the grace: posts the no-show fee
@@ -187,8 +185,7 @@ class Reservations:
         found: Reservation | None = self.store.get_or_none(aggregate_id)
         if not isinstance(found, Reservation):
             return False
-        if found.state is ReservationState.NO_SHOW:
-            self._settle(found)
+        if found.state is not ReservationState.BOOKED:
             return False
 
         def attempt() -> Reservation | None:
@@ -279,21 +276,48 @@ class Reservations:
                 released.append(bookings)
         return released
 
-    def _settle(self, reservation: Reservation) -> None:
-        """Moves the money of a closed reservation: its fee posted from the hold and the rest
-        released (a fulfilled one releases all of it, its session holds its own)."""
+    def settle(self, aggregate_id: UUID) -> bool:
+        """Moves the money of a closed reservation whose process did not live to; False when
+        there was nothing to move."""
+        found: Reservation | None = self.store.get_or_none(aggregate_id)
+        if not isinstance(found, Reservation) or found.state is ReservationState.BOOKED:
+            return False
+        if found.settled:
+            return False
+        self._settle(found)
+        return True
+
+    def _settle(self, reservation: Reservation) -> Reservation:
+        """Moves the money of a closed reservation, once: its fee posted from the hold and the
+        rest released (a fulfilled one releases all of it: its session holds its own)."""
+        if reservation.settled:
+            return reservation
         fee_vnd = 0 if reservation.state is ReservationState.FULFILLED else reservation.fee_vnd
-        self._settle_hold(
+        moved = self._settle_hold(
             reservation.account_id, reservation.hold_id, reservation.held_vnd, fee_vnd
         )
+        posted_vnd = fee_vnd if moved else 0
 
-    def _settle_hold(self, account_id: UUID, hold_id: str, held_vnd: int, fee_vnd: int) -> None:
+        def attempt() -> Reservation:
+            again = self.get(reservation.reservation_id)
+            if not again.settled:
+                again.settle(posted_vnd, self.clock())
+                self.store.save(again)
+            return again
+
+        return save_with_retries(attempt, what=f"reservation {reservation.reservation_id}")
+
+    def _settle_hold(self, account_id: UUID, hold_id: str, held_vnd: int, fee_vnd: int) -> bool:
+        """Posts `fee_vnd` of the hold and releases the rest (voids it when 0); False when the
+        hold had ended without this step (it expired), so no fee was taken."""
         if held_vnd <= 0:
-            return
+            return True
         command = (
             PostHold(account_id, hold_id, fee_vnd) if fee_vnd > 0 else VoidHold(account_id, hold_id)
         )
-        # Already resolved: by this same step before (the ledger answers that as a repeat), or
-        # the hold expired, in which case the fee is not taken.
-        with contextlib.suppress(HoldAlreadyResolved, HoldNotFound):
+        try:
+            # A repeat of this same step is answered by the ledger as the first one was.
             self.ledger.execute(command)
+        except (HoldAlreadyResolved, HoldNotFound):
+            return fee_vnd == 0
+        return True

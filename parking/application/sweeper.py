@@ -26,6 +26,7 @@ SWEEPER_END_ID = "sweeper"
 @dataclass(frozen=True)
 class SweepReport:
     ended: int
+    # Sessions and reservations whose money an interrupted process left unmoved.
     settled: int
     no_shows: int = 0
 
@@ -65,8 +66,13 @@ class Sweeper:
             if session.state is SessionState.ENDED:
                 self.ending.settle(session)
                 settled += 1
-        return SweepReport(ended, settled, self._no_shows())
+        no_shows = self._no_shows()
+        return SweepReport(ended, settled + self._settle_reservations(), no_shows)
 
     def _no_shows(self) -> int:
         due = self.reservation_views.due_no_shows(self.clock(), limit=SWEEP_BATCH_MAX)
         return sum(1 for aggregate_id in due if self.reservations.mark_no_show(aggregate_id))
+
+    def _settle_reservations(self) -> int:
+        unsettled = self.reservation_views.unsettled(limit=SWEEP_BATCH_MAX)
+        return sum(1 for aggregate_id in unsettled if self.reservations.settle(aggregate_id))

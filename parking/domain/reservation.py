@@ -7,9 +7,9 @@ time before the window, then the late-cancel fee is posted from the hold. A no-s
 arrived within the grace after the start, and the no-show fee is posted from the hold. Each fee
 is fixed on the booking from the table's terms and is never more than the hold.
 
-The close is saved before the money moves, with its fee: a retry (the same cancel id, the
-sweeper again) moves the money at that fee, and the ledger answers a repeat with the first
-result.
+The close is saved before the money moves, with its fee, and the settlement after it: a retry
+(the same cancel id, or the sweeper finding a close not settled) moves the money at that fee,
+and the ledger answers a repeat with the first result.
 """
 
 from __future__ import annotations
@@ -92,6 +92,11 @@ class Reservation(Aggregate):
         fee_vnd: int
         at: datetime
 
+    class Settled(Event):
+        TOPIC = f"{TOPIC_PREFIX}.Settled"
+        posted_vnd: int
+        at: datetime
+
     @event(Booked)
     def __init__(
         self,
@@ -141,6 +146,9 @@ class Reservation(Aggregate):
         self.cancel_id = ""
         self.fee_vnd = 0
         self.closed_at: datetime | None = None
+        # Set once the hold is resolved after the close: the fee posted, the rest released.
+        self.settled = False
+        self.posted_vnd = 0
 
     @classmethod
     def create_id(cls, reservation_id: str, **_: object) -> UUID:
@@ -215,3 +223,12 @@ class Reservation(Aggregate):
         self.fee_vnd = fee_vnd
         self.closed_at = at
         self.state_code = ReservationState.NO_SHOW.value
+
+    @event(Settled)
+    def settle(self, posted_vnd: int, at: datetime) -> None:
+        require(self.state is not ReservationState.BOOKED, "a reservation settles after its close")
+        require(not self.settled, "a reservation settles once")
+        require(0 <= posted_vnd <= self.fee_vnd, "no more is posted than the fee")
+        self.settled = True
+        self.posted_vnd = posted_vnd
+        self.settled_at = at

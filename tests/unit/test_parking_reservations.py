@@ -317,3 +317,33 @@ def test_two_processes_booking_the_last_place_at_once_book_it_once(tmp_path: Pat
         assert (len(won), len(lost)) == (1, 1)
         assert world.balance(riders[won[0]]) == (BALANCE_VND, TWO_HOURS_VND)
         assert world.balance(riders[lost[0]]) == (BALANCE_VND, 0)
+
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+def test_a_cancellation_whose_process_died_before_the_money_is_settled_by_the_sweeper(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    booked = world.book(start_in_hours=2).reservation
+    world.clock.advance(90 * MINUTE_S)
+
+    def die(*_: object) -> bool:
+        raise Crash
+
+    monkeypatch.setattr(world.parking.reservations, "_settle_hold", die)
+    with pytest.raises(Crash):
+        world.parking.reservations.cancel(booked.reservation_id, "cancel-1")
+    monkeypatch.undo()
+    assert world.balance() == (BALANCE_VND, TWO_HOURS_VND)
+    world.parking.follower.catch_up()
+
+    report = world.parking.sweeper.sweep()
+
+    assert report.settled == 1
+    settled = world.parking.reservations.get(booked.reservation_id)
+    assert (settled.settled, settled.posted_vnd) == (True, LATE_CANCEL_VND)
+    assert world.balance() == (BALANCE_VND - LATE_CANCEL_VND, 0)
+    world.parking.follower.catch_up()
+    assert world.parking.sweeper.sweep().settled == 0
