@@ -166,12 +166,12 @@ class Reservations:
         window, then the late-cancel fee is posted from the hold and the rest released."""
         reservation = self.get(reservation_id)
         if not reservation.cancel_repeats(cancel_id):
-            fee_vnd = reservation.cancel_fee_vnd(self.clock())
+            at = self.clock()
 
             def attempt() -> Reservation:
                 again = self.get(reservation_id)
                 if not again.cancel_repeats(cancel_id):
-                    again.cancel(cancel_id, fee_vnd, self.clock())
+                    again.cancel(cancel_id, again.cancel_fee_vnd(at), at)
                     self.store.save(again, *self._released(again))
                 return again
 
