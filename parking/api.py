@@ -14,6 +14,7 @@ from parking.application.reservations import BookRequest
 from parking.application.service import Parking
 from parking.application.sessions import Payer, Payment, StartRequest
 from parking.domain import errors, limits
+from parking.domain.action_time import acted_at
 from parking.domain.catalogue import LotSpec, OpeningHours
 from parking.domain.reservation import Reservation
 from parking.domain.session import EndedBy, ParkingSession, StartedBy
@@ -172,6 +173,8 @@ def _payer(body: schemas.SessionCreate, principal: Principal) -> tuple[Payer, St
     if principal.role is Role.RIDER:
         if body.account_id is not None or body.code is not None:
             raise errors.PayerMissing("a rider pays from its own account: no account_id or code")
+        if body.started_at is not None:
+            raise errors.ActionTimeOutOfRange("only a handheld sends started_at")
         return Payer(account_id=principal.account_id), StartedBy.APP
     require_role(principal, Role.ADMIN, Role.OPERATOR)
     return Payer(account_id=body.account_id, code=body.code), StartedBy.ATTENDANT
@@ -195,6 +198,7 @@ def start_session(
             payment=Payment(body.paid_until, body.quote_id),
             payer=payer,
             started_by=started_by,
+            started_at=body.started_at,
         )
     )
     _created(response, started.replayed)
@@ -264,7 +268,10 @@ def end_session(
     session's detail record sealed."""
     _check_owner(principal, parking.sessions.get(session_id))
     ended_by = EndedBy.APP if principal.role is Role.RIDER else EndedBy.ATTENDANT
-    ended = parking.ending.end(session_id, body.end_id, ended_by)
+    if body.ended_at is not None and principal.role is Role.RIDER:
+        raise errors.ActionTimeOutOfRange("only a handheld sends ended_at")
+    at = acted_at(body.ended_at, parking.ending.clock())
+    ended = parking.ending.end(session_id, body.end_id, ended_by, at=at)
     return schemas.Ended(
         session=schemas.SessionPublic.of(ended.session),
         record=schemas.RecordPublic.of(ended.record),

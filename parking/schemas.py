@@ -89,6 +89,8 @@ class SessionCreate(_Request):
     quote_id: UUID | None = None
     account_id: UUID | None = None
     code: Annotated[str, Field(min_length=1, max_length=CODE_TEXT_MAX_CHARS)] | None = None
+    # Staff only: when a handheld queued the start while offline.
+    started_at: AwareDatetime | None = None
 
 
 class ExtensionCreate(_Request):
@@ -99,6 +101,8 @@ class ExtensionCreate(_Request):
 
 class EndCreate(_Request):
     end_id: RequestId
+    # Staff only: when a handheld queued the end while offline.
+    ended_at: AwareDatetime | None = None
 
 
 class CreditCreate(_Request):

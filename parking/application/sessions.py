@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate
 from parking.application.catalogue import Catalogue
 from parking.application.store import ParkingStore
 from parking.domain import limits
+from parking.domain.action_time import acted_at
 from parking.domain.catalogue import Lot
 from parking.domain.errors import (
     CodeAlreadyUsed,
@@ -85,6 +86,8 @@ class StartRequest:
     payment: Payment
     payer: Payer
     started_by: StartedBy
+    # When a handheld queued the start while offline; None: now.
+    started_at: datetime | None = None
 
     def fingerprint(self) -> str:
         return fingerprint_of(
@@ -96,6 +99,7 @@ class StartRequest:
             str(self.payer.account_id),
             self.payer.code or "",
             str(self.started_by),
+            _iso(self.started_at),
         )
 
 
@@ -176,19 +180,22 @@ class Sessions:
         if known is not None:
             known.check_start_repeat(fingerprint)
             return Started(known, replayed=True)
-        at = self.clock()
+        now = self.clock()
+        at = acted_at(request.started_at, now)
         lot = self.catalogue.lot(request.lot_id)
         self._check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
         self._check_plate_free(lot, plate)
         scanned = self._scanned(request.payer, at)
+        if scanned is not None and self._code_used(scanned):
+            raise CodeAlreadyUsed  # before any hold: a second scan moves no money
         account_id = scanned.account_id if scanned else request.payer.account_id
         assert account_id is not None
         paid_until, amount_vnd, ends_by = self._priced(lot, request, at)
         hold_id = start_hold_id(session_id)
         if amount_vnd > 0:
             description = f"parking {lot.lot_id} {plate.display}"
-            ttl_s = hold_ttl_s(paid_until, at)
+            ttl_s = hold_ttl_s(paid_until, now)
             self.ledger.execute(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
 
         def attempt() -> Started:
@@ -219,7 +226,7 @@ class Sessions:
             plate_at_lot.open(session.id, paid_until)
             changed: list[Aggregate] = [session, plate_at_lot]
             if scanned is not None:
-                if self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)):
+                if self._code_used(scanned):
                     raise CodeAlreadyUsed
                 changed.append(ScannedCodeUse(scanned.card_id, scanned.counter, session.id))
             self.store.save(*changed)
@@ -227,8 +234,10 @@ class Sessions:
 
         try:
             return save_with_retries(attempt, what=f"parking at {lot.lot_id}")
-        except (SessionAlreadyOpen, CodeAlreadyUsed):
-            self._release(account_id, hold_id, amount_vnd)
+        except Exception:
+            # The hold is this request's alone unless a repeat of it saved the session.
+            if self.store.get_or_none(session_id) is None:
+                self._release(account_id, hold_id, amount_vnd)
             raise
 
     def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
@@ -264,7 +273,9 @@ class Sessions:
         try:
             return save_with_retries(attempt, what=f"parking session {session_id}")
         except Exception:
-            self._release(session.account_id, hold_id, amount_vnd)
+            # The hold is this extension's alone unless a repeat of it saved the extension.
+            if extension_id not in self.get(session_id).extensions:
+                self._release(session.account_id, hold_id, amount_vnd)
             raise
 
     # Helpers
@@ -298,6 +309,9 @@ class Sessions:
         )
         return found
 
+    def _code_used(self, scanned: ScannedCode) -> bool:
+        return self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)) is not None
+
     def _scanned(self, payer: Payer, at: datetime) -> ScannedCode | None:
         if payer.code is None:
             return None
@@ -316,7 +330,7 @@ class Sessions:
         else:
             assert request.payment.paid_until is not None
             if request.payment.paid_until <= at:
-                raise PaidUntilInvalid("paid_until must be after now")
+                raise PaidUntilInvalid("paid_until must be after the start")
             priced = quote(table, request.vehicle_class, at, request.payment.paid_until)
             paid_until, amount_vnd, max_stay = priced.end, priced.total_vnd, priced.max_stay
         return paid_until, amount_vnd, at + max_stay

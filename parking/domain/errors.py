@@ -222,6 +222,12 @@ class CreditExceedsFee(ParkingError):
         )
 
 
+class ActionTimeOutOfRange(ParkingError):
+    """A handheld's queued action stamped too long ago, or in the future."""
+
+    code = "action_time_out_of_range"
+
+
 class InvalidCredit(ParkingError):
     code = "invalid_credit"
 

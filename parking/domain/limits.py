@@ -36,6 +36,10 @@ CAP_WINDOW = timedelta(days=1)
 
 PLATE_TEXT_MAX_CHARS = 20
 
+# A handheld that lost its network sends its queued actions with the time they were made; an
+# action older than this is refused, and one stamped later than now by more than the skew too.
+HANDHELD_OFFLINE_MAX = timedelta(hours=6)
+HANDHELD_CLOCK_SKEW_MAX = timedelta(seconds=60)
 # Operators and lots.
 CATALOGUE_ID_MAX_CHARS = 64
 NAME_MAX_CHARS = 120

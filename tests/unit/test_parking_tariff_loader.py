@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from parking.adapters.lot_files import HANOI_DEFAULT_LOTS
 from parking.adapters.tariff_files import TARIFF_DIR, load_rate_table, load_rate_tables
 from parking.domain.errors import TariffFileInvalid
 from parking.domain.limits import TARIFF_FILE_BYTES_MAX
@@ -32,11 +33,14 @@ def test_shipped_hanoi_tables_load_with_cars_and_motorbikes() -> None:
         assert set(classes) == {VehicleClass.CAR, VehicleClass.MOTORBIKE}
 
 
-def test_package_data_installs_every_tariff_file() -> None:
+def test_package_data_installs_every_tariff_and_lots_file() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["parking"]
     shipped = {path for pattern in patterns for path in (ROOT / "parking").glob(pattern)}
-    assert shipped == set(TARIFF_DIR.glob("*")) != set()
+    data_files = set(TARIFF_DIR.glob("*")) | set(HANOI_DEFAULT_LOTS.parent.glob("*"))
+    assert shipped == data_files
+    assert set(TARIFF_DIR.glob("*")) != set()
+    assert HANOI_DEFAULT_LOTS in shipped
 
 
 def test_small_document_is_valid() -> None:
