@@ -81,6 +81,7 @@ class Origin(StrEnum):
     PASS = "pass"  # noqa: S105 (an origin, not a password)
     PARKING_SESSION = "parking_session"  # ParkingSession / its record: session id in hex
     PARKING_RECORD = "parking_record"  # ParkingDetailRecord: record id in hex
+    PARKING_RESERVATION = "parking_reservation"  # Reservation: reservation aggregate id in hex
     CARD_RELOAD = "card_reload"  # a smart card's reload id
     CARD = "card"  # a smart card's serial
     ACCOUNT = "account"  # the transport account itself
@@ -174,6 +175,12 @@ RULES: tuple[Rule, ...] = (
         "parking hold, start or extension (parking/domain/session.py)",
         re.compile(rf"parking:(?P<id>{_HEX32}):(?P<step>start|[0-9a-f]{{16}})"),
         Origin.PARKING_SESSION,
+        _hold(Category.PARKING_REVENUE),
+    ),
+    Rule(
+        "parking reservation hold (parking/domain/reservation.py)",
+        re.compile(rf"parking:(?P<id>{_HEX32}):(?P<step>reservation)"),
+        Origin.PARKING_RESERVATION,
         _hold(Category.PARKING_REVENUE),
     ),
     Rule(

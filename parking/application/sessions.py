@@ -90,7 +90,7 @@ class StartRequest:
     started_at: datetime | None = None
 
     def fingerprint(self) -> str:
-        return _fingerprint(
+        return fingerprint_of(
             self.lot_id,
             normalise_plate(self.plate).compact,
             str(self.vehicle_class),
@@ -113,7 +113,7 @@ def _iso(at: datetime | None) -> str:
     return "" if at is None else at.isoformat()
 
 
-def _fingerprint(*parts: str) -> str:
+def fingerprint_of(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -242,7 +242,7 @@ class Sessions:
 
     def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
         payment.check()
-        fingerprint = _fingerprint(_iso(payment.paid_until), str(payment.quote_id))
+        fingerprint = fingerprint_of(_iso(payment.paid_until), str(payment.quote_id))
         session = self.get(session_id)
         if session.extension_repeats(extension_id, fingerprint):
             return session
@@ -285,6 +285,10 @@ class Sessions:
             raise LotClosed(lot.lot_id, at)
         if lot.places(vehicle_class) == 0:
             raise NoPlaceFree(lot.lot_id, str(vehicle_class))
+
+    def check_plate_free(self, lot_id: str, plate: str) -> None:
+        """Refuses a plate that has a session open in the lot."""
+        self._check_plate_free(self.catalogue.lot(lot_id), normalise_plate(plate))
 
     def _check_plate_free(self, lot: Lot, plate: Plate) -> None:
         plate_at_lot: PlateAtLot | None = self.store.get_or_none(

@@ -1,4 +1,5 @@
-"""Parking's event store: operators, lots, quotes, sessions, plates, codes and detail records."""
+"""Parking's event store: operators, lots, quotes, sessions, plates, codes, detail records,
+reservations and the lots' bookings."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from parking.domain.bookings import LotBookings
 from parking.domain.occupancy import PlateAtLot
 from ticketing.shared.observed import ObservedApplication
 
-# A plate seen in a lot every day gathers events for years; a snapshot keeps its read short.
+# A plate seen in a lot every day gathers events for years, and a busy lot's day of bookings
+# gathers hundreds; a snapshot keeps their reads short.
 PLATE_SNAPSHOT_INTERVAL = 20
 
 
@@ -21,7 +24,10 @@ def utc_now() -> datetime:
 
 class ParkingStore(ObservedApplication):
     name = "Parking"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PlateAtLot: PLATE_SNAPSHOT_INTERVAL}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        PlateAtLot: PLATE_SNAPSHOT_INTERVAL,
+        LotBookings: PLATE_SNAPSHOT_INTERVAL,
+    }
 
     def get_or_none(self, aggregate_id: UUID) -> Any:
         try:

@@ -27,6 +27,7 @@ from clearing.domain.classification import (
 )
 from clearing.domain.errors import InvalidAmount, UnclassifiedMovement
 from parking.domain.record import credit_reference
+from parking.domain.reservation import reservation_hold_id
 from parking.domain.session import extension_hold_id, rest_debit_id, start_hold_id
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import (
@@ -164,6 +165,12 @@ GOLDEN = [
      Pot.OPERATORS, Origin.PARKING_SESSION, SESSION.hex, extension_hold_id(SESSION, "ext-1")[-16:]),
     (K.DEBITED, rest_debit_id(SESSION), Category.PARKING_REVENUE, Pot.ACCOUNTS, Pot.OPERATORS,
      Origin.PARKING_SESSION, SESSION.hex, "rest"),
+    # A reservation's hold: released when the driver arrives or cancels in time; a late-cancel
+    # or no-show fee posted from it is its lot operator's revenue.
+    (K.HOLD_VOIDED, reservation_hold_id(SESSION), Category.HOLD_MOVEMENT, Pot.ACCOUNTS,
+     Pot.ACCOUNTS, Origin.PARKING_RESERVATION, SESSION.hex, "reservation"),
+    (K.HOLD_POSTED, reservation_hold_id(SESSION), Category.PARKING_REVENUE, Pot.ACCOUNTS,
+     Pot.OPERATORS, Origin.PARKING_RESERVATION, SESSION.hex, "reservation"),
     # A parking credit's refund top-up reverses the record's fee.
     (K.TOPPED_UP, TopUp(ACCOUNT, 1, credit_reference(RECORD, 1)).transfer_id,
      Category.PARKING_REVERSAL, Pot.OPERATORS, Pot.ACCOUNTS, Origin.PARKING_RECORD, RECORD.hex,
@@ -225,6 +232,7 @@ KNOWN_WRITERS = {
     ),
     ("parking/application/sessions.py", "PlaceHold", "hold_id"): "parking start/extension hold",
     ("parking/application/ending.py", "Debit", "rest_debit_id(session.id)"): "parking rest",
+    ("parking/application/reservations.py", "PlaceHold", "hold_id"): "parking reservation hold",
     ("parking/application/records.py", "TopUp", "credit_reference(record.id, number)"): (
         "parking credit"
     ),
