@@ -1,5 +1,6 @@
 """The demo's street parking, on the real parking context: the Hanoi default lots, a session from
-the app and one an attendant starts from a scanned code, an extension, a stay across iParking's
+the app and one an attendant starts from a scanned code, two reservations (one taken up, one
+missed), an extension, a stay across iParking's
 18:00, an officer's checks, then the sealed records and a credit.
 
 Every step goes through `container.parking`, which reads the demo's clock: the story moves that
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parking.adapters.lot_files import load_lot_file
+from parking.application.reservations import BookRequest
 from parking.application.service import Parking
 from parking.application.sessions import Payer, Payment, StartRequest
 from parking.domain.plate import normalise_plate
@@ -37,13 +39,25 @@ LAN_MOTORBIKE = "29-B1 456.78"
 UNPAID_CAR = "30E-678.90"
 TUAN_TOP_UP_VND = 100_000
 CREDIT_VND = 10_000
+RESERVATION_LOT = "dd-ton-duc-thang"  # Dong Da, always open: booked places for cars
+HOA_CAR = "30G-111.22"
+MINH_CAR = "30H-333.44"
+RESERVED_FEE_VND = 25_000
+BOOKING_TOP_UP_VND = 50_000
+# Dong Da's reservation terms for a car: a no-show pays one first hour.
+NO_SHOW_VND = 25_000
 # What the iParking table charges. The car: 2 h for 25,000, then 35,000 an hour, so 2 h 40 min
 # pays three hours. The motorbike: a day turn (5,000) and, past 18:00, a night turn (8,000).
 CAR_FEE_VND = 60_000
 MOTORBIKE_FEE_VND = 13_000
 # (fee, posted, segments) of the car's record, then the motorbike's: each stay has two segments,
 # the car's where its second tier begins, the motorbike's where the night begins.
-EXPECTED_RECORDS = [(CAR_FEE_VND, CAR_FEE_VND, 2), (MOTORBIKE_FEE_VND, MOTORBIKE_FEE_VND, 2)]
+# Then Hoa's reserved car at Dong Da: 45 minutes in its first hour, 25,000.
+EXPECTED_RECORDS = [
+    (CAR_FEE_VND, CAR_FEE_VND, 2),
+    (MOTORBIKE_FEE_VND, MOTORBIKE_FEE_VND, 2),
+    (RESERVED_FEE_VND, RESERVED_FEE_VND, 1),
+]
 
 
 @dataclass
@@ -90,12 +104,14 @@ def parking_scene(
     car = _app_session(story, riders["Tuan"])
     clock.advance_to(11, 40)
     motorbike = _attendant_session(story, lan_phone)
-    # TODO(reservations): the place for "a reservation fulfilled and one not", once
-    # reservations land (they are built on another branch; this demo does not make any yet):
-    # a scene here, after the attendant and before the officer, and their records added to
-    # the sessions `_records` tabulates and checks.
+    clock.advance_to(11, 45)
+    hoa_booking, minh_booking = _bookings(story, riders["Hoa"], riders["Minh"])
+    clock.advance_to(12, 5)
+    reserved = _arrival(story, hoa_booking)
     clock.advance_to(12, 15)
     _enforcement(story)
+    clock.advance_to(12, 45)
+    _no_show_and_departure(story, minh_booking, reserved)
     clock.advance_to(13, 20)
     _extension(story, car)
     clock.advance_to(14, 10)
@@ -105,7 +121,7 @@ def parking_scene(
     story.detail(_settled(ended.record))
     clock.advance_to(18, 30)
     _across_the_evening(story, motorbike)
-    _records(story, [car, motorbike])
+    _records(story, [car, motorbike, reserved])
     return all(story.checks)
 
 
@@ -199,6 +215,61 @@ def _attendant_session(story: _Story, lan_phone: Phone) -> UUID:
         story.refused("the same code, scanned again for another motorbike", error)
         story.checks.append(error.code == "code_already_used")
     return session.id
+
+
+def _bookings(story: _Story, hoa: UUID, minh: UUID) -> tuple[str, str]:
+    story.heading("two riders book a car place at Ton Duc Thang for 12:00-13:00")
+    window_from = story.clock.now.astimezone(HANOI).replace(hour=12, minute=0)
+    ids = []
+    for name, account_id, plate in (("Hoa", hoa, HOA_CAR), ("Minh", minh, MINH_CAR)):
+        reference = f"bank-{name.lower()}-1145"
+        story.container.ledger.execute(TopUp(account_id, BOOKING_TOP_UP_VND, reference))
+        reservation_id = f"app-{name.lower()}-res-1145"
+        booked = story.parking.reservations.book(
+            BookRequest(
+                reservation_id=reservation_id,
+                lot_id=RESERVATION_LOT,
+                vehicle_class=VehicleClass.CAR,
+                plate=plate,
+                window_from=window_from,
+                window_to=window_from + timedelta(hours=1),
+                account_id=account_id,
+            )
+        )
+        story.ok(
+            f"{name} tops up {BOOKING_TOP_UP_VND:,} VND and books for "
+            f"{booked.reservation.plate_display}: "
+            f"hold {booked.reservation.held_vnd:,} VND"
+        )
+        ids.append(reservation_id)
+    return ids[0], ids[1]
+
+
+def _arrival(story: _Story, reservation_id: str) -> UUID:
+    story.heading("Hoa arrives at her booked place")
+    session = story.parking.reservations.arrive(reservation_id, "app-hoa-arrive-1205").session
+    story.ok(
+        f"the reservation becomes a session ({session.started_by}), paid until "
+        f"{_hm(session.paid_until)}: hold {session.held_vnd:,} VND"
+    )
+    story.checks.append(session.started_by == StartedBy.RESERVATION)
+    return session.id
+
+
+def _no_show_and_departure(story: _Story, missed: str, reserved: UUID) -> None:
+    story.heading("Minh never came; Hoa leaves")
+    story.parking.follower.catch_up()  # the sweeper finds its work in the views
+    report = story.parking.sweeper.sweep()
+    reservation = story.parking.reservations.get(missed)
+    story.ok(
+        f"the sweeper marks {report.no_shows} reservation a no-show: Minh pays "
+        f"{reservation.fee_vnd:,} VND of the {reservation.held_vnd:,} held, "
+        f"{reservation.held_vnd - reservation.fee_vnd:,} released"
+    )
+    story.checks.append((report.no_shows, reservation.fee_vnd) == (1, NO_SHOW_VND))
+    ended = story.parking.ending.end(reserved, "app-hoa-end-1245", EndedBy.APP)
+    story.ok(f"Hoa ends her session from the app: {_segments(ended.record)}")
+    story.detail(_settled(ended.record))
 
 
 def _enforcement(story: _Story) -> None:

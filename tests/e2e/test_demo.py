@@ -54,9 +54,15 @@ def test_the_demo_parks_on_the_parking_context(tmp_path: Path) -> None:
     # The motorbike's stay crosses iParking's 18:00: a day turn, then a night turn.
     assert "day 11:40-18:00 5,000 + night 18:00-18:30 8,000" in text
     # The detail records: lot, plate, class, segments, fee, posted.
-    assert [row for row in rows(6) if row[0].startswith("hk-")] == [
+    assert [row for row in rows(6) if row[0].startswith(("hk-", "dd-"))] == [
         ["hk-ly-thai-to", "29A-123.45", "car", "2", "60,000", "60,000"],
         ["hk-trang-thi", "29-B1 456.78", "motorbike", "2", "13,000", "13,000"],
+        ["dd-ton-duc-thang", "30G-111.22", "car", "1", "25,000", "25,000"],
     ]
+    # Two bookings of a car place; Hoa's is taken up, Minh's missed and charged the no-show fee.
+    assert "books for 30G-111.22: hold 25,000 VND" in text
+    assert "books for 30H-333.44: hold 25,000 VND" in text
+    assert "the reservation becomes a session (reservation), paid until 13:00" in text
+    assert "marks 1 reservation a no-show: Minh pays 25,000 VND" in text
     assert "credits 10,000 VND to Tuấn's record at hk-ly-thai-to" in text
     assert "net 50,000 VND" in text

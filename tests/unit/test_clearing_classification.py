@@ -243,6 +243,7 @@ KNOWN_WRITERS = {
     ("ticketing/accounts/api.py", "PlaceHold", "body.hold_id"): "staff hold",
     # The demo's street parking: a rider's top-up before a day in town.
     ("tapledger/demo_parking.py", "TopUp", "'bank-55121'"): "demo top-up",
+    ("tapledger/demo_parking.py", "TopUp", "reference"): "demo top-up before a booking",
 }
 # The demo's opening ledger tour writes ids of its own (tapledger/demo.py): a known gap, refused
 # by the classifier until the demo uses the writers' ids.
