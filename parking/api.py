@@ -6,14 +6,17 @@ from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from parking import schemas
+from parking.application.reservations import BookRequest
 from parking.application.service import Parking
 from parking.application.sessions import Payer, Payment, StartRequest
 from parking.domain import errors, limits
+from parking.domain.action_time import acted_at
 from parking.domain.catalogue import LotSpec, OpeningHours
+from parking.domain.reservation import Reservation
 from parking.domain.session import EndedBy, ParkingSession, StartedBy
 from parking.domain.tariff import VehicleClass
 from ticketing.shared.access import Forbidden, Principal, Role, require_role
@@ -36,9 +39,16 @@ ERROR_STATUS: ErrorStatus = {
     errors.LotClosed: 409,
     errors.NoPlaceFree: 409,
     errors.QuoteExpired: 409,
+    errors.ReservationNotFound: 404,
+    errors.ReservationClosed: 409,
+    errors.ArrivalOutsideWindow: 409,
     # The rest of parking's errors are about the request's content: 422.
 }
 MINUTES = timedelta(minutes=1)
+ReservationId = Annotated[
+    str,
+    Path(min_length=1, max_length=limits.REQUEST_ID_MAX_CHARS, pattern=schemas.REQUEST_ID_REGEX),
+]
 
 
 async def _parking(request: Request) -> Parking:
@@ -163,6 +173,8 @@ def _payer(body: schemas.SessionCreate, principal: Principal) -> tuple[Payer, St
     if principal.role is Role.RIDER:
         if body.account_id is not None or body.code is not None:
             raise errors.PayerMissing("a rider pays from its own account: no account_id or code")
+        if body.started_at is not None:
+            raise errors.ActionTimeOutOfRange("only a handheld sends started_at")
         return Payer(account_id=principal.account_id), StartedBy.APP
     require_role(principal, Role.ADMIN, Role.OPERATOR)
     return Payer(account_id=body.account_id, code=body.code), StartedBy.ATTENDANT
@@ -186,6 +198,7 @@ def start_session(
             payment=Payment(body.paid_until, body.quote_id),
             payer=payer,
             started_by=started_by,
+            started_at=body.started_at,
         )
     )
     _created(response, started.replayed)
@@ -259,11 +272,116 @@ def end_session(
     session's detail record sealed."""
     _check_owner(principal, parking.sessions.get(session_id))
     ended_by = EndedBy.APP if principal.role is Role.RIDER else EndedBy.ATTENDANT
-    ended = parking.ending.end(session_id, body.end_id, ended_by)
+    if body.ended_at is not None and principal.role is Role.RIDER:
+        raise errors.ActionTimeOutOfRange("only a handheld sends ended_at")
+    at = acted_at(body.ended_at, parking.ending.clock())
+    ended = parking.ending.end(session_id, body.end_id, ended_by, at=at)
     return schemas.Ended(
         session=schemas.SessionPublic.of(ended.session),
         record=schemas.RecordPublic.of(ended.record),
     )
+
+
+# Reservations
+
+
+def _reservation_payer(body: schemas.ReservationCreate, principal: Principal) -> UUID:
+    if principal.role is Role.RIDER:
+        if body.account_id is not None:
+            raise errors.PayerMissing("a rider pays from its own account: no account_id")
+        assert principal.account_id is not None
+        return principal.account_id
+    require_role(principal, Role.ADMIN, Role.OPERATOR)
+    if body.account_id is None:
+        raise errors.PayerMissing("staff name the account that pays: account_id")
+    return body.account_id
+
+
+def _own_reservation(parking: Parking, principal: Principal, reservation_id: str) -> Reservation:
+    """Staff see any reservation; a rider only its own, and others look absent to it."""
+    _person(principal)
+    reservation = parking.reservations.get(reservation_id)
+    if principal.role is Role.RIDER and principal.account_id != reservation.account_id:
+        raise errors.ReservationNotFound(reservation_id)
+    return reservation
+
+
+@router.post("/reservations", status_code=status.HTTP_201_CREATED)
+def book_reservation(
+    body: schemas.ReservationCreate,
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    response: Response,
+) -> schemas.ReservationPublic:
+    """Books a place of a class in a lot for a window, holding the window's price."""
+    booked = parking.reservations.book(
+        BookRequest(
+            reservation_id=body.reservation_id,
+            lot_id=body.lot_id,
+            vehicle_class=body.vehicle_class,
+            plate=body.plate,
+            window_from=body.window_from,
+            window_to=body.window_to,
+            account_id=_reservation_payer(body, principal),
+        )
+    )
+    _created(response, booked.replayed)
+    response.headers["Location"] = f"/v1/parking/reservations/{body.reservation_id}"
+    return schemas.ReservationPublic.of(booked.reservation)
+
+
+@router.get("/reservations")
+def list_reservations(
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    lot_id: Annotated[str | None, Query(max_length=limits.CATALOGUE_ID_MAX_CHARS)] = None,
+    state: Annotated[str | None, Query(pattern="^(booked|fulfilled|cancelled|no_show)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=limits.RESERVATIONS_PAGE_MAX)] = 100,
+) -> schemas.ReservationsPage:
+    """A rider's own reservations, or (staff) any lot's, the latest window first."""
+    _person(principal)
+    account_id = principal.account_id if principal.role is Role.RIDER else None
+    rows = parking.reservation_views.reservations(
+        account_id=account_id, lot_id=lot_id, state=state, limit=limit
+    )
+    return schemas.ReservationsPage(items=[schemas.ReservationSummary.of_row(r) for r in rows])
+
+
+@router.get("/reservations/{reservation_id}")
+def get_reservation(
+    reservation_id: ReservationId, parking: ParkingDep, principal: CurrentPrincipal
+) -> schemas.ReservationPublic:
+    return schemas.ReservationPublic.of(_own_reservation(parking, principal, reservation_id))
+
+
+@router.post("/reservations/{reservation_id}/cancel")
+def cancel_reservation(
+    reservation_id: ReservationId,
+    body: schemas.CancelCreate,
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+) -> schemas.ReservationPublic:
+    """Cancels a booked reservation: free until the table's free-cancel time before the
+    window, then the late-cancel fee is taken from the hold."""
+    _own_reservation(parking, principal, reservation_id)
+    cancelled = parking.reservations.cancel(reservation_id, body.cancel_id)
+    return schemas.ReservationPublic.of(cancelled)
+
+
+@router.post("/reservations/{reservation_id}/arrive", status_code=status.HTTP_201_CREATED)
+def arrive(
+    reservation_id: ReservationId,
+    body: schemas.ArrivalCreate,
+    parking: ParkingDep,
+    principal: CurrentPrincipal,
+    response: Response,
+) -> schemas.SessionPublic:
+    """Takes a reservation up: starts its session, paid until the window's end."""
+    _own_reservation(parking, principal, reservation_id)
+    started = parking.reservations.arrive(reservation_id, body.start_id)
+    _created(response, started.replayed)
+    response.headers["Location"] = f"/v1/parking/sessions/{started.session.id}"
+    return schemas.SessionPublic.of(started.session)
 
 
 # Records and enforcement

@@ -9,12 +9,14 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from parking.adapters.parking_views import LotRow, SessionRow
+from parking.adapters.reservation_views import ReservationRow
 from parking.application.enforcement import Verdict
 from parking.domain import limits
 from parking.domain.catalogue import Lot, ParkingOperator
 from parking.domain.enforcement import EnforcementStatus
 from parking.domain.quotes import ParkingQuote
 from parking.domain.record import ParkingDetailRecord
+from parking.domain.reservation import Reservation, ReservationState
 from parking.domain.session import ParkingSession
 from parking.domain.tariff import VehicleClass
 from ticketing.shared.schemas import PrintableText
@@ -87,6 +89,8 @@ class SessionCreate(_Request):
     quote_id: UUID | None = None
     account_id: UUID | None = None
     code: Annotated[str, Field(min_length=1, max_length=CODE_TEXT_MAX_CHARS)] | None = None
+    # Staff only: when a handheld queued the start while offline.
+    started_at: AwareDatetime | None = None
 
 
 class ExtensionCreate(_Request):
@@ -97,12 +101,32 @@ class ExtensionCreate(_Request):
 
 class EndCreate(_Request):
     end_id: RequestId
+    # Staff only: when a handheld queued the end while offline.
+    ended_at: AwareDatetime | None = None
 
 
 class CreditCreate(_Request):
     credit_id: RequestId
     amount_vnd: Amount
     reason: Annotated[PrintableText, Field(min_length=1, max_length=limits.CREDIT_REASON_MAX_CHARS)]
+
+
+class ReservationCreate(_Request):
+    reservation_id: RequestId
+    lot_id: CatalogueId
+    vehicle_class: VehicleClass
+    plate: PlateText
+    window_from: Annotated[AwareDatetime, Field(alias="from")]
+    window_to: Annotated[AwareDatetime, Field(alias="to")]
+    account_id: UUID | None = None
+
+
+class CancelCreate(_Request):
+    cancel_id: RequestId
+
+
+class ArrivalCreate(_Request):
+    start_id: RequestId
 
 
 # Answers
@@ -352,3 +376,72 @@ class VerdictPublic(BaseModel):
             paid_until=verdict.paid_until,
             session_id=verdict.session_id,
         )
+
+
+class ReservationPublic(BaseModel):
+    reservation_id: str
+    lot_id: str
+    operator_id: str
+    plate: str
+    plate_display: str
+    vehicle_class: str
+    account_id: UUID
+    state: str
+    window_from: datetime = Field(serialization_alias="from")
+    window_to: datetime = Field(serialization_alias="to")
+    held_vnd: int
+    free_cancel_until: datetime
+    late_cancel_vnd: int
+    no_show_vnd: int
+    fee_vnd: int | None
+    session_id: UUID | None
+    booked_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, reservation: Reservation) -> ReservationPublic:
+        charged = reservation.state in (ReservationState.CANCELLED, ReservationState.NO_SHOW)
+        return cls(
+            reservation_id=reservation.reservation_id,
+            lot_id=reservation.lot_id,
+            operator_id=reservation.operator_id,
+            plate=reservation.plate,
+            plate_display=reservation.plate_display,
+            vehicle_class=reservation.vehicle_class,
+            account_id=reservation.account_id,
+            state=reservation.state.value,
+            window_from=reservation.window_from,
+            window_to=reservation.window_to,
+            held_vnd=reservation.held_vnd,
+            free_cancel_until=reservation.free_cancel_until,
+            late_cancel_vnd=reservation.late_cancel_vnd,
+            no_show_vnd=reservation.no_show_vnd,
+            fee_vnd=reservation.fee_vnd if charged else None,
+            session_id=reservation.session_id,
+            booked_at=reservation.booked_at,
+            closed_at=reservation.closed_at,
+        )
+
+
+class ReservationSummary(BaseModel):
+    """A reservation as a listing shows it (from the views)."""
+
+    reservation_id: str
+    lot_id: str
+    vehicle_class: str
+    plate_display: str
+    account_id: UUID
+    state: str
+    window_from: datetime = Field(serialization_alias="from")
+    window_to: datetime = Field(serialization_alias="to")
+    held_vnd: int
+    fee_vnd: int | None
+    session_id: UUID | None
+
+    @classmethod
+    def of_row(cls, row: ReservationRow) -> ReservationSummary:
+        return cls(**{k: v for k, v in row.__dict__.items() if k not in ("id", "settled")})
+
+
+class ReservationsPage(BaseModel):
+    items: list[ReservationSummary]

@@ -208,18 +208,7 @@ def bootstrap(
     fares = load_fares(settings)
     if settings.postgres_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(
-        settings.event_store_env(create_tables=create_schema),
-        clock=clock,
-        overdraft_default_vnd=settings.overdraft_default_vnd,
-    )
-    cards = CardIssuer(
-        settings.event_store_env(create_tables=create_schema),
-        sealer=KeyVault(settings.key_encryption_key_bytes),
-        account_of=ledger.get_account,
-        clock=clock,
-        virtual_cards_active_max=settings.virtual_cards_active_max,
-    )
+    ledger, cards = make_ledger_and_cards(settings, clock, create_schema=create_schema)
     engine = make_engine(settings.read_model_url())
     card_views = CardViews(engine)
     verifier = make_verifier(
@@ -280,6 +269,25 @@ def bootstrap(
     tokens.ensure(settings.bootstrap_admin_token, Role.ADMIN, label="bootstrap admin")
     cards.ensure_issuer_key()
     return container
+
+
+def make_ledger_and_cards(
+    settings: Settings, clock: Clock, *, create_schema: bool
+) -> tuple[Ledger, CardIssuer]:
+    """Transport accounts, and the card issuer that reads them."""
+    ledger = Ledger(
+        settings.event_store_env(create_tables=create_schema),
+        clock=clock,
+        overdraft_default_vnd=settings.overdraft_default_vnd,
+    )
+    cards = CardIssuer(
+        settings.event_store_env(create_tables=create_schema),
+        sealer=KeyVault(settings.key_encryption_key_bytes),
+        account_of=ledger.get_account,
+        clock=clock,
+        virtual_cards_active_max=settings.virtual_cards_active_max,
+    )
+    return ledger, cards
 
 
 def make_parking(

@@ -1,17 +1,16 @@
-"""`tapledger demo`: a simulated Hanoi morning on the embedded default, end to end.
+"""`tapledger demo`: a simulated Hanoi day on the embedded default, end to end.
 
-Every step goes through the same `Ledger` use cases the HTTP API calls; the demo then checks
-that the read models agree with the accounts and that a rebuild reproduces them exactly.
+Every step goes through the same use cases the HTTP API calls (the ledger's, the cards', the
+taps', parking's), on the demo's own clock; the demo then checks that the read models agree with
+the accounts and that a rebuild reproduces them exactly.
 """
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -19,34 +18,20 @@ from rich.table import Table
 
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.demo_cards import virtual_card_scene
+from tapledger.demo_clock import HANOI, SimClock
+from tapledger.demo_parking import parking_scene
 from tapledger.demo_smartcard import smart_card_scene
-from tapledger.demo_taps import taps_scene
+from tapledger.demo_taps import phone_for, taps_scene
 from tapledger.settings import Settings
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
 from ticketing.accounts.application.ledger import Ledger
-from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
+from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
 from ticketing.shared.domain.errors import DomainError
 from ticketing.shared.domain.rider import RiderCategory
 
-HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
-DEMO_START = datetime(2026, 11, 23, 6, 30, tzinfo=HANOI)
 METRO_2A_MAX_FARE_VND = 15_000
 METRO_ENTRY_HOLD_TTL_S = 4 * 3600
-PARKING_QUOTE_VND = 50_000
 STATEMENT_LINES_SHOWN = 12
-
-
-@dataclass
-class SimClock:
-    """The demo's own time, moved forward step by step."""
-
-    now: datetime = DEMO_START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def run_demo(console: Console, data_dir: Path | None = None) -> None:
@@ -60,7 +45,7 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
     clock = SimClock()
     container = bootstrap(settings, clock=clock)
     try:
-        console.rule("[bold]tapledger demo[/bold]: one morning on Hanoi's transport accounts")
+        console.rule("[bold]tapledger demo[/bold]: one day on Hanoi's transport accounts")
         console.print(f"store: SQLite at {settings.sqlite_path}, hot state in process\n")
         riders = _morning(container, clock, console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a virtual card")
@@ -68,10 +53,12 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] a smart card")
         cards_ok &= smart_card_scene(container, riders["Tuan"], console)
         console.print(f"\n[bold]{clock.now.astimezone(HANOI):%H:%M}[/bold] taps through ingestion")
+        phones = {name: phone_for(container, riders[name]) for name in ("Lan", "Hoa")}
         cards_ok &= taps_scene(
-            container, riders, console, lambda d: clock.advance(seconds=d.total_seconds())
+            container, riders, phones, console, lambda d: clock.advance(seconds=d.total_seconds())
         )
-        ok = _report(container, riders["Lan"], console) and cards_ok
+        parking_ok = parking_scene(container, clock, riders, phones["Lan"], console)
+        ok = _report(container, riders["Lan"], console) and cards_ok and parking_ok
     finally:
         container.close()
     if not ok:
@@ -84,7 +71,7 @@ def _morning(container: Container, clock: SimClock, console: Console) -> dict[st
     step = _Step(container.ledger, console)
     _top_ups(step, riders, clock, console)
     _metro(step, riders, clock, console)
-    _buses_and_parking(step, riders, clock, console)
+    _buses(step, riders, clock, console)
     _abandoned_entry_and_lost_phone(container, step, riders["Lan"], clock, console)
     return riders
 
@@ -149,30 +136,13 @@ def _metro(step: _Step, riders: dict[str, UUID], clock: SimClock, console: Conso
     step("the gate retries the exit", PostHold(lan, "m2a-cl-0650-lan", 11_000))
 
 
-def _buses_and_parking(
-    step: _Step, riders: dict[str, UUID], clock: SimClock, console: Console
-) -> None:
-    lan, minh, tuan = riders["Lan"], riders["Minh"], riders["Tuan"]
+def _buses(step: _Step, riders: dict[str, UUID], clock: SimClock, console: Console) -> None:
+    lan, minh = riders["Lan"], riders["Minh"]
     clock.advance(minutes=10)
     console.print(f"\n[bold]{clock.now:%H:%M}[/bold] buses")
     step("Minh rides route 32 (under 15 km): 8,000 VND", Debit(minh, "bus-32-0714-minh", 8_000))
     step("Lan rides route 01: 8,000 VND", Debit(lan, "bus-01-0714-lan", 8_000, "route 01"))
-
-    console.print(f"\n[bold]{clock.now:%H:%M}[/bold] street parking, Đống Đa")
-    step(
-        "Tuấn parks: hold the 2-hour quote",
-        PlaceHold(tuan, "park-dd-0724-tuan", PARKING_QUOTE_VND, 3 * 3600, "car, Tôn Đức Thắng"),
-    )
-    step(
-        "Tuấn books a second spot, then cancels",
-        PlaceHold(tuan, "park-dd-0725-tuan", PARKING_QUOTE_VND, 3600),
-    )
-    step("the cancellation voids that hold", VoidHold(tuan, "park-dd-0725-tuan"))
-    clock.advance(minutes=55)
-    step(
-        "Tuấn leaves within the hour: post 25,000 VND",
-        PostHold(tuan, "park-dd-0724-tuan", 25_000),
-    )
+    # Street parking is its own scene, on the parking context: tapledger/demo_parking.py.
 
 
 def _abandoned_entry_and_lost_phone(

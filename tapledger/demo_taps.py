@@ -87,7 +87,8 @@ def _register_validators(container: Container) -> None:
         )
 
 
-def _phone(container: Container, account_id: UUID) -> Phone:
+def phone_for(container: Container, account_id: UUID) -> Phone:
+    """A phone for the rider, with a virtual card registered to the account."""
     key = ec.generate_private_key(ec.SECP256R1())
     device_key = key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
     card = container.cards.issue_virtual_card(account_id, device_key=device_key)
@@ -97,15 +98,17 @@ def _phone(container: Container, account_id: UUID) -> Phone:
 def taps_scene(
     container: Container,
     riders: dict[str, UUID],
+    phones: dict[str, Phone],
     console: Console,
     pass_time: Callable[[timedelta], None],
 ) -> bool:
-    """Returns whether every journey was priced as the Hanoi feed says. `pass_time` moves the
-    demo's clock on: the validators upload after the rides, not before them (a tap stamped
-    later than its upload would be refused as a device clock running ahead)."""
+    """Lan's and Bà Hoa's phones tap; returns whether every journey was priced as the Hanoi feed
+    says. `pass_time` moves the demo's clock on: the validators upload after the rides, not
+    before them (a tap stamped later than its upload would be refused as a device clock running
+    ahead)."""
     _register_validators(container)
     start = container.cards.now()
-    lan, hoa = _phone(container, riders["Lan"]), _phone(container, riders["Hoa"])
+    lan, hoa = phones["Lan"], phones["Hoa"]
     uplink = Uplink()
 
     def at(minutes: int) -> datetime:

@@ -78,7 +78,8 @@ def list_lots() -> None:
 
 @parking_app.command("sweep")
 def sweep() -> None:
-    """Ends sessions left open past their maximum stay and settles interrupted ends."""
+    """Ends sessions left open past their maximum stay, settles interrupted ends and closes
+    reservations nobody arrived for."""
     container = bootstrap()
     try:
         container.parking.follower.catch_up()
@@ -86,4 +87,7 @@ def sweep() -> None:
         container.parking.follower.catch_up()
     finally:
         container.close()
-    console.print(f"ended {report.ended} overstayed sessions; settled {report.settled}")
+    console.print(
+        f"ended {report.ended} overstayed sessions; settled {report.settled};"
+        f" closed {report.no_shows} missed reservations"
+    )

@@ -74,3 +74,4 @@ class BackendRefused(BackendError):
         super().__init__(f"{status} {problem_code}: {detail}")
         self.status = status
         self.problem_code = problem_code
+        self.detail = detail

@@ -6,15 +6,21 @@ PC/SC reader with `--reader`. Each decision is printed with its reason once the 
 outbox. In the background the device syncs its trust and uploads the outbox. `--once` handles
 the input there is (stdin to its end, or one card), uploads what is pending, and exits:
 0 when the backend acknowledged every tap, 3 when some wait in the outbox for the next run.
+
+`--kind parking-handheld` runs an attendant's parking handheld instead (`validators.handheld_cli`):
+starts and ends of parking sessions typed on stdin, queued in its own outbox and sent to
+parking over HTTP with an operator token.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, TextIO
@@ -31,6 +37,9 @@ from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device
 from validators.gate import GateDecision
+from validators.handheld_cli import run_handheld
+from validators.handheld_printer import HandheldPrinter
+from validators.handheld_protocol import USAGE as HANDHELD_USAGE
 from validators.http_backend import HttpBackend
 from validators.sync import SYNC_INTERVAL_S_DEFAULT, SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN
 
@@ -47,6 +56,30 @@ SIGNAL_POLL_S = 0.5
 # After a card failure nobody expected, the card thread waits this long (or for the stop) before
 # it waits for the next card, so a reader that fails at once every time does not spin a core.
 CARD_FAULT_PAUSE_S = 1.0
+
+# A lot's id as parking writes it (parking.schemas.CATALOGUE_ID_REGEX, at most 64 characters).
+LOT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+class Kind(StrEnum):
+    """What the device is: a tap validator (a bus validator or a metro gate, as the backend
+    registered it), or a parking attendant's handheld."""
+
+    TAP = "tap"
+    PARKING_HANDHELD = "parking-handheld"
+
+
+RUN_HELP = (
+    "Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."
+    "\n\n"
+    "With --kind parking-handheld: an attendant's parking handheld at --lot-id, whose device id"
+    " is --validator-id and whose --token-file holds an operator token. It reads one command a"
+    f" line on stdin until its end: {HANDHELD_USAGE}. Each start and end is written to the"
+    " outbox (in --state-dir) with the device's next seq, then sent as handheld-<device>-<seq>;"
+    " when the backend cannot be reached it stays queued and is sent again, in order, after the"
+    " next line, every 15 s, and at the end (--upload-attempts; exit 3 while some wait). --json"
+    " prints one JSON line per action with the backend's verdict."
+)
 
 validator_app = typer.Typer(no_args_is_help=True, help="The software on a validator or a gate.")
 err = Console(stderr=True)
@@ -140,7 +173,7 @@ def _serve_cards(
             stop.wait(CARD_FAULT_PAUSE_S)
 
 
-@validator_app.command("run")
+@validator_app.command("run", help=RUN_HELP)
 def run(
     server: Annotated[str, typer.Option(help="The backend's base URL, e.g. http://host:8000")],
     validator_id: Annotated[int, typer.Option(min=1, max=VALIDATOR_ID_MAX, help="This device")],
@@ -165,11 +198,25 @@ def run(
     ] = SYNC_INTERVAL_S_DEFAULT,
     upload_attempts: Annotated[
         int,
-        typer.Option(min=1, max=DRAIN_ATTEMPTS_MAX, help="With --once: failed uploads before exit"),
+        typer.Option(
+            min=1,
+            max=DRAIN_ATTEMPTS_MAX,
+            help="With --once or a handheld: failed sends before exit",
+        ),
     ] = ONCE_UPLOAD_ATTEMPTS_DEFAULT,
     plain: Annotated[bool, typer.Option(help="No colours: one plain line per decision")] = False,
+    kind: Annotated[Kind, typer.Option(help="tap, or parking-handheld (see above)")] = Kind.TAP,
+    lot_id: Annotated[str | None, typer.Option(help="parking-handheld: its lot")] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="parking-handheld: one JSON line per action")
+    ] = False,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
+    if kind is Kind.PARKING_HANDHELD:
+        _run_handheld(
+            server, validator_id, token_file, state_dir, lot_id, json_lines, plain, upload_attempts
+        )
+        return
     if not qr_stdin and reader is None:
         raise _fail("nothing to read taps from: give --qr-stdin, --reader, or both")
     if reader is not None and sam_key_file is None:
@@ -204,6 +251,32 @@ def run(
     finally:
         device.close()
         backend.close()
+
+
+def _run_handheld(
+    server: str,
+    device_id: int,
+    token_file: Path,
+    state_dir: Path,
+    lot_id: str | None,
+    json_lines: bool,
+    plain: bool,
+    attempts: int,
+) -> None:
+    if lot_id is None or not LOT_ID_PATTERN.fullmatch(lot_id):
+        raise _fail("--kind parking-handheld needs --lot-id: a lot's id (a-z, 0-9 and -)")
+    code = run_handheld(
+        server=server,
+        token=_read_token(token_file),
+        device_id=device_id,
+        lot_id=lot_id,
+        state_dir=state_dir,
+        printer=HandheldPrinter(json_lines=json_lines, plain=plain),
+        attempts=attempts,
+        lines=sys.stdin,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 def _run_once(

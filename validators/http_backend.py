@@ -36,7 +36,7 @@ class HttpBackend:
         return self._conditional("/issuer-keys", etag)
 
     def deny_list(self, since: int) -> dict[str, Any]:
-        return _json(self._send("GET", "/deny-list", params={"since": since}))
+        return json_object(self.send("GET", "/deny-list", params={"since": since}))
 
     def config(self, validator_id: int, etag: str | None) -> Fetched | None:
         return self._conditional(f"/validators/{validator_id}/config", etag)
@@ -47,7 +47,7 @@ class HttpBackend:
         body: dict[str, Any] = {"validator_id": validator_id, "taps": list(taps)}
         if epoch:
             body["epoch"] = epoch  # absent for epoch 0, which a backend before epochs takes
-        answer = _json(self._send("POST", "/taps/batch", json=body))
+        answer = json_object(self.send("POST", "/taps/batch", json=body))
         return [
             TapAnswer(int(result["seq"]), str(result["status"]), result.get("reason"))
             for result in answer["results"]
@@ -55,12 +55,14 @@ class HttpBackend:
 
     def _conditional(self, path: str, etag: str | None) -> Fetched | None:
         headers = {"If-None-Match": etag} if etag else {}
-        response = self._send("GET", path, headers=headers)
+        response = self.send("GET", path, headers=headers)
         if response.status_code == httpx.codes.NOT_MODIFIED:
             return None
-        return Fetched(_json(response), response.headers.get("etag"))
+        return Fetched(json_object(response), response.headers.get("etag"))
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request under `/v1`; raises `BackendUnavailable` (no answer, 5xx, 408/425/429)
+        or `BackendRefused` (any other 4xx, with its problem code)."""
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
@@ -74,7 +76,8 @@ class HttpBackend:
         return response
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; anything else is no usable answer (`BackendUnavailable`)."""
     try:
         body = response.json()
     except ValueError:

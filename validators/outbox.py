@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from uuid import UUID
 
 from ticketing.shared.domain.invariants import require
 from ticketing.tl1.replay import ReplayKey
+from validators.durable_file import connect_durable, transaction
 
 # Taps waiting for the backend: two days of a busy gate (about one tap a second) with no link.
 OUTBOX_TAPS_MAX = 200_000
@@ -40,7 +41,6 @@ OUTBOX_ACKED_KEPT_MAX = 10_000
 # The backend's range of sequence numbers (ticketing.taps.domain.tap.SEQ_FIRST..SEQ_MAX).
 SEQ_FIRST = 1
 SEQ_MAX = 2**48 - 1
-SQLITE_LOCK_TIMEOUT_S = 10.0
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sequence (
@@ -110,12 +110,8 @@ class Outbox:
         self.path = path
         self.taps_max = taps_max
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path, timeout=SQLITE_LOCK_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before the gate opens, even if the power goes a moment later.
-        self._db.execute("PRAGMA synchronous=FULL")
+        # WAL, synchronous FULL: a commit is on disk before the gate opens.
+        self._db = connect_durable(path)
         with self._transaction() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
@@ -266,16 +262,8 @@ class Outbox:
             ).fetchall()
         return [(UUID(card_id), generated_at, counter) for card_id, generated_at, counter in rows]
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._lock, self._db)
 
 
 def _stored(row: tuple[Any, ...]) -> StoredTap:

@@ -33,6 +33,11 @@ from sqlalchemy import (
     update,
 )
 
+from parking.adapters.reservation_views import (
+    RESERVATION_EVENTS,
+    apply_reservation_event,
+    parking_reservations,
+)
 from parking.domain.catalogue import Lot, ParkingOperator
 from parking.domain.limits import NEAR_RESULTS_MAX
 from parking.domain.session import ParkingSession, SessionState
@@ -51,6 +56,7 @@ PARKING_EVENTS = (
     ParkingSession.Extended,
     ParkingSession.Ended,
     ParkingSession.Settled,
+    *RESERVATION_EVENTS,
 )
 
 metadata = MetaData()
@@ -136,7 +142,12 @@ class LotRow:
 class ParkingProjection:
     name: str = PROJECTION_NAME
     topics: tuple[str, ...] = tuple(cls.TOPIC for cls in PARKING_EVENTS)
-    tables: tuple[Table, ...] = (parking_operators, parking_lots, parking_sessions)
+    tables: tuple[Table, ...] = (
+        parking_operators,
+        parking_lots,
+        parking_sessions,
+        parking_reservations,
+    )
 
     def apply(self, conn: Connection, events: Sequence[Any], position: int) -> None:  # noqa: ARG002
         for e in events:
@@ -167,6 +178,8 @@ class ParkingProjection:
                 self._update(
                     conn, e.originator_id, state=SessionState.SETTLED.value, unpaid_vnd=e.unpaid_vnd
                 )
+            elif isinstance(e, RESERVATION_EVENTS):
+                apply_reservation_event(conn, e)
 
     @staticmethod
     def _update(conn: Connection, session_id: UUID, **values: Any) -> None:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from parking.adapters.parking_views import ParkingFollower, ParkingViews
+from parking.adapters.reservation_views import ReservationViews
 from parking.application.catalogue import Catalogue
 from parking.application.ending import Ending
 from parking.application.enforcement import Enforcement
 from parking.application.records import Records
+from parking.application.reservations import Reservations
 from parking.application.sessions import Sessions
 from parking.application.store import ParkingStore
 from parking.application.sweeper import Sweeper
@@ -25,10 +27,12 @@ class Parking:
     store: ParkingStore
     catalogue: Catalogue
     sessions: Sessions
+    reservations: Reservations
     ending: Ending
     records: Records
     enforcement: Enforcement
     views: ParkingViews
+    reservation_views: ReservationViews
     follower: ParkingFollower
     sweeper: Sweeper
 
@@ -48,16 +52,26 @@ class Parking:
         sessions = Sessions(store, catalogue, ledger, codes, clock)
         ending = Ending(store, sessions, ledger, clock)
         views = ParkingViews(engine)
+        reservations = Reservations(store, sessions, ledger, clock)
+        reservation_views = ReservationViews(engine)
         return cls(
             store=store,
             catalogue=catalogue,
             sessions=sessions,
+            reservations=reservations,
             ending=ending,
             records=Records(store, ledger, clock),
             enforcement=Enforcement(store, catalogue, clock),
             views=views,
+            reservation_views=reservation_views,
             follower=ParkingFollower(store, engine),
-            sweeper=Sweeper(ending, views, clock),
+            sweeper=Sweeper(
+                ending,
+                views,
+                clock,
+                reservations=reservations,
+                reservation_views=reservation_views,
+            ),
         )
 
     def close(self) -> None:

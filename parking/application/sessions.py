@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate
 from parking.application.catalogue import Catalogue
 from parking.application.store import ParkingStore
 from parking.domain import limits
+from parking.domain.action_time import acted_at
 from parking.domain.catalogue import Lot
 from parking.domain.errors import (
     CodeAlreadyUsed,
@@ -91,9 +92,11 @@ class StartRequest:
     payment: Payment
     payer: Payer
     started_by: StartedBy
+    # When a handheld queued the start while offline; None: now.
+    started_at: datetime | None = None
 
     def fingerprint(self) -> str:
-        return _fingerprint(
+        return fingerprint_of(
             self.lot_id,
             normalise_plate(self.plate).compact,
             str(self.vehicle_class),
@@ -102,6 +105,7 @@ class StartRequest:
             str(self.payer.account_id),
             self.payer.code or "",
             str(self.started_by),
+            _iso(self.started_at),
         )
 
 
@@ -115,7 +119,7 @@ def _iso(at: datetime | None) -> str:
     return "" if at is None else at.isoformat()
 
 
-def _fingerprint(*parts: str) -> str:
+def fingerprint_of(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -182,7 +186,8 @@ class Sessions:
         if known is not None:
             known.check_start_repeat(fingerprint)
             return Started(known, replayed=True)
-        at = self.clock()
+        now = self.clock()
+        at = acted_at(request.started_at, now)
         lot = self.catalogue.lot(request.lot_id)
         self._check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
@@ -198,12 +203,14 @@ class Sessions:
                     self.ledger.execute(VoidHold(request.payer.account_id, hold_id))
             raise
         scanned = self._scanned(request.payer, at)
+        if scanned is not None and self._code_used(scanned):
+            raise CodeAlreadyUsed  # before any hold: a second scan moves no money
         account_id = scanned.account_id if scanned else request.payer.account_id
         assert account_id is not None
         paid_until, amount_vnd, ends_by = self._priced(lot, request, at)
         if amount_vnd > 0:
             description = f"parking {lot.lot_id} {plate.display}"
-            ttl_s = hold_ttl_s(paid_until, at)
+            ttl_s = hold_ttl_s(paid_until, now)
             amount_vnd = self._hold(PlaceHold(account_id, hold_id, amount_vnd, ttl_s, description))
 
         def attempt() -> Started:
@@ -235,7 +242,7 @@ class Sessions:
             plate_at_lot.open(session.id, paid_until)
             changed: list[Aggregate] = [session, plate_at_lot]
             if scanned is not None:
-                if self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)):
+                if self._code_used(scanned):
                     raise CodeAlreadyUsed
                 changed.append(ScannedCodeUse(scanned.card_id, scanned.counter, session.id))
             self.store.save(*changed)
@@ -243,8 +250,10 @@ class Sessions:
 
         try:
             return save_with_retries(attempt, what=f"parking at {lot.lot_id}")
-        except (SessionAlreadyOpen, CodeAlreadyUsed):
-            self._release(account_id, hold_id, amount_vnd)
+        except Exception:
+            # The hold is this request's alone unless a repeat of it saved the session.
+            if self.store.get_or_none(session_id) is None:
+                self._release(account_id, hold_id, amount_vnd)
             raise
 
     def _repeat(self, session_id: UUID, fingerprint: str) -> Started:
@@ -254,7 +263,7 @@ class Sessions:
 
     def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
         payment.check()
-        fingerprint = _fingerprint(_iso(payment.paid_until), str(payment.quote_id))
+        fingerprint = fingerprint_of(_iso(payment.paid_until), str(payment.quote_id))
         session = self.get(session_id)
         if session.extension_repeats(extension_id, fingerprint):
             return session
@@ -286,7 +295,9 @@ class Sessions:
         try:
             return save_with_retries(attempt, what=f"parking session {session_id}")
         except Exception:
-            self._release(session.account_id, hold_id, amount_vnd)
+            # The hold is this extension's alone unless a repeat of it saved the extension.
+            if extension_id not in self.get(session_id).extensions:
+                self._release(session.account_id, hold_id, amount_vnd)
             raise
 
     # Helpers
@@ -297,7 +308,11 @@ class Sessions:
         if lot.places(vehicle_class) == 0:
             raise NoPlaceFree(lot.lot_id, str(vehicle_class))
 
-    def _check_plate_free(self, lot: Lot, plate: Plate, session_id: UUID) -> None:
+    def check_plate_free(self, lot_id: str, plate: str) -> None:
+        """Refuses a plate that has a session open in the lot."""
+        self._check_plate_free(self.catalogue.lot(lot_id), normalise_plate(plate))
+
+    def _check_plate_free(self, lot: Lot, plate: Plate, session_id: UUID | None = None) -> None:
         """Refuses a plate with a session open, unless it is the one this request starts (a
         copy of the request sent at the same time saved it since it was looked for)."""
         plate_at_lot: PlateAtLot | None = self.store.get_or_none(
@@ -323,6 +338,9 @@ class Sessions:
         )
         return found
 
+    def _code_used(self, scanned: ScannedCode) -> bool:
+        return self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)) is not None
+
     def _scanned(self, payer: Payer, at: datetime) -> ScannedCode | None:
         if payer.code is None:
             return None
@@ -341,7 +359,7 @@ class Sessions:
         else:
             assert request.payment.paid_until is not None
             if request.payment.paid_until <= at:
-                raise PaidUntilInvalid("paid_until must be after now")
+                raise PaidUntilInvalid("paid_until must be after the start")
             priced = quote(table, request.vehicle_class, at, request.payment.paid_until)
             paid_until, amount_vnd, max_stay = priced.end, priced.total_vnd, priced.max_stay
         return paid_until, amount_vnd, at + max_stay

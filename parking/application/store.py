@@ -1,4 +1,5 @@
-"""Parking's event store: operators, lots, quotes, sessions, plates, codes and detail records."""
+"""Parking's event store: operators, lots, quotes, sessions, plates, codes, detail records,
+reservations and the lots' bookings."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from parking.domain.bookings import LotBookings
 from parking.domain.occupancy import PlateAtLot
 from ticketing.shared.observed import ObservedApplication
 
-# A plate seen in a lot every day gathers events for years; a snapshot keeps its read short.
+# A plate seen in a lot every day gathers events for years, and a busy lot's day of bookings
+# gathers hundreds; a snapshot keeps their reads short.
 PLATE_SNAPSHOT_INTERVAL = 20
 # Plates, sessions and lots kept in memory per process (a few KiB each). A read of one of them
 # then asks the store only for the events written since (one query) instead of looking for a
@@ -25,7 +28,10 @@ def utc_now() -> datetime:
 
 class ParkingStore(ObservedApplication):
     name = "Parking"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PlateAtLot: PLATE_SNAPSHOT_INTERVAL}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        PlateAtLot: PLATE_SNAPSHOT_INTERVAL,
+        LotBookings: PLATE_SNAPSHOT_INTERVAL,
+    }
     # Every read still fetches what other processes wrote since, and saves meet the optimistic
     # check, so a cached aggregate is never stale when read and never overwrites another's.
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_MAX)}

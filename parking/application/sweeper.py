@@ -1,14 +1,18 @@
 """The parking sweeper: ends sessions left open past the table's maximum stay, at that stay's
 end (charged by the table, like the metro's day-end close), and settles sessions whose end was
-saved by a process that did not live to move the money. Safe to run in several processes: every
-step it takes is a repeatable step of `Ending`."""
+saved by a process that did not live to move the money, and closes reservations nobody arrived
+for within the grace after their start (the no-show fee posted from the hold, the place
+released). Safe to run in several processes: every step it takes is a repeatable step of
+`Ending` or `Reservations`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from parking.adapters.parking_views import ParkingViews
+from parking.adapters.reservation_views import ReservationViews
 from parking.application.ending import Ending
+from parking.application.reservations import Reservations
 from parking.domain.errors import SessionEnded
 from parking.domain.ports import Clock
 from parking.domain.session import EndedBy, SessionState
@@ -22,14 +26,26 @@ SWEEPER_END_ID = "sweeper"
 @dataclass(frozen=True)
 class SweepReport:
     ended: int
+    # Sessions and reservations whose money an interrupted process left unmoved.
     settled: int
+    no_shows: int = 0
 
 
 class Sweeper:
-    def __init__(self, ending: Ending, views: ParkingViews, clock: Clock) -> None:
+    def __init__(
+        self,
+        ending: Ending,
+        views: ParkingViews,
+        clock: Clock,
+        *,
+        reservations: Reservations,
+        reservation_views: ReservationViews,
+    ) -> None:
         self.ending = ending
         self.views = views
         self.clock = clock
+        self.reservations = reservations
+        self.reservation_views = reservation_views
 
     def sweep(self) -> SweepReport:
         now = self.clock()
@@ -50,4 +66,13 @@ class Sweeper:
             if session.state is SessionState.ENDED:
                 self.ending.settle(session)
                 settled += 1
-        return SweepReport(ended, settled)
+        no_shows = self._no_shows()
+        return SweepReport(ended, settled + self._settle_reservations(), no_shows)
+
+    def _no_shows(self) -> int:
+        due = self.reservation_views.due_no_shows(self.clock(), limit=SWEEP_BATCH_MAX)
+        return sum(1 for aggregate_id in due if self.reservations.mark_no_show(aggregate_id))
+
+    def _settle_reservations(self) -> int:
+        unsettled = self.reservation_views.unsettled(limit=SWEEP_BATCH_MAX)
+        return sum(1 for aggregate_id in unsettled if self.reservations.settle(aggregate_id))

@@ -156,7 +156,8 @@ class CodeRefused(ParkingError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        self.code = f"code_{reason}"
+        # `code_stale` stays itself; `card_denied` becomes `code_card_denied`.
+        self.code = reason if reason.startswith("code_") else f"code_{reason}"
         super().__init__(f"the scanned code is refused: {reason}")
 
 
@@ -225,5 +226,43 @@ class CreditExceedsFee(ParkingError):
         )
 
 
+class ActionTimeOutOfRange(ParkingError):
+    """A handheld's queued action stamped too long ago, or in the future."""
+
+    code = "action_time_out_of_range"
+
+
 class InvalidCredit(ParkingError):
     code = "invalid_credit"
+
+
+class InvalidReservation(ParkingError):
+    """A window that is not bookable: not ahead of now, too far ahead, or malformed."""
+
+    code = "invalid_reservation"
+
+
+class ReservationNotFound(ParkingError):
+    code = "reservation_not_found"
+
+    def __init__(self, reservation_id: object) -> None:
+        super().__init__(f"no parking reservation {reservation_id!r}")
+
+
+class ReservationClosed(ParkingError):
+    """The reservation was fulfilled, cancelled or marked a no-show: it takes no other change."""
+
+    code = "reservation_closed"
+
+    def __init__(self, reservation_id: str, state: str) -> None:
+        self.state = state
+        super().__init__(f"parking reservation {reservation_id!r} is {state}")
+
+
+class ArrivalOutsideWindow(ParkingError):
+    code = "arrival_outside_window"
+
+    def __init__(self, opens_at: datetime, closes_at: datetime) -> None:
+        super().__init__(
+            f"a reservation is taken up from {opens_at.isoformat()} until {closes_at.isoformat()}"
+        )

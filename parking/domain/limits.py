@@ -36,6 +36,10 @@ CAP_WINDOW = timedelta(days=1)
 
 PLATE_TEXT_MAX_CHARS = 20
 
+# A handheld that lost its network sends its queued actions with the time they were made; an
+# action older than this is refused, and one stamped later than now by more than the skew too.
+HANDHELD_OFFLINE_MAX = timedelta(hours=6)
+HANDHELD_CLOCK_SKEW_MAX = timedelta(seconds=60)
 # Operators and lots.
 CATALOGUE_ID_MAX_CHARS = 64
 NAME_MAX_CHARS = 120
@@ -62,3 +66,19 @@ NEAR_RESULTS_MAX = 50
 SESSIONS_PAGE_MAX = 500
 # Reminders look this far ahead at most.
 REMINDER_WINDOW_MINUTES_MAX = 24 * 60
+# Reservations.
+# Cancelling free of charge ends at most this long before a window starts (a day).
+FREE_CANCEL_MINUTES_MAX = 24 * 60
+# A window starts at most this far ahead: with the longest stay and the no-show grace after
+# it, the booking's hold still ends within the ledger's longest hold (a week).
+RESERVATION_AHEAD = timedelta(days=5)
+# A driver may arrive this early for a reservation (the session then starts early)...
+EARLY_ARRIVAL = timedelta(minutes=15)
+# ...and this late; after it the reservation is a no-show and its place is released.
+NO_SHOW_GRACE = timedelta(minutes=30)
+# The share of a class's places that may be booked ahead, in percent: all of them. Walk-in
+# sessions are not refused for a booked place; the attendant keeps booked places free.
+RESERVABLE_SHARE_PERCENT = 100
+# Windows one lot's class holds on one local day; beyond it the day is refused as full.
+BOOKINGS_PER_DAY_MAX = 2_000
+RESERVATIONS_PAGE_MAX = 500

@@ -81,6 +81,22 @@ class Period:
 
 
 @dataclass(frozen=True, slots=True)
+class ReservationTerms:
+    """What booking a place of the class costs besides the stay: cancelling is free until
+    `free_cancel` before the window starts, then costs `late_cancel_vnd`; a booking nobody
+    arrives for costs `no_show_vnd`. Each fee is taken from the booking's hold, never more."""
+
+    free_cancel: timedelta
+    late_cancel_vnd: int
+    no_show_vnd: int
+
+
+# A table that says nothing about reservations charges nothing for them: cancelling is free
+# until the window starts and a no-show only releases its hold. No fee is invented for it.
+NO_RESERVATION_FEES = ReservationTerms(timedelta(0), 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class ClassTariff:
     """What one vehicle class pays under one table version."""
 
@@ -89,10 +105,15 @@ class ClassTariff:
     day_cap_vnd: int | None
     # The period in force at each minute of the local day, built once so a lookup is an index.
     by_minute: tuple[Period, ...]
+    reservation: ReservationTerms = NO_RESERVATION_FEES
 
     @classmethod
     def of(
-        cls, periods: tuple[Period, ...], max_stay: timedelta, day_cap_vnd: int | None
+        cls,
+        periods: tuple[Period, ...],
+        max_stay: timedelta,
+        day_cap_vnd: int | None,
+        reservation: ReservationTerms = NO_RESERVATION_FEES,
     ) -> ClassTariff:
         by_minute: list[Period | None] = [None] * MINUTES_PER_DAY
         for period in periods:
@@ -103,7 +124,7 @@ class ClassTariff:
                 by_minute[minute] = period
         filled = tuple(p for p in by_minute if p is not None)
         require(len(filled) == MINUTES_PER_DAY, "periods cover the day")
-        return cls(periods, max_stay, day_cap_vnd, filled)
+        return cls(periods, max_stay, day_cap_vnd, filled, reservation)
 
     @property
     def all_day(self) -> bool:

@@ -19,11 +19,13 @@ from parking.domain import limits
 from parking.domain.errors import TariffFileInvalid
 from parking.domain.tariff import (
     MINUTES_PER_DAY,
+    NO_RESERVATION_FEES,
     BlockRule,
     ClassTariff,
     FlatRule,
     Period,
     RateTable,
+    ReservationTerms,
     TariffVersion,
     Tier,
     VehicleClass,
@@ -175,14 +177,31 @@ def _version(at: _At) -> TariffVersion:
 
 
 def _class_tariff(at: _At) -> ClassTariff:
-    fields = at.fields(("max_stay_minutes", "periods"), ("day_cap_vnd",))
+    fields = at.fields(("max_stay_minutes", "periods"), ("day_cap_vnd", "reservation"))
     max_stay_minutes = fields["max_stay_minutes"].integer(1, limits.STAY_LIMIT_MINUTES)
     cap = fields.get("day_cap_vnd")
     day_cap_vnd = None if cap is None else cap.integer(1, limits.TARIFF_AMOUNT_MAX_VND)
     periods = tuple(_period(item) for item in fields["periods"].items(1, limits.PERIODS_MAX))
     _check_periods_tile_the_day(fields["periods"], periods)
     ordered = tuple(sorted(periods, key=lambda period: period.from_minute))
-    return ClassTariff.of(ordered, timedelta(minutes=max_stay_minutes), day_cap_vnd)
+    terms = _reservation_terms(fields["reservation"]) if "reservation" in fields else None
+    return ClassTariff.of(
+        ordered,
+        timedelta(minutes=max_stay_minutes),
+        day_cap_vnd,
+        NO_RESERVATION_FEES if terms is None else terms,
+    )
+
+
+def _reservation_terms(at: _At) -> ReservationTerms:
+    fields = at.fields(("free_cancel_minutes", "late_cancel_vnd", "no_show_vnd"))
+    return ReservationTerms(
+        free_cancel=timedelta(
+            minutes=fields["free_cancel_minutes"].integer(0, limits.FREE_CANCEL_MINUTES_MAX)
+        ),
+        late_cancel_vnd=fields["late_cancel_vnd"].integer(0, limits.TARIFF_AMOUNT_MAX_VND),
+        no_show_vnd=fields["no_show_vnd"].integer(0, limits.TARIFF_AMOUNT_MAX_VND),
+    )
 
 
 def _period(at: _At) -> Period:

@@ -1,7 +1,9 @@
-"""Routes of the rider's web page: the page itself, its static files, and QR drawing.
+"""Routes of the web pages (the rider's, the parking attendant's), their static files, and QR
+drawing.
 
-The page holds the device key and signs every code in the browser (spec/QR.md); the server only
-draws a finished text as a QR symbol, so no QR library has to be shipped to the phone.
+The rider's page holds the device key and signs every code in the browser (spec/QR.md); the server
+only draws a finished text as a QR symbol, so no QR library has to be shipped to the phone. The
+attendant's page calls the parking API (docs/parking-api.md) like any other client.
 """
 
 from __future__ import annotations
@@ -22,21 +24,26 @@ from ticketing.tl1.qr_image import QrTextRefused, render_svg
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_MOUNT_PATH = "/static"
 RIDER_PAGE = STATIC_DIR / "rider.html"
+ATTENDANT_PAGE = STATIC_DIR / "attendant.html"
+# Served from the root, not /static: a service worker may control only pages under its own path.
+ATTENDANT_WORKER = STATIC_DIR / "attendant-sw.js"
+JAVASCRIPT_MEDIA_TYPE = "text/javascript"
 # A TL1 text is 298 characters; the bound leaves room for a longer format without letting a
 # caller make the server draw arbitrarily large symbols.
 QR_TEXT_MAX_CHARS = 400
 SVG_MEDIA_TYPE = "image/svg+xml"
 QR_REFUSED_STATUS = 422
 
-# The page keeps a rider token in localStorage, so it allows only its own scripts and styles:
-# an injected inline script could otherwise read the token. `data:` images are for the empty
-# favicon, which stops the browser asking for /favicon.ico on every load.
-RIDER_PAGE_CSP = (
+# Each page keeps a token in localStorage (a rider's, or an attendant's operator token), so it
+# allows only its own scripts and styles: an injected inline script could otherwise read the
+# token. `data:` images are for the empty favicon, which stops the browser asking for
+# /favicon.ico on every load.
+PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-RIDER_PAGE_HEADERS = {
-    "Content-Security-Policy": RIDER_PAGE_CSP,
+PAGE_HEADERS = {
+    "Content-Security-Policy": PAGE_CSP,
     # The token arrives in the URL fragment; fragments are never sent as a referrer, and this
     # keeps even the path from leaking to any other origin.
     "Referrer-Policy": "no-referrer",
@@ -59,7 +66,20 @@ class QrTextCreate(BaseModel):
 @router.get("/rider", include_in_schema=False)
 def rider_page() -> FileResponse:
     """The rider's page; it reads its token from the URL fragment or localStorage."""
-    return FileResponse(RIDER_PAGE, media_type="text/html", headers=RIDER_PAGE_HEADERS)
+    return FileResponse(RIDER_PAGE, media_type="text/html", headers=PAGE_HEADERS)
+
+
+@router.get("/attendant", include_in_schema=False)
+def attendant_page() -> FileResponse:
+    """The parking attendant's handheld page; it reads an operator token, a lot and a device
+    name from the URL fragment or localStorage, and queues its actions while offline."""
+    return FileResponse(ATTENDANT_PAGE, media_type="text/html", headers=PAGE_HEADERS)
+
+
+@router.get("/attendant-sw.js", include_in_schema=False)
+def attendant_worker() -> FileResponse:
+    """The attendant page's service worker, which keeps the page for a handheld offline."""
+    return FileResponse(ATTENDANT_WORKER, media_type=JAVASCRIPT_MEDIA_TYPE, headers=PAGE_HEADERS)
 
 
 @router.post(
@@ -77,6 +97,7 @@ def draw_qr(body: QrTextCreate, _: CurrentPrincipal) -> Response:
 
 
 def mount_web(app: FastAPI) -> None:
-    """Adds the rider page, its static files under /static, and the QR drawing route."""
+    """Adds the rider and attendant pages, their static files under /static, and the QR drawing
+    route."""
     app.include_router(router, responses=API_ERROR_RESPONSES)
     app.mount(STATIC_MOUNT_PATH, StaticFiles(directory=STATIC_DIR), name="static")

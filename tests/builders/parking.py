@@ -12,6 +12,7 @@ from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from parking.application.reservations import Booked, BookRequest
 from parking.application.service import Parking
 from parking.application.sessions import Payer, Payment, Started, StartRequest
 from parking.domain.catalogue import LotSpec, OpeningHours
@@ -84,6 +85,31 @@ class ParkingWorld:
                 payment=Payment(paid_until=self.clock() + timedelta(hours=hours)),
                 payer=payer,
                 started_by=StartedBy.ATTENDANT if code else StartedBy.APP,
+            )
+        )
+
+    def book(
+        self,
+        *,
+        start_in_hours: float = 2,
+        hours: float = 2,
+        plate: str = PLATE,
+        lot_id: str = DONG_DA_LOT,
+        vehicle_class: VehicleClass = VehicleClass.CAR,
+        account_id: UUID | None = None,
+        reservation_id: str | None = None,
+    ) -> Booked:
+        """Books a window starting `start_in_hours` from now and lasting `hours`."""
+        window_from = self.clock() + timedelta(hours=start_in_hours)
+        return self.parking.reservations.book(
+            BookRequest(
+                reservation_id=reservation_id or self.new_id("rsv"),
+                lot_id=lot_id,
+                vehicle_class=vehicle_class,
+                plate=plate,
+                window_from=window_from,
+                window_to=window_from + timedelta(hours=hours),
+                account_id=account_id or self.account_id,
             )
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from hardware.tlc1.terminal import SessionProof
@@ -14,7 +15,9 @@ from tests.tap_media import Phone
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
 
 
-def rider_with_phone(client: TestClient) -> tuple[str, Phone]:
+def rider_with_phone(client: httpx.Client) -> tuple[str, Phone]:
+    """An account with a phone's virtual card; `client` is a TestClient or a client of a
+    running server."""
     account_id: str = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
     phone = Phone.new()
     key = base64.b64encode(phone.public_key()).decode()

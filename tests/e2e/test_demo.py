@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -10,11 +11,15 @@ from rich.console import Console
 from tapledger.demo import run_demo
 
 
-def test_the_demo_runs_every_path_and_its_own_checks_pass(tmp_path: Path) -> None:
+def _run_demo(tmp_path: Path) -> str:
     out = io.StringIO()
     # run_demo raises typer.Exit(1) when any of its own checks fails.
     run_demo(Console(file=out, width=160), data_dir=tmp_path / "demo")
-    text = out.getvalue()
+    return out.getvalue()
+
+
+def test_the_demo_runs_every_path_and_its_own_checks_pass(tmp_path: Path) -> None:
+    text = _run_demo(tmp_path)
     assert "transfer_conflict" in text  # the forged top-up callback was refused
     assert "accepted" in text
     assert "code_replayed" in text
@@ -23,3 +28,41 @@ def test_the_demo_runs_every_path_and_its_own_checks_pass(tmp_path: Path) -> Non
     assert "22,000" in text  # Lan's bus + metro journey with the transfer discount
     assert "read models agree with the accounts: yes" in text
     assert "identical: yes" in text
+
+
+def test_the_demo_parks_on_the_parking_context(tmp_path: Path) -> None:
+    lines = _run_demo(tmp_path).splitlines()
+
+    def rows(columns: int) -> list[list[str]]:
+        """The cells of each row of the tables with that many columns."""
+        cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines]
+        return [row for row in cells if len(row) == columns]
+
+    # The Hanoi default lots are loaded: two iParking lots and Dong Da's, with their rate tables.
+    assert [row[0] for row in rows(7) if row[2].startswith("hanoi-")] == [
+        "hk-ly-thai-to",
+        "hk-trang-thi",
+        "dd-ton-duc-thang",
+    ]
+    text = "\n".join(lines)
+    assert "hold 25,000 VND" in text  # the app's 2 hours for the car
+    assert "hold 13,000 VND" in text  # the attendant's scan: a day turn and a night turn
+    assert "code_already_used" in text  # the same phone code scanned twice
+    assert re.search(r"29A-123\.45: paid, paid until 13:30", text)
+    assert "30E-678.90: unpaid" in text
+    assert "the hold grows by 35,000 to 60,000 VND" in text
+    # The motorbike's stay crosses iParking's 18:00: a day turn, then a night turn.
+    assert "day 11:40-18:00 5,000 + night 18:00-18:30 8,000" in text
+    # The detail records: lot, plate, class, segments, fee, posted.
+    assert [row for row in rows(6) if row[0].startswith(("hk-", "dd-"))] == [
+        ["hk-ly-thai-to", "29A-123.45", "car", "2", "60,000", "60,000"],
+        ["hk-trang-thi", "29-B1 456.78", "motorbike", "2", "13,000", "13,000"],
+        ["dd-ton-duc-thang", "30G-111.22", "car", "1", "25,000", "25,000"],
+    ]
+    # Two bookings of a car place; Hoa's is taken up, Minh's missed and charged the no-show fee.
+    assert "books for 30G-111.22: hold 25,000 VND" in text
+    assert "books for 30H-333.44: hold 25,000 VND" in text
+    assert "the reservation becomes a session (reservation), paid until 13:00" in text
+    assert "marks 1 reservation a no-show: Minh pays 25,000 VND" in text
+    assert "credits 10,000 VND to Tuấn's record at hk-ly-thai-to" in text
+    assert "net 50,000 VND" in text

@@ -64,3 +64,19 @@ def test_a_post_of_another_amount_or_of_a_voided_hold_is_still_a_conflict(
     assert (refused.status_code, refused.json()["code"]) == (409, "hold_already_resolved")
     assert posted_vnd(client, account_id) == FUNDS_VND - 11_000
     assert posted_vnd(client, voided_id) == FUNDS_VND
+
+
+def test_a_caller_may_not_choose_an_id_the_system_writes_itself(client: TestClient) -> None:
+    account_id: str = client.post("/v1/accounts", json={}, headers=ADMIN).json()["id"]
+    top_up = {"amount_vnd": FUNDS_VND, "payment_reference": "purse-refund:" + "0" * 32 + ":1"}
+    debit = {"transfer_id": "journey:" + "0" * 32 + ":close", "amount_vnd": 1_000}
+    hold = {"hold_id": "parking:" + "0" * 32 + ":start", "amount_vnd": 1_000}
+
+    answers = [
+        client.post(f"/v1/accounts/{account_id}/top-ups", json=top_up, headers=ADMIN),
+        client.post(f"/v1/accounts/{account_id}/debits", json=debit, headers=ADMIN),
+        client.post(f"/v1/accounts/{account_id}/holds", json=hold, headers=ADMIN),
+    ]
+
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [(422, "reserved_id")] * 3
+    assert posted_vnd(client, account_id) == 0

@@ -22,22 +22,13 @@ import zxingcpp
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    Page,
-    Request,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from tapledger.http.problems import PROBLEM_MEDIA_TYPE
 from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tapledger.web.pages import QR_TEXT_MAX_CHARS
-from tests.e2e.browser import CHROMIUM_ARGS, chromium_executable
 from tests.e2e.in_process_server import served_locally
+from tests.e2e.phones import bearer, chromium, fresh_phone, watch_for_errors
 from tests.e2e.riders import ADMIN
 from ticketing.tl1 import base45
 from ticketing.tl1.keyset import IssuerKeySet
@@ -49,10 +40,6 @@ TOP_UP_VND = 50_000
 REQUEST_TIMEOUT_S = 10.0
 POLL_S = 0.05
 FOLLOWER_WAIT_S = 15.0
-# A phone held upright (an iPhone 12 to 15's CSS size); two device pixels a CSS pixel.
-PHONE_VIEWPORT: ViewportSize = {"width": 390, "height": 844}
-PHONE_PIXEL_RATIO = 2
-PAGE_TIMEOUT_MS = 15_000
 # The page replaces its code every 30 s; a screenshot taken across a replacement is retried.
 SCREENSHOT_ATTEMPTS_MAX = 3
 # 400 alphanumeric characters need version 12 at level M, past the version 10 the page may use.
@@ -125,10 +112,6 @@ class Site:
         return Verifier(keys, frozenset(), replay_window=ReplayWindow(), certificate_cache=None)
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The app over SQLite in local mode, served by uvicorn in a thread on a free port."""
@@ -142,40 +125,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[BrowserContext]:
     """A fresh phone: its own localStorage and IndexedDB, so its own device key."""
-    context = browser.new_context(
-        viewport=PHONE_VIEWPORT,
-        device_scale_factor=PHONE_PIXEL_RATIO,
-        is_mobile=True,
-        has_touch=True,
-    )
-    context.set_default_timeout(PAGE_TIMEOUT_MS)
-    yield context
-    context.close()
-
-
-def watch_for_errors(page: Page) -> list[str]:
-    """Console errors and uncaught exceptions of the page, as they happen."""
-    seen: list[str] = []
-
-    def _on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            seen.append(message.text)
-
-    page.on("console", _on_console)
-    page.on("pageerror", lambda error: seen.append(f"uncaught: {error}"))
-    return seen
+    with fresh_phone(browser) as context:
+        yield context
 
 
 def watch_registrations(page: Page) -> list[str]:

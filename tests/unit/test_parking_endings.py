@@ -3,6 +3,7 @@ past the maximum stay, holds that expired, credits; and the money of every sessi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parking.application.ending import Ending
 from parking.application.sessions import Payment
-from parking.domain.errors import CreditExceedsFee, RecordNotFound, RequestIdReused
+from parking.domain.errors import CreditExceedsFee, RecordNotFound, RequestIdReused, SessionEnded
 from parking.domain.session import EndedBy, SessionState
 from parking.domain.settlement import plan_settlement
 from tests.builders.parking import BALANCE_VND, ParkingWorld, parking_world
+from tests.builders.product import local_product
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
 
 ONE_HOUR_VND = 25_000
@@ -199,3 +202,34 @@ def test_every_session_pays_its_fee_once_and_held_is_posted_plus_released(
 
 def _payment(paid_until: datetime) -> Payment:
     return Payment(paid_until=paid_until)
+
+
+def test_two_attendants_ending_one_session_at_once_end_it_once(
+    world: ParkingWorld, tmp_path: Path
+) -> None:
+    session = world.start(hours=2).session
+    world.clock.advance(30 * 60)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attendant(ending: Ending, end_id: str) -> None:
+        barrier.wait()
+        try:
+            ending.end(session.id, end_id, EndedBy.ATTENDANT)
+            outcomes.append("ended")
+        except SessionEnded:
+            outcomes.append("refused")
+
+    with local_product(tmp_path, clock=world.clock) as other:
+        threads = [
+            threading.Thread(target=attendant, args=(world.parking.ending, "handheld-1-7")),
+            threading.Thread(target=attendant, args=(other.parking.ending, "handheld-2-3")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert sorted(outcomes) == ["ended", "refused"]
+    assert world.parking.records.get(session.id).posted_vnd == ONE_HOUR_VND
+    assert world.balance() == (BALANCE_VND - ONE_HOUR_VND, 0)

@@ -8,9 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import RecordConflictError
 
-from parking.application.sessions import Payment
+from parking.application.sessions import Payer, Payment, StartRequest
+from parking.domain.action_time import acted_at
 from parking.domain.errors import (
+    ActionTimeOutOfRange,
     CodeAlreadyUsed,
     CodeRefused,
     ExtensionNotLater,
@@ -20,16 +23,20 @@ from parking.domain.errors import (
     SessionAlreadyOpen,
     SessionEnded,
 )
-from parking.domain.session import EndedBy, SessionState
+from parking.domain.limits import HANDHELD_OFFLINE_MAX
+from parking.domain.session import EndedBy, SessionState, StartedBy
+from parking.domain.tariff import VehicleClass
 from tests.builders.parking import (
     BALANCE_VND,
     DONG_DA_LOT,
+    MORNING,
     OTHER_PLATE,
     PLATE,
     ParkingWorld,
     parking_world,
 )
 from ticketing.accounts.domain.errors import InsufficientFunds
+from ticketing.shared.domain.errors import Contended
 
 # Dong Da cars: 25,000 VND for each of hours 1-2, 35,000 for 3-4, 45,000 from the 5th.
 TWO_HOURS_VND = 50_000
@@ -196,3 +203,69 @@ def test_a_closed_lot_refuses_a_start(world: ParkingWorld) -> None:
 
     with pytest.raises(LotClosed):
         world.start(lot_id=DONG_DA_LOT)
+
+
+def test_a_start_whose_save_keeps_losing_releases_its_hold(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always_conflicts(*_: object, **__: object) -> None:
+        raise RecordConflictError
+
+    monkeypatch.setattr("ticketing.shared.optimistic.back_off", lambda _: None)
+    monkeypatch.setattr(world.parking.store, "save", always_conflicts)
+
+    with pytest.raises(Contended):
+        world.start()
+
+    assert world.balance() == (BALANCE_VND, 0)
+
+
+def test_a_start_queued_offline_counts_from_when_the_code_was_scanned(
+    world: ParkingWorld,
+) -> None:
+    scanned_at = world.clock()
+    code = world.code()
+    world.clock.advance(20 * 60)  # the handheld was offline for 20 minutes
+
+    started = world.parking.sessions.start(
+        StartRequest(
+            start_id="handheld-2-9",
+            lot_id=DONG_DA_LOT,
+            plate=PLATE,
+            vehicle_class=VehicleClass.CAR,
+            payment=Payment(paid_until=scanned_at + timedelta(hours=1)),
+            payer=Payer(code=code),
+            started_by=StartedBy.ATTENDANT,
+            started_at=scanned_at,
+        )
+    )
+
+    assert started.session.started_at == scanned_at
+    assert started.session.held_vnd == ONE_HOUR_VND
+
+
+def test_an_end_queued_offline_is_priced_up_to_when_it_was_made(world: ParkingWorld) -> None:
+    session = world.start(hours=2).session
+    world.clock.advance(50 * 60)
+    pressed_at = world.clock()
+    world.clock.advance(3 * 3600)  # the handheld came back online three hours later
+
+    record = world.parking.ending.end(
+        session.id, "end-1", EndedBy.ATTENDANT, at=acted_at(pressed_at, world.clock())
+    ).record
+
+    assert record.fee_vnd == ONE_HOUR_VND
+
+
+@pytest.mark.parametrize(
+    "offset", [-HANDHELD_OFFLINE_MAX - timedelta(seconds=1), timedelta(minutes=5)]
+)
+def test_an_action_stamped_too_long_ago_or_ahead_is_refused(offset: timedelta) -> None:
+    now = MORNING
+
+    with pytest.raises(ActionTimeOutOfRange):
+        acted_at(now + offset, now)
+
+
+def test_an_action_stamped_a_moment_ahead_counts_as_now() -> None:
+    assert acted_at(MORNING + timedelta(seconds=5), MORNING) == MORNING

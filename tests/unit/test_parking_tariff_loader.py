@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from parking.adapters.lot_files import HANOI_DEFAULT_LOTS
 from parking.adapters.tariff_files import TARIFF_DIR, load_rate_table, load_rate_tables
 from parking.domain.errors import TariffFileInvalid
 from parking.domain.limits import TARIFF_FILE_BYTES_MAX
-from parking.domain.tariff import VehicleClass
+from parking.domain.tariff import NO_RESERVATION_FEES, VehicleClass
 from parking.domain.tariff_format import parse_rate_table
 from tests.parking_tables import small_document
 from ticketing.shared.domain.errors import DomainError
@@ -31,16 +33,45 @@ def test_shipped_hanoi_tables_load_with_cars_and_motorbikes() -> None:
         assert set(classes) == {VehicleClass.CAR, VehicleClass.MOTORBIKE}
 
 
-def test_package_data_installs_every_tariff_file() -> None:
+def test_package_data_installs_every_tariff_and_lots_file() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["parking"]
     shipped = {path for pattern in patterns for path in (ROOT / "parking").glob(pattern)}
-    assert shipped == set(TARIFF_DIR.glob("*")) != set()
+    data_files = set(TARIFF_DIR.glob("*")) | set(HANOI_DEFAULT_LOTS.parent.glob("*"))
+    assert shipped == data_files
+    assert set(TARIFF_DIR.glob("*")) != set()
+    assert HANOI_DEFAULT_LOTS in shipped
 
 
 def test_small_document_is_valid() -> None:
     table = parse_rate_table(json.dumps(small_document()), "small.json")
     assert table.table_id == "test-street"
+
+
+def test_reservation_terms_are_read_per_class() -> None:
+    document = small_document()
+    car(document)["reservation"] = TERMS
+    table = parse_rate_table(json.dumps(document), "small.json")
+    terms = table.tariff(0, VehicleClass.CAR).reservation
+    assert (terms.free_cancel, terms.late_cancel_vnd, terms.no_show_vnd) == (
+        timedelta(minutes=60),
+        10_000,
+        25_000,
+    )
+
+
+def test_a_class_without_reservation_terms_charges_no_reservation_fees() -> None:
+    table = parse_rate_table(json.dumps(small_document()), "small.json")
+    assert table.tariff(0, VehicleClass.CAR).reservation == NO_RESERVATION_FEES
+
+
+def test_shipped_hanoi_tables_say_their_reservation_terms() -> None:
+    for table in load_rate_tables().values():
+        for vehicle_class in (VehicleClass.CAR, VehicleClass.MOTORBIKE):
+            terms = table.tariff(0, vehicle_class).reservation
+            assert terms.free_cancel == timedelta(minutes=60)
+            assert 0 < terms.late_cancel_vnd < terms.no_show_vnd
+        assert "not published" in table.versions[0].note
 
 
 def car(document: Document) -> Document:
@@ -107,7 +138,38 @@ def single_period_not_all_day(document: Document) -> None:
     car(document)["periods"].pop()
 
 
+TERMS = {"free_cancel_minutes": 60, "late_cancel_vnd": 10_000, "no_show_vnd": 25_000}
+
+
+def terms_with(**fields: object) -> dict[str, object]:
+    return {**TERMS, **fields}
+
+
 BAD_DOCUMENTS: list[tuple[str, Callable[[Document], None], str, str]] = [
+    (
+        "reservation fee not whole dong",
+        setting(car, "reservation", terms_with(no_show_vnd=2.5)),
+        "versions[0].classes.car.reservation.no_show_vnd",
+        "integer",
+    ),
+    (
+        "reservation free cancel beyond a day",
+        setting(car, "reservation", terms_with(free_cancel_minutes=1441)),
+        "versions[0].classes.car.reservation.free_cancel_minutes",
+        "outside 0..1440",
+    ),
+    (
+        "reservation term missing",
+        setting(car, "reservation", {"free_cancel_minutes": 60, "late_cancel_vnd": 0}),
+        "versions[0].classes.car.reservation",
+        "'no_show_vnd' is missing",
+    ),
+    (
+        "reservation term unknown",
+        setting(car, "reservation", terms_with(refund_percent=50)),
+        "versions[0].classes.car.reservation",
+        "unknown field 'refund_percent'",
+    ),
     ("wrong format", setting(root, "format", "apds"), "format", "must be"),
     ("foreign currency", setting(root, "currency", "USD"), "currency", "VND"),
     ("bad table id", setting(root, "table_id", "Hanoi Street"), "table_id", "lower-case"),

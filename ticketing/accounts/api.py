@@ -14,6 +14,10 @@ from ticketing.accounts.application.ledger import Ledger, Receipt
 from ticketing.accounts.domain import errors
 from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.accounts.domain.readers import check_can_read
+from ticketing.accounts.domain.reserved_ids import (
+    check_caller_reference,
+    check_caller_transfer_id,
+)
 from ticketing.shared.access import (
     Role,
 )
@@ -133,6 +137,7 @@ def top_up(
     response: Response,
 ) -> schemas.TransferPublic:
     """Credits a payment; the same payment reference twice is one top-up."""
+    check_caller_reference(body.payment_reference)
     return _run(ledger, TopUp(account_id, body.amount_vnd, body.payment_reference), response)
 
 
@@ -145,6 +150,7 @@ def debit(
     response: Response,
 ) -> schemas.TransferPublic:
     """Debits a posted amount at once; the transfer id makes a repeat one debit."""
+    check_caller_transfer_id(body.transfer_id)
     command = Debit(account_id, body.transfer_id, body.amount_vnd, body.description)
     return _run(ledger, command, response)
 
@@ -158,6 +164,7 @@ def place_hold(
     response: Response,
 ) -> schemas.TransferPublic:
     """Reserves an amount until it is posted, voided, or expires after `ttl_s`."""
+    check_caller_transfer_id(body.hold_id)
     command = PlaceHold(account_id, body.hold_id, body.amount_vnd, body.ttl_s, body.description)
     return _run(ledger, command, response)
 

@@ -1,6 +1,11 @@
 // The rider's page: holds a P-256 device key that never leaves this browser, gets it certified
 // once (spec/QR.md, "Keys"), and signs a fresh TL1 code every 30 seconds.
 
+import { formatVnd } from "./vnd.js";
+
+// Re-exported so the page's tests reach it where they always have.
+export { formatVnd };
+
 // Where things are kept. localStorage holds what the server gave us; the key pair goes to
 // IndexedDB because only structured clone (not JSON) can store a non-extractable CryptoKey.
 const TOKEN_STORAGE_KEY = "tapledger.riderToken";
@@ -37,10 +42,19 @@ const REQUEST_TIMEOUT_MS = 10000;
 const TICK_MS = 1000;
 const MS_PER_S = 1000;
 
+// Parking. A session whose paid time ends within the reminder window is highlighted with a
+// one-tap extension: 15 minutes is time enough to tap before an officer's round finds it unpaid.
+const PARKING_REMINDER_MINUTES = 15;
+const PARKING_REFRESH_S = 30;
+const PARKING_EXTENSION_S = 60 * 60;
+// A rider parks a car or a motorbike or two at once; a longer list is not for a phone.
+const PARKING_SESSIONS_SHOWN = 20;
+const S_PER_MINUTE = 60;
+const MINUTES_PER_HOUR = 60;
+
 const STATEMENT_LINES_SHOWN = 10;
 const FINGERPRINT_BYTES_SHOWN = 4;
 const CARD_ID_CHARS_SHOWN = 8;
-const THOUSANDS_GROUP_DIGITS = 3;
 const UNAUTHORIZED = 401;
 const NOT_FOUND = 404;
 
@@ -99,6 +113,18 @@ const state = {
   // After the first cycle a retired card is not replaced automatically: two phones sharing one
   // token would otherwise retire each other's card every 30 seconds.
   started: false,
+  parking: {
+    timer: null,
+    refreshing: false,
+    refreshAgain: false,
+    sessions: [], // the open sessions last listed, the soonest paid end first
+    // The list comes from a read model that may trail an extension by a moment; the extension's
+    // own answer is shown until the list catches up with it.
+    fresher: new Map(),
+    outcomes: new Map(), // session id -> what the last tap on "Extend" came to
+    extending: new Set(),
+    lotNames: new Map(),
+  },
 };
 
 // ---------------------------------------------------------------- status line
@@ -148,18 +174,6 @@ function base64ToBytes(text) {
 
 function hex(bytes) {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-// Written out rather than Intl.NumberFormat("vi-VN"): a browser built with reduced locale data
-// falls back to "en" grouping, and the rider should see the same amount on every phone.
-export function formatVnd(amount) {
-  const sign = amount < 0 ? "−" : "";
-  const digits = String(Math.abs(Math.trunc(amount)));
-  const groups = [];
-  for (let end = digits.length; end > 0; end -= THOUSANDS_GROUP_DIGITS) {
-    groups.unshift(digits.slice(Math.max(0, end - THOUSANDS_GROUP_DIGITS), end));
-  }
-  return `${sign}${groups.join(".")} ₫`;
 }
 
 function formatDelta(amount) {
@@ -215,6 +229,7 @@ function takeTokenFromFragment() {
 
 function askForToken(message, kind = "error") {
   stopCycle();
+  stopParking();
   $("ticket").hidden = true;
   $("account").hidden = true;
   $("sign-out").hidden = true;
@@ -475,6 +490,234 @@ async function refreshAccount() {
   $("account").hidden = false;
 }
 
+// ---------------------------------------------------------------- parking
+
+function formatMinutes(minutes) {
+  const hours = Math.floor(minutes / MINUTES_PER_HOUR);
+  const rest = minutes % MINUTES_PER_HOUR;
+  if (hours === 0) return `${rest} min`;
+  return rest === 0 ? `${hours} h` : `${hours} h ${String(rest).padStart(2, "0")} min`;
+}
+
+/** What is left of a session's paid time, or how long ago it ran out. */
+export function formatTimeLeft(secondsLeft) {
+  if (secondsLeft <= 0) {
+    const ago = Math.floor(-secondsLeft / S_PER_MINUTE);
+    return ago < 1 ? "paid time just ended" : `paid time ended ${formatMinutes(ago)} ago`;
+  }
+  const minutes = Math.floor(secondsLeft / S_PER_MINUTE);
+  return minutes < 1 ? "less than a minute left" : `${formatMinutes(minutes)} left`;
+}
+
+/**
+ * An ISO instant moved on by whole seconds, in UTC. A Date keeps only milliseconds, so the
+ * server's microseconds are carried over as they were: they do not change when seconds are added.
+ */
+export function laterBy(isoText, seconds) {
+  const moved = new Date(Date.parse(isoText) + seconds * MS_PER_S).toISOString();
+  const fraction = /\.(\d+)/.exec(isoText);
+  return fraction ? moved.replace(/\.\d+Z$/, `.${fraction[1]}Z`) : moved;
+}
+
+function secondsLeft(paidUntil) {
+  return Date.parse(paidUntil) / MS_PER_S - serverNow();
+}
+
+function bySoonestEnd(a, b) {
+  return Date.parse(a.paid_until) - Date.parse(b.paid_until);
+}
+
+/** Time left and the reminder, recomputed every tick so a session crosses into it on time. */
+function showTiming(item) {
+  const left = secondsLeft(item.dataset.paidUntil);
+  // A session already past its paid end is a reminder too: it is being parked unpaid.
+  const reminder = left <= PARKING_REMINDER_MINUTES * S_PER_MINUTE;
+  item.querySelector(".time-left").textContent = formatTimeLeft(left);
+  item.classList.toggle("reminder", reminder);
+  item.dataset.reminder = String(reminder);
+  item.querySelector(".extend").hidden = !reminder;
+}
+
+function sessionItem(session) {
+  const parking = state.parking;
+  const item = document.createElement("li");
+  item.className = "session";
+  item.dataset.sessionId = session.session_id;
+  item.dataset.lotId = session.lot_id;
+  item.dataset.paidUntil = session.paid_until;
+  item.dataset.heldVnd = String(session.held_vnd);
+  // Server text goes in as textContent only, never as markup.
+  const plate = document.createElement("span");
+  plate.className = "plate";
+  plate.textContent = session.plate_display;
+  const lot = document.createElement("span");
+  lot.className = "lot";
+  lot.textContent = parking.lotNames.get(session.lot_id) || session.lot_id;
+  const times = document.createElement("p");
+  times.className = "times";
+  const paidUntil = document.createElement("time");
+  paidUntil.className = "paid-until";
+  paidUntil.dateTime = session.paid_until;
+  paidUntil.textContent = formatWhen(session.paid_until);
+  const left = document.createElement("span");
+  left.className = "time-left";
+  times.append("Paid until ", paidUntil, " · ", left);
+  const held = document.createElement("p");
+  held.className = "held";
+  held.textContent = `${formatVnd(session.held_vnd)} held`;
+  const extend = document.createElement("button");
+  extend.type = "button";
+  extend.className = "extend";
+  extend.textContent = "Extend 1 h";
+  extend.disabled = parking.extending.has(session.session_id);
+  extend.addEventListener("click", () => extendSession(session.session_id));
+  const outcome = document.createElement("p");
+  outcome.className = "outcome";
+  outcome.setAttribute("role", "status");
+  const shown = parking.outcomes.get(session.session_id);
+  outcome.hidden = !shown;
+  if (shown) {
+    outcome.textContent = shown.text;
+    outcome.dataset.outcome = shown.kind;
+    if (shown.code) outcome.dataset.code = shown.code;
+  }
+  item.append(plate, lot, times, held, extend, outcome);
+  showTiming(item);
+  return item;
+}
+
+function renderParking() {
+  const items = state.parking.sessions.map(sessionItem);
+  $("parking-sessions").replaceChildren(...items);
+  $("parking-empty").hidden = items.length > 0;
+  $("parking").hidden = false;
+}
+
+/** The listed session, or the answer of an extension the list has not caught up with yet. */
+function fresherOf(listed) {
+  const known = state.parking.fresher.get(listed.session_id);
+  if (!known) return listed;
+  if (Date.parse(known.paid_until) > Date.parse(listed.paid_until)) return known;
+  state.parking.fresher.delete(listed.session_id);
+  return listed;
+}
+
+/** Forgets what belongs to sessions no longer listed, so the maps stay as small as the list. */
+function forgetUnlisted(sessions) {
+  const listed = new Set(sessions.map((session) => session.session_id));
+  for (const map of [state.parking.fresher, state.parking.outcomes]) {
+    for (const id of map.keys()) if (!listed.has(id)) map.delete(id);
+  }
+}
+
+async function learnLotNames(sessions) {
+  const names = state.parking.lotNames;
+  const unknown = [...new Set(sessions.map((session) => session.lot_id))].filter(
+    (lotId) => !names.has(lotId),
+  );
+  await Promise.all(
+    unknown.map(async (lotId) => {
+      try {
+        names.set(lotId, (await api(`/v1/parking/lots/${encodeURIComponent(lotId)}`)).name);
+      } catch {
+        // The lot's id is shown instead, and its name asked for again at the next refresh.
+      }
+    }),
+  );
+}
+
+async function refreshParking() {
+  const parking = state.parking;
+  if (parking.refreshing) {
+    parking.refreshAgain = true; // an extension's answer arrived while a refresh was under way
+    return;
+  }
+  parking.refreshing = true;
+  const token = state.token;
+  try {
+    do {
+      parking.refreshAgain = false;
+      const page = await api(
+        `/v1/parking/sessions?mine=true&state=open&limit=${PARKING_SESSIONS_SHOWN}`,
+      );
+      await learnLotNames(page.items);
+      if (state.token !== token) return; // signed out meanwhile
+      parking.sessions = page.items.map(fresherOf).sort(bySoonestEnd);
+      forgetUnlisted(parking.sessions);
+      renderParking();
+    } while (parking.refreshAgain);
+    $("parking-error").hidden = true;
+  } catch (error) {
+    // A refused token is the ticket cycle's to report; it asks for a new one.
+    if (error instanceof ApiError && error.status === UNAUTHORIZED) return;
+    if (state.token !== token) return;
+    $("parking-error").textContent = `Parking not up to date: ${error.message}`;
+    $("parking-error").hidden = false;
+  } finally {
+    parking.refreshing = false;
+  }
+}
+
+async function extendSession(sessionId) {
+  const parking = state.parking;
+  const session = parking.sessions.find((listed) => listed.session_id === sessionId);
+  if (!session || parking.extending.has(sessionId)) return;
+  parking.extending.add(sessionId);
+  parking.outcomes.set(sessionId, { kind: "busy", text: "Extending…" });
+  renderParking();
+  // A fresh id for every tap, and the new end counted from the end shown: a tap on a stale page
+  // (or a second phone) asks for an end already paid and is refused as `extension_not_later`,
+  // so an hour is never paid twice by accident.
+  const body = {
+    extension_id: `app-${crypto.randomUUID()}`,
+    paid_until: laterBy(session.paid_until, PARKING_EXTENSION_S),
+  };
+  try {
+    const extended = await api(`/v1/parking/sessions/${encodeURIComponent(sessionId)}/extensions`, {
+      method: "POST",
+      json: body,
+    });
+    parking.fresher.set(sessionId, extended);
+    parking.sessions = parking.sessions
+      .map((listed) => (listed.session_id === sessionId ? extended : listed))
+      .sort(bySoonestEnd);
+    const text = `Extended: paid until ${formatWhen(extended.paid_until)}`;
+    parking.outcomes.set(sessionId, { kind: "ok", text });
+  } catch (error) {
+    const outcome =
+      error instanceof ApiError
+        ? { kind: "refused", code: error.code, text: `Not extended: ${error.message}` }
+        : { kind: "failed", text: "Not extended: the server could not be reached. Tap again." };
+    parking.outcomes.set(sessionId, outcome);
+  } finally {
+    parking.extending.delete(sessionId);
+  }
+  renderParking();
+  await refreshParking();
+}
+
+function stopParking() {
+  const parking = state.parking;
+  clearTimeout(parking.timer);
+  parking.timer = null;
+  parking.sessions = [];
+  parking.fresher.clear();
+  parking.outcomes.clear();
+  $("parking-sessions").replaceChildren();
+  $("parking-error").hidden = true;
+  $("parking").hidden = true;
+}
+
+function runParking() {
+  state.parking.timer = setTimeout(runParking, PARKING_REFRESH_S * MS_PER_S);
+  refreshParking();
+}
+
+function startParking() {
+  stopParking();
+  runParking();
+}
+
 // ---------------------------------------------------------------- the cycle
 
 function stopCycle() {
@@ -529,6 +772,7 @@ function tick() {
   withdrawStaleCode();
   const left = Math.max(0, Math.ceil((state.nextCodeAtMs - Date.now()) / MS_PER_S));
   $("countdown").textContent = state.cycleTimer ? String(left) : "–";
+  for (const item of $("parking-sessions").children) showTiming(item);
 }
 
 // ---------------------------------------------------------------- start
@@ -561,6 +805,7 @@ async function signIn() {
     return;
   }
   state.accountId = me.account_id;
+  startParking();
   await runCycle();
 }
 
@@ -597,6 +842,7 @@ async function main() {
     const code = state.shownCode;
     const behind = !code || serverNow() - code.generatedAt >= CODE_INTERVAL_S;
     if (document.visibilityState === "visible" && state.cycleTimer && behind) runCycle();
+    if (document.visibilityState === "visible" && state.parking.timer) refreshParking();
   });
   setInterval(tick, TICK_MS);
 

@@ -1,0 +1,42 @@
+"""Named bounds of the clearing domain. Every amount is an int of VND; every bound is here so a
+slipped digit or a runaway list is refused at the edge rather than carried into a settlement."""
+
+from __future__ import annotations
+
+from ticketing.accounts.domain import limits as ledger_limits
+
+# Basis points in a whole: 10,000 bps = 100 %.
+BPS_PER_WHOLE = 10_000
+# A commission never takes more than the whole of what it is charged on.
+COMMISSION_BPS_MAX = BPS_PER_WHOLE
+# The iParking carriers' 10 % service fee (spec/HANOI.md), the demo's commission.
+COMMISSION_BPS_DEMO = 1_000
+
+# One amount the clearing arithmetic takes (a line, an operator's day, a whole cycle): Hanoi's
+# transit and parking together take some tens of billions of dong a day; ten trillion (10^13)
+# is far beyond any real cycle and still catches an amount in the wrong unit.
+AMOUNT_MAX_VND = 10**13
+# One weight of a split (a leg's standalone fare, a ride's fare): bounded like an amount.
+WEIGHT_MAX = AMOUNT_MAX_VND
+# Parts of one split: the legs of a journey, the rides a monthly pass covered (a few hundred),
+# the operators of a network. Ten thousand is far beyond any of them.
+SPLIT_PARTS_MAX = 10_000
+# Operators in one cycle's positions, and commission rates configured at once.
+OPERATORS_MAX = 1_000
+# Revenue lines given to one positions computation (already totalled per journey or record
+# upstream, so a city day is below this).
+REVENUE_LINES_MAX = 10_000_000
+# Operator ids as the parking catalogue bounds them; transit operator ids follow the same rule.
+OPERATOR_ID_MAX_CHARS = 64
+# A movement's reference is a ledger transfer id (or a hold id), bounded by the ledger.
+REFERENCE_MAX_CHARS = ledger_limits.TRANSFER_ID_MAX_CHARS
+# One movement's amount: the ledger's largest top-up, debit, hold or balance (a closed account
+# pays out at most its whole balance).
+MOVEMENT_MAX_VND = max(
+    ledger_limits.TOP_UP_MAX_VND, ledger_limits.TRANSFER_MAX_VND, ledger_limits.BALANCE_MAX_VND
+)
+
+# A pass is apportioned over its rides in the first cycle after its validity ends plus this
+# grace: taps reach the backend late (validators upload when they can, and a metro hold waits
+# up to 3 days for its exit), so rides made while the pass was valid are counted first.
+PASS_APPORTION_GRACE_S = 3 * 24 * 3600
