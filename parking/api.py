@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from parking import schemas
 from parking.application.reservations import BookRequest
@@ -408,7 +407,7 @@ def credit_record(
 
 
 @router.get("/enforcement")
-async def enforcement(
+def enforcement(
     parking: ParkingDep,
     principal: CurrentPrincipal,
     lot_id: Annotated[str, Query(min_length=1, max_length=limits.CATALOGUE_ID_MAX_CHARS)],
@@ -417,5 +416,5 @@ async def enforcement(
     """Paid, expired or unpaid: a plate in a lot, in one lookup."""
     if principal.role not in (Role.ADMIN, Role.OPERATOR):
         raise Forbidden(principal.role)
-    verdict = await run_in_threadpool(parking.enforcement.check, lot_id, plate)
+    verdict = parking.enforcement.check(lot_id, plate)
     return schemas.VerdictPublic.of(verdict)
