@@ -56,6 +56,7 @@ from ticketing.accounts.domain.errors import (
 )
 from ticketing.accounts.domain.limits import HOLD_TTL_MAX_S, HOLD_TTL_MIN_S
 from ticketing.accounts.domain.transfer import TransferKind
+from ticketing.shared.domain.errors import DomainError
 from ticketing.shared.optimistic import save_with_retries
 
 
@@ -250,8 +251,10 @@ class Sessions:
 
         try:
             return save_with_retries(attempt, what=f"parking at {lot.lot_id}")
-        except Exception:
-            # The hold is this request's alone unless a repeat of it saved the session.
+        except DomainError:
+            # Refused (the plate is taken, the code used, the store contended): the hold is
+            # this request's alone unless a repeat of it saved the session. Any other failure
+            # (the database gone) keeps the hold for the retry, or until it expires.
             if self.store.get_or_none(session_id) is None:
                 self._release(account_id, hold_id, amount_vnd)
             raise
@@ -294,8 +297,9 @@ class Sessions:
 
         try:
             return save_with_retries(attempt, what=f"parking session {session_id}")
-        except Exception:
-            # The hold is this extension's alone unless a repeat of it saved the extension.
+        except DomainError:
+            # Refused: the hold is this extension's alone unless a repeat of it saved the
+            # extension. Any other failure keeps the hold for the retry, or until it expires.
             if extension_id not in self.get(session_id).extensions:
                 self._release(session.account_id, hold_id, amount_vnd)
             raise

@@ -269,3 +269,24 @@ def test_an_action_stamped_too_long_ago_or_ahead_is_refused(offset: timedelta) -
 
 def test_an_action_stamped_a_moment_ahead_counts_as_now() -> None:
     assert acted_at(MORNING + timedelta(seconds=5), MORNING) == MORNING
+
+
+def test_an_extension_cut_off_by_a_failure_keeps_its_hold_for_the_retry(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = world.start(hours=2).session
+    later = Payment(paid_until=session.paid_until + timedelta(hours=1))
+    real_save = world.parking.store.save
+
+    def database_gone(*_: object, **__: object) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(world.parking.store, "save", database_gone)
+    with pytest.raises(ConnectionError):
+        world.parking.sessions.extend(session.id, "ext-1", later)
+    monkeypatch.setattr(world.parking.store, "save", real_save)
+
+    extended = world.parking.sessions.extend(session.id, "ext-1", later)
+
+    assert extended.held_vnd == THREE_HOURS_VND
+    assert world.balance() == (BALANCE_VND, THREE_HOURS_VND)
