@@ -82,6 +82,7 @@ def sweep() -> None:
     reservations nobody arrived for."""
     container = bootstrap()
     try:
+        container.follower.catch_up()  # the ledger's holds, for the holds no session took up
         container.parking.follower.catch_up()
         report = container.parking.sweeper.sweep()
         container.parking.follower.catch_up()
@@ -89,5 +90,6 @@ def sweep() -> None:
         container.close()
     console.print(
         f"ended {report.ended} overstayed sessions; settled {report.settled};"
-        f" closed {report.no_shows} missed reservations"
+        f" closed {report.no_shows} missed reservations;"
+        f" released {report.released} holds no session took up"
     )

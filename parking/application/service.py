@@ -12,6 +12,7 @@ from parking.adapters.reservation_views import ReservationViews
 from parking.application.catalogue import Catalogue
 from parking.application.ending import Ending
 from parking.application.enforcement import Enforcement
+from parking.application.orphan_holds import OrphanHolds
 from parking.application.records import Records
 from parking.application.reservations import Reservations
 from parking.application.sessions import Sessions
@@ -19,6 +20,7 @@ from parking.application.store import ParkingStore
 from parking.application.sweeper import Sweeper
 from parking.domain.ports import Clock, CodeReader
 from parking.domain.tariff import RateTable
+from ticketing.accounts.adapters.read_model import LedgerReadModel
 from ticketing.accounts.application.ledger import Ledger
 
 
@@ -71,6 +73,7 @@ class Parking:
                 clock,
                 reservations=reservations,
                 reservation_views=reservation_views,
+                orphan_holds=OrphanHolds(sessions, ledger, LedgerReadModel(engine), clock),
             ),
         )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from parking.adapters.parking_views import ParkingViews
 from parking.adapters.reservation_views import ReservationViews
 from parking.application.ending import Ending
+from parking.application.orphan_holds import OrphanHolds
 from parking.application.reservations import Reservations
 from parking.domain.errors import SessionEnded
 from parking.domain.ports import Clock
@@ -29,6 +30,8 @@ class SweepReport:
     # Sessions and reservations whose money an interrupted process left unmoved.
     settled: int
     no_shows: int = 0
+    # Holds of starts and extensions that no session took up.
+    released: int = 0
 
 
 class Sweeper:
@@ -40,12 +43,14 @@ class Sweeper:
         *,
         reservations: Reservations,
         reservation_views: ReservationViews,
+        orphan_holds: OrphanHolds,
     ) -> None:
         self.ending = ending
         self.views = views
         self.clock = clock
         self.reservations = reservations
         self.reservation_views = reservation_views
+        self.orphan_holds = orphan_holds
 
     def sweep(self) -> SweepReport:
         now = self.clock()
@@ -67,7 +72,8 @@ class Sweeper:
                 self.ending.settle(session)
                 settled += 1
         no_shows = self._no_shows()
-        return SweepReport(ended, settled + self._settle_reservations(), no_shows)
+        settled += self._settle_reservations()
+        return SweepReport(ended, settled, no_shows, self.orphan_holds.release())
 
     def _no_shows(self) -> int:
         due = self.reservation_views.due_no_shows(self.clock(), limit=SWEEP_BATCH_MAX)

@@ -233,3 +233,26 @@ def test_two_attendants_ending_one_session_at_once_end_it_once(
     assert sorted(outcomes) == ["ended", "refused"]
     assert world.parking.records.get(session.id).posted_vnd == ONE_HOUR_VND
     assert world.balance() == (BALANCE_VND - ONE_HOUR_VND, 0)
+
+
+def test_the_sweeper_releases_a_start_hold_no_session_took_up(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def process_dies(*_: object, **__: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(world.parking.store, "save", process_dies)
+    with pytest.raises(Crash):
+        world.start(hours=2)  # the hold is placed, the session never saved
+    monkeypatch.undo()
+    kept = world.start(hours=1, plate="30E-678.90").session  # a session whose hold is its own
+    assert world.balance() == (BALANCE_VND, 2 * ONE_HOUR_VND + ONE_HOUR_VND)
+    world.container.follower.catch_up()
+    assert world.parking.sweeper.sweep().released == 0  # younger than any request can take
+
+    world.clock.advance(11 * 60)
+    world.container.follower.catch_up()
+    world.parking.follower.catch_up()
+
+    assert world.parking.sweeper.sweep().released == 1
+    assert world.balance() == (BALANCE_VND, kept.held_vnd)

@@ -175,6 +175,25 @@ class LedgerReadModel:
         with self.engine.connect() as conn:
             return [LedgerLine(*row) for row in conn.execute(query.order_by("account_id", "seq"))]
 
+    def pending_holds_placed_before(
+        self, prefix: str, placed_before: datetime, *, limit: int
+    ) -> list[tuple[UUID, str]]:
+        """Holds still pending under ids that begin with `prefix`, placed before a time,
+        oldest first: (account id, hold id)."""
+        placed_before = placed_before.astimezone(UTC)  # stored in UTC; SQLite compares text
+        query = (
+            select(holds.c.account_id, holds.c.hold_id)
+            .where(
+                holds.c.status == "pending",
+                holds.c.hold_id.startswith(prefix),
+                holds.c.placed_at < placed_before,
+            )
+            .order_by(holds.c.placed_at)
+            .limit(min(limit, PAGE_SIZE_MAX))
+        )
+        with self.engine.connect() as conn:
+            return [(row.account_id, row.hold_id) for row in conn.execute(query)]
+
     def pending_journey_holds(self, account_id: UUID | None = None) -> list[tuple[UUID, str]]:
         """Holds still pending under a journey's transfer id: (account id, hold id)."""
         query = select(holds.c.account_id, holds.c.hold_id).where(
