@@ -69,3 +69,35 @@ class TooManyParts(ClearingError):
 
     def __init__(self, what: str, count: int, most: int) -> None:
         super().__init__(f"{count} {what}, at most {most}")
+
+
+class InvalidPaymentId(ClearingError):
+    """A message or end-to-end id a bank would refuse: empty, longer than ISO 20022's 35
+    characters, or with a character outside the set every bank accepts in an id. Raised before
+    any file is written, so a bad id never reaches a bank as invalid XML."""
+
+    code = "payment_id_invalid"
+
+    def __init__(self, payment_id: object, reason: str) -> None:
+        super().__init__(f"payment id {str(payment_id)[:80]!r}: {reason}")
+        self.payment_id = payment_id
+        self.reason = reason
+
+
+class InvalidBankDetails(ClearingError):
+    """An IBAN, a local account number or a BIC that is not well formed."""
+
+    code = "bank_details_invalid"
+
+    def __init__(self, what: str, value: object, reason: str) -> None:
+        super().__init__(f"{what} {str(value)[:80]!r}: {reason}")
+        self.what = what
+        self.reason = reason
+
+
+class InvalidPayout(ClearingError):
+    """A payment instruction or a batch of them that cannot be sent: a name that is empty or
+    too long, two payments with one end-to-end id, no payment at all, a creation instant with
+    no time zone, an execution date before the cycle's day."""
+
+    code = "payout_invalid"

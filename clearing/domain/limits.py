@@ -28,6 +28,13 @@ OPERATORS_MAX = 1_000
 REVENUE_LINES_MAX = 10_000_000
 # Operator ids as the parking catalogue bounds them; transit operator ids follow the same rule.
 OPERATOR_ID_MAX_CHARS = 64
+# Settlement files (ISO 20022 pain.001): its ids are Max35Text, its names and remittance lines
+# Max140Text; one payment per operator a cycle pays, so no more payments than operators.
+PAYMENT_ID_MAX_CHARS = 35
+PARTY_NAME_MAX_CHARS = 140
+PAYOUTS_MAX = OPERATORS_MAX
+# A cycle's sequence number in its message id: six digits, over 2,700 years of daily cycles.
+CYCLE_SEQ_MAX = 999_999
 # A movement's reference is a ledger transfer id (or a hold id), bounded by the ledger.
 REFERENCE_MAX_CHARS = ledger_limits.TRANSFER_ID_MAX_CHARS
 # One movement's amount: the ledger's largest top-up, debit, hold or balance (a closed account
