@@ -301,6 +301,12 @@ def test_a_file_above_the_byte_bound_is_refused_before_parsing(
         read_statement_csv(b" " * 101, account_id="A", statement_date=DAY)
 
 
+def test_more_camt053_entries_than_the_bound_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "STATEMENT_ENTRIES_MAX", 4)
+    with pytest.raises(StatementTooLarge):
+        read_camt053(fixture("camt053-v08-payouts-confirmed.xml"))
+
+
 def test_xml_nested_beyond_the_bound_is_refused() -> None:
     depth = limits.STATEMENT_XML_DEPTH_MAX
     data = (
