@@ -25,6 +25,7 @@ from clearing.domain.statements import (
     InvalidStatement,
     StatementEntry,
     StatementTooLarge,
+    parse_date,
     parse_vnd,
 )
 
@@ -219,25 +220,33 @@ def _entry(
     entry_reference: str | None,
 ) -> StatementEntry:
     end_to_end_id = None if tx is None else xml.text(tx, "Refs", "EndToEndId")
-    # The other party of a debit is its creditor; of a credit, its debtor.
-    party, account = ("Cdtr", "CdtrAcct") if direction is Direction.DEBIT else ("Dbtr", "DbtrAcct")
-    related = None if tx is None else xml.optional(tx, "RltdPties")
+    own_reference = None if tx is None else xml.text(tx, "Refs", "AcctSvcrRef")
+    name, account = _counterparty(xml, tx, direction)
     return StatementEntry(
         booking_date=booked,
         amount_vnd=amount_vnd,
         direction=direction,
         end_to_end_id=None if end_to_end_id == NOT_PROVIDED else end_to_end_id,
-        bank_reference=(None if tx is None else xml.text(tx, "Refs", "AcctSvcrRef"))
-        or entry_reference,
-        counterparty_name=None
-        if related is None
-        # 001.02 names the party directly; 001.08 and later wrap it in Pty.
-        else xml.text(related, party, "Nm") or xml.text(related, party, "Pty", "Nm"),
-        counterparty_account=None
-        if related is None
-        else xml.text(related, account, "Id", "IBAN")
-        or xml.text(related, account, "Id", "Othr", "Id"),
+        bank_reference=own_reference or entry_reference,
+        counterparty_name=name,
+        counterparty_account=account,
     )
+
+
+def _counterparty(
+    xml: _Reader, tx: etree._Element | None, direction: Direction
+) -> tuple[str | None, str | None]:
+    """The other party's name and account: of a debit its creditor, of a credit its debtor."""
+    related = None if tx is None else xml.optional(tx, "RltdPties")
+    if related is None:
+        return None, None
+    party, account = ("Cdtr", "CdtrAcct") if direction is Direction.DEBIT else ("Dbtr", "DbtrAcct")
+    # 001.02 names the party directly; 001.08 and later wrap it in Pty.
+    name = xml.text(related, party, "Nm") or xml.text(related, party, "Pty", "Nm")
+    number = xml.text(related, account, "Id", "IBAN") or xml.text(
+        related, account, "Id", "Othr", "Id"
+    )
+    return name, number
 
 
 def _transaction_amount(xml: _Reader, tx: etree._Element) -> int:
@@ -273,8 +282,6 @@ def _direction(xml: _Reader, parent: etree._Element) -> Direction:
 def _date(xml: _Reader, parent: etree._Element) -> date:
     text = xml.text(parent, "Dt") or (xml.text(parent, "DtTm") or "")[:10]
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidStatement(
-            f"a date is YYYY-MM-DD: {text[:20]!r}", line=parent.sourceline
-        ) from None
+        return parse_date(text)
+    except InvalidStatement as error:
+        raise error.at_line(parent.sourceline) from None

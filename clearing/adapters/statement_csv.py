@@ -23,6 +23,7 @@ from clearing.domain.statements import (
     InvalidStatement,
     StatementEntry,
     StatementTooLarge,
+    parse_date,
     parse_vnd,
 )
 
@@ -89,9 +90,9 @@ def _entry(line: str) -> StatementEntry:
         field.strip() for field in fields
     )
     try:
-        booking_date = date.fromisoformat(booking)
-    except ValueError:
-        raise InvalidStatement(f"booking_date is YYYY-MM-DD: {booking[:20]!r}") from None
+        booking_date = parse_date(booking)
+    except InvalidStatement as error:
+        raise InvalidStatement(f"booking_date: {error}") from None
     try:
         parsed_direction = Direction(direction)
     except ValueError:

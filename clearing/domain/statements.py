@@ -145,9 +145,10 @@ def match_payouts(payouts: Iterable[ExpectedPayout], statement: BankStatement) -
     """Matches the payouts a cycle instructed against a statement's booked entries.
 
     A payout is confirmed by a debit of its end-to-end id and its exact amount. A payout
-    whose id appears only with another amount or as a credit (a returned transfer, say) is
-    different, reported with the first such entry. A payout whose id is not on the statement
-    is missing. Payouts keep their given order in the report; entries keep the statement's.
+    whose id is booked only with another amount is different, and so is one with any credit
+    under its id (the transfer came back), reported with that entry. A payout whose id is not
+    on the statement is missing. Payouts keep their given order in the report; entries keep
+    the statement's.
     """
     wanted = list(payouts)
     if len(wanted) > limits.PAYOUTS_MAX:
@@ -164,21 +165,14 @@ def match_payouts(payouts: Iterable[ExpectedPayout], statement: BankStatement) -
     different: list[PayoutDifference] = []
     for payout in wanted:
         candidates = entries_by_id.get(payout.end_to_end_id, [])
-        exact = [
-            index
-            for index in candidates
-            if statement.entries[index].direction is Direction.DEBIT
-            and statement.entries[index].amount_vnd == payout.amount_vnd
-        ]
-        if exact:
-            used.add(exact[0])
-            confirmed.append((payout, statement.entries[exact[0]]))
-        elif candidates:
-            used.add(candidates[0])
-            entry = statement.entries[candidates[0]]
-            different.append(PayoutDifference(payout, entry, _difference(payout, entry)))
-        else:
+        outcome, taken = _outcome(payout, candidates, statement.entries)
+        used.update(taken)
+        if isinstance(outcome, PayoutDifference):
+            different.append(outcome)
+        elif outcome is None:
             missing.append(payout)
+        else:
+            confirmed.append((payout, outcome))
     unexpected = tuple(entry for index, entry in enumerate(statement.entries) if index not in used)
     return PayoutReport(tuple(confirmed), tuple(missing), tuple(different), unexpected)
 
@@ -191,13 +185,27 @@ def _entries_by_id(entries: tuple[StatementEntry, ...]) -> dict[str, list[int]]:
     return found
 
 
-def _difference(payout: ExpectedPayout, entry: StatementEntry) -> str:
-    reasons = []
-    if entry.direction is not Direction.DEBIT:
-        reasons.append("booked as a credit, not a debit")
-    if entry.amount_vnd != payout.amount_vnd:
-        reasons.append(f"booked {entry.amount_vnd} VND, instructed {payout.amount_vnd} VND")
-    return "; ".join(reasons)
+def _outcome(
+    payout: ExpectedPayout, candidates: list[int], entries: tuple[StatementEntry, ...]
+) -> tuple[StatementEntry | PayoutDifference | None, list[int]]:
+    """The entry confirming `payout`, or how it differs, or None when it is missing; and the
+    indexes of the entries this takes."""
+    debits = [index for index in candidates if entries[index].direction is Direction.DEBIT]
+    credits = [index for index in candidates if entries[index].direction is Direction.CREDIT]
+    exact = [index for index in debits if entries[index].amount_vnd == payout.amount_vnd]
+    if credits:
+        # Money came back under the payout's id (a return, or a reversal of the booking): the
+        # operator was not paid, whatever debit came before it.
+        returned = entries[credits[0]]
+        reason = f"returned: a credit of {returned.amount_vnd} VND under its id"
+        return PayoutDifference(payout, returned, reason), exact[:1] + credits[:1]
+    if exact:
+        return entries[exact[0]], exact[:1]
+    if debits:
+        booked = entries[debits[0]]
+        reason = f"booked {booked.amount_vnd} VND, instructed {payout.amount_vnd} VND"
+        return PayoutDifference(payout, booked, reason), debits[:1]
+    return None, []
 
 
 # ISO 20022 amounts: at most 18 digits in all, at most 5 after the point.
@@ -220,6 +228,20 @@ def parse_vnd(text: str) -> int:
     if amount_vnd > limits.AMOUNT_MAX_VND:
         raise InvalidStatement(f"an amount above {limits.AMOUNT_MAX_VND} VND: {text!r}")
     return amount_vnd
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(text: str) -> date:
+    """Reads a date written `YYYY-MM-DD`, and nothing else `date.fromisoformat` would take
+    (week dates, the basic format)."""
+    if _DATE.fullmatch(text) is None:
+        raise InvalidStatement(f"a date is YYYY-MM-DD: {text[:20]!r}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidStatement(f"no such date: {text!r}") from None
 
 
 def _check_text(value: str | None, what: str, most: int) -> None:

@@ -136,9 +136,26 @@ def test_a_payout_booked_as_a_credit_is_different_not_confirmed() -> None:
     report = match_payouts(
         PAYOUTS[:1], statement(entry(PAYOUTS[0].end_to_end_id, 125_000_000, Direction.CREDIT))
     )
-    assert report.different[0].reason == "booked as a credit, not a debit"
+    assert report.different[0].reason == "returned: a credit of 125000000 VND under its id"
     assert not report.confirmed
     assert not report.unexpected
+
+
+def test_a_payout_booked_then_returned_is_different_not_confirmed() -> None:
+    paid = entry(PAYOUTS[0].end_to_end_id, 125_000_000)
+    returned = entry(PAYOUTS[0].end_to_end_id, 125_000_000, Direction.CREDIT)
+    report = match_payouts(PAYOUTS[:1], statement(paid, returned))
+    assert not report.all_confirmed
+    assert report.different[0].entry == returned
+    assert report.unexpected == ()
+
+
+def test_entries_of_other_ids_or_no_id_are_unexpected() -> None:
+    stray = entry("TL-19990101-nobody", 5)
+    anonymous = entry(None, 7)
+    report = match_payouts(PAYOUTS[:1], statement(stray, anonymous))
+    assert report.missing == PAYOUTS[:1]
+    assert report.unexpected == (stray, anonymous)
 
 
 def test_a_second_booking_of_a_confirmed_payout_is_unexpected() -> None:
@@ -218,6 +235,14 @@ def test_a_fractional_dong_is_refused(text: str) -> None:
 def test_an_amount_that_is_not_plain_digits_is_refused(text: str) -> None:
     with pytest.raises(InvalidStatement):
         parse_vnd(text)
+
+
+def test_a_camt053_date_not_written_yyyy_mm_dd_is_refused() -> None:
+    data = fixture("camt053-v08-payouts-confirmed.xml").replace(
+        b"<BookgDt><Dt>2026-12-05</Dt>", b"<BookgDt><Dt>20261205</Dt>", 1
+    )
+    with pytest.raises(InvalidStatement, match="YYYY-MM-DD"):
+        read_camt053(data)
 
 
 def test_a_fractional_dong_in_a_camt053_names_its_line() -> None:
@@ -366,6 +391,8 @@ def test_a_csv_statement_confirms_the_same_payouts() -> None:
     ("bad_row", "error", "words"),
     [
         ("2026-13-05,E1,1000,DBIT,,,", InvalidStatement, "booking_date"),
+        ("2026-W49-6,E1,1000,DBIT,,,", InvalidStatement, "booking_date"),
+        ("20261205,E1,1000,DBIT,,,", InvalidStatement, "booking_date"),
         ("2026-12-05,E1,1000.5,DBIT,,,", FractionalDong, "minor unit"),
         ("2026-12-05,E1,-1000,DBIT,,,", InvalidStatement, "amount"),
         ("2026-12-05,E1,1000,DEBIT,,,", InvalidStatement, "direction"),
