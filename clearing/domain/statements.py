@@ -153,11 +153,11 @@ def match_payouts(payouts: Iterable[ExpectedPayout], statement: BankStatement) -
     wanted = list(payouts)
     if len(wanted) > limits.PAYOUTS_MAX:
         raise StatementTooLarge(f"{len(wanted)} payouts, at most {limits.PAYOUTS_MAX}")
-    by_id: dict[str, ExpectedPayout] = {}
+    seen: set[str] = set()
     for payout in wanted:
-        if payout.end_to_end_id in by_id:
+        if payout.end_to_end_id in seen:
             raise DuplicatePayout(payout.end_to_end_id)
-        by_id[payout.end_to_end_id] = payout
+        seen.add(payout.end_to_end_id)
     entries_by_id: Mapping[str, list[int]] = _entries_by_id(statement.entries)
     used: set[int] = set()
     confirmed: list[tuple[ExpectedPayout, StatementEntry]] = []

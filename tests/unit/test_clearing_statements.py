@@ -190,6 +190,45 @@ def test_more_payouts_than_the_bound_are_refused() -> None:
         match_payouts(many, statement())
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    amounts=st.lists(st.integers(min_value=1, max_value=10**6), max_size=12),
+    bookings=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=14),
+            st.integers(min_value=1, max_value=10**6),
+            st.sampled_from(Direction),
+        ),
+        max_size=20,
+    ),
+)
+def test_every_payout_has_one_outcome_and_every_entry_at_most_one_payout(
+    amounts: list[int], bookings: list[tuple[int, int, Direction]]
+) -> None:
+    payouts = [ExpectedPayout(f"E{n}", f"op{n}", amount) for n, amount in enumerate(amounts)]
+    # Ids E0..E14: some are payouts', some are not; amounts are a payout's own or random.
+    booked = [
+        entry(f"E{n}", amounts[n] if n < len(amounts) and amount % 2 else amount, direction)
+        for n, amount, direction in bookings
+    ]
+    report = match_payouts(payouts, statement(*booked))
+    outcomes = (
+        [payout for payout, _ in report.confirmed]
+        + list(report.missing)
+        + [difference.payout for difference in report.different]
+    )
+    assert sorted(outcomes, key=payouts.index) == payouts
+    taken = [matched for _, matched in report.confirmed] + [d.entry for d in report.different]
+    assert len(taken) + len(report.unexpected) <= len(booked)
+    for payout, matched in report.confirmed:
+        assert (matched.end_to_end_id, matched.amount_vnd) == (
+            payout.end_to_end_id,
+            payout.amount_vnd,
+        )
+        assert matched.direction is Direction.DEBIT
+    assert report.all_confirmed == (len(report.confirmed) == len(payouts))
+
+
 @pytest.mark.parametrize(
     "bad",
     [
