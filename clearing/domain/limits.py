@@ -43,6 +43,24 @@ MOVEMENT_MAX_VND = max(
     ledger_limits.TOP_UP_MAX_VND, ledger_limits.TRANSFER_MAX_VND, ledger_limits.BALANCE_MAX_VND
 )
 
+# A bank statement (camt.053 or its CSV fallback) is untrusted input read whole into memory:
+# the payouts account books at most a few thousand transfers a day, so 20 MiB and 100,000 entries
+# are far above a real day and still refuse a runaway file before it is parsed.
+STATEMENT_BYTES_MAX = 20 * 1024 * 1024
+STATEMENT_ENTRIES_MAX = 100_000
+# XML nesting of a camt.053 is about a dozen levels; anything far deeper is an attack on the parser.
+STATEMENT_XML_DEPTH_MAX = 64
+# One line of the CSV fallback: seven short fields.
+STATEMENT_CSV_LINE_MAX_CHARS = 1_024
+# ISO 20022 text types: Max35Text for ids and references, Max140Text for names, and an account
+# number (IBAN or a bank's own, `Othr/Id`) of at most 34.
+END_TO_END_ID_MAX_CHARS = 35
+BANK_REFERENCE_MAX_CHARS = 35
+COUNTERPARTY_NAME_MAX_CHARS = 140
+ACCOUNT_ID_MAX_CHARS = 34
+# Payouts one statement is matched against: one per operator, at most, in a cycle.
+PAYOUTS_MAX = OPERATORS_MAX
+
 # A pass is apportioned over its rides in the first cycle after its validity ends plus this
 # grace: taps reach the backend late (validators upload when they can, and a metro hold waits
 # up to 3 days for its exit), so rides made while the pass was valid are counted first.
