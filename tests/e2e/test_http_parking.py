@@ -228,3 +228,49 @@ def test_a_validator_token_does_nothing_in_parking(
     device_token = container.tokens.issue_device_token(77, label="a gate")
     validator = {"Authorization": f"Bearer {device_token}"}
     assert client.get(f"/v1/parking/lots/{lot}", headers=validator).status_code == 403
+
+
+def test_a_rider_sees_and_ends_only_its_own_sessions(client: TestClient, lot: str) -> None:
+    _, _, owner = funded_rider(client)
+    _, _, stranger = funded_rider(client)
+    session = client.post("/v1/parking/sessions", json=start_body("a"), headers=owner).json()
+    path = f"/v1/parking/sessions/{session['session_id']}"
+
+    read = client.get(path, headers=stranger)
+    ended = client.post(f"{path}/end", json={"end_id": "e"}, headers=stranger)
+    record = client.get(f"/v1/parking/records/{session['session_id']}", headers=stranger)
+
+    assert (read.status_code, read.json()["code"]) == (404, "session_not_found")
+    assert (ended.status_code, ended.json()["code"]) == (404, "session_not_found")
+    assert record.status_code == 404
+    assert client.get(path, headers=owner).json()["state"] == "open"
+
+
+def test_a_rider_may_not_backdate_a_start_or_an_end(client: TestClient, lot: str) -> None:
+    _, _, rider = funded_rider(client)
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    start = client.post(
+        "/v1/parking/sessions", json=start_body("a", started_at=an_hour_ago), headers=rider
+    )
+    assert (start.status_code, start.json()["code"]) == (422, "action_time_out_of_range")
+    session = client.post("/v1/parking/sessions", json=start_body("b"), headers=rider).json()
+    end = client.post(
+        f"/v1/parking/sessions/{session['session_id']}/end",
+        json={"end_id": "e", "ended_at": an_hour_ago},
+        headers=rider,
+    )
+    assert (end.status_code, end.json()["code"]) == (422, "action_time_out_of_range")
+
+
+def test_an_attendant_may_not_date_an_action_beyond_the_offline_limit(
+    client: TestClient, lot: str
+) -> None:
+    account_id, _, _ = funded_rider(client)
+    attendant = token(client, "operator")
+    a_day_ago = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    body = start_body("h-1", account_id=account_id, started_at=a_day_ago)
+
+    refused = client.post("/v1/parking/sessions", json=body, headers=attendant)
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "action_time_out_of_range")
+    assert balances(client, account_id) == (FUNDS_VND, 0)
