@@ -22,8 +22,9 @@ from clearing.domain.errors import CutOffBeyondHead, InvalidAmount, Unclassified
 from clearing.domain.movements import MONEY_EVENTS, ledger_entry, movement_of
 from ticketing.shared.domain.invariants import require
 
-# Notifications read in one query: a section of money events is a few hundred kilobytes.
-LEDGER_SECTION_MAX = 1_000
+# Notifications read in one query: the notification log's own section size (eventsourcing
+# refuses more), a few hundred kilobytes of money events.
+LEDGER_SECTION_MAX = 500
 MONEY_TOPICS = tuple(sorted(get_topic(cls) for cls in MONEY_EVENTS))
 
 

@@ -24,7 +24,7 @@ So the lines and the suspense of a cycle add up, exactly, to its revenue movemen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -56,6 +56,31 @@ class JourneySource(Protocol):
 
 class AggregateSource(Protocol):
     def read_or_none(self, aggregate_id: UUID) -> Any: ...
+
+
+# The operator id on the parking aggregate a parking movement names; None when not found.
+ParkingOperatorOf = Callable[[Origin, UUID], "str | None"]
+
+PARKING_TYPES: Mapping[Origin, type[Any]] = {
+    Origin.PARKING_SESSION: ParkingSession,
+    Origin.PARKING_RECORD: ParkingDetailRecord,
+    Origin.PARKING_RESERVATION: Reservation,
+}
+PARKING_ORIGINS = frozenset(PARKING_TYPES)
+
+
+def parking_store_operators(store: AggregateSource) -> ParkingOperatorOf:
+    """Operators from the parking store: the session's (a start, an extension, the rest), the
+    detail record's (a credit) or the reservation's (its hold), each carrying `operator_id`."""
+
+    def operator_of(origin: Origin, aggregate_id: UUID) -> str | None:
+        found = store.read_or_none(aggregate_id)
+        if not isinstance(found, PARKING_TYPES[origin]):
+            return None
+        operator_id: str = found.operator_id
+        return operator_id
+
+    return operator_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +133,7 @@ class RevenueAttribution:
 
     operators: OperatorMap
     journeys: JourneySource
-    parking: AggregateSource
+    parking_operator_of: ParkingOperatorOf
     standalone_fare: StandaloneFare | None = None
 
     def revenue_lines(self, movements: Iterable[ClassifiedMovement]) -> Iterator[Line]:
@@ -165,21 +190,16 @@ class RevenueAttribution:
     def _parking(
         self, item: ClassifiedMovement, classification: Classification, revenue_vnd: int
     ) -> list[Line]:
-        found = self.parking.read_or_none(UUID(hex=classification.origin_id))
-        expected = {
-            Origin.PARKING_SESSION: ParkingSession,
-            Origin.PARKING_RECORD: ParkingDetailRecord,
-            Origin.PARKING_RESERVATION: Reservation,
-        }.get(classification.origin)
-        if expected is None:
-            reason = f"no attribution for {classification.origin} revenue"
+        origin = classification.origin
+        if origin not in PARKING_ORIGINS:
+            return [self._suspense(item, revenue_vnd, f"no attribution for {origin} revenue")]
+        found = self.parking_operator_of(origin, UUID(hex=classification.origin_id))
+        if found is None:
+            reason = f"{origin.replace('_', ' ')} not found"
             return [self._suspense(item, revenue_vnd, reason)]
-        if not isinstance(found, expected):
-            reason = f"{classification.origin.replace('_', ' ')} not found"
-            return [self._suspense(item, revenue_vnd, reason)]
-        operator_id = self.operators.parking_operator(found.operator_id)
+        operator_id = self.operators.parking_operator(found)
         if operator_id is None:
-            reason = f"parking operator {found.operator_id!r} is not in the operator map"
+            reason = f"parking operator {found!r} is not in the operator map"
             return [self._suspense(item, revenue_vnd, reason)]
         return [self._line(item, classification, operator_id, revenue_vnd)]
 
