@@ -19,8 +19,8 @@ from eventsourcing.utils import get_topic
 
 from clearing.domain.classification import Classification, Movement, classify
 from clearing.domain.errors import CutOffBeyondHead, InvalidAmount, UnclassifiedMovement
-from clearing.domain.movements import MONEY_EVENTS, ledger_entry, movement_of
-from ticketing.shared.domain.invariants import require
+from clearing.domain.movements import MONEY_EVENTS, LedgerEntry, ledger_entry, movement_of
+from ticketing.shared.domain.invariants import InvariantViolated, require
 
 # Notifications read in one query: the notification log's own section size (eventsourcing
 # refuses more), a few hundred kilobytes of money events.
@@ -63,12 +63,17 @@ def ledger_movements(
         for notification in notifications:
             require(start < notification.id <= cut_off, "notifications come in id order")
             start = notification.id
-            entry = ledger_entry(notification.id, ledger.mapper.to_domain_event(notification))
-            require(entry is not None, "a money topic decodes to a money event")
-            assert entry is not None  # for mypy: require() above has checked it
-            yield _classified(notification.id, movement_of(entry))
+            event = ledger.mapper.to_domain_event(notification)
+            yield _classified(notification.id, movement_of(_money_entry(notification.id, event)))
         if len(notifications) < section_max:
             return
+
+
+def _money_entry(notification_id: int, event: object) -> LedgerEntry:
+    entry = ledger_entry(notification_id, event)
+    if entry is None:
+        raise InvariantViolated("a notification of a money topic decodes to a money event")
+    return entry
 
 
 def _classified(notification_id: int, movement: Movement) -> ClassifiedMovement:
