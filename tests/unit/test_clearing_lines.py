@@ -158,6 +158,24 @@ def test_the_parking_fee_goes_to_the_session_operator_and_its_credit_reverses_it
     }
 
 
+def test_a_late_cancellation_fee_goes_to_the_reservation_operator(world: ParkingWorld) -> None:
+    booked = world.book(start_in_hours=2).reservation
+    world.clock.advance(61 * 60)
+    cancelled = world.parking.reservations.cancel(booked.reservation_id, "cancel-1")
+
+    lines = list(
+        attribution(world).revenue_lines(ledger_movements(world.container.ledger, 0, head(world)))
+    )
+
+    [line] = [x for x in lines if isinstance(x, OperatorLine)]
+    assert (line.operator_id, line.origin, line.amount_vnd) == (
+        OPERATOR,
+        Origin.PARKING_RESERVATION,
+        cancelled.fee_vnd,
+    )
+    assert cancelled.fee_vnd > 0
+
+
 def test_a_cut_off_leaves_a_later_event_for_the_next_cycle_whatever_its_clock(
     world: ParkingWorld,
 ) -> None:
