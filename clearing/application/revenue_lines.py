@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -45,6 +46,21 @@ from ticketing.journeys.domain.leg import Leg
 
 PASS_NOT_BUILT = "pass apportionment not built"  # noqa: S105 (a reason, not a password)
 PURSE_NOT_FROM_LEDGER = "purse payments are attributed from the journeys, not the ledger"
+
+
+class SuspenseCode(StrEnum):
+    """Why a movement is in suspense: stable, for files, dashboards and the next cycle."""
+
+    UNCLASSIFIED = "unclassified"  # the money map has no place for it (`suspense_reason`)
+    PASS_NOT_BUILT = "pass_not_built"  # noqa: S105 (a code, not a password)
+    PURSE_NOT_FROM_LEDGER = "purse_not_from_ledger"
+    JOURNEY_NOT_FOUND = "journey_not_found"
+    NETWORK_WITHOUT_OPERATOR = "network_without_operator"
+    PARKING_NOT_FOUND = "parking_not_found"
+    PARKING_OPERATOR_UNKNOWN = "parking_operator_unknown"
+    NO_ATTRIBUTION = "no_attribution"  # a revenue origin no rule here attributes
+    NOT_SPLIT = "not_split"  # the split itself was refused (a `ClearingError`)
+
 
 # What a leg alone would have cost its rider; None when it cannot be priced alone.
 StandaloneFare = Callable[[Journey, Leg], "int | None"]
@@ -105,6 +121,7 @@ class SuspenseLine:
     reference: str
     amount_vnd: int
     revenue_vnd: int
+    code: SuspenseCode
     reason: str
 
 
@@ -144,39 +161,47 @@ class RevenueAttribution:
     def lines_of(self, item: ClassifiedMovement) -> list[Line]:
         classification = item.classification
         if classification is None:
-            return [self._suspense(item, 0, item.suspense_reason)]
+            return [self._suspense(item, 0, SuspenseCode.UNCLASSIFIED, item.suspense_reason)]
         revenue_vnd = classification.revenue_sign * item.movement.amount_vnd
         if classification.category is Category.PASS_SALE:
-            return [self._suspense(item, 0, PASS_NOT_BUILT)]
+            return [self._suspense(item, 0, SuspenseCode.PASS_NOT_BUILT, PASS_NOT_BUILT)]
         if classification.revenue_sign == 0:
             return []  # top-ups, holds, purse loads, payouts: nobody's revenue
         try:
             if classification.origin is Origin.JOURNEY:
                 return self._journey(item, classification, revenue_vnd)
             if classification.origin is Origin.TAP:
-                return [self._suspense(item, revenue_vnd, PURSE_NOT_FROM_LEDGER)]
+                code = SuspenseCode.PURSE_NOT_FROM_LEDGER
+                return [self._suspense(item, revenue_vnd, code, PURSE_NOT_FROM_LEDGER)]
             return self._parking(item, classification, revenue_vnd)
         except ClearingError as error:
-            return [self._suspense(item, revenue_vnd, str(error))]
+            return [self._suspense(item, revenue_vnd, SuspenseCode.NOT_SPLIT, str(error))]
 
     def _journey(
         self, item: ClassifiedMovement, classification: Classification, revenue_vnd: int
     ) -> list[Line]:
         journey = self.journeys.get_journey(UUID(hex=classification.origin_id))
         if journey is None or not journey.legs:
-            return [self._suspense(item, revenue_vnd, "journey not found")]
+            code = SuspenseCode.JOURNEY_NOT_FOUND
+            return [self._suspense(item, revenue_vnd, code, "journey not found")]
         parts = []
         for leg in journey.legs:
             operator_id = self.operators.operator_of_network(leg.network_id)
             if operator_id is None:
                 reason = f"network {leg.network_id!r} has no operator"
-                return [self._suspense(item, revenue_vnd, reason)]
+                code = SuspenseCode.NETWORK_WITHOUT_OPERATOR
+                return [self._suspense(item, revenue_vnd, code, reason)]
             parts.append(Part(operator_id, 0))
         weights = self._weights(journey)
         if weights is not None:
             parts = [Part(p.operator_id, w) for p, w in zip(parts, weights, strict=True)]
-        shares = apportion_journey(revenue_vnd, parts)
-        return [self._line(item, classification, s.operator_id, s.amount_vnd) for s in shares]
+        # One line per operator of the movement: legs on two networks of one operator add up.
+        by_operator: dict[str, int] = {}
+        for share in apportion_journey(revenue_vnd, parts):
+            by_operator[share.operator_id] = (
+                by_operator.get(share.operator_id, 0) + share.amount_vnd
+            )
+        return [self._line(item, classification, o, vnd) for o, vnd in by_operator.items()]
 
     def _weights(self, journey: Journey) -> list[int] | None:
         """Each leg's standalone fare, or None (equal shares) when any leg has none."""
@@ -192,15 +217,17 @@ class RevenueAttribution:
     ) -> list[Line]:
         origin = classification.origin
         if origin not in PARKING_ORIGINS:
-            return [self._suspense(item, revenue_vnd, f"no attribution for {origin} revenue")]
+            reason = f"no attribution for {origin} revenue"
+            return [self._suspense(item, revenue_vnd, SuspenseCode.NO_ATTRIBUTION, reason)]
         found = self.parking_operator_of(origin, UUID(hex=classification.origin_id))
         if found is None:
             reason = f"{origin.replace('_', ' ')} not found"
-            return [self._suspense(item, revenue_vnd, reason)]
+            return [self._suspense(item, revenue_vnd, SuspenseCode.PARKING_NOT_FOUND, reason)]
         operator_id = self.operators.parking_operator(found)
         if operator_id is None:
             reason = f"parking operator {found!r} is not in the operator map"
-            return [self._suspense(item, revenue_vnd, reason)]
+            code = SuspenseCode.PARKING_OPERATOR_UNKNOWN
+            return [self._suspense(item, revenue_vnd, code, reason)]
         return [self._line(item, classification, operator_id, revenue_vnd)]
 
     @staticmethod
@@ -217,8 +244,10 @@ class RevenueAttribution:
         )
 
     @staticmethod
-    def _suspense(item: ClassifiedMovement, revenue_vnd: int, reason: str) -> SuspenseLine:
+    def _suspense(
+        item: ClassifiedMovement, revenue_vnd: int, code: SuspenseCode, reason: str
+    ) -> SuspenseLine:
         movement = item.movement
         return SuspenseLine(
-            item.notification_id, movement.reference, movement.amount_vnd, revenue_vnd, reason
+            item.notification_id, movement.reference, movement.amount_vnd, revenue_vnd, code, reason
         )

@@ -23,6 +23,7 @@ from clearing.application.revenue_lines import (
     Line,
     OperatorLine,
     RevenueAttribution,
+    SuspenseCode,
     SuspenseLine,
     fare_engine_standalone,
     parking_store_operators,
@@ -132,6 +133,7 @@ def test_a_day_of_journeys_and_parking_is_revenue_of_each_operator(world: Parkin
     assert [(s.reference, s.revenue_vnd, s.amount_vnd) for s in suspense] == [
         ("mystery-1", 0, 1_000)
     ]
+    assert suspense[0].code is SuspenseCode.UNCLASSIFIED
     assert "no writer" in suspense[0].reason
     top_ups = [m for m in movements if m.classification and m.classification.category == "top_up"]
     assert [m.movement.reference for m in top_ups] == [f"top-up:pay-{world.account_id.hex}"]
@@ -225,11 +227,25 @@ def test_a_journey_not_found_or_a_network_without_operator_is_suspense() -> None
         *engine.lines_of(item(MovementKind.DEBITED, f"pass:{uuid4().hex}", 200_000)),
         *engine.lines_of(item(MovementKind.DEBITED, f"parking:{uuid4().hex}:rest", 7_000)),
     ]
-    assert [(x.revenue_vnd, x.reason) for x in lines if isinstance(x, SuspenseLine)] == [
-        (9_000, "journey not found"),
-        (8_000, "network 'tram_1' has no operator"),
-        (0, PASS_NOT_BUILT),
-        (7_000, "parking session not found"),
+    assert [(x.revenue_vnd, x.code, x.reason) for x in lines if isinstance(x, SuspenseLine)] == [
+        (9_000, SuspenseCode.JOURNEY_NOT_FOUND, "journey not found"),
+        (8_000, SuspenseCode.NETWORK_WITHOUT_OPERATOR, "network 'tram_1' has no operator"),
+        (0, SuspenseCode.PASS_NOT_BUILT, PASS_NOT_BUILT),
+        (7_000, SuspenseCode.PARKING_NOT_FOUND, "parking session not found"),
+    ]
+
+
+def test_legs_of_one_operator_make_one_line_and_equal_shares_without_fares() -> None:
+    journey_id = uuid4()
+    journeys = FakeJourneys({journey_id: journey_on("bus_8k", "metro_2a", "bus_10k")})
+    engine = RevenueAttribution(OPERATORS, journeys, lambda *_: None)
+
+    lines = engine.lines_of(item(MovementKind.DEBITED, f"journey:{journey_id.hex}:leg:2", 10_000))
+
+    # Equal thirds: 3,334 (the first leg takes the dong left), 3,333, 3,333.
+    assert [(x.operator_id, x.amount_vnd) for x in lines if isinstance(x, OperatorLine)] == [
+        (BUS, 3_334 + 3_333),
+        (METRO, 3_333),
     ]
 
 
@@ -237,6 +253,7 @@ def test_a_parking_operator_outside_the_map_is_suspense() -> None:
     engine = RevenueAttribution(OPERATORS, FakeJourneys({}), lambda *_: "someone-else")
     [line] = engine.lines_of(item(MovementKind.DEBITED, f"parking:{uuid4().hex}:rest", 7_000))
     assert isinstance(line, SuspenseLine)
+    assert line.code is SuspenseCode.PARKING_OPERATOR_UNKNOWN
     assert line.reason == "parking operator 'someone-else' is not in the operator map"
 
 
@@ -354,7 +371,9 @@ def test_lines_and_suspense_add_up_to_the_revenue_movements_exactly(
     assert attributed + carved_out == revenue
     # Nothing unclassified is ever revenue, and every line's operator is in the map.
     assert all(
-        x.revenue_vnd == 0 for x in lines if isinstance(x, SuspenseLine) and "writer" in x.reason
+        x.revenue_vnd == 0
+        for x in lines
+        if isinstance(x, SuspenseLine) and x.code is SuspenseCode.UNCLASSIFIED
     )
     assert {x.operator_id for x in lines if isinstance(x, OperatorLine)} <= set(OPERATORS.operators)
     assert all(x.category is not Category.TOP_UP for x in lines if isinstance(x, OperatorLine))
