@@ -4,6 +4,7 @@ on the product's applications over SQLite; then the same sums on random movement
 
 from __future__ import annotations
 
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import clearing
 from clearing.adapters.operator_files import load_packaged, parse_operator_file
 from clearing.application.ledger_movements import ClassifiedMovement, ledger_movements
 from clearing.application.revenue_lines import (
@@ -40,6 +42,7 @@ from parking.domain.session import EndedBy
 from tests.builders.journeys import BUS_01, GATE_IN_01, GATE_IN_09, GATE_OUT_12, register_validators
 from tests.builders.parking import MORNING, OPERATOR, ParkingWorld, parking_world
 from ticketing.accounts.domain.commands import Debit, TopUp
+from ticketing.fares.loader import HANOI_FEED_DIR
 from ticketing.taps.application.ingestion import QrTap
 
 OPERATORS = load_packaged()
@@ -258,8 +261,6 @@ def test_a_parking_operator_outside_the_map_is_suspense() -> None:
 
 
 def test_the_hanoi_map_gives_every_feed_network_an_operator() -> None:
-    from ticketing.fares.loader import HANOI_FEED_DIR
-
     networks = (HANOI_FEED_DIR / "networks.txt").read_text().splitlines()[1:]
     for row in networks:
         network_id = row.split(",")[0]
@@ -267,6 +268,14 @@ def test_the_hanoi_map_gives_every_feed_network_an_operator() -> None:
         assert OPERATORS.operator_of_network(network_id) == expected
     assert OPERATORS.parking_operator(OPERATOR) == OPERATOR
     assert OPERATORS.parking_operator(METRO) is None
+
+
+def test_package_data_ships_every_operator_file() -> None:
+    root = Path(clearing.__file__).parent
+    config = tomllib.loads((root.parent / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["clearing"]
+    shipped = {path for pattern in patterns for path in root.glob(pattern)}
+    assert shipped == set((root / "operators").glob("*")) != set()
 
 
 @pytest.mark.parametrize(
