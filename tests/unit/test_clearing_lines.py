@@ -40,8 +40,8 @@ from clearing.domain.errors import (
 from clearing.domain.operators import InvalidOperatorMap
 from parking.domain.session import EndedBy
 from tests.builders.journeys import BUS_01, GATE_IN_01, GATE_IN_09, GATE_OUT_12, register_validators
-from tests.builders.parking import MORNING, OPERATOR, ParkingWorld, parking_world
-from ticketing.accounts.domain.commands import Debit, TopUp
+from tests.builders.parking import BALANCE_VND, MORNING, OPERATOR, ParkingWorld, parking_world
+from ticketing.accounts.domain.commands import Debit, PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.fares.loader import HANOI_FEED_DIR
 from ticketing.taps.application.ingestion import QrTap
 
@@ -218,6 +218,38 @@ def test_small_sections_read_the_same_movements_in_the_same_order(world: Parking
     small = list(ledger_movements(world.container.ledger, 0, head(world), section_max=2))
     assert small == whole
     assert len(whole) > 4
+
+
+def test_holds_move_no_revenue_a_posted_hold_moves_what_was_posted_and_a_close_pays_out(
+    world: ParkingWorld,
+) -> None:
+    ledger = world.container.ledger
+    hold_id = f"parking:{uuid4().hex}:start"
+    ledger.execute(PlaceHold(world.account_id, hold_id, 30_000, ttl_s=3600))
+    ledger.execute(VoidHold(world.account_id, hold_id))
+    after = head(world)
+    ledger.execute(PlaceHold(world.account_id, "reload-card-1", 20_000, ttl_s=3600))
+    ledger.execute(PostHold(world.account_id, "reload-card-1", 12_000))
+    ledger.close_account(world.account_id)
+
+    earlier = list(ledger_movements(ledger, 0, after))
+    later = list(ledger_movements(ledger, after, head(world)))
+
+    assert [(m.movement.kind, m.movement.amount_vnd) for m in earlier[-2:]] == [
+        (MovementKind.HOLD_PLACED, 30_000),
+        (MovementKind.HOLD_VOIDED, 30_000),
+    ]
+    assert {m.classification.category for m in earlier[-2:] if m.classification} == {
+        Category.HOLD_MOVEMENT
+    }
+    assert [
+        (m.classification.category, m.movement.amount_vnd) for m in later if m.classification
+    ] == [
+        (Category.HOLD_MOVEMENT, 20_000),
+        (Category.PURSE_LOAD, 12_000),
+        (Category.PAYOUT_TO_RIDER, BALANCE_VND - 12_000),
+    ]
+    assert list(attribution(world).revenue_lines(earlier + later)) == []
 
 
 def test_a_journey_not_found_or_a_network_without_operator_is_suspense() -> None:
