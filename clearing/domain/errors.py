@@ -101,3 +101,16 @@ class InvalidPayout(ClearingError):
     no time zone, an execution date before the cycle's day."""
 
     code = "payout_invalid"
+
+
+class CutOffBeyondHead(ClearingError):
+    """A cut-off above the last notification the store has committed. Events committed later
+    could take ids below it and be missed by this cycle and the next; a cut-off is always a
+    notification id the store already holds."""
+
+    code = "cut_off_beyond_head"
+
+    def __init__(self, cut_off: int, head: int) -> None:
+        super().__init__(f"cut-off {cut_off} is beyond the log's head {head}")
+        self.cut_off = cut_off
+        self.head = head

@@ -65,3 +65,9 @@ PAYOUTS_MAX = OPERATORS_MAX
 # grace: taps reach the backend late (validators upload when they can, and a metro hold waits
 # up to 3 days for its exit), so rides made while the pass was valid are counted first.
 PASS_APPORTION_GRACE_S = 3 * 24 * 3600
+
+# An operator file (clearing/operators/*.json) is configuration read whole: a few kilobytes for
+# a city; 1 MiB refuses a runaway file. Networks are the fare feed's (seven in Hanoi's).
+OPERATOR_FILE_BYTES_MAX = 1024 * 1024
+NETWORKS_MAX = 1_000
+NETWORK_ID_MAX_CHARS = 64

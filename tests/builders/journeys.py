@@ -135,6 +135,25 @@ def build(feed: Feed = FEED) -> World:
         refresh_s=0,
     )
     taps = TapIngestion(verifier=verifier, clock=clock)
+    register_validators(taps)
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    views = JourneyViews(engine)
+    journeys = Journeys(
+        taps=taps,
+        ledger=ledger,
+        cards=cards,
+        smart_cards=SmartCards(cards, ledger),
+        fares=FareEngine(feed),
+        open_journeys=views.open_journeys,
+    )
+    view_follower = JourneyFollower(journeys, engine)
+    view_follower.create_tables()
+    passes = PassSales(journeys, ledger)
+    return World(clock, ledger, cards, taps, journeys, views, view_follower, passes)
+
+
+def register_validators(taps: TapIngestion) -> None:
+    """The world's metro gates on line 2A and its buses on routes 01 and 02."""
     gates = [
         (GATE_IN_01, "2A-01", "entry"),
         (GATE_OUT_01, "2A-01", "exit"),
@@ -167,20 +186,6 @@ def build(feed: Feed = FEED) -> World:
             stop_id=stop_id,
             route_id=route_id,
         )
-    engine = create_engine("sqlite://", poolclass=StaticPool)
-    views = JourneyViews(engine)
-    journeys = Journeys(
-        taps=taps,
-        ledger=ledger,
-        cards=cards,
-        smart_cards=SmartCards(cards, ledger),
-        fares=FareEngine(feed),
-        open_journeys=views.open_journeys,
-    )
-    view_follower = JourneyFollower(journeys, engine)
-    view_follower.create_tables()
-    passes = PassSales(journeys, ledger)
-    return World(clock, ledger, cards, taps, journeys, views, view_follower, passes)
 
 
 def penniless_rider(world: World) -> tuple[UUID, Phone]:

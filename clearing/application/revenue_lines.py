@@ -1,0 +1,253 @@
+"""Revenue lines per operator from a cycle's classified ledger movements.
+
+- A parking fee (a posted start or extension hold, or the rest debit) is revenue of the
+  operator of the parking session its id names; a reservation hold posted, of the reservation's
+  operator; a parking credit reverses revenue of the operator on the detail record it names.
+- A journey's charge (a debit or a posted metro hold) is transit revenue, and its refunds
+  reverse it, of the operators of the journey's legs: each leg's network (the fare feed's
+  `network_id`, recorded on the leg) gives its operator through the `OperatorMap`. The amount is
+  split over the legs in travel order with `apportion_journey` (largest remainder), weighted by
+  each leg's standalone fare: the fare engine re-prices the leg alone for the journey's rider
+  category and medium, taking the default category's fare when the engine gives one, so a free
+  rider's legs still weigh by their price. `Journey.Priced` records only the journey's total
+  (gap 2 of docs/money-map.md); when any leg cannot be priced alone, the legs share equally.
+  The legs are the journey's legs now: a journey repaired after an earlier cycle is split by
+  its final legs, and the correction lines that would move earlier cycles' attribution are the
+  cycle aggregate's work, not built here.
+- Anything that cannot be attributed is a suspense line with its reason, never dropped and
+  never revenue: an unclassified movement, a journey, session or record not found, a network
+  with no operator, a parking operator the map does not know, a pass sale (pass apportionment
+  is not built), a purse payment (read from the journeys, not the ledger).
+
+So the lines and the suspense of a cycle add up, exactly, to its revenue movements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+from uuid import UUID
+
+from clearing.application.ledger_movements import ClassifiedMovement
+from clearing.domain.apportionment import Part, apportion_journey
+from clearing.domain.classification import Category, Classification, Origin
+from clearing.domain.errors import ClearingError
+from clearing.domain.operators import OperatorMap
+from parking.domain.record import ParkingDetailRecord
+from parking.domain.reservation import Reservation
+from parking.domain.session import ParkingSession
+from ticketing.fares.engine import FareEngine
+from ticketing.fares.errors import FareRefused
+from ticketing.fares.journey_fares import price
+from ticketing.journeys.domain.journey import Journey
+from ticketing.journeys.domain.leg import Leg
+
+PASS_NOT_BUILT = "pass apportionment not built"  # noqa: S105 (a reason, not a password)
+PURSE_NOT_FROM_LEDGER = "purse payments are attributed from the journeys, not the ledger"
+
+
+class SuspenseCode(StrEnum):
+    """Why a movement is in suspense: stable, for files, dashboards and the next cycle."""
+
+    UNCLASSIFIED = "unclassified"  # the money map has no place for it (`suspense_reason`)
+    PASS_NOT_BUILT = "pass_not_built"  # noqa: S105 (a code, not a password)
+    PURSE_NOT_FROM_LEDGER = "purse_not_from_ledger"
+    JOURNEY_NOT_FOUND = "journey_not_found"
+    NETWORK_WITHOUT_OPERATOR = "network_without_operator"
+    PARKING_NOT_FOUND = "parking_not_found"
+    PARKING_OPERATOR_UNKNOWN = "parking_operator_unknown"
+    NO_ATTRIBUTION = "no_attribution"  # a revenue origin no rule here attributes
+    NOT_SPLIT = "not_split"  # the split itself was refused (a `ClearingError`)
+
+
+# What a leg alone would have cost its rider; None when it cannot be priced alone.
+StandaloneFare = Callable[[Journey, Leg], "int | None"]
+
+
+class JourneySource(Protocol):
+    def get_journey(self, journey_id: UUID) -> Journey | None: ...
+
+
+class AggregateSource(Protocol):
+    def read_or_none(self, aggregate_id: UUID) -> Any: ...
+
+
+# The operator id on the parking aggregate a parking movement names; None when not found.
+ParkingOperatorOf = Callable[[Origin, UUID], "str | None"]
+
+PARKING_TYPES: Mapping[Origin, type[Any]] = {
+    Origin.PARKING_SESSION: ParkingSession,
+    Origin.PARKING_RECORD: ParkingDetailRecord,
+    Origin.PARKING_RESERVATION: Reservation,
+}
+PARKING_ORIGINS = frozenset(PARKING_TYPES)
+
+
+def parking_store_operators(store: AggregateSource) -> ParkingOperatorOf:
+    """Operators from the parking store: the session's (a start, an extension, the rest), the
+    detail record's (a credit) or the reservation's (its hold), each carrying `operator_id`."""
+
+    def operator_of(origin: Origin, aggregate_id: UUID) -> str | None:
+        found = store.read_or_none(aggregate_id)
+        if not isinstance(found, PARKING_TYPES[origin]):
+            return None
+        operator_id: str = found.operator_id
+        return operator_id
+
+    return operator_of
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLine:
+    """Revenue of one operator from one movement; negative for a reversal."""
+
+    notification_id: int
+    operator_id: str
+    amount_vnd: int
+    category: Category
+    origin: Origin
+    origin_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuspenseLine:
+    """A movement clearing could not attribute, carved out with its reason. `revenue_vnd` is
+    the revenue it stands for (signed; 0 when it is not revenue, as an unclassified movement
+    or a pass sale); `amount_vnd` is the movement's own amount."""
+
+    notification_id: int
+    reference: str
+    amount_vnd: int
+    revenue_vnd: int
+    code: SuspenseCode
+    reason: str
+
+
+Line = OperatorLine | SuspenseLine
+
+
+def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
+    """Standalone fares from the fare engine: the leg priced alone, at the default category's
+    fare when the feed has one, else the rider's own."""
+
+    def standalone(journey: Journey, leg: Leg) -> int | None:
+        try:
+            fare = price(engine, [leg], journey.rider_category, journey.fare_media)
+        except FareRefused:
+            return None
+        if fare.reference_total_vnd is not None:
+            return fare.reference_total_vnd
+        return fare.total_vnd
+
+    return standalone
+
+
+@dataclass(frozen=True)
+class RevenueAttribution:
+    """Where each revenue movement's money goes: the use case's collaborators."""
+
+    operators: OperatorMap
+    journeys: JourneySource
+    parking_operator_of: ParkingOperatorOf
+    standalone_fare: StandaloneFare | None = None
+
+    def revenue_lines(self, movements: Iterable[ClassifiedMovement]) -> Iterator[Line]:
+        """The lines of each movement in the order given (the store's), one movement at a time."""
+        for item in movements:
+            yield from self.lines_of(item)
+
+    def lines_of(self, item: ClassifiedMovement) -> list[Line]:
+        classification = item.classification
+        if classification is None:
+            return [self._suspense(item, 0, SuspenseCode.UNCLASSIFIED, item.suspense_reason)]
+        revenue_vnd = classification.revenue_sign * item.movement.amount_vnd
+        if classification.category is Category.PASS_SALE:
+            return [self._suspense(item, 0, SuspenseCode.PASS_NOT_BUILT, PASS_NOT_BUILT)]
+        if classification.revenue_sign == 0:
+            return []  # top-ups, holds, purse loads, payouts: nobody's revenue
+        try:
+            if classification.origin is Origin.JOURNEY:
+                return self._journey(item, classification, revenue_vnd)
+            if classification.origin is Origin.TAP:
+                code = SuspenseCode.PURSE_NOT_FROM_LEDGER
+                return [self._suspense(item, revenue_vnd, code, PURSE_NOT_FROM_LEDGER)]
+            return self._parking(item, classification, revenue_vnd)
+        except ClearingError as error:
+            return [self._suspense(item, revenue_vnd, SuspenseCode.NOT_SPLIT, str(error))]
+
+    def _journey(
+        self, item: ClassifiedMovement, classification: Classification, revenue_vnd: int
+    ) -> list[Line]:
+        journey = self.journeys.get_journey(UUID(hex=classification.origin_id))
+        if journey is None or not journey.legs:
+            code = SuspenseCode.JOURNEY_NOT_FOUND
+            return [self._suspense(item, revenue_vnd, code, "journey not found")]
+        parts = []
+        for leg in journey.legs:
+            operator_id = self.operators.operator_of_network(leg.network_id)
+            if operator_id is None:
+                reason = f"network {leg.network_id!r} has no operator"
+                code = SuspenseCode.NETWORK_WITHOUT_OPERATOR
+                return [self._suspense(item, revenue_vnd, code, reason)]
+            parts.append(Part(operator_id, 0))
+        weights = self._weights(journey)
+        if weights is not None:
+            parts = [Part(p.operator_id, w) for p, w in zip(parts, weights, strict=True)]
+        # One line per operator of the movement: legs on two networks of one operator add up.
+        by_operator: dict[str, int] = {}
+        for share in apportion_journey(revenue_vnd, parts):
+            by_operator[share.operator_id] = (
+                by_operator.get(share.operator_id, 0) + share.amount_vnd
+            )
+        return [self._line(item, classification, o, vnd) for o, vnd in by_operator.items()]
+
+    def _weights(self, journey: Journey) -> list[int] | None:
+        """Each leg's standalone fare, or None (equal shares) when any leg has none."""
+        if self.standalone_fare is None:
+            return None
+        weights = [self.standalone_fare(journey, leg) for leg in journey.legs]
+        if any(weight is None or weight < 0 for weight in weights):
+            return None
+        return [weight for weight in weights if weight is not None]
+
+    def _parking(
+        self, item: ClassifiedMovement, classification: Classification, revenue_vnd: int
+    ) -> list[Line]:
+        origin = classification.origin
+        if origin not in PARKING_ORIGINS:
+            reason = f"no attribution for {origin} revenue"
+            return [self._suspense(item, revenue_vnd, SuspenseCode.NO_ATTRIBUTION, reason)]
+        found = self.parking_operator_of(origin, UUID(hex=classification.origin_id))
+        if found is None:
+            reason = f"{origin.replace('_', ' ')} not found"
+            return [self._suspense(item, revenue_vnd, SuspenseCode.PARKING_NOT_FOUND, reason)]
+        operator_id = self.operators.parking_operator(found)
+        if operator_id is None:
+            reason = f"parking operator {found!r} is not in the operator map"
+            code = SuspenseCode.PARKING_OPERATOR_UNKNOWN
+            return [self._suspense(item, revenue_vnd, code, reason)]
+        return [self._line(item, classification, operator_id, revenue_vnd)]
+
+    @staticmethod
+    def _line(
+        item: ClassifiedMovement, classification: Classification, operator_id: str, amount: int
+    ) -> OperatorLine:
+        return OperatorLine(
+            item.notification_id,
+            operator_id,
+            amount,
+            classification.category,
+            classification.origin,
+            classification.origin_id,
+        )
+
+    @staticmethod
+    def _suspense(
+        item: ClassifiedMovement, revenue_vnd: int, code: SuspenseCode, reason: str
+    ) -> SuspenseLine:
+        movement = item.movement
+        return SuspenseLine(
+            item.notification_id, movement.reference, movement.amount_vnd, revenue_vnd, code, reason
+        )

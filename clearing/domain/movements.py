@@ -1,0 +1,65 @@
+"""One `TransportAccount` event as the `Movement` that `classify` reads.
+
+The ledger's money events each carry one id and one amount: a top-up and a debit their transfer
+id, a hold's events the hold id. A hold placed, voided or expired moves money between an
+account's own pots (a hold movement); a hold posted moves what was posted, which may be less
+than what was held (a metro exit posting the actual fare). A closed account pays out its
+`refund_vnd` and carries no reference. Blocking, unblocking and opening move no money and have
+no entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from clearing.domain.classification import Movement, MovementKind
+from ticketing.accounts.domain.account import TransportAccount
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The plain fields of one ledger money event, and where it is in the store's order."""
+
+    notification_id: int
+    kind: MovementKind
+    account_id: UUID
+    reference: str  # transfer id or hold id; "" for a closed account
+    amount_vnd: int  # for a posted hold, what was posted
+
+
+MONEY_EVENTS: Mapping[type[object], MovementKind] = {
+    TransportAccount.ToppedUp: MovementKind.TOPPED_UP,
+    TransportAccount.Debited: MovementKind.DEBITED,
+    TransportAccount.HoldPlaced: MovementKind.HOLD_PLACED,
+    TransportAccount.HoldPosted: MovementKind.HOLD_POSTED,
+    TransportAccount.HoldVoided: MovementKind.HOLD_VOIDED,
+    TransportAccount.HoldExpired: MovementKind.HOLD_EXPIRED,
+    TransportAccount.Closed: MovementKind.CLOSED,
+}
+
+
+def ledger_entry(notification_id: int, event: object) -> LedgerEntry | None:
+    """The entry of a ledger money event; None for any other event (it moves no money)."""
+    kind = MONEY_EVENTS.get(type(event))
+    if kind is None:
+        return None
+    state = vars(event)
+    account_id = state["originator_id"]
+    if kind is MovementKind.CLOSED:
+        return LedgerEntry(notification_id, kind, account_id, "", state["refund_vnd"])
+    if kind in (MovementKind.TOPPED_UP, MovementKind.DEBITED):
+        reference = state["transfer_id"]
+    else:
+        reference = state["hold_id"]
+    if kind in (MovementKind.HOLD_VOIDED, MovementKind.HOLD_EXPIRED):
+        amount = state["held_vnd"]  # what the void or expiry gives back to the balance
+    else:
+        amount = state["amount_vnd"]  # a posted hold: the posted amount, not what was held
+    return LedgerEntry(notification_id, kind, account_id, reference, amount)
+
+
+def movement_of(entry: LedgerEntry) -> Movement:
+    """The movement `classify` reads for a ledger entry."""
+    return Movement(entry.account_id, entry.kind, entry.reference, entry.amount_vnd)
