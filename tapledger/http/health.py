@@ -29,6 +29,8 @@ def follower_lags(container: Container) -> dict[str, Callable[[], int]]:
         # The pricing follower turns taps into journeys and charges; the views follow it.
         "journeys": container.journeys.lag,
         "journey_views": container.journey_follower.lag,
+        # Lots, sessions and free places; the sweeper finds its work there.
+        "parking": container.parking.follower.lag,
     }
 
 

@@ -13,7 +13,7 @@ from tests.builders.settings import ExplicitSettings
 from tests.e2e.riders import ADMIN
 
 LAG_MAX = 3
-FOLLOWERS = {"ledger", "cards", "tap_views", "journeys", "journey_views"}
+FOLLOWERS = {"ledger", "cards", "tap_views", "journeys", "journey_views", "parking"}
 
 
 @pytest.fixture
