@@ -175,7 +175,8 @@ def _report(container: Container, lan_id: UUID, console: Console) -> bool:
     for column in ("posted", "pending", "available"):
         table.add_column(column, justify="right")
     agree = True
-    for row in sorted(rows, key=lambda r: r["opened_at"]):
+    # By opening time, then name: riders opened in the same instant print in one order.
+    for row in sorted(rows, key=lambda r: (r["opened_at"], r["display_name"])):
         account = container.ledger.get_account(row["account_id"])
         same = (row["posted_vnd"], row["pending_vnd"]) == (account.posted_vnd, account.pending_vnd)
         agree &= same
