@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,6 +14,34 @@ from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tests.tap_media import Phone
 
 ADMIN = {"Authorization": f"Bearer {LOCAL_ADMIN_TOKEN}"}
+
+
+@dataclass(frozen=True)
+class AppRider:
+    """A rider's account and the rider token a phone app holds for it."""
+
+    account_id: str
+    token: str
+
+
+def funded_rider_with_token(
+    client: httpx.Client, top_up_vnd: int, reference_prefix: str
+) -> AppRider:
+    """A regular rider's account topped up by `top_up_vnd`, and a rider token for it."""
+    opened = client.post("/v1/accounts", json={"rider_category": 0}, headers=ADMIN)
+    assert opened.status_code == httpx.codes.CREATED, opened.text
+    account_id: str = opened.json()["id"]
+    topped = client.post(
+        f"/v1/accounts/{account_id}/top-ups",
+        json={"amount_vnd": top_up_vnd, "payment_reference": f"{reference_prefix}-{account_id}"},
+        headers=ADMIN,
+    )
+    assert topped.status_code == httpx.codes.CREATED, topped.text
+    issued = client.post(
+        "/v1/tokens", json={"role": "rider", "account_id": account_id}, headers=ADMIN
+    )
+    assert issued.status_code == httpx.codes.CREATED, issued.text
+    return AppRider(account_id, issued.json()["token"])
 
 
 def rider_with_phone(client: httpx.Client) -> tuple[str, Phone]:

@@ -29,7 +29,7 @@ from tapledger.settings import LOCAL_ADMIN_TOKEN
 from tapledger.web.pages import QR_TEXT_MAX_CHARS
 from tests.e2e.in_process_server import served_locally
 from tests.e2e.phones import bearer, chromium, fresh_phone, watch_for_errors
-from tests.e2e.riders import ADMIN
+from tests.e2e.riders import ADMIN, AppRider, funded_rider_with_token
 from ticketing.tl1 import base45
 from ticketing.tl1.keyset import IssuerKeySet
 from ticketing.tl1.layout import Code, code_from_text, parse_code
@@ -54,12 +54,6 @@ MS_PER_S = 1000
 NEW_ACCOUNT_ACTIVITY = ["Top-up", "Account opened"]
 
 
-@dataclass(frozen=True)
-class Rider:
-    account_id: str
-    token: str
-
-
 @dataclass
 class Site:
     """The running server and an HTTP client speaking to it."""
@@ -67,27 +61,14 @@ class Site:
     base_url: str
     client: httpx.Client
 
-    def new_rider(self, top_up_vnd: int) -> Rider:
-        opened = self.client.post("/v1/accounts", json={"rider_category": 0}, headers=ADMIN)
-        assert opened.status_code == httpx.codes.CREATED, opened.text
-        account_id: str = opened.json()["id"]
-        topped = self.client.post(
-            f"/v1/accounts/{account_id}/top-ups",
-            json={"amount_vnd": top_up_vnd, "payment_reference": f"web-{account_id}"},
-            headers=ADMIN,
-        )
-        assert topped.status_code == httpx.codes.CREATED, topped.text
-        issued = self.client.post(
-            "/v1/tokens", json={"role": "rider", "account_id": account_id}, headers=ADMIN
-        )
-        assert issued.status_code == httpx.codes.CREATED, issued.text
-        rider = Rider(account_id, issued.json()["token"])
+    def new_rider(self, top_up_vnd: int) -> AppRider:
+        rider = funded_rider_with_token(self.client, top_up_vnd, "web")
         # The statement comes from a read model that follows the events; wait for the opening
         # and the top-up, so the page's first look at the activity already has both.
         self.wait_for_statement(rider, lines=len(NEW_ACCOUNT_ACTIVITY))
         return rider
 
-    def wait_for_statement(self, rider: Rider, *, lines: int) -> None:
+    def wait_for_statement(self, rider: AppRider, *, lines: int) -> None:
         deadline = time.monotonic() + FOLLOWER_WAIT_S
         while time.monotonic() < deadline:
             response = self.client.get(
@@ -99,7 +80,7 @@ class Site:
             time.sleep(POLL_S)
         pytest.fail(f"the statement did not reach {lines} lines within {FOLLOWER_WAIT_S} s")
 
-    def verifier(self, rider: Rider) -> Verifier:
+    def verifier(self, rider: AppRider) -> Verifier:
         """A validator's verifier with the issuer keys the server publishes."""
         response = self.client.get("/v1/issuer-keys", headers=bearer(rider.token))
         assert response.status_code == httpx.codes.OK, response.text

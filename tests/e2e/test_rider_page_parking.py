@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, Request,
 
 from tests.e2e.in_process_server import served_locally
 from tests.e2e.phones import bearer, chromium, fresh_phone, watch_for_errors
-from tests.e2e.riders import ADMIN
+from tests.e2e.riders import ADMIN, AppRider, funded_rider_with_token
 
 REQUEST_TIMEOUT_S = 10.0
 POLL_S = 0.05
@@ -58,12 +58,6 @@ LOT_BODY: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Rider:
-    account_id: str
-    token: str
-
-
 @dataclass
 class Site:
     """The running server with an operator and a lot, and an HTTP client speaking to it."""
@@ -71,23 +65,10 @@ class Site:
     base_url: str
     client: httpx.Client
 
-    def new_rider(self, top_up_vnd: int) -> Rider:
-        opened = self.client.post("/v1/accounts", json={"rider_category": 0}, headers=ADMIN)
-        assert opened.status_code == httpx.codes.CREATED, opened.text
-        account_id: str = opened.json()["id"]
-        topped = self.client.post(
-            f"/v1/accounts/{account_id}/top-ups",
-            json={"amount_vnd": top_up_vnd, "payment_reference": f"park-{account_id}"},
-            headers=ADMIN,
-        )
-        assert topped.status_code == httpx.codes.CREATED, topped.text
-        issued = self.client.post(
-            "/v1/tokens", json={"role": "rider", "account_id": account_id}, headers=ADMIN
-        )
-        assert issued.status_code == httpx.codes.CREATED, issued.text
-        return Rider(account_id, issued.json()["token"])
+    def new_rider(self, top_up_vnd: int) -> AppRider:
+        return funded_rider_with_token(self.client, top_up_vnd, "park")
 
-    def park(self, rider: Rider, plate: str, paid_for: timedelta) -> dict[str, Any]:
+    def park(self, rider: AppRider, plate: str, paid_for: timedelta) -> dict[str, Any]:
         """A session started from the app, listed to its rider by the time this returns."""
         # Whole seconds, so that "an hour later" is exact in the test's arithmetic too.
         paid_until = (datetime.now(UTC) + paid_for).replace(microsecond=0)
@@ -104,7 +85,7 @@ class Site:
         self.wait_until_listed(rider, session["session_id"])
         return session
 
-    def wait_until_listed(self, rider: Rider, session_id: str) -> None:
+    def wait_until_listed(self, rider: AppRider, session_id: str) -> None:
         """The list comes from a read model following the events: wait for the new session."""
         deadline = time.monotonic() + FOLLOWER_WAIT_S
         while time.monotonic() < deadline:
@@ -117,7 +98,7 @@ class Site:
             time.sleep(POLL_S)
         pytest.fail(f"session {session_id} was not listed within {FOLLOWER_WAIT_S} s")
 
-    def session(self, rider: Rider, session_id: str) -> dict[str, Any]:
+    def session(self, rider: AppRider, session_id: str) -> dict[str, Any]:
         got = self.client.get(f"/v1/parking/sessions/{session_id}", headers=bearer(rider.token))
         assert got.status_code == httpx.codes.OK, got.text
         session: dict[str, Any] = got.json()
@@ -152,7 +133,7 @@ def phone(browser: Browser) -> Iterator[BrowserContext]:
         yield context
 
 
-def open_page(site: Site, phone: BrowserContext, rider: Rider) -> Page:
+def open_page(site: Site, phone: BrowserContext, rider: AppRider) -> Page:
     page = phone.new_page()
     page.goto(f"{site.base_url}/rider#token={rider.token}")
     return page
