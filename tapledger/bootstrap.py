@@ -13,6 +13,12 @@ from uuid import UUID
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from clearing.adapters.line_table import SqlLineStore
+from clearing.adapters.operator_files import load_packaged
+from clearing.adapters.terms_files import load_packaged_terms
+from clearing.application.cycles import ClearingCycles
+from clearing.application.revenue_lines import fare_engine_standalone
+from clearing.application.service import build_clearing
 from hardware.sam import Sam, SoftwareSam
 from parking.adapters.tariff_files import load_rate_tables
 from parking.application.service import Parking
@@ -88,6 +94,7 @@ class Container:
     pass_sales: PassSales
     idempotency_records: SqlIdempotencyRecords
     parking: Parking
+    clearing: ClearingCycles
     # News that a cached token, key set or deny list is stale (`tapledger.invalidation`).
     invalidations: PostgresChannel | LocalChannel
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -109,6 +116,7 @@ class Container:
             follower.create_tables()
         self.tokens.create_tables()
         self.idempotency_records.create_tables()
+        SqlLineStore(self.engine).create_tables()
 
     def catch_up(self) -> None:
         """Brings every read model up to the end of the log (for the CLI and the demo)."""
@@ -188,6 +196,7 @@ class Container:
         self.taps.close()
         self.journeys.close()
         self.parking.close()
+        self.clearing.store.close()
         self.hot_state.close()
         self.engine.dispose()
 
@@ -234,6 +243,14 @@ def bootstrap(
     )
     tokens = TokenStore(engine, invalidations=invalidations)
     invalidations.subscribe(tokens.invalidate)
+    parking = make_parking(
+        settings,
+        ledger=ledger,
+        codes=TapVerifierCodes(verifier, cards),
+        engine=engine,
+        clock=clock,
+        create_schema=create_schema,
+    )
     container = Container(
         settings=settings,
         ledger=ledger,
@@ -254,10 +271,13 @@ def bootstrap(
         tokens=tokens,
         pass_sales=PassSales(journeys, ledger),
         idempotency_records=SqlIdempotencyRecords(engine),
-        parking=make_parking(
+        parking=parking,
+        clearing=make_clearing(
             settings,
             ledger=ledger,
-            codes=TapVerifierCodes(verifier, cards),
+            journeys=journeys,
+            parking=parking,
+            fares=fares,
             engine=engine,
             clock=clock,
             create_schema=create_schema,
@@ -306,6 +326,33 @@ def make_parking(
         codes=codes,
         tables=load_rate_tables(),
         engine=engine,
+        clock=clock,
+    )
+
+
+def make_clearing(
+    settings: Settings,
+    *,
+    ledger: Ledger,
+    journeys: Journeys,
+    parking: Parking,
+    fares: FareEngine,
+    engine: Engine,
+    clock: Clock,
+    create_schema: bool,
+) -> ClearingCycles:
+    """Clearing on the Hanoi operators and terms, writing its files under `<data>/clearing`."""
+    return build_clearing(
+        settings.event_store_env(create_tables=create_schema),
+        ledger=ledger,
+        journeys=journeys,
+        parking=parking.store,
+        standalone_fare=fare_engine_standalone(fares),
+        operators=load_packaged(),
+        terms=load_packaged_terms(),
+        engine=engine,
+        files_root=settings.data_dir / "clearing",
+        lock=make_run_lock(settings, "Clearing"),
         clock=clock,
     )
 
@@ -372,10 +419,16 @@ def publish_card_news(
 
 def make_pricing_lock(settings: Settings) -> PricingLock:
     """One journey pricer at a time across every process on the configured store."""
+    return make_run_lock(settings, Journeys.name)
+
+
+def make_run_lock(settings: Settings, name: str) -> PricingLock:
+    """One holder at a time of the lock `name` across every process on the configured store."""
     if settings.postgres_url is None:
-        return FilePricingLock(settings.sqlite_path.with_name("tapledger.pricing.lock"))
+        suffix = "pricing" if name == Journeys.name else name.lower()
+        return FilePricingLock(settings.sqlite_path.with_name(f"tapledger.{suffix}.lock"))
     url = make_url(settings.postgres_url).set(drivername="postgresql")
-    return PostgresPricingLock(url.render_as_string(hide_password=False), Journeys.name)
+    return PostgresPricingLock(url.render_as_string(hide_password=False), name)
 
 
 def make_hot_state(settings: Settings) -> HotState:

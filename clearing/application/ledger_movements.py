@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -36,6 +37,7 @@ class ClassifiedMovement:
     movement: Movement
     classification: Classification | None  # None: in suspense
     suspense_reason: str = ""
+    at: datetime | None = None  # when the ledger recorded it; None in tests of the rules alone
 
     def __post_init__(self) -> None:
         require(
@@ -64,7 +66,8 @@ def ledger_movements(
             require(start < notification.id <= cut_off, "notifications come in id order")
             start = notification.id
             event = ledger.mapper.to_domain_event(notification)
-            yield _classified(notification.id, movement_of(_money_entry(notification.id, event)))
+            entry = _money_entry(notification.id, event)
+            yield _classified(notification.id, movement_of(entry), entry.at)
         if len(notifications) < section_max:
             return
 
@@ -76,10 +79,10 @@ def _money_entry(notification_id: int, event: object) -> LedgerEntry:
     return entry
 
 
-def _classified(notification_id: int, movement: Movement) -> ClassifiedMovement:
+def _classified(notification_id: int, movement: Movement, at: datetime) -> ClassifiedMovement:
     try:
-        return ClassifiedMovement(notification_id, movement, classify(movement))
+        return ClassifiedMovement(notification_id, movement, classify(movement), at=at)
     except UnclassifiedMovement as error:
-        return ClassifiedMovement(notification_id, movement, None, error.reason)
+        return ClassifiedMovement(notification_id, movement, None, error.reason, at)
     except InvalidAmount as error:
-        return ClassifiedMovement(notification_id, movement, None, str(error))
+        return ClassifiedMovement(notification_id, movement, None, str(error), at)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from clearing.domain.classification import Movement, MovementKind
@@ -27,6 +28,7 @@ class LedgerEntry:
     account_id: UUID
     reference: str  # transfer id or hold id; "" for a closed account
     amount_vnd: int  # for a posted hold, what was posted
+    at: datetime  # when the ledger recorded it (its clock): what a cycle's cut-off is found by
 
 
 MONEY_EVENTS: Mapping[type[object], MovementKind] = {
@@ -48,7 +50,7 @@ def ledger_entry(notification_id: int, event: object) -> LedgerEntry | None:
     state = vars(event)
     account_id = state["originator_id"]
     if kind is MovementKind.CLOSED:
-        return LedgerEntry(notification_id, kind, account_id, "", state["refund_vnd"])
+        return LedgerEntry(notification_id, kind, account_id, "", state["refund_vnd"], state["at"])
     if kind in (MovementKind.TOPPED_UP, MovementKind.DEBITED):
         reference = state["transfer_id"]
     else:
@@ -57,7 +59,7 @@ def ledger_entry(notification_id: int, event: object) -> LedgerEntry | None:
         amount = state["held_vnd"]  # what the void or expiry gives back to the balance
     else:
         amount = state["amount_vnd"]  # a posted hold: the posted amount, not what was held
-    return LedgerEntry(notification_id, kind, account_id, reference, amount)
+    return LedgerEntry(notification_id, kind, account_id, reference, amount, state["at"])
 
 
 def movement_of(entry: LedgerEntry) -> Movement:

@@ -6,9 +6,11 @@ position is what it **pays in**. The parties are
 - each operator: its revenue in the cycle (revenue less reversals, apportioned upstream) minus
   the scheme's commission on it;
 - the scheme: the commissions;
+- suspense: revenue clearing could not attribute in this cycle (a journey not found, an
+  operator not configured), carved out and held until a later cycle places it;
 - the rider float: the collection account that holds riders' money (account balances, card
-  purses and unearned pass value). Revenue leaves it for the operators, so its position is the
-  negative of all revenue.
+  purses and unearned pass value). Revenue leaves it for the operators and for suspense, so
+  its position is the negative of both.
 
 The positions therefore sum to exactly 0 VND, by construction and checked. Top-ups and payouts
 to riders move money between the float and the world outside the scheme, not between parties,
@@ -35,6 +37,7 @@ from clearing.domain.money import basis_points, check_amount
 from ticketing.shared.domain.invariants import require
 
 SCHEME = "scheme"
+SUSPENSE = "suspense"
 RIDER_FLOAT = "rider_float"
 
 
@@ -63,6 +66,7 @@ class OperatorPosition:
 @dataclass(frozen=True, slots=True)
 class Positions:
     operators: tuple[OperatorPosition, ...]  # by operator id
+    suspense_vnd: int = 0  # revenue carved out to suspense (negative: reversals carved out)
 
     @property
     def revenue_vnd(self) -> int:
@@ -75,21 +79,30 @@ class Positions:
 
     @property
     def rider_float_vnd(self) -> int:
-        """The float's position: it pays out every dong of revenue."""
-        return -self.revenue_vnd
+        """The float's position: it pays out every dong of revenue, attributed or not."""
+        return -(self.revenue_vnd + self.suspense_vnd)
 
     def parties(self) -> list[tuple[str, int]]:
-        """Every party and its position: operators by id, then the scheme, then the float."""
+        """Every party and its position: operators by id, then suspense, the scheme and the
+        float."""
         rows = [(position.operator_id, position.net_vnd) for position in self.operators]
-        return [*rows, (SCHEME, self.scheme_vnd), (RIDER_FLOAT, self.rider_float_vnd)]
+        return [
+            *rows,
+            (SUSPENSE, self.suspense_vnd),
+            (SCHEME, self.scheme_vnd),
+            (RIDER_FLOAT, self.rider_float_vnd),
+        ]
 
     @property
     def total_vnd(self) -> int:
         return sum(amount for _, amount in self.parties())
 
 
-def net_positions(lines: Iterable[RevenueLine], commission_bps: Mapping[str, int]) -> Positions:
-    """The cycle's positions from its revenue lines and each operator's commission rate.
+def net_positions(
+    lines: Iterable[RevenueLine], commission_bps: Mapping[str, int], suspense_vnd: int = 0
+) -> Positions:
+    """The cycle's positions from its revenue lines, each operator's commission rate and the
+    revenue carved out to suspense.
 
     Every operator with a line needs a rate (`CommissionRateMissing` otherwise: a missing rate
     is never read as 0). An operator whose lines sum to 0 still has its row."""
@@ -112,7 +125,8 @@ def net_positions(lines: Iterable[RevenueLine], commission_bps: Mapping[str, int
             raise CommissionRateMissing(operator_id)
         commission = basis_points(total, rate)
         operators.append(OperatorPosition(operator_id, total, rate, commission))
-    positions = Positions(tuple(operators))
+    check_amount(suspense_vnd, what="a cycle's suspense")
+    positions = Positions(tuple(operators), suspense_vnd)
     require(positions.total_vnd == 0, "multilateral net positions sum to zero")
     return positions
 
@@ -131,6 +145,6 @@ def check_operator_id(operator_id: str) -> None:
         not isinstance(operator_id, str)
         or not 0 < len(operator_id) <= limits.OPERATOR_ID_MAX_CHARS
         or not operator_id.isprintable()
-        or operator_id in (SCHEME, RIDER_FLOAT)
+        or operator_id in (SCHEME, SUSPENSE, RIDER_FLOAT)
     ):
         raise InvalidOperatorId(operator_id)

@@ -39,11 +39,11 @@ from clearing.domain.errors import (
 )
 from clearing.domain.operators import InvalidOperatorMap
 from parking.domain.session import EndedBy
-from tests.builders.journeys import BUS_01, GATE_IN_01, GATE_IN_09, GATE_OUT_12, register_validators
+from tests.builders.clearing_day import Rider, a_day, head
+from tests.builders.journeys import BUS_01, register_validators
 from tests.builders.parking import BALANCE_VND, MORNING, OPERATOR, ParkingWorld, parking_world
-from ticketing.accounts.domain.commands import Debit, PlaceHold, PostHold, TopUp, VoidHold
+from ticketing.accounts.domain.commands import PlaceHold, PostHold, TopUp, VoidHold
 from ticketing.fares.loader import HANOI_FEED_DIR
-from ticketing.taps.application.ingestion import QrTap
 
 OPERATORS = load_packaged()
 METRO, BUS = "hanoi-metro", "transerco"
@@ -56,24 +56,6 @@ def world(tmp_path: Path) -> Iterator[ParkingWorld]:
         yield built
 
 
-class Rider:
-    """The parking world's rider, tapping its phone at the 2A gates and on bus 01."""
-
-    def __init__(self, world: ParkingWorld) -> None:
-        self.world = world
-        self.seq = 0
-
-    def tap(self, validator_id: int, after_min: int) -> None:
-        at = MORNING + timedelta(minutes=after_min)
-        self.world.clock.now = at
-        self.seq += 1
-        code = self.world.phone.code(int(at.timestamp()) - 2, self.seq)
-        upload = QrTap(self.seq, at, "accepted", "accepted", code)
-        [result] = self.world.container.taps.ingest_batch(validator_id, [upload])
-        assert result.status == "accepted", result
-        self.world.container.catch_up()
-
-
 def attribution(world: ParkingWorld) -> RevenueAttribution:
     container = world.container
     return RevenueAttribution(
@@ -82,31 +64,6 @@ def attribution(world: ParkingWorld) -> RevenueAttribution:
         parking_operator_of=parking_store_operators(container.parking.store),
         standalone_fare=fare_engine_standalone(container.journeys.fares),
     )
-
-
-def head(world: ParkingWorld) -> int:
-    return world.container.ledger.recorder.max_notification_id() or 0
-
-
-def a_day(world: ParkingWorld) -> UUID:
-    """Metro 2A-01 to 2A-12, bus 01, bus 01 then 2A-09 to 2A-12 within a transfer, a parking
-    session of an hour with a 5,000 credit, and a debit under an id no writer uses."""
-    rider = Rider(world)
-    rider.tap(GATE_IN_01, 0)
-    rider.tap(GATE_OUT_12, 30)
-    rider.tap(BUS_01, 120)
-    rider.tap(BUS_01, 140)
-    rider.tap(BUS_01, 300)
-    rider.tap(BUS_01, 320)
-    rider.tap(GATE_IN_09, 340)
-    rider.tap(GATE_OUT_12, 360)
-    world.clock.now = MORNING + timedelta(hours=7)
-    session = world.start(hours=2).session
-    world.clock.advance(3600)
-    world.parking.ending.end(session.id, "end-1", EndedBy.APP)
-    world.parking.records.credit(session.id, "c-1", 5_000, "meter fault")
-    world.container.ledger.execute(Debit(world.account_id, "mystery-1", 1_000))
-    return session.id
 
 
 def totals(lines: list[Line]) -> Counter[str]:

@@ -16,7 +16,7 @@ from clearing.domain.errors import (
     InvalidCommissionRate,
     InvalidOperatorId,
 )
-from clearing.domain.positions import RIDER_FLOAT, SCHEME, RevenueLine, net_positions
+from clearing.domain.positions import RIDER_FLOAT, SCHEME, SUSPENSE, RevenueLine, net_positions
 
 EXAMPLES = settings(max_examples=200, deadline=None)
 RATES = {"hanoi-metro": 1_000, "transerco": 500, "iparking-hk": 1_000}
@@ -52,6 +52,7 @@ def test_an_operator_whose_reversals_exceed_its_revenue_pays_back_with_its_commi
     assert (operator.commission_vnd, operator.net_vnd) == (-2_500, -22_500)
     assert positions.parties() == [
         ("iparking-hk", -22_500),
+        (SUSPENSE, 0),
         (SCHEME, -2_500),
         (RIDER_FLOAT, 25_000),
     ]
@@ -59,7 +60,13 @@ def test_an_operator_whose_reversals_exceed_its_revenue_pays_back_with_its_commi
 
 def test_a_cycle_without_revenue_has_only_zero_positions() -> None:
     positions = net_positions([], RATES)
-    assert positions.parties() == [(SCHEME, 0), (RIDER_FLOAT, 0)]
+    assert positions.parties() == [(SUSPENSE, 0), (SCHEME, 0), (RIDER_FLOAT, 0)]
+
+
+def test_revenue_carved_out_to_suspense_is_paid_by_the_float_and_held_apart() -> None:
+    positions = net_positions([RevenueLine("hanoi-metro", 10_000)], RATES, suspense_vnd=7_000)
+    assert positions.parties()[-3:] == [(SUSPENSE, 7_000), (SCHEME, 1_000), (RIDER_FLOAT, -17_000)]
+    assert positions.total_vnd == 0
 
 
 def test_a_missing_rate_is_refused_never_read_as_zero() -> None:

@@ -1,0 +1,125 @@
+"""A cycle's lines in a SQL table (SQLAlchemy 2, SQLite or PostgreSQL): kept when the cycle
+closes, read to write its files, searched by the operators' page.
+
+The lines of a closed cycle are part of its record: the cycle's `Closed` event pins them by
+their digest, and nothing but a new run of a cycle still open replaces them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+
+from clearing.domain.cycle_lines import CycleLine
+
+# Lines inserted per statement: large enough to amortise a round trip, small in memory.
+INSERT_BATCH = 5_000
+# Lines read per fetch when a cycle's lines stream out.
+READ_BATCH = 5_000
+
+metadata = MetaData()
+
+clearing_lines = Table(
+    "clearing_lines",
+    metadata,
+    Column("business_day", Date, primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("notification_id", BigInteger, nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("amount_vnd", BigInteger, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("transaction_id", String(128), nullable=False),
+    Column("reference", String(256), nullable=False),
+    Column("suspense_code", String(64), nullable=False),
+    Column("reason", String(512), nullable=False),
+    Index("clearing_lines_by_operator", "business_day", "operator_id", "line_no"),
+    Index("clearing_lines_by_transaction", "transaction_id"),
+)
+
+_FIELDS = tuple(CycleLine.__slots__)  # the dataclass's fields, in order
+
+
+class SqlLineStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.engine)
+
+    def replace_lines(self, day: date, lines: Iterable[CycleLine]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(delete(clearing_lines).where(clearing_lines.c.business_day == day))
+            iterator = iter(lines)
+            while batch := list(islice(iterator, INSERT_BATCH)):
+                rows = [_row(day, line) for line in batch]
+                connection.execute(insert(clearing_lines), rows)
+
+    def lines(self, day: date, operator_id: str | None = None) -> Iterator[CycleLine]:
+        query = select(*[clearing_lines.c[name] for name in _FIELDS]).where(
+            clearing_lines.c.business_day == day
+        )
+        if operator_id is not None:
+            query = query.where(clearing_lines.c.operator_id == operator_id)
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=READ_BATCH).execute(
+                query.order_by(clearing_lines.c.line_no)
+            )
+            for row in result:
+                yield CycleLine(*row)
+
+    def search(
+        self,
+        day: date,
+        *,
+        operator_id: str | None,
+        text: str = "",
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[int, list[CycleLine]]:
+        """One page of a cycle's lines (of one operator, or all), whose transaction id or
+        reference contains `text`; and how many match in all."""
+        where = [clearing_lines.c.business_day == day]
+        if operator_id is not None:
+            where.append(clearing_lines.c.operator_id == operator_id)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                clearing_lines.c.transaction_id.like(pattern, escape="\\")
+                | clearing_lines.c.reference.like(pattern, escape="\\")
+            )
+        columns = [clearing_lines.c[name] for name in _FIELDS]
+        with self.engine.connect() as connection:
+            total = connection.execute(
+                select(func.count()).select_from(clearing_lines).where(*where)
+            ).scalar_one()
+            rows = connection.execute(
+                select(*columns)
+                .where(*where)
+                .order_by(clearing_lines.c.line_no)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return int(total), [CycleLine(*row) for row in rows]
+
+
+def _row(day: date, line: CycleLine) -> dict[str, Any]:
+    return {"business_day": day, **{name: getattr(line, name) for name in _FIELDS}}

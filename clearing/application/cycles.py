@@ -1,0 +1,202 @@
+"""The clearing use cases: run a day's cycle, confirm payouts from a bank statement.
+
+`run(day)` opens the day's cycle (once the day is over), closes it (the lines kept, then the
+cycle and the book saved in one transaction), and writes its files. Every step can be cut
+off and the run repeated: an open cycle is computed again from the store (its lines replaced),
+a closed one only has its files written again, from its kept lines, to the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from clearing.application.cycle_close import CycleTally, cycle_lines, summarise
+from clearing.application.cycle_scan import CycleScan
+from clearing.application.ports import CycleFiles, LineStore, RunLock
+from clearing.application.revenue_lines import RevenueAttribution
+from clearing.application.store import ClearingStore
+from clearing.domain.business_day import day_end
+from clearing.domain.cycle import ClearingCycle, CycleState, cycle_id
+from clearing.domain.errors import ClearingError
+from clearing.domain.statements import BankStatement, ExpectedPayout, PayoutReport, match_payouts
+from clearing.domain.terms import SettlementTerms
+
+# How long a run waits for another run to finish before it is refused.
+RUN_LOCK_WAIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class CycleRun:
+    cycle: ClearingCycle
+    files: list[Path]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What one statement did to one cycle."""
+
+    cycle: ClearingCycle
+    report: PayoutReport
+    changed: bool
+
+
+@dataclass
+class ClearingCycles:
+    store: ClearingStore
+    ledger: Application[UUID]
+    attribution: RevenueAttribution
+    terms: SettlementTerms
+    lines: LineStore
+    files: CycleFiles
+    lock: RunLock
+    clock: Callable[[], datetime]
+
+    def run(self, day: date) -> CycleRun:
+        with self._one_run():
+            cycle = self._opened(day)
+            if cycle.state is CycleState.OPEN:
+                self._close(cycle)
+            return CycleRun(cycle, self.files.write(cycle, self.lines.lines(day)))
+
+    def cycle(self, day: date) -> ClearingCycle | None:
+        return self.store.cycle_or_none(cycle_id(day))
+
+    def cycles(self) -> list[ClearingCycle]:
+        """Every cycle, newest first."""
+        book = self.store.book()
+        found: list[ClearingCycle] = []
+        day = book.next_day()
+        last = date.fromisoformat(book.last_closed_day) if book.last_closed_day else None
+        newest = day if book.open_day else last
+        while newest is not None:
+            cycle = self.cycle(newest)
+            if cycle is None:
+                break
+            found.append(cycle)
+            newest = newest - timedelta(days=1)
+        return found
+
+    def _opened(self, day: date) -> ClearingCycle:
+        found = self.cycle(day)
+        if found is not None:
+            return found
+        if self.clock() < day_end(day):
+            raise DayNotOver(day)
+        book = self.store.book()
+        seq, position = book.open_cycle(day)
+        cycle = ClearingCycle(business_day=day.isoformat(), seq=seq, position=position)
+        self.store.save(book, cycle)
+        return cycle
+
+    def _close(self, cycle: ClearingCycle) -> None:
+        day = cycle.day
+        scan = CycleScan(self.ledger, cycle.position, day_end(day))
+        tally = CycleTally()
+        self.lines.replace_lines(day, cycle_lines(scan, self.attribution, tally))
+        book = self.store.book()
+        summary = summarise(
+            day=day,
+            seq=cycle.seq,
+            cut_off=scan.cut_off,
+            tally=tally,
+            terms=self.terms,
+            balances=book.balances,
+        )
+        cycle.close(summary)
+        closing = {o.operator_id: o.closing_vnd for o in summary.operators}
+        book.close_cycle(day, summary.cut_off, closing)
+        self.store.save(book, cycle)
+
+    def confirm(self, statement: BankStatement) -> list[Confirmation]:
+        """Matches a statement against the payouts it can confirm: those it names by
+        end-to-end id, and every payout due on its date (a cycle's payouts are executed the
+        day after it). A payout it does not book is flagged missing; one booked differently
+        is flagged with how. A cycle is settled once all its payouts are confirmed."""
+        with self._one_run():
+            outcomes = []
+            for cycle in self._cycles_on(statement):
+                outcomes.append(self._confirm_cycle(cycle, statement))
+            return outcomes
+
+    def _cycles_on(self, statement: BankStatement) -> list[ClearingCycle]:
+        days = {statement.statement_date - timedelta(days=1)}
+        for entry in statement.entries:
+            named = _day_of_payment_id(entry.end_to_end_id)
+            if named is not None:
+                days.add(named)
+        cycles = [self.cycle(day) for day in sorted(days)]
+        return [c for c in cycles if c is not None and c.summary is not None]
+
+    def _confirm_cycle(self, cycle: ClearingCycle, statement: BankStatement) -> Confirmation:
+        summary = cycle.summary
+        if summary is None:
+            raise CycleNotReady(cycle.day)
+        expected = [
+            ExpectedPayout(p.end_to_end_id, p.operator_id, p.amount_vnd) for p in summary.payouts
+        ]
+        report = match_payouts(expected, statement)
+        changed = False
+        for payout, entry in report.confirmed:
+            reference = entry.bank_reference or ""
+            changed |= cycle.confirm_payout(payout.end_to_end_id, reference)
+        due = statement.statement_date - timedelta(days=1) >= cycle.day
+        for payout in report.missing:
+            if due:
+                reason = f"missing from the statement of {statement.statement_date.isoformat()}"
+                changed |= cycle.flag_payout(payout.end_to_end_id, reason)
+        for difference in report.different:
+            changed |= cycle.flag_payout(difference.payout.end_to_end_id, difference.reason)
+        if changed:
+            self.store.save(cycle)
+        return Confirmation(cycle, report, changed)
+
+    @contextmanager
+    def _one_run(self) -> Iterator[None]:
+        if not self.lock.acquire(wait_s=RUN_LOCK_WAIT_S):
+            raise ClearingBusy()
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+
+def _day_of_payment_id(payment_id: str | None) -> date | None:
+    """The cycle's day in an end-to-end id `TL-<yyyymmdd>-<operator>`, if it is one of ours."""
+    if payment_id is None or not payment_id.startswith("TL-") or len(payment_id) < 12:
+        return None
+    try:
+        return datetime.strptime(payment_id[3:11], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+class DayNotOver(ClearingError):
+    """A day's cycle opens only when the day is over: movements of it may still come."""
+
+    code = "day_not_over"
+
+    def __init__(self, day: date) -> None:
+        super().__init__(f"the business day {day.isoformat()} is not over yet")
+
+
+class CycleNotReady(ClearingError):
+    code = "cycle_not_closed"
+
+    def __init__(self, day: date) -> None:
+        super().__init__(f"the cycle of {day.isoformat()} is not closed")
+
+
+class ClearingBusy(ClearingError):
+    """Another clearing run holds the lock: runs are one at a time across every process."""
+
+    code = "clearing_busy"
+
+    def __init__(self) -> None:
+        super().__init__("another clearing run is under way; try again when it has finished")

@@ -1,0 +1,79 @@
+"""The lines of a closed cycle as they are kept and written: one per operator share of a
+movement, and one per movement carved out to suspense, numbered in the store's order.
+
+A cycle's lines are kept apart from its events (a city day has millions), and pinned by the
+SHA-256 of their canonical form, recorded when the cycle closes: its files are written from
+the kept lines and checked against it, so a re-run writes the same bytes or refuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ticketing.shared.domain.invariants import require
+
+SUSPENSE_OPERATOR = ""  # the operator id of a suspense line: nobody's yet
+
+
+@dataclass(frozen=True, slots=True)
+class CycleLine:
+    line_no: int  # 1.. in the cycle, in the store's order
+    notification_id: int  # the ledger movement it comes from
+    operator_id: str  # SUSPENSE_OPERATOR for a suspense line
+    amount_vnd: int  # revenue (negative: a reversal); of a suspense line, the revenue it holds
+    category: str  # the movement's category; "" when unclassified
+    origin: str  # what the transaction id names (journey, parking_session, ...); "" if none
+    transaction_id: str  # the journey, session, record or reservation id in hex
+    reference: str  # the ledger's transfer or hold id
+    suspense_code: str = ""  # why it is in suspense; "" for an operator's line
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        require(self.line_no > 0 and self.notification_id > 0, "lines are numbered from 1")
+        require(
+            (self.operator_id == SUSPENSE_OPERATOR) == bool(self.suspense_code),
+            "a line is an operator's or in suspense with a code",
+        )
+
+    @property
+    def in_suspense(self) -> bool:
+        return self.operator_id == SUSPENSE_OPERATOR
+
+    def canonical(self) -> bytes:
+        """One line of the digest: every field as a JSON array, in the order declared."""
+        fields = [
+            self.line_no,
+            self.notification_id,
+            self.operator_id,
+            self.amount_vnd,
+            self.category,
+            self.origin,
+            self.transaction_id,
+            self.reference,
+            self.suspense_code,
+            self.reason,
+        ]
+        return (json.dumps(fields, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
+
+
+class LinesDigest:
+    """The SHA-256 of a cycle's lines in order, and their count, taken as they stream by."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.count = 0
+
+    def add(self, line: CycleLine) -> None:
+        require(line.line_no == self.count + 1, "lines come in order, with no gap")
+        self._hash.update(line.canonical())
+        self.count += 1
+
+    def add_all(self, lines: Iterable[CycleLine]) -> None:
+        for line in lines:
+            self.add(line)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
