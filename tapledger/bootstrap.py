@@ -244,13 +244,13 @@ def bootstrap(
     tokens = TokenStore(engine, invalidations=invalidations)
     invalidations.subscribe(tokens.invalidate)
     parking = make_parking(
-        settings,
-        ledger=ledger,
-        codes=TapVerifierCodes(verifier, cards),
-        engine=engine,
-        clock=clock,
-        create_schema=create_schema,
-    )
+        settings, ledger=ledger, codes=TapVerifierCodes(verifier, cards), engine=engine,
+        clock=clock, create_schema=create_schema,
+    )  # fmt: skip
+    clearing = make_clearing(
+        settings, ledger=ledger, journeys=journeys, parking=parking, fares=fares, engine=engine,
+        clock=clock, create_schema=create_schema,
+    )  # fmt: skip
     container = Container(
         settings=settings,
         ledger=ledger,
@@ -272,16 +272,7 @@ def bootstrap(
         pass_sales=PassSales(journeys, ledger),
         idempotency_records=SqlIdempotencyRecords(engine),
         parking=parking,
-        clearing=make_clearing(
-            settings,
-            ledger=ledger,
-            journeys=journeys,
-            parking=parking,
-            fares=fares,
-            engine=engine,
-            clock=clock,
-            create_schema=create_schema,
-        ),
+        clearing=clearing,
         invalidations=invalidations,
     )
     if create_schema:
