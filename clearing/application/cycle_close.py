@@ -103,6 +103,7 @@ def summarise(
     day: date,
     seq: int,
     cut_off: int,
+    purse_cut_off: int,
     tally: CycleTally,
     terms: SettlementTerms,
     balances: Mapping[str, int],
@@ -138,6 +139,7 @@ def summarise(
             payouts.append(Payout(end_to_end_id(day, operator_id), operator_id, paid, payee))
     return CycleSummary(
         cut_off=cut_off,
+        purse_cut_off=purse_cut_off,
         movements=tally.movements,
         lines=tally.digest.count,
         lines_sha256=tally.digest.hexdigest(),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from eventsourcing.application import Application
 
 from clearing.application.cycle_close import CycleTally, cycle_lines, summarise
 from clearing.application.cycle_scan import CycleScan
+from clearing.application.ledger_movements import purse_movements
 from clearing.application.ports import CycleFiles, LineStore, RunLock
 from clearing.application.revenue_lines import RevenueAttribution
 from clearing.application.store import ClearingStore
@@ -51,6 +53,7 @@ class Confirmation:
 class ClearingCycles:
     store: ClearingStore
     ledger: Application[UUID]
+    journeys: Application[UUID]  # its log holds the card purses' payments
     attribution: RevenueAttribution
     terms: SettlementTerms
     lines: LineStore
@@ -90,28 +93,36 @@ class ClearingCycles:
         if self.clock() < day_end(day):
             raise DayNotOver(day)
         book = self.store.book()
-        seq, position = book.open_cycle(day)
-        cycle = ClearingCycle(business_day=day.isoformat(), seq=seq, position=position)
+        seq, position, purse_position = book.open_cycle(day)
+        cycle = ClearingCycle(
+            business_day=day.isoformat(),
+            seq=seq,
+            position=position,
+            purse_position=purse_position,
+        )
         self.store.save(book, cycle)
         return cycle
 
     def _close(self, cycle: ClearingCycle) -> None:
         day = cycle.day
         scan = CycleScan(self.ledger, cycle.position, day_end(day))
+        purses = CycleScan(self.journeys, cycle.purse_position, day_end(day), purse_movements)
         tally = CycleTally()
-        self.lines.replace_lines(day, cycle_lines(scan, self.attribution, tally))
+        movements = chain(scan, purses)
+        self.lines.replace_lines(day, cycle_lines(movements, self.attribution, tally))
         book = self.store.book()
         summary = summarise(
             day=day,
             seq=cycle.seq,
             cut_off=scan.cut_off,
+            purse_cut_off=purses.cut_off,
             tally=tally,
             terms=self.terms,
             balances=book.balances,
         )
         cycle.close(summary)
         closing = {o.operator_id: o.closing_vnd for o in summary.operators}
-        book.close_cycle(day, summary.cut_off, closing)
+        book.close_cycle(day, summary.cut_off, summary.purse_cut_off, closing)
         self.store.save(book, cycle)
 
     def confirm(self, statement: BankStatement) -> list[Confirmation]:

@@ -17,7 +17,9 @@
 - Anything that cannot be attributed is a suspense line with its reason, never dropped and
   never revenue: an unclassified movement, a journey, session or record not found, a network
   with no operator, a parking operator the map does not know, a pass sale (pass apportionment
-  is not built), a purse payment (read from the journeys, not the ledger).
+  is not built), a purse payment that names no journey.
+- A card purse's payment at a validator (`Journey.PursePaid`, read from the journeys' log by
+  `purse_movements`) is a charge of its journey, split over the journey's legs like any other.
 
 So the lines and the suspense of a cycle add up, exactly, to its revenue movements.
 """
@@ -130,9 +132,11 @@ Line = OperatorLine | SuspenseLine
 
 def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
     """Standalone fares from the fare engine: the leg priced alone, at the default category's
-    fare when the feed has one, else the rider's own."""
+    fare when the feed has one, else the rider's own; None for a leg still open."""
 
     def standalone(journey: Journey, leg: Leg) -> int | None:
+        if leg.start is None or leg.end is None:
+            return None  # an open leg (a metro entry with no exit yet) has no price alone
         try:
             fare = price(engine, [leg], journey.rider_category, journey.fare_media)
         except FareRefused:
@@ -169,7 +173,10 @@ class RevenueAttribution:
             return []  # top-ups, holds, purse loads, payouts: nobody's revenue
         try:
             if classification.origin is Origin.JOURNEY:
-                return self._journey(item, classification, revenue_vnd)
+                journey_id = UUID(hex=classification.origin_id)
+                return self._journey(item, classification, revenue_vnd, journey_id)
+            if classification.origin is Origin.TAP and item.journey_id is not None:
+                return self._journey(item, classification, revenue_vnd, item.journey_id)
             if classification.origin is Origin.TAP:
                 code = SuspenseCode.PURSE_NOT_FROM_LEDGER
                 return [self._suspense(item, revenue_vnd, code, PURSE_NOT_FROM_LEDGER)]
@@ -178,9 +185,13 @@ class RevenueAttribution:
             return [self._suspense(item, revenue_vnd, SuspenseCode.NOT_SPLIT, str(error))]
 
     def _journey(
-        self, item: ClassifiedMovement, classification: Classification, revenue_vnd: int
+        self,
+        item: ClassifiedMovement,
+        classification: Classification,
+        revenue_vnd: int,
+        journey_id: UUID,
     ) -> list[Line]:
-        journey = self.journeys.get_journey(UUID(hex=classification.origin_id))
+        journey = self.journeys.get_journey(journey_id)
         if journey is None or not journey.legs:
             code = SuspenseCode.JOURNEY_NOT_FOUND
             return [self._suspense(item, revenue_vnd, code, "journey not found")]

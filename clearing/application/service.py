@@ -18,7 +18,6 @@ from clearing.application.cycles import ClearingCycles
 from clearing.application.ports import RunLock
 from clearing.application.revenue_lines import (
     AggregateSource,
-    JourneySource,
     RevenueAttribution,
     StandaloneFare,
     parking_store_operators,
@@ -26,13 +25,14 @@ from clearing.application.revenue_lines import (
 from clearing.application.store import ClearingStore
 from clearing.domain.operators import OperatorMap
 from clearing.domain.terms import SettlementTerms
+from ticketing.journeys.application.journeys import Journeys
 
 
 def build_clearing(
     env: dict[str, str],
     *,
     ledger: Application[UUID],
-    journeys: JourneySource,
+    journeys: Journeys,
     parking: AggregateSource,
     standalone_fare: StandaloneFare | None,
     operators: OperatorMap,
@@ -49,6 +49,7 @@ def build_clearing(
     return ClearingCycles(
         store=ClearingStore(env),
         ledger=ledger,
+        journeys=journeys,
         attribution=RevenueAttribution(
             operators=operators,
             journeys=journeys,

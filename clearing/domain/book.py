@@ -45,6 +45,7 @@ class ClearingBook(Aggregate):
         TOPIC = f"{TOPIC_PREFIX}.CycleClosed"
         business_day: str
         cut_off: int
+        purse_cut_off: int
         balances: dict[str, int]
 
     @event(Started)
@@ -53,6 +54,7 @@ class ClearingBook(Aggregate):
         self.open_day = ""
         self.last_closed_day = ""
         self.cut_off = 0
+        self.purse_cut_off = 0
         # operator id -> its balance with the scheme after the last closed cycle (<= 0)
         self.balances: dict[str, int] = {}
 
@@ -68,9 +70,9 @@ class ClearingBook(Aggregate):
             return date.fromisoformat(self.last_closed_day) + timedelta(days=1)
         return None
 
-    def open_cycle(self, day: date) -> tuple[int, int]:
-        """Opens the cycle of `day`: its sequence number and its position (the previous
-        cut-off). `CycleOutOfOrder` unless it is the day after the last closed cycle."""
+    def open_cycle(self, day: date) -> tuple[int, int, int]:
+        """Opens the cycle of `day`: its sequence number and its positions (the previous
+        cut-offs). `CycleOutOfOrder` unless it is the day after the last closed cycle."""
         expected = self.next_day()
         if self.last_closed_day and day <= date.fromisoformat(self.last_closed_day):
             raise CycleOutOfOrder(day, expected, "its cycle is closed already")
@@ -78,26 +80,37 @@ class ClearingBook(Aggregate):
             raise CycleOutOfOrder(day, expected, "cycles follow each other with no gap")
         require(not self.open_day, "one cycle open at a time")
         self._cycle_opened(business_day=day.isoformat(), seq=self.seq + 1)
-        return self.seq, self.cut_off
+        return self.seq, self.cut_off, self.purse_cut_off
 
     @event(CycleOpened)
     def _cycle_opened(self, business_day: str, seq: int) -> None:
         self.open_day = business_day
         self.seq = seq
 
-    def close_cycle(self, day: date, cut_off: int, closing: Mapping[str, int]) -> None:
+    def close_cycle(
+        self, day: date, cut_off: int, purse_cut_off: int, closing: Mapping[str, int]
+    ) -> None:
         require(self.open_day == day.isoformat(), "the open cycle is the one closing")
         require(cut_off >= self.cut_off, "cut-offs never go back")
+        require(purse_cut_off >= self.purse_cut_off, "cut-offs never go back")
         require(all(vnd <= 0 for vnd in closing.values()), "what is owed to operators is paid")
         balances = {**self.balances, **closing}
         kept = {operator: vnd for operator, vnd in sorted(balances.items()) if vnd != 0}
-        self._cycle_closed(business_day=day.isoformat(), cut_off=cut_off, balances=kept)
+        self._cycle_closed(
+            business_day=day.isoformat(),
+            cut_off=cut_off,
+            purse_cut_off=purse_cut_off,
+            balances=kept,
+        )
 
     @event(CycleClosed)
-    def _cycle_closed(self, business_day: str, cut_off: int, balances: dict[str, int]) -> None:
+    def _cycle_closed(
+        self, business_day: str, cut_off: int, purse_cut_off: int, balances: dict[str, int]
+    ) -> None:
         self.open_day = ""
         self.last_closed_day = business_day
         self.cut_off = cut_off
+        self.purse_cut_off = purse_cut_off
         self.balances = balances
 
 
