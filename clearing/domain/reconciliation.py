@@ -4,7 +4,8 @@ An operator (a bus company, the metro, a parking operator) keeps its own record 
 stays it was paid for. For one clearing cycle (a business day) it uploads that record; we compare
 it with the lines our clearing run attributed to it, per **transaction id**: the id both sides
 know, a journey's id for transit, a parking session's or detail record's id for parking, each the
-aggregate's uuid as 32 lowercase hex digits.
+aggregate's uuid as 32 lowercase hex digits (any 1..`TRANSACTION_ID_MAX_CHARS` lowercase hex
+digits are accepted, so an id of another length is compared rather than refused).
 
 **Matching is per transaction id, on the sum of its amounts, never line by line.** Either side
 may hold several lines for one id: our clearing run gives a journey charged and refunded in the
