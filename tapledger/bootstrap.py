@@ -337,6 +337,7 @@ def make_clearing(
         settings.event_store_env(create_tables=create_schema),
         ledger=ledger,
         journeys=journeys,
+        journey_log=journeys,
         parking=parking.store,
         standalone_fare=fare_engine_standalone(fares),
         operators=load_packaged(),

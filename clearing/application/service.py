@@ -18,6 +18,7 @@ from clearing.application.cycles import ClearingCycles
 from clearing.application.ports import RunLock
 from clearing.application.revenue_lines import (
     AggregateSource,
+    JourneySource,
     RevenueAttribution,
     StandaloneFare,
     parking_store_operators,
@@ -25,14 +26,14 @@ from clearing.application.revenue_lines import (
 from clearing.application.store import ClearingStore
 from clearing.domain.operators import OperatorMap
 from clearing.domain.terms import SettlementTerms
-from ticketing.journeys.application.journeys import Journeys
 
 
 def build_clearing(
     env: dict[str, str],
     *,
     ledger: Application[UUID],
-    journeys: Journeys,
+    journeys: JourneySource,
+    journey_log: Application[UUID],
     parking: AggregateSource,
     standalone_fare: StandaloneFare | None,
     operators: OperatorMap,
@@ -49,7 +50,7 @@ def build_clearing(
     return ClearingCycles(
         store=ClearingStore(env),
         ledger=ledger,
-        journeys=journeys,
+        journeys=journey_log,
         attribution=RevenueAttribution(
             operators=operators,
             journeys=journeys,

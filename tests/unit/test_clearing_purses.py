@@ -44,6 +44,7 @@ def clearing_of(world: World, tmp_path: Path) -> ClearingCycles:
         {},
         ledger=world.ledger,
         journeys=world.journeys,
+        journey_log=world.journeys,
         parking=NoParking(),
         standalone_fare=fare_engine_standalone(world.journeys.fares),
         operators=load_packaged(),
