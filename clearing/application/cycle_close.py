@@ -7,7 +7,7 @@ Memory holds the per-operator totals and the digest, never the day's movements o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from clearing.application.ledger_movements import ClassifiedMovement
@@ -54,20 +54,29 @@ class CycleTally:
 
 
 def cycle_lines(
-    movements: Iterable[ClassifiedMovement], attribution: RevenueAttribution, tally: CycleTally
+    movements: Iterable[ClassifiedMovement],
+    attribution: RevenueAttribution,
+    tally: CycleTally,
+    carried: Iterable[CycleLine] = (),
 ) -> Iterator[CycleLine]:
-    """Each movement's lines, numbered in the store's order, counted into `tally`."""
+    """Each movement's lines, numbered in the store's order, then the lines carried from
+    earlier cycles numbered after them; all counted into `tally`."""
     line_no = 0
     for item in movements:
         tally.count_movement(item)
         for line in attribution.lines_of(item):
             line_no += 1
-            kept = _kept(line_no, item, line)
+            kept = kept_line(line_no, item, line)
             tally.count_line(kept)
             yield kept
+    for settling in carried:
+        line_no += 1
+        kept = replace(settling, line_no=line_no)
+        tally.count_line(kept)
+        yield kept
 
 
-def _kept(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
+def kept_line(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
     reference = item.movement.reference
     classification = item.classification
     category = classification.category.value if classification else ""

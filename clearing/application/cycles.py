@@ -18,6 +18,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from clearing.application.carry_over import CarryOver
 from clearing.application.cycle_close import CycleTally, cycle_lines, summarise
 from clearing.application.cycle_scan import CycleScan
 from clearing.application.ledger_movements import purse_movements
@@ -26,10 +27,12 @@ from clearing.application.revenue_lines import RevenueAttribution
 from clearing.application.store import ClearingStore
 from clearing.domain.business_day import day_end
 from clearing.domain.cycle import ClearingCycle, CycleState, cycle_id
+from clearing.domain.cycle_lines import CycleLine, line_key
 from clearing.domain.errors import ClearingError
 from clearing.domain.statements import BankStatement, ExpectedPayout, PayoutReport, match_payouts
 from clearing.domain.terms import SettlementTerms
 
+DISPUTE_REASON_MAX_CHARS = 200
 # How long a run waits for another run to finish before it is refused.
 RUN_LOCK_WAIT_S = 30.0
 
@@ -107,10 +110,15 @@ class ClearingCycles:
         day = cycle.day
         scan = CycleScan(self.ledger, cycle.position, day_end(day))
         purses = CycleScan(self.journeys, cycle.purse_position, day_end(day), purse_movements)
+        book = self.store.book()
+        carried = CarryOver(self.lines, self.ledger, self.journeys, self.attribution).carried(
+            day, book
+        )
         tally = CycleTally()
         movements = chain(scan, purses)
-        self.lines.replace_lines(day, cycle_lines(movements, self.attribution, tally))
-        book = self.store.book()
+        self.lines.replace_lines(
+            day, cycle_lines(movements, self.attribution, tally, carried.lines)
+        )
         summary = summarise(
             day=day,
             seq=cycle.seq,
@@ -122,7 +130,14 @@ class ClearingCycles:
         )
         cycle.close(summary)
         closing = {o.operator_id: o.closing_vnd for o in summary.operators}
-        book.close_cycle(day, summary.cut_off, summary.purse_cut_off, closing)
+        book.close_cycle(
+            day,
+            summary.cut_off,
+            summary.purse_cut_off,
+            closing,
+            carved=carried.carved,
+            released=carried.released,
+        )
         self.store.save(book, cycle)
 
     def confirm(self, statement: BankStatement) -> list[Confirmation]:
@@ -168,6 +183,41 @@ class ClearingCycles:
             self.store.save(cycle)
         return Confirmation(cycle, report, changed)
 
+    def dispute(self, day: date, line_no: int, reason: str) -> bool:
+        """Disputes an operator's line of a closed cycle: the next cycle carves it out to
+        suspense. False when it is disputed already."""
+        line = self._closed_line(day, line_no)
+        if line.in_suspense:
+            raise LineNotDisputable(day, line_no, "a suspense line is nobody's yet")
+        if not reason.strip() or len(reason) > DISPUTE_REASON_MAX_CHARS:
+            raise LineNotDisputable(day, line_no, "a dispute gives a reason of 1..200 characters")
+        with self._one_run():
+            book = self.store.book()
+            if not book.dispute(line_key(day, line_no), reason.strip()):
+                return False
+            self.store.save(book)
+            return True
+
+    def release(self, day: date, line_no: int) -> bool:
+        """Releases a carved-out dispute: the next cycle gives it back to its operator. False
+        when it was asked already."""
+        self._closed_line(day, line_no)
+        with self._one_run():
+            book = self.store.book()
+            if not book.ask_release(line_key(day, line_no)):
+                return False
+            self.store.save(book)
+            return True
+
+    def _closed_line(self, day: date, line_no: int) -> CycleLine:
+        cycle = self.cycle(day)
+        if cycle is None or cycle.state is CycleState.OPEN:
+            raise CycleNotReady(day)
+        line = self.lines.line(day, line_no)
+        if line is None:
+            raise LineNotDisputable(day, line_no, "no such line")
+        return line
+
     @contextmanager
     def _one_run(self) -> Iterator[None]:
         if not self.lock.acquire(wait_s=RUN_LOCK_WAIT_S):
@@ -202,6 +252,13 @@ class CycleNotReady(ClearingError):
 
     def __init__(self, day: date) -> None:
         super().__init__(f"the cycle of {day.isoformat()} is not closed")
+
+
+class LineNotDisputable(ClearingError):
+    code = "line_not_disputable"
+
+    def __init__(self, day: date, line_no: int, reason: str) -> None:
+        super().__init__(f"line {line_no} of {day.isoformat()}: {reason}")
 
 
 class ClearingBusy(ClearingError):
