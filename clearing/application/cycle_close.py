@@ -33,6 +33,7 @@ class CycleTally:
     suspense_vnd: int = 0
     top_ups_vnd: int = 0
     rider_payouts_vnd: int = 0
+    pass_sales_vnd: int = 0
 
     def count_movement(self, item: ClassifiedMovement) -> None:
         self.movements += 1
@@ -41,6 +42,8 @@ class CycleTally:
             self.top_ups_vnd += item.movement.amount_vnd
         elif category is Category.PAYOUT_TO_RIDER:
             self.rider_payouts_vnd += item.movement.amount_vnd
+        elif category is Category.PASS_SALE:
+            self.pass_sales_vnd += item.movement.amount_vnd
 
     def count_line(self, line: CycleLine) -> None:
         self.digest.add(line)
@@ -157,6 +160,7 @@ def summarise(
         suspense_vnd=tally.suspense_vnd,
         top_ups_vnd=tally.top_ups_vnd,
         rider_payouts_vnd=tally.rider_payouts_vnd,
+        pass_sales_vnd=tally.pass_sales_vnd,
         message_id=message_id(day, seq) if payouts else "",
         debtor=bank_party(terms.scheme),
         payouts=tuple(payouts),

@@ -22,6 +22,7 @@ from clearing.application.carry_over import CarryOver
 from clearing.application.cycle_close import CycleTally, cycle_lines, summarise
 from clearing.application.cycle_scan import CycleScan
 from clearing.application.ledger_movements import purse_movements
+from clearing.application.pass_revenue import PASS_LOOKBACK_DAYS, PassEarning, passes_sold
 from clearing.application.ports import CycleFiles, LineStore, RunLock
 from clearing.application.revenue_lines import RevenueAttribution
 from clearing.application.store import ClearingStore
@@ -63,6 +64,7 @@ class ClearingCycles:
     files: CycleFiles
     lock: RunLock
     clock: Callable[[], datetime]
+    passes: PassEarning | None = None  # None: pass sales stay unearned
 
     def run(self, day: date) -> CycleRun:
         with self._one_run():
@@ -116,9 +118,13 @@ class ClearingCycles:
         )
         tally = CycleTally()
         movements = chain(scan, purses)
-        self.lines.replace_lines(
-            day, cycle_lines(movements, self.attribution, tally, carried.lines)
-        )
+
+        def afterwards() -> Iterator[CycleLine]:
+            # Run once the scans have ended: the passes earned need the purse cut-off.
+            yield from carried.lines
+            yield from self._passes_earned(cycle, purses.cut_off)
+
+        self.lines.replace_lines(day, cycle_lines(movements, self.attribution, tally, afterwards()))
         summary = summarise(
             day=day,
             seq=cycle.seq,
@@ -139,6 +145,18 @@ class ClearingCycles:
             released=carried.released,
         )
         self.store.save(book, cycle)
+
+    def _passes_earned(self, cycle: ClearingCycle, purse_cut_off: int) -> Iterator[CycleLine]:
+        if self.passes is None:
+            return
+        back = self.cycle(cycle.day - timedelta(days=PASS_LOOKBACK_DAYS))
+        start = back.purse_position if back is not None else 0
+        for sold in passes_sold(self.journeys, start, purse_cut_off):
+            earning = sold.earning_day
+            if earning == cycle.day or (
+                earning < cycle.day and sold.notification_id > cycle.purse_position
+            ):
+                yield from self.passes.lines(sold)
 
     def confirm(self, statement: BankStatement) -> list[Confirmation]:
         """Matches a statement against the payouts it can confirm: those it names by

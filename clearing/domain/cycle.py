@@ -100,6 +100,7 @@ class CycleSummary:
     suspense_vnd: int  # revenue carved out: held in the float until a later cycle places it
     top_ups_vnd: int  # money paid in for riders (never revenue)
     rider_payouts_vnd: int  # closed accounts' balances paid out
+    pass_sales_vnd: int  # passes sold: held as unearned until each is earned
     message_id: str  # the pain.001 message id; "" when the cycle pays nobody
     debtor: BankParty  # the scheme's settlement account
     payouts: tuple[Payout, ...]
