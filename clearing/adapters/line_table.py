@@ -12,9 +12,11 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Date,
     Engine,
     Index,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 
 from clearing.domain.cycle_lines import SUSPENSE_OPERATOR, CycleLine, line_key
 from clearing.domain.errors import TooManyParts
+from ticketing.shared.domain.invariants import require
 
 # Lines inserted per statement: large enough to amortise a round trip, small in memory.
 INSERT_BATCH = 5_000
@@ -71,6 +74,9 @@ class SqlLineStore:
     def replace_lines(self, day: date, lines: Iterable[CycleLine]) -> None:
         with self.engine.begin() as connection:
             connection.execute(delete(clearing_lines).where(clearing_lines.c.business_day == day))
+            if connection.dialect.name == "postgresql":
+                _copy_lines(connection, day, lines)
+                return
             iterator = iter(lines)
             while batch := list(islice(iterator, INSERT_BATCH)):
                 rows = [_row(day, line) for line in batch]
@@ -157,6 +163,20 @@ class SqlLineStore:
                 .limit(limit)
             ).all()
         return int(total), [CycleLine(*row) for row in rows]
+
+
+def _copy_lines(connection: Connection, day: date, lines: Iterable[CycleLine]) -> None:
+    """Streams the lines into the table with PostgreSQL's COPY, in the connection's transaction:
+    several times faster than inserts, and the rows are written as they come."""
+    driver = connection.connection.driver_connection
+    require(isinstance(driver, psycopg.Connection), "PostgreSQL is reached through psycopg")
+    columns = ", ".join(["business_day", *_FIELDS])
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY clearing_lines ({columns}) FROM STDIN") as copy,
+    ):
+        for line in lines:
+            copy.write_row((day, *(getattr(line, name) for name in _FIELDS)))
 
 
 def _row(day: date, line: CycleLine) -> dict[str, Any]:

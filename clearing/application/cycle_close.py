@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import islice
 from uuid import UUID
 
 from clearing.application.ledger_movements import ClassifiedMovement
@@ -20,6 +21,10 @@ from clearing.domain.cycle_lines import SUSPENSE_OPERATOR, CycleLine, LinesDiges
 from clearing.domain.payouts import end_to_end_id, message_id
 from clearing.domain.positions import RevenueLine, net_positions
 from clearing.domain.terms import SettlementTerms
+
+# Movements attributed together: the journeys and parking aggregates they name are read in one
+# query per section. A section and its aggregates are what memory holds of the day's movements.
+ATTRIBUTION_SECTION = 1_000
 
 
 @dataclass
@@ -66,13 +71,16 @@ def cycle_lines(
     """Each movement's lines, numbered in the store's order, then the lines carried from
     earlier cycles numbered after them; all counted into `tally`."""
     line_no = 0
-    for item in movements:
-        tally.count_movement(item)
-        for line in attribution.lines_of(item):
-            line_no += 1
-            kept = kept_line(line_no, item, line)
-            tally.count_line(kept)
-            yield kept
+    iterator = iter(movements)
+    while section := list(islice(iterator, ATTRIBUTION_SECTION)):
+        attributing = attribution.for_section(section)
+        for item in section:
+            tally.count_movement(item)
+            for line in attributing.lines_of(item):
+                line_no += 1
+                kept = kept_line(line_no, item, line)
+                tally.count_line(kept)
+                yield kept
     for settling in carried:
         line_no += 1
         kept = replace(settling, line_no=line_no)

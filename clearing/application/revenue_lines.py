@@ -26,8 +26,9 @@ So the lines and the suspense of a cycle add up, exactly, to its revenue movemen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
@@ -72,6 +73,12 @@ class JourneySource(Protocol):
 
 class AggregateSource(Protocol):
     def read_or_none(self, aggregate_id: UUID) -> Any: ...
+
+
+class AggregateBatches(Protocol):
+    """Many aggregates read at once: those found among `ids`, by id."""
+
+    def get_many(self, ids: Collection[UUID]) -> Mapping[UUID, Any]: ...
 
 
 # The operator id on the parking aggregate a parking movement names; None when not found.
@@ -128,20 +135,43 @@ class SuspenseLine:
 Line = OperatorLine | SuspenseLine
 
 
+# Standalone fares remembered by leg shape: a city's routes, stops, categories and media make
+# a few tens of thousands of shapes, where a day has a million legs.
+STANDALONE_FARES_CACHED = 65_536
+
+
 def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
     """Standalone fares from the fare engine: the leg priced alone, at the default category's
-    fare when the feed has one, else the rider's own; None for a leg still open."""
+    fare when the feed has one, else the rider's own; None for a leg still open.
 
-    def standalone(journey: Journey, leg: Leg) -> int | None:
-        if leg.start is None or leg.end is None:
-            return None  # an open leg (a metro entry with no exit yet) has no price alone
+    A leg alone is priced by its route, stops, rider category and medium, and by its times
+    only when the feed has timeframes or service days: the fares are remembered by that key."""
+    timed = bool(engine.feed.timeframes or engine.feed.services)
+    known: OrderedDict[tuple[Any, ...], int | None] = OrderedDict()
+
+    def priced(leg: Leg, category: str, media: str) -> int | None:
         try:
-            fare = price(engine, [leg], journey.rider_category, journey.fare_media)
+            fare = price(engine, [leg], category, media)
         except FareRefused:
             return None
         if fare.reference_total_vnd is not None:
             return fare.reference_total_vnd
         return fare.total_vnd
+
+    def standalone(journey: Journey, leg: Leg) -> int | None:
+        if leg.start is None or leg.end is None:
+            return None  # an open leg (a metro entry with no exit yet) has no price alone
+        category, media = journey.rider_category, journey.fare_media
+        times = (leg.departure, leg.arrival) if timed else None
+        key = (leg.mode, leg.network_id, leg.route_id, leg.from_stop_id, leg.to_stop_id)
+        key = (*key, times, category, media)
+        if key in known:
+            known.move_to_end(key)
+            return known[key]
+        fare_vnd = known[key] = priced(leg, category, media)
+        if len(known) > STANDALONE_FARES_CACHED:
+            known.popitem(last=False)
+        return fare_vnd
 
     return standalone
 
@@ -154,6 +184,36 @@ class RevenueAttribution:
     journeys: JourneySource
     parking_operator_of: ParkingOperatorOf
     standalone_fare: StandaloneFare | None = None
+    # Where a section's journeys and parking aggregates are read at once (`for_section`).
+    journey_batches: AggregateBatches | None = None
+    parking_batches: AggregateBatches | None = None
+
+    def for_section(self, items: Sequence[ClassifiedMovement]) -> RevenueAttribution:
+        """This attribution with the journeys and parking aggregates `items` name read at once
+        (one query each, where reading them one by one costs a query a movement). The lines
+        are the same: an aggregate the section does not name is read as before."""
+        journey_ids: set[UUID] = set()
+        parking_ids: set[UUID] = set()
+        for item in items:
+            classification = item.classification
+            if classification is None or classification.revenue_sign == 0:
+                continue
+            origin = classification.origin
+            if origin is Origin.JOURNEY:
+                journey_ids.add(UUID(hex=classification.origin_id))
+            elif origin is Origin.TAP and item.journey_id is not None:
+                journey_ids.add(item.journey_id)
+            elif origin in PARKING_ORIGINS:
+                parking_ids.add(UUID(hex=classification.origin_id))
+        section = self
+        if self.journey_batches is not None and journey_ids:
+            found = self.journey_batches.get_many(journey_ids)
+            section = replace(section, journeys=_ReadJourneys(journey_ids, found, self.journeys))
+        if self.parking_batches is not None and parking_ids:
+            found = self.parking_batches.get_many(parking_ids)
+            operator_of = _read_operators(parking_ids, found, self.parking_operator_of)
+            section = replace(section, parking_operator_of=operator_of)
+        return section
 
     def revenue_lines(self, movements: Iterable[ClassifiedMovement]) -> Iterator[Line]:
         """The lines of each movement in the order given (the store's), one movement at a time."""
@@ -260,3 +320,35 @@ class RevenueAttribution:
         return SuspenseLine(
             item.notification_id, movement.reference, movement.amount_vnd, revenue_vnd, code, reason
         )
+
+
+class _ReadJourneys:
+    """The journeys of a section, read at once; any other journey from `rest`."""
+
+    def __init__(self, asked: set[UUID], found: Mapping[UUID, Any], rest: JourneySource) -> None:
+        self._asked = asked
+        self._found = found
+        self._rest = rest
+
+    def get_journey(self, journey_id: UUID) -> Journey | None:
+        if journey_id not in self._asked:
+            return self._rest.get_journey(journey_id)
+        found = self._found.get(journey_id)
+        return found if isinstance(found, Journey) else None
+
+
+def _read_operators(
+    asked: set[UUID], found: Mapping[UUID, Any], rest: ParkingOperatorOf
+) -> ParkingOperatorOf:
+    """The parking operators of a section's aggregates, read at once; any other from `rest`."""
+
+    def operator_of(origin: Origin, aggregate_id: UUID) -> str | None:
+        if aggregate_id not in asked:
+            return rest(origin, aggregate_id)
+        aggregate = found.get(aggregate_id)
+        if not isinstance(aggregate, PARKING_TYPES[origin]):
+            return None
+        operator_id: str = aggregate.operator_id
+        return operator_id
+
+    return operator_of

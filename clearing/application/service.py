@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from sqlalchemy import Engine
 
+from clearing.adapters.aggregate_reads import AggregateReads
 from clearing.adapters.cycle_files import DirectoryCycleFiles
 from clearing.adapters.line_table import SqlLineStore
 from clearing.adapters.terms_files import InvalidTerms
@@ -63,6 +64,8 @@ def build_clearing(
             journeys=journeys,
             parking_operator_of=parking_store_operators(parking),
             standalone_fare=standalone_fare,
+            journey_batches=AggregateReads(journey_log),
+            parking_batches=AggregateReads(parking) if isinstance(parking, Application) else None,
         ),
         terms=terms,
         lines=lines,

@@ -32,6 +32,7 @@ from loadtests.clearing_day.database import (
 )
 from loadtests.clearing_day.generate import Generated, generate
 from loadtests.clearing_day.plan import DaySize
+from loadtests.clearing_day.writer import Written
 
 DAY = date(2026, 11, 23)
 QUICK = DaySize(journeys=2_000, sessions=200, top_ups=400)
@@ -51,31 +52,40 @@ class Scaled:
 def main() -> None:
     args = _parser().parse_args()
     base = QUICK if args.quick else DaySize(args.journeys, args.sessions, args.top_ups)
-    results = []
+    results: list[Scaled] = []
     for scale in (float(s) for s in args.scales.split(",")):
         size = DaySize(
             int(base.journeys * scale), int(base.sessions * scale), int(base.top_ups * scale)
         )
-        results.append(_one_size(args.server, size, reuse=args.reuse))
-    if args.out is not None:
+        scaled = _one_size(args.server, size, reuse=args.reuse, clear=not args.generate_only)
+        if scaled is not None:
+            results.append(scaled)
+    if args.out is not None and results:
         report.write_section(args.out, _section(results), marker=MARKER)
         console.print(f"wrote {args.out}")
 
 
-def _one_size(server: str, size: DaySize, *, reuse: bool) -> Scaled:
+def _one_size(server: str, size: DaySize, *, reuse: bool, clear: bool) -> Scaled | None:
     template = f"tl_clearing_day_{size.journeys}_{size.sessions}_{size.top_ups}"
     generated = None
     if not (reuse and _exists(server, template)):
         url = create_database(server, template)
-        with tempfile.TemporaryDirectory() as data_dir:
-            with console.status(f"writing the day into {template}") as status:
-                generated = generate(
-                    url, Path(data_dir), size, DAY,
-                    lambda w: status.update(f"{template}: {w.riders:,} riders, {w.movements:,} movements"),
-                )  # fmt: skip
+        with (
+            tempfile.TemporaryDirectory() as data_dir,
+            console.status(f"writing the day into {template}") as status,
+        ):
+
+            def progress(written: Written) -> None:
+                status.update(
+                    f"{template}: {written.riders:,} riders, {written.movements:,} movements"
+                )
+
+            generated = generate(url, Path(data_dir), size, DAY, progress)
         console.print(
             f"generated {template}: {generated.movements:,} movements in {generated.seconds:,.0f} s"
         )
+    if not clear:
+        return None
     run_name = f"tl_clearing_run_{secrets.token_hex(4)}"
     url = create_database(server, run_name, template=template)
     try:
@@ -119,7 +129,9 @@ def _section(results: list[Scaled]) -> str:
             f"    {report.command_line('loadtests.clearing_day')}",
             "",
             "Machine: "
-            + report.machine(f"eventsourcing {version('eventsourcing')}", f"psycopg {version('psycopg')}"),
+            + report.machine(
+                f"eventsourcing {version('eventsourcing')}", f"psycopg {version('psycopg')}"
+            ),
             f"Load average (1/5/15 min) at the end: {report.load_average()}.",
             "",
             "| journeys / parking sessions / top-ups | movements | lines | run | movements/s "
@@ -152,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="a small day, for a smoke run")
     parser.add_argument("--scales", default="1", help="day sizes to clear, e.g. 1,0.25")
     parser.add_argument("--reuse", action="store_true", help="clear a day generated before")
+    parser.add_argument("--generate-only", action="store_true", help="write the day, no cycle")
     parser.add_argument("--server", default=SERVER_URL_DEFAULT, help="PostgreSQL server URL")
     parser.add_argument("--out", type=Path, default=None, help="e.g. docs/benchmarks.md")
     return parser

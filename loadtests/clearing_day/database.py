@@ -21,7 +21,9 @@ def database_url(server_url: str, name: str) -> str:
 def create_database(server_url: str, name: str, *, template: str | None = None) -> str:
     """Creates `name` (dropping one of that name first), empty or as a copy of `template`."""
     with _maintenance(server_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         if template is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         else:
@@ -35,7 +37,9 @@ def create_database(server_url: str, name: str, *, template: str | None = None) 
 
 def drop_database(server_url: str, name: str) -> None:
     with _maintenance(server_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def _maintenance(server_url: str) -> psycopg.Connection[tuple[object, ...]]:

@@ -4,10 +4,12 @@ the day's end, not by the head of the log), and the tables analysed for the plan
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time as day_time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from pathlib import Path
 
 import psycopg
@@ -19,6 +21,11 @@ from tapledger.bootstrap import bootstrap
 from tapledger.settings import Settings
 from ticketing.accounts.domain.commands import TopUp
 
+# eventsourcing's PostgreSQL store inserts a save's events one statement each in a pipeline;
+# with its database function it inserts them in one statement (`unnest`), several times faster.
+# The function writes the same rows, but without the table lock that orders the commits of
+# concurrent writers: right for the generator, the only writer, and not for the product.
+FAST_INSERTS = {"POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
 NEXT_DAY_TOP_UPS = 3
 NEXT_DAY_TOP_UP_VND = 50_000
 
@@ -42,6 +49,8 @@ def generate(
     progress: Callable[[Written], None] | None = None,
 ) -> Generated:
     began = time.perf_counter()
+    # eventsourcing reads its settings from the process's environment too.
+    os.environ.update(FAST_INSERTS)
     container = bootstrap(settings_for(database_url, data_dir))
     try:
         stores = Stores(

@@ -82,7 +82,9 @@ class LedgerBook:
         self._changed = {}
         return changed
 
-    def _record(self, command: TopUp | Debit | PlaceHold, kind: TransferKind, at: datetime) -> Transfer:
+    def _record(
+        self, command: TopUp | Debit | PlaceHold, kind: TransferKind, at: datetime
+    ) -> Transfer:
         # The request fingerprint the ledger keeps to recognise a repeat of the same command.
         request: dict[str, Any] = {
             "account_id": str(command.account_id),

@@ -163,9 +163,7 @@ def _ride(
     begin: datetime,
     length: timedelta,
 ) -> Ride:
-    return Ride(
-        mode, route_id, from_stop, to_stop, _uuid(rng), _uuid(rng), begin, begin + length
-    )
+    return Ride(mode, route_id, from_stop, to_stop, _uuid(rng), _uuid(rng), begin, begin + length)
 
 
 def _session(

@@ -1,0 +1,75 @@
+"""Many aggregates of one application read at once: one query for a whole section of a cycle's
+movements, where reading them one by one costs a round trip (and a query plan) each.
+
+On PostgreSQL the events of every id asked for are selected in one statement and each
+aggregate is replayed from them, as the repository replays one. The aggregates clearing reads
+(journeys, parking sessions, detail records, reservations) are never snapshotted, and their
+events are all still stored, so the replay from the first event is the aggregate the
+repository would give. On any other store each id is read by the repository, one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from itertools import groupby, islice
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
+from psycopg.sql import SQL, Identifier
+
+# Ids per statement: a section's journeys, a few hundred kilobytes of events.
+IDS_PER_QUERY_MAX = 2_000
+
+
+class AggregateReads:
+    """`get_many(ids)`: the aggregates found among `ids`, by id; an id not found is absent."""
+
+    def __init__(self, app: Application[UUID]) -> None:
+        self.app = app
+        recorder = app.recorder
+        self._recorder = recorder if isinstance(recorder, PostgresAggregateRecorder) else None
+
+    def get_many(self, ids: Collection[UUID]) -> dict[UUID, Any]:
+        if self._recorder is None:
+            return {i: found for i in ids if (found := self._one(i)) is not None}
+        found: dict[UUID, Any] = {}
+        wanted = iter(sorted(set(ids)))
+        while chunk := list(islice(wanted, IDS_PER_QUERY_MAX)):
+            found.update(self._replayed(self._recorder, chunk))
+        return found
+
+    def _one(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.app.repository.get(aggregate_id, deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            return None
+
+    def _replayed(
+        self, recorder: PostgresAggregateRecorder, ids: list[UUID]
+    ) -> Iterator[tuple[UUID, Any]]:
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(
+            schema=Identifier(recorder.datastore.schema),
+            table=Identifier(recorder.events_table_name),
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (ids,), prepare=True)
+            rows = cursor.fetchall()
+        mapper = self.app.mapper
+        for aggregate_id, events in groupby(rows, key=lambda row: row["originator_id"]):
+            aggregate: Any = None
+            for row in events:
+                stored = StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                aggregate = mapper.to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
+            if aggregate is not None:
+                yield aggregate_id, aggregate
