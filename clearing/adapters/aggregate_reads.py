@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from itertools import groupby, islice
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 # Ids per statement: a section's journeys, a few hundred kilobytes of events.
@@ -57,18 +59,22 @@ class AggregateReads:
             schema=Identifier(recorder.datastore.schema),
             table=Identifier(recorder.events_table_name),
         )
-        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+        # Plain tuples: the store's connections make a dict of every row, a cost per event.
+        with (
+            recorder.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as cursor,
+        ):
             cursor.execute(statement, (ids,), prepare=True)
             rows = cursor.fetchall()
         mapper = self.app.mapper
-        for aggregate_id, events in groupby(rows, key=lambda row: row["originator_id"]):
+        for aggregate_id, events in groupby(rows, key=itemgetter(0)):
             aggregate: Any = None
-            for row in events:
+            for originator_id, version, topic, state in events:
                 stored = StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
+                    originator_id=originator_id,
+                    originator_version=version,
+                    topic=topic,
+                    state=bytes(state),
                 )
                 aggregate = mapper.to_domain_event(stored).mutate(aggregate)  # type: ignore[attr-defined]
             if aggregate is not None:

@@ -4,7 +4,6 @@ the day's end, not by the head of the log), and the tables analysed for the plan
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +15,11 @@ import psycopg
 
 from loadtests.clearing_day.ledger_book import LedgerBook
 from loadtests.clearing_day.plan import HANOI, DaySize
-from loadtests.clearing_day.writer import Stores, Written, write_day
+from loadtests.clearing_day.writer import Stores, Written, save_events, write_day
 from tapledger.bootstrap import bootstrap
 from tapledger.settings import Settings
 from ticketing.accounts.domain.commands import TopUp
 
-# eventsourcing's PostgreSQL store inserts a save's events one statement each in a pipeline;
-# with its database function it inserts them in one statement (`unnest`), several times faster.
-# The function writes the same rows, but without the table lock that orders the commits of
-# concurrent writers: right for the generator, the only writer, and not for the product.
-FAST_INSERTS = {"POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
 NEXT_DAY_TOP_UPS = 3
 NEXT_DAY_TOP_UP_VND = 50_000
 
@@ -49,8 +43,6 @@ def generate(
     progress: Callable[[Written], None] | None = None,
 ) -> Generated:
     began = time.perf_counter()
-    # eventsourcing reads its settings from the process's environment too.
-    os.environ.update(FAST_INSERTS)
     container = bootstrap(settings_for(database_url, data_dir))
     try:
         stores = Stores(
@@ -64,6 +56,8 @@ def generate(
     finally:
         container.close()
     with psycopg.connect(database_url, autocommit=True) as conn:
+        # The run's own composition root makes clearing's tables, in the schema of its code.
+        conn.execute("DROP TABLE IF EXISTS clearing_lines")
         conn.execute("VACUUM ANALYZE")
     return Generated(written, written.movements, time.perf_counter() - began)
 
@@ -76,4 +70,4 @@ def _next_day(stores: Stores, day: date) -> None:
     for n in range(NEXT_DAY_TOP_UPS):
         at = day_end + timedelta(minutes=n + 1)
         book.apply(TopUp(account.id, NEXT_DAY_TOP_UP_VND, f"next-day-{n}"), at)
-    stores.ledger.save(*book.take())
+    save_events(stores.ledger, book.take())

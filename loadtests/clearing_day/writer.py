@@ -18,6 +18,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresAggregateRecorder
+from psycopg.sql import SQL, Identifier
 
 from loadtests.clearing_day.ledger_book import LedgerBook
 from loadtests.clearing_day.plan import (
@@ -42,13 +44,11 @@ from ticketing.journeys.application.fare_steps import record_fare
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import PaidFrom
 from ticketing.journeys.domain.leg import Leg
+from ticketing.shared.domain.invariants import require
 
 # Riders whose day is written before their aggregates are saved: a few tens of thousands of
 # events in memory, in one transaction per application.
 RIDERS_PER_GROUP = 1_000
-# Aggregates per save: one transaction, bounded. At 5,000 journeys (25,000 events) a save
-# stalled in psycopg's pipeline mode, client and server each waiting to read.
-SAVE_BATCH = 1_000
 LOTS = {
     "hk-ly-thai-to": ("hanoi-iparking", "hanoi-iparking"),
     "hk-trang-thi": ("hanoi-iparking", "hanoi-iparking"),
@@ -131,9 +131,9 @@ class Group:
 
     def save(self) -> int:
         ledger_aggregates = self.book.take()
-        _save(self.stores.ledger, ledger_aggregates)
-        _save(self.stores.journeys, self.journeys)
-        _save(self.stores.parking, self.sessions)
+        save_events(self.stores.ledger, ledger_aggregates)
+        save_events(self.stores.journeys, self.journeys)
+        save_events(self.stores.parking, self.sessions)
         return len(ledger_aggregates)
 
     def rider(self, plan: RiderPlan, opened_at: datetime) -> None:
@@ -293,15 +293,32 @@ def _leg(ride: Ride, fares: FareEngine) -> Leg:
     )
 
 
-def _save(app: Application[UUID], aggregates: Iterable[Any]) -> None:
-    batch: list[Any] = []
-    for aggregate in aggregates:
-        batch.append(aggregate)
-        if len(batch) >= SAVE_BATCH:
-            app.save(*batch)
-            batch = []
-    if batch:
-        app.save(*batch)
+def save_events(app: Application[UUID], aggregates: Iterable[Any]) -> None:
+    """Stores the aggregates' new events as the application's recorder would (the same rows:
+    id, version, topic and the state its mapper encodes), but with PostgreSQL's COPY: several
+    times faster than the recorder's inserts, one statement per row. The generator is the only
+    writer, so the table lock the recorder takes to order concurrent commits is not needed.
+    The events are stored in the order they happened (their `at`), as the product commits them;
+    an aggregate's events keep their order (the sort is stable, and their times never fall)."""
+    events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+    recorder = app.recorder
+    require(isinstance(recorder, PostgresAggregateRecorder), "the day is written to PostgreSQL")
+    assert isinstance(recorder, PostgresAggregateRecorder)
+    statement = SQL(
+        "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    with (
+        recorder.datastore.transaction(commit=True) as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        for event in sorted(events, key=lambda e: getattr(e, "at", e.timestamp)):
+            stored = app.mapper.to_stored_event(event)
+            copy.write_row(
+                (stored.originator_id, stored.originator_version, stored.topic, stored.state)
+            )
 
 
 def _utc(at: datetime | None) -> datetime:
