@@ -35,9 +35,13 @@ class AggregateReads:
         self._recorder = recorder if isinstance(recorder, PostgresAggregateRecorder) else None
 
     def get_many(self, ids: Collection[UUID]) -> dict[UUID, Any]:
-        if self._recorder is None:
-            return {i: found for i in ids if (found := self._one(i)) is not None}
         found: dict[UUID, Any] = {}
+        if self._recorder is None:
+            for aggregate_id in ids:
+                aggregate = self._one(aggregate_id)
+                if aggregate is not None:
+                    found[aggregate_id] = aggregate
+            return found
         wanted = iter(sorted(set(ids)))
         while chunk := list(islice(wanted, IDS_PER_QUERY_MAX)):
             found.update(self._replayed(self._recorder, chunk))

@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from clearing.domain.cycle_lines import SUSPENSE_OPERATOR, CycleLine, line_key
 from clearing.domain.errors import TooManyParts
-from ticketing.shared.domain.invariants import require
+from ticketing.shared.domain.invariants import InvariantViolated
 
 # Lines inserted per statement: large enough to amortise a round trip, small in memory.
 INSERT_BATCH = 5_000
@@ -169,7 +169,8 @@ def _copy_lines(connection: Connection, day: date, lines: Iterable[CycleLine]) -
     """Streams the lines into the table with PostgreSQL's COPY, in the connection's transaction:
     several times faster than inserts, and the rows are written as they come."""
     driver = connection.connection.driver_connection
-    require(isinstance(driver, psycopg.Connection), "PostgreSQL is reached through psycopg")
+    if not isinstance(driver, psycopg.Connection):
+        raise InvariantViolated("PostgreSQL is reached through psycopg")
     columns = ", ".join(["business_day", *_FIELDS])
     with (
         driver.cursor() as cursor,

@@ -163,8 +163,8 @@ def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
             return None  # an open leg (a metro entry with no exit yet) has no price alone
         category, media = journey.rider_category, journey.fare_media
         times = (leg.departure, leg.arrival) if timed else None
-        key = (leg.mode, leg.network_id, leg.route_id, leg.from_stop_id, leg.to_stop_id)
-        key = (*key, times, category, media)
+        shape = (leg.mode, leg.network_id, leg.route_id, leg.from_stop_id, leg.to_stop_id)
+        key = (*shape, times, category, media)
         if key in known:
             known.move_to_end(key)
             return known[key]

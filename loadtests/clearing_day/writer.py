@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -148,13 +149,10 @@ class Group:
 
     def _journey(self, rider: RiderPlan, account_id: UUID, plan: JourneyPlan) -> None:
         holder: list[Journey] = []
+        rides = len(plan.rides)
         for index, ride in enumerate(plan.rides):
-            self.add(
-                ride.departure, lambda i=index, r=ride: self._enter(rider, account_id, holder, i, r)
-            )
-            self.add(
-                ride.arrival, lambda i=index, r=ride: self._exit(holder, i, r, len(plan.rides))
-            )
+            self.add(ride.departure, partial(self._enter, rider, account_id, holder, index, ride))
+            self.add(ride.arrival, partial(self._exit, holder, index, ride, rides))
 
     def _enter(
         self, rider: RiderPlan, account_id: UUID, holder: list[Journey], index: int, ride: Ride
