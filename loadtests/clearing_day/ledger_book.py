@@ -26,6 +26,7 @@ class LedgerBook:
         self._holds: dict[str, Transfer] = {}
         self._changed: dict[UUID, Any] = {}
         self.movements = 0  # money events written: each command writes one
+        self.charged_vnd = 0  # debited and posted: every one of them is some operator's revenue
 
     def open(self, rider_category: int, at: datetime) -> TransportAccount:
         account = TransportAccount.open(
@@ -56,6 +57,7 @@ class LedgerBook:
                     at=at,
                 )
                 self._record(command, TransferKind.DEBIT, at)
+                self.charged_vnd += command.amount_vnd
             case PlaceHold():
                 account.place_hold(
                     hold_id=command.hold_id,
@@ -72,6 +74,7 @@ class LedgerBook:
                 account.post_hold(hold_id=command.hold_id, amount_vnd=amount_vnd, at=at)
                 hold = self._holds.pop(command.hold_id)
                 hold.resolve(outcome=HoldOutcome.POSTED, amount_vnd=amount_vnd, at=at)
+                self.charged_vnd += amount_vnd
                 self._changed[hold.id] = hold
             case _:
                 raise NotImplementedError(f"the generator writes no {type(command).__name__}")

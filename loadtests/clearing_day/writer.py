@@ -76,6 +76,7 @@ class Written:
     top_ups: int = 0
     ledger_aggregates: int = 0
     movements: int = 0  # the ledger's money events
+    charged_vnd: int = 0  # what riders paid for rides and parking: the day's revenue
 
 
 class CachedFares:
@@ -268,6 +269,7 @@ def write_day(
         group.run()
         written.ledger_aggregates += group.save()
         written.movements += group.book.movements
+        written.charged_vnd += group.book.charged_vnd
         if progress is not None:
             progress(written)
     return written

@@ -1,0 +1,74 @@
+"""Clearing's benchmark day (`loadtests.clearing_day`), small: written into PostgreSQL through
+the product's aggregates and cleared by the product, every movement attributed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from clearing.adapters.aggregate_reads import AggregateReads
+from loadtests.clearing_day.__main__ import DAY
+from loadtests.clearing_day.generate import generate, settings_for
+from loadtests.clearing_day.plan import DaySize
+from tapledger.bootstrap import bootstrap
+from tests.doubles import Clock
+
+pytestmark = pytest.mark.postgres
+
+SMALL = DaySize(journeys=120, sessions=12, top_ups=30)
+AFTER_THE_DAY = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def test_a_generated_day_clears_every_movement_to_positions_that_sum_to_zero(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    generated = generate(postgres_database_url, tmp_path / "gen", SMALL, DAY)
+    assert generated.written.journeys == SMALL.journeys
+    assert generated.written.sessions == SMALL.sessions
+    container = bootstrap(
+        settings_for(postgres_database_url, tmp_path / "run"), clock=Clock(AFTER_THE_DAY)
+    )
+    try:
+        run = container.clearing.run(DAY)
+        summary = run.cycle.summary
+        assert summary is not None
+        # The next day's top-ups, committed after the day, are left to the next cycle.
+        head = container.ledger.recorder.max_notification_id() or 0
+        assert summary.cut_off < head
+        assert summary.movements == generated.movements
+        assert summary.suspense_lines == 0
+        assert sum(o.revenue_vnd for o in summary.operators) == generated.written.charged_vnd
+        [positions] = [path for path in run.files if path.name == "positions.csv"]
+        rows = list(csv.DictReader(io.StringIO(positions.read_text())))
+        parties = [row for row in rows if row["party"] != "TOTAL"]
+        assert sum(int(row["position_vnd"]) for row in parties) == 0
+        assert {row["party"] for row in parties} >= {"hanoi-metro", "transerco"}
+    finally:
+        container.close()
+
+
+def test_a_section_of_journeys_read_at_once_is_what_the_repository_reads_one_by_one(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    generate(postgres_database_url, tmp_path / "gen", DaySize(40, 4, 10), DAY)
+    container = bootstrap(settings_for(postgres_database_url, tmp_path / "run"))
+    try:
+        journeys = container.journeys
+        ids = [
+            n.originator_id
+            for n in journeys.notification_log.select(start=1, limit=500)
+            if n.originator_version == 1
+        ]
+        nobody = UUID(int=ids[0].int ^ 1)
+        found = AggregateReads(journeys).get_many([*ids, nobody])
+        assert set(found) == set(ids)
+        for journey_id in ids:
+            one = journeys.repository.get(journey_id)
+            assert vars(found[journey_id]) == vars(one)
+    finally:
+        container.close()
