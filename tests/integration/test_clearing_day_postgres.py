@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -60,7 +61,7 @@ def test_a_section_of_journeys_read_at_once_is_what_the_repository_reads_one_by_
     try:
         journeys = container.journeys
         ids = [
-            n.originator_id
+            UUID(str(n.originator_id))
             for n in journeys.notification_log.select(start=1, limit=500)
             if n.originator_version == 1
         ]
@@ -68,7 +69,7 @@ def test_a_section_of_journeys_read_at_once_is_what_the_repository_reads_one_by_
         found = AggregateReads(journeys).get_many([*ids, nobody])
         assert set(found) == set(ids)
         for journey_id in ids:
-            one = journeys.repository.get(journey_id)
+            one: Any = journeys.repository.get(journey_id)
             assert vars(found[journey_id]) == vars(one)
     finally:
         container.close()

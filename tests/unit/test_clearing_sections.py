@@ -115,4 +115,5 @@ def test_standalone_fares_remembered_by_leg_shape_are_the_engines(world: Parking
 
 def _journey_ids(world: ParkingWorld) -> list[UUID]:
     log = world.container.journeys.notification_log.select(start=1, limit=500)
-    return list(dict.fromkeys(n.originator_id for n in log if "Journey.Started" in n.topic))
+    started = [UUID(str(n.originator_id)) for n in log if "Journey.Started" in n.topic]
+    return list(dict.fromkeys(started))
