@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hardware.reader import CardReader, ReaderError
-from hardware.sam import SoftwareSam
+from hardware.sam import SamError, SoftwareSam
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.shared.access import TOKEN_MAX_CHARS
 from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
@@ -275,9 +275,13 @@ def run(
 
 
 def _card_station(reader: str, sam_key_file: Path, device: Device) -> CardStation:
+    try:
+        sam = SoftwareSam.from_key_file(sam_key_file)
+    except (OSError, SamError) as error:
+        raise _fail(f"--sam-key-file {sam_key_file}: {error}") from None
     return CardStation(
         _open_reader(reader),
-        SoftwareSam.from_key_file(sam_key_file),
+        sam,
         device.gate,
         clock=time.time,
         # The passes a card may hold, as the built-in fare feed defines them.

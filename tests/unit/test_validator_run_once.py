@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from hardware.emulator.card import CardTorn
 from hardware.fake_reader import CardInReader
-from hardware.sam import SoftwareSam
+from hardware.sam import SoftwareSam, seal_key_file
+from tapledger.cli import app
 from tests.builders.card_validation import MASTER_KEYS, issued_card
 from tests.doubles import SecondsClock
 from tests.validator_fakes import NOW, FakeBackend, phone
@@ -186,3 +188,21 @@ def test_text_mode_shows_the_backends_refusals_only(tmp_path: Path) -> None:
     device.drain(attempts_max=1)
     assert out.getvalue().splitlines() == ["BACKEND REFUSED card_denied · seq 1"]
     device.close()
+
+
+def test_a_sealed_sam_key_file_given_to_a_validator_is_refused_saying_its_form(
+    tmp_path: Path,
+) -> None:
+    sealed = tmp_path / "sam.sealed"
+    sealed.write_bytes(seal_key_file(b'{"3": "' + b"00" * 16 + b'"}', kek=bytes(32)))
+    (tmp_path / "device.token").write_text("tlk_device_token\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            *("validator", "run", "--server", "http://127.0.0.1:9", "--validator-id", "7"),
+            *("--token-file", str(tmp_path / "device.token"), "--state-dir", str(tmp_path / "s")),
+            *("--reader", "Virtual PCD", "--sam-key-file", str(sealed), "--once"),
+        ],
+    )
+    assert result.exit_code == validator_cli.EXIT_BAD_INPUT, result.output
+    assert "is a sealed key file; this reader takes the plain JSON form" in result.output
