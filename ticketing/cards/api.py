@@ -299,7 +299,12 @@ class _Body(BaseModel):
 class SmartCardCreate(_Body):
     serial: SerialField
     account_id: UUID
-    network_id: Annotated[int, Field(ge=0, le=0xFFFF)] = NETWORK_ID_DEFAULT
+    network_id: Annotated[int, Field(ge=0, le=0xFFFF)] = Field(
+        default=NETWORK_ID_DEFAULT,
+        description="the card network written into the card's environment record; a validator "
+        "takes only cards of its own card network (default 0x0101 = 257, as the card format's "
+        "personalisation writes it)",
+    )
 
 
 class ReloadCreate(_Body):

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from hardware.tlc1.terminal import SessionProof
-from ticketing.cards.domain.smart_card import SERIAL_HEX_CHARS
+from ticketing.cards.domain.smart_card import CARD_NETWORK_ID_DEFAULT, SERIAL_HEX_CHARS
 from ticketing.shared.schemas import LabelField, PrintableText
 from ticketing.taps.adapters.tap_views import (
     DisagreementKind,
@@ -67,7 +67,12 @@ class _Body(BaseModel):
 class ValidatorCreate(_Body):
     validator_id: ValidatorId
     kind: ValidatorKind
-    network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)]
+    network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)] = Field(
+        default=CARD_NETWORK_ID_DEFAULT,
+        description="the card network whose cards this validator takes, as cards carry it "
+        "(default 0x0101 = 257, that of a card issued without one); the fare network comes "
+        "from route_id",
+    )
     location: Annotated[int, Field(ge=0, le=LOCATION_MAX, description="stop, station or lot id")]
     stop_id: Annotated[
         PrintableText, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed stop")
