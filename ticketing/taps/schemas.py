@@ -22,7 +22,7 @@ from ticketing.taps.application.ingestion import (
     QrTap,
     TapResult,
 )
-from ticketing.taps.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
+from ticketing.taps.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX, RefusalReason
 from ticketing.taps.domain.validator import (
     EPOCH_MAX,
     FARE_ID_MAX_CHARS,
@@ -151,7 +151,7 @@ class TapDisagreementPublic(BaseModel):
     device_decision: str
     device_reason: str
     verification: str = Field(description="the backend's decision")
-    refusal_reason: str | None = Field(description="why the backend refused, when it did")
+    refusal_reason: RefusalReason | None = Field(description="why the backend refused, when it did")
 
     @classmethod
     def of(cls, row: TapDisagreement) -> TapDisagreementPublic:
@@ -165,7 +165,7 @@ class TapDisagreementPublic(BaseModel):
             device_decision=row.device_decision,
             device_reason=row.device_reason,
             verification=row.verification,
-            refusal_reason=row.refusal_reason,
+            refusal_reason=_reason(row.refusal_reason),
         )
 
 
@@ -256,7 +256,9 @@ class TapResultPublic(BaseModel):
     status: Literal["accepted", "refused", "duplicate", "seq_conflict"] = Field(
         description="seq_conflict: another tap holds this seq; this one is kept for review"
     )
-    reason: str | None = Field(description="why the backend refused the tap")
+    reason: RefusalReason | None = Field(
+        description="why the backend refused the tap (null unless status is refused)"
+    )
     tap_id: UUID = Field(description="the tap, or for a seq_conflict the review record")
     code_consumed: bool = Field(
         description="this tap used up its QR code or card session, whatever either side "
@@ -269,7 +271,7 @@ class TapResultPublic(BaseModel):
         return cls(
             seq=result.seq,
             status=result.status.value,
-            reason=result.reason,
+            reason=_reason(result.reason),
             tap_id=result.tap_id,
             code_consumed=result.code_consumed,
         )
@@ -277,3 +279,7 @@ class TapResultPublic(BaseModel):
 
 class TapBatchResults(BaseModel):
     results: list[TapResultPublic]
+
+
+def _reason(reason: str | None) -> RefusalReason | None:
+    return None if reason is None else RefusalReason(reason)
