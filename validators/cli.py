@@ -194,10 +194,10 @@ def run(
         Path, typer.Option(file_okay=False, help="Outbox and synced trust, kept between runs")
     ],
     reader: Annotated[
-        str | None, typer.Option(help="Validate cards on the PC/SC reader whose name has this")
+        str | None, typer.Option(help="Validate cards on this PC/SC reader: its name or part of it")
     ] = None,
     sam_key_file: Annotated[
-        Path | None, typer.Option(dir_okay=False, help="The SAM's key file (with --reader)")
+        Path | None, typer.Option(dir_okay=False, help="The SAM's plain key file (with --reader)")
     ] = None,
     qr_stdin: Annotated[bool, typer.Option(help="Read scanned QR codes as lines on stdin")] = False,
     once: Annotated[
@@ -238,20 +238,10 @@ def run(
             server, validator_id, token_file, state_dir, lot_id, json_lines, plain, upload_attempts
         )
         return
-    if not qr_stdin and reader is None:
-        raise _fail("nothing to read taps from: give --qr-stdin, --reader, or both")
-    if reader is not None and sam_key_file is None:
-        raise _fail("--reader needs --sam-key-file: a card session is opened with the SAM")
+    _check_tap_inputs(qr_stdin=qr_stdin, reader=reader, sam_key_file=sam_key_file)
     backend = HttpBackend(server, _read_token(token_file))
     printer = TapPrinter(plain=plain, json_lines=json_lines)
-    device = Device(
-        backend,
-        state_dir,
-        validator_id=validator_id,
-        sync_interval_s=sync_interval_s,
-        on_error=_on_error,
-        on_answers=printer.verdicts,
-    )
+    device = _device(backend, state_dir, validator_id, sync_interval_s, printer)
     try:
         station = None
         if reader is not None and sam_key_file is not None:
@@ -272,6 +262,30 @@ def run(
     finally:
         device.close()
         backend.close()
+
+
+def _check_tap_inputs(*, qr_stdin: bool, reader: str | None, sam_key_file: Path | None) -> None:
+    if not qr_stdin and reader is None:
+        raise _fail("nothing to read taps from: give --qr-stdin, --reader, or both")
+    if reader is not None and sam_key_file is None:
+        raise _fail("--reader needs --sam-key-file: a card session is opened with the SAM")
+
+
+def _device(
+    backend: HttpBackend,
+    state_dir: Path,
+    validator_id: int,
+    sync_interval_s: int,
+    printer: TapPrinter,
+) -> Device:
+    return Device(
+        backend,
+        state_dir,
+        validator_id=validator_id,
+        sync_interval_s=sync_interval_s,
+        on_error=_on_error,
+        on_answers=printer.verdicts,
+    )
 
 
 def _card_station(reader: str, sam_key_file: Path, device: Device) -> CardStation:
