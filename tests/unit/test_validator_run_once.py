@@ -206,3 +206,24 @@ def test_a_sealed_sam_key_file_given_to_a_validator_is_refused_saying_its_form(
     )
     assert result.exit_code == validator_cli.EXIT_BAD_INPUT, result.output
     assert "is a sealed key file; this reader takes the plain JSON form" in result.output
+
+
+def test_a_running_devices_upload_step_reports_the_backends_answers_with_the_batchs_epoch(
+    tmp_path: Path,
+) -> None:
+    reported: list[tuple[int, list[tuple[int, str]]]] = []
+    device = Device(
+        FakeBackend(),
+        tmp_path,
+        validator_id=1,
+        sync_interval_s=60,
+        clock=SecondsClock(NOW),
+        on_answers=lambda epoch, answers: reported.append(
+            (epoch, [(a.seq, a.status) for a in answers])
+        ),
+    )
+    device.gate.present_qr(phone("thu").code(NOW))
+    device.gate.present_qr("TL1:garbage")
+    device.step()
+    assert reported == [(0, [(1, "accepted"), (2, "accepted")])]
+    device.close()
