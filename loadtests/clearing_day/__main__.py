@@ -15,7 +15,6 @@ import argparse
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,10 +30,9 @@ from loadtests.clearing_day.database import (
     drop_database,
 )
 from loadtests.clearing_day.generate import Generated, generate
-from loadtests.clearing_day.plan import DaySize
+from loadtests.clearing_day.plan import DAY, DaySize
 from loadtests.clearing_day.writer import Written
 
-DAY = date(2026, 11, 23)
 QUICK = DaySize(journeys=2_000, sessions=200, top_ups=400)
 MARKER = "clearing_day"
 MIB = 1024

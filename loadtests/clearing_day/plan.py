@@ -16,6 +16,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+DAY = date(2026, 11, 23)  # the day generated and cleared: a Monday, long over
 TOP_UP_VND = 500_000
 DAY_STARTS = time(6, 0)
 DAY_ENDS = time(22, 0)

@@ -142,7 +142,7 @@ class Group:
         account = self.book.open(0, opened_at)
         if plan.top_up_at is not None:
             top_up = TopUp(account.id, TOP_UP_VND, f"day-pay-{plan.index}")
-            self.add(plan.top_up_at, lambda: self.book.apply(top_up, _utc(plan.top_up_at)))
+            self.add(plan.top_up_at, partial(self.book.apply, top_up, _utc(plan.top_up_at)))
         for journey in plan.journeys:
             self._journey(plan, account.id, journey)
         for session in plan.sessions:
@@ -321,7 +321,6 @@ def save_events(app: Application[UUID], aggregates: Iterable[Any]) -> None:
             )
 
 
-def _utc(at: datetime | None) -> datetime:
+def _utc(at: datetime) -> datetime:
     # The ledger keeps its times in UTC (`Ledger.now`).
-    assert at is not None
     return at.astimezone(UTC)

@@ -13,9 +13,8 @@ from uuid import UUID
 import pytest
 
 from clearing.adapters.aggregate_reads import AggregateReads
-from loadtests.clearing_day.__main__ import DAY
 from loadtests.clearing_day.generate import generate, settings_for
-from loadtests.clearing_day.plan import DaySize
+from loadtests.clearing_day.plan import DAY, DaySize
 from tapledger.bootstrap import bootstrap
 from tests.doubles import Clock
 
