@@ -15,6 +15,7 @@ import argparse
 import secrets
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -149,8 +150,6 @@ def _section(results: list[Scaled]) -> str:
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
