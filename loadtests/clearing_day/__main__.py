@@ -130,8 +130,10 @@ def _section(results: list[Scaled]) -> str:
             "Machine: "
             + report.machine(
                 f"eventsourcing {version('eventsourcing')}", f"psycopg {version('psycopg')}"
-            ),
-            f"Load average (1/5/15 min) at the end: {report.load_average()}.",
+            )
+            + ".",
+            f"Load average (1/5/15 min) at the end: {report.load_average()}; the machine is",
+            "shared, and the figures move with its load.",
             "",
             "| journeys / parking sessions / top-ups | movements | lines | run | movements/s "
             "| process | peak RSS | generation (not timed) |",
