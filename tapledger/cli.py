@@ -16,6 +16,7 @@ from uvicorn.config import STARTUP_FAILURE
 from tapledger.auth import TOKEN_ID_CHARS, TOKENS_LISTED_MAX, TokenConfigured, TokenNotFound
 from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
+from tapledger.clearing_cli import clearing_app
 from tapledger.collector import tune_collector
 from tapledger.fare_feed import FareFeedUnusable
 from tapledger.http.workers import WORKERS_MAX, PortInUse
@@ -41,6 +42,7 @@ app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
 app.add_typer(validator_app, name="validator")
 app.add_typer(parking_app, name="parking")
+app.add_typer(clearing_app, name="clearing")
 console = Console()
 # Disagreements printed by `journeys reconcile`; the count says how many there are in all.
 RECONCILE_SHOWN_MAX = 200
