@@ -10,14 +10,12 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from clearing.application.ledger_movements import ledger_movements
-from clearing.domain.book import BOOK_ID
 from clearing.domain.cycle import cycle_id
 from tapledger.bootstrap import Container
 from tests.builders.clearing_day import a_day
@@ -76,7 +74,7 @@ def outcome(data_dir: Path) -> Outcome:
     with local_product(data_dir) as container:
         cycle = container.clearing.cycle(DAY)
         assert cycle is not None
-        book = container.clearing.store.repository.get(BOOK_ID)
+        book = container.clearing.store.book()
         total, _ = container.clearing.lines.search(DAY, operator_id=None, limit=1)
         assert container.clearing.store.repository.get(cycle_id(DAY)).version == cycle.version
         return Outcome(
@@ -89,7 +87,7 @@ def outcome(data_dir: Path) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def a_day_stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Outcome]]:
+def a_day_stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Outcome]:
     """The store of a day, before any clearing; and the outcome of one run that nothing cut."""
     template = tmp_path_factory.mktemp("day") / "data"
     with parking_world(template) as world:
@@ -98,7 +96,7 @@ def a_day_stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     clean = template.parent / "clean"
     shutil.copytree(template, clean)
     assert run(clean, "none") == 0
-    yield template, outcome(clean)
+    return template, outcome(clean)
 
 
 # What a kill at each step leaves: the cycle's state, lines kept, files in place.
