@@ -25,10 +25,10 @@ DAY = MORNING.date()
 PAID = Path(__file__).parents[1] / "data" / "iso20022" / "camt053-v08-cycle-20261123-paid.xml"
 
 
-def cleared_files(data_dir: Path, **settings: str) -> dict[str, bytes]:
+def cleared_files(data_dir: Path, database_url: str | None = None) -> dict[str, bytes]:
     """The files of the day's cycle, run twice on one store (the second must change nothing)."""
-    with parking_world(data_dir, **settings) as world:
-        dialect = "postgresql" if "database_url" in settings else "sqlite"
+    with parking_world(data_dir, database_url=database_url) as world:
+        dialect = "sqlite" if database_url is None else "postgresql"
         assert world.container.engine.dialect.name == dialect
         register_validators(world.container.taps)
         a_day(world)
