@@ -1,30 +1,33 @@
 """Properties of a clearing cycle over random days made through the product on SQLite: top-ups,
-bus and metro rides and transfers uploaded as tapped or late in any order, parking sessions
-with credits. Whatever the day: the positions add up to 0 VND, every dong of revenue moved on
-the ledger is in exactly one line, every split and commission adds up exactly, and no top-up
-is anyone's revenue.
-
-Purse payments and passes are not drawn yet: they are being added on main;
-`tests/builders/clearing_days.py` is where they join the plan.
+a day pass, bus and metro rides and transfers uploaded as tapped or late in any order, rides
+paid from a card's purse and their refunds, parking sessions with credits
+(`tests/builders/clearing_days.py`). Whatever the day: the positions add up to 0 VND, every dong
+of revenue moved (on the ledger and from the purses) is in exactly one line, every split and
+commission adds up exactly, and neither a top-up nor a pass sale is anyone's revenue.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 
-from clearing.application.ledger_movements import ledger_movements
+from clearing.application.ledger_movements import (
+    ClassifiedMovement,
+    ledger_movements,
+    purse_movements,
+)
 from clearing.domain.business_day import day_end
 from clearing.domain.classification import Category
 from clearing.domain.cycle import CycleSummary
 from clearing.domain.cycle_lines import CycleLine
 from clearing.domain.money import basis_points
-from tests.builders.clearing_days import VALIDATORS, DayPlan, Ride, days, live
+from tests.builders.clearing_days import DAY_PASS_VND, VALIDATORS, DayPlan, Ride, days, live
 from tests.builders.journeys import register_validators
 from tests.builders.parking import BALANCE_VND, MORNING, parking_world
 
@@ -33,7 +36,9 @@ DAY = MORNING.date()
 EXAMPLES = 10
 # A bus ride then the metro within the hour, the gates uploading before the bus: the metro is
 # charged alone, then the bus leg merges into its journey and the bus charge is refunded.
-LATE_TRANSFER = DayPlan((), (Ride("bus+metro", 0, True),), True, tuple(reversed(VALIDATORS)), ())
+LATE_TRANSFER = DayPlan(
+    (), False, (Ride("bus+metro", 0, True),), True, tuple(reversed(VALIDATORS)), (), ()
+)
 few_days = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -45,8 +50,10 @@ class Cleared:
 
     summary: CycleSummary
     lines: list[CycleLine]
-    moved: dict[int, int]  # each revenue movement's signed amount, by notification id
+    # Each revenue movement's signed amount, by its log (purse payments: True) and id there.
+    moved: dict[tuple[bool, int], int]
     top_ups_vnd: int  # what the day paid in, the world's opening top-up included
+    pass_sales_vnd: int
     positions_csv: str
 
 
@@ -58,18 +65,31 @@ def cleared(plan: DayPlan) -> Cleared:
         run = world.container.clearing.run(DAY)
         summary = run.cycle.summary
         assert summary is not None
-        moved: dict[int, int] = {}
-        for item in ledger_movements(world.container.ledger, 0, summary.cut_off):
-            if item.classification is not None and item.classification.revenue_sign:
-                sign = item.classification.revenue_sign
-                moved[item.notification_id] = sign * item.movement.amount_vnd
+        ledger = ledger_movements(world.container.ledger, 0, summary.cut_off)
+        purses = purse_movements(world.container.journeys, 0, summary.purse_cut_off)
+        moved = {**revenue_of(ledger, purse=False), **revenue_of(purses, purse=True)}
         return Cleared(
             summary=summary,
             lines=list(world.container.clearing.lines.lines(DAY)),
             moved=moved,
             top_ups_vnd=BALANCE_VND + paid_in,
+            pass_sales_vnd=DAY_PASS_VND if plan.day_pass else 0,
             positions_csv=(run.files[0].parent / "positions.csv").read_text(),
         )
+
+
+def revenue_of(
+    movements: Iterator[ClassifiedMovement], *, purse: bool
+) -> dict[tuple[bool, int], int]:
+    return {
+        (purse, item.notification_id): item.classification.revenue_sign * item.movement.amount_vnd
+        for item in movements
+        if item.classification is not None and item.classification.revenue_sign
+    }
+
+
+def line_key(line: CycleLine) -> tuple[bool, int]:
+    return line.reference.startswith("purse:"), line.notification_id
 
 
 @few_days
@@ -92,9 +112,9 @@ def test_positions_sum_to_zero_on_any_day(plan: DayPlan) -> None:
 def test_every_dong_of_revenue_is_in_exactly_one_line(plan: DayPlan) -> None:
     day = cleared(plan)
 
-    by_movement: Counter[int] = Counter()
+    by_movement: Counter[tuple[bool, int]] = Counter()
     for line in day.lines:
-        by_movement[line.notification_id] += line.amount_vnd
+        by_movement[line_key(line)] += line.amount_vnd
     # Each revenue movement's amount is split over its lines exactly; no line is of anything else.
     assert {n: vnd for n, vnd in by_movement.items() if vnd} == {
         n: vnd for n, vnd in day.moved.items() if vnd
@@ -137,10 +157,11 @@ def test_commissions_and_splits_add_up_exactly(plan: DayPlan) -> None:
 
 @few_days
 @given(days)
-def test_top_ups_are_never_revenue(plan: DayPlan) -> None:
+def test_top_ups_and_pass_sales_are_never_revenue(plan: DayPlan) -> None:
     day = cleared(plan)
 
     assert day.summary.top_ups_vnd == day.top_ups_vnd
-    assert all(line.category != Category.TOP_UP for line in day.lines)
+    assert day.summary.pass_sales_vnd == day.pass_sales_vnd  # unearned until its grace ends
+    assert all(line.category not in (Category.TOP_UP, Category.PASS_SALE) for line in day.lines)
     assert not any(line.reference.startswith("top-up:momo-") for line in day.lines)
     assert day.summary.revenue_vnd + day.summary.suspense_vnd == sum(day.moved.values())
