@@ -36,7 +36,7 @@ def clearing_scene(
         return False
     console.print(positions_table(run.cycle))
     for path in run.files:
-        console.print(f"  wrote {_shown(path, files_root)}", markup=False, highlight=False)
+        console.print(f"  wrote {path}", markup=False, highlight=False)
     float_vnd = -(summary.revenue_vnd + summary.suspense_vnd)
     total = sum(o.net_vnd for o in summary.operators) + summary.suspense_vnd
     total += summary.commission_vnd + float_vnd
@@ -45,10 +45,3 @@ def clearing_scene(
         f" riders, not revenue; {summary.suspense_lines} lines in suspense"
     )
     return total == 0 and summary.suspense_lines == 0
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return str(Path("var/clearing") / path.relative_to(root))
-    except ValueError:
-        return str(path)

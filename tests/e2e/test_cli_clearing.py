@@ -150,6 +150,13 @@ def test_a_statement_that_does_not_read_is_refused_with_its_code(
     assert output.startswith("statement_")
 
 
+def test_a_statement_of_a_day_with_no_closed_cycle_confirms_nothing(data_dir: Path) -> None:
+    code, output = clearing("confirm", "--statement", str(PAID))
+
+    assert code == 0, output
+    assert "the statement of 2026-11-24 concerns no closed cycle" in output
+
+
 def test_cycles_says_when_there_is_none(data_dir: Path) -> None:
     code, output = clearing("cycles")
 

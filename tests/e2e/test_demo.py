@@ -105,7 +105,7 @@ def test_the_demo_ends_with_its_days_clearing_cycle(tmp_path: Path) -> None:
         "statement-transerco.csv",
         "suspense.csv",
     ]
-    assert "wrote var/clearing/2026-11-23/SHA256SUMS" in text
+    assert f"wrote {directory / 'SHA256SUMS'}" in text
 
 
 def test_two_demo_runs_write_the_same_clearing_files(tmp_path: Path) -> None:
