@@ -54,7 +54,8 @@ def test_run_prints_the_positions_and_writes_the_cycles_files(data_dir: Path) ->
     assert "cycle 2026-11-23: closed" in output
     directory = data_dir / "clearing" / DAY.isoformat()
     assert f"wrote {directory / 'SHA256SUMS'}" in output
-    assert (directory / "TL-20261123-000001.xml").exists()
+    schema = etree.XMLSchema(etree.parse(str(ISO / "pain.001.001.09.xsd")))
+    schema.assertValid(etree.parse(str(directory / "TL-20261123-000001.xml")))
 
 
 def test_running_it_again_writes_the_same_bytes(data_dir: Path) -> None:

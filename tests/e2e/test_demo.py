@@ -6,9 +6,12 @@ import io
 import re
 from pathlib import Path
 
+from lxml import etree
 from rich.console import Console
 
 from tapledger.demo import run_demo
+
+PAIN001_XSD = Path(__file__).parents[1] / "data" / "iso20022" / "pain.001.001.09.xsd"
 
 
 def _run_demo(tmp_path: Path) -> str:
@@ -106,6 +109,8 @@ def test_the_demo_ends_with_its_days_clearing_cycle(tmp_path: Path) -> None:
         "suspense.csv",
     ]
     assert f"wrote {directory / 'SHA256SUMS'}" in text
+    schema = etree.XMLSchema(etree.parse(str(PAIN001_XSD)))
+    schema.assertValid(etree.parse(str(directory / "TL-20261123-000001.xml")))
 
 
 def test_two_demo_runs_write_the_same_clearing_files(tmp_path: Path) -> None:
