@@ -17,6 +17,7 @@ from clearing.adapters.line_table import SqlLineStore
 from clearing.adapters.operator_files import load_packaged
 from clearing.adapters.terms_files import load_packaged_terms
 from clearing.application.cycles import ClearingCycles
+from clearing.application.pass_revenue import feed_pass_networks
 from clearing.application.revenue_lines import fare_engine_standalone
 from clearing.application.service import build_clearing
 from hardware.sam import Sam, SoftwareSam
@@ -337,6 +338,7 @@ def make_clearing(
         settings.event_store_env(create_tables=create_schema),
         ledger=ledger,
         journeys=journeys,
+        journey_log=journeys,
         parking=parking.store,
         standalone_fare=fare_engine_standalone(fares),
         operators=load_packaged(),
@@ -345,6 +347,8 @@ def make_clearing(
         files_root=settings.data_dir / "clearing",
         lock=make_run_lock(settings, "Clearing"),
         clock=clock,
+        pass_rides=JourneyViews(engine).covered_by_pass,
+        pass_networks=lambda product, route: feed_pass_networks(fares.feed, product, route),
     )
 
 

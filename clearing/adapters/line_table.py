@@ -28,7 +28,8 @@ from sqlalchemy import (
     select,
 )
 
-from clearing.domain.cycle_lines import CycleLine
+from clearing.domain.cycle_lines import SUSPENSE_OPERATOR, CycleLine, line_key
+from clearing.domain.errors import TooManyParts
 
 # Lines inserted per statement: large enough to amortise a round trip, small in memory.
 INSERT_BATCH = 5_000
@@ -51,7 +52,9 @@ clearing_lines = Table(
     Column("reference", String(256), nullable=False),
     Column("suspense_code", String(64), nullable=False),
     Column("reason", String(512), nullable=False),
+    Column("resolves", String(32), nullable=False),
     Index("clearing_lines_by_operator", "business_day", "operator_id", "line_no"),
+    Index("clearing_lines_by_resolved", "resolves"),
     Index("clearing_lines_by_transaction", "transaction_id"),
 )
 
@@ -85,6 +88,41 @@ class SqlLineStore:
             )
             for row in result:
                 yield CycleLine(*row)
+
+    def line(self, day: date, line_no: int) -> CycleLine | None:
+        columns = [clearing_lines.c[name] for name in _FIELDS]
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*columns).where(
+                    clearing_lines.c.business_day == day, clearing_lines.c.line_no == line_no
+                )
+            ).first()
+        return None if row is None else CycleLine(*row)
+
+    def open_suspense(self, before: date, most: int) -> list[tuple[date, CycleLine]]:
+        """The suspense lines of cycles before `before` that no later line settles, oldest
+        first: at most `most` (`TooManyParts` beyond: suspense that large is an incident)."""
+        columns = [clearing_lines.c.business_day, *[clearing_lines.c[name] for name in _FIELDS]]
+        with self.engine.connect() as connection:
+            settled = set(
+                connection.execute(
+                    select(clearing_lines.c.resolves).where(clearing_lines.c.resolves != "")
+                ).scalars()
+            )
+            rows = connection.execute(
+                select(*columns)
+                .where(
+                    clearing_lines.c.business_day < before,
+                    clearing_lines.c.operator_id == SUSPENSE_OPERATOR,
+                    clearing_lines.c.resolves == "",
+                )
+                .order_by(clearing_lines.c.business_day, clearing_lines.c.line_no)
+            ).all()
+        found = [(row[0], CycleLine(*row[1:])) for row in rows]
+        open_lines = [(d, line) for d, line in found if line_key(d, line.line_no) not in settled]
+        if len(open_lines) > most:
+            raise TooManyParts("open suspense lines", len(open_lines), most)
+        return open_lines
 
     def search(
         self,

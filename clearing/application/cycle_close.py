@@ -7,7 +7,7 @@ Memory holds the per-operator totals and the digest, never the day's movements o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from clearing.application.ledger_movements import ClassifiedMovement
@@ -33,6 +33,7 @@ class CycleTally:
     suspense_vnd: int = 0
     top_ups_vnd: int = 0
     rider_payouts_vnd: int = 0
+    pass_sales_vnd: int = 0
 
     def count_movement(self, item: ClassifiedMovement) -> None:
         self.movements += 1
@@ -41,6 +42,8 @@ class CycleTally:
             self.top_ups_vnd += item.movement.amount_vnd
         elif category is Category.PAYOUT_TO_RIDER:
             self.rider_payouts_vnd += item.movement.amount_vnd
+        elif category is Category.PASS_SALE:
+            self.pass_sales_vnd += item.movement.amount_vnd
 
     def count_line(self, line: CycleLine) -> None:
         self.digest.add(line)
@@ -54,20 +57,29 @@ class CycleTally:
 
 
 def cycle_lines(
-    movements: Iterable[ClassifiedMovement], attribution: RevenueAttribution, tally: CycleTally
+    movements: Iterable[ClassifiedMovement],
+    attribution: RevenueAttribution,
+    tally: CycleTally,
+    carried: Iterable[CycleLine] = (),
 ) -> Iterator[CycleLine]:
-    """Each movement's lines, numbered in the store's order, counted into `tally`."""
+    """Each movement's lines, numbered in the store's order, then the lines carried from
+    earlier cycles numbered after them; all counted into `tally`."""
     line_no = 0
     for item in movements:
         tally.count_movement(item)
         for line in attribution.lines_of(item):
             line_no += 1
-            kept = _kept(line_no, item, line)
+            kept = kept_line(line_no, item, line)
             tally.count_line(kept)
             yield kept
+    for settling in carried:
+        line_no += 1
+        kept = replace(settling, line_no=line_no)
+        tally.count_line(kept)
+        yield kept
 
 
-def _kept(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
+def kept_line(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
     reference = item.movement.reference
     classification = item.classification
     category = classification.category.value if classification else ""
@@ -103,6 +115,7 @@ def summarise(
     day: date,
     seq: int,
     cut_off: int,
+    purse_cut_off: int,
     tally: CycleTally,
     terms: SettlementTerms,
     balances: Mapping[str, int],
@@ -138,6 +151,7 @@ def summarise(
             payouts.append(Payout(end_to_end_id(day, operator_id), operator_id, paid, payee))
     return CycleSummary(
         cut_off=cut_off,
+        purse_cut_off=purse_cut_off,
         movements=tally.movements,
         lines=tally.digest.count,
         lines_sha256=tally.digest.hexdigest(),
@@ -146,6 +160,7 @@ def summarise(
         suspense_vnd=tally.suspense_vnd,
         top_ups_vnd=tally.top_ups_vnd,
         rider_payouts_vnd=tally.rider_payouts_vnd,
+        pass_sales_vnd=tally.pass_sales_vnd,
         message_id=message_id(day, seq) if payouts else "",
         debtor=bank_party(terms.scheme),
         payouts=tuple(payouts),

@@ -18,15 +18,17 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
-from clearing.domain.classification import Classification, Movement, classify
+from clearing.domain.classification import Classification, Movement, MovementKind, classify
 from clearing.domain.errors import CutOffBeyondHead, InvalidAmount, UnclassifiedMovement
 from clearing.domain.movements import MONEY_EVENTS, LedgerEntry, ledger_entry, movement_of
+from ticketing.journeys.domain.journey import Journey
 from ticketing.shared.domain.invariants import InvariantViolated, require
 
 # Notifications read in one query: the notification log's own section size (eventsourcing
 # refuses more), a few hundred kilobytes of money events.
 LEDGER_SECTION_MAX = 500
 MONEY_TOPICS = tuple(sorted(get_topic(cls) for cls in MONEY_EVENTS))
+PURSE_TOPICS = (get_topic(Journey.PursePaid),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ class ClassifiedMovement:
     classification: Classification | None  # None: in suspense
     suspense_reason: str = ""
     at: datetime | None = None  # when the ledger recorded it; None in tests of the rules alone
+    # The journey a card purse's payment belongs to (purse payments are the journeys' events).
+    journey_id: UUID | None = None
 
     def __post_init__(self) -> None:
         require(
@@ -52,22 +56,35 @@ def ledger_movements(
     """The money movements with notification ids in `after` < id <= `cut_off`, in id order.
 
     `CutOffBeyondHead` when the store has not committed `cut_off` yet."""
+    for notification_id, event in selected(ledger, after, cut_off, MONEY_TOPICS, section_max):
+        entry = _money_entry(notification_id, event)
+        yield _classified(notification_id, movement_of(entry), entry.at)
+
+
+def selected(
+    app: Application[UUID],
+    after: int,
+    cut_off: int,
+    topics: tuple[str, ...],
+    section_max: int = LEDGER_SECTION_MAX,
+) -> Iterator[tuple[int, object]]:
+    """The events of `topics` in `app`'s log with ids in `after` < id <= `cut_off`, in id
+    order, decoded, a section at a time. `CutOffBeyondHead` when the log has not reached
+    `cut_off`."""
     require(0 <= after <= cut_off, "a cycle's position is at or below its cut-off")
     require(0 < section_max <= LEDGER_SECTION_MAX, "a section is bounded")
-    head = ledger.recorder.max_notification_id() or 0
+    head = app.recorder.max_notification_id() or 0
     if cut_off > head:
         raise CutOffBeyondHead(cut_off, head)
     start = after
     while start < cut_off:
-        notifications = ledger.notification_log.select(
-            start=start + 1, limit=section_max, stop=cut_off, topics=MONEY_TOPICS
+        notifications = app.notification_log.select(
+            start=start + 1, limit=section_max, stop=cut_off, topics=topics
         )
         for notification in notifications:
             require(start < notification.id <= cut_off, "notifications come in id order")
             start = notification.id
-            event = ledger.mapper.to_domain_event(notification)
-            entry = _money_entry(notification.id, event)
-            yield _classified(notification.id, movement_of(entry), entry.at)
+            yield notification.id, app.mapper.to_domain_event(notification)
         if len(notifications) < section_max:
             return
 
@@ -79,10 +96,30 @@ def _money_entry(notification_id: int, event: object) -> LedgerEntry:
     return entry
 
 
-def _classified(notification_id: int, movement: Movement, at: datetime) -> ClassifiedMovement:
+def _classified(
+    notification_id: int, movement: Movement, at: datetime, journey_id: UUID | None = None
+) -> ClassifiedMovement:
     try:
-        return ClassifiedMovement(notification_id, movement, classify(movement), at=at)
+        classification = classify(movement)
     except UnclassifiedMovement as error:
-        return ClassifiedMovement(notification_id, movement, None, error.reason, at)
+        return ClassifiedMovement(notification_id, movement, None, error.reason, at, journey_id)
     except InvalidAmount as error:
-        return ClassifiedMovement(notification_id, movement, None, str(error), at)
+        return ClassifiedMovement(notification_id, movement, None, str(error), at, journey_id)
+    return ClassifiedMovement(notification_id, movement, classification, "", at, journey_id)
+
+
+def purse_movements(
+    journeys: Application[UUID], after: int, cut_off: int
+) -> Iterator[ClassifiedMovement]:
+    """The card purses' payments at validators (`Journey.PursePaid`) in the journeys' log,
+    with ids in `after` < id <= `cut_off`: money that left a card, not an account, so the
+    ledger never sees it. Its movement's account id is the journey's id (a purse payment
+    names no account), and the journey it belongs to is carried for its attribution."""
+    for notification_id, event in selected(journeys, after, cut_off, PURSE_TOPICS):
+        if not isinstance(event, Journey.PursePaid):
+            raise InvariantViolated("a notification of the purse topic decodes to a payment")
+        journey_id = event.originator_id
+        movement = Movement(
+            journey_id, MovementKind.PURSE_PAID, f"purse:{event.tap_id}", event.amount_vnd
+        )
+        yield _classified(notification_id, movement, event.at, journey_id)

@@ -20,6 +20,12 @@ class LineStore(Protocol):
     def lines(self, day: date, operator_id: str | None = None) -> Iterator[CycleLine]:
         """The cycle's lines in order; of one operator (or suspense: "") when given."""
 
+    def line(self, day: date, line_no: int) -> CycleLine | None:
+        """One line of a cycle, or None."""
+
+    def open_suspense(self, before: date, most: int) -> list[tuple[date, CycleLine]]:
+        """The suspense lines of earlier cycles no later line settles, with their days."""
+
     def search(
         self,
         day: date,

@@ -16,8 +16,10 @@
   cycle aggregate's work, not built here.
 - Anything that cannot be attributed is a suspense line with its reason, never dropped and
   never revenue: an unclassified movement, a journey, session or record not found, a network
-  with no operator, a parking operator the map does not know, a pass sale (pass apportionment
-  is not built), a purse payment (read from the journeys, not the ledger).
+  with no operator, a parking operator the map does not know, a purse payment that names no
+  journey. A pass sale is no line: its price is earned later (`pass_revenue.py`).
+- A card purse's payment at a validator (`Journey.PursePaid`, read from the journeys' log by
+  `purse_movements`) is a charge of its journey, split over the journey's legs like any other.
 
 So the lines and the suspense of a cycle add up, exactly, to its revenue movements.
 """
@@ -44,7 +46,6 @@ from ticketing.fares.journey_fares import price
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.leg import Leg
 
-PASS_NOT_BUILT = "pass apportionment not built"  # noqa: S105 (a reason, not a password)
 PURSE_NOT_FROM_LEDGER = "purse payments are attributed from the journeys, not the ledger"
 
 
@@ -52,7 +53,6 @@ class SuspenseCode(StrEnum):
     """Why a movement is in suspense: stable, for files, dashboards and the next cycle."""
 
     UNCLASSIFIED = "unclassified"  # the money map has no place for it (`suspense_reason`)
-    PASS_NOT_BUILT = "pass_not_built"  # noqa: S105 (a code, not a password)
     PURSE_NOT_FROM_LEDGER = "purse_not_from_ledger"
     JOURNEY_NOT_FOUND = "journey_not_found"
     NETWORK_WITHOUT_OPERATOR = "network_without_operator"
@@ -130,9 +130,11 @@ Line = OperatorLine | SuspenseLine
 
 def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
     """Standalone fares from the fare engine: the leg priced alone, at the default category's
-    fare when the feed has one, else the rider's own."""
+    fare when the feed has one, else the rider's own; None for a leg still open."""
 
     def standalone(journey: Journey, leg: Leg) -> int | None:
+        if leg.start is None or leg.end is None:
+            return None  # an open leg (a metro entry with no exit yet) has no price alone
         try:
             fare = price(engine, [leg], journey.rider_category, journey.fare_media)
         except FareRefused:
@@ -163,13 +165,16 @@ class RevenueAttribution:
         if classification is None:
             return [self._suspense(item, 0, SuspenseCode.UNCLASSIFIED, item.suspense_reason)]
         revenue_vnd = classification.revenue_sign * item.movement.amount_vnd
-        if classification.category is Category.PASS_SALE:
-            return [self._suspense(item, 0, SuspenseCode.PASS_NOT_BUILT, PASS_NOT_BUILT)]
         if classification.revenue_sign == 0:
-            return []  # top-ups, holds, purse loads, payouts: nobody's revenue
+            # Top-ups, holds, purse loads, payouts, pass sales: nobody's revenue (a pass is
+            # earned when its validity is over: `pass_revenue.py`).
+            return []
         try:
             if classification.origin is Origin.JOURNEY:
-                return self._journey(item, classification, revenue_vnd)
+                journey_id = UUID(hex=classification.origin_id)
+                return self._journey(item, classification, revenue_vnd, journey_id)
+            if classification.origin is Origin.TAP and item.journey_id is not None:
+                return self._journey(item, classification, revenue_vnd, item.journey_id)
             if classification.origin is Origin.TAP:
                 code = SuspenseCode.PURSE_NOT_FROM_LEDGER
                 return [self._suspense(item, revenue_vnd, code, PURSE_NOT_FROM_LEDGER)]
@@ -178,9 +183,13 @@ class RevenueAttribution:
             return [self._suspense(item, revenue_vnd, SuspenseCode.NOT_SPLIT, str(error))]
 
     def _journey(
-        self, item: ClassifiedMovement, classification: Classification, revenue_vnd: int
+        self,
+        item: ClassifiedMovement,
+        classification: Classification,
+        revenue_vnd: int,
+        journey_id: UUID,
     ) -> list[Line]:
-        journey = self.journeys.get_journey(UUID(hex=classification.origin_id))
+        journey = self.journeys.get_journey(journey_id)
         if journey is None or not journey.legs:
             code = SuspenseCode.JOURNEY_NOT_FOUND
             return [self._suspense(item, revenue_vnd, code, "journey not found")]

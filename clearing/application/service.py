@@ -15,6 +15,7 @@ from clearing.adapters.cycle_files import DirectoryCycleFiles
 from clearing.adapters.line_table import SqlLineStore
 from clearing.adapters.terms_files import InvalidTerms
 from clearing.application.cycles import ClearingCycles
+from clearing.application.pass_revenue import PassEarning, PassNetworks, PassRides
 from clearing.application.ports import RunLock
 from clearing.application.revenue_lines import (
     AggregateSource,
@@ -33,6 +34,7 @@ def build_clearing(
     *,
     ledger: Application[UUID],
     journeys: JourneySource,
+    journey_log: Application[UUID],
     parking: AggregateSource,
     standalone_fare: StandaloneFare | None,
     operators: OperatorMap,
@@ -41,14 +43,21 @@ def build_clearing(
     files_root: Path,
     lock: RunLock,
     clock: Callable[[], datetime],
+    pass_rides: PassRides | None = None,
+    pass_networks: PassNetworks | None = None,
 ) -> ClearingCycles:
+    """Clearing on these stores; passes are earned when both pass ports are given."""
     missing = sorted(set(operators.operators) - set(terms.operators))
     if missing:
         raise InvalidTerms(f"operators with no settlement terms: {', '.join(missing)}")
     lines = SqlLineStore(engine)
+    passes = None
+    if pass_rides is not None and pass_networks is not None:
+        passes = PassEarning(operators, journeys, pass_rides, pass_networks, standalone_fare)
     return ClearingCycles(
         store=ClearingStore(env),
         ledger=ledger,
+        journeys=journey_log,
         attribution=RevenueAttribution(
             operators=operators,
             journeys=journeys,
@@ -60,4 +69,5 @@ def build_clearing(
         files=DirectoryCycleFiles(files_root),
         lock=lock,
         clock=clock,
+        passes=passes,
     )

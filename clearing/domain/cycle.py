@@ -1,9 +1,11 @@
 """A clearing cycle: one business day's money, from open to closed to settled.
 
-- **Opened** with its business day, its sequence number and its position: the previous
-  cycle's cut-off (a ledger notification id; 0 for the first cycle). It holds nothing yet.
-- **Closed** with its cut-off and its summary (`CycleSummary`): the movements it holds are the
-  ledger's money events with ids in (position, cut-off], its lines' count and digest, each
+- **Opened** with its business day, its sequence number and its positions: the previous
+  cycle's cut-offs (a ledger notification id, and one in the journeys' log for the card purses'
+  payments; 0 for the first cycle). It holds nothing yet.
+- **Closed** with its summary (`CycleSummary`): the movements it holds are the ledger's money
+  events with ids in (position, cut-off] and the purse payments with ids in (purse position,
+  purse cut-off], its lines' count and digest, each
   operator's revenue, commission, net position and payout, and the suspense. From then on
   it never changes: a correction is a line of a later cycle.
 - Each payout is **confirmed** by the bank's statement (a booked debit of its end-to-end id and
@@ -89,7 +91,8 @@ class CycleSummary:
     its lines, which are kept apart (`lines_sha256` pins them)."""
 
     cut_off: int
-    movements: int  # ledger money movements in (position, cut-off]
+    purse_cut_off: int
+    movements: int  # ledger money movements and purse payments in the cycle
     lines: int  # operator lines and suspense lines
     lines_sha256: str
     operators: tuple[OperatorTotals, ...]  # by operator id
@@ -97,6 +100,7 @@ class CycleSummary:
     suspense_vnd: int  # revenue carved out: held in the float until a later cycle places it
     top_ups_vnd: int  # money paid in for riders (never revenue)
     rider_payouts_vnd: int  # closed accounts' balances paid out
+    pass_sales_vnd: int  # passes sold: held as unearned until each is earned
     message_id: str  # the pain.001 message id; "" when the cycle pays nobody
     debtor: BankParty  # the scheme's settlement account
     payouts: tuple[Payout, ...]
@@ -141,6 +145,7 @@ class ClearingCycle(Aggregate):
         business_day: str
         seq: int
         position: int
+        purse_position: int
 
     class Closed(Event):
         TOPIC = f"{TOPIC_PREFIX}.Closed"
@@ -160,11 +165,13 @@ class ClearingCycle(Aggregate):
         TOPIC = f"{TOPIC_PREFIX}.Settled"
 
     @event(Opened)
-    def __init__(self, business_day: str, seq: int, position: int) -> None:
-        require(seq > 0 and position >= 0, "a cycle has a sequence from 1 and a position")
+    def __init__(self, business_day: str, seq: int, position: int, purse_position: int) -> None:
+        require(seq > 0, "a cycle has a sequence from 1")
+        require(position >= 0 and purse_position >= 0, "positions are notification ids")
         self.business_day = business_day
         self.seq = seq
         self.position = position
+        self.purse_position = purse_position
         self.state_code = CycleState.OPEN.value
         self.summary_state: dict[str, Any] | None = None
         # end-to-end id -> [state, bank reference or reason]
@@ -192,6 +199,7 @@ class ClearingCycle(Aggregate):
         if self.state is not CycleState.OPEN:
             raise CycleClosed(self.day)
         require(summary.cut_off >= self.position, "a cycle's cut-off is at or after its position")
+        require(summary.purse_cut_off >= self.purse_position, "so is its purse cut-off")
         self._closed(summary=summary.to_state())
         if not summary.payouts:
             self._settled()

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from ticketing.shared.domain.invariants import require
 
@@ -30,6 +31,9 @@ class CycleLine:
     reference: str  # the ledger's transfer or hold id
     suspense_code: str = ""  # why it is in suspense; "" for an operator's line
     reason: str = ""
+    # The earlier line this one settles (`line_key`): a suspense line placed, a line disputed or
+    # a dispute released. "" for a line of this cycle's own movements.
+    resolves: str = ""
 
     def __post_init__(self) -> None:
         require(self.line_no > 0 and self.notification_id > 0, "lines are numbered from 1")
@@ -55,8 +59,19 @@ class CycleLine:
             self.reference,
             self.suspense_code,
             self.reason,
+            self.resolves,
         ]
         return (json.dumps(fields, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
+
+
+def line_key(day: date, line_no: int) -> str:
+    """How a later cycle names a line of an earlier one: `<yyyy-mm-dd>#<line no>`."""
+    return f"{day.isoformat()}#{line_no}"
+
+
+def parse_line_key(key: str) -> tuple[date, int]:
+    day, _, line_no = key.partition("#")
+    return date.fromisoformat(day), int(line_no)
 
 
 class LinesDigest:

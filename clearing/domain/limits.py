@@ -71,3 +71,21 @@ PASS_APPORTION_GRACE_S = 3 * 24 * 3600
 OPERATOR_FILE_BYTES_MAX = 1024 * 1024
 NETWORKS_MAX = 1_000
 NETWORK_ID_MAX_CHARS = 64
+
+# Operator reconciliation: an operator's own transaction file for one cycle, compared with our
+# clearing lines for it. Hanoi's buses carry about a million rides a day across every company,
+# so two million lines on either side is far above one operator's day; read whole, a line costs
+# a couple of hundred bytes, so the bound also keeps a runaway upload under half a gigabyte.
+RECONCILIATION_LINES_MAX = 2_000_000
+# The upload itself, checked before a byte is decoded: two million short lines need ~150 MiB.
+RECONCILIATION_FILE_BYTES_MAX = 256 * 1024 * 1024
+# One line of the upload: an id, an amount, a date and a short description.
+RECONCILIATION_LINE_MAX_CHARS = 1_024
+RECONCILIATION_DESCRIPTION_MAX_CHARS = 200
+# Problems a refused upload lists (every one is counted): enough to fix a file in one pass
+# without turning a garbage upload into a megabyte of error text.
+RECONCILIATION_PROBLEMS_MAX = 100
+# A transaction id is an aggregate's uuid hex (32 digits: a journey, a parking session or
+# record); twice that leaves room for an operator-facing id of another length without allowing
+# a runaway one.
+TRANSACTION_ID_MAX_CHARS = 64

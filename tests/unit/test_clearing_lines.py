@@ -21,7 +21,6 @@ import clearing
 from clearing.adapters.operator_files import load_packaged, parse_operator_file
 from clearing.application.ledger_movements import ClassifiedMovement, ledger_movements
 from clearing.application.revenue_lines import (
-    PASS_NOT_BUILT,
     Line,
     OperatorLine,
     RevenueAttribution,
@@ -222,7 +221,6 @@ def test_a_journey_not_found_or_a_network_without_operator_is_suspense() -> None
     assert [(x.revenue_vnd, x.code, x.reason) for x in lines if isinstance(x, SuspenseLine)] == [
         (9_000, SuspenseCode.JOURNEY_NOT_FOUND, "journey not found"),
         (8_000, SuspenseCode.NETWORK_WITHOUT_OPERATOR, "network 'tram_1' has no operator"),
-        (0, SuspenseCode.PASS_NOT_BUILT, PASS_NOT_BUILT),
         (7_000, SuspenseCode.PARKING_NOT_FOUND, "parking session not found"),
     ]
 

@@ -201,6 +201,30 @@ class JourneyViews:
             ).all()
         return [_row(r) for r in rows]
 
+    def covered_by_pass(
+        self, account_id: UUID, fare_product_id: str, first_day: date, last_day: date
+    ) -> list[UUID]:
+        """The ids of the account's journeys priced with the pass product, on service days
+        from `first_day` to `last_day` included, in the order they were made."""
+        # A LIKE narrows the rows (its `_` matches any character); the JSON list decides.
+        pattern = "%" + json.dumps(fare_product_id) + "%"
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(journeys.c.journey_id, journeys.c.pass_product_ids)
+                .where(
+                    journeys.c.account_id == account_id.hex,
+                    journeys.c.service_day >= first_day.isoformat(),
+                    journeys.c.service_day <= last_day.isoformat(),
+                    journeys.c.pass_product_ids.like(pattern),
+                )
+                .order_by(journeys.c.position)
+            ).all()
+        return [
+            UUID(hex=journey_id)
+            for journey_id, products in found
+            if fare_product_id in json.loads(products)
+        ]
+
     def with_status(
         self,
         status: JourneyStatus,
