@@ -11,7 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from tapledger.http.app import create_app
 from tests.builders.parking import OPERATOR as PARKING
@@ -173,7 +180,7 @@ def test_an_operator_uploads_its_file_and_reads_the_reconciliation(
 
     page.set_input_files(
         "#reconcile-file",
-        files=[{"name": "metro.csv", "mimeType": "text/csv", "buffer": text.encode()}],
+        files=[FilePayload(name="metro.csv", mimeType="text/csv", buffer=text.encode())],
     )
     page.click("#reconcile-form button[type='submit']")
 
