@@ -23,6 +23,7 @@ from clearing.application.cycles import (
     ClearingCycles,
     CycleNotReady,
     DayNotOver,
+    LineNotDisputable,
 )
 from clearing.application.queries import (
     CYCLES_LISTED_MAX,
@@ -32,7 +33,7 @@ from clearing.application.queries import (
     CycleNotFound,
     CycleStillOpen,
 )
-from clearing.domain.book import CycleOutOfOrder
+from clearing.domain.book import CycleOutOfOrder, DisputeNotCarved
 from clearing.domain.cycle import CycleClosed
 from clearing.domain.reconciliation import ReconciliationTooLarge
 from clearing.domain.visibility import OperatorOutOfScope, Viewer
@@ -40,6 +41,7 @@ from ticketing.shared.access import Forbidden, OutOfScope, Principal, Role
 from ticketing.shared.error_status import ErrorStatus
 from ticketing.shared.principals import CurrentAdmin, CurrentPrincipal
 from ticketing.shared.problem_responses import problem_responses
+from ticketing.shared.schemas import INTEGER_COLUMN_MAX
 
 ERROR_STATUS: ErrorStatus = {
     CycleNotFound: 404,
@@ -51,6 +53,8 @@ ERROR_STATUS: ErrorStatus = {
     CycleNotReady: 409,
     CycleStillOpen: 409,
     LinesChanged: 409,
+    LineNotDisputable: 409,
+    DisputeNotCarved: 409,
     ClearingBusy: 503,
     ReconciliationTooLarge: 413,
     # The rest of clearing's errors are about the request's content: 422.
@@ -71,6 +75,7 @@ BusinessDay = Annotated[date, Path(ge=FIRST_DAY, le=LAST_DAY, description="YYYY-
 FileName = Annotated[
     str, Path(min_length=1, max_length=FILE_NAME_MAX_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ]
+LineNo = Annotated[int, Path(ge=1, le=INTEGER_COLUMN_MAX)]
 OperatorQuery = Annotated[schemas.OperatorId | None, Query(alias="operator")]
 
 
@@ -148,6 +153,32 @@ def search_lines(
     return schemas.LinesPage(
         total=total, offset=offset, items=[schemas.LinePublic.of(line) for line in lines]
     )
+
+
+@router.post("/cycles/{day}/lines/{line_no}/dispute")
+def dispute_line(
+    day: BusinessDay,
+    line_no: LineNo,
+    body: schemas.DisputeCreate,
+    request: Request,
+    _: CurrentAdmin,
+) -> schemas.DisputePublic:
+    """Disputes an operator's line of a closed cycle (staff only): the next cycle carves it
+    out to suspense until it is released."""
+    cycles: ClearingCycles = request.app.state.clearing
+    changed = cycles.dispute(day, line_no, body.reason)
+    return schemas.DisputePublic(business_day=day, line_no=line_no, changed=changed)
+
+
+@router.post("/cycles/{day}/lines/{line_no}/release")
+def release_line(
+    day: BusinessDay, line_no: LineNo, request: Request, _: CurrentAdmin
+) -> schemas.DisputePublic:
+    """Releases a disputed line carved out to suspense (staff only): the next cycle gives it
+    back to its operator."""
+    cycles: ClearingCycles = request.app.state.clearing
+    changed = cycles.release(day, line_no)
+    return schemas.DisputePublic(business_day=day, line_no=line_no, changed=changed)
 
 
 @router.get("/cycles/{day}/files")

@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from clearing.application.cycles import DISPUTE_REASON_MAX_CHARS
 from clearing.application.queries import DayRevenue, Reconciliation
 from clearing.domain.cycle import ClearingCycle, CycleSummary, OperatorTotals, PayoutState
 from clearing.domain.cycle_lines import CycleLine
 from clearing.domain.limits import OPERATOR_ID_MAX_CHARS
 from clearing.domain.reconciliation import Outcome, ReconciliationRow, Totals
 from clearing.domain.visibility import Viewer
+from ticketing.shared.schemas import PrintableText
 
 OPERATOR_ID_REGEX = r"^[a-z0-9][a-z0-9-]*$"
 # The rows a reconciliation answers in JSON, differences first; the CSV has every row.
@@ -140,6 +142,18 @@ def _scheme(summary: CycleSummary) -> SchemeTotalsPublic:
         rider_payouts_vnd=summary.rider_payouts_vnd,
         message_id=summary.message_id,
     )
+
+
+class DisputeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[PrintableText, Field(min_length=1, max_length=DISPUTE_REASON_MAX_CHARS)]
+
+
+class DisputePublic(BaseModel):
+    business_day: date
+    line_no: int
+    changed: bool = Field(description="false when it had been asked already")
 
 
 class CyclesPage(BaseModel):

@@ -309,3 +309,51 @@ def test_staff_see_a_tokens_operator_scope_in_the_listing(client: TestClient) ->
     listed = client.get("/v1/tokens", headers=ADMIN).json()
 
     assert [t["operator_id"] for t in listed if t["role"] == "operator"] == [BUS]
+
+
+# ---------------------------------------------------------------- disputes (staff)
+
+
+def test_staff_dispute_an_operators_line_once_and_an_operator_may_not(
+    client: TestClient, run: dict[str, Any]
+) -> None:
+    line = lines_of(client, ADMIN, operator=METRO)["items"][0]
+    path = f"{CYCLE}/lines/{line['line_no']}/dispute"
+    metro = operator_token(client, METRO)
+
+    refused = client.post(path, json={"reason": "not ours"}, headers=metro)
+    first = client.post(path, json={"reason": "gate fault"}, headers=ADMIN)
+    again = client.post(path, json={"reason": "gate fault"}, headers=ADMIN)
+
+    assert refused.status_code == 403
+    assert first.status_code == 200
+    assert first.json() == {
+        "business_day": DAY.isoformat(),
+        "line_no": line["line_no"],
+        "changed": True,
+    }
+    assert again.json()["changed"] is False
+
+
+def test_a_suspense_line_or_an_unknown_line_is_not_disputed(
+    client: TestClient, run: dict[str, Any]
+) -> None:
+    everything = lines_of(client, ADMIN, limit=500)
+    suspense = next(line for line in everything["items"] if line["operator_id"] == "")
+
+    for line_no in (suspense["line_no"], everything["total"] + 1):
+        answer = client.post(
+            f"{CYCLE}/lines/{line_no}/dispute", json={"reason": "why"}, headers=ADMIN
+        )
+        assert answer.status_code == 409, line_no
+        assert answer.json()["code"] == "line_not_disputable"
+
+
+def test_a_line_not_yet_carved_out_is_not_released(client: TestClient, run: dict[str, Any]) -> None:
+    line = lines_of(client, ADMIN, operator=BUS)["items"][0]
+    client.post(f"{CYCLE}/lines/{line['line_no']}/dispute", json={"reason": "x"}, headers=ADMIN)
+
+    answer = client.post(f"{CYCLE}/lines/{line['line_no']}/release", headers=ADMIN)
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "dispute_not_carved"
