@@ -22,6 +22,7 @@ from tapledger.http.workers import WORKERS_MAX, PortInUse
 from tapledger.http.workers import serve as serve_workers
 from tapledger.parking_cli import parking_app
 from tapledger.rider.cli import rider_app
+from tapledger.sam_key_file import SamKeyFileUnusable
 from tapledger.settings import Settings
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
 from ticketing.shared.access import Role
@@ -59,7 +60,7 @@ def serve(
     # Create every table once, before any worker starts: concurrent DDL is unsafe.
     try:
         bootstrap(settings).close()
-    except FareFeedUnusable as error:
+    except (FareFeedUnusable, SamKeyFileUnusable) as error:
         console.print(str(error), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     bind_host, bind_port = host or settings.host, port or settings.port
