@@ -18,7 +18,7 @@ from clearing.domain.book import CycleOutOfOrder
 from clearing.domain.business_day import day_end
 from clearing.domain.cycle import CycleClosed, CycleState, PayoutState
 from clearing.domain.statements import BankStatement, Direction, StatementEntry
-from tests.builders.clearing_day import a_day
+from tests.builders.clearing_day import Rider, a_day
 from tests.builders.journeys import BUS_01, BUS_02, GATE_IN_01, GATE_OUT_12, register_validators
 from tests.builders.parking import MORNING, OPERATOR, ParkingWorld, parking_world
 from ticketing.accounts.domain.commands import TOP_UP_ID_PREFIX, TopUp
@@ -299,3 +299,17 @@ def test_rides_land_in_the_cycle_of_the_position_their_charge_was_committed_at(
     assert placed[-1] <= today.cut_off  # the entry's hold, the last movement of the day
     bus_01, bus_02 = [m.notification_id for m in movements if m.movement.kind == "debited"]
     assert bus_01 <= today.cut_off < posted[0] < bus_02 <= tomorrow.cut_off
+
+
+def test_an_open_leg_weighs_its_dearest_fare_not_an_equal_share(world: ParkingWorld) -> None:
+    rider = Rider(world)
+    rider.tap(GATE_IN_01, 0)
+    rider.tap(GATE_OUT_12, 30)
+    rider.tap(BUS_01, 40)  # boarded within the transfer window, not alighted yet
+    after_midnight(world)
+
+    summary = world.container.clearing.run(DAY).cycle.summary
+
+    assert summary is not None
+    revenue = {o.operator_id: o.revenue_vnd for o in summary.operators}
+    assert revenue[METRO] > revenue[BUS] > 0
