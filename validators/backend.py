@@ -53,7 +53,6 @@ class Backend(Protocol):
         recorded before, or kept for review when its number was taken)."""
         ...
 
-
     def report_health(self, validator_id: int, report: dict[str, Any]) -> int:
         """Sends the device's health report; returns the backend's clock (unix ms) as it
         answered, from which the device measures its clock offset."""

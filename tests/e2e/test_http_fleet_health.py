@@ -72,7 +72,9 @@ def fleet(client: TestClient, container: Container, query: str = "") -> dict[int
     return {item["validator_id"]: item["flags"] for item in answer.json()["items"]}
 
 
-def sent(client: TestClient, device: dict[str, str], validator_id: int, body: dict[str, Any]) -> int:
+def sent(
+    client: TestClient, device: dict[str, str], validator_id: int, body: dict[str, Any]
+) -> int:
     answer = client.post(f"/v1/validators/{validator_id}/health", json=body, headers=device)
     assert answer.status_code == 201, answer.text
     server_time_ms: int = answer.json()["server_time_ms"]

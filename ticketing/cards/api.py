@@ -290,7 +290,7 @@ async def get_deny_list(
     """
     check_can_read_trust(principal)
     if wait_s:
-        await watch.wait_past(since, wait_s)
+        await watch.wait_past(since, wait_s, gone=request.is_disconnected)
     delta = await run_in_threadpool(partial(views.deny_list_since, since, now=cards.now()))
     body = DenyListPublic(
         version=delta.version,

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ticketing.cards.application.invalidation import CardDenied, Invalidation, MessagesMayBeLost
 
@@ -66,8 +66,12 @@ class DenyListWatch:
             with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
                 loop.call_soon_threadsafe(event.set)
 
-    async def wait_past(self, since: int, wait_s: float) -> int:
-        """Returns the head as soon as it is past `since`, or after `wait_s` whatever it is."""
+    async def wait_past(
+        self, since: int, wait_s: float, *, gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> int:
+        """Returns the head as soon as it is past `since`, or after `wait_s` whatever it is, or
+        as soon as `gone` says the client left (checked at each recheck), so a device that
+        hung up holds nothing open."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         waiter: _Waiter = (loop, asyncio.Event())
@@ -80,7 +84,7 @@ class DenyListWatch:
                 if head is None:
                     head = await asyncio.to_thread(self.refresh)
                 remaining = deadline - loop.time()
-                if head > since or remaining <= 0:
+                if head > since or remaining <= 0 or (gone is not None and await gone()):
                     return head
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter[1].wait(), min(remaining, self._recheck_s))
