@@ -107,12 +107,19 @@ class FakeBackend:
     server_time_ms: int = NOW * 1000  # what the backend's clock says when a report arrives
     deny_polls: list[tuple[int, int]] = field(default_factory=list)  # (since, wait_s)
     deny_changed: threading.Condition = field(default_factory=threading.Condition)
+    polls_released: bool = False  # every long poll answers at once (a test ending)
 
     def deny(self, card_id: UUID, until: int = NOW + 3600) -> None:
         until_iso = datetime.fromtimestamp(until, UTC).isoformat()
         self.denied.append({"card_id": str(card_id), "serial": None, "reason": "lost"})
         self.denied[-1]["until"] = until_iso
         with self.deny_changed:
+            self.deny_changed.notify_all()
+
+    def release_polls(self) -> None:
+        """Answers every waiting long poll now, and every later one at once."""
+        with self.deny_changed:
+            self.polls_released = True
             self.deny_changed.notify_all()
 
     def _fail_if_told(self) -> None:
@@ -131,7 +138,9 @@ class FakeBackend:
         self.deny_polls.append((since, wait_s))
         with self.deny_changed:
             # A long poll: held until a card is listed after `since`, or the wait ends.
-            self.deny_changed.wait_for(lambda: len(self.denied) > since, timeout=wait_s)
+            self.deny_changed.wait_for(
+                lambda: len(self.denied) > since or self.polls_released, timeout=wait_s
+            )
         return {"version": len(self.denied), "entries": self.denied[since:], "more": False}
 
     def report_health(self, validator_id: int, report: dict[str, Any]) -> int:

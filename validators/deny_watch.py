@@ -39,6 +39,7 @@ class DenyListWatcher:
         wait_s: int = DENY_WAIT_S_DEFAULT,
         monotonic: Callable[[], float] = time.monotonic,
         on_error: Callable[[str, Exception], None] = lambda _what, _error: None,
+        retry_s_initial: float = DENY_RETRY_S_INITIAL,
     ) -> None:
         self._backend = backend
         self._version = version
@@ -46,6 +47,7 @@ class DenyListWatcher:
         self._wait_s = wait_s
         self._monotonic = monotonic
         self._on_error = on_error
+        self._retry_s_initial = retry_s_initial
 
     def run(self, stop: threading.Event) -> None:
         """Long-polls until `stop` is set."""
@@ -59,7 +61,8 @@ class DenyListWatcher:
             except (BackendError, DenyListTooLarge) as error:
                 failures += 1
                 self._on_error("deny-list", error)
-                stop.wait(min(DENY_RETRY_S_MAX, DENY_RETRY_S_INITIAL * 2 ** min(failures, 8)))
+                backoff_s = self._retry_s_initial * 2 ** min(failures - 1, 8)
+                stop.wait(min(DENY_RETRY_S_MAX, backoff_s))
                 continue
             failures = 0
             quick = self._monotonic() - started < DENY_POLL_PAUSE_S
