@@ -26,6 +26,7 @@ from parking.application.service import Parking
 from parking.domain.ports import CodeReader
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
+from tapledger.fleet import fleet_parts
 from tapledger.http.hotstate import HotState
 from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.hotstate_redis import RedisHotState
@@ -254,8 +255,6 @@ def bootstrap(
     )
     tokens = TokenStore(engine, invalidations=invalidations)
     invalidations.subscribe(tokens.invalidate)
-    deny_list_watch = DenyListWatch(card_views.deny_list_head)
-    invalidations.subscribe(deny_list_watch.on_invalidation)
     parking = make_parking(
         settings, ledger=ledger, codes=TapVerifierCodes(verifier, cards), engine=engine,
         clock=clock, create_schema=create_schema,
@@ -287,10 +286,7 @@ def bootstrap(
         parking=parking,
         clearing=clearing,
         invalidations=invalidations,
-        validator_health=ValidatorHealth(taps),
-        health_views=HealthViews(engine),
-        health_follower=HealthFollower(taps, engine),
-        deny_list_watch=deny_list_watch,
+        **fleet_parts(taps, card_views, invalidations),
     )
     if create_schema:
         container.create_tables()
