@@ -152,10 +152,10 @@ def test_a_blocked_card_is_refused_at_an_online_validator_process_within_five_se
 
 
 def run_once(
-    server_url: str, token_file: Path, state: Path, codes: list[str]
+    server_url: str, token_file: Path, state: Path, codes: list[str], *options: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*validator_command(server_url, OFFLINE_GATE, token_file, state), "--once"],
+        [*validator_command(server_url, OFFLINE_GATE, token_file, state), "--once", *options],
         input="".join(f"{code}\n" for code in codes),
         capture_output=True,
         text=True,
@@ -180,7 +180,8 @@ def test_an_offline_validator_accepts_a_blocked_card_and_the_backend_flags_the_t
         time.sleep(POLL_S)
 
     dead = f"http://127.0.0.1:{free_port()}"
-    offline = run_once(dead, token_file, state, [phone.code(int(time.time()) - 1, 1)])
+    code = phone.code(int(time.time()) - 1, 1)
+    offline = run_once(dead, token_file, state, [code], "--upload-attempts", "1")
     assert offline.returncode == EXIT_TAPS_PENDING, offline.stdout + offline.stderr
     assert offline.stdout.splitlines()[0] == "ACCEPTED qr accepted · seq 1", offline.stdout
 
