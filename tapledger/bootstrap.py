@@ -26,6 +26,7 @@ from parking.application.service import Parking
 from parking.domain.ports import CodeReader
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
+from tapledger.fleet import fleet_parts
 from tapledger.http.hotstate import HotState
 from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.hotstate_redis import RedisHotState
@@ -45,6 +46,7 @@ from ticketing.accounts.application.ledger import Clock, Ledger, utc_now
 from ticketing.cards.adapters.card_views import CardFollower, CardViews
 from ticketing.cards.adapters.key_vault import KeyVault
 from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.deny_list_watch import DenyListWatch
 from ticketing.cards.application.invalidation import (
     InvalidationChannel,
     LocalChannel,
@@ -61,9 +63,11 @@ from ticketing.journeys.application.pricing_lock import PricingLock
 from ticketing.journeys.application.reconciliation import Discrepancy, reconcile
 from ticketing.shared.access import Role
 from ticketing.shared.adapters.follower import Follower
+from ticketing.taps.adapters.health_views import HealthFollower, HealthViews
 from ticketing.taps.adapters.tap_views import TapFollower, TapViews
 from ticketing.taps.application.ingestion import TapIngestion
 from ticketing.taps.application.tap_verification import TapVerifier, start_thread
+from ticketing.taps.application.validator_health import ValidatorHealth
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
 # How long a starting worker waits to hear the invalidation channel before it serves anyway.
@@ -99,6 +103,11 @@ class Container:
     clearing: ClearingCycles
     # News that a cached token, key set or deny list is stale (`tapledger.invalidation`).
     invalidations: PostgresChannel | LocalChannel
+    validator_health: ValidatorHealth
+    health_views: HealthViews
+    health_follower: HealthFollower
+    # Wakes the deny list's long polls (`GET /v1/deny-list?wait_s=`) when a card is denied.
+    deny_list_watch: DenyListWatch
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -110,6 +119,7 @@ class Container:
             self.tap_follower,
             self.journey_follower,
             self.parking.follower,
+            self.health_follower,
         )
 
     def create_tables(self) -> None:
@@ -166,6 +176,7 @@ class Container:
         self.cards.after_save.append(self.card_follower.wake.set)
         self.taps.after_save.append(self.tap_follower.wake.set)
         self.taps.after_save.append(self.journeys.wake.set)
+        self.taps.after_save.append(self.health_follower.wake.set)
         self.journeys.after_save.append(self.journey_follower.wake.set)
         self.parking.store.after_save.append(self.parking.follower.wake.set)
         # The fare follower runs in-process with the view followers; its effects are events.
@@ -276,6 +287,7 @@ def bootstrap(
         parking=parking,
         clearing=clearing,
         invalidations=invalidations,
+        **fleet_parts(taps, card_views, invalidations),
     )
     if create_schema:
         container.create_tables()

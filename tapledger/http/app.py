@@ -20,6 +20,7 @@ import ticketing.accounts.api
 import ticketing.cards.api
 import ticketing.journeys.api
 import ticketing.taps.api
+import ticketing.taps.health_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
@@ -50,6 +51,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     ticketing.accounts.api.me_router,
     ticketing.cards.api.smart_card_router,
     ticketing.taps.api.config_router,
+    ticketing.taps.health_api.router,
     ticketing.journeys.api.router,
     ticketing.journeys.api.pass_router,
     parking.api.router,
@@ -112,6 +114,9 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.fares = container.journeys.fares
     app.state.parking = container.parking
     app.state.clearing = container.clearing
+    app.state.validator_health = container.validator_health
+    app.state.health_views = container.health_views
+    app.state.deny_list_watch = container.deny_list_watch
     for router in API_ROUTERS:
         # Every operation declares the problem+json answers any route may give.
         app.include_router(router, prefix=API_PREFIX, responses=_responses_of(router))

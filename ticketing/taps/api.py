@@ -36,7 +36,7 @@ from ticketing.taps.application.ingestion import (
 )
 from ticketing.taps.application.validator_config import MediumFare, validator_fares
 from ticketing.taps.application.validator_places import check_place
-from ticketing.taps.domain import tap, validator
+from ticketing.taps.domain import tap, validator, validator_health
 from ticketing.taps.domain.tap import TapBatchBodyTooLarge
 from ticketing.taps.domain.validator import (
     VALIDATOR_ID_MAX,
@@ -97,6 +97,7 @@ ERROR_STATUS: ErrorStatus = {
     validator.TooManyEnrolments: 409,
     # `ValidatorBusy` is a `Contended`: 503 from the shared table.
     tap.TapBatchTooLarge: 413,
+    validator_health.InvalidHealthReport: 422,
 }
 
 
