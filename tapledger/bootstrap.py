@@ -35,6 +35,7 @@ from tapledger.invalidation import PostgresChannel
 from tapledger.parking_codes import TapVerifierCodes
 from tapledger.sam_key_file import make_sam
 from tapledger.settings import (
+    CLEARING_POOL_MAX,
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
     SQLITE_LOCK_TIMEOUT_S,
@@ -347,8 +348,13 @@ def make_clearing(
     create_schema: bool,
 ) -> ClearingCycles:
     """Clearing on the Hanoi operators and terms, writing its files under `<data>/clearing`."""
+    # One run a day: no connection kept open for it in every serving process.
+    env = settings.event_store_env(create_tables=create_schema) | {
+        "POSTGRES_POOL_SIZE": "0",
+        "POSTGRES_MAX_OVERFLOW": str(CLEARING_POOL_MAX),
+    }
     return build_clearing(
-        settings.event_store_env(create_tables=create_schema),
+        env,
         ledger=ledger,
         journeys=journeys,
         journey_log=journeys,

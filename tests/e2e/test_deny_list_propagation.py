@@ -121,7 +121,15 @@ def test_a_blocked_card_is_refused_at_an_online_validator_process_within_five_se
         assert process.stdin is not None
         process.stdin.write(phone.code(int(time.time()) - 1, counter) + "\n")
         process.stdin.flush()
-        return lines.get(timeout=LINE_WAIT_S).strip()
+        return decision_line()
+
+    def decision_line() -> str:
+        # The device's own decisions; the backend's answers to its uploads (`BACKEND …`, the
+        # accepted-offline taps refused once uploaded) are printed between them.
+        line = lines.get(timeout=LINE_WAIT_S).strip()
+        while line.startswith("BACKEND "):
+            line = lines.get(timeout=LINE_WAIT_S).strip()
+        return line
 
     try:
         assert lines.get(timeout=LINE_WAIT_S).strip() == "validator running; Ctrl-C to stop"
