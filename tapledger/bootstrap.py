@@ -60,6 +60,7 @@ from ticketing.journeys.application.pricing_lock import PricingLock
 from ticketing.journeys.application.reconciliation import Discrepancy, reconcile
 from ticketing.shared.access import Role
 from ticketing.shared.adapters.follower import Follower
+from ticketing.taps.adapters.refusal_views import RefusalFollower, RefusalViews
 from ticketing.taps.adapters.tap_views import TapFollower, TapViews
 from ticketing.taps.application.ingestion import TapIngestion
 from ticketing.taps.application.tap_verification import TapVerifier, start_thread
@@ -87,6 +88,8 @@ class Container:
     taps: TapIngestion
     tap_views: TapViews
     tap_follower: TapFollower
+    refusal_views: RefusalViews
+    refusal_follower: RefusalFollower
     journeys: Journeys
     journey_views: JourneyViews
     journey_follower: JourneyFollower
@@ -107,6 +110,7 @@ class Container:
             self.follower,
             self.card_follower,
             self.tap_follower,
+            self.refusal_follower,
             self.journey_follower,
             self.parking.follower,
         )
@@ -164,6 +168,7 @@ class Container:
         self.ledger.after_save.append(self.follower.wake.set)
         self.cards.after_save.append(self.card_follower.wake.set)
         self.taps.after_save.append(self.tap_follower.wake.set)
+        self.taps.after_save.append(self.refusal_follower.wake.set)
         self.taps.after_save.append(self.journeys.wake.set)
         self.journeys.after_save.append(self.journey_follower.wake.set)
         self.parking.store.after_save.append(self.parking.follower.wake.set)
@@ -265,6 +270,8 @@ def bootstrap(
         taps=taps,
         tap_views=TapViews(engine),
         tap_follower=TapFollower(taps, engine),
+        refusal_views=RefusalViews(engine),
+        refusal_follower=RefusalFollower(taps, engine),
         journeys=journeys,
         journey_views=journey_views,
         journey_follower=JourneyFollower(journeys, engine),
