@@ -88,7 +88,6 @@ class Container:
     taps: TapIngestion
     tap_views: TapViews
     tap_follower: TapFollower
-    refusal_views: RefusalViews
     refusal_follower: RefusalFollower
     journeys: Journeys
     journey_views: JourneyViews
@@ -103,6 +102,11 @@ class Container:
     invalidations: PostgresChannel | LocalChannel
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def refusal_views(self) -> RefusalViews:
+        """What devices were refused (`refusal_follower`'s tables)."""
+        return RefusalViews(self.engine)
 
     @property
     def followers(self) -> tuple[Follower, ...]:
@@ -270,7 +274,6 @@ def bootstrap(
         taps=taps,
         tap_views=TapViews(engine),
         tap_follower=TapFollower(taps, engine),
-        refusal_views=RefusalViews(engine),
         refusal_follower=RefusalFollower(taps, engine),
         journeys=journeys,
         journey_views=journey_views,
