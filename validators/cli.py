@@ -36,6 +36,8 @@ from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
 from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device
+from validators.enrol_cli import ENROL_HELP, enrol
+from validators.enrolment import DEVICE_TOKEN_FILE, enrolled_validator_id
 from validators.gate import GateDecision
 from validators.handheld_cli import run_handheld
 from validators.handheld_printer import HandheldPrinter
@@ -82,6 +84,7 @@ RUN_HELP = (
 )
 
 validator_app = typer.Typer(no_args_is_help=True, help="The software on a validator or a gate.")
+validator_app.command("enrol", help=ENROL_HELP)(enrol)
 err = Console(stderr=True)
 
 
@@ -176,13 +179,23 @@ def _serve_cards(
 @validator_app.command("run", help=RUN_HELP)
 def run(
     server: Annotated[str, typer.Option(help="The backend's base URL, e.g. http://host:8000")],
-    validator_id: Annotated[int, typer.Option(min=1, max=VALIDATOR_ID_MAX, help="This device")],
-    token_file: Annotated[
-        Path, typer.Option(dir_okay=False, help="A file holding this device's bearer token")
-    ],
     state_dir: Annotated[
         Path, typer.Option(file_okay=False, help="Outbox and synced trust, kept between runs")
     ],
+    validator_id: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=VALIDATOR_ID_MAX, help="This device (default: as `validator enrol` kept)"
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help=f"A file holding this device's bearer token (default: {DEVICE_TOKEN_FILE} in"
+            " --state-dir, where `validator enrol` keeps it)",
+        ),
+    ] = None,
     reader: Annotated[
         str | None, typer.Option(help="Validate cards on the PC/SC reader whose name has this")
     ] = None,
@@ -212,6 +225,10 @@ def run(
     ] = False,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
+    validator_id = validator_id or enrolled_validator_id(state_dir)
+    if validator_id is None:
+        raise _fail("--validator-id is needed: this --state-dir was never enrolled")
+    token_file = token_file or state_dir / DEVICE_TOKEN_FILE
     if kind is Kind.PARKING_HANDHELD:
         _run_handheld(
             server, validator_id, token_file, state_dir, lot_id, json_lines, plain, upload_attempts
