@@ -176,26 +176,39 @@ def _serve_cards(
             stop.wait(CARD_FAULT_PAUSE_S)
 
 
+# Both default to what `validator enrol` kept in the state directory.
+ValidatorIdOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=VALIDATOR_ID_MAX, help="This device (default: as enrolled)"),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        dir_okay=False,
+        help=f"A file holding this device's bearer token (default: {DEVICE_TOKEN_FILE} in"
+        " --state-dir, where `validator enrol` keeps it)",
+    ),
+]
+
+
+def _identity(
+    state_dir: Path, validator_id: int | None, token_file: Path | None
+) -> tuple[int, Path]:
+    """The device's id and token file: as given, else as `validator enrol` kept them."""
+    validator_id = validator_id or enrolled_validator_id(state_dir)
+    if validator_id is None:
+        raise _fail("--validator-id is needed: this --state-dir was never enrolled")
+    return validator_id, token_file or state_dir / DEVICE_TOKEN_FILE
+
+
 @validator_app.command("run", help=RUN_HELP)
 def run(
     server: Annotated[str, typer.Option(help="The backend's base URL, e.g. http://host:8000")],
     state_dir: Annotated[
         Path, typer.Option(file_okay=False, help="Outbox and synced trust, kept between runs")
     ],
-    validator_id: Annotated[
-        int | None,
-        typer.Option(
-            min=1, max=VALIDATOR_ID_MAX, help="This device (default: as `validator enrol` kept)"
-        ),
-    ] = None,
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            dir_okay=False,
-            help=f"A file holding this device's bearer token (default: {DEVICE_TOKEN_FILE} in"
-            " --state-dir, where `validator enrol` keeps it)",
-        ),
-    ] = None,
+    validator_id: ValidatorIdOption = None,
+    token_file: TokenFileOption = None,
     reader: Annotated[
         str | None, typer.Option(help="Validate cards on the PC/SC reader whose name has this")
     ] = None,
@@ -225,10 +238,7 @@ def run(
     ] = False,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
-    validator_id = validator_id or enrolled_validator_id(state_dir)
-    if validator_id is None:
-        raise _fail("--validator-id is needed: this --state-dir was never enrolled")
-    token_file = token_file or state_dir / DEVICE_TOKEN_FILE
+    validator_id, token_file = _identity(state_dir, validator_id, token_file)
     if kind is Kind.PARKING_HANDHELD:
         _run_handheld(
             server, validator_id, token_file, state_dir, lot_id, json_lines, plain, upload_attempts
