@@ -9,6 +9,8 @@ Key files (spec/CARD.md, "Key files") map each level to 32 hex characters. A val
 should hold only the levels it uses (a bus validator: level 3), so every level is optional.
 The sealed form is that JSON under AES-256-GCM with a 32-byte key-encryption key, as
 `base64(nonce ‖ ciphertext ‖ tag)` with a fixed associated label, like the issuer-key vault.
+The two forms cannot be mistaken for each other (`key_file_form`): a JSON object opens with `{`,
+which is no base64 character.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hmac
 import json
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -84,12 +87,17 @@ class SoftwareSam:
     @classmethod
     def from_key_file(cls, path: Path) -> SoftwareSam:
         """The plain JSON key file, for development and tests."""
-        return cls(parse_key_file(_read_bounded(path)))
+        content = read_key_file(path)
+        if key_file_form(content) is KeyFileForm.SEALED:
+            raise KeyFileInvalid(
+                f"{path} is a sealed key file; this reader takes the plain JSON form"
+            )
+        return cls(parse_key_file(content))
 
     @classmethod
     def from_sealed_key_file(cls, path: Path, *, kek: bytes) -> SoftwareSam:
         """The AES-256-GCM sealed key file, opened with the key-encryption key from settings."""
-        return cls(parse_key_file(unseal_key_file(_read_bounded(path), kek=kek)))
+        return cls(parse_key_file(unseal_key_file(read_key_file(path), kek=kek)))
 
     def __repr__(self) -> str:
         return f"SoftwareSam(levels={sorted(int(level) for level in self._master_keys)})"
@@ -181,6 +189,29 @@ def parse_key_file(text: bytes) -> dict[KeyLevel, bytes]:
     return keys
 
 
+class KeyFileForm(StrEnum):
+    PLAIN = "plain"  # the JSON object itself
+    SEALED = "sealed"  # base64 of the AES-256-GCM sealed JSON
+
+
+def key_file_form(content: bytes) -> KeyFileForm:
+    """Which form a key file's content is in; `KeyFileInvalid` when it is neither.
+
+    Only the shape is looked at: whether a plain file parses, or a sealed one opens, is for
+    `parse_key_file` and `unseal_key_file` to say.
+    """
+    text = content.strip()
+    if text.startswith(b"{"):
+        return KeyFileForm.PLAIN
+    try:
+        base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise KeyFileInvalid(
+            "the key file is neither a JSON key file nor a sealed one (base64)"
+        ) from None
+    return KeyFileForm.SEALED
+
+
 def _json_or_none(text: bytes) -> object:
     try:
         return json.loads(text)
@@ -201,10 +232,9 @@ def unseal_key_file(sealed: bytes, *, kek: bytes) -> bytes:
     """The plain key file inside a sealed one; `KeyFileUnsealFailed` for a wrong KEK."""
     # The KEK is validated where settings are built; a wrong length here is a wiring bug.
     require(len(kek) == KEK_BYTES, "the key-encryption key has 32 bytes")
-    try:
-        blob = base64.b64decode(sealed.strip(), validate=True)
-    except binascii.Error:
-        raise KeyFileInvalid("the sealed key file is not base64") from None
+    if key_file_form(sealed) is KeyFileForm.PLAIN:
+        raise KeyFileInvalid("the key file is plain JSON, not sealed (base64)")
+    blob = base64.b64decode(sealed.strip(), validate=True)
     try:
         return AESGCM(kek).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], SEALED_LABEL)
     except (InvalidTag, ValueError):
@@ -212,7 +242,8 @@ def unseal_key_file(sealed: bytes, *, kek: bytes) -> bytes:
         raise KeyFileUnsealFailed() from None
 
 
-def _read_bounded(path: Path) -> bytes:
+def read_key_file(path: Path) -> bytes:
+    """A key file's content, refused unread past `KEY_FILE_BYTES_MAX`."""
     with path.open("rb") as file:
         content = file.read(KEY_FILE_BYTES_MAX + 1)
     if len(content) > KEY_FILE_BYTES_MAX:

@@ -18,7 +18,7 @@ from parking.domain.catalogue import LotSpec, OpeningHours
 from parking.domain.reservation import Reservation
 from parking.domain.session import EndedBy, ParkingSession, StartedBy
 from parking.domain.tariff import VehicleClass
-from ticketing.shared.access import Forbidden, Principal, Role, require_role
+from ticketing.shared.access import Principal, Role, require_role
 from ticketing.shared.error_status import ErrorStatus
 from ticketing.shared.principals import CurrentPrincipal, CurrentStaff
 
@@ -414,7 +414,6 @@ def enforcement(
     plate: Annotated[str, Query(min_length=1, max_length=limits.PLATE_TEXT_MAX_CHARS)],
 ) -> schemas.VerdictPublic:
     """Paid, expired or unpaid: a plate in a lot, in one lookup."""
-    if principal.role not in (Role.ADMIN, Role.OPERATOR):
-        raise Forbidden(principal.role)
+    require_role(principal, Role.ADMIN, Role.OPERATOR)
     verdict = parking.enforcement.check(lot_id, plate)
     return schemas.VerdictPublic.of(verdict)

@@ -20,7 +20,7 @@ from clearing.application.cycles import ClearingCycles
 from clearing.application.pass_revenue import feed_pass_networks
 from clearing.application.revenue_lines import fare_engine_standalone
 from clearing.application.service import build_clearing
-from hardware.sam import Sam, SoftwareSam
+from hardware.sam import Sam
 from parking.adapters.tariff_files import load_rate_tables
 from parking.application.service import Parking
 from parking.domain.ports import CodeReader
@@ -32,6 +32,7 @@ from tapledger.http.hotstate_redis import RedisHotState
 from tapledger.http.idempotency_records import SqlIdempotencyRecords
 from tapledger.invalidation import PostgresChannel
 from tapledger.parking_codes import TapVerifierCodes
+from tapledger.sam_key_file import make_sam
 from tapledger.settings import (
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
@@ -461,14 +462,3 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
-
-
-def make_sam(settings: Settings) -> SoftwareSam | None:
-    """The software SAM of this terminal or back office, if a key file is configured."""
-    if settings.sam_key_file is None:
-        return None
-    if settings.sam_key_file_sealed:
-        return SoftwareSam.from_sealed_key_file(
-            settings.sam_key_file, kek=settings.key_encryption_key_bytes
-        )
-    return SoftwareSam.from_key_file(settings.sam_key_file)

@@ -1,8 +1,10 @@
-"""`tapledger card`: an emulated TLC1 card, presented to pcscd through vsmartcard's vpcd."""
+"""`tapledger card`: an emulated TLC1 card, presented to pcscd through vsmartcard's vpcd, and
+the sealing of a SAM key file for `TAPLEDGER_SAM_KEY_FILE`."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -17,13 +19,18 @@ from hardware.emulator.card import EmulatedCard
 from hardware.emulator.image import CardImageError, ImageFile
 from hardware.emulator.key_file import KeyFileError, master_keys_from_json
 from hardware.emulator.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdLink, parse_address
+from hardware.sam import SamError, parse_key_file, read_key_file, seal_key_file
 from hardware.tlc1.constants import SERIAL_BYTES
+from tapledger.settings import Settings
 
 DEFAULT_IMAGE_DIR = Path("var/cards")
 EXIT_BAD_INPUT = 2
+OWNER_ONLY = 0o600
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-card_app = typer.Typer(no_args_is_help=True, help="Emulated TLC1 transit cards (spec/CARD.md).")
+card_app = typer.Typer(
+    no_args_is_help=True, help="Emulated TLC1 transit cards (spec/CARD.md), and SAM key files."
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -98,3 +105,25 @@ def _run_until_signalled(link: VpcdLink) -> None:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+@card_app.command("seal-keys")
+def seal_keys(
+    plain: Annotated[Path, typer.Argument(dir_okay=False, help="A plain JSON SAM key file")],
+    sealed: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write it sealed")],
+) -> None:
+    """Seals a SAM key file with TAPLEDGER_KEY_ENCRYPTION_KEY, for TAPLEDGER_SAM_KEY_FILE."""
+    try:
+        content = read_key_file(plain)
+        parse_key_file(content)  # only a usable key file is worth sealing
+    except (OSError, SamError) as error:
+        raise _fail(f"{plain}: {error}") from None
+    kek = Settings().key_encryption_key_bytes
+    try:
+        # Owner-only from the first byte, and never over an existing file.
+        descriptor = os.open(sealed, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY)
+    except OSError as error:
+        raise _fail(f"{sealed}: {error} (a sealed key file is never overwritten)") from None
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(seal_key_file(content, kek=kek) + b"\n")
+    out.print(f"sealed {plain} into {sealed}", markup=False)

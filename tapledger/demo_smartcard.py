@@ -18,11 +18,12 @@ from hardware.tlc1.constants import KeyLevel
 from hardware.tlc1.records import Environment, EventKind
 from hardware.tlc1.terminal import Terminal
 from tapledger.bootstrap import Container
+from ticketing.cards.domain.smart_card import CARD_NETWORK_ID_DEFAULT
 from validators.card_desk import CardDesk
 from validators.card_validation import CardValidator, Outcome, TapPoint
 
 DEMO_SERIAL = bytes.fromhex("00000000000a2b3c")
-NETWORK_ID = 1
+NETWORK_ID = CARD_NETWORK_ID_DEFAULT
 RELOAD_VND = 50_000
 ROUTE_01 = TapPoint(
     network_id=NETWORK_ID, location=1, validator=101, kind=EventKind.BUS_BOARDING, fare_vnd=8_000

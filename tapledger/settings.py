@@ -59,8 +59,10 @@ class Settings(BaseSettings):
     sam_key_file: Path | None = Field(
         default=None, description="TLC1 master keys (CARD.md key file) for the software SAM"
     )
-    sam_key_file_sealed: bool = Field(
-        default=True, description="the key file is sealed with the key-encryption key"
+    sam_key_file_sealed: bool | None = Field(
+        default=None,
+        description="unset: the key file's form is read from it; true: it must be sealed with "
+        "the key-encryption key; false: it is plain (local mode only)",
     )
     overdraft_default_vnd: int = Field(default=0, ge=0, le=OVERDRAFT_MAX_VND)
     fare_feed_dir: Path = Field(
@@ -106,8 +108,11 @@ class Settings(BaseSettings):
             )
         if self.database_url is None:
             raise ValueError("TAPLEDGER_DATABASE_URL is required outside local mode")
-        if self.sam_key_file is not None and not self.sam_key_file_sealed:
-            raise ValueError("a plain SAM key file is for local mode only; seal it")
+        if self.sam_key_file is not None and self.sam_key_file_sealed is False:
+            raise ValueError(
+                "a plain SAM key file is for local mode only: seal it (`tapledger card "
+                "seal-keys`) and unset TAPLEDGER_SAM_KEY_FILE_SEALED"
+            )
         return self
 
     @property

@@ -102,6 +102,10 @@ class FakeBackend:
     refused_reasons: dict[int, str] = field(default_factory=dict)
     deny_list_down: bool = False
 
+    def tap_id(self, epoch: int, seq: int) -> str:
+        """The id this backend gives the tap numbered `seq` in `epoch`."""
+        return str(uuid5(CARDS, f"tap/{self.validator_id}/{epoch}/{seq}"))
+
     def deny(self, card_id: UUID, until: int = NOW + 3600) -> None:
         until_iso = datetime.fromtimestamp(until, UTC).isoformat()
         self.denied.append({"card_id": str(card_id), "serial": None, "reason": "lost"})
@@ -141,15 +145,17 @@ class FakeBackend:
             seq = tap["seq"]
             if seq in recorded:
                 if recorded[seq] == tap:
-                    answers.append(TapAnswer(seq, "duplicate", None))
+                    answers.append(TapAnswer(seq, "duplicate", None, self.tap_id(epoch, seq)))
                 else:
                     if (epoch, tap) not in self.conflicts:
                         self.conflicts.append((epoch, dict(tap)))
-                    answers.append(TapAnswer(seq, "seq_conflict", None))
+                    conflict_id = str(uuid5(CARDS, f"conflict/{epoch}/{seq}"))
+                    answers.append(TapAnswer(seq, "seq_conflict", None, conflict_id))
                 continue
             recorded[seq] = dict(tap)
             reason = self.refused_reasons.get(seq)
-            answers.append(TapAnswer(seq, "refused" if reason else "accepted", reason))
+            status = "refused" if reason else "accepted"
+            answers.append(TapAnswer(seq, status, reason, self.tap_id(epoch, seq)))
         if self.lose_answers:
             self.lose_answers -= 1
             raise BackendUnavailable("the answer was lost on the way back")

@@ -27,6 +27,8 @@ class TapAnswer:
     seq: int
     status: str  # accepted | refused | duplicate | seq_conflict
     reason: str | None
+    # The backend's id of the recorded tap (of the review record, for a seq_conflict).
+    tap_id: str | None = None
 
 
 class Backend(Protocol):

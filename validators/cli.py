@@ -2,10 +2,12 @@
 `validators.device`). The product mounts it as `tapledger validator`.
 
 QR codes arrive as lines on stdin (a handheld scanner types the code and Enter); cards through a
-PC/SC reader with `--reader`. Each decision is printed with its reason once the tap is in the
-outbox. In the background the device syncs its trust and uploads the outbox. `--once` handles
-the input there is (stdin to its end, or one card), uploads what is pending, and exits:
-0 when the backend acknowledged every tap, 3 when some wait in the outbox for the next run.
+PC/SC reader with `--reader` (which reader a name means: `validators.reader_choice`). Each
+decision is printed with its reason once the tap is in the outbox, as text or, with `--json`, as
+JSON Lines with the backend's verdict on every uploaded tap (`validators.tap_printer`). In the
+background the device syncs its trust and uploads the outbox. `--once` handles the input there
+is (stdin to its end, or one card), uploads what is pending, and exits with one of the codes
+below (`EXIT_*`).
 
 `--kind parking-handheld` runs an attendant's parking handheld instead (`validators.handheld_cli`):
 starts and ends of parking sessions typed on stdin, queued in its own outbox and sent to
@@ -27,28 +29,34 @@ from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from hardware.reader import CardReader
-from hardware.sam import SoftwareSam
+from hardware.reader import CardReader, ReaderError
+from hardware.sam import SamError, SoftwareSam
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.shared.access import TOKEN_MAX_CHARS
 from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
 from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
-from validators.device import DRAIN_ATTEMPTS_MAX, Device
+from validators.device import DRAIN_ATTEMPTS_MAX, Device, Drained
 from validators.enrol_cli import ENROL_HELP, enrol
 from validators.enrolment import DEVICE_TOKEN_FILE, enrolled_validator_id
-from validators.gate import GateDecision
 from validators.handheld_cli import run_handheld
 from validators.handheld_printer import HandheldPrinter
 from validators.handheld_protocol import USAGE as HANDHELD_USAGE
 from validators.http_backend import HttpBackend
+from validators.reader_choice import ReaderNotChosen, choose_reader
 from validators.sync import SYNC_INTERVAL_S_DEFAULT, SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN
+from validators.tap_printer import TapPrinter
 
+# The exit codes of `validator run`, as its help and docs/architecture.md list them.
+EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_TAPS_PENDING = 3
-# With --once and a reader: how long to wait for the one card.
-ONCE_CARD_WAIT_S = 30.0
+EXIT_NO_CARD = 4
+# With --once and a reader: how long to wait for the one card, by default and at most.
+ONCE_CARD_WAIT_S = 30
+CARD_WAIT_S_MAX = 3600
 # With --once, failed uploads in a row before giving up: about 5 s of backoff, then exit 3.
 ONCE_UPLOAD_ATTEMPTS_DEFAULT = 4
 LOOP_STOP_TIMEOUT_S = 10.0
@@ -74,6 +82,21 @@ class Kind(StrEnum):
 RUN_HELP = (
     "Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."
     "\n\n"
+    "--reader NAME: the PC/SC reader whose name contains NAME (any case; a name given in full"
+    " wins). When NAME fits several readers, the first of them with a card on it at start is"
+    " used; when none holds a card, the run stops (exit 2) listing their full names: name one,"
+    ' e.g. --reader "Virtual PCD 00 00".'
+    "\n\n"
+    '--json: stdout is one JSON object a line (JSON Lines): a "decision" per tap, a'
+    ' "verdict" per uploaded tap with the backend\'s answer (status accepted, refused,'
+    ' duplicate or seq_conflict; reason; tap_id; seq and epoch), "no_card" and, with --once,'
+    ' a closing "summary"; notes go to stderr.'
+    "\n\n"
+    "Exit codes with --once: 0 every tap acknowledged by the backend; 2 bad options or no"
+    f" reader to use; {EXIT_TAPS_PENDING} taps still wait in the outbox (the next run sends"
+    f" them); {EXIT_NO_CARD} --reader was given and no card came within --card-wait-s (when"
+    f" taps also wait, {EXIT_TAPS_PENDING} wins)."
+    "\n\n"
     "With --kind parking-handheld: an attendant's parking handheld at --lot-id, whose device id"
     " is --validator-id and whose --token-file holds an operator token. It reads one command a"
     f" line on stdin until its end: {HANDHELD_USAGE}. Each start and end is written to the"
@@ -89,7 +112,8 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]{message}[/red]")
+    # Reader names hold brackets ("[CL Reader]"): shown as they are, never read as markup.
+    err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -103,39 +127,25 @@ def _read_token(path: Path) -> str:
     return token
 
 
-def _open_reader(substring: str) -> CardReader:
+def _open_reader(wanted: str) -> CardReader:
     from hardware.pcsc import PcscReader, list_readers  # pyscard is an optional extra
 
-    names = list_readers(substring)
-    if len(names) != 1:
-        raise _fail(f"--reader {substring!r} matches {len(names)} readers, not one: {names}")
-    return PcscReader(names[0])
-
-
-class Printer:
-    def __init__(self, plain: bool) -> None:
-        self._console = Console(highlight=False, no_color=plain, force_terminal=False)
-
-    def decision(self, decision: GateDecision) -> None:
-        verdict = "ACCEPTED" if decision.accepted else "REFUSED"
-        colour = "green" if decision.accepted else "red"
-        seq = "not recorded" if decision.seq is None else f"seq {decision.seq}"
-        charged = f" · charged {decision.charged_vnd:,} VND" if decision.charged_vnd else ""
-        self._console.print(
-            f"[{colour}]{verdict}[/{colour}] {decision.medium} {decision.reason} · {seq}{charged}",
-            soft_wrap=True,
-        )
-
-    def note(self, text: str) -> None:
-        self._console.print(text, soft_wrap=True)
+    try:
+        return choose_reader(wanted, list_readers(), PcscReader)
+    except ReaderNotChosen as error:
+        raise _fail(str(error)) from None
+    except ReaderError as error:  # no pcscd, or it failed while listing
+        raise _fail(f"--reader: {error}") from None
 
 
 def _on_error(what: str, error: Exception) -> None:
     code = getattr(error, "code", type(error).__name__)
-    err.print(f"[yellow]{what} failed ({code}): {error}[/yellow]", soft_wrap=True)
+    err.print(f"[yellow]{escape(f'{what} failed ({code}): {error}')}[/yellow]", soft_wrap=True)
 
 
-def _read_qr_lines(device: Device, printer: Printer, lines: TextIO, stop: threading.Event) -> None:
+def _read_qr_lines(
+    device: Device, printer: TapPrinter, lines: TextIO, stop: threading.Event
+) -> None:
     for line in lines:
         if stop.is_set():
             return
@@ -144,7 +154,7 @@ def _read_qr_lines(device: Device, printer: Printer, lines: TextIO, stop: thread
             device.wake.set()
 
 
-def _serve_one_card(station: CardStation, printer: Printer, wait_s: float) -> bool:
+def _serve_one_card(station: CardStation, printer: TapPrinter, wait_s: float) -> bool:
     """Serves the next card presented within `wait_s`; True when a decision was recorded.
 
     The station records every card failure as a refusal; what still raises here failed around
@@ -166,7 +176,7 @@ class _CardFault(Exception):
 
 
 def _serve_cards(
-    station: CardStation, device: Device, printer: Printer, stop: threading.Event
+    station: CardStation, device: Device, printer: TapPrinter, stop: threading.Event
 ) -> None:
     while not stop.is_set():
         try:
@@ -210,15 +220,23 @@ def run(
     validator_id: ValidatorIdOption = None,
     token_file: TokenFileOption = None,
     reader: Annotated[
-        str | None, typer.Option(help="Validate cards on the PC/SC reader whose name has this")
+        str | None, typer.Option(help="Validate cards on this PC/SC reader: its name or part of it")
     ] = None,
     sam_key_file: Annotated[
-        Path | None, typer.Option(dir_okay=False, help="The SAM's key file (with --reader)")
+        Path | None, typer.Option(dir_okay=False, help="The SAM's plain key file (with --reader)")
     ] = None,
     qr_stdin: Annotated[bool, typer.Option(help="Read scanned QR codes as lines on stdin")] = False,
     once: Annotated[
-        bool, typer.Option(help="Handle the input there is, upload, and exit (3: taps pending)")
+        bool, typer.Option(help="Handle the input there is, upload, and exit (codes above)")
     ] = False,
+    card_wait_s: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=CARD_WAIT_S_MAX,
+            help=f"With --once and --reader: seconds to wait for the card (exit {EXIT_NO_CARD})",
+        ),
+    ] = ONCE_CARD_WAIT_S,
     sync_interval_s: Annotated[
         int, typer.Option(min=SYNC_INTERVAL_S_MIN, max=SYNC_INTERVAL_S_MAX, help="Sync period")
     ] = SYNC_INTERVAL_S_DEFAULT,
@@ -234,7 +252,10 @@ def run(
     kind: Annotated[Kind, typer.Option(help="tap, or parking-handheld (see above)")] = Kind.TAP,
     lot_id: Annotated[str | None, typer.Option(help="parking-handheld: its lot")] = None,
     json_lines: Annotated[
-        bool, typer.Option("--json", help="parking-handheld: one JSON line per action")
+        bool,
+        typer.Option(
+            "--json", help="JSON Lines on stdout: decisions and the backend's verdicts (above)"
+        ),
     ] = False,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
@@ -244,40 +265,70 @@ def run(
             server, validator_id, token_file, state_dir, lot_id, json_lines, plain, upload_attempts
         )
         return
-    if not qr_stdin and reader is None:
-        raise _fail("nothing to read taps from: give --qr-stdin, --reader, or both")
-    if reader is not None and sam_key_file is None:
-        raise _fail("--reader needs --sam-key-file: a card session is opened with the SAM")
+    _check_tap_inputs(qr_stdin=qr_stdin, reader=reader, sam_key_file=sam_key_file)
     backend = HttpBackend(server, _read_token(token_file))
-    printer = Printer(plain)
-    device = Device(
-        backend,
-        state_dir,
-        validator_id=validator_id,
-        sync_interval_s=sync_interval_s,
-        on_error=_on_error,
-    )
+    printer = TapPrinter(plain=plain, json_lines=json_lines)
+    device = _device(backend, state_dir, validator_id, sync_interval_s, printer)
     try:
         station = None
         if reader is not None and sam_key_file is not None:
-            station = CardStation(
-                _open_reader(reader),
-                SoftwareSam.from_key_file(sam_key_file),
-                device.gate,
-                clock=time.time,
-                # The passes a card may hold, as the built-in fare feed defines them.
-                passes=card_passes(load_feed(HANOI_FEED_DIR)),
-                on_fault=_on_error,
-            )
+            station = _card_station(reader, sam_key_file, device)
         if not device.sync() and device.trust.keys is None:
             err.print("[yellow]never synced: QR codes are refused until keys arrive[/yellow]")
         if once:
-            _run_once(device, station, printer, qr_stdin=qr_stdin, attempts=upload_attempts)
+            _run_once(
+                device,
+                station,
+                printer,
+                qr_stdin=qr_stdin,
+                attempts=upload_attempts,
+                card_wait_s=card_wait_s,
+            )
         else:
             _run_until_signalled(device, station, printer, qr_stdin=qr_stdin)
     finally:
         device.close()
         backend.close()
+
+
+def _check_tap_inputs(*, qr_stdin: bool, reader: str | None, sam_key_file: Path | None) -> None:
+    if not qr_stdin and reader is None:
+        raise _fail("nothing to read taps from: give --qr-stdin, --reader, or both")
+    if reader is not None and sam_key_file is None:
+        raise _fail("--reader needs --sam-key-file: a card session is opened with the SAM")
+
+
+def _device(
+    backend: HttpBackend,
+    state_dir: Path,
+    validator_id: int,
+    sync_interval_s: int,
+    printer: TapPrinter,
+) -> Device:
+    return Device(
+        backend,
+        state_dir,
+        validator_id=validator_id,
+        sync_interval_s=sync_interval_s,
+        on_error=_on_error,
+        on_answers=printer.verdicts,
+    )
+
+
+def _card_station(reader: str, sam_key_file: Path, device: Device) -> CardStation:
+    try:
+        sam = SoftwareSam.from_key_file(sam_key_file)
+    except (OSError, SamError) as error:
+        raise _fail(f"--sam-key-file {sam_key_file}: {error}") from None
+    return CardStation(
+        _open_reader(reader),
+        sam,
+        device.gate,
+        clock=time.time,
+        # The passes a card may hold, as the built-in fare feed defines them.
+        passes=card_passes(load_feed(HANOI_FEED_DIR)),
+        on_fault=_on_error,
+    )
 
 
 def _run_handheld(
@@ -307,27 +358,53 @@ def _run_handheld(
 
 
 def _run_once(
-    device: Device, station: CardStation | None, printer: Printer, *, qr_stdin: bool, attempts: int
+    device: Device,
+    station: CardStation | None,
+    printer: TapPrinter,
+    *,
+    qr_stdin: bool,
+    attempts: int,
+    card_wait_s: float = ONCE_CARD_WAIT_S,
 ) -> None:
     never = threading.Event()
     if qr_stdin:
         _read_qr_lines(device, printer, sys.stdin, never)
+    no_card = False
     if station is not None:
         with contextlib.suppress(_CardFault):  # reported; the taps there are still uploaded
-            _serve_one_card(station, printer, ONCE_CARD_WAIT_S)
+            no_card = not _serve_one_card(station, printer, card_wait_s)
+        if no_card:
+            printer.no_card(card_wait_s)
     drained = device.drain(attempts_max=attempts)
-    printer.note(
-        f"uploaded {drained.acknowledged} taps; {drained.pending} pending; "
-        f"last seq {device.outbox.last_seq()}"
-        + (f"; {drained.held} held until the validator is enrolled again" if drained.held else "")
+    code = once_exit_code(drained, no_card=no_card)
+    last_seq = device.outbox.last_seq()
+    printer.summary(
+        {
+            "uploaded": drained.acknowledged,
+            "pending": drained.pending,
+            "held": drained.held,
+            "last_seq": last_seq,
+            "exit_code": code,
+        },
+        f"uploaded {drained.acknowledged} taps; {drained.pending} pending; last seq {last_seq}"
+        + (f"; {drained.held} held until the validator is enrolled again" if drained.held else ""),
     )
+    if code != EXIT_OK:
+        raise typer.Exit(code)
+
+
+def once_exit_code(drained: Drained, *, no_card: bool) -> int:
+    """A `--once` run's exit code: taps left undelivered first, then a card that never came."""
     # Held taps are still in the outbox: the run has not delivered them.
     if drained.pending or drained.held:
-        raise typer.Exit(EXIT_TAPS_PENDING)
+        return EXIT_TAPS_PENDING
+    if no_card:
+        return EXIT_NO_CARD
+    return EXIT_OK
 
 
 def _run_until_signalled(
-    device: Device, station: CardStation | None, printer: Printer, *, qr_stdin: bool
+    device: Device, station: CardStation | None, printer: TapPrinter, *, qr_stdin: bool
 ) -> None:
     stop = threading.Event()
 

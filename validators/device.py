@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ticketing.shared.domain.invariants import require
-from validators.backend import Backend, BackendError
+from validators.backend import Backend, BackendError, TapAnswer
 from validators.gate import Gate
 from validators.outbox import Outbox
 from validators.sync import SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN, Syncer
@@ -51,6 +51,7 @@ class Device:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         on_error: Callable[[str, Exception], None] = lambda _what, _error: None,
+        on_answers: Callable[[int, Sequence[TapAnswer]], None] = lambda _epoch, _answers: None,
     ) -> None:
         require(
             SYNC_INTERVAL_S_MIN <= sync_interval_s <= SYNC_INTERVAL_S_MAX,
@@ -67,6 +68,8 @@ class Device:
         self._sync_interval_s = sync_interval_s
         self._monotonic = monotonic
         self._on_error = on_error
+        # Told the backend's answers to each upload, with the epoch the batch named.
+        self._on_answers = on_answers
         self._next_sync = 0.0
         self.wake = threading.Event()
 
@@ -96,8 +99,7 @@ class Device:
         result = self.uploader.step()
         if result.error is not None:
             self._on_error("upload", result.error)
-        if result.conflicts:
-            self._on_error("upload", SeqConflictsHeld(result.conflicts))
+        self._answered(result)
         return result
 
     def run(self, stop: threading.Event) -> None:
@@ -135,10 +137,15 @@ class Device:
                 continue
             failures = 0
             acknowledged += result.acknowledged
-            if result.conflicts:
-                self._on_error("upload", SeqConflictsHeld(result.conflicts))
+            self._answered(result)
         held = len(self.outbox.held())
         return Drained(acknowledged, self.outbox.pending_count(), last_error, held)
+
+    def _answered(self, result: UploadStep) -> None:
+        if result.answers:
+            self._on_answers(result.epoch, result.answers)
+        if result.conflicts:
+            self._on_error("upload", SeqConflictsHeld(result.conflicts))
 
 
 def config_epoch(trust: Trust) -> int:

@@ -51,7 +51,12 @@ class HttpBackend:
             body["epoch"] = epoch  # absent for epoch 0, which a backend before epochs takes
         answer = json_object(self.send("POST", "/taps/batch", json=body))
         return [
-            TapAnswer(int(result["seq"]), str(result["status"]), result.get("reason"))
+            TapAnswer(
+                int(result["seq"]),
+                str(result["status"]),
+                result.get("reason"),
+                None if result.get("tap_id") is None else str(result["tap_id"]),
+            )
             for result in answer["results"]
         ]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ticketing.shared.domain.invariants import require
-from validators.backend import Backend, BackendError
+from validators.backend import Backend, BackendError, TapAnswer
 from validators.outbox import SEQ_CONFLICT, Acknowledgement, Outbox
 
 # Taps per request: well under the backend's TAP_BATCH_MAX (500), so a batch over a slow
@@ -35,6 +35,9 @@ class UploadStep:
     error: BackendError | None = None
     waiting: bool = False  # still backing off after an earlier failure; nothing was sent
     conflicts: int = 0  # taps answered seq_conflict, held until the device is enrolled again
+    # The backend's answer for each tap of the batch sent, and the epoch the batch named.
+    answers: tuple[TapAnswer, ...] = ()
+    epoch: int = 0
 
 
 class Uploader:
@@ -82,16 +85,13 @@ class Uploader:
             return UploadStep(error=error)
         sent = {tap.seq for tap in batch}
         # Only answers for taps of this batch count; a tap left unanswered goes again next time.
-        acknowledgements = [
-            Acknowledgement(a.seq, a.status, a.reason)
-            for a in answers
-            if a.seq in sent and a.status in ANSWER_STATUSES
-        ]
+        answered = tuple(a for a in answers if a.seq in sent and a.status in ANSWER_STATUSES)
+        acknowledgements = [Acknowledgement(a.seq, a.status, a.reason) for a in answered]
         done = self._outbox.acknowledge(acknowledgements, at=int(self._clock()))
         self._failures = 0
         self._next_attempt = 0.0
         conflicts = sum(a.status == SEQ_CONFLICT for a in acknowledgements)
-        return UploadStep(acknowledged=done, conflicts=conflicts)
+        return UploadStep(acknowledged=done, conflicts=conflicts, answers=answered, epoch=epoch)
 
     def _back_off(self) -> None:
         self._failures += 1

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from uuid import UUID
 
 from clearing.application.ledger_movements import ClassifiedMovement
 from clearing.application.revenue_lines import Line, OperatorLine, RevenueAttribution
 from clearing.domain.bank_accounts import Party
-from clearing.domain.classification import Category
+from clearing.domain.classification import Category, Origin
 from clearing.domain.cycle import BankParty, CycleSummary, OperatorTotals, Payout
 from clearing.domain.cycle_lines import SUSPENSE_OPERATOR, CycleLine, LinesDigest
 from clearing.domain.payouts import end_to_end_id, message_id
@@ -85,6 +86,9 @@ def kept_line(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
     category = classification.category.value if classification else ""
     origin = classification.origin.value if classification else ""
     transaction_id = classification.origin_id if classification else ""
+    if classification is not None and classification.origin is Origin.TAP:
+        # A tap's id is a UUID with dashes; every transaction id in the files is 32 hex digits.
+        transaction_id = UUID(transaction_id).hex
     if isinstance(line, OperatorLine):
         return CycleLine(
             line_no,

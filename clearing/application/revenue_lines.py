@@ -42,7 +42,7 @@ from parking.domain.reservation import Reservation
 from parking.domain.session import ParkingSession
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.errors import FareRefused
-from ticketing.fares.journey_fares import price
+from ticketing.fares.journey_fares import max_fare, price
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.leg import Leg
 
@@ -130,13 +130,16 @@ Line = OperatorLine | SuspenseLine
 
 def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
     """Standalone fares from the fare engine: the leg priced alone, at the default category's
-    fare when the feed has one, else the rider's own; None for a leg still open."""
+    fare when the feed has one, else the rider's own; a leg still open at its dearest end."""
 
     def standalone(journey: Journey, leg: Leg) -> int | None:
-        if leg.start is None or leg.end is None:
-            return None  # an open leg (a metro entry with no exit yet) has no price alone
+        if leg.start is None:
+            return None
+        # An open leg (a metro entry with no exit yet, a bus boarding) weighs what it would
+        # cost at its dearest end: what the rider is held or charged for it.
+        fares = price if leg.end is not None else max_fare
         try:
-            fare = price(engine, [leg], journey.rider_category, journey.fare_media)
+            fare = fares(engine, [leg], journey.rider_category, journey.fare_media)
         except FareRefused:
             return None
         if fare.reference_total_vnd is not None:

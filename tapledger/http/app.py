@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
+import clearing.api
 import parking.api
 import ticketing.accounts.api
 import ticketing.cards.api
@@ -55,6 +56,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     ticketing.journeys.api.router,
     ticketing.journeys.api.pass_router,
     parking.api.router,
+    clearing.api.router,
     tokens_api.router,
 )
 # Each context maps its own errors to statuses; the product answers with the merged table.
@@ -66,6 +68,7 @@ ERROR_STATUS = merged(
     ticketing.taps.enrolment_api.ERROR_STATUS,
     ticketing.journeys.api.ERROR_STATUS,
     parking.api.ERROR_STATUS,
+    clearing.api.ERROR_STATUS,
 )
 MS_PER_S = 1000
 CREATED_STATUS = 201
@@ -113,6 +116,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.pass_sales = container.pass_sales
     app.state.fares = container.journeys.fares
     app.state.parking = container.parking
+    app.state.clearing = container.clearing
     for router in API_ROUTERS:
         # Every operation declares the problem+json answers any route may give.
         app.include_router(router, prefix=API_PREFIX, responses=_responses_of(router))

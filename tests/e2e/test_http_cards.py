@@ -56,6 +56,19 @@ def test_a_rider_registers_its_phone_and_gets_a_certificate_and_the_server_time(
     assert client.get(f"/v1/virtual-cards/{card['card_id']}", headers=headers).status_code == 200
 
 
+def test_the_certificate_and_the_issuer_keys_are_given_both_in_base64_and_in_hex(
+    client: TestClient,
+) -> None:
+    account_id, headers = rider(client)
+    card = issue(client, account_id, headers)
+    assert bytes.fromhex(card["certificate_hex"]) == base64.b64decode(card["certificate"])
+    keys = client.get("/v1/issuer-keys", headers=headers).json()["keys"]
+    assert keys
+    for key in keys:
+        raw = bytes.fromhex(key["public_key"])
+        assert (len(raw), base64.b64decode(key["public_key_b64"])) == (32, raw)
+
+
 def test_a_rider_cannot_touch_another_riders_cards(client: TestClient) -> None:
     account_id, headers = rider(client)
     _, other = rider(client)

@@ -13,6 +13,7 @@ from tapledger.bootstrap import bootstrap
 from tapledger.http.app import create_app
 from tests.builders.settings import ExplicitSettings
 from ticketing.shared.problem_responses import PROBLEM_MEDIA_TYPE
+from ticketing.taps.domain.tap import RefusalReason
 
 DECLARED_ERRORS = {"401", "403", "404", "409", "422"}
 
@@ -85,3 +86,25 @@ def test_every_api_operation_declares_its_errors_as_problem_json(
             content = responses[status]["content"]
             assert set(content) == {PROBLEM_MEDIA_TYPE}, (name, status)
             assert resolve(document, content[PROBLEM_MEDIA_TYPE]["schema"]["$ref"])["required"]
+
+
+def test_the_backends_tap_refusal_reasons_are_an_enum_of_every_reason_it_gives(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    reasons = schemas["RefusalReason"]
+    assert reasons["type"] == "string"
+    assert set(reasons["enum"]) == set(RefusalReason)
+    for schema, field in (
+        ("TapResultPublic", "reason"),
+        ("TapDisagreementPublic", "refusal_reason"),
+    ):
+        choices = schemas[schema]["properties"][field]["anyOf"]
+        assert {"$ref": "#/components/schemas/RefusalReason"} in choices, (schema, choices)
+        assert {"type": "null"} in choices
+
+
+def test_binary_fields_come_in_both_encodings_beside_each_other(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert {"certificate", "certificate_hex"} <= set(schemas["VirtualCardPublic"]["properties"])
+    assert {"public_key", "public_key_b64"} <= set(schemas["IssuerKeyPublic"]["properties"])

@@ -80,3 +80,22 @@ def test_replacing_a_lost_card_carries_its_last_purse_back_to_the_account(
     assert (new.status_code, new.json()["account_id"]) == (201, account_id)
     assert client.get(f"/v1/accounts/{account_id}", headers=ADMIN).json()["posted_vnd"] == 10_000
     assert client.get(f"/v1/cards/{SERIAL}", headers=ADMIN).json()["status"] == "replaced"
+
+
+def test_a_card_and_a_validator_given_no_network_id_share_the_card_formats_network(
+    client: TestClient,
+) -> None:
+    account_id = account_with(client, 1_000)
+    card = client.post(
+        "/v1/cards", json={"serial": SERIAL, "account_id": account_id}, headers=ADMIN
+    )
+    assert card.status_code == 201, card.text
+    gate = {"validator_id": 4101, "kind": "metro_gate", "location": 4101}
+    gate |= {"stop_id": "2A-01", "route_id": "2A", "direction": "entry"}
+    validator = client.post("/v1/validators", json=gate, headers=ADMIN)
+    assert validator.status_code == 201, validator.text
+    assert card.json()["network_id"] == validator.json()["network_id"] == 0x0101
+    # The validator's config tells the card network and, apart from it, the fare network.
+    token = {"Authorization": f"Bearer {validator.json()['token']}"}
+    config = client.get("/v1/validators/4101/config", headers=token).json()
+    assert (config["validator"]["network_id"], config["fare_network_id"]) == (0x0101, "metro_2a")

@@ -9,6 +9,7 @@ for the next, and stops cleanly on SIGTERM.
 from __future__ import annotations
 
 import base64
+import json
 import queue
 import signal
 import sqlite3
@@ -26,6 +27,7 @@ from tests.e2e.conftest import free_port, server_env, tapledger_command
 from tests.e2e.in_process_server import served_locally
 from tests.e2e.riders import ADMIN
 from tests.tap_media import Phone
+from ticketing.taps.domain.tap import tap_id
 from validators.device import OUTBOX_FILE
 from validators.outbox import Outbox
 
@@ -46,13 +48,17 @@ def server_url(tmp_path: Path) -> Iterator[str]:
 
 
 def run_validator(
-    server_url: str, token_file: Path, state_dir: Path, codes: list[str]
+    server_url: str,
+    token_file: Path,
+    state_dir: Path,
+    codes: list[str],
+    output: str = "--plain",
 ) -> subprocess.CompletedProcess[str]:
     command = [
         *tapledger_command(),
         *("validator", "run", "--server", server_url, "--validator-id", str(GATE)),
         *("--token-file", str(token_file), "--state-dir", str(state_dir)),
-        *("--qr-stdin", "--once", "--plain"),
+        *("--qr-stdin", "--once", output),
     ]
     return subprocess.run(
         command,
@@ -155,6 +161,54 @@ def test_validator_run_once_decides_offline_and_its_taps_end_recorded_on_the_ser
     ]
     report = sequence_when_recorded(client, 4)
     assert (report["highest_seq"], report["taps_recorded"], report["missing_count"]) == (4, 4, 0)
+
+
+def test_validator_run_json_prints_decisions_and_the_servers_verdict_with_each_taps_id(
+    server_url: str, tmp_path: Path
+) -> None:
+    client = httpx.Client(base_url=server_url, timeout=10.0)
+    token_file, phone = registered_gate(client, tmp_path)
+    code = phone.code(int(time.time()) - 1, 1)
+    run = run_validator(server_url, token_file, tmp_path / "gate", [code, "TL1:garbage"], "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    printed = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(o["type"], o.get("seq")) for o in printed] == [
+        ("decision", 1),
+        ("decision", 2),
+        ("verdict", 1),
+        ("verdict", 2),
+        ("summary", None),
+    ], run.stdout
+    assert [(o["decision"], o["reason"]) for o in printed[:2]] == [
+        ("accepted", "accepted"),
+        ("refused", "malformed"),
+    ]
+    assert printed[2:4] == [
+        {
+            "type": "verdict",
+            "seq": 1,
+            "epoch": 0,
+            "status": "accepted",
+            "reason": None,
+            "tap_id": str(tap_id(GATE, 1)),
+        },
+        {
+            "type": "verdict",
+            "seq": 2,
+            "epoch": 0,
+            "status": "refused",
+            "reason": "malformed",
+            "tap_id": str(tap_id(GATE, 2)),
+        },
+    ]
+    assert printed[-1] == {
+        "type": "summary",
+        "uploaded": 2,
+        "pending": 0,
+        "held": 0,
+        "last_seq": 2,
+        "exit_code": 0,
+    }
 
 
 def printed_lines(stdout: IO[str]) -> queue.Queue[str]:

@@ -30,6 +30,7 @@ from validators.card_station import CardStation
 from validators.card_validation import CardValidator, Outcome, Validation
 from validators.device import Device
 from validators.gate import GateDecision
+from validators.tap_printer import TapPrinter
 
 OTHER_KEYS = {level: bytes([0xC0 + level]) * 16 for level in KeyLevel}
 CLOSE_INS = 0x8E
@@ -134,7 +135,7 @@ class CardsInTurn(CardInReader):
         return True
 
 
-class Decisions(validator_cli.Printer):
+class Decisions(TapPrinter):
     """The CLI's printer, also keeping each decision; `served` is set after `expected` of them."""
 
     def __init__(self, expected: int) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from hardware.sam import seal_key_file
-from tapledger.bootstrap import make_sam
+from tapledger.sam_key_file import make_sam
 from tapledger.settings import (
     EVENT_STORE_APPLICATIONS,
     LOCAL_ADMIN_TOKEN,

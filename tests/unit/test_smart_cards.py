@@ -9,7 +9,9 @@ from uuid import UUID
 
 import pytest
 
+from hardware.tlc1.records import Environment
 from tapledger.bootstrap import Container
+from tests.builders.card_emulator import step_name, trace_bytes
 from tests.builders.product import local_product
 from tests.doubles import Clock
 from ticketing.accounts.application.ledger import Ledger
@@ -17,6 +19,7 @@ from ticketing.accounts.domain.commands import PostHold, TopUp, VoidHold
 from ticketing.accounts.domain.errors import AccountBlocked, HoldNotFound
 from ticketing.cards.application.smart_cards import SmartCards, reload_hold_id
 from ticketing.cards.domain.smart_card import (
+    CARD_NETWORK_ID_DEFAULT,
     InvalidSerial,
     PurseUnexplained,
     ReloadNotOpen,
@@ -31,6 +34,9 @@ from ticketing.cards.domain.smart_card import (
 SERIAL = "0011223344556677"
 OTHER = "8899aabbccddeeff"
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+
+UPDATE_RECORD_INS = 0xDC
+APDU_HEADER_AND_LC_BYTES = 5  # CLA INS P1 P2 Lc
 
 
 @pytest.fixture
@@ -178,3 +184,15 @@ def test_a_card_with_an_open_reload_cannot_be_replaced(service: SmartCards, ledg
     service.start_reload(SERIAL, reload_id="r1", amount_vnd=10_000, purse_before_vnd=0)
     with pytest.raises(ReloadsStillOpen):
         service.replace(SERIAL, replacement_serial=OTHER)
+
+
+def test_a_card_issued_without_a_network_carries_the_one_the_card_formats_personalisation_writes(
+    service: SmartCards, ledger: Ledger
+) -> None:
+    # The vectors' personalisation: OPEN level 1, then UPDATE RECORD of the environment.
+    update = trace_bytes(2, "command")
+    assert step_name(2).startswith("personalize")
+    assert update[1] == UPDATE_RECORD_INS
+    personalised = Environment.decode(update[APDU_HEADER_AND_LC_BYTES:])
+    card = service.issue(funded_account(ledger), serial=SERIAL)
+    assert card.network_id == personalised.network_id == CARD_NETWORK_ID_DEFAULT == 0x0101

@@ -68,6 +68,9 @@ class VirtualCardPublic(BaseModel):
     status: str
     issuer_key_id: int
     certificate: str = Field(description="the 126-byte TL1 certificate, base64")
+    certificate_hex: str = Field(
+        description="the same certificate in hex, as the issuer keys' `public_key` is given"
+    )
     not_before: int
     not_after: int
     server_time: int = Field(description="unix seconds, for the phone to correct its clock")
@@ -80,6 +83,7 @@ class VirtualCardPublic(BaseModel):
             status=card.status.value,
             issuer_key_id=card.issuer_key_id,
             certificate=card.certificate_b64,
+            certificate_hex=base64.b64decode(card.certificate_b64).hex(),
             not_before=card.not_before,
             not_after=card.not_after,
             server_time=int(now.timestamp()),
@@ -89,7 +93,19 @@ class VirtualCardPublic(BaseModel):
 class IssuerKeyPublic(BaseModel):
     key_id: int
     public_key: str = Field(description="Ed25519 public key, 32 bytes, hex")
+    public_key_b64: str = Field(
+        description="the same key in base64, as a virtual card's `certificate` is given"
+    )
     valid_until: datetime | None
+
+    @classmethod
+    def of(cls, key_id: int, hex_key: str, valid_until: datetime | None) -> IssuerKeyPublic:
+        return cls(
+            key_id=key_id,
+            public_key=hex_key,
+            public_key_b64=base64.b64encode(bytes.fromhex(hex_key)).decode(),
+            valid_until=valid_until,
+        )
 
 
 class IssuerKeySetPublic(BaseModel):
@@ -220,7 +236,7 @@ def _key_set(cards: CardIssuer) -> IssuerKeySetPublic:
     return IssuerKeySetPublic(
         version=published.version,
         keys=[
-            IssuerKeyPublic(key_id=k, public_key=hex_key, valid_until=until)
+            IssuerKeyPublic.of(k, hex_key, until)
             for k, (hex_key, until) in sorted(published.keys.items())
         ],
         revoked=published.revoked,
@@ -299,7 +315,12 @@ class _Body(BaseModel):
 class SmartCardCreate(_Body):
     serial: SerialField
     account_id: UUID
-    network_id: Annotated[int, Field(ge=0, le=0xFFFF)] = NETWORK_ID_DEFAULT
+    network_id: Annotated[int, Field(ge=0, le=0xFFFF)] = Field(
+        default=NETWORK_ID_DEFAULT,
+        description="the card network written into the card's environment record; a validator "
+        "takes only cards of its own card network (default 0x0101 = 257, as the card format's "
+        "personalisation writes it)",
+    )
 
 
 class ReloadCreate(_Body):

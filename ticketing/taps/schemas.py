@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from hardware.tlc1.terminal import SessionProof
-from ticketing.cards.domain.smart_card import SERIAL_HEX_CHARS
+from ticketing.cards.domain.smart_card import CARD_NETWORK_ID_DEFAULT, SERIAL_HEX_CHARS
 from ticketing.shared.schemas import LabelField, PrintableText
 from ticketing.taps.adapters.tap_views import (
     DisagreementKind,
@@ -22,7 +22,7 @@ from ticketing.taps.application.ingestion import (
     QrTap,
     TapResult,
 )
-from ticketing.taps.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX
+from ticketing.taps.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX, RefusalReason
 from ticketing.taps.domain.validator import (
     EPOCH_MAX,
     FARE_ID_MAX_CHARS,
@@ -67,7 +67,12 @@ class _Body(BaseModel):
 class ValidatorCreate(_Body):
     validator_id: ValidatorId
     kind: ValidatorKind
-    network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)]
+    network_id: Annotated[int, Field(ge=0, le=NETWORK_ID_MAX)] = Field(
+        default=CARD_NETWORK_ID_DEFAULT,
+        description="the card network whose cards this validator takes, as cards carry it "
+        "(default 0x0101 = 257, that of a card issued without one); the fare network comes "
+        "from route_id",
+    )
     location: Annotated[int, Field(ge=0, le=LOCATION_MAX, description="stop, station or lot id")]
     stop_id: Annotated[
         PrintableText, Field(max_length=FARE_ID_MAX_CHARS, description="fare feed stop")
@@ -150,7 +155,7 @@ class TapDisagreementPublic(BaseModel):
     device_decision: str
     device_reason: str
     verification: str = Field(description="the backend's decision")
-    refusal_reason: str | None = Field(description="why the backend refused, when it did")
+    refusal_reason: RefusalReason | None = Field(description="why the backend refused, when it did")
 
     @classmethod
     def of(cls, row: TapDisagreement) -> TapDisagreementPublic:
@@ -164,7 +169,7 @@ class TapDisagreementPublic(BaseModel):
             device_decision=row.device_decision,
             device_reason=row.device_reason,
             verification=row.verification,
-            refusal_reason=row.refusal_reason,
+            refusal_reason=_reason(row.refusal_reason),
         )
 
 
@@ -255,7 +260,9 @@ class TapResultPublic(BaseModel):
     status: Literal["accepted", "refused", "duplicate", "seq_conflict"] = Field(
         description="seq_conflict: another tap holds this seq; this one is kept for review"
     )
-    reason: str | None = Field(description="why the backend refused the tap")
+    reason: RefusalReason | None = Field(
+        description="why the backend refused the tap (null unless status is refused)"
+    )
     tap_id: UUID = Field(description="the tap, or for a seq_conflict the review record")
     code_consumed: bool = Field(
         description="this tap used up its QR code or card session, whatever either side "
@@ -268,7 +275,7 @@ class TapResultPublic(BaseModel):
         return cls(
             seq=result.seq,
             status=result.status.value,
-            reason=result.reason,
+            reason=_reason(result.reason),
             tap_id=result.tap_id,
             code_consumed=result.code_consumed,
         )
@@ -276,3 +283,7 @@ class TapResultPublic(BaseModel):
 
 class TapBatchResults(BaseModel):
     results: list[TapResultPublic]
+
+
+def _reason(reason: str | None) -> RefusalReason | None:
+    return None if reason is None else RefusalReason(reason)

@@ -20,6 +20,7 @@ from ticketing.accounts.domain.commands import PlaceHold, PostHold, TopUp, VoidH
 from ticketing.accounts.domain.errors import HoldAlreadyResolved
 from ticketing.cards.application.card_issuer import CardIssuer
 from ticketing.cards.domain.smart_card import (
+    CARD_NETWORK_ID_DEFAULT,
     ReloadOutcome,
     SmartCard,
     SmartCardAlreadyIssued,
@@ -30,7 +31,8 @@ from ticketing.shared.optimistic import save_with_retries
 
 # A reload's hold waits this long for the card to be seen again before the money is released.
 RELOAD_HOLD_TTL_S = 24 * 3600
-NETWORK_ID_DEFAULT = 1  # Hanoi's AFC network on the card's environment record
+# Hanoi's card network on the card's environment record (see CARD_NETWORK_ID_DEFAULT).
+NETWORK_ID_DEFAULT = CARD_NETWORK_ID_DEFAULT
 
 
 def reload_hold_id(reload_id: str) -> str:

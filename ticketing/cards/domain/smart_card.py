@@ -20,6 +20,13 @@ from ticketing.shared.domain.ids import url_uuid5
 
 TOPIC_PREFIX = "ticketing.SmartCard"
 SERIAL_HEX_CHARS = 16
+# The card network a card is personalised into when the issuer names none: 0x0101, the network
+# id the card format's own personalisation writes into the environment record (the trace of
+# spec/card-vectors.json). A validator accepts only cards of its own card network, so this is
+# also the default of a validator's registration. It is the card scheme's number (one for every
+# bus route and metro line that takes the cards), not a fare feed network: see
+# docs/validator-integration.md, "Card network and fare networks".
+CARD_NETWORK_ID_DEFAULT = 0x0101
 RELOADS_OPEN_MAX = 4
 
 

@@ -85,6 +85,36 @@ CODE_REPLAYED = "code_replayed"
 DEVICE_CLOCK_SKEWED = "device_clock_skewed"
 
 
+class RefusalReason(StrEnum):
+    """Every reason the backend refuses a tap for, as its answers and the OpenAPI list them.
+
+    The union of the TL1 verification's refusals (`ticketing.tl1.verify.Decision` but
+    `accepted`: spec/QR.md's steps), the card proof's (`CardRefusal`) and `DEVICE_CLOCK_SKEWED`.
+    Spelled out rather than derived, so the schema stays readable; a test holds it equal to
+    that union.
+    """
+
+    MALFORMED = "malformed"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    UNKNOWN_ISSUER_KEY = "unknown_issuer_key"
+    REVOKED_ISSUER_KEY = "revoked_issuer_key"
+    BAD_ISSUER_SIGNATURE = "bad_issuer_signature"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CARD_DENIED = "card_denied"  # a virtual card's id, or a card's serial, on the deny list
+    BAD_DEVICE_SIGNATURE = "bad_device_signature"
+    CODE_STALE = "code_stale"
+    CODE_FROM_FUTURE = "code_from_future"
+    CODE_REPLAYED = "code_replayed"
+    NO_CARD_PROOF = "no_card_proof"
+    SAM_UNAVAILABLE = "sam_unavailable"
+    UNKNOWN_CARD = "unknown_card"
+    KEY_LEVEL_NOT_HELD = "key_level_not_held"
+    BAD_CARD_MAC = "bad_card_mac"
+    TRANSACTION_COUNTER_REPLAYED = "transaction_counter_replayed"
+    DEVICE_CLOCK_SKEWED = "device_clock_skewed"
+
+
 def tap_id(validator_id: int, seq: int, epoch: int = 0) -> UUID:
     if epoch == 0:
         return url_uuid5(f"/tapledger/taps/{validator_id}/{seq}")
