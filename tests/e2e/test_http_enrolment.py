@@ -207,3 +207,26 @@ def test_only_staff_make_enrolment_codes_revoke_and_read_refusals(client: TestCl
     assert client.get("/v1/device-refusals", headers=bearer(token)).status_code == 403
     missing = client.post("/v1/validators/999/enrolment-codes", headers=ADMIN)
     assert (missing.status_code, missing.json()["code"]) == (404, "validator_not_found")
+
+
+def test_a_revoked_validators_upload_with_a_token_still_cached_is_refused_by_the_tap_path(
+    client: TestClient, container: Container
+) -> None:
+    register(client, BUS)
+    token = enrol(client, enrolment_code(client, BUS))["token"]
+    _, phone = rider_with_phone(client)
+    now = int(time.time())
+    # As in a worker whose news of the token's revocation is late: the token still works.
+    container.taps.revoke_validator(BUS)
+    refused = batch(client, token, BUS, [qr(phone, seq, now=now) for seq in (3, 4)], epoch=1)
+    assert (refused.status_code, refused.json()["code"]) == (403, "validator_revoked")
+    online = client.post(
+        "/v1/taps",
+        json={"validator_id": BUS, "epoch": 1, "tap": qr(phone, 5, now=now)},
+        headers=bearer(token),
+    )
+    assert (online.status_code, online.json()["code"]) == (403, "validator_revoked")
+    assert sorted(
+        (r["reason"], r["first_seq"], r["last_seq"], r["taps"])
+        for r in refusals(client, container, BUS)
+    ) == [("validator_revoked", 3, 4, 2), ("validator_revoked", 5, 5, 1)]
