@@ -10,7 +10,7 @@ from rich.console import Console
 
 from ticketing.taps.domain.enrolment_code import CODE_INPUT_MAX_CHARS
 from validators.backend import BackendError, BackendRefused
-from validators.enrolment import DEVICE_TOKEN_FILE, enrol_device
+from validators.enrolment import DEVICE_TOKEN_FILE, StateOfAnotherValidator, enrol_device
 
 EXIT_REFUSED = 2
 EXIT_UNAVAILABLE = 3
@@ -37,6 +37,9 @@ def enrol(
         raise typer.Exit(EXIT_REFUSED)
     try:
         enrolled = enrol_device(server, code, state_dir)
+    except StateOfAnotherValidator as error:
+        err.print(f"[red]{error}[/red]", soft_wrap=True)
+        raise typer.Exit(EXIT_REFUSED) from None
     except BackendRefused as error:
         err.print(f"[red]enrolment refused: {error}[/red]", soft_wrap=True)
         raise typer.Exit(EXIT_REFUSED) from None

@@ -38,7 +38,8 @@ def enrol_device(
     server: str, code: str, state_dir: Path, *, backend: HttpBackend | None = None
 ) -> Enrolled:
     """Exchanges `code` (`POST /v1/enrolments`) and stores what the device needs to run.
-    Raises `BackendRefused` (the code's reason: used, expired, unknown) or `BackendUnavailable`."""
+    Raises `BackendRefused` (the code's reason: used, expired, unknown), `BackendUnavailable`,
+    or `StateOfAnotherValidator` (nothing stored; the code is spent)."""
     client = backend if backend is not None else HttpBackend(server, None)
     try:
         answer = json_object(client.send("POST", "/enrolments", json={"code": code}))
@@ -46,6 +47,10 @@ def enrol_device(
         if backend is None:
             client.close()
     validator_id, epoch, token = _enrolment(answer)
+    earlier = enrolled_validator_id(state_dir)
+    if earlier is not None and earlier != validator_id:
+        # Its outbox's taps are validator `earlier`'s: sent under another id they would be lost.
+        raise StateOfAnotherValidator(state_dir, earlier, validator_id)
     state_dir.mkdir(parents=True, exist_ok=True)
     token_file = state_dir / DEVICE_TOKEN_FILE
     _write_whole(token_file, token + "\n", TOKEN_FILE_MODE)
@@ -91,3 +96,13 @@ def _write_whole(path: Path, text: str, mode: int) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
+
+
+class StateOfAnotherValidator(Exception):
+    code = "state_of_another_validator"
+
+    def __init__(self, state_dir: Path, earlier: int, validator_id: int) -> None:
+        super().__init__(
+            f"{state_dir} holds validator {earlier}'s state, and this code enrolled validator"
+            f" {validator_id}: give another --state-dir, and staff a new code"
+        )
