@@ -4,6 +4,7 @@ the new epoch, and a state directory of another validator left alone."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ from validators.outbox import Outbox
 SERVER = "http://backend.test"
 
 
-def backend_answering(status: int, body: dict[str, object]) -> HttpBackend:
+def backend_answering(status: int, body: Mapping[str, object]) -> HttpBackend:
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/enrolments"
         assert "authorization" not in request.headers  # the device has no token yet
