@@ -190,6 +190,36 @@ class TokenStore:
         self._announce(revoked)
         return token
 
+    def revoke_device_tokens(self, device_id: int) -> int:
+        """Revokes every token of a validator, in every process at once (a revoked device);
+        returns how many were still valid."""
+        valid = (
+            (api_tokens.c.role == Role.VALIDATOR.value)
+            & (api_tokens.c.device_id == device_id)
+            & api_tokens.c.revoked_at.is_(None)
+        )
+        with self.engine.begin() as conn:
+            revoked = self._revoke_where(conn, valid)
+        self._announce(revoked)
+        return len(revoked)
+
+    def revoked_device(self, token: str) -> Principal | None:
+        """The principal a revoked validator token was issued to, or None for any other token:
+        an upload with it is refused and recorded as that device's (`device_refusal`)."""
+        if not token or len(token) > TOKEN_MAX_CHARS:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_tokens.c.token_id, api_tokens.c.device_id).where(
+                    (api_tokens.c.token_sha256 == _digest(token))
+                    & (api_tokens.c.role == Role.VALIDATOR.value)
+                    & api_tokens.c.revoked_at.is_not(None)
+                )
+            ).first()
+        if row is None or row.device_id is None:
+            return None
+        return Principal(token_id=row.token_id, role=Role.VALIDATOR, device_id=row.device_id)
+
     def revoke(self, token_id: str) -> bool:
         """Revokes a token everywhere; False if it was revoked already. Raises `TokenNotFound`
         for an unknown id and `TokenConfigured` for the token the settings name."""

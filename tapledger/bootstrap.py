@@ -65,6 +65,7 @@ from ticketing.journeys.application.reconciliation import Discrepancy, reconcile
 from ticketing.shared.access import Role
 from ticketing.shared.adapters.follower import Follower
 from ticketing.taps.adapters.health_views import HealthFollower, HealthViews
+from ticketing.taps.adapters.refusal_views import RefusalFollower, RefusalViews
 from ticketing.taps.adapters.tap_views import TapFollower, TapViews
 from ticketing.taps.application.ingestion import TapIngestion
 from ticketing.taps.application.tap_verification import TapVerifier, start_thread
@@ -93,6 +94,7 @@ class Container:
     taps: TapIngestion
     tap_views: TapViews
     tap_follower: TapFollower
+    refusal_follower: RefusalFollower
     journeys: Journeys
     journey_views: JourneyViews
     journey_follower: JourneyFollower
@@ -113,11 +115,17 @@ class Container:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @property
+    def refusal_views(self) -> RefusalViews:
+        """What devices were refused (`refusal_follower`'s tables)."""
+        return RefusalViews(self.engine)
+
+    @property
     def followers(self) -> tuple[Follower, ...]:
         return (
             self.follower,
             self.card_follower,
             self.tap_follower,
+            self.refusal_follower,
             self.journey_follower,
             self.parking.follower,
             self.health_follower,
@@ -176,6 +184,7 @@ class Container:
         self.ledger.after_save.append(self.follower.wake.set)
         self.cards.after_save.append(self.card_follower.wake.set)
         self.taps.after_save.append(self.tap_follower.wake.set)
+        self.taps.after_save.append(self.refusal_follower.wake.set)
         self.taps.after_save.append(self.journeys.wake.set)
         self.taps.after_save.append(self.health_follower.wake.set)
         self.journeys.after_save.append(self.journey_follower.wake.set)
@@ -246,15 +255,9 @@ def bootstrap(
     smart_cards = SmartCards(cards, ledger)
     journey_views = JourneyViews(engine)
     journeys = make_journeys(
-        settings,
-        taps=taps,
-        ledger=ledger,
-        cards=cards,
-        smart_cards=smart_cards,
-        fares=fares,
-        journey_views=journey_views,
-        create_schema=create_schema,
-    )
+        settings, taps=taps, ledger=ledger, cards=cards, smart_cards=smart_cards, fares=fares,
+        journey_views=journey_views, create_schema=create_schema,
+    )  # fmt: skip
     tokens = TokenStore(engine, invalidations=invalidations)
     invalidations.subscribe(tokens.invalidate)
     parking = make_parking(
@@ -278,6 +281,7 @@ def bootstrap(
         taps=taps,
         tap_views=TapViews(engine),
         tap_follower=TapFollower(taps, engine),
+        refusal_follower=RefusalFollower(taps, engine),
         journeys=journeys,
         journey_views=journey_views,
         journey_follower=JourneyFollower(journeys, engine),

@@ -25,6 +25,7 @@ from tapledger.parking_cli import parking_app
 from tapledger.rider.cli import rider_app
 from tapledger.sam_key_file import SamKeyFileUnusable
 from tapledger.settings import Settings
+from tapledger.validator_staff_cli import add_staff_commands
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
 from ticketing.shared.access import Role
 from ticketing.shared.domain.errors import DomainError
@@ -41,6 +42,7 @@ app.add_typer(holds, name="holds")
 app.add_typer(journeys, name="journeys")
 app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
+add_staff_commands(validator_app)
 app.add_typer(validator_app, name="validator")
 app.add_typer(parking_app, name="parking")
 app.add_typer(clearing_app, name="clearing")

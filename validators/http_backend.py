@@ -20,11 +20,13 @@ class HttpBackend:
     """`validators.backend.Backend` against a tapledger server at `base_url`."""
 
     def __init__(
-        self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None
+        self, base_url: str, token: str | None, *, transport: httpx.BaseTransport | None = None
     ) -> None:
+        """`token` None: no bearer token, for the one call a device makes without one (its
+        enrolment, `validators.enrolment`)."""
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/v1",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={} if token is None else {"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             transport=transport,
         )

@@ -20,6 +20,7 @@ import ticketing.accounts.api
 import ticketing.cards.api
 import ticketing.journeys.api
 import ticketing.taps.api
+import ticketing.taps.enrolment_api
 import ticketing.taps.health_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
@@ -33,6 +34,7 @@ from tapledger.http.online_check import OnlineCheckMiddleware
 from tapledger.http.openapi import install_openapi
 from tapledger.http.problems import Problem, problem_response
 from tapledger.http.ratelimit import RateLimitMiddleware
+from tapledger.http.upload_refusals import RevokedDeviceUploads
 from tapledger.settings import Settings
 from tapledger.web.pages import mount_web
 from ticketing.shared.access import AccessError
@@ -54,6 +56,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     ticketing.cards.api.smart_card_router,
     ticketing.taps.api.config_router,
     ticketing.taps.health_api.router,
+    ticketing.taps.enrolment_api.router,
     ticketing.journeys.api.router,
     ticketing.journeys.api.pass_router,
     parking.api.router,
@@ -66,6 +69,7 @@ ERROR_STATUS = merged(
     ticketing.accounts.api.ERROR_STATUS,
     ticketing.cards.api.ERROR_STATUS,
     ticketing.taps.api.ERROR_STATUS,
+    ticketing.taps.enrolment_api.ERROR_STATUS,
     ticketing.journeys.api.ERROR_STATUS,
     parking.api.ERROR_STATUS,
     clearing.api.ERROR_STATUS,
@@ -110,6 +114,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.smart_cards = container.smart_cards
     app.state.taps = container.taps
     app.state.tap_views = container.tap_views
+    app.state.refusal_views = container.refusal_views
     app.state.journey_views = container.journey_views
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
@@ -158,6 +163,7 @@ def _add_middlewares(app: FastAPI, container: Container) -> None:
         hot_state=container.hot_state,
         failures_per_window=settings.auth_failures_per_window,
         window_ms=window_ms,
+        refused_upload=RevokedDeviceUploads(container.tokens, container.taps),
     )
     app.add_middleware(BodyLimitMiddleware)
 

@@ -55,6 +55,10 @@ class DeviceTokenIssuer(Protocol):
 
     def issue_device_token(self, device_id: int, *, label: str) -> str: ...
 
+    def revoke_device_tokens(self, device_id: int) -> int:
+        """Revokes every token of the device in every process; how many were valid."""
+        ...
+
 
 class AccessError(Exception):
     code = "access_error"
