@@ -360,6 +360,13 @@ class Ended(BaseModel):
     record: RecordPublic
 
 
+class EnforcementQuery(BaseModel):
+    """An officer's question, read from the query string (`parking.api.enforcement`)."""
+
+    lot_id: str = Field(min_length=1, max_length=limits.CATALOGUE_ID_MAX_CHARS)
+    plate: str = Field(min_length=1, max_length=limits.PLATE_TEXT_MAX_CHARS)
+
+
 class VerdictPublic(BaseModel):
     lot_id: str
     plate: str

@@ -51,6 +51,8 @@ TOKEN_PREFIX = "tlk_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_SECRET_BYTES = 32
 TOKEN_LABEL_MAX_CHARS = 80
 TOKEN_ID_CHARS = 16  # a token's id is the first characters of its digest
+# An operator scope is a clearing operator id (clearing.domain.operators: at most 64).
+TOKEN_OPERATOR_MAX_CHARS = 64
 # Tokens listed in one answer, newest first.
 TOKENS_LISTED_MAX = 500
 
@@ -64,6 +66,8 @@ api_tokens = Table(
     Column("role", String(16), nullable=False),
     Column("account_id", Uuid, nullable=True),
     Column("device_id", BigInteger, nullable=True),  # validator tokens: the validator's id
+    # Operator tokens scoped to one operator: its clearing operator id.
+    Column("operator_id", String(TOKEN_OPERATOR_MAX_CHARS), nullable=True),
     Column("label", String(TOKEN_LABEL_MAX_CHARS), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),  # None: still valid
@@ -84,6 +88,7 @@ class TokenInfo:
     role: Role
     account_id: UUID | None
     device_id: int | None
+    operator_id: str | None
     label: str
     created_at: datetime
     revoked_at: datetime | None
@@ -129,6 +134,14 @@ class TokenStore:
         if "device_id" not in columns:
             with self.engine.begin() as conn:
                 conn.execute(text("ALTER TABLE api_tokens ADD COLUMN device_id BIGINT"))
+        if "operator_id" not in columns:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "ALTER TABLE api_tokens ADD COLUMN operator_id "
+                        f"VARCHAR({TOKEN_OPERATOR_MAX_CHARS})"
+                    )
+                )
         # Nor, before revocation, the revocation time.
         if "revoked_at" not in columns:
             kind = (
@@ -143,14 +156,23 @@ class TokenStore:
         *,
         account_id: UUID | None = None,
         device_id: int | None = None,
+        operator_id: str | None = None,
         label: str = "",
     ) -> IssuedToken:
+        """A new token, shown once. An operator token with `operator_id` is scoped to that
+        operator's clearing data (`Principal.operator_id`)."""
         if (role is Role.RIDER) != (account_id is not None):
             raise ValueError("a rider token names exactly one account; other tokens name none")
         if (role is Role.VALIDATOR) != (device_id is not None):
             raise ValueError("a validator token names exactly one device; other tokens name none")
+        if operator_id is not None and (
+            role is not Role.OPERATOR or not 0 < len(operator_id) <= TOKEN_OPERATOR_MAX_CHARS
+        ):
+            raise ValueError("only an operator token names an operator, of 1 to 64 characters")
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_SECRET_BYTES)
-        return IssuedToken(token, self._store(token, role, account_id, label, device_id))
+        scope = _Scope(account_id, device_id, operator_id)
+        with self.engine.begin() as conn:
+            return IssuedToken(token, self._insert(conn, token, role, scope, label))
 
     def issue_device_token(self, device_id: int, *, label: str) -> str:
         """A validator's token (`ticketing.shared.access.DeviceTokenIssuer`), shown once. The
@@ -164,9 +186,39 @@ class TokenStore:
         )
         with self.engine.begin() as conn:
             revoked = self._revoke_where(conn, previous)
-            self._insert(conn, token, Role.VALIDATOR, None, label, device_id)
+            self._insert(conn, token, Role.VALIDATOR, _Scope(device_id=device_id), label)
         self._announce(revoked)
         return token
+
+    def revoke_device_tokens(self, device_id: int) -> int:
+        """Revokes every token of a validator, in every process at once (a revoked device);
+        returns how many were still valid."""
+        valid = (
+            (api_tokens.c.role == Role.VALIDATOR.value)
+            & (api_tokens.c.device_id == device_id)
+            & api_tokens.c.revoked_at.is_(None)
+        )
+        with self.engine.begin() as conn:
+            revoked = self._revoke_where(conn, valid)
+        self._announce(revoked)
+        return len(revoked)
+
+    def revoked_device(self, token: str) -> Principal | None:
+        """The principal a revoked validator token was issued to, or None for any other token:
+        an upload with it is refused and recorded as that device's (`device_refusal`)."""
+        if not token or len(token) > TOKEN_MAX_CHARS:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_tokens.c.token_id, api_tokens.c.device_id).where(
+                    (api_tokens.c.token_sha256 == _digest(token))
+                    & (api_tokens.c.role == Role.VALIDATOR.value)
+                    & api_tokens.c.revoked_at.is_not(None)
+                )
+            ).first()
+        if row is None or row.device_id is None:
+            return None
+        return Principal(token_id=row.token_id, role=Role.VALIDATOR, device_id=row.device_id)
 
     def revoke(self, token_id: str) -> bool:
         """Revokes a token everywhere; False if it was revoked already. Raises `TokenNotFound`
@@ -200,6 +252,7 @@ class TokenStore:
                 role=Role(row.role),
                 account_id=row.account_id,
                 device_id=row.device_id,
+                operator_id=row.operator_id,
                 label=row.label,
                 created_at=_aware(row.created_at),
                 revoked_at=None if row.revoked_at is None else _aware(row.revoked_at),
@@ -244,7 +297,8 @@ class TokenStore:
     def ensure(self, token: str, role: Role, *, label: str) -> Principal:
         """Registers a token chosen by the operator (the bootstrap admin token), once."""
         try:
-            principal = self._store(token, role, None, label)
+            with self.engine.begin() as conn:
+                principal = self._insert(conn, token, role, _Scope(), label)
         except IntegrityError:
             known = self.authenticate(token)
             if known is None or known.role is not role:
@@ -277,6 +331,7 @@ class TokenStore:
             role=Role(row.role),
             account_id=row.account_id,
             device_id=row.device_id,
+            operator_id=row.operator_id,
         )
         if forgotten != self._forgotten:
             return principal  # a revocation arrived meanwhile: answer, but do not remember
@@ -293,42 +348,38 @@ class TokenStore:
             return None
         return recent[1]
 
-    def _store(
-        self,
-        token: str,
-        role: Role,
-        account_id: UUID | None,
-        label: str,
-        device_id: int | None = None,
-    ) -> Principal:
-        with self.engine.begin() as conn:
-            return self._insert(conn, token, role, account_id, label, device_id)
-
     @staticmethod
-    def _insert(
-        conn: Connection,
-        token: str,
-        role: Role,
-        account_id: UUID | None,
-        label: str,
-        device_id: int | None,
-    ) -> Principal:
+    def _insert(conn: Connection, token: str, role: Role, scope: _Scope, label: str) -> Principal:
         digest = _digest(token)
         principal = Principal(
-            token_id=digest[:TOKEN_ID_CHARS], role=role, account_id=account_id, device_id=device_id
+            token_id=digest[:TOKEN_ID_CHARS],
+            role=role,
+            account_id=scope.account_id,
+            device_id=scope.device_id,
+            operator_id=scope.operator_id,
         )
         conn.execute(
             insert(api_tokens).values(
                 token_sha256=digest,
                 token_id=principal.token_id,
                 role=role.value,
-                account_id=account_id,
-                device_id=device_id,
+                account_id=scope.account_id,
+                device_id=scope.device_id,
+                operator_id=scope.operator_id,
                 label=label[:TOKEN_LABEL_MAX_CHARS],
                 created_at=datetime.now(UTC),
             )
         )
         return principal
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a token is limited to: a rider's account, a validator, or an operator."""
+
+    account_id: UUID | None = None
+    device_id: int | None = None
+    operator_id: str | None = None
 
 
 def _aware(moment: datetime) -> datetime:

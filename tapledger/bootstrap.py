@@ -26,6 +26,7 @@ from parking.application.service import Parking
 from parking.domain.ports import CodeReader
 from tapledger.auth import TokenStore
 from tapledger.fare_feed import load_fares
+from tapledger.fleet import fleet_parts
 from tapledger.http.hotstate import HotState
 from tapledger.http.hotstate_memory import MemoryHotState
 from tapledger.http.hotstate_redis import RedisHotState
@@ -34,6 +35,7 @@ from tapledger.invalidation import PostgresChannel
 from tapledger.parking_codes import TapVerifierCodes
 from tapledger.sam_key_file import make_sam
 from tapledger.settings import (
+    CLEARING_POOL_MAX,
     POSTGRES_POOL_MAX,
     READ_MODEL_POOL_KEPT,
     SQLITE_LOCK_TIMEOUT_S,
@@ -45,6 +47,7 @@ from ticketing.accounts.application.ledger import Clock, Ledger, utc_now
 from ticketing.cards.adapters.card_views import CardFollower, CardViews
 from ticketing.cards.adapters.key_vault import KeyVault
 from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.deny_list_watch import DenyListWatch
 from ticketing.cards.application.invalidation import (
     InvalidationChannel,
     LocalChannel,
@@ -61,9 +64,12 @@ from ticketing.journeys.application.pricing_lock import PricingLock
 from ticketing.journeys.application.reconciliation import Discrepancy, reconcile
 from ticketing.shared.access import Role
 from ticketing.shared.adapters.follower import Follower
+from ticketing.taps.adapters.health_views import HealthFollower, HealthViews
+from ticketing.taps.adapters.refusal_views import RefusalFollower, RefusalViews
 from ticketing.taps.adapters.tap_views import TapFollower, TapViews
 from ticketing.taps.application.ingestion import TapIngestion
 from ticketing.taps.application.tap_verification import TapVerifier, start_thread
+from ticketing.taps.application.validator_health import ValidatorHealth
 
 FOLLOWER_STOP_TIMEOUT_S = 5.0
 # How long a starting worker waits to hear the invalidation channel before it serves anyway.
@@ -88,6 +94,7 @@ class Container:
     taps: TapIngestion
     tap_views: TapViews
     tap_follower: TapFollower
+    refusal_follower: RefusalFollower
     journeys: Journeys
     journey_views: JourneyViews
     journey_follower: JourneyFollower
@@ -99,8 +106,18 @@ class Container:
     clearing: ClearingCycles
     # News that a cached token, key set or deny list is stale (`tapledger.invalidation`).
     invalidations: PostgresChannel | LocalChannel
+    validator_health: ValidatorHealth
+    health_views: HealthViews
+    health_follower: HealthFollower
+    # Wakes the deny list's long polls (`GET /v1/deny-list?wait_s=`) when a card is denied.
+    deny_list_watch: DenyListWatch
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def refusal_views(self) -> RefusalViews:
+        """What devices were refused (`refusal_follower`'s tables)."""
+        return RefusalViews(self.engine)
 
     @property
     def followers(self) -> tuple[Follower, ...]:
@@ -108,8 +125,10 @@ class Container:
             self.follower,
             self.card_follower,
             self.tap_follower,
+            self.refusal_follower,
             self.journey_follower,
             self.parking.follower,
+            self.health_follower,
         )
 
     def create_tables(self) -> None:
@@ -165,7 +184,9 @@ class Container:
         self.ledger.after_save.append(self.follower.wake.set)
         self.cards.after_save.append(self.card_follower.wake.set)
         self.taps.after_save.append(self.tap_follower.wake.set)
+        self.taps.after_save.append(self.refusal_follower.wake.set)
         self.taps.after_save.append(self.journeys.wake.set)
+        self.taps.after_save.append(self.health_follower.wake.set)
         self.journeys.after_save.append(self.journey_follower.wake.set)
         self.parking.store.after_save.append(self.parking.follower.wake.set)
         # The fare follower runs in-process with the view followers; its effects are events.
@@ -234,15 +255,9 @@ def bootstrap(
     smart_cards = SmartCards(cards, ledger)
     journey_views = JourneyViews(engine)
     journeys = make_journeys(
-        settings,
-        taps=taps,
-        ledger=ledger,
-        cards=cards,
-        smart_cards=smart_cards,
-        fares=fares,
-        journey_views=journey_views,
-        create_schema=create_schema,
-    )
+        settings, taps=taps, ledger=ledger, cards=cards, smart_cards=smart_cards, fares=fares,
+        journey_views=journey_views, create_schema=create_schema,
+    )  # fmt: skip
     tokens = TokenStore(engine, invalidations=invalidations)
     invalidations.subscribe(tokens.invalidate)
     parking = make_parking(
@@ -266,6 +281,7 @@ def bootstrap(
         taps=taps,
         tap_views=TapViews(engine),
         tap_follower=TapFollower(taps, engine),
+        refusal_follower=RefusalFollower(taps, engine),
         journeys=journeys,
         journey_views=journey_views,
         journey_follower=JourneyFollower(journeys, engine),
@@ -276,6 +292,7 @@ def bootstrap(
         parking=parking,
         clearing=clearing,
         invalidations=invalidations,
+        **fleet_parts(taps, card_views, invalidations),
     )
     if create_schema:
         container.create_tables()
@@ -335,8 +352,13 @@ def make_clearing(
     create_schema: bool,
 ) -> ClearingCycles:
     """Clearing on the Hanoi operators and terms, writing its files under `<data>/clearing`."""
+    # One run a day: no connection kept open for it in every serving process.
+    env = settings.event_store_env(create_tables=create_schema) | {
+        "POSTGRES_POOL_SIZE": "0",
+        "POSTGRES_MAX_OVERFLOW": str(CLEARING_POOL_MAX),
+    }
     return build_clearing(
-        settings.event_store_env(create_tables=create_schema),
+        env,
         ledger=ledger,
         journeys=journeys,
         journey_log=journeys,

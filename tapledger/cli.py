@@ -16,6 +16,7 @@ from uvicorn.config import STARTUP_FAILURE
 from tapledger.auth import TOKEN_ID_CHARS, TOKENS_LISTED_MAX, TokenConfigured, TokenNotFound
 from tapledger.bootstrap import bootstrap
 from tapledger.card_cli import card_app
+from tapledger.clearing_cli import clearing_app
 from tapledger.collector import tune_collector
 from tapledger.fare_feed import FareFeedUnusable
 from tapledger.http.workers import WORKERS_MAX, PortInUse
@@ -24,6 +25,7 @@ from tapledger.parking_cli import parking_app
 from tapledger.rider.cli import rider_app
 from tapledger.sam_key_file import SamKeyFileUnusable
 from tapledger.settings import Settings
+from tapledger.validator_staff_cli import add_staff_commands
 from ticketing.accounts.application.hold_sweeper import sweep_expired_holds
 from ticketing.shared.access import Role
 from ticketing.shared.domain.errors import DomainError
@@ -40,8 +42,10 @@ app.add_typer(holds, name="holds")
 app.add_typer(journeys, name="journeys")
 app.add_typer(rider_app, name="rider")
 app.add_typer(card_app, name="card")
+add_staff_commands(validator_app)
 app.add_typer(validator_app, name="validator")
 app.add_typer(parking_app, name="parking")
+app.add_typer(clearing_app, name="clearing")
 console = Console()
 # Disagreements printed by `journeys reconcile`; the count says how many there are in all.
 RECONCILE_SHOWN_MAX = 200
@@ -131,12 +135,17 @@ def projections_run() -> None:
 def tokens_create(
     role: Annotated[Role, typer.Option(help="admin, operator or rider")],
     account: Annotated[UUID | None, typer.Option(help="The rider's account")] = None,
+    operator: Annotated[
+        str | None, typer.Option(help="An operator token's scope: that operator's clearing")
+    ] = None,
     label: Annotated[str, typer.Option(help="Who the token is for")] = "",
 ) -> None:
     """Issues an API token and prints it once."""
     container = bootstrap()
     try:
-        issued = container.tokens.issue(role, account_id=account, label=label)
+        if operator is not None and operator not in container.clearing.terms.operators:
+            raise ValueError(f"clearing settles no operator {operator!r}")
+        issued = container.tokens.issue(role, account_id=account, operator_id=operator, label=label)
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -155,11 +164,12 @@ def tokens_list(
         found = container.tokens.tokens(limit=limit)
     finally:
         container.close()
-    table = Table("role", "account / validator", "label", "created", "revoked")
+    table = Table("role", "account / validator / operator", "label", "created", "revoked")
     # The id is what `tokens revoke` takes: never wrapped, so it can be copied whole.
     table.add_column("token id", no_wrap=True, min_width=TOKEN_ID_CHARS)
     for info in found:
         owner = info.account_id.hex if info.account_id else str(info.device_id or "")
+        owner = owner or (info.operator_id or "")
         revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else ""
         created = info.created_at.isoformat(timespec="seconds")
         table.add_row(info.role.value, owner, info.label, created, revoked, info.token_id)

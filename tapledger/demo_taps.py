@@ -151,8 +151,9 @@ def _print_journeys(container: Container, riders: dict[str, UUID], console: Cons
             fare = "—" if row.fare_vnd is None else f"{row.fare_vnd:,}"
             table.add_row(name, legs, row.status, fare, f"{row.charged_vnd:,}")
     console.print(table)
-    # Lan: bus 01 (10,000) + 2A end to end (15,000) - the 3,000 transfer discount; Bà Hoa: free.
-    return fares == {"Lan": [22_000], "Hoa": [0]}
+    # Lan: bus 01 (10,000) + 2A end to end (15,000) - the 3,000 transfer discount, and the
+    # morning's 2A to La Khê (13,000) then bus 01 twice (10,000 each); Bà Hoa: free.
+    return fares == {"Lan": [22_000, 33_000], "Hoa": [0]}
 
 
 def _leg_text(leg: dict[str, str]) -> str:

@@ -26,12 +26,14 @@ KEK_BYTES = 32
 SQLITE_LOCK_TIMEOUT_S = 15
 # PostgreSQL connections. Each process holds one pool per event-store application and one for
 # the read models; a pool keeps POSTGRES_POOL_MIN open, opens up to POSTGRES_POOL_MAX under load
-# and closes those again when idle. At their busiest, two API workers and the followers process
-# stay under PostgreSQL's default max_connections (100): 3 x (4 x 6 + 6) = 90; idle, a process
-# holds about five. Waiting for a pooled connection beats a refused one.
-EVENT_STORE_APPLICATIONS = 4  # the ledger, cards, taps and journeys
+# and closes those again when idle. Clearing's store, used by one run a day, keeps none open and
+# opens at most CLEARING_POOL_MAX. At their busiest, two API workers and the followers process
+# stay under PostgreSQL's default max_connections (100): 3 x (5 x 5 + 5 + 2) = 96; idle, a
+# process holds about six. Waiting for a pooled connection beats a refused one.
+EVENT_STORE_APPLICATIONS = 5  # the ledger, cards, taps, journeys and parking
 POSTGRES_POOL_MIN = 1
-POSTGRES_POOL_MAX = 6
+POSTGRES_POOL_MAX = 5
+CLEARING_POOL_MAX = 2
 POSTGRES_MAX_CONNECTIONS = 100  # PostgreSQL's default
 # The read models' pool keeps this many of its POSTGRES_POOL_MAX once opened (SQLAlchemy closes
 # the rest as they come back), so a burst of reads does not connect anew for each.

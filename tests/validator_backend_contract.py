@@ -118,3 +118,31 @@ class BackendContract:
         assert [entry["card_id"] for entry in grown["entries"]] == [card_id]
         assert grown["version"] > empty["version"]
         assert site.backend.deny_list(grown["version"])["entries"] == []
+
+    def test_a_long_poll_answers_at_once_for_a_card_listed_after_the_version(
+        self, site: BackendSite
+    ) -> None:
+        empty = site.backend.deny_list(0)
+        card_id = site.deny_a_card()
+        # The entry is there already: the wait is never used, the answer comes at once.
+        grown = site.backend.deny_list(empty["version"], wait_s=25)
+        assert [entry["card_id"] for entry in grown["entries"]] == [card_id]
+
+    def test_a_health_report_is_taken_and_answered_with_the_backends_clock(
+        self, site: BackendSite
+    ) -> None:
+        report = {
+            "sent_at_ms": 1_800_000_000_000,
+            "outbox_depth": 2,
+            "oldest_tap_age_s": 30,
+            "last_upload_at": None,
+            "last_sync_at": 1_800_000_000,
+            "clock_offset_ms": None,
+            "software_version": "0.1.0",
+            "keys_version": 1,
+            "keys_etag": '"keys-1"',
+            "deny_version": 0,
+            "config_etag": None,
+        }
+        server_time_ms = site.backend.report_health(site.validator_id, report)
+        assert server_time_ms > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -101,6 +102,12 @@ class FakeBackend:
     lose_answers: int = 0  # record the batch, then fail as if the answer was lost
     refused_reasons: dict[int, str] = field(default_factory=dict)
     deny_list_down: bool = False
+    health_reports: list[dict[str, Any]] = field(default_factory=list)
+    health_down: bool = False
+    server_time_ms: int = NOW * 1000  # what the backend's clock says when a report arrives
+    deny_polls: list[tuple[int, int]] = field(default_factory=list)  # (since, wait_s)
+    deny_changed: threading.Condition = field(default_factory=threading.Condition)
+    polls_released: bool = False  # every long poll answers at once (a test ending)
 
     def tap_id(self, epoch: int, seq: int) -> str:
         """The id this backend gives the tap numbered `seq` in `epoch`."""
@@ -110,6 +117,14 @@ class FakeBackend:
         until_iso = datetime.fromtimestamp(until, UTC).isoformat()
         self.denied.append({"card_id": str(card_id), "serial": None, "reason": "lost"})
         self.denied[-1]["until"] = until_iso
+        with self.deny_changed:
+            self.deny_changed.notify_all()
+
+    def release_polls(self) -> None:
+        """Answers every waiting long poll now, and every later one at once."""
+        with self.deny_changed:
+            self.polls_released = True
+            self.deny_changed.notify_all()
 
     def _fail_if_told(self) -> None:
         if self.failures_to_come:
@@ -120,11 +135,24 @@ class FakeBackend:
         self._fail_if_told()
         return None if etag == '"keys-1"' else Fetched(published_keys(), '"keys-1"')
 
-    def deny_list(self, since: int) -> dict[str, Any]:
+    def deny_list(self, since: int, *, wait_s: int = 0) -> dict[str, Any]:
         self._fail_if_told()
         if self.deny_list_down:
             raise BackendUnavailable("the deny list does not answer")
+        self.deny_polls.append((since, wait_s))
+        with self.deny_changed:
+            # A long poll: held until a card is listed after `since`, or the wait ends.
+            self.deny_changed.wait_for(
+                lambda: len(self.denied) > since or self.polls_released, timeout=wait_s
+            )
         return {"version": len(self.denied), "entries": self.denied[since:], "more": False}
+
+    def report_health(self, validator_id: int, report: dict[str, Any]) -> int:
+        assert validator_id == self.validator_id
+        if self.health_down:
+            raise BackendUnavailable("the health route does not answer")
+        self.health_reports.append(dict(report))
+        return self.server_time_ms
 
     def config(self, validator_id: int, etag_held: str | None) -> Fetched | None:
         self._fail_if_told()

@@ -1,4 +1,4 @@
-"""The device's port to the backend: the four calls it makes, and the two ways they fail.
+"""The device's port to the backend: the five calls it makes, and the two ways they fail.
 
 The HTTP adapter (`http_backend`) implements it with httpx; unit tests pass a fake. Bodies are
 the JSON the backend documents in its OpenAPI, as plain dicts: the device reads a few fields and
@@ -39,8 +39,9 @@ class Backend(Protocol):
         """The issuer key set, or None when it still has `etag`."""
         ...
 
-    def deny_list(self, since: int) -> dict[str, Any]:
-        """The deny-list entries listed after version `since` (one page)."""
+    def deny_list(self, since: int, *, wait_s: int = 0) -> dict[str, Any]:
+        """The deny-list entries listed after version `since` (one page); with `wait_s`, a long
+        poll: the backend answers as soon as an entry is listed, or empty after `wait_s`."""
         ...
 
     def config(self, validator_id: int, etag: str | None) -> Fetched | None:
@@ -52,6 +53,11 @@ class Backend(Protocol):
     ) -> list[TapAnswer]:
         """Uploads one batch of taps numbered in `epoch`; an answer per tap recorded (or
         recorded before, or kept for review when its number was taken)."""
+        ...
+
+    def report_health(self, validator_id: int, report: dict[str, Any]) -> int:
+        """Sends the device's health report; returns the backend's clock (unix ms) as it
+        answered, from which the device measures its clock offset."""
         ...
 
 

@@ -39,6 +39,8 @@ from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
 from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device, Drained
+from validators.enrol_cli import ENROL_HELP, enrol
+from validators.enrolment import DEVICE_TOKEN_FILE, enrolled_validator_id
 from validators.handheld_cli import run_handheld
 from validators.handheld_printer import HandheldPrinter
 from validators.handheld_protocol import USAGE as HANDHELD_USAGE
@@ -105,6 +107,7 @@ RUN_HELP = (
 )
 
 validator_app = typer.Typer(no_args_is_help=True, help="The software on a validator or a gate.")
+validator_app.command("enrol", help=ENROL_HELP)(enrol)
 err = Console(stderr=True)
 
 
@@ -183,16 +186,39 @@ def _serve_cards(
             stop.wait(CARD_FAULT_PAUSE_S)
 
 
+# Both default to what `validator enrol` kept in the state directory.
+ValidatorIdOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=VALIDATOR_ID_MAX, help="This device (default: as enrolled)"),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        dir_okay=False,
+        help=f"A file holding this device's bearer token (default: {DEVICE_TOKEN_FILE} in"
+        " --state-dir, where `validator enrol` keeps it)",
+    ),
+]
+
+
+def _identity(
+    state_dir: Path, validator_id: int | None, token_file: Path | None
+) -> tuple[int, Path]:
+    """The device's id and token file: as given, else as `validator enrol` kept them."""
+    validator_id = validator_id or enrolled_validator_id(state_dir)
+    if validator_id is None:
+        raise _fail("--validator-id is needed: this --state-dir was never enrolled")
+    return validator_id, token_file or state_dir / DEVICE_TOKEN_FILE
+
+
 @validator_app.command("run", help=RUN_HELP)
 def run(
     server: Annotated[str, typer.Option(help="The backend's base URL, e.g. http://host:8000")],
-    validator_id: Annotated[int, typer.Option(min=1, max=VALIDATOR_ID_MAX, help="This device")],
-    token_file: Annotated[
-        Path, typer.Option(dir_okay=False, help="A file holding this device's bearer token")
-    ],
     state_dir: Annotated[
         Path, typer.Option(file_okay=False, help="Outbox and synced trust, kept between runs")
     ],
+    validator_id: ValidatorIdOption = None,
+    token_file: TokenFileOption = None,
     reader: Annotated[
         str | None, typer.Option(help="Validate cards on this PC/SC reader: its name or part of it")
     ] = None,
@@ -233,6 +259,7 @@ def run(
     ] = False,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
+    validator_id, token_file = _identity(state_dir, validator_id, token_file)
     if kind is Kind.PARKING_HANDHELD:
         _run_handheld(
             server, validator_id, token_file, state_dir, lot_id, json_lines, plain, upload_attempts

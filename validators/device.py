@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ticketing.shared.domain.invariants import require
-from validators.backend import Backend, BackendError, TapAnswer
+from validators.backend import Backend, BackendError, BackendUnavailable, TapAnswer
+from validators.deny_watch import DENY_WAIT_S_DEFAULT, DenyListWatcher
 from validators.gate import Gate
+from validators.health import HealthReporter
 from validators.outbox import Outbox
 from validators.sync import SYNC_INTERVAL_S_MAX, SYNC_INTERVAL_S_MIN, Syncer
 from validators.trust import DenyListTooLarge, Trust, TrustStore
@@ -52,6 +55,7 @@ class Device:
         monotonic: Callable[[], float] = time.monotonic,
         on_error: Callable[[str, Exception], None] = lambda _what, _error: None,
         on_answers: Callable[[int, Sequence[TapAnswer]], None] = lambda _epoch, _answers: None,
+        deny_wait_s: int = DENY_WAIT_S_DEFAULT,
     ) -> None:
         require(
             SYNC_INTERVAL_S_MIN <= sync_interval_s <= SYNC_INTERVAL_S_MAX,
@@ -65,6 +69,19 @@ class Device:
             self.outbox, backend, validator_id=validator_id, clock=clock, monotonic=monotonic
         )
         self.gate = Gate(self.outbox, self._store.load(), clock=clock)
+        self.health = HealthReporter(backend, self.outbox, validator_id=validator_id, clock=clock)
+        # Held while the trust changes: by a sync, or by a deny-list page of the long poll.
+        self._trust_lock = threading.Lock()
+        self._deny_watcher = DenyListWatcher(
+            backend,
+            version=lambda: self.gate.trust.deny_version,
+            apply=self.apply_deny_page,
+            wait_s=deny_wait_s,
+            monotonic=monotonic,
+            on_error=on_error,
+        )
+        self._deny_wait_s = deny_wait_s
+        self._clock = clock
         self._sync_interval_s = sync_interval_s
         self._monotonic = monotonic
         self._on_error = on_error
@@ -81,29 +98,68 @@ class Device:
         self.outbox.close()
 
     def sync(self) -> bool:
-        """Refreshes the trust now; False (and the old trust kept) when the backend failed."""
+        """Refreshes the trust now, then reports the device's health; False (and the old trust
+        kept) when the backend failed."""
         self._next_sync = self._monotonic() + self._sync_interval_s
+        synced, unreachable = True, False
+        with self._trust_lock:
+            try:
+                trust = self._syncer.sync(self.gate.trust)
+            except (BackendError, DenyListTooLarge) as error:
+                self._on_error("sync", error)
+                synced = False
+                unreachable = isinstance(error, BackendUnavailable)
+            else:
+                self.gate.trust_now(trust)
+                self.outbox.enrol(config_epoch(trust))
+        if synced or not unreachable:
+            self.report_health()
+        return synced
+
+    def report_health(self) -> bool:
+        """Sends the health report now; False when the backend did not take it."""
         try:
-            trust = self._syncer.sync(self.gate.trust)
-        except (BackendError, DenyListTooLarge) as error:
-            self._on_error("sync", error)
+            self.health.report(self.gate.trust)
+        except BackendError as error:
+            self._on_error("health", error)
             return False
-        self.gate.trust_now(trust)
-        self.outbox.enrol(config_epoch(trust))
         return True
+
+    def apply_deny_page(self, since: int, page: dict[str, Any]) -> None:
+        """Applies a deny-list page asked for from version `since`, from the next tap on; a page
+        a sync overtook meanwhile is dropped (the next long poll asks from the sync's version).
+        A page with entries is saved at once, so a restart still refuses the card."""
+        with self._trust_lock:
+            trust = self.gate.trust
+            if trust.deny_version != since:
+                return
+            trust = trust.with_deny_page(page, now=int(self._clock()))
+            if page["entries"]:
+                self._store.save(trust)
+            self.gate.trust_now(trust)
 
     def step(self) -> UploadStep:
         """One turn of the loop: sync when due, then upload one batch if any is pending."""
         if self._monotonic() >= self._next_sync:
             self.sync()
         result = self.uploader.step()
+        self._note_upload(result)
         if result.error is not None:
             self._on_error("upload", result.error)
         self._answered(result)
         return result
 
+    def _note_upload(self, result: UploadStep) -> None:
+        if result.error is None and (result.acknowledged or result.conflicts):
+            self.health.uploaded()
+
     def run(self, stop: threading.Event) -> None:
-        """The background loop, until `stop` is set; `wake` cuts an idle wait short."""
+        """The background loop, until `stop` is set; `wake` cuts an idle wait short. The deny
+        list's long poll runs beside it in a thread of its own (`validators.deny_watch`)."""
+        if self._deny_wait_s:
+            threading.Thread(
+                target=self._deny_watcher.run, args=(stop,), name="deny-list", daemon=True
+            ).start()
         while not stop.is_set():
             result = self.step()
             pending = self.outbox.pending_count()
@@ -127,6 +183,7 @@ class Device:
         last_error: BackendError | None = None
         while self.outbox.pending_count() and failures < attempts_max:
             result = self.uploader.step()
+            self._note_upload(result)
             if result.waiting:
                 sleep(self.uploader.retry_in_s)
                 continue

@@ -20,11 +20,13 @@ class HttpBackend:
     """`validators.backend.Backend` against a tapledger server at `base_url`."""
 
     def __init__(
-        self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None
+        self, base_url: str, token: str | None, *, transport: httpx.BaseTransport | None = None
     ) -> None:
+        """`token` None: no bearer token, for the one call a device makes without one (its
+        enrolment, `validators.enrolment`)."""
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/v1",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={} if token is None else {"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             transport=transport,
         )
@@ -35,8 +37,19 @@ class HttpBackend:
     def issuer_keys(self, etag: str | None) -> Fetched | None:
         return self._conditional("/issuer-keys", etag)
 
-    def deny_list(self, since: int) -> dict[str, Any]:
-        return json_object(self.send("GET", "/deny-list", params={"since": since}))
+    def deny_list(self, since: int, *, wait_s: int = 0) -> dict[str, Any]:
+        params = {"since": since, "wait_s": wait_s} if wait_s else {"since": since}
+        # A long poll may take `wait_s` before the answer starts; the read timeout allows it.
+        timeout = httpx.Timeout(READ_TIMEOUT_S + wait_s, connect=CONNECT_TIMEOUT_S)
+        return json_object(self.send("GET", "/deny-list", params=params, timeout=timeout))
+
+    def report_health(self, validator_id: int, report: dict[str, Any]) -> int:
+        path = f"/validators/{validator_id}/health"
+        answer = json_object(self.send("POST", path, json=report))
+        server_time_ms = answer.get("server_time_ms")
+        if type(server_time_ms) is not int:
+            raise BackendUnavailable(f"{path}: the answer has no server_time_ms")
+        return server_time_ms
 
     def config(self, validator_id: int, etag: str | None) -> Fetched | None:
         return self._conditional(f"/validators/{validator_id}/config", etag)

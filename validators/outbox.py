@@ -248,6 +248,15 @@ class Outbox:
             ).fetchone()[0]
         return count
 
+    def backlog(self) -> tuple[int, int | None]:
+        """Taps not yet delivered (held ones too) and when the oldest was tapped (None: none),
+        as the device's health report gives them."""
+        with self._lock:
+            count, oldest = self._db.execute(
+                "SELECT count(*), min(tapped_at) FROM taps WHERE acked_at IS NULL"
+            ).fetchone()
+        return int(count), None if oldest is None else int(oldest)
+
     def last_seq(self) -> int:
         with self._lock:
             last: int = self._db.execute("SELECT last_seq FROM sequence").fetchone()[0]

@@ -13,7 +13,8 @@ from dataclasses import replace
 from validators.backend import Backend
 from validators.trust import Trust, TrustStore
 
-# How often a running device syncs; a blocked card is refused at most this much later.
+# How often a running device syncs its trust and reports its health. A blocked card comes
+# sooner, by the deny list's long poll (`validators.deny_watch`); this bounds it should that fail.
 SYNC_INTERVAL_S_DEFAULT = 60
 SYNC_INTERVAL_S_MIN = 5
 SYNC_INTERVAL_S_MAX = 3600

@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -38,6 +38,7 @@ from clearing.domain.cycle_lines import CycleLine, LinesDigest
 from clearing.domain.errors import ClearingError
 from clearing.domain.payouts import cycle_batch
 from clearing.domain.positions import RIDER_FLOAT, SCHEME, SUSPENSE
+from ticketing.shared.domain.invariants import require
 
 # An operator id names files: lower-case letters, digits and '-', as the catalogue makes them.
 _FILE_SAFE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -68,6 +69,22 @@ class DirectoryCycleFiles:
 
     def directory(self, cycle: ClearingCycle) -> Path:
         return self.root / cycle.business_day
+
+    def names(self, day: date) -> list[str]:
+        directory = self.root / day.isoformat()
+        if not directory.is_dir():
+            return []
+        # A temporary (`.<name>.tmp`) is a file being written: never listed.
+        return sorted(
+            entry.name
+            for entry in directory.iterdir()
+            if not entry.name.startswith(".") and entry.is_file()
+        )
+
+    def path(self, day: date, name: str) -> Path:
+        # Only a name read from the directory's listing comes here, so none climbs out of it.
+        require(name in self.names(day), "a file of the cycle's listing")
+        return self.root / day.isoformat() / name
 
     def write(self, cycle: ClearingCycle, lines: Iterable[CycleLine]) -> list[Path]:
         summary = cycle.summary

@@ -76,14 +76,14 @@ class ClearingCycles:
     def cycle(self, day: date) -> ClearingCycle | None:
         return self.store.cycle_or_none(cycle_id(day))
 
-    def cycles(self) -> list[ClearingCycle]:
-        """Every cycle, newest first."""
+    def cycles(self, limit: int | None = None) -> list[ClearingCycle]:
+        """Every cycle, newest first; the newest `limit` when given."""
         book = self.store.book()
         found: list[ClearingCycle] = []
         day = book.next_day()
         last = date.fromisoformat(book.last_closed_day) if book.last_closed_day else None
         newest = day if book.open_day else last
-        while newest is not None:
+        while newest is not None and (limit is None or len(found) < limit):
             cycle = self.cycle(newest)
             if cycle is None:
                 break

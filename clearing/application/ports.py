@@ -44,6 +44,12 @@ class CycleFiles(Protocol):
         """Writes the closed cycle's files from its kept lines, the same bytes every time;
         their paths."""
 
+    def names(self, day: date) -> list[str]:
+        """The names of the files the day's cycle has written, sorted; none before its run."""
+
+    def path(self, day: date, name: str) -> Path:
+        """Where the file `name` of `names(day)` is; a name not listed is a bug."""
+
 
 class RunLock(Protocol):
     def acquire(self, *, wait_s: float) -> bool: ...

@@ -43,7 +43,7 @@ from parking.domain.reservation import Reservation
 from parking.domain.session import ParkingSession
 from ticketing.fares.engine import FareEngine
 from ticketing.fares.errors import FareRefused
-from ticketing.fares.journey_fares import price
+from ticketing.fares.journey_fares import max_fare, price
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.leg import Leg
 
@@ -142,7 +142,7 @@ STANDALONE_FARES_CACHED = 65_536
 
 def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
     """Standalone fares from the fare engine: the leg priced alone, at the default category's
-    fare when the feed has one, else the rider's own; None for a leg still open.
+    fare when the feed has one, else the rider's own; a leg still open at its dearest end.
 
     A leg alone is priced by its route, stops, rider category and medium, and by its times
     only when the feed has timeframes or service days: the fares are remembered by that key."""
@@ -150,8 +150,11 @@ def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
     known: OrderedDict[tuple[Any, ...], int | None] = OrderedDict()
 
     def priced(leg: Leg, category: str, media: str) -> int | None:
+        # An open leg (a metro entry with no exit yet, a bus boarding) weighs what it would
+        # cost at its dearest end: what the rider is held or charged for it.
+        fares = price if leg.end is not None else max_fare
         try:
-            fare = price(engine, [leg], category, media)
+            fare = fares(engine, [leg], category, media)
         except FareRefused:
             return None
         if fare.reference_total_vnd is not None:
@@ -159,8 +162,8 @@ def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
         return fare.total_vnd
 
     def standalone(journey: Journey, leg: Leg) -> int | None:
-        if leg.start is None or leg.end is None:
-            return None  # an open leg (a metro entry with no exit yet) has no price alone
+        if leg.start is None:
+            return None
         category, media = journey.rider_category, journey.fare_media
         times = (leg.departure, leg.arrival) if timed else None
         shape = (leg.mode, leg.network_id, leg.route_id, leg.from_stop_id, leg.to_stop_id)

@@ -1,5 +1,7 @@
 """An officer's check of a plate in a lot: one read of the plate's aggregate, which keeps the
-open session and its paid end."""
+open session and its paid end. One query to the store in either case: a plate this process
+holds is brought up to date with the events written since, and one it does not hold is most
+often one never recorded (no session ever), found so by one look for its first event."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class Enforcement:
         if lot_id not in self._lots:
             self.catalogue.lot(lot_id)
             self._lots.add(lot_id)
-        found: PlateAtLot | None = self.store.read_or_none(
+        found: PlateAtLot | None = self.store.read_if_recorded(
             PlateAtLot.create_id(lot_id, plate.compact)
         )
         session_id = None if found is None else found.session_id

@@ -49,3 +49,16 @@ class ParkingStore(ObservedApplication):
             return self.repository.get(aggregate_id, deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
+
+    def read_if_recorded(self, aggregate_id: UUID) -> Any:
+        """Like `read_or_none`, but an aggregate this process does not hold costs one query
+        when it was never recorded (most plates an officer checks have no session): whether it
+        has a first event. `read_or_none` would look for a snapshot, then for the events."""
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                cache.get(aggregate_id)
+            except KeyError:
+                if not self.recorder.select_events(aggregate_id, limit=1):
+                    return None
+        return self.read_or_none(aggregate_id)

@@ -14,11 +14,14 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
+import clearing.api
 import parking.api
 import ticketing.accounts.api
 import ticketing.cards.api
 import ticketing.journeys.api
 import ticketing.taps.api
+import ticketing.taps.enrolment_api
+import ticketing.taps.health_api
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.collector import tune_collector
 from tapledger.http import tokens_api
@@ -31,6 +34,7 @@ from tapledger.http.online_check import OnlineCheckMiddleware
 from tapledger.http.openapi import install_openapi
 from tapledger.http.problems import Problem, problem_response
 from tapledger.http.ratelimit import RateLimitMiddleware
+from tapledger.http.upload_refusals import RevokedDeviceUploads
 from tapledger.settings import Settings
 from tapledger.web.pages import mount_web
 from ticketing.shared.access import AccessError
@@ -41,17 +45,22 @@ from ticketing.shared.problem_responses import API_ERROR_RESPONSES, problem_resp
 VALIDATION_ERRORS_SHOWN_MAX = 10
 API_PREFIX = "/v1"
 # The tap path first: it is most of the traffic, and FastAPI matches a request against the
-# included routers in order, walking each router's routes as it goes.
+# included routers in order, walking each router's routes as it goes. An officer's plate
+# check next, asked many times a second on a busy street.
 API_ROUTERS: tuple[APIRouter, ...] = (
     ticketing.taps.api.router,
+    parking.api.enforcement_router,
     ticketing.accounts.api.router,
     ticketing.cards.api.router,
     ticketing.accounts.api.me_router,
     ticketing.cards.api.smart_card_router,
     ticketing.taps.api.config_router,
+    ticketing.taps.health_api.router,
+    ticketing.taps.enrolment_api.router,
     ticketing.journeys.api.router,
     ticketing.journeys.api.pass_router,
     parking.api.router,
+    clearing.api.router,
     tokens_api.router,
 )
 # Each context maps its own errors to statuses; the product answers with the merged table.
@@ -60,8 +69,10 @@ ERROR_STATUS = merged(
     ticketing.accounts.api.ERROR_STATUS,
     ticketing.cards.api.ERROR_STATUS,
     ticketing.taps.api.ERROR_STATUS,
+    ticketing.taps.enrolment_api.ERROR_STATUS,
     ticketing.journeys.api.ERROR_STATUS,
     parking.api.ERROR_STATUS,
+    clearing.api.ERROR_STATUS,
 )
 MS_PER_S = 1000
 CREATED_STATUS = 201
@@ -103,11 +114,16 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.smart_cards = container.smart_cards
     app.state.taps = container.taps
     app.state.tap_views = container.tap_views
+    app.state.refusal_views = container.refusal_views
     app.state.journey_views = container.journey_views
     app.state.journeys = container.journeys
     app.state.pass_sales = container.pass_sales
     app.state.fares = container.journeys.fares
     app.state.parking = container.parking
+    app.state.clearing = container.clearing
+    app.state.validator_health = container.validator_health
+    app.state.health_views = container.health_views
+    app.state.deny_list_watch = container.deny_list_watch
     for router in API_ROUTERS:
         # Every operation declares the problem+json answers any route may give.
         app.include_router(router, prefix=API_PREFIX, responses=_responses_of(router))
@@ -147,6 +163,7 @@ def _add_middlewares(app: FastAPI, container: Container) -> None:
         hot_state=container.hot_state,
         failures_per_window=settings.auth_failures_per_window,
         window_ms=window_ms,
+        refused_upload=RevokedDeviceUploads(container.tokens, container.taps),
     )
     app.add_middleware(BodyLimitMiddleware)
 

@@ -7,6 +7,11 @@ routes and the middlewares inside it read it: a request is authenticated once.
 
 Failed authentications are counted per client address, so that a flood of made-up tokens is
 answered 429 like any other flood, rather than each costing a lookup without limit.
+
+One route under `/v1/` takes no token: `POST /v1/enrolments`, where a device that has none yet
+exchanges a one-time enrolment code for one (`OPEN_ROUTES`). And a refused token may be one a
+revoked validator still uploads with: `refused_upload` records that upload as refused, with its
+reason, and says what to answer (`tapledger.http.upload_refusals`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from ticketing.shared.access import PRINCIPAL_STATE_KEY, Authenticator, NotAuthe
 PROTECTED_PREFIX = "/v1/"
 BEARER_SCHEME = "bearer"
 FAILED_AUTHENTICATION_BUCKET = "auth-failed:ip"
+# (method, path) of the routes under the prefix that need no token.
+OPEN_ROUTES = frozenset({("POST", "/v1/enrolments")})
+# Given a refused token and the request's path: the problem to answer instead of 401
+# `not_authenticated` (status, code, detail), having recorded the request; or None.
+RefusedUpload = Callable[[str, str], tuple[int, str, str] | None]
 
 
 def bearer_token(headers: Headers) -> str | None:
@@ -52,10 +62,12 @@ class AuthenticationMiddleware:
         window_ms: int,
         protected_prefix: str = PROTECTED_PREFIX,
         monotonic_ms: Callable[[], float] = lambda: time.monotonic() * MS_PER_S,
+        refused_upload: RefusedUpload | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.protected_prefix = protected_prefix
+        self.refused_upload = refused_upload
         self.failures = RateLimiter(
             hot_state=hot_state,
             requests_per_window=failures_per_window,
@@ -64,12 +76,17 @@ class AuthenticationMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.protected_prefix):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith(self.protected_prefix)
+            or (scope["method"], scope["path"]) in OPEN_ROUTES
+        ):
             await self.app(scope, receive, send)
             return
-        principal = await self._principal(bearer_token(Headers(scope=scope)))
+        token = bearer_token(Headers(scope=scope))
+        principal = await self._principal(token)
         if principal is None:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, token)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)
@@ -83,13 +100,20 @@ class AuthenticationMiddleware:
             principal = await run_in_threadpool(self.authenticator.authenticate, token)
         return principal
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, token: str | None) -> None:
         # Counted only once refused, so that a busy gate's good token is never held back by
         # another device's bad one behind the same address.
         verdict = await self.failures.hit(address_bucket(FAILED_AUTHENTICATION_BUCKET, scope))
         if verdict is not None and verdict.limited:
             await self.failures.refusal(verdict)(scope, receive, send)
             return
+        if token is not None and self.refused_upload is not None:
+            answer = await run_in_threadpool(self.refused_upload, token, scope["path"])
+            if answer is not None:
+                status, code, detail = answer
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                await problem_response(status, code, detail, headers=headers)(scope, receive, send)
+                return
         error = NotAuthenticated()
         headers = {"WWW-Authenticate": "Bearer"}
         await problem_response(401, error.code, str(error), headers=headers)(scope, receive, send)

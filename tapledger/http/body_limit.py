@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clearing.api import RECONCILIATION_UPLOAD_MAX_BYTES
 from tapledger.http.problems import problem_response
 from ticketing.taps.application.ingestion import TAP_BATCH_MAX
 from ticketing.taps.schemas import TRANSCRIPT_HEX_MAX_CHARS
@@ -26,6 +27,8 @@ TAP_UPLOAD_MAX_BYTES = TRANSCRIPT_HEX_MAX_CHARS + 1024
 TAP_BATCH_BODY_MAX_BYTES = TAP_BATCH_MAX * TAP_UPLOAD_MAX_BYTES + REQUEST_BODY_MAX_BYTES
 ROUTE_BODY_MAX_BYTES: Mapping[tuple[str, str], int] = {
     ("POST", "/v1/taps/batch"): TAP_BATCH_BODY_MAX_BYTES,
+    # An operator's transaction file, uploaded whole for a reconciliation.
+    ("POST", "/v1/clearing/reconciliations"): RECONCILIATION_UPLOAD_MAX_BYTES,
 }
 
 

@@ -9,9 +9,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from clearing.application.cycles import ClearingCycles
 from tapledger.auth import (
     TOKEN_ID_CHARS,
     TOKEN_LABEL_MAX_CHARS,
+    TOKEN_OPERATOR_MAX_CHARS,
     TOKENS_LISTED_MAX,
     TokenConfigured,
     TokenInfo,
@@ -44,6 +46,15 @@ class TokenCreate(BaseModel):
 
     role: Role
     account_id: UUID | None = None
+    operator_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=TOKEN_OPERATOR_MAX_CHARS,
+            description="operator tokens: scopes the token to this operator's clearing data "
+            "(docs/clearing-api.md); such a token is accepted by no other route",
+        ),
+    ] = None
     label: Annotated[PrintableText, Field(max_length=TOKEN_LABEL_MAX_CHARS)] = ""
 
 
@@ -54,6 +65,7 @@ class TokenPublic(BaseModel):
     role: Role
     account_id: UUID | None
     validator_id: int | None = Field(description="validator tokens: the device's id")
+    operator_id: str | None = Field(description="operator tokens scoped to one operator")
     label: str
     created_at: datetime
     revoked_at: datetime | None = Field(description="null while the token is valid")
@@ -65,6 +77,7 @@ class TokenPublic(BaseModel):
             role=info.role,
             account_id=info.account_id,
             validator_id=info.device_id,
+            operator_id=info.operator_id,
             label=info.label,
             created_at=info.created_at,
             revoked_at=info.revoked_at,
@@ -76,13 +89,15 @@ class TokenIssued(BaseModel):
     token_id: str
     role: Role
     account_id: UUID | None
+    operator_id: str | None = None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def issue_token(
     body: TokenCreate, request: Request, ledger: LedgerDep, _: CurrentAdmin
 ) -> TokenIssued:
-    """Issues a token; a rider token names the one account it may read."""
+    """Issues a token; a rider token names the one account it may read, and an operator token
+    may name the one operator whose clearing data it may read."""
     if body.role is Role.VALIDATOR:
         raise Problem(
             422, "invalid_token_request", "validator tokens come from POST /v1/validators"
@@ -93,14 +108,28 @@ def issue_token(
         ledger.get_account(body.account_id)
     elif body.account_id is not None:
         raise Problem(422, "invalid_token_request", "only rider tokens name an account")
+    if body.operator_id is not None:
+        _check_operator(request, body.role, body.operator_id)
     tokens: TokenStore = request.app.state.authenticator
-    issued = tokens.issue(body.role, account_id=body.account_id, label=body.label)
+    issued = tokens.issue(
+        body.role, account_id=body.account_id, operator_id=body.operator_id, label=body.label
+    )
     return TokenIssued(
         token=issued.token,
         token_id=issued.principal.token_id,
         role=issued.principal.role,
         account_id=issued.principal.account_id,
+        operator_id=issued.principal.operator_id,
     )
+
+
+def _check_operator(request: Request, role: Role, operator_id: str) -> None:
+    """Only an operator token names an operator, and only one clearing settles."""
+    if role is not Role.OPERATOR:
+        raise Problem(422, "invalid_token_request", "only operator tokens name an operator")
+    clearing: ClearingCycles = request.app.state.clearing
+    if operator_id not in clearing.terms.operators:
+        raise Problem(422, "invalid_token_request", f"clearing settles no operator {operator_id!r}")
 
 
 @router.get("")

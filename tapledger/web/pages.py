@@ -1,9 +1,10 @@
-"""Routes of the web pages (the rider's, the parking attendant's), their static files, and QR
-drawing.
+"""Routes of the web pages (the rider's, the parking attendant's, the operators' clearing page),
+their static files, and QR drawing.
 
 The rider's page holds the device key and signs every code in the browser (spec/QR.md); the server
 only draws a finished text as a QR symbol, so no QR library has to be shipped to the phone. The
-attendant's page calls the parking API (docs/parking-api.md) like any other client.
+attendant's page calls the parking API (docs/parking-api.md) like any other client, and the
+operators' page the clearing API (docs/clearing-api.md), which decides what its token may see.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_MOUNT_PATH = "/static"
 RIDER_PAGE = STATIC_DIR / "rider.html"
 ATTENDANT_PAGE = STATIC_DIR / "attendant.html"
+OPERATOR_PAGE = STATIC_DIR / "operator.html"
 # Served from the root, not /static: a service worker may control only pages under its own path.
 ATTENDANT_WORKER = STATIC_DIR / "attendant-sw.js"
 JAVASCRIPT_MEDIA_TYPE = "text/javascript"
@@ -76,6 +78,13 @@ def attendant_page() -> FileResponse:
     return FileResponse(ATTENDANT_PAGE, media_type="text/html", headers=PAGE_HEADERS)
 
 
+@router.get("/operator", include_in_schema=False)
+def operator_page() -> FileResponse:
+    """The operators' clearing page: cycles, positions, revenue charts, lines, files and
+    reconciliation, as far as its token (a scoped operator's, or staff's) may see."""
+    return FileResponse(OPERATOR_PAGE, media_type="text/html", headers=PAGE_HEADERS)
+
+
 @router.get("/attendant-sw.js", include_in_schema=False)
 def attendant_worker() -> FileResponse:
     """The attendant page's service worker, which keeps the page for a handheld offline."""
@@ -97,7 +106,7 @@ def draw_qr(body: QrTextCreate, _: CurrentPrincipal) -> Response:
 
 
 def mount_web(app: FastAPI) -> None:
-    """Adds the rider and attendant pages, their static files under /static, and the QR drawing
-    route."""
+    """Adds the rider, attendant and operator pages, their static files under /static, and the
+    QR drawing route."""
     app.include_router(router, responses=API_ERROR_RESPONSES)
     app.mount(STATIC_MOUNT_PATH, StaticFiles(directory=STATIC_DIR), name="static")

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -145,9 +146,12 @@ def add_lots(parking: Parking) -> None:
 
 
 @contextmanager
-def parking_world(data_dir: Path, start: datetime = MORNING) -> Iterator[ParkingWorld]:
+def parking_world(
+    data_dir: Path, start: datetime = MORNING, **settings: Any
+) -> Iterator[ParkingWorld]:
+    """`settings` override local mode's defaults (`database_url=` puts it on PostgreSQL)."""
     clock = Clock(start)
-    with local_product(data_dir, clock=clock) as container:
+    with local_product(data_dir, clock=clock, **settings) as container:
         add_lots(container.parking)
         world = ParkingWorld(container, clock, account_id=UUID(int=0), phone=Phone.new())
         world.account_id = world.open_account()

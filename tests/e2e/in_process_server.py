@@ -1,4 +1,5 @@
-"""The app on SQLite in local mode, served by uvicorn in a thread of the test process."""
+"""The app (on SQLite in local mode, or one a test built) served by uvicorn in a thread of the
+test process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from tapledger.bootstrap import bootstrap
 from tapledger.http.app import create_app
@@ -33,7 +35,13 @@ def served_locally(data_dir: Path, *, name: str) -> Iterator[str]:
         redis_url=None,
         admin_token=None,
     )
-    app = create_app(bootstrap(settings))
+    with served_app(create_app(bootstrap(settings)), name=name) as base_url:
+        yield base_url
+
+
+@contextmanager
+def served_app(app: FastAPI, *, name: str) -> Iterator[str]:
+    """Serves `app` (its lifespan run by uvicorn) until the block ends; yields its base URL."""
     # The socket is bound here and handed to uvicorn, so no other process can take the port
     # between choosing it and listening on it.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

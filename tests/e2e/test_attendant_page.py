@@ -36,12 +36,15 @@ from tests.e2e.browser import CHROMIUM_ARGS, chromium_executable
 from tests.e2e.in_process_server import served_locally
 from tests.e2e.parking_stub import PARKING_ROUTES, ParkingStub
 from tests.e2e.riders import ADMIN, rider_with_phone
+from tests.e2e.workers import wait_until
 from tests.tap_media import Phone
 
 REQUEST_TIMEOUT_S = 10.0
 PAGE_TIMEOUT_MS = 15_000
 # The page replays its outbox every 5 s; a test waiting for a replay by timer allows three.
 REPLAY_WAIT_MS = 15_000
+# How long the sessions' view may trail the store on a busy machine before a test fails.
+VIEW_WAIT_S = 30.0
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 HANDHELD_VIEWPORT: ViewportSize = {"width": 412, "height": 915}
 LOT_ID = "hk-ly-thai-to"
@@ -650,6 +653,17 @@ def rider_code_of(phone: Phone, counter: int = 1) -> str:
     return phone.code(int(time.time()) - 1, counter)
 
 
+def open_sessions_once_seen(site: Site, plate_display: str, count: int) -> list[dict[str, Any]]:
+    """The plate's open sessions once the sessions' view (a projection, a moment behind the
+    store) shows `count` of them."""
+    wait_until(
+        lambda: len(open_sessions_of(site, plate_display)) == count,
+        VIEW_WAIT_S,
+        lambda: f"{plate_display}: {open_sessions_of(site, plate_display)}, not {count} open",
+    )
+    return open_sessions_of(site, plate_display)
+
+
 def open_sessions_of(site: Site, plate_display: str) -> list[dict[str, Any]]:
     answer = site.client.get(
         "/v1/parking/sessions", params={"lot_id": LOT_ID, "state": "open"}, headers=ADMIN
@@ -675,7 +689,7 @@ def test_a_scanned_code_starts_a_session_on_the_server(
     scan_and_start(page, rider_code(site), plate)
 
     expect_result(page, "ok", STARTED)
-    [session] = open_sessions_of(site, plate)
+    [session] = open_sessions_once_seen(site, plate, 1)
     assert session["started_by"] == "attendant"
     assert session["vehicle_class"] == "car"
     shown = clock_in_hanoi(session["paid_until"])
@@ -695,7 +709,7 @@ def test_a_refusal_shows_red_with_its_code_on_the_server(
 
     expect_result(page, "refused", "session_already_open")
     expect_queued(page, 0)
-    assert len(open_sessions_of(site, plate)) == 1
+    assert len(open_sessions_once_seen(site, plate, 1)) == 1
 
 
 def test_an_expired_code_shows_red_with_its_reason_on_the_server(
@@ -760,7 +774,7 @@ def test_a_start_made_offline_is_applied_once_on_the_server_when_back_online(
 
     expect_result(page, "ok", STARTED)
     expect_queued(page, 0)
-    assert len(open_sessions_of(site, plate)) == 1
+    assert len(open_sessions_once_seen(site, plate, 1)) == 1
 
 
 def test_the_outbox_survives_a_reload_while_offline_on_the_server(
@@ -781,7 +795,7 @@ def test_the_outbox_survives_a_reload_while_offline_on_the_server(
 
     expect_result(page, "ok", STARTED)
     expect_queued(page, 0)
-    assert len(open_sessions_of(site, plate)) == 1
+    assert len(open_sessions_once_seen(site, plate, 1)) == 1
     assert set(keys) == {f"handheld-{attendant.device}-1"}
 
 
@@ -831,4 +845,4 @@ def test_end_ends_the_plates_open_session_on_the_server(
 
     expect_result(page, "ok", f"Ended {plate}")
     expect(page.locator("#result-detail")).to_have_text(re.compile(r"^Fee [\d.]+ ₫"))
-    assert open_sessions_of(site, plate) == []
+    assert open_sessions_once_seen(site, plate, 0) == []

@@ -6,9 +6,12 @@ import io
 import re
 from pathlib import Path
 
+from lxml import etree
 from rich.console import Console
 
 from tapledger.demo import run_demo
+
+PAIN001_XSD = Path(__file__).parents[1] / "data" / "iso20022" / "pain.001.001.09.xsd"
 
 
 def _run_demo(tmp_path: Path) -> str:
@@ -66,3 +69,61 @@ def test_the_demo_parks_on_the_parking_context(tmp_path: Path) -> None:
     assert "marks 1 reservation a no-show: Minh pays 25,000 VND" in text
     assert "credits 10,000 VND to Tuấn's record at hk-ly-thai-to" in text
     assert "net 50,000 VND" in text
+
+
+def test_the_demo_ends_with_its_days_clearing_cycle(tmp_path: Path) -> None:
+    lines = _run_demo(tmp_path).splitlines()
+    text = "\n".join(lines)
+
+    start = lines.index(next(line for line in lines if "its clearing cycle runs" in line))
+    # The positions table: every operator of the day, then suspense, scheme, float and 0 VND.
+    table = [line for line in lines[start:] if line.count("│") == 7]
+    parties = [line.split("│")[1].strip() for line in table]
+    assert parties == [
+        "dong-da-parking",
+        "hanoi-iparking",
+        "hanoi-metro",
+        "transerco",
+        "suspense",
+        "scheme",
+        "rider_float",
+        "total",
+    ]
+    assert table[-1].split("│")[5].strip() == "0"
+    assert "positions add up to 0 VND" in text
+    assert "0 lines in suspense" in text  # every movement of the day is somebody's, by its id
+    directory = tmp_path / "clearing" / "2026-11-23"
+    names = sorted(path.name for path in directory.iterdir())
+    assert names == [
+        "SHA256SUMS",
+        "TL-20261123-000001.xml",
+        "lines-dong-da-parking.csv",
+        "lines-hanoi-iparking.csv",
+        "lines-hanoi-metro.csv",
+        "lines-transerco.csv",
+        "positions.csv",
+        "statement-dong-da-parking.csv",
+        "statement-hanoi-iparking.csv",
+        "statement-hanoi-metro.csv",
+        "statement-transerco.csv",
+        "suspense.csv",
+    ]
+    assert f"wrote {directory / 'SHA256SUMS'}" in text
+    schema = etree.XMLSchema(etree.parse(str(PAIN001_XSD)))
+    schema.assertValid(etree.parse(str(directory / "TL-20261123-000001.xml")))
+
+
+def test_two_demo_runs_write_the_same_clearing_files(tmp_path: Path) -> None:
+    # The demo's ids are its writers' natural keys (journeys from validator taps, parking
+    # sessions from their requests) and its clock is simulated, so its files are the same
+    # bytes however often it runs; account ids are random but no file names them.
+    _run_demo(tmp_path / "first")
+    _run_demo(tmp_path / "second")
+
+    def files(root: Path) -> dict[str, bytes]:
+        directory = root / "clearing" / "2026-11-23"
+        return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+    first = files(tmp_path / "first")
+    assert first == files(tmp_path / "second")
+    assert len(first) == 12

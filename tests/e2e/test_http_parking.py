@@ -178,6 +178,29 @@ def test_an_officer_sees_paid_and_unpaid_plates(client: TestClient, lot: str) ->
     assert forbidden.status_code == 403
 
 
+def test_an_enforcement_check_refuses_a_bad_query_as_any_route_would(
+    client: TestClient, lot: str
+) -> None:
+    officer = token(client, "operator")
+    url = "/v1/parking/enforcement"
+
+    missing = client.get(f"{url}?plate=29A12345", headers=officer)
+    too_long = client.get(f"{url}?lot_id={lot}&plate={'9' * 21}", headers=officer)
+    unreadable = client.get(f"{url}?lot_id={lot}&plate=29A-12", headers=officer)
+    no_lot = client.get(f"{url}?lot_id=nowhere&plate=29A12345", headers=officer)
+    no_token = client.get(f"{url}?lot_id={lot}&plate=29A12345")
+
+    assert (missing.status_code, missing.json()["code"]) == (422, "validation_error")
+    assert missing.json()["errors"] == [
+        {"location": ["query", "lot_id"], "message": "Field required"}
+    ]
+    assert too_long.json()["errors"][0]["location"] == ["query", "plate"]
+    assert (unreadable.status_code, unreadable.json()["code"]) == (422, "plate_unreadable")
+    assert (no_lot.status_code, no_lot.json()["code"]) == (404, "lot_not_found")
+    assert no_token.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
 def test_a_credit_refunds_part_of_a_fee_and_never_more_than_it(
     client: TestClient, lot: str
 ) -> None:

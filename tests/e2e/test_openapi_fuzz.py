@@ -24,10 +24,13 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.http.app import create_app
 from tests.builders.settings import ExplicitSettings
 from tests.e2e.riders import ADMIN
+from ticketing.cards.application.deny_list_watch import DENY_WAIT_S_MAX
 
 # Small, so the module stays within a couple of minutes on two busy cores; CI runs it on every
 # push, and the seeds differ, so coverage grows over runs rather than in one.
 EXAMPLES_PER_OPERATION_MAX = 8
+# A deny-list long poll with nothing to wait for answers after its wait: kept short here.
+LONG_POLL_WAIT_S_MAX = 1
 # Every request comes from one token; the fuzzing must not meet the rate limit.
 RATE_LIMIT_REQUESTS = 1_000_000
 CHECKS = [
@@ -70,4 +73,8 @@ def _store_removed_afterwards() -> Iterator[None]:
     derandomize=False,
 )
 def test_every_operation_answers_as_its_schema_declares(case: Any) -> None:
+    wait = str((case.query or {}).get("wait_s", ""))
+    if case.path == "/v1/deny-list" and wait.isdigit() and int(wait) <= DENY_WAIT_S_MAX:
+        # A long poll is a slow answer by design: waited out briefly, its answer is the same.
+        case.query["wait_s"] = str(min(int(wait), LONG_POLL_WAIT_S_MAX))
     case.call_and_validate(headers=ADMIN, checks=CHECKS)

@@ -1,6 +1,6 @@
 """Parking on PostgreSQL from two containers on one database, as two API workers: one plate
 started at once from both is one session, however many start ids race for it, and the holds of
-the starts refused are released."""
+the starts refused are released; an officer's check in one sees what the other changed."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 
 from parking.application.sessions import Payer, Payment, Started, StartRequest
 from parking.domain.catalogue import LotSpec
+from parking.domain.enforcement import EnforcementStatus
 from parking.domain.errors import SessionAlreadyOpen
-from parking.domain.session import StartedBy
+from parking.domain.session import EndedBy, StartedBy
 from parking.domain.tariff import VehicleClass
 from tapledger.bootstrap import Container, bootstrap
 from tests.integration.conftest import settings_for
@@ -143,3 +144,21 @@ def test_one_start_id_sent_to_two_workers_at_once_is_one_session_and_one_hold(
     assert len({o.session.id for o in started}) == 1
     assert sorted(o.replayed for o in started) == [False] + [True] * (len(calls) - 1)
     assert pending_vnd(workers[0], account_id) == START_HOLD_VND
+
+
+def test_an_officers_check_in_one_worker_sees_what_the_other_worker_changed(
+    workers: Workers,
+) -> None:
+    """A worker remembers no plate as absent: the check reads the store every time."""
+    account_id = funded_account(workers[0])
+    officer, attendant = workers[1].parking.enforcement, workers[0].parking
+
+    before = officer.check(LOT, "29A-555.55")
+    started = attendant.sessions.start(start_request("seen-elsewhere", "29A-555.55", account_id))
+    paid = officer.check(LOT, "29A-555.55")
+    attendant.ending.end(started.session.id, "end-elsewhere", EndedBy.ATTENDANT)
+    after = officer.check(LOT, "29A-555.55")
+
+    assert before.status is EnforcementStatus.UNPAID
+    assert (paid.status, paid.session_id) == (EnforcementStatus.PAID, started.session.id)
+    assert (after.status, after.session_id) == (EnforcementStatus.UNPAID, None)

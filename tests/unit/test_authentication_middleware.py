@@ -118,3 +118,39 @@ def test_unavailable_hot_state_still_answers_401_not_500(rig: Rig) -> None:
 def test_routes_outside_the_api_need_no_token(rig: Rig) -> None:
     assert rig.client.get("/healthz").status_code == 200
     assert rig.authenticator.lookups == 0
+
+
+def test_a_device_enrols_without_a_token_and_a_revoked_devices_upload_gets_its_reason() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def refused_upload(token: str, path: str) -> tuple[int, str, str] | None:
+        asked.append((token, path))
+        return (403, "validator_revoked", "revoked") if token == "revoked-gate" else None
+
+    app = FastAPI()
+    app.add_middleware(
+        AuthenticationMiddleware,
+        authenticator=TableAuthenticator(),
+        hot_state=MemoryHotState(now_ms=MillisClock()),
+        failures_per_window=FAILURES,
+        window_ms=WINDOW_MS,
+        refused_upload=refused_upload,
+    )
+
+    @app.post("/v1/enrolments")
+    async def enrol() -> dict[str, str]:
+        return {"token": "new"}
+
+    @app.post("/v1/taps/batch")
+    async def upload() -> dict[str, str]:
+        return {}
+
+    client = TestClient(app)
+    assert client.post("/v1/enrolments").status_code == 200
+    assert client.get("/v1/enrolments").status_code == 401  # only the exchange is open
+    revoked = client.post("/v1/taps/batch", headers={"Authorization": "Bearer revoked-gate"})
+    assert (revoked.status_code, revoked.json()["code"]) == (403, "validator_revoked")
+    unknown = client.post("/v1/taps/batch", headers={"Authorization": "Bearer made-up"})
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "not_authenticated")
+    assert client.post("/v1/taps/batch").status_code == 401  # no token: nothing to ask
+    assert asked == [("revoked-gate", "/v1/taps/batch"), ("made-up", "/v1/taps/batch")]

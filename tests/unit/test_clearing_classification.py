@@ -245,9 +245,11 @@ KNOWN_WRITERS = {
     ("tapledger/demo_parking.py", "TopUp", "'bank-55121'"): "demo top-up",
     ("tapledger/demo_parking.py", "TopUp", "reference"): "demo top-up before a booking",
 }
-# The demo's opening ledger tour writes ids of its own (tapledger/demo.py): a known gap, refused
-# by the classifier until the demo uses the writers' ids.
-DEMO_FILE = "tapledger/demo.py"
+# The demo's morning (tapledger/demo_morning.py) rides through validators, so the journeys'
+# charger writes its holds and charges; besides the riders' top-ups, its own ledger commands are
+# the refusals it shows (a balance too short, a blocked account), which leave no movement, and
+# whose ids the classifier refuses too rather than guess.
+DEMO_FILE = "tapledger/demo_morning.py"
 ID_ARGUMENTS = {"TopUp": ("payment_reference", 2), "Debit": ("transfer_id", 1), "PlaceHold": (
     "hold_id", 1)}  # fmt: skip
 SCANNED = ("ticketing", "parking", "tapledger", "validators", "clearing")

@@ -18,10 +18,11 @@ from clearing.domain.book import CycleOutOfOrder
 from clearing.domain.business_day import day_end
 from clearing.domain.cycle import CycleClosed, CycleState, PayoutState
 from clearing.domain.statements import BankStatement, Direction, StatementEntry
-from tests.builders.clearing_day import a_day
-from tests.builders.journeys import register_validators
+from tests.builders.clearing_day import Rider, a_day
+from tests.builders.journeys import BUS_01, BUS_02, GATE_IN_01, GATE_OUT_12, register_validators
 from tests.builders.parking import MORNING, OPERATOR, ParkingWorld, parking_world
 from ticketing.accounts.domain.commands import TOP_UP_ID_PREFIX, TopUp
+from ticketing.taps.application.ingestion import QrTap
 
 DAY = MORNING.date()
 METRO, BUS = "hanoi-metro", "transerco"
@@ -229,3 +230,86 @@ def test_a_payout_missing_from_the_statement_leaves_the_cycle_unsettled(
     cycle = world.container.clearing.cycle(DAY)
     assert cycle is not None
     assert cycle.state is CycleState.SETTLED
+
+
+class LateValidator:
+    """The world's phone tapping validators that upload when told, not as they are tapped."""
+
+    def __init__(self, world: ParkingWorld) -> None:
+        self.world = world
+        self.counter = 0
+        self.outbox: dict[int, list[QrTap]] = {}
+        self.sent: dict[int, int] = {}  # the last sequence number uploaded, per validator
+
+    def tap(self, validator_id: int, at: datetime, *, upload: bool = True) -> None:
+        self.counter += 1
+        code = self.world.phone.code(int(at.timestamp()) - 2, self.counter)
+        batch = self.outbox.setdefault(validator_id, [])
+        batch.append(QrTap(len(batch) + 1, at, "accepted", "accepted", code))
+        if upload:
+            self.upload(validator_id, at)
+
+    def upload(self, validator_id: int, at: datetime) -> None:
+        self.world.clock.now = at
+        sent = self.sent.get(validator_id, 0)
+        pending = [tap for tap in self.outbox[validator_id] if tap.seq > sent]
+        results = self.world.container.taps.ingest_batch(validator_id, pending)
+        assert all(result.status == "accepted" for result in results), results
+        self.sent[validator_id] = pending[-1].seq
+        self.world.container.catch_up()
+
+
+def test_rides_land_in_the_cycle_of_the_position_their_charge_was_committed_at(
+    world: ParkingWorld,
+) -> None:
+    end = day_end(DAY)
+    rider = LateValidator(world)
+    # Rides more than an hour apart, so each is a journey of its own. Bus 02 at 20:00, its
+    # validator offline until after midnight: a ride of the day, charged after the first
+    # movement of the next.
+    rider.tap(BUS_02, end - timedelta(hours=4), upload=False)
+    rider.tap(BUS_02, end - timedelta(minutes=220), upload=False)
+    # Bus 01 at 21:30, charged at 21:50: the day's.
+    rider.tap(BUS_01, end - timedelta(minutes=150))
+    rider.tap(BUS_01, end - timedelta(minutes=130))
+    # The metro in at 23:00 (a hold: nobody's revenue), out at 00:05: the next day's first
+    # movement, the fare posted for an entry before midnight.
+    rider.tap(GATE_IN_01, end - timedelta(hours=1))
+    rider.tap(GATE_OUT_12, end + timedelta(minutes=5))
+    rider.upload(BUS_02, end + timedelta(minutes=30))
+    after_midnight(world, DAY + timedelta(days=1))
+
+    today = world.container.clearing.run(DAY).cycle.summary
+    tomorrow = world.container.clearing.run(DAY + timedelta(days=1)).cycle.summary
+
+    assert today is not None
+    assert tomorrow is not None
+    revenue = {o.operator_id: o.revenue_vnd for o in today.operators}
+    assert revenue.get(METRO, 0) == 0
+    assert revenue[BUS] == 10_000  # bus 01 only
+    assert {o.operator_id: o.revenue_vnd for o in tomorrow.operators} == {
+        METRO: 15_000,  # the exit after midnight
+        BUS: 10_000,  # bus 02, uploaded late
+    }
+    ledger = world.container.ledger
+    movements = list(ledger_movements(ledger, 0, ledger.recorder.max_notification_id() or 0))
+    posted = [m.notification_id for m in movements if m.movement.kind == "hold_posted"]
+    placed = [m.notification_id for m in movements if m.movement.kind == "hold_placed"]
+    assert today.cut_off == posted[0] - 1  # one position before the exit's post
+    assert placed[-1] <= today.cut_off  # the entry's hold, the last movement of the day
+    bus_01, bus_02 = [m.notification_id for m in movements if m.movement.kind == "debited"]
+    assert bus_01 <= today.cut_off < posted[0] < bus_02 <= tomorrow.cut_off
+
+
+def test_an_open_leg_weighs_its_dearest_fare_not_an_equal_share(world: ParkingWorld) -> None:
+    rider = Rider(world)
+    rider.tap(GATE_IN_01, 0)
+    rider.tap(GATE_OUT_12, 30)
+    rider.tap(BUS_01, 40)  # boarded within the transfer window, not alighted yet
+    after_midnight(world)
+
+    summary = world.container.clearing.run(DAY).cycle.summary
+
+    assert summary is not None
+    revenue = {o.operator_id: o.revenue_vnd for o in summary.operators}
+    assert revenue[METRO] > revenue[BUS] > 0

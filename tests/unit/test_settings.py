@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from hardware.sam import seal_key_file
 from tapledger.sam_key_file import make_sam
 from tapledger.settings import (
+    CLEARING_POOL_MAX,
     EVENT_STORE_APPLICATIONS,
     LOCAL_ADMIN_TOKEN,
     LOCAL_KEY_ENCRYPTION_KEY,
@@ -55,7 +56,7 @@ def test_a_postgres_url_puts_events_and_read_models_on_postgres() -> None:
     # Bounded pools keep two workers and the followers under PostgreSQL's default connections.
     per_pool = int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"])
     assert per_pool == POSTGRES_POOL_MAX
-    busiest_process = (EVENT_STORE_APPLICATIONS + 1) * per_pool
+    busiest_process = (EVENT_STORE_APPLICATIONS + 1) * per_pool + CLEARING_POOL_MAX
     assert 3 * busiest_process <= POSTGRES_MAX_CONNECTIONS
     assert s.read_model_url() == "postgresql+psycopg://app:secret@db.internal:6543/fares"
 

@@ -122,3 +122,26 @@ def test_the_token_list_carries_no_secret(engine: Engine) -> None:
     listed = tokens.tokens()
     assert [info.token_id for info in listed] == [issued.principal.token_id]
     assert issued.token not in repr(listed)
+
+
+def test_revoking_a_devices_tokens_tells_every_process_and_leaves_them_known_as_its(
+    engine: Engine,
+) -> None:
+    here, there = LocalChannel(), LocalChannel()
+    revoking, serving = store(engine, here), store(engine, there)
+    token = revoking.issue_device_token(DEVICE, label="gate")
+    other_device = revoking.issue_device_token(DEVICE + 1, label="other gate")
+    assert serving.authenticate(token) is not None
+    assert revoking.revoked_device(token) is None  # still valid
+    heard: list[Invalidation] = []
+    here.subscribe(heard.append)
+    assert revoking.revoke_device_tokens(DEVICE) == 1
+    assert revoking.revoke_device_tokens(DEVICE) == 0  # again: nothing left to revoke
+    there.deliver(heard[0])  # as PostgreSQL delivers it to the other process
+    assert serving.recent(token) is None
+    assert serving.authenticate(token) is None
+    revoked = serving.revoked_device(token)
+    assert revoked is not None
+    assert revoked.device_id == DEVICE
+    assert serving.authenticate(other_device) is not None
+    assert serving.revoked_device("tlk_made-up") is None

@@ -222,11 +222,16 @@ class PrincipalPublic(BaseModel):
     token_id: str
     role: Role
     account_id: UUID | None
+    operator_id: str | None = None
 
 
 @me_router.get("/me")
 def who_am_i(principal: CurrentPrincipal) -> PrincipalPublic:
-    """The caller's role and, for a rider, its account."""
+    """The caller's role and, for a rider, its account; for an operator token scoped to one
+    operator, that operator."""
     return PrincipalPublic(
-        token_id=principal.token_id, role=principal.role, account_id=principal.account_id
+        token_id=principal.token_id,
+        role=principal.role,
+        account_id=principal.account_id,
+        operator_id=principal.operator_id,
     )

@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ticketing.accounts.domain import limits
 from ticketing.accounts.domain.readers import check_can_read
 from ticketing.accounts.schemas import TRANSFER_ID_REGEX
 from ticketing.cards.adapters.card_views import CardViews
 from ticketing.cards.application.card_issuer import CardIssuer
+from ticketing.cards.application.deny_list_watch import DENY_WAIT_S_MAX, DenyListWatch
 from ticketing.cards.application.smart_cards import NETWORK_ID_DEFAULT, SmartCards
 from ticketing.cards.domain import issuer_keys, smart_card, virtual_card
 from ticketing.cards.domain.issuer_keys import ISSUER_KEY_OVERLAP_MAX_S, ISSUER_KEY_OVERLAP_MIN_S
@@ -264,25 +267,47 @@ def revoke_issuer_key(
     return _key_set(cards)
 
 
+async def _deny_list_watch(request: Request) -> DenyListWatch:
+    watch: DenyListWatch = request.app.state.deny_list_watch
+    return watch
+
+
+DenyListWatchDep = Annotated[DenyListWatch, Depends(_deny_list_watch)]
+
+
 @router.get(
     "/deny-list",
     response_model=DenyListPublic,
     responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
 )
-def get_deny_list(
+async def get_deny_list(
     views: CardViewsDep,
     cards: CardsDep,
+    watch: DenyListWatchDep,
     principal: CurrentPrincipal,
     request: Request,
     response: Response,
     since: Annotated[int, Query(ge=0, le=DENY_LIST_VERSION_MAX)] = 0,
+    wait_s: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=DENY_WAIT_S_MAX,
+            description="long poll: when nothing was listed after `since`, wait up to this "
+            "long for an entry before answering (an empty page at the end of the wait)",
+        ),
+    ] = 0,
 ) -> DenyListPublic | Response:
     """Cards to refuse, listed after version `since`; entries end with the card's certificate.
 
     Staff and validator devices read it; riders do not. Answers carry an ETag for `If-None-Match`.
+    With `wait_s`, the answer comes as soon as a card is listed after `since` (within about a
+    second of the block, on every worker), so an online validator refuses it within seconds.
     """
     check_can_read_trust(principal)
-    delta = views.deny_list_since(since, now=cards.now())
+    if wait_s:
+        await watch.wait_past(since, wait_s, gone=request.is_disconnected)
+    delta = await run_in_threadpool(partial(views.deny_list_since, since, now=cards.now()))
     body = DenyListPublic(
         version=delta.version,
         entries=[DenyListEntry.model_validate(e) for e in delta.entries],

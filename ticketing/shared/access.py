@@ -30,6 +30,13 @@ class Principal:
     role: Role
     account_id: UUID | None = None
     device_id: int | None = None  # a validator's id, for validator tokens only
+    # An operator token scoped to one operator of the scheme (clearing's operator id): that
+    # operator's window onto its own clearing data, and nothing else (`require_role`).
+    operator_id: str | None = None
+
+    @property
+    def scoped(self) -> bool:
+        return self.operator_id is not None
 
 
 class Authenticator(Protocol):
@@ -47,6 +54,10 @@ class DeviceTokenIssuer(Protocol):
     the device's earlier tokens stop working: a device holds one token at a time."""
 
     def issue_device_token(self, device_id: int, *, label: str) -> str: ...
+
+    def revoke_device_tokens(self, device_id: int) -> int:
+        """Revokes every token of the device in every process; how many were valid."""
+        ...
 
 
 class AccessError(Exception):
@@ -68,8 +79,29 @@ class Forbidden(AccessError):
 
 
 def require_role(principal: Principal, *roles: Role) -> None:
+    """Refuses a principal of another role. A token scoped to one operator passes no role
+    check: it is a finance team's window onto its own clearing data, not a back end of the
+    scheme, and only the routes that check its scope themselves (clearing's) accept it."""
+    if principal.scoped:
+        raise OutOfScope()
     if principal.role not in roles:
         raise Forbidden(principal.role)
+
+
+def is_staff(principal: Principal) -> bool:
+    """Scheme staff or an operator's back end, acting for the whole scheme."""
+    return principal.role in (Role.ADMIN, Role.OPERATOR) and not principal.scoped
+
+
+class OutOfScope(Forbidden):
+    """A token scoped to one operator used where its scope does not reach."""
+
+    code = "out_of_scope"
+
+    def __init__(self, detail: str = "") -> None:
+        AccessError.__init__(
+            self, detail or "a token scoped to one operator may read only that operator's clearing"
+        )
 
 
 class NotThisDevice(Forbidden):
@@ -86,7 +118,7 @@ def check_can_read_trust(principal: Principal) -> None:
 
 def check_can_read_validator(principal: Principal, validator_id: int) -> None:
     """Staff read any validator's configuration; a device reads only its own."""
-    if principal.role in (Role.ADMIN, Role.OPERATOR):
+    if is_staff(principal):
         return
     require_role(principal, Role.VALIDATOR)
     if principal.device_id != validator_id:

@@ -36,13 +36,14 @@ from ticketing.taps.application.ingestion import (
 )
 from ticketing.taps.application.validator_config import MediumFare, validator_fares
 from ticketing.taps.application.validator_places import check_place
-from ticketing.taps.domain import tap, validator
+from ticketing.taps.domain import tap, validator, validator_health
 from ticketing.taps.domain.tap import TapBatchBodyTooLarge
 from ticketing.taps.domain.validator import (
     VALIDATOR_ID_MAX,
     Validator,
     ValidatorAlreadyRegistered,
 )
+from ticketing.taps.refusals_recorded import refusals_recorded
 from ticketing.taps.schemas import (
     JSON_MEDIA_TYPE,
     DeviceToken,
@@ -95,8 +96,11 @@ ERROR_STATUS: ErrorStatus = {
     validator.ValidatorAlreadyRegistered: 409,
     validator.EpochNotEnrolled: 409,
     validator.TooManyEnrolments: 409,
+    validator.ValidatorRevoked: 403,
+    validator.DeviceTokenRevoked: 401,
     # `ValidatorBusy` is a `Contended`: 503 from the shared table.
     tap.TapBatchTooLarge: 413,
+    validator_health.InvalidHealthReport: 422,
 }
 
 
@@ -180,6 +184,7 @@ def register_validator(
         if not _same_registration(validator, body):
             raise
         response.status_code = status.HTTP_200_OK
+        validator.check_not_revoked()  # a revoked device is let back only by an enrolment
     token = tokens.issue_device_token(
         validator.validator_id, label=body.label or f"validator {validator.validator_id}"
     )
@@ -190,8 +195,9 @@ def register_validator(
 def issue_validator_token(
     validator_id: ValidatorIdPath, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
 ) -> DeviceToken:
-    """Another token for a registered validator (a replaced device, a token lost in transit)."""
-    validator = taps.get_validator(validator_id)
+    """Another token for a registered validator (a replaced device, a token lost in transit);
+    refused (403 `validator_revoked`) for a revoked one, which only an enrolment lets back."""
+    validator = taps.check_may_hold_token(validator_id)
     token = tokens.issue_device_token(validator_id, label=f"validator {validator_id}")
     return DeviceToken(validator_id=validator.validator_id, token=token)
 
@@ -201,7 +207,8 @@ def enrol_validator(
     validator_id: ValidatorIdPath, taps: TapsDep, tokens: TokenIssuerDep, _: CurrentAdmin
 ) -> ValidatorEnrolled:
     """Enrols a validator again, in a new epoch, with a new token: for a device whose state was
-    wiped (or a device replaced), so that its taps numbered from 1 again meet no older tap."""
+    wiped (or a device replaced), so that its taps numbered from 1 again meet no older tap. A
+    revoked validator enrolled again may upload again."""
     validator = taps.enrol_validator(validator_id)
     token = tokens.issue_device_token(validator_id, label=f"validator {validator_id}")
     return ValidatorEnrolled(validator_id=validator_id, epoch=validator.epoch, token=token)
@@ -265,12 +272,14 @@ async def upload_taps(request: Request) -> Response:
     if len(raw) > TAP_BATCH_BYTES_MAX:
         raise TapBatchBodyTooLarge(len(raw), TAP_BATCH_BYTES_MAX)
     body = await _parsed(request, TapBatchCreate)
-    check_can_upload_taps(principal, body.validator_id)
-    uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]
     taps: TapIngestion = request.app.state.taps
-    results = await run_in_threadpool(
-        partial(taps.ingest_batch, epoch=body.epoch), body.validator_id, uploads
-    )
+    seqs = [tap.seq for tap in body.taps]
+    async with refusals_recorded(taps, principal, body.validator_id, body.epoch, seqs):
+        check_can_upload_taps(principal, body.validator_id)
+        uploads: list[TapUpload] = [tap.to_tap() for tap in body.taps]
+        results = await run_in_threadpool(
+            partial(taps.ingest_batch, epoch=body.epoch), body.validator_id, uploads
+        )
     answer = TapBatchResults(results=[TapResultPublic.of(r) for r in results])
     return Response(answer.model_dump_json(), media_type=JSON_MEDIA_TYPE)
 
@@ -301,9 +310,11 @@ async def online_check(request: Request) -> Response:
     also calls it ahead of FastAPI's router (`tapledger.http.online_check`)."""
     principal = await principal_of(request)
     body = await _parsed(request, TapCreate)
-    check_can_upload_taps(principal, body.validator_id)
     taps: TapIngestion = request.app.state.taps
-    result = await taps.ingest_one_async(body.validator_id, body.tap.to_tap(), epoch=body.epoch)
+    async with refusals_recorded(taps, principal, body.validator_id, body.epoch, [body.tap.seq]):
+        check_can_upload_taps(principal, body.validator_id)
+        tap_ = body.tap.to_tap()
+        result = await taps.ingest_one_async(body.validator_id, tap_, epoch=body.epoch)
     return Response(TapResultPublic.of(result).model_dump_json(), media_type=JSON_MEDIA_TYPE)
 
 

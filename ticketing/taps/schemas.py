@@ -94,6 +94,9 @@ class ValidatorPublic(BaseModel):
     direction: str
     registered_at: datetime
     epoch: int = Field(description="the device's current enrolment; it numbers taps within it")
+    revoked_at: datetime | None = Field(
+        default=None, description="when staff revoked it; null while it may upload"
+    )
 
     @classmethod
     def of(cls, validator: Validator) -> ValidatorPublic:
@@ -107,6 +110,7 @@ class ValidatorPublic(BaseModel):
             direction=validator.direction_code,
             registered_at=validator.registered_at,
             epoch=validator.epoch,
+            revoked_at=validator.revoked_at,
         )
 
 

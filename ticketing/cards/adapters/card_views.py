@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    func,
     insert,
     select,
     update,
@@ -195,6 +196,13 @@ class CardViews:
             value = conn.execute(
                 select(tracking.c.notification_id).where(tracking.c.projection == PROJECTION_NAME)
             ).scalar()
+        return int(value or 0)
+
+    def deny_list_head(self) -> int:
+        """The version of the newest deny-list entry (0 when none): what a device lacks when
+        its version is below it. The view's position moves with every event; this does not."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(deny_list.c.version))).scalar()
         return int(value or 0)
 
     def deny_list_since(self, since: int, *, now: datetime) -> DenyListDelta:

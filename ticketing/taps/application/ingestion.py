@@ -37,8 +37,6 @@ from eventsourcing.sqlite import SQLiteFactory
 from hardware.tlc1.terminal import SessionProof
 from ticketing.shared.domain.invariants import require
 from ticketing.shared.group_commit import GroupCommit
-from ticketing.shared.observed import ObservedApplication
-from ticketing.shared.optimistic import save_with_retries
 from ticketing.taps.adapters.flat_transcoder import FlatJSONTranscoder
 from ticketing.taps.adapters.tap_recorders import (
     CLAIMS,
@@ -51,6 +49,7 @@ from ticketing.taps.application.tap_prepared import PreparedTap
 from ticketing.taps.application.tap_prepared import TapResult as TapResult
 from ticketing.taps.application.tap_prepared import TapStatus as TapStatus
 from ticketing.taps.application.tap_verification import TapVerifier
+from ticketing.taps.application.validator_registry import ValidatorRegistry
 from ticketing.taps.domain.tap import (
     DEVICE_CLOCK_SKEWED,
     Medium,
@@ -67,22 +66,13 @@ from ticketing.taps.domain.tap import (
 )
 from ticketing.taps.domain.tap_conflict import TapConflict
 from ticketing.taps.domain.tap_facts import TapFacts
-from ticketing.taps.domain.validator import (
-    Validator,
-    ValidatorAlreadyRegistered,
-    ValidatorBusy,
-    ValidatorNotFound,
-    check_validator_id,
-)
+from ticketing.taps.domain.validator import Validator
 
 # Taps in one upload; the device's outbox drains in batches of at most this many.
 TAP_BATCH_MAX = 500
 # A batch's body: `TAP_BATCH_MAX` taps at their largest (a card tap with the longest transcript,
 # or a QR tap with the longest scan, about 4.5 KB each) fit; a bigger one is refused unparsed.
 TAP_BATCH_BYTES_MAX = 2_500_000
-# Registrations remembered per process (only an enrolment changes one, and an upload naming
-# a newer epoch reads it again); cleared when full.
-VALIDATORS_REMEMBERED_MAX = 100_000
 # A TL1 text is 298 characters; anything longer is kept only this far, to record it malformed.
 CODE_TEXT_MAX_CHARS = 400
 # The most text any QR code holds (version 40, alphanumeric): a longer `code` is no scan.
@@ -121,8 +111,9 @@ class CardTap:
 TapUpload = QrTap | CardTap
 
 
-class TapIngestion(ObservedApplication):
-    """Validators and their taps: register, upload a batch, check one tap online."""
+class TapIngestion(ValidatorRegistry):
+    """Validators and their taps: register, upload a batch, check one tap online (the
+    validators' own use cases are `ValidatorRegistry`'s)."""
 
     # No aggregate cache: taps are written once and rarely read, and would evict the rest.
     name = "Taps"
@@ -189,79 +180,18 @@ class TapIngestion(ObservedApplication):
     def now(self) -> datetime:
         return self.clock().astimezone(UTC)
 
-    # Validators
-
-    def register_validator(
-        self,
-        *,
-        validator_id: int,
-        kind: str,
-        network_id: int,
-        location: int,
-        stop_id: str = "",
-        route_id: str = "",
-        direction: str = "",
-    ) -> Validator:
-        """Registers a validator; `stop_id`, `route_id` and a metro gate's `direction` say
-        where it stands in fare terms, so its taps can be priced."""
-        validator = Validator.register(
-            validator_id=validator_id,
-            kind=kind,
-            network_id=network_id,
-            location=location,
-            at=self.now(),
-            stop_id=stop_id,
-            route_id=route_id,
-            direction=direction,
-        )
-        try:
-            self.save(validator)
-        except IntegrityError:
-            raise ValidatorAlreadyRegistered(validator_id) from None
-        return validator
-
-    def enrol_validator(self, validator_id: int) -> Validator:
-        """Enrols a registered validator again, in a new epoch: for a device whose state was
-        wiped (or a new device in its place), which numbers its taps from 1 again."""
-
-        def attempt() -> Validator:
-            # A conflict means another request enrolled it at the same moment: read it again.
-            validator = self.get_validator(validator_id, fresh=True)
-            validator.enrol(at=self.now())
-            self.save(validator)
-            self._validators[validator_id] = validator
-            return validator
-
-        return save_with_retries(attempt, what=f"validator {validator_id}", contended=ValidatorBusy)
-
-    def get_validator(self, validator_id: int, *, fresh: bool = False) -> Validator:
-        """The validator as remembered by this process, or as stored when `fresh`: only its
-        epoch ever changes, and the tap path reads it `fresh` when an upload names a newer one."""
-        known = None if fresh else self._validators.get(validator_id)
-        if known is not None:
-            return known
-        check_validator_id(validator_id)
-        try:
-            validator: object = self.repository.get(Validator.create_id(validator_id))
-        except AggregateNotFoundError:
-            raise ValidatorNotFound(validator_id) from None
-        if not isinstance(validator, Validator):
-            raise ValidatorNotFound(validator_id)
-        if len(self._validators) >= VALIDATORS_REMEMBERED_MAX:
-            self._validators.clear()
-        self._validators[validator_id] = validator
-        return validator
-
     # Taps
 
     def _enrolled(self, validator_id: int, epoch: int) -> Validator:
         """The validator, checked to have been given `epoch` (re-read once when it names an
-        epoch newer than the one remembered: another process may have enrolled it)."""
+        epoch newer than the one remembered: another process may have enrolled it) and not to
+        be revoked (`ValidatorRevoked`)."""
         validator = self.get_validator(validator_id)
         if type(epoch) is int and epoch > validator.epoch:
             validator = self.get_validator(validator_id, fresh=True)
             self._validators[validator_id] = validator
         validator.check_epoch(epoch)
+        validator.check_not_revoked()
         return validator
 
     def ingest_batch(
@@ -291,7 +221,7 @@ class TapIngestion(ObservedApplication):
         """`ingest_one` for an event loop: verifying a tap is CPU work done in the loop (a
         thread would only add a hand-off), and the loop serves others while the group commits."""
         validator = self._validators.get(validator_id)
-        if validator is None or not 0 <= epoch <= validator.epoch:
+        if validator is None or not 0 <= epoch <= validator.epoch or validator.revoked:
             validator = await asyncio.to_thread(self._enrolled, validator_id, epoch)
         prepared = self._prepare(validator, epoch, tap, self.now(), online=True)
         return await self._online.submit_async(prepared)

@@ -7,6 +7,10 @@ A device numbers its taps itself, so a device whose state was wiped numbers them
 Re-enrolling it gives it a new *epoch*: its taps are then known by `(validator_id, epoch, seq)`,
 and the new numbering cannot meet the old one. Registration is epoch 0, so taps recorded before
 epochs existed keep their meaning.
+
+Staff revoke a validator (a stolen or retired device): its tokens stop working and its uploads
+are refused (and recorded, `device_refusal`). Enrolling it again (a new epoch, from an
+enrolment code or by staff) lets a device in its place work again.
 """
 
 from __future__ import annotations
@@ -71,6 +75,10 @@ class Validator(Aggregate):
         epoch: int
         at: datetime
 
+    class Revoked(Event):
+        TOPIC = f"{TOPIC_PREFIX}.Revoked"
+        at: datetime
+
     @staticmethod
     def create_id(validator_id: int) -> UUID:
         return url_uuid5(f"/tapledger/validators/{validator_id}")
@@ -98,6 +106,8 @@ class Validator(Aggregate):
         self.route_id = route_id
         self.direction_code = direction
         self.epoch = 0  # registering is the first enrolment
+        # When staff last revoked it; None while it may upload (an enrolment clears it).
+        self.revoked_at: datetime | None = None
 
     @classmethod
     def register(
@@ -145,6 +155,27 @@ class Validator(Aggregate):
     @event(Enrolled)
     def _enrolled(self, epoch: int, at: datetime) -> None:
         self.epoch = epoch
+        self.revoked_at = None
+
+    def revoke(self, *, at: datetime) -> bool:
+        """Revokes the validator; False (and no event) when it is revoked already."""
+        if self.revoked_at is not None:
+            return False
+        self._revoked(at=at)
+        return True
+
+    @event(Revoked)
+    def _revoked(self, at: datetime) -> None:
+        self.revoked_at = at
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def check_not_revoked(self) -> None:
+        """A revoked validator uploads nothing and is given no token until enrolled again."""
+        if self.revoked_at is not None:
+            raise ValidatorRevoked(self.validator_id)
 
     def check_epoch(self, epoch: int) -> None:
         """An upload names an epoch this validator was given (an older one is a late upload)."""
@@ -202,6 +233,24 @@ class TooManyEnrolments(DomainError):
 
     def __init__(self, validator_id: int) -> None:
         super().__init__(f"validator {validator_id} was enrolled {EPOCH_MAX} times already")
+
+
+class ValidatorRevoked(DomainError):
+    code = "validator_revoked"
+
+    def __init__(self, validator_id: int) -> None:
+        super().__init__(
+            f"validator {validator_id} is revoked; enrol it again (an enrolment code) to use it"
+        )
+
+
+class DeviceTokenRevoked(DomainError):
+    """A validator's token that was replaced (a newer one issued) or revoked by staff."""
+
+    code = "device_token_revoked"
+
+    def __init__(self, validator_id: int) -> None:
+        super().__init__(f"this token of validator {validator_id} was revoked or replaced")
 
 
 class ValidatorBusy(Contended):
