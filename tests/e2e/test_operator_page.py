@@ -190,3 +190,31 @@ def test_an_operator_uploads_its_file_and_reads_the_reconciliation(
     ).to_have_text("1")
     row = page.locator("#report-rows tr").filter(has_text=first["transaction_id"])
     expect(row).to_have_attribute("data-outcome", "amount_mismatch")
+
+
+def test_staff_see_the_fleet_of_validators_with_their_flags(
+    context: BrowserContext, site: Site
+) -> None:
+    problems: list[str] = []
+    fleet = site.client.get("/v1/validators", headers=ADMIN).json()["items"]
+    page = open_page(context, site, ADMIN_TOKEN, problems)
+
+    rows = page.locator("#fleet tr")
+    expect(rows).to_have_count(len(fleet))
+    first = fleet[0]
+    row = page.locator(f"#fleet tr[data-validator='{first['validator_id']}']")
+    expect(row).to_have_attribute("data-flags", ",".join(first["flags"]))
+    assert first["flags"]  # registered, never reported: stale and offline
+    expect(page.locator("#fleet-summary")).to_have_text(
+        f"{len(fleet)} devices, {len(fleet)} flagged."
+    )
+    assert problems == []
+
+
+def test_an_operators_page_has_no_fleet(context: BrowserContext, site: Site) -> None:
+    problems: list[str] = []
+    page = open_page(context, site, site.metro_token, problems)
+
+    expect(page.locator("#fleet-section")).to_be_hidden()
+    expect(page.locator("#fleet tr")).to_have_count(0)
+    assert problems == []

@@ -3,6 +3,7 @@
 // downloads and reconciliation of the operator's own file. Every figure comes from the API,
 // which decides what this token may see: the page never filters another operator's data out.
 
+import { loadFleet } from "./operator-fleet.js";
 import { formatVnd } from "./vnd.js";
 
 const TOKEN_STORAGE_KEY = "tapledger.clearingToken";
@@ -454,6 +455,8 @@ async function start() {
     await loadCycles();
     await loadRevenue();
     if (state.cycles.length) await selectCycle(state.cycles[0].business_day);
+    $("fleet-section").hidden = state.me.role !== ROLE_ADMIN;
+    if (state.me.role === ROLE_ADMIN) await loadFleet(getJson, $("fleet"), $("fleet-summary"));
     setStatus("Up to date.");
   } catch (error) {
     if (error.status === UNAUTHORIZED) {
