@@ -28,11 +28,10 @@ from loadtests.card_path import (
     SECONDS_DEFAULT,
     SECONDS_MAX,
     SECONDS_MIN,
-    BenchError,
     CardBenchFigures,
-    Measurement,
     run_card_bench,
 )
+from loadtests.latency import BenchError, Measurement
 
 VERSION_QUERY_TIMEOUT_S = 5.0
 # The goal on this path, and Calypso's budget for a whole card transaction.

@@ -9,9 +9,8 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -28,6 +27,7 @@ from hardware.tlc1.constants import COUNTER_BYTES, KeyLevel, Sfi, Sw
 from hardware.tlc1.crypto import KEY_BYTES
 from hardware.tlc1.records import Environment, EventKind
 from hardware.tlc1.terminal import Terminal
+from loadtests.latency import NS_PER_S, BenchError, Measurement
 from validators.card_desk import CardDesk
 from validators.card_validation import PASSBACK_WINDOW_S, CardValidator, Outcome, TapPoint
 
@@ -40,11 +40,6 @@ SECONDS_MAX = 600.0
 # --seconds is shared out: validations with the card connected, whole taps, lone APDUs.
 VALIDATION_SHARE, TAP_SHARE, APDU_SHARE = 0.6, 0.2, 0.2
 WARMUP_VALIDATIONS = 20
-SAMPLES_MIN = 10
-PERCENTILES = 100
-PERCENTILE_P50, PERCENTILE_P99 = 50, 99
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 
 BENCH_SERIAL = bytes.fromhex("00000000be4c0001")
 BENCH_ACCOUNT = UUID("5e1f0c2a-7b3d-4c8e-9f10-b2a4c6d8e0f1")
@@ -60,38 +55,6 @@ BENCH_COUNTER = (1 << (8 * COUNTER_BYTES)) - 1
 # Reloaded whenever the purse cannot pay a fare, so it stays under PURSE_MAX_VND (16,777,215);
 # enough for ~1,900 rides.
 RELOAD_VND = 15_000_000
-
-
-class BenchError(Exception):
-    """A measured transaction did not end as the benchmark needs (the figures would be wrong)."""
-
-    code = "card_bench_failed"
-
-
-@dataclass(frozen=True)
-class Measurement:
-    count: int
-    elapsed_s: float  # wall time of the measured operations, reloads left out
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-
-    @property
-    def per_s(self) -> float:
-        return self.count / self.elapsed_s
-
-    @classmethod
-    def of(cls, latencies_ns: Sequence[int], elapsed_ns: int) -> Measurement:
-        if len(latencies_ns) < SAMPLES_MIN:
-            raise BenchError(f"{len(latencies_ns)} samples; too few for percentiles")
-        cuts = statistics.quantiles(latencies_ns, n=PERCENTILES, method="inclusive")
-        return cls(
-            count=len(latencies_ns),
-            elapsed_s=elapsed_ns / NS_PER_S,
-            p50_ms=cuts[PERCENTILE_P50 - 1] / NS_PER_MS,
-            p99_ms=cuts[PERCENTILE_P99 - 1] / NS_PER_MS,
-            max_ms=max(latencies_ns) / NS_PER_MS,
-        )
 
 
 @dataclass(frozen=True)
