@@ -10,6 +10,7 @@ highest_seq` with no missing seq means each seq 1..N was recorded exactly once.
 from __future__ import annotations
 
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -180,6 +181,48 @@ def stopped(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
+def lines_until_exit(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """What the process prints, read by a thread; None once its output has ended."""
+    assert process.stdout is not None
+    stdout = process.stdout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line.strip())
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def killed_at_random(
+    process: subprocess.Popen[str], codes: list[str], decisions: int, delay_s: float
+) -> list[int]:
+    """Feeds the codes, waits for `decisions` of them to be decided, lets `delay_s` pass (the
+    device uploading meanwhile) and kills the process with SIGKILL; returns the seq of every
+    decision it printed before it died."""
+    assert process.stdin is not None
+    lines = lines_until_exit(process)
+    assert lines.get(timeout=LINE_WAIT_S) == RUNNING
+    process.stdin.write("".join(f"{code}\n" for code in codes))
+    process.stdin.flush()
+    printed: list[int] = []
+    while len(printed) < decisions:
+        line = lines.get(timeout=LINE_WAIT_S)
+        assert line is not None, "the validator exited before it was killed"
+        if not line.startswith("BACKEND "):
+            printed.append(decided_seq(line))
+    time.sleep(delay_s)  # part of the kill schedule, not a wait for a condition
+    process.send_signal(signal.SIGKILL)
+    process.wait(STOP_WAIT_S)
+    # Whatever it printed before it died is still in the pipe.
+    while (line := lines.get(timeout=LINE_WAIT_S)) is not None:
+        if not line.startswith(("BACKEND ", "validator ")):
+            printed.append(decided_seq(line))
+    return printed
+
+
 def phones(client: httpx.Client, tmp_path: Path, count: int) -> tuple[Path, list[Phone]]:
     token_file, first = registered_gate(client, tmp_path)
     more = [rider_phone(client)[1] for _ in range(count - 1)]
@@ -224,3 +267,47 @@ def test_a_validator_offline_for_a_thousand_taps_delivers_each_exactly_once_on_r
     assert (last, pending) == (OFFLINE_TAPS, 0)
     assert sorted(answers) == list(range(1, OFFLINE_TAPS + 1))
     assert {seq for seq, status in answers.items() if status != "accepted"} == set()
+
+
+def test_a_validator_killed_twenty_times_while_uploading_ends_with_each_decided_tap_recorded_once(
+    server_url: str, tmp_path: Path
+) -> None:
+    schedule = random.Random(KILL_SEED)
+    client = httpx.Client(base_url=server_url, timeout=10.0)
+    token_file, riders = phones(client, tmp_path, 2)
+    state_dir = tmp_path / "gate"
+    synced_once(server_url, token_file, state_dir)
+    counters = dict.fromkeys(range(len(riders)), 0)
+
+    def fresh_code() -> str:
+        rider = schedule.randrange(len(riders))
+        counters[rider] += 1
+        return riders[rider].code(int(time.time()) - 1, counters[rider])
+
+    printed: list[int] = []
+    for _ in range(KILLS):
+        codes = [fresh_code() for _ in range(schedule.randint(1, 40))]
+        decisions = schedule.randint(0, len(codes))
+        delay_s = schedule.uniform(0.0, 0.3)
+        process = start_validator(server_url, token_file, state_dir)
+        try:
+            printed += killed_at_random(process, codes, decisions, delay_s)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    synced_once(server_url, token_file, state_dir)  # the last run drains what is left
+
+    replay = f"(kill schedule seed {KILL_SEED})"
+    last, pending, answers = outbox_answers(state_dir)
+    # The device's promise: a decision printed is a tap in the outbox. A tap whose line the
+    # kill cut off may be there too, at most one per kill; no seq is ever given twice.
+    assert len(set(printed)) == len(printed), replay
+    assert set(printed) <= set(range(1, last + 1)), replay
+    assert 0 <= last - len(printed) <= KILLS, replay
+    assert pending == 0, replay
+    assert sorted(answers) == list(range(1, last + 1)), replay
+    assert {s for s, status in answers.items() if status not in ACKNOWLEDGED} == set(), replay
+    report = recorded_when(client, last)
+    assert (report["highest_seq"], report["taps_recorded"]) == (last, last), (report, replay)
+    assert (report["missing_count"], report["missing_seqs"]) == (0, []), (report, replay)
