@@ -30,6 +30,7 @@ from clearing.domain.business_day import day_end
 from clearing.domain.cycle import ClearingCycle, CycleState, cycle_id
 from clearing.domain.cycle_lines import CycleLine, line_key
 from clearing.domain.errors import ClearingError
+from clearing.domain.payouts import day_of_end_to_end_id
 from clearing.domain.statements import BankStatement, ExpectedPayout, PayoutReport, match_payouts
 from clearing.domain.terms import SettlementTerms
 
@@ -172,7 +173,7 @@ class ClearingCycles:
     def _cycles_on(self, statement: BankStatement) -> list[ClearingCycle]:
         days = {statement.statement_date - timedelta(days=1)}
         for entry in statement.entries:
-            named = _day_of_payment_id(entry.end_to_end_id)
+            named = day_of_end_to_end_id(entry.end_to_end_id)
             if named is not None:
                 days.add(named)
         cycles = [self.cycle(day) for day in sorted(days)]
@@ -244,16 +245,6 @@ class ClearingCycles:
             yield
         finally:
             self.lock.release()
-
-
-def _day_of_payment_id(payment_id: str | None) -> date | None:
-    """The cycle's day in an end-to-end id `TL-<yyyymmdd>-<operator>`, if it is one of ours."""
-    if payment_id is None or not payment_id.startswith("TL-") or len(payment_id) < 12:
-        return None
-    try:
-        return datetime.strptime(payment_id[3:11], "%Y%m%d").date()
-    except ValueError:
-        return None
 
 
 class DayNotOver(ClearingError):

@@ -98,6 +98,24 @@ def end_to_end_id(cycle_date: date, operator_id: str) -> str:
     return payment_id
 
 
+def day_of_end_to_end_id(payment_id: str | None) -> date | None:
+    """The cycle's day in an end-to-end id this module made (`TL-<yyyymmdd>-<operator>`);
+    None for any other id, as a bank statement may carry."""
+    prefix = f"{ID_PREFIX}-"
+    if payment_id is None or not payment_id.startswith(prefix):
+        return None
+    digits, dash = (
+        payment_id[len(prefix) : len(prefix) + 8],
+        payment_id[len(prefix) + 8 : len(prefix) + 9],
+    )
+    if dash != "-" or not digits.isdigit():
+        return None
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
+
+
 def check_payment_id(payment_id: str) -> None:
     if not isinstance(payment_id, str) or not payment_id:
         raise InvalidPaymentId(payment_id, "an id is a non-empty string")

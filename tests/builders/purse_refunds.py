@@ -9,6 +9,8 @@ from hardware.emulator.card import EmulatedCard
 from hardware.tlc1.records import EventKind
 from tests.builders.card_purses import unix
 from tests.builders.journeys import (
+    GATE_IN_01,
+    GATE_OUT_02,
     START,
     World,
 )
@@ -16,7 +18,7 @@ from tests.tap_media import CARD_SERIAL, NETWORK, card_terminal, personalised_ca
 from ticketing.journeys.domain.journey import Journey
 from ticketing.taps.application.ingestion import CardTap
 from validators.card_desk import CardDesk
-from validators.card_validation import CardValidator, TapPoint, Validation
+from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 
 PURSE_VND = 50_000
 
@@ -76,3 +78,24 @@ def purse_on_card(card: EmulatedCard) -> int:
 def only_journey(world: World, account_id: UUID) -> Journey:
     [journey] = world.journeys_of(account_id)
     return journey
+
+
+def card_tap(
+    world: World,
+    card: EmulatedCard,
+    validator_id: int,
+    minutes: int,
+    kind: EventKind,
+    fare_vnd: int,
+) -> Outcome:
+    validation = decide(card, validator_id, minutes, kind, fare_vnd)
+    upload(world, validator_id, validation, minutes)
+    return validation.outcome
+
+
+def enter(world: World, card: EmulatedCard, minutes: int) -> Outcome:
+    return card_tap(world, card, GATE_IN_01, minutes, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND)
+
+
+def leave(world: World, card: EmulatedCard, minutes: int, gate: int = GATE_OUT_02) -> Outcome:
+    return card_tap(world, card, gate, minutes, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND)

@@ -28,6 +28,7 @@ from clearing.domain.payouts import (
     PaymentInstruction,
     PayoutBatch,
     cycle_batch,
+    day_of_end_to_end_id,
     end_to_end_id,
     message_id,
 )
@@ -291,3 +292,10 @@ def test_every_random_batch_is_valid_and_its_control_sum_is_exact(
     assert all(re.fullmatch(r"[1-9][0-9]*", amount) for amount in amounts)
     assert sum(int(amount) for amount in amounts) == total_vnd
     assert write_pain001(batch) == document
+
+
+def test_an_end_to_end_id_names_its_cycles_day_and_no_other_id_does() -> None:
+    day = date(2026, 12, 6)
+    assert day_of_end_to_end_id(end_to_end_id(day, "hanoi-metro")) == day
+    for other in (None, "", "TL-2026120-x", "TL-20261306-x", "XX-20261206-x", "TL-20261206x"):
+        assert day_of_end_to_end_id(other) is None

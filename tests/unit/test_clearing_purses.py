@@ -18,8 +18,7 @@ from clearing.application.revenue_lines import fare_engine_standalone
 from clearing.application.service import build_clearing
 from clearing.domain.business_day import day_end
 from tests.builders.journeys import DAY, World, build
-from tests.builders.purse_refunds import MAX_FROM_CAT_LINH_VND, rider_with_card
-from tests.unit.test_journey_purse_refunds import enter, leave
+from tests.builders.purse_refunds import MAX_FROM_CAT_LINH_VND, enter, leave, rider_with_card
 from ticketing.journeys.application.pricing_lock import InProcessPricingLock
 
 METRO = "hanoi-metro"

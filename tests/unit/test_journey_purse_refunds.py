@@ -9,7 +9,6 @@ import itertools
 
 import pytest
 
-from hardware.emulator.card import EmulatedCard
 from hardware.tlc1.records import Contract, EventKind
 from tests.builders.card_purses import unix
 from tests.builders.journeys import (
@@ -29,7 +28,10 @@ from tests.builders.purse_refunds import (
     MAX_FROM_CAT_LINH_VND,
     PURSE_VND,
     ROUTE_01_FARE_VND,
+    card_tap,
     decide,
+    enter,
+    leave,
     only_journey,
     purse_on_card,
     rider_with_card,
@@ -47,27 +49,6 @@ CARD_PRODUCT_NUMBERS = {product_id: number for number, product_id in CARD_PRODUC
 @pytest.fixture
 def world() -> World:
     return build()
-
-
-def card_tap(
-    world: World,
-    card: EmulatedCard,
-    validator_id: int,
-    minutes: int,
-    kind: EventKind,
-    fare_vnd: int,
-) -> Outcome:
-    validation = decide(card, validator_id, minutes, kind, fare_vnd)
-    upload(world, validator_id, validation, minutes)
-    return validation.outcome
-
-
-def enter(world: World, card: EmulatedCard, minutes: int) -> Outcome:
-    return card_tap(world, card, GATE_IN_01, minutes, EventKind.METRO_ENTRY, MAX_FROM_CAT_LINH_VND)
-
-
-def leave(world: World, card: EmulatedCard, minutes: int, gate: int = GATE_OUT_02) -> Outcome:
-    return card_tap(world, card, gate, minutes, EventKind.METRO_EXIT, DEAREST_TO_LA_THANH_VND)
 
 
 def test_a_short_metro_ride_on_the_purse_gets_the_rest_of_the_dearest_fare_back(
