@@ -36,6 +36,7 @@ from hardware.sam import SamError, SoftwareSam
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.shared.access import TOKEN_MAX_CHARS
 from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
+from validators.bus_stop import StopFile, StopSource, no_stop
 from validators.card_passes import card_passes
 from validators.card_station import CARD_WAIT_S, CardStation
 from validators.device import DRAIN_ATTEMPTS_MAX, Device, Drained
@@ -141,6 +142,10 @@ def _open_reader(wanted: str) -> CardReader:
 def _on_error(what: str, error: Exception) -> None:
     code = getattr(error, "code", type(error).__name__)
     err.print(f"[yellow]{escape(f'{what} failed ({code}): {error}')}[/yellow]", soft_wrap=True)
+
+
+def _on_stop_error(message: str) -> None:
+    err.print(f"[yellow]{escape(message)}[/yellow]", soft_wrap=True)
 
 
 def _read_qr_lines(
@@ -257,6 +262,15 @@ def run(
             "--json", help="JSON Lines on stdout: decisions and the backend's verdicts (above)"
         ),
     ] = False,
+    stop_file: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="A bus: the file where the driver's console or GPS unit keeps the stop the bus"
+            " is at (a fare feed stop id, one line); each tap names it (default: the registered"
+            " stop)",
+        ),
+    ] = None,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
     validator_id, token_file = _identity(state_dir, validator_id, token_file)
@@ -268,7 +282,8 @@ def run(
     _check_tap_inputs(qr_stdin=qr_stdin, reader=reader, sam_key_file=sam_key_file)
     backend = HttpBackend(server, _read_token(token_file))
     printer = TapPrinter(plain=plain, json_lines=json_lines)
-    device = _device(backend, state_dir, validator_id, sync_interval_s, printer)
+    stop = no_stop if stop_file is None else StopFile(stop_file, on_error=_on_stop_error)
+    device = _device(backend, state_dir, validator_id, sync_interval_s, printer, stop)
     try:
         station = None
         if reader is not None and sam_key_file is not None:
@@ -304,6 +319,7 @@ def _device(
     validator_id: int,
     sync_interval_s: int,
     printer: TapPrinter,
+    stop: StopSource,
 ) -> Device:
     return Device(
         backend,
@@ -312,6 +328,7 @@ def _device(
         sync_interval_s=sync_interval_s,
         on_error=_on_error,
         on_answers=printer.verdicts,
+        stop=stop,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ticketing.shared.domain.invariants import require
 from validators.backend import Backend, BackendError, BackendUnavailable, TapAnswer
+from validators.bus_stop import StopSource, no_stop
 from validators.deny_watch import DENY_WAIT_S_DEFAULT, DenyListWatcher
 from validators.gate import Gate
 from validators.health import HealthReporter
@@ -56,6 +57,7 @@ class Device:
         on_error: Callable[[str, Exception], None] = lambda _what, _error: None,
         on_answers: Callable[[int, Sequence[TapAnswer]], None] = lambda _epoch, _answers: None,
         deny_wait_s: int = DENY_WAIT_S_DEFAULT,
+        stop: StopSource = no_stop,
     ) -> None:
         require(
             SYNC_INTERVAL_S_MIN <= sync_interval_s <= SYNC_INTERVAL_S_MAX,
@@ -68,7 +70,7 @@ class Device:
         self.uploader = Uploader(
             self.outbox, backend, validator_id=validator_id, clock=clock, monotonic=monotonic
         )
-        self.gate = Gate(self.outbox, self._store.load(), clock=clock)
+        self.gate = Gate(self.outbox, self._store.load(), clock=clock, stop=stop)
         self.health = HealthReporter(backend, self.outbox, validator_id=validator_id, clock=clock)
         # Held while the trust changes: by a sync, or by a deny-list page of the long poll.
         self._trust_lock = threading.Lock()

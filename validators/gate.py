@@ -3,7 +3,8 @@
 QR: the TL1 `Verifier` (spec/QR.md) against the synced keys and deny list, with a replay window
 refilled from the outbox at start, so a restart forgets no code accepted within the window.
 Card: a `validators.card_validation.Validation` the card station made; here it is recorded.
-A tap the outbox cannot keep (`OutboxFull`) is refused and the gate stays closed.
+A tap the outbox cannot keep (`OutboxFull`) is refused and the gate stays closed. On a bus, each
+tap names the stop the bus says it is at (`validators.bus_stop`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ticketing.shared.domain.invariants import require
 from ticketing.tl1.certificate_cache import CertificateCache
 from ticketing.tl1.replay import ReplayWindow
 from ticketing.tl1.verify import Verifier
+from validators.bus_stop import StopSource, no_stop
 from validators.card_validation import Validation
 from validators.outbox import Outbox, OutboxFull
 from validators.trust import DeniedNow, Trust
@@ -42,9 +44,17 @@ class GateDecision:
 class Gate:
     """Decides and records taps; QR taps come from one thread (the scanner's)."""
 
-    def __init__(self, outbox: Outbox, trust: Trust, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        trust: Trust,
+        *,
+        clock: Callable[[], float],
+        stop: StopSource = no_stop,
+    ) -> None:
         self._outbox = outbox
         self._clock = clock
+        self._stop = stop
         window = ReplayWindow()
         now = int(clock())
         for key in outbox.seen_since(now - window.horizon_s):
@@ -83,7 +93,7 @@ class Gate:
                 tapped_at=now,
                 decision=decision,
                 reason=reason,
-                upload_fields={"code": text},
+                upload_fields={"code": text, **self._where()},
                 seen=seen,
                 forget_seen_before=now - self._verifier.replay_window.horizon_s,
             )
@@ -91,10 +101,16 @@ class Gate:
             return GateDecision("qr", False, error.code, None)
         return GateDecision("qr", verification.accepted, reason, seq)
 
+    def _where(self) -> dict[str, str]:
+        """The stop the bus says it is at, for the tap's upload; nothing when it says none."""
+        stop = self._stop()
+        return {} if stop is None else {"stop_id": stop}
+
     def present_card(self, validation: Validation) -> GateDecision:
         now = int(self._clock())
         fields: dict[str, Any] = {
-            "serial": None if validation.serial is None else validation.serial.hex()
+            "serial": None if validation.serial is None else validation.serial.hex(),
+            **self._where(),
         }
         proof = validation.proof
         if proof is not None:

@@ -4,6 +4,7 @@ re-enrolled device numbers its taps in a new epoch, and taps stored before epoch
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,7 @@ from tests.builders.taps import (
 from ticketing.shared.observed import LOG_SECTION_MAX
 from ticketing.taps.application.ingestion import QrTap, TapIngestion
 from ticketing.taps.domain.tap import Tap, tap_id
-from ticketing.taps.domain.tap_conflict import TapConflict
+from ticketing.taps.domain.tap_conflict import TapConflict, upload_digest
 from ticketing.taps.domain.validator import EpochNotEnrolled
 
 __all__ = ["world"]  # the fixture, shared with the ingestion tests
@@ -158,3 +159,33 @@ def test_a_tap_stored_before_epochs_still_loads_as_epoch_0_and_dedupes_its_repea
     assert statuses(now.taps.ingest_batch(BUS_17, [tap])) == ["duplicate"]
     other = QrTap(7, then.clock(), "refused", "malformed", "TL1:another")
     assert statuses(now.taps.ingest_batch(BUS_17, [other])) == ["seq_conflict"]
+
+
+def test_a_conflicts_digest_is_the_one_earlier_releases_gave_unless_the_upload_names_a_stop() -> (
+    None
+):
+    """A conflict sent again after an upgrade is still the same conflict: the digest of an
+    upload without the fields added since (a bus's `stop_id`) is what the release before gave
+    (the value below was computed by that release)."""
+    state = {
+        "tapped_at": datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
+        "medium": "qr",
+        "device_decision": "accepted",
+        "device_reason": "accepted",
+        "code_text": "TL1:example",
+        **dict.fromkeys(
+            (
+                "serial",
+                "key_level",
+                "terminal_challenge",
+                "card_challenge",
+                "transaction_counter",
+                "transcript",
+                "card_mac",
+            )
+        ),
+    }
+    earlier = "be4027775128e0d8a532428f4e91ccdd398e479fdc8b6458cf86310cd453a5c2"
+    assert upload_digest(state) == earlier
+    assert upload_digest(state | {"stop_id": None}) == earlier
+    assert upload_digest(state | {"stop_id": "bus-nhon"}) != earlier

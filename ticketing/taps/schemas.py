@@ -22,7 +22,14 @@ from ticketing.taps.application.ingestion import (
     QrTap,
     TapResult,
 )
-from ticketing.taps.domain.tap import REASON_MAX_CHARS, SEQ_FIRST, SEQ_MAX, RefusalReason
+from ticketing.taps.domain.tap import (
+    REASON_MAX_CHARS,
+    SEQ_FIRST,
+    SEQ_MAX,
+    STOP_ID_MAX_CHARS,
+    STOP_ID_REGEX,
+    RefusalReason,
+)
 from ticketing.taps.domain.validator import (
     EPOCH_MAX,
     FARE_ID_MAX_CHARS,
@@ -58,6 +65,7 @@ Epoch = Annotated[
 SerialHex = Annotated[
     str, Field(min_length=SERIAL_HEX_CHARS, max_length=SERIAL_HEX_CHARS, pattern=HEX)
 ]
+StopId = Annotated[str, Field(min_length=1, max_length=STOP_ID_MAX_CHARS, pattern=STOP_ID_REGEX)]
 
 
 class _Body(BaseModel):
@@ -192,6 +200,11 @@ class _TapBase(_Body):
     tapped_at: Annotated[int, Field(ge=0, le=U32_MAX, description="the device's unix seconds")]
     device_decision: Literal["accepted", "refused"]
     device_reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX_CHARS, pattern=REASON)]
+    stop_id: StopId | None = Field(
+        default=None,
+        description="a bus validator's stop at the tap (its GPS or the driver's console), a fare "
+        "feed stop id; absent: the stop it was registered at. Metro gates' stops are their own.",
+    )
 
     def at(self) -> datetime:
         return datetime.fromtimestamp(self.tapped_at, UTC)
@@ -207,7 +220,9 @@ class QrTapUpload(_TapBase):
     )
 
     def to_tap(self) -> QrTap:
-        return QrTap(self.seq, self.at(), self.device_decision, self.device_reason, self.code)
+        return QrTap(
+            self.seq, self.at(), self.device_decision, self.device_reason, self.code, self.stop_id
+        )
 
 
 class CardProofUpload(_Body):
@@ -236,7 +251,13 @@ class CardTapUpload(_TapBase):
         if proof is not None and self.serial is not None:
             session = SessionProof.from_wire(bytes.fromhex(self.serial), proof.model_dump())
         return CardTap(
-            self.seq, self.at(), self.device_decision, self.device_reason, self.serial, session
+            self.seq,
+            self.at(),
+            self.device_decision,
+            self.device_reason,
+            self.serial,
+            session,
+            self.stop_id,
         )
 
 

@@ -356,7 +356,7 @@ class Journeys(ObservedApplication):
             # A medium the backend verified always has an account; keep going, loudly.
             log.warning("tap %s/%s has no paying account: %s", tap.validator_id, tap.seq, error)
             return
-        place = TapPlace.of(validator, self.fares)
+        place = TapPlace.of(validator, self.fares, tap.stop_id)
         passes = held_passes(section.passes(account.id))
         pricing = RiderPricing(self.fares, passes, section.book(account.id), self.max_fares)
         journeys = apply_tap(

@@ -9,6 +9,7 @@ transfer that arrived out of order), over `leg_ends` and `fare_steps`; `taps` ap
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ BUS_RIDE_MAX_S = 3 * 3600
 Load = Callable[[UUID], Journey | None]
 PlaceOf = Callable[[int], "TapPlace | None"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TapPlace:
@@ -48,12 +51,35 @@ class TapPlace:
     direction: Direction
 
     @classmethod
-    def of(cls, validator: Validator, fares: FareEngine) -> TapPlace:
+    def of(cls, validator: Validator, fares: FareEngine, said_stop: str | None = None) -> TapPlace:
+        """Where `validator` stood at a tap whose device said it was at `said_stop` (a bus
+        validator's GPS or driver's console; None: it said nothing)."""
         mode = "metro" if validator.kind is ValidatorKind.METRO_GATE else "bus"
         # The feed knows each route's network; an unknown route leaves it empty, and the engine
         # refuses the journey saying so.
         network_id = fares.feed.route_networks.get(validator.route_id, "")
-        return cls(mode, network_id, validator.route_id, validator.stop_id, validator.direction)
+        stop_id = tap_stop(validator, said_stop, fares)
+        return cls(mode, network_id, validator.route_id, stop_id, validator.direction)
+
+
+def tap_stop(validator: Validator, said_stop: str | None, fares: FareEngine) -> str:
+    """The stop of a tap: the one a bus validator said it was at, when the fare feed knows it
+    (a feed without stops knows any); else the stop it was registered at. A metro gate stands
+    where it was registered, whatever it says."""
+    if said_stop is None or validator.kind is not ValidatorKind.BUS:
+        return validator.stop_id
+    stops = fares.feed.stops
+    if stops and said_stop not in stops:
+        # The tap keeps what the device said; the fare is not refused for a device's mistake.
+        log.warning(
+            "validator %s said stop %r, which the fare feed does not know; its registered "
+            "stop %s stands",
+            validator.validator_id,
+            said_stop,
+            validator.stop_id,
+        )
+        return validator.stop_id
+    return said_stop
 
 
 @dataclass

@@ -94,6 +94,7 @@ class QrTap:
     device_decision: str
     device_reason: str
     code_text: str
+    stop_id: str | None = None  # a bus validator's stop at the tap; None: its registration's
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class CardTap:
     device_reason: str
     serial: str | None
     proof: SessionProof | None
+    stop_id: str | None = None  # a bus validator's stop at the tap; None: its registration's
 
 
 TapUpload = QrTap | CardTap
@@ -352,6 +354,7 @@ class TapIngestion(ValidatorRegistry):
             "location": validator.location,
             "device_decision": tap.device_decision,
             "device_reason": tap.device_reason,
+            "stop_id": tap.stop_id,
         }
         # Every sighting of a genuine code or card session claims it, whatever the device
         # decided: a code shown once is used up, and one refused at a gate cannot be sent again

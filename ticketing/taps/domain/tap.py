@@ -15,6 +15,7 @@ sighting of a genuine code or session claims its use, whatever the device decide
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +28,7 @@ from ticketing.shared.domain.errors import DomainError
 from ticketing.shared.domain.ids import url_uuid5
 from ticketing.shared.domain.invariants import require
 from ticketing.taps.domain.tap_facts import TapFacts, facts_by_name
+from ticketing.taps.domain.validator import FARE_ID_MAX_CHARS
 
 TOPIC_PREFIX = "ticketing.Tap"
 # A device's sequence starts at 1 and only grows; a u48 outlives any device at 10 taps a second.
@@ -48,8 +50,13 @@ DEVICE_FIELDS = (
     "transaction_counter",
     "transcript",
     "card_mac",
+    "stop_id",
 )
 REASON_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+# A stop id as a device names it: a fare feed id, printable and without spaces.
+STOP_ID_MAX_CHARS = FARE_ID_MAX_CHARS
+STOP_ID_REGEX = "^[!-~]+$"
+STOP_ID_PATTERN = re.compile(STOP_ID_REGEX)
 
 
 class Medium(StrEnum):
@@ -139,12 +146,17 @@ class Tap(Aggregate):
         """The tap's facts (`TapFacts`, which declares them) as the tap's one event."""
 
         TOPIC = f"{TOPIC_PREFIX}.Recorded"
-        # Version 2 added `epoch`; a version 1 event (stored before) is of epoch 0.
-        class_version = 2
+        # Version 2 added `epoch`: a version 1 event (stored before) is of epoch 0. Version 3
+        # added the `stop_id` a bus validator says it is at: none before.
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["epoch"] = 0
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["stop_id"] = None
 
     @staticmethod
     def create_id(validator_id: int, seq: int, epoch: int = 0) -> UUID:
@@ -197,6 +209,7 @@ def recorded_state(facts: TapFacts) -> dict[str, Any]:
     if medium not in MEDIA:
         raise InvalidTap(f"medium {medium[:20]!r} is neither qr nor card")
     check_decision(facts.device_decision)
+    check_stop(facts.stop_id)
     check_decision(facts.verification)
     refusal_reason = facts.refusal_reason
     if (facts.verification == Verdict.REFUSED) != (refusal_reason is not None):
@@ -234,6 +247,17 @@ def check_decision(decision: str) -> None:
 def check_reason(field: str, reason: str) -> None:
     if not 1 <= len(reason) <= REASON_MAX_CHARS or not set(reason) <= REASON_CHARS:
         raise InvalidTap(f"{field} must be 1..{REASON_MAX_CHARS} characters of a-z, 0-9 and _")
+
+
+def check_stop(stop_id: str | None) -> None:
+    """A stop a device names is a fare feed id: 1..`STOP_ID_MAX_CHARS` printable ASCII
+    characters without spaces (the feed's ids are never longer)."""
+    if stop_id is None:
+        return
+    if not 1 <= len(stop_id) <= STOP_ID_MAX_CHARS or not STOP_ID_PATTERN.fullmatch(stop_id):
+        raise InvalidTap(
+            f"stop_id must be 1..{STOP_ID_MAX_CHARS} printable ASCII characters without spaces"
+        )
 
 
 def check_aware(at: datetime) -> None:

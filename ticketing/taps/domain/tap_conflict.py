@@ -26,11 +26,18 @@ from ticketing.shared.domain.ids import url_uuid5
 from ticketing.taps.domain.tap import DEVICE_FIELDS, check_aware
 
 TOPIC_PREFIX = "ticketing.TapConflict"
+# Device fields added since conflicts were first kept: in a digest only when set, so an upload
+# that sets none of them keeps the id it always had.
+FIELDS_ADDED = frozenset({"stop_id"})
 
 
 def upload_digest(state: Mapping[str, Any]) -> str:
     """A digest of what the device uploaded of one tap, stable across processes."""
-    content = {name: state.get(name) for name in DEVICE_FIELDS}
+    content = {
+        name: state.get(name)
+        for name in DEVICE_FIELDS
+        if name not in FIELDS_ADDED or state.get(name) is not None
+    }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -68,6 +75,13 @@ class TapConflict(Aggregate):
         transaction_counter: int | None
         transcript: str | None
         card_mac: str | None
+        stop_id: str | None
+        # Version 2 added the `stop_id` a bus validator says it is at: none before.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["stop_id"] = None
 
     @event(Recorded)
     def __init__(
@@ -89,6 +103,7 @@ class TapConflict(Aggregate):
         transaction_counter: int | None,
         transcript: str | None,
         card_mac: str | None,
+        stop_id: str | None,
     ) -> None:
         # Only what a reviewer lists by; the event keeps everything the device sent.
         self.validator_id = validator_id

@@ -45,6 +45,9 @@ class TapFacts:
     card_mac: str | None = None
     # Numbers the validator's taps since it was last enrolled (`domain.validator`).
     epoch: int = 0
+    # The fare feed's stop a bus validator said it was at (its GPS or the driver's console);
+    # None when it said none, and the registration's stop stands (`stop_at`).
+    stop_id: str | None = None
 
 
 TAP_FACT_NAMES = tuple(field.name for field in fields(TapFacts))
