@@ -8,13 +8,14 @@ in time (boarding, alighting, boarding, ...), as if every tap had been uploaded 
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.builders.journeys import BALANCE_VND, BUS_01, BUS_01_REAR, World, build
+from tests.builders.journeys import BALANCE_VND, BUS_01, BUS_01_REAR, DAY, World, build
 from ticketing.journeys.domain.journey_status import JourneyStatus
 from ticketing.journeys.domain.leg import Leg
 
@@ -82,3 +83,18 @@ def test_following_again_after_a_repair_charges_and_pairs_nothing_twice() -> Non
         ((leg["departure"], leg["arrival"]) for row in rows for leg in row.legs), key=str
     )
     assert shown == legs == in_order(4)
+
+
+def test_a_tap_hours_after_a_boarding_on_the_same_route_is_the_next_ride_and_paid_as_one() -> None:
+    """A rider who never taps off, riding route 01 to work and home again, pays two rides: the
+    evening tap is no alighting of a morning ride longer than any bus ride."""
+    world = build()
+    account_id, phone = world.rider()
+    world.tap(phone, BUS_01, 0)
+    world.tap(phone, BUS_01, 9 * 60)
+    world.follow()
+    journeys = world.journeys_of(account_id)
+    assert [(j.status, len(j.legs)) for j in journeys] == [(JourneyStatus.OPEN, 1)] * 2
+    world.clock.now += timedelta(days=1)
+    world.journeys.close_ended_day(DAY)
+    assert world.balance(account_id) == (BALANCE_VND - 2 * ROUTE_01_FARE_VND, 0)

@@ -1,5 +1,6 @@
-"""A bus tap: on the route of the rider's open bus leg it is that leg's alighting, else a
-boarding. A tap uploaded late among a ride's taps is paired again with them (`tap_repairs`); a
+"""A bus tap: on the route of the rider's open bus leg, within a ride's length of its boarding,
+it is that leg's alighting, else a boarding (a tap hours later on the same route is the next ride,
+paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's taps is paired again with them (`tap_repairs`); a
 tap within a ride's length of a leg left open (by a newer tap, or at day end) alights it; a tap
 earlier than the boarding of a leg left open is that leg's real boarding."""
 
@@ -21,7 +22,7 @@ def bus_tap(work: TapWork) -> list[Journey]:
     first = run_around(work, repaired)
     if repaired is not None and first is not None:
         return repair(work, repaired, first)
-    if journey is not None and work.waits_for_exit(journey):
+    if journey is not None and work.waits_for_exit(journey) and _within_a_ride(work, journey):
         return end(work, journey)
     left = work.journeys(work.book.correctable)
     for candidate in reversed(left):
