@@ -19,6 +19,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.demo_cards import virtual_card_scene
 from tapledger.demo_clearing import clearing_scene
 from tapledger.demo_clock import HANOI, SimClock
+from tapledger.demo_fleet import fleet_scene
 from tapledger.demo_morning import morning
 from tapledger.demo_parking import parking_scene
 from tapledger.demo_smartcard import smart_card_scene
@@ -59,6 +60,7 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
         ok &= clearing_scene(container, clock, console, settings.data_dir.parent / "clearing")
     finally:
         container.close()
+    ok &= fleet_scene(console, settings.data_dir.parent / "fleet")
     if not ok:
         raise typer.Exit(1)
 
