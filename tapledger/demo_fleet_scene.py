@@ -15,25 +15,26 @@ from rich.console import Console
 
 from hardware.tlc1.constants import KeyLevel
 from tapledger.bootstrap import Container
+from tapledger.demo_fleet_card import CARD_RELOAD_VND, loaded_card, present_card, reader_port
 from tapledger.demo_fleet_table import fleet_when_reported, print_fleet
 from tapledger.demo_taps import Phone, phone_for
 from tapledger.device_processes import DeviceFleet, DeviceProcess, enrol_devices
 from tapledger.link_relay import LinkRelay
 from ticketing.accounts.domain.commands import TopUp
+from ticketing.cards.domain.smart_card import CARD_NETWORK_ID_DEFAULT
 from ticketing.shared.access import Role
 from ticketing.shared.domain.rider import RiderCategory
 
 BUS_01_KIM_MA = 5001
 GATE_CAT_LINH_IN = 5101
 GATE_YEN_NGHIA_OUT = 5112
-BUS_NETWORK = 1
-METRO_2A_NETWORK = 2
 # Where each device stands, as the scene registers it and the table shows it.
 PLACES = {
     BUS_01_KIM_MA: ("bus", "bus 01 · Kim Mã", "bus-kim-ma", "01", ""),
     GATE_CAT_LINH_IN: ("metro_gate", "2A Cát Linh · entry", "2A-01", "2A", "entry"),
     GATE_YEN_NGHIA_OUT: ("metro_gate", "2A Yên Nghĩa · exit", "2A-12", "2A", "exit"),
 }
+LISTEN_ANY_PORT = "vpcd-listen:127.0.0.1:0"
 # The shortest sync period `validator run` takes: the health table is fresh within it.
 SYNC_INTERVAL_S = 5
 TOP_UP_VND = 100_000
@@ -71,6 +72,7 @@ class FleetScene:
             self._start(url, relay, fleet)
             phones = self._phones(container)
             ok = self._online(phones)
+            ok &= self._card(container)
             ok &= self._offline(phones, relay, client)
             ok &= self._recorded(client)
             rows = fleet_when_reported(client, set(PLACES), after=self.link_back_at)
@@ -90,7 +92,9 @@ class FleetScene:
             container.taps.register_validator(
                 validator_id=validator_id,
                 kind=kind,
-                network_id=BUS_NETWORK if kind == "bus" else METRO_2A_NETWORK,
+                # The card network: the card is personalised for it, and a validator of
+                # another one refuses the card (docs/validator-integration.md).
+                network_id=CARD_NETWORK_ID_DEFAULT,
                 location=validator_id,
                 stop_id=stop_id,
                 route_id=route_id,
@@ -108,11 +112,14 @@ class FleetScene:
         for validator_id, (_, place, *_) in PLACES.items():
             # The entry gate reaches the backend through the relay the scene cuts later.
             server = relay.url if validator_id == GATE_CAT_LINH_IN else url
+            # The bus also reads smart cards, on a reader the card emulator connects to.
+            reader = ("--reader", LISTEN_ANY_PORT, "--sam-key-file", str(self.key_file))
             self.devices[validator_id] = fleet.start(
                 place,
                 server,
                 self._state_dir(validator_id),
                 *("--sync-interval-s", str(SYNC_INTERVAL_S)),
+                *(reader if validator_id == BUS_01_KIM_MA else ()),
             )
             self.decided[validator_id] = []
         for device in self.devices.values():
@@ -152,6 +159,26 @@ class FleetScene:
         ]
         decisions = [(v, self._tap(v, who, phones[who])) for v, who in taps]
         return all(self._uploaded(v, [d]) for v, d in decisions)
+
+    def _card(self, container: Container) -> bool:
+        """Tuấn's smart card, loaded at the desk, pays its ride at the bus from its purse."""
+        tuan = container.ledger.open_account(
+            rider_category=RiderCategory.REGULAR, display_name="Tuấn"
+        )
+        container.ledger.execute(TopUp(tuan.id, TOP_UP_VND, "fleet-tuan"))
+        card = loaded_card(container, tuan.id, self.master_keys)
+        bus = self.devices[BUS_01_KIM_MA]
+        port = reader_port(bus)
+        decision = present_card(card, bus, port)
+        self.decided[BUS_01_KIM_MA].append(decision)
+        charged = decision["charged_vnd"] or 0
+        self.console.print(
+            f"  Tuấn's smart card (emulated, {CARD_RELOAD_VND:,} VND in its purse) at {bus.name},"
+            f" through vpcd-listen:127.0.0.1:{port}: [bold]{decision['decision']}[/bold]"
+            f" ({decision['reason']}, seq {decision['seq']}, {charged:,} VND from the purse)"
+        )
+        paid = decision["medium"] == "card" and decision["decision"] == "accepted" and charged > 0
+        return self._uploaded(BUS_01_KIM_MA, [decision]) and paid
 
     def _offline(self, phones: dict[str, Phone], relay: LinkRelay, client: httpx.Client) -> bool:
         gate = self.devices[GATE_CAT_LINH_IN]
