@@ -52,7 +52,6 @@ class FleetScene:
     master_keys: dict[KeyLevel, bytes]
     devices: dict[int, DeviceProcess] = field(default_factory=dict)
     decided: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    link_back_at: datetime | None = None
 
     @classmethod
     def prepare(cls, console: Console, data_dir: Path) -> FleetScene:
@@ -75,7 +74,7 @@ class FleetScene:
             ok &= self._card(container)
             ok &= self._offline(phones, relay, client)
             ok &= self._recorded(client)
-            rows = fleet_when_reported(client, set(PLACES), after=self.link_back_at)
+            rows = fleet_when_reported(client, set(PLACES))
             ok &= print_fleet(self.console, rows, PLACES)
         return ok
 
@@ -195,7 +194,6 @@ class FleetScene:
             f" {_verdict(waiting)}"
         )
         early = [v for v in gate.of_type("verdict") if v["seq"] >= first_offline]
-        self.link_back_at = datetime.now(UTC)
         relay.restore()
         self.console.print(f"  [green]the link of {gate.name} is back[/green]")
         arrived = self._uploaded(GATE_CAT_LINH_IN, offline)
@@ -226,11 +224,13 @@ class FleetScene:
             while report["taps_recorded"] != expected and time.monotonic() < deadline:
                 time.sleep(RECORDED_POLL_S)
                 report = _sequence(client, validator_id)
-            ok &= (report["taps_recorded"], report["highest_seq"], report["missing_count"]) == (
-                expected,
-                expected,
-                0,
-            )
+            seen = (report["taps_recorded"], report["highest_seq"], report["missing_count"])
+            if seen != (expected, expected, 0):
+                ok = False
+                self.console.print(
+                    f"  [red]{self.devices[validator_id].name} decided {expected} taps; the"
+                    f" backend recorded {seen[0]}, highest seq {seen[1]}, {seen[2]} missing[/red]"
+                )
         total = sum(len(d) for d in self.decided.values())
         self.console.print(
             f"  each of the {total} taps the devices decided is in the backend exactly once:"
