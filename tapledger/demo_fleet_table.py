@@ -34,15 +34,12 @@ def fleet_when_reported(client: httpx.Client, validator_ids: set[int]) -> list[d
         time.sleep(FLEET_POLL_S)
 
 
-def print_fleet(
-    console: Console, rows: list[dict[str, Any]], places: Mapping[int, tuple[str, ...]]
-) -> bool:
+def print_fleet(console: Console, rows: list[dict[str, Any]], places: Mapping[int, str]) -> bool:
     """Prints the table; True when it lists each of `places` with a health report."""
     table = Table(title="The fleet's health (GET /v1/validators)", title_justify="left")
-    for column in ("id", "kind", "place", "last report", "outbox", "deny version", "flags"):
-        table.add_column(
-            column, justify="right" if column in {"outbox", "deny version"} else "left"
-        )
+    # "reported": the last report's age; "deny v.": the deny-list version it decides with.
+    for column in ("id", "kind", "place", "reported", "outbox", "deny v.", "flags"):
+        table.add_column(column, justify="right" if column in {"outbox", "deny v."} else "left")
     now = datetime.now(UTC)
     for row in rows:
         health = row["health"] or {}
@@ -52,7 +49,7 @@ def print_fleet(
             if received is None
             else f"{(now - datetime.fromisoformat(received)).total_seconds():.1f} s ago"
         )
-        place = places.get(row["validator_id"], ("", str(row["location"])))[1]
+        place = places.get(row["validator_id"], str(row["location"]))
         table.add_row(
             str(row["validator_id"]),
             row["kind"],

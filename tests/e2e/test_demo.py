@@ -52,9 +52,9 @@ def _assert_the_live_fleet_scene_checked_itself(text: str) -> None:
         if line.count("│") == 8
     ]
     assert [(row[0], row[1], row[2], row[4], row[6]) for row in rows] == [
-        ("5001", "bus", "bus 01 · Kim Mã", "0", "none"),
-        ("5101", "metro_gate", "2A Cát Linh · entry", "0", "none"),
-        ("5112", "metro_gate", "2A Yên Nghĩa · exit", "0", "none"),
+        ("5001", "bus", "01 Kim Mã", "0", "none"),
+        ("5101", "metro_gate", "2A Cát Linh in", "0", "none"),
+        ("5112", "metro_gate", "2A Yên Nghĩa out", "0", "none"),
     ]
     assert all(row[3].endswith(" s ago") for row in rows)
     assert re.search(r"stopped the 3 devices \(exit codes: bus 01 · Kim Mã 0, .* 0, .* 0\)", text)
