@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 from rich.console import Console
@@ -141,9 +142,7 @@ class FleetScene:
     def _phones(self, container: Container) -> dict[str, Phone]:
         phones = {}
         for name, category in (("Lan", RiderCategory.REGULAR), ("Minh", RiderCategory.PRIORITY)):
-            account = container.ledger.open_account(rider_category=category, display_name=name)
-            container.ledger.execute(TopUp(account.id, TOP_UP_VND, f"fleet-{name.lower()}"))
-            phones[name] = phone_for(container, account.id)
+            phones[name] = phone_for(container, _topped_up(container, name, category))
         return phones
 
     def _tap(self, validator_id: int, who: str, phone: Phone) -> dict[str, Any]:
@@ -167,11 +166,8 @@ class FleetScene:
 
     def _card(self, container: Container) -> bool:
         """Tuấn's smart card, loaded at the desk, pays its ride at the bus from its purse."""
-        tuan = container.ledger.open_account(
-            rider_category=RiderCategory.REGULAR, display_name="Tuấn"
-        )
-        container.ledger.execute(TopUp(tuan.id, TOP_UP_VND, "fleet-tuan"))
-        card = loaded_card(container, tuan.id, self.master_keys)
+        tuan = _topped_up(container, "Tuấn", RiderCategory.REGULAR)
+        card = loaded_card(container, tuan, self.master_keys)
         bus = self.devices[BUS_01_KIM_MA]
         port = reader_port(bus)
         decision = present_card(card, bus, port)
@@ -243,6 +239,13 @@ class FleetScene:
             f" {_verdict(ok)}"
         )
         return ok
+
+
+def _topped_up(container: Container, name: str, category: RiderCategory) -> UUID:
+    """A new rider's account with money on it, as the app's payment provider would put it."""
+    account = container.ledger.open_account(rider_category=category, display_name=name)
+    container.ledger.execute(TopUp(account.id, TOP_UP_VND, f"fleet-{account.id}"))
+    return account.id
 
 
 def _sequence(client: httpx.Client, validator_id: int) -> dict[str, Any]:
