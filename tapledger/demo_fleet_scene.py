@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,8 +66,8 @@ class FleetScene:
         """The scene's issuer keys: the bus's SAM and the backend read the same key file."""
         master_keys = {level: os.urandom(16) for level in KeyLevel}
         key_file = data_dir / "sam-keys.json"
+        key_file.touch(mode=0o600)  # readable by this user only, from the start
         key_file.write_text(json.dumps({str(int(k)): v.hex() for k, v in master_keys.items()}))
-        key_file.chmod(0o600)
         return cls(console, data_dir, key_file, master_keys)
 
     def run(self, container: Container, url: str, relay: LinkRelay, fleet: DeviceFleet) -> bool:
@@ -184,6 +185,7 @@ class FleetScene:
     def _offline(self, phones: dict[str, Phone], relay: LinkRelay, client: httpx.Client) -> bool:
         gate = self.devices[GATE_CAT_LINH_IN]
         relay.cut()
+        cut_at_s = time.monotonic()
         self.console.print(f"  [yellow]the link of {gate.name} is cut[/yellow]")
         offline = [self._tap(GATE_CAT_LINH_IN, who, phones[who]) for who in ("Minh", "Lan")]
         failed = gate.wait_note("upload failed", RECORDED_TIMEOUT_S)
@@ -192,12 +194,14 @@ class FleetScene:
         waiting = all(d["decision"] == "accepted" for d in offline) and seen < first_offline
         self.console.print(
             f"  decided offline, waiting in its outbox: {len(offline)} taps; the gate's upload"
-            f" failed ({failed.split('(')[-1].split(')')[0]}); the backend has none of them:"
-            f" {_verdict(waiting)}"
+            f" failed ({_code(failed)}); the backend has none of them: {_verdict(waiting)}"
         )
         early = [v for v in gate.of_type("verdict") if v["seq"] >= first_offline]
         relay.restore()
-        self.console.print(f"  [green]the link of {gate.name} is back[/green]")
+        self.console.print(
+            f"  [green]the link of {gate.name} is back[/green] after"
+            f" {time.monotonic() - cut_at_s:.1f} s; the gate retries on its own"
+        )
         arrived = self._uploaded(GATE_CAT_LINH_IN, offline)
         for who in ("Minh", "Lan"):
             self._tap(GATE_YEN_NGHIA_OUT, who, phones[who])
@@ -253,6 +257,12 @@ def _sequence(client: httpx.Client, validator_id: int) -> dict[str, Any]:
     answer.raise_for_status()
     report: dict[str, Any] = answer.json()["sequence"]
     return report
+
+
+def _code(note: str) -> str:
+    """The error code in a device's note, e.g. "upload failed (backend_unavailable): …"."""
+    found = re.search(r"\((\w+)\)", note)
+    return found.group(1) if found else "?"
 
 
 def _verdict(ok: bool) -> str:
