@@ -24,7 +24,7 @@ from rich.console import Console
 
 from tapledger.bootstrap import bootstrap
 from tapledger.demo_fleet_scene import FleetScene
-from tapledger.device_processes import DeviceFailed, DeviceFleet
+from tapledger.device_processes import DeviceFailed, DeviceFleet, unwinding_on_sigterm
 from tapledger.http.app import create_app
 from tapledger.link_relay import LinkRelay
 from tapledger.local_server import ServerDidNotStart, served_in_thread
@@ -45,6 +45,7 @@ def fleet_scene(console: Console, data_dir: Path) -> bool:
     try:
         app = create_app(container, own_container=False)
         with (
+            unwinding_on_sigterm(),
             served_in_thread(app, name="demo-fleet-backend") as url,
             LinkRelay(_port(url)) as relay,
             DeviceFleet() as fleet,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any, TypeVar
 
 # `tapledger validator`, in a process of the same interpreter and code: the device's own command
@@ -252,3 +254,23 @@ class DeviceFleet:
         _traceback: TracebackType | None,
     ) -> None:
         self.stop_all()
+
+
+@contextmanager
+def unwinding_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM to this process raises `SystemExit` rather than ending it at
+    once, so the blocks around it run their exits and stop the devices they started (a device
+    process outlives its parent otherwise). Only the main thread can set a handler; elsewhere
+    the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(number: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + number)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
