@@ -27,7 +27,7 @@ from tapledger.demo_fleet_scene import FleetScene
 from tapledger.device_processes import DeviceFailed, DeviceFleet, unwinding_on_sigterm
 from tapledger.http.app import create_app
 from tapledger.link_relay import LinkRelay
-from tapledger.local_server import ServerDidNotStart, served_in_thread
+from tapledger.local_server import ServerDidNotStart, ServerDidNotStop, served_in_thread
 from tapledger.settings import Settings
 
 
@@ -53,7 +53,7 @@ def fleet_scene(console: Console, data_dir: Path) -> bool:
             console.print(f"  backend at {url}; store under {data_dir}")
             ok = scene.run(container, url, relay, fleet)
         ok &= scene.stopped_cleanly(fleet.exit_codes)
-    except (DeviceFailed, ServerDidNotStart, httpx.HTTPError) as error:
+    except (DeviceFailed, ServerDidNotStart, ServerDidNotStop, httpx.HTTPError) as error:
         console.print(f"  [red]the fleet scene failed[/red]: {error}", soft_wrap=True)
         ok = False
     finally:

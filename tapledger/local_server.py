@@ -30,6 +30,12 @@ class ServerDidNotStart(Exception):
     code = "server_did_not_start"
 
 
+class ServerDidNotStop(Exception):
+    """uvicorn was asked to stop and its thread was still serving after the bound."""
+
+    code = "server_did_not_stop"
+
+
 @contextmanager
 def served_in_thread(app: FastAPI, *, name: str) -> Iterator[str]:
     """Serves `app` (its lifespan run by uvicorn) until the block ends; yields its base URL."""
@@ -50,3 +56,6 @@ def served_in_thread(app: FastAPI, *, name: str) -> Iterator[str]:
         server.should_exit = True
         thread.join(SERVER_STOP_TIMEOUT_S)
         sock.close()
+    # Reached only when the block ended normally: a failure inside it is the one to report.
+    if thread.is_alive():
+        raise ServerDidNotStop(f"{name}: uvicorn did not stop within {SERVER_STOP_TIMEOUT_S:g} s")
