@@ -10,9 +10,9 @@ A card is in the field while its connection is open; one card at a time (a secon
 away while the first stays). `power_on` sends "power on" and asks for the ATR, as vpcd does when
 pcscd connects; `power_off` sends "power off". A reply of length 0, or the connection closing,
 is the card leaving: the APDU in flight fails with `CardIOError`, and the field is empty until
-the card connects again. Nobody else speaks first, so anything to read while no APDU is in flight
-can only be the end of the connection: presence is read from the socket, never by polling the
-card as pcscd's every-400-ms "get ATR" does.
+the card connects again. Presence is read from the socket (on Linux with `POLLRDHUP`, elsewhere by peeking:
+the card never speaks first, so a readable socket with nothing in it is the end of the stream),
+never by asking the card as pcscd's every-400-ms "get ATR" does.
 """
 
 from __future__ import annotations
@@ -164,14 +164,8 @@ class VpcdListenReader:
         card = self._card
         if card is None:
             return False
-        try:
-            readable, _, _ = select.select([card], [], [], 0)
-            if not readable or card.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
-                return True  # quiet, or an answer the transaction is reading
-        except BlockingIOError:
-            return True  # the transaction read it first
-        except (ValueError, OSError):
-            pass  # closed here, or reset by the card's side: gone either way
+        if not _hung_up(card):
+            return True
         self._card = None
         self._powered = False
         _hang_up(card)
@@ -235,6 +229,32 @@ class VpcdListenReader:
                 self._powered = False
                 self._changed.notify_all()
         _hang_up(card)
+
+
+def _hung_up(card: socket.socket) -> bool:
+    """Whether the card's end closed the connection (or it broke), without reading from it."""
+    try:
+        if _RDHUP:
+            # Linux says so directly, leaving any bytes in flight to the transaction's recv.
+            poller = select.poll()
+            poller.register(card, select.POLLIN | _RDHUP)
+            return any(mask & _GONE for _, mask in poller.poll(0))
+        readable, _, _ = select.select([card], [], [], 0)
+        # Elsewhere: readable with nothing to peek at is the end of the stream.
+        return bool(readable) and not card.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False  # the transaction read what was there first
+    except (ValueError, OSError):
+        return True  # closed here, or reset by the card's side: gone either way
+
+
+_RDHUP = getattr(select, "POLLRDHUP", 0)
+_GONE = (
+    _RDHUP
+    | getattr(select, "POLLHUP", 0)
+    | getattr(select, "POLLERR", 0)
+    | getattr(select, "POLLNVAL", 0)
+)
 
 
 def _hang_up(card: socket.socket) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from hardware import vpcd_listen
 from hardware.emulator.card import EmulatedCard
 from hardware.emulator.vpcd import VpcdLink
 from hardware.reader import CardIOError, ReaderIOError
@@ -75,6 +76,15 @@ class TestVpcdListenReader(CardReaderContract):
             return listening(card)
 
         return on_listener
+
+
+class TestVpcdListenReaderWithoutPollRdhup(TestVpcdListenReader):
+    """The same contract where the system has no POLLRDHUP (macOS): a hang-up is seen by
+    peeking at the connection instead."""
+
+    @pytest.fixture(autouse=True)
+    def no_rdhup(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(vpcd_listen, "_RDHUP", 0)
 
 
 @pytest.fixture
