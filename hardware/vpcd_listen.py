@@ -10,9 +10,9 @@ A card is in the field while its connection is open; one card at a time (a secon
 away while the first stays). `power_on` sends "power on" and asks for the ATR, as vpcd does when
 pcscd connects; `power_off` sends "power off". A reply of length 0, or the connection closing,
 is the card leaving: the APDU in flight fails with `CardIOError`, and the field is empty until
-the card connects again. Presence is read from the socket (on Linux with `POLLRDHUP`, elsewhere by peeking:
-the card never speaks first, so a readable socket with nothing in it is the end of the stream),
-never by asking the card as pcscd's every-400-ms "get ATR" does.
+the card connects again. Presence is read from the socket (on Linux with `POLLRDHUP`, elsewhere
+by peeking: the card never speaks first, so a readable socket with nothing in it is the end of
+the stream), never by asking the card as pcscd's every-400-ms "get ATR" does.
 """
 
 from __future__ import annotations
