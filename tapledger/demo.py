@@ -19,6 +19,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.demo_cards import virtual_card_scene
 from tapledger.demo_clearing import clearing_scene
 from tapledger.demo_clock import HANOI, SimClock
+from tapledger.demo_fleet import fleet_scene
 from tapledger.demo_morning import morning
 from tapledger.demo_parking import parking_scene
 from tapledger.demo_smartcard import smart_card_scene
@@ -30,7 +31,10 @@ from ticketing.shared.domain.rider import RiderCategory
 STATEMENT_LINES_SHOWN = 12
 
 
-def run_demo(console: Console, data_dir: Path | None = None) -> None:
+def run_demo(console: Console, data_dir: Path | None = None, *, fleet: bool = True) -> None:
+    """The day, its clearing cycle, then (with `fleet`) the live fleet scene, whose devices are
+    processes on the wall clock (`tapledger.demo_fleet`); raises `typer.Exit(1)` when a check
+    fails."""
     settings = Settings(
         environment="local",
         data_dir=data_dir or Settings().data_dir / "demo",
@@ -59,6 +63,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> None:
         ok &= clearing_scene(container, clock, console, settings.data_dir.parent / "clearing")
     finally:
         container.close()
+    if fleet:
+        ok &= fleet_scene(console, settings.data_dir.parent / "fleet")
     if not ok:
         raise typer.Exit(1)
 

@@ -33,6 +33,7 @@ from rich.markup import escape
 
 from hardware.reader import CardReader, ReaderError
 from hardware.sam import SamError, SoftwareSam
+from hardware.vpcd_listen import READER_PREFIX, VpcdListenReader, parse_listen_address
 from ticketing.fares.loader import HANOI_FEED_DIR, load_feed
 from ticketing.shared.access import TOKEN_MAX_CHARS
 from ticketing.taps.domain.validator import VALIDATOR_ID_MAX
@@ -88,6 +89,10 @@ RUN_HELP = (
     " used; when none holds a card, the run stops (exit 2) listing their full names: name one,"
     ' e.g. --reader "Virtual PCD 00 00".'
     "\n\n"
+    "--reader vpcd-listen:HOST:PORT: no PC/SC; the validator listens on HOST:PORT and a card"
+    " emulator connects to it as it would to vpcd (`tapledger card emulate --vpcd HOST:PORT`);"
+    " PORT 0 takes a free port, said on stderr."
+    "\n\n"
     '--json: stdout is one JSON object a line (JSON Lines): a "decision" per tap, a'
     ' "verdict" per uploaded tap with the backend\'s answer (status accepted, refused,'
     ' duplicate or seq_conflict; reason; tap_id; seq and epoch), "no_card" and, with --once,'
@@ -129,6 +134,8 @@ def _read_token(path: Path) -> str:
 
 
 def _open_reader(wanted: str) -> CardReader:
+    if wanted.startswith(READER_PREFIX):
+        return _listening_reader(wanted)
     from hardware.pcsc import PcscReader, list_readers  # pyscard is an optional extra
 
     try:
@@ -137,6 +144,18 @@ def _open_reader(wanted: str) -> CardReader:
         raise _fail(str(error)) from None
     except ReaderError as error:  # no pcscd, or it failed while listing
         raise _fail(f"--reader: {error}") from None
+
+
+def _listening_reader(wanted: str) -> CardReader:
+    """`--reader vpcd-listen:HOST:PORT`: a reader that a card emulator connects to, as to vpcd
+    (no pcscd needed; `hardware.vpcd_listen`). Its address is said on stderr, as PORT 0 means
+    any free port."""
+    try:
+        reader = VpcdListenReader(*parse_listen_address(wanted))
+    except (ValueError, ReaderError) as error:  # a bad address, or the port is taken
+        raise _fail(f"--reader: {error}") from None
+    err.print(f"card reader {escape(reader.name)}: a card emulator connects here", soft_wrap=True)
+    return reader
 
 
 def _on_error(what: str, error: Exception) -> None:
@@ -216,6 +235,15 @@ def _identity(
     return validator_id, token_file or state_dir / DEVICE_TOKEN_FILE
 
 
+ReaderOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Validate cards on this PC/SC reader (its name or part of it), or on"
+        " vpcd-listen:HOST:PORT (see above)"
+    ),
+]
+
+
 @validator_app.command("run", help=RUN_HELP)
 def run(
     server: Annotated[str, typer.Option(help="The backend's base URL, e.g. http://host:8000")],
@@ -224,9 +252,7 @@ def run(
     ],
     validator_id: ValidatorIdOption = None,
     token_file: TokenFileOption = None,
-    reader: Annotated[
-        str | None, typer.Option(help="Validate cards on this PC/SC reader: its name or part of it")
-    ] = None,
+    reader: ReaderOption = None,
     sam_key_file: Annotated[
         Path | None, typer.Option(dir_okay=False, help="The SAM's plain key file (with --reader)")
     ] = None,

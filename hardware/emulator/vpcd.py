@@ -22,12 +22,18 @@ import threading
 from enum import Enum
 
 from hardware.emulator.card import ATR, CardTorn, EmulatedCard
+from hardware.vpcd_wire import (
+    CONTROL_BYTES,
+    CONTROL_GET_ATR,
+    CONTROL_POWER_OFF,
+    CONTROL_POWER_ON,
+    CONTROL_RESET,
+    LENGTH_BYTES,
+    framed,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 35963
-LENGTH_BYTES = 2
-CONTROL_BYTES = 1
-CONTROL_POWER_OFF, CONTROL_POWER_ON, CONTROL_RESET, CONTROL_GET_ATR = 0x00, 0x01, 0x02, 0x04
 # A blocked recv wakes up this often to look at the stop event.
 RECV_POLL_S = 0.2
 CONNECT_TIMEOUT_S = 2.0
@@ -166,5 +172,4 @@ def _receive(connection: socket.socket, size: int, stop: threading.Event) -> byt
 
 
 def _send(connection: socket.socket, payload: bytes) -> None:
-    # Length and payload in one send, so Nagle's algorithm never holds back half a message.
-    connection.sendall(len(payload).to_bytes(LENGTH_BYTES, "big") + payload)
+    connection.sendall(framed(payload))

@@ -3,24 +3,17 @@ test process."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from tapledger.bootstrap import bootstrap
 from tapledger.http.app import create_app
+from tapledger.local_server import ServerDidNotStart, ServerDidNotStop, served_in_thread
 from tests.builders.settings import ExplicitSettings
-
-SERVER_START_TIMEOUT_S = 30.0
-SERVER_STOP_TIMEOUT_S = 10.0
-POLL_S = 0.05
 
 
 @contextmanager
@@ -42,23 +35,8 @@ def served_locally(data_dir: Path, *, name: str) -> Iterator[str]:
 @contextmanager
 def served_app(app: FastAPI, *, name: str) -> Iterator[str]:
     """Serves `app` (its lifespan run by uvicorn) until the block ends; yields its base URL."""
-    # The socket is bound here and handed to uvicorn, so no other process can take the port
-    # between choosing it and listening on it.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the in-process server did not start", pytrace=False)
-            time.sleep(POLL_S)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SERVER_STOP_TIMEOUT_S)
-        sock.close()
-        assert not thread.is_alive(), "the in-process server did not stop"
+        with served_in_thread(app, name=name) as base_url:
+            yield base_url
+    except (ServerDidNotStart, ServerDidNotStop) as error:
+        pytest.fail(str(error), pytrace=False)

@@ -14,15 +14,16 @@ from tapledger.demo import run_demo
 PAIN001_XSD = Path(__file__).parents[1] / "data" / "iso20022" / "pain.001.001.09.xsd"
 
 
-def _run_demo(tmp_path: Path) -> str:
+def _run_demo(tmp_path: Path, *, fleet: bool = False) -> str:
+    """The demo's output; the live fleet scene only where a test looks at it (it adds ~10 s)."""
     out = io.StringIO()
     # run_demo raises typer.Exit(1) when any of its own checks fails.
-    run_demo(Console(file=out, width=160), data_dir=tmp_path / "demo")
+    run_demo(Console(file=out, width=160), data_dir=tmp_path / "demo", fleet=fleet)
     return out.getvalue()
 
 
 def test_the_demo_runs_every_path_and_its_own_checks_pass(tmp_path: Path) -> None:
-    text = _run_demo(tmp_path)
+    text = _run_demo(tmp_path, fleet=True)
     assert "transfer_conflict" in text  # the forged top-up callback was refused
     assert "accepted" in text
     assert "code_replayed" in text
@@ -31,6 +32,32 @@ def test_the_demo_runs_every_path_and_its_own_checks_pass(tmp_path: Path) -> Non
     assert "22,000" in text  # Lan's bus + metro journey with the transfer discount
     assert "read models agree with the accounts: yes" in text
     assert "identical: yes" in text
+    _assert_the_live_fleet_scene_checked_itself(text)
+
+
+def _assert_the_live_fleet_scene_checked_itself(text: str) -> None:
+    """The fleet scene's own checks, and its health table: three devices, each reporting."""
+    assert "this part runs on the real clock" in text
+    assert "3 tapledger validator run processes synced and running" in text
+    assert re.search(r"Tuấn's smart card .* vpcd-listen:127\.0\.0\.1:\d+: accepted \(charged", text)
+    assert "the link of 2A Cát Linh · entry is cut" in text
+    assert "decided offline, waiting in its outbox: 2 taps" in text
+    assert "2A Cát Linh · entry uploaded seq 2, 3: backend accepted" in text
+    assert "the offline taps arrived only after the link came back: yes" in text
+    assert "each of the 8 taps the devices decided is in the backend exactly once: yes" in text
+    assert "the fleet table lists the 3 devices with their reports: yes" in text
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in text[text.index("The fleet's health") :].splitlines()
+        if line.count("│") == 8
+    ]
+    assert [(row[0], row[1], row[2], row[4], row[6]) for row in rows] == [
+        ("5001", "bus", "01 Kim Mã", "0", "none"),
+        ("5101", "metro_gate", "2A Cát Linh in", "0", "none"),
+        ("5112", "metro_gate", "2A Yên Nghĩa out", "0", "none"),
+    ]
+    assert all(row[3].endswith(" s ago") for row in rows)
+    assert re.search(r"stopped the 3 devices \(exit codes: bus 01 · Kim Mã 0, .* 0, .* 0\)", text)
 
 
 def test_the_demo_parks_on_the_parking_context(tmp_path: Path) -> None:

@@ -16,16 +16,12 @@ import pytest
 
 from hardware.emulator.card import EmulatedCard, random_challenge
 from hardware.emulator.vpcd_slot import PresentedCard, VpcdSlot, VpcdSlotError, presented_card
-from hardware.reader import CardReader
 from tests.builders.card_emulator import MASTER_KEYS, SERIAL
 from tests.services import in_ci, vpcd_address
 
 SECOND_SLOT = 1
 # A torn card stays away this long; pcscd must poll (every 400 ms) while it is gone to see it go.
 ABSENT_S = 1.0
-# After a tear: pcscd notices the card gone at its next poll, and back after ABSENT_S and a poll.
-CARD_GONE_TIMEOUT_S = 3.0
-CARD_BACK_TIMEOUT_S = ABSENT_S + 4.0
 
 
 def second_vpcd_slot() -> VpcdSlot:
@@ -49,11 +45,3 @@ def pcsc_card(
     card = EmulatedCard.from_master_keys(MASTER_KEYS, SERIAL, challenges=challenges)
     with presented_card(card, slot, absent_s=ABSENT_S) as presented:
         yield presented
-
-
-def tap_again_after_tear(reader: CardReader) -> None:
-    """What a rider does after a tear: the card leaves the field, comes back, is powered on."""
-    reader.power_off()
-    assert reader.wait_for_removal(CARD_GONE_TIMEOUT_S), "pcscd never saw the torn card leave"
-    assert reader.wait_for_card(CARD_BACK_TIMEOUT_S), "the torn card did not come back"
-    reader.power_on()

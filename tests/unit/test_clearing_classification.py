@@ -244,6 +244,8 @@ KNOWN_WRITERS = {
     # The demo's street parking: a rider's top-up before a day in town.
     ("tapledger/demo_parking.py", "TopUp", "'bank-55121'"): "demo top-up",
     ("tapledger/demo_parking.py", "TopUp", "reference"): "demo top-up before a booking",
+    # The demo's live fleet scene: each rider's top-up on its own backend.
+    ("tapledger/demo_fleet_scene.py", "TopUp", "f'fleet-{account.id}'"): "demo top-up",
 }
 # The demo's morning (tapledger/demo_morning.py) rides through validators, so the journeys'
 # charger writes its holds and charges; besides the riders' top-ups, its own ledger commands are

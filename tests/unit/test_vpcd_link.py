@@ -17,15 +17,9 @@ from typing import Any
 import pytest
 
 from hardware.emulator.card import ATR, EmulatedCard
-from hardware.emulator.vpcd import (
-    CONTROL_GET_ATR,
-    CONTROL_POWER_OFF,
-    CONTROL_POWER_ON,
-    CONTROL_RESET,
-    VpcdLink,
-    parse_address,
-)
+from hardware.emulator.vpcd import VpcdLink, parse_address
 from hardware.tlc1.constants import KeyLevel, Sfi
+from hardware.vpcd_wire import CONTROL_GET_ATR, CONTROL_POWER_OFF, CONTROL_POWER_ON, CONTROL_RESET
 from tests.builders.card_emulator import (
     MASTER_KEYS,
     OK,
