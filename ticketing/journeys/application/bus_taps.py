@@ -1,8 +1,9 @@
 """A bus tap: on the route of the rider's open bus leg, within a ride's length of its boarding,
-it is that leg's alighting, else a boarding (a tap hours later on the same route is the next ride,
-paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's taps is paired again with them (`tap_repairs`); a
-tap within a ride's length of a leg left open (by a newer tap, or at day end) alights it; a tap
-earlier than the boarding of a leg left open is that leg's real boarding."""
+it is that leg's alighting, else a boarding (a tap hours later on the same route is the next
+ride, paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's
+taps is paired again with them (`tap_repairs`); a tap within a ride's length of a leg left open
+(by a newer tap, or at day end) alights it; a tap earlier than the boarding of a leg left open
+is that leg's real boarding."""
 
 from __future__ import annotations
 
