@@ -243,6 +243,21 @@ ReaderOption = Annotated[
     ),
 ]
 
+UploadAttemptsOption = Annotated[
+    int,
+    typer.Option(
+        min=1, max=DRAIN_ATTEMPTS_MAX, help="With --once or a handheld: failed sends before exit"
+    ),
+]
+StopFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        dir_okay=False,
+        help="A bus: the file where the driver's console or GPS unit keeps the stop the bus is"
+        " at (a fare feed stop id, one line); each tap names it (default: the registered stop)",
+    ),
+]
+
 
 @validator_app.command("run", help=RUN_HELP)
 def run(
@@ -271,14 +286,7 @@ def run(
     sync_interval_s: Annotated[
         int, typer.Option(min=SYNC_INTERVAL_S_MIN, max=SYNC_INTERVAL_S_MAX, help="Sync period")
     ] = SYNC_INTERVAL_S_DEFAULT,
-    upload_attempts: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=DRAIN_ATTEMPTS_MAX,
-            help="With --once or a handheld: failed sends before exit",
-        ),
-    ] = ONCE_UPLOAD_ATTEMPTS_DEFAULT,
+    upload_attempts: UploadAttemptsOption = ONCE_UPLOAD_ATTEMPTS_DEFAULT,
     plain: Annotated[bool, typer.Option(help="No colours: one plain line per decision")] = False,
     kind: Annotated[Kind, typer.Option(help="tap, or parking-handheld (see above)")] = Kind.TAP,
     lot_id: Annotated[str | None, typer.Option(help="parking-handheld: its lot")] = None,
@@ -288,15 +296,7 @@ def run(
             "--json", help="JSON Lines on stdout: decisions and the backend's verdicts (above)"
         ),
     ] = False,
-    stop_file: Annotated[
-        Path | None,
-        typer.Option(
-            dir_okay=False,
-            help="A bus: the file where the driver's console or GPS unit keeps the stop the bus"
-            " is at (a fare feed stop id, one line); each tap names it (default: the registered"
-            " stop)",
-        ),
-    ] = None,
+    stop_file: StopFileOption = None,
 ) -> None:
     """Decides taps offline, keeps them in a durable outbox, and uploads them until acknowledged."""
     validator_id, token_file = _identity(state_dir, validator_id, token_file)
