@@ -48,6 +48,8 @@ SYNC_INTERVAL_S = 5
 TOP_UP_VND = 100_000
 HTTP_TIMEOUT_S = 10.0
 RECORDED_TIMEOUT_S = 20.0
+# The entry gate stays cut off until it has failed to upload this many times.
+OFFLINE_FAILURES = 3
 # How often the sequence report is read while the backend's projection catches up.
 RECORDED_POLL_S = 0.1
 
@@ -184,17 +186,23 @@ class FleetScene:
 
     def _offline(self, phones: dict[str, Phone], relay: LinkRelay, client: httpx.Client) -> bool:
         gate = self.devices[GATE_CAT_LINH_IN]
+        failed_before = sum("upload failed" in note for note in gate.notes())
         relay.cut()
         cut_at_s = time.monotonic()
         self.console.print(f"  [yellow]the link of {gate.name} is cut[/yellow]")
         offline = [self._tap(GATE_CAT_LINH_IN, who, phones[who]) for who in ("Minh", "Lan")]
-        failed = gate.wait_note("upload failed", RECORDED_TIMEOUT_S)
+        # Offline for a while: until the gate has tried, and failed, to upload a few times (each
+        # after a longer back-off), which shows it keeps the taps and keeps trying.
+        failed = gate.wait_notes(
+            "upload failed", failed_before + OFFLINE_FAILURES, RECORDED_TIMEOUT_S
+        )
         seen = _sequence(client, GATE_CAT_LINH_IN)["highest_seq"] or 0
         first_offline = min(d["seq"] for d in offline)
         waiting = all(d["decision"] == "accepted" for d in offline) and seen < first_offline
         self.console.print(
             f"  decided offline, waiting in its outbox: {len(offline)} taps; the gate's upload"
-            f" failed ({_code(failed)}); the backend has none of them: {_verdict(waiting)}"
+            f" failed {OFFLINE_FAILURES} times ({_code(failed)}); the backend has none of them:"
+            f" {_verdict(waiting)}"
         )
         early = [v for v in gate.of_type("verdict") if v["seq"] >= first_offline]
         relay.restore()

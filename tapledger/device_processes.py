@@ -128,6 +128,16 @@ class DeviceProcess:
             raise self._failed(f"never said {text!r}")
         return line
 
+    def wait_notes(self, text: str, count: int, timeout_s: float) -> str:
+        """The `count`-th stderr line holding `text`, once it is there."""
+        line: str | None = self._err.wait_for(
+            lambda lines: next(iter([n for n in lines if text in n][count - 1 :]), None),
+            timeout_s,
+        )
+        if line is None:
+            raise self._failed(f"never said {text!r} {count} times")
+        return line
+
     def present_code(self, code: str) -> dict[str, Any]:
         """Scans one QR code (a line on stdin); returns the gate's decision on it."""
         before = len(self.of_type("decision"))
