@@ -18,17 +18,22 @@ FLEET_POLL_S = 0.2
 
 
 def fleet_when_reported(client: httpx.Client, validator_ids: set[int]) -> list[dict[str, Any]]:
-    """The fleet's rows once each of `validator_ids` has a report listed (the list as it is when
-    the bound runs out: the table then shows who never reported).
+    """The fleet's rows once each of `validator_ids` has reported an empty outbox (the list as
+    it is when the bound runs out: the table then shows who never reported, or what waits).
 
-    It does not wait for reports newer than the scene's last step: a device reports on its sync,
-    every 5 s here, and the table shows each report's age instead."""
+    Every tap of the scene is uploaded before this is asked, so each device's next report says
+    so; a report made before (the gate that was offline may have synced before it uploaded)
+    would show taps the backend already holds. A device reports on its sync, every 5 s here."""
     deadline = time.monotonic() + FLEET_REPORT_TIMEOUT_S
     while True:
         answer = client.get("/v1/validators")
         answer.raise_for_status()
         rows: list[dict[str, Any]] = answer.json()["items"]
-        reported = {row["validator_id"] for row in rows if row["health"] is not None}
+        reported = {
+            row["validator_id"]
+            for row in rows
+            if row["health"] is not None and row["health"]["outbox_depth"] == 0
+        }
         if reported >= validator_ids or time.monotonic() > deadline:
             return rows
         time.sleep(FLEET_POLL_S)
