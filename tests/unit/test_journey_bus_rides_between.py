@@ -12,13 +12,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builders.journeys import BALANCE_VND, BUS_01, BUS_01_REAR, BUS_02, DAY, World, build
+from tests.builders.journeys import (
+    BALANCE_VND,
+    BUS_01,
+    BUS_01_REAR,
+    BUS_02,
+    DAY,
+    GATE_IN_01,
+    GATE_OUT_12,
+    World,
+    build,
+)
 from tests.tap_media import Phone
 from ticketing.journeys.application.tap_work import BUS_RIDE_MAX_S
 from ticketing.journeys.domain.journey_status import JourneyStatus
 
 ROUTE_FARE_VND = 10_000  # routes 01 and 02 are both in the 15 to 25 km band
 RIDE_MAX_MIN = BUS_RIDE_MAX_S // 60
+METRO_01_TO_12_VND = 15_000
 
 
 def day_of(taps: list[tuple[int, float]]) -> tuple[World, UUID]:
@@ -132,3 +143,19 @@ def test_a_ride_split_by_a_late_tap_and_alighted_again_is_charged_again() -> Non
     assert paid_vnd(world, account_id) == 3 * ROUTE_FARE_VND
     charged_vnd = sum(journey.charged_vnd for journey in world.journeys_of(account_id))
     assert charged_vnd == 3 * ROUTE_FARE_VND
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        [(GATE_IN_01, 20), (GATE_OUT_12, 50)],
+        [(GATE_OUT_12, 50), (GATE_IN_01, 20)],
+    ],
+)
+def test_a_metro_ride_uploaded_late_splits_the_bus_ride_it_happened_during(
+    late: list[tuple[int, float]],
+) -> None:
+    """On route 01 at 0 min, through line 2A from 20 to 50 min, on route 01 again at 70, never
+    tapping off the buses: the gates upload after the bus, whose taps first paired as one ride."""
+    world, account_id = day_of([(BUS_01, 0), (BUS_01, 70), *late])
+    assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND

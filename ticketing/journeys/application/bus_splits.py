@@ -22,6 +22,7 @@ from ticketing.journeys.application.tap_work import TapMoment, TapWork
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 from ticketing.journeys.domain.leg import Leg
+from ticketing.taps.domain.validator import Direction
 
 # The bus pairing rule (`bus_taps.bus_tap`), passed in: it calls this module first.
 ApplyTap = Callable[[TapWork], list[Journey]]
@@ -52,9 +53,9 @@ def tapped_between(known: list[Journey], legs: list[Leg], at: datetime) -> bool:
 
 
 def ride_during(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | None:
-    """The journey and the index of its bus ride on another route boarded before this tap and
-    alighted after it (this tap, uploaded late, shows the rider had left that bus), when every
-    leg from there on is by bus and can be applied again."""
+    """The journey and the index of its bus ride boarded before this tap and alighted after it
+    (this tap, uploaded late, shows the rider had left that bus, or on its route boarded it
+    again), when every leg from there on is by bus and can be applied again."""
     for journey in known:
         if (
             journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED)
@@ -76,8 +77,11 @@ def ride_during(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | No
     return None
 
 
-def split_ride(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTap) -> list[Journey]:
-    """Leaves the journey's ride at `index` open at its boarding, applies this tap, then
+def split_ride(
+    work: TapWork, journey: Journey, index: int, bus_tap: ApplyTap, this_tap: ApplyTap | None = None
+) -> list[Journey]:
+    """Leaves the journey's ride at `index` open at its boarding, applies this tap (with
+    `this_tap`, by default `bus_tap`: a metro gate's tap may split a bus ride too), then
     applies again with `bus_tap`, in the order they happened, the ride's old alighting (the
     boarding it was) and the taps of the legs after it."""
     legs = journey.legs[index:]
@@ -98,11 +102,16 @@ def split_ride(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTap) -
         last_ended=None if book.last_ended == key else book.last_ended,
         correctable=[k for k in book.correctable if k != key],
     )
-    changed = [journey, *bus_tap(work)]
+    changed = [journey, *(this_tap or bus_tap)(work)]
     for number, (end, leg) in enumerate(again):
         tap = TapMoment(id=end.tap, at=end.at, category=work.tap.category, media=work.tap.media)
         place = dataclasses.replace(
-            work.place, network_id=leg.network_id, route_id=leg.route_id, stop_id=end.stop_id
+            work.place,
+            mode="bus",
+            network_id=leg.network_id,
+            route_id=leg.route_id,
+            stop_id=end.stop_id,
+            direction=Direction.NONE,
         )
         # A tap applied again may start a journey; its id must differ from any its tap began.
         seed = uuid5(journey.id, f"split:{journey.repairs}:{number}")
