@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hardware.tlc1.records import EventKind
 from tests.builders.journeys import (
     BALANCE_VND,
     BUS_01,
@@ -23,6 +24,7 @@ from tests.builders.journeys import (
     World,
     build,
 )
+from tests.builders.purse_refunds import PURSE_VND, card_tap, purse_on_card, rider_with_card
 from tests.tap_media import Phone
 from ticketing.journeys.application.tap_work import BUS_RIDE_MAX_S
 from ticketing.journeys.domain.journey_status import JourneyStatus
@@ -159,3 +161,18 @@ def test_a_metro_ride_uploaded_late_splits_the_bus_ride_it_happened_during(
     tapping off the buses: the gates upload after the bus, whose taps first paired as one ride."""
     world, account_id = day_of([(BUS_01, 0), (BUS_01, 70), *late])
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
+def test_a_purse_rider_switching_routes_without_tapping_off_is_refunded_no_ride() -> None:
+    """Each validator took a route's fare from the card's purse at each tap; pairing the last
+    route 01 tap as the first ride's alighting refunded one of them to the account."""
+    world = build()
+    account_id, card = rider_with_card(world)
+    for validator_id, after_min in [(BUS_01, 0), (BUS_02, 30), (BUS_01, 60)]:
+        card_tap(world, card, validator_id, after_min, EventKind.BUS_BOARDING, ROUTE_FARE_VND)
+    world.follow()
+    world.clock.now += timedelta(days=1)
+    world.journeys.close_ended_day(DAY)
+    world.follow()
+    assert purse_on_card(card) == PURSE_VND - 3 * ROUTE_FARE_VND
+    assert world.balance(account_id) == (BALANCE_VND, 0)
