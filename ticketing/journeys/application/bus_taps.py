@@ -1,15 +1,23 @@
 """A bus tap: on the route of the rider's open bus leg, within a ride's length of its boarding,
-it is that leg's alighting, else a boarding (a tap hours later on the same route is the next
-ride, paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's
-taps is paired again with them (`tap_repairs`); a tap within a ride's length of a leg left open
-(by a newer tap, or at day end) alights it; a tap earlier than the boarding of a leg left open
-is that leg's real boarding."""
+it is that leg's alighting, else a boarding (a tap hours later on the same route is the next ride,
+paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's taps is
+paired again with them (`tap_repairs`); a tap within a ride's length of a leg left open (by a
+newer tap, or at day end) alights it; a tap earlier than the boarding of a leg left open is that
+leg's real boarding. No two taps on a route pair as one ride across a tap of the rider's on
+another route or in the metro between them (the rider had left that bus); a tap uploaded late
+that happened during a ride already paired on another route splits it (`bus_splits`)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
 
+from ticketing.journeys.application.bus_splits import (
+    known_journeys,
+    ride_during,
+    split_ride,
+    tapped_between,
+)
 from ticketing.journeys.application.leg_ends import complete, end
 from ticketing.journeys.application.tap_repairs import repair, run_around
 from ticketing.journeys.application.tap_work import BUS_RIDE_MAX_S, TapWork
@@ -19,24 +27,58 @@ from ticketing.journeys.domain.journey_status import JourneyStatus
 
 def bus_tap(work: TapWork) -> list[Journey]:
     journey = work.open()
-    repaired = journey if journey is not None else work.journey(work.book.last_ended)
-    first = run_around(work, repaired)
-    if repaired is not None and first is not None:
-        return repair(work, repaired, first)
-    if journey is not None and work.waits_for_exit(journey) and _within_a_ride(work, journey):
-        return end(work, journey)
     left = work.journeys(work.book.correctable)
-    for candidate in reversed(left):
-        # A leg left open (a newer tap came first, or the day ended) alights here when
-        # this tap came within a ride's length of its boarding.
-        if work.waits_for_exit(candidate) and _within_a_ride(work, candidate):
+    known = known_journeys(work, [journey, *left])
+    last_ended = work.journey(work.book.last_ended)
+    repaired = _run_repair(work, known, [journey if journey is not None else last_ended])
+    if repaired is not None:
+        return repaired
+    split = ride_during(work, known)
+    if split is not None:
+        return split_ride(work, *split, bus_tap)
+    for candidate in [journey, *reversed(left)]:
+        # The open leg (or one left open: a newer tap came first, or the day ended) alights
+        # here when this tap came within a ride's length of its boarding and the rider
+        # tapped nothing between the two.
+        if (
+            candidate is not None
+            and work.waits_for_exit(candidate)
+            and _within_a_ride(work, candidate)
+            and not tapped_between(known, [candidate.last_leg], work.tap.at)
+        ):
             return end(work, candidate)
+    # The last ended journey, or one left open by a boarding of another route, may hold the
+    # run of taps this one belongs among.
+    repaired = _run_repair(work, known, [last_ended, *reversed(left)])
+    if repaired is not None:
+        return repaired
     for earlier in [journey, *reversed(left)]:
-        if earlier is not None and _boarded_later(work, earlier):
+        if (
+            earlier is not None
+            and _boarded_later(work, earlier)
+            and not tapped_between(known, [earlier.last_leg], work.tap.at)
+        ):
             return _board_late(work, earlier)
     started = work.join_or_start(work.leg(entry=True))
     work.point(open_journey=str(started.id))
     return [started]
+
+
+def _run_repair(
+    work: TapWork, known: list[Journey], journeys: list[Journey | None]
+) -> list[Journey] | None:
+    """Pairs this tap again with the first of `journeys` whose last legs on its route are a
+    run of taps it happened among (`tap_repairs`); None when none is."""
+    for journey in journeys:
+        first = run_around(work, journey)
+        if (
+            journey is not None
+            and first is not None
+            # A tap of another ride among the run's taps splits them: they are not one run.
+            and not tapped_between(known, journey.legs[first:], work.tap.at)
+        ):
+            return repair(work, journey, first)
+    return None
 
 
 def _within_a_ride(work: TapWork, journey: Journey) -> bool:

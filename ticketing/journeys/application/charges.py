@@ -8,6 +8,7 @@ than posted again. A refusal (insufficient funds, a blocked account) is recorded
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from ticketing.accounts.application.ledger import Ledger
@@ -27,6 +28,23 @@ log = logging.getLogger(__name__)
 
 def transfer_id(journey: Journey, step: str) -> str:
     return f"journey:{journey.id.hex}:{step}"
+
+
+def refund_reference(journey: Journey, step: str | None) -> str:
+    return f"journey-{journey.id.hex}-refund" + (f"-{step}" if step else "")
+
+
+def unused_step(journey: Journey, step: str, named: Callable[[str], str]) -> str:
+    """`step`, unless the transfer it names was made already: a late bus tap that split a ride
+    (`bus_splits`) takes legs off a journey, so a leg count or merge count names a step again.
+    The ledger would answer such a repeat with the first receipt and move nothing, so the step
+    is then the first repair step the journey has not used."""
+    if named(step) not in journey.transfers:
+        return step
+    number = journey.repairs
+    while named(f"repair:{number}") in journey.transfers:
+        number += 1
+    return f"repair:{number}"
 
 
 class Charger:
@@ -61,9 +79,7 @@ class Charger:
             journey.charge(transfer_id=f"{hold_id}:post", kind="post", amount_vnd=posted_vnd, at=at)
             due_vnd -= posted_vnd
         if due_vnd > 0:
-            debit_id = transfer_id(journey, step)
-            if self._run(journey, Debit(journey.account_id, debit_id, due_vnd, "ride"), at):
-                journey.charge(transfer_id=debit_id, kind="debit", amount_vnd=due_vnd, at=at)
+            self._debit(journey, due_vnd, step, at)
 
     def void(self, journey: Journey, at: datetime) -> None:
         """Releases the journey's open hold, charging nothing (a journey the feed cannot price
@@ -82,9 +98,7 @@ class Charger:
             return
         due_vnd = total_vnd - journey.charged_vnd
         if due_vnd > 0:
-            debit_id = transfer_id(journey, step)
-            if self._run(journey, Debit(journey.account_id, debit_id, due_vnd, "ride"), at):
-                journey.charge(transfer_id=debit_id, kind="debit", amount_vnd=due_vnd, at=at)
+            self._debit(journey, due_vnd, step, at)
         elif due_vnd < 0:
             self.refund(journey, -due_vnd, at, step)
 
@@ -95,7 +109,10 @@ class Charger:
         journey whose legs were paired again may be refunded more than once)."""
         if journey.paid_from is not PaidFrom.ACCOUNT or amount_vnd <= 0:
             return
-        reference = f"journey-{journey.id.hex}-refund" + (f"-{step}" if step else "")
+        reference = refund_reference(journey, step)
+        if f"top-up:{reference}" in journey.transfers:
+            named = lambda s: f"top-up:{refund_reference(journey, s)}"  # noqa: E731
+            reference = refund_reference(journey, unused_step(journey, step or "", named))
         if self._run(journey, TopUp(journey.account_id, amount_vnd, reference), at):
             journey.charge(
                 transfer_id=f"top-up:{reference}", kind="refund", amount_vnd=amount_vnd, at=at
@@ -117,6 +134,13 @@ class Charger:
         top_up = TopUp(journey.account_id, amount_vnd, reference)
         if self._run(journey, top_up, at):
             journey.refund_purse(transfer_id=top_up.transfer_id, amount_vnd=amount_vnd, at=at)
+
+    def _debit(self, journey: Journey, amount_vnd: int, step: str, at: datetime) -> None:
+        debit_id = transfer_id(
+            journey, unused_step(journey, step, lambda s: transfer_id(journey, s))
+        )
+        if self._run(journey, Debit(journey.account_id, debit_id, amount_vnd, "ride"), at):
+            journey.charge(transfer_id=debit_id, kind="debit", amount_vnd=amount_vnd, at=at)
 
     def _void(self, journey: Journey, hold_id: str, at: datetime) -> bool:
         try:

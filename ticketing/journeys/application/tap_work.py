@@ -108,6 +108,7 @@ class TapWork:
         payment: CardPayment | None,
         *,
         seed: UUID | None = None,
+        made: dict[UUID, Journey] | None = None,
     ) -> None:
         self.pricing = pricing
         self.book: RiderJourneys = pricing.book
@@ -120,6 +121,9 @@ class TapWork:
         self.payment = payment
         # Names the journey this tap starts when its own id is taken (`metro_taps.split`).
         self.seed = seed
+        # Journeys this tap started, not yet in the store: a tap applied again as part of
+        # this one (`bus_splits`) must find them where the book points.
+        self.made: dict[UUID, Journey] = {} if made is None else made
 
     def again(self, tap: TapMoment, place: TapPlace, *, seed: UUID) -> TapWork:
         """Another tap of the same rider, applied again as part of this one (no payment)."""
@@ -133,6 +137,7 @@ class TapWork:
             self.paid_from,
             None,
             seed=seed,
+            made=self.made,
         )
 
     # The journeys the book points at
@@ -141,7 +146,10 @@ class TapWork:
         return self.journey(self.book.open_journey)
 
     def journey(self, key: str | None) -> Journey | None:
-        return None if key is None else self.load(UUID(key))
+        if key is None:
+            return None
+        journey_id = UUID(key)
+        return self.made.get(journey_id) or self.load(journey_id)
 
     def journeys(self, keys: list[str]) -> list[Journey]:
         return [j for j in (self.journey(k) for k in keys) if j is not None]
@@ -215,6 +223,7 @@ class TapWork:
             leg=leg,
             at=self.tap.at,
         )
+        self.made[journey.id] = journey
         self.paid_from_purse(journey)
         return journey
 
