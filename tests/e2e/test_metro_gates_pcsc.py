@@ -27,10 +27,8 @@ from hardware.emulator.vpcd_slot import VpcdSlot  # noqa: E402
 from tests.e2e.gate_processes import (  # noqa: E402
     GateProcess,
     GateSetup,
-    card_on,
-    card_torn_from,
     gate_process,
-    vpcd_slots,
+    taps_decided,
 )
 from tests.e2e.metro_backend import (  # noqa: E402
     Backend,
@@ -45,6 +43,7 @@ from tests.e2e.metro_backend import (  # noqa: E402
     settled,
     write_key_file,
 )
+from tests.e2e.vpcd_cards import card_on, card_torn_from, vpcd_slots  # noqa: E402
 
 GATE_A, GATE_A2, GATE_B = 5101, 5102, 5201  # entry at 2A-01, its neighbour, exit at 2A-02
 TOP_UP_VND = 100_000
@@ -127,8 +126,8 @@ def test_a_card_entering_at_one_gate_process_and_leaving_at_another_pays_its_rea
     b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     slot_a, slot_b = slots
     with (
-        gate_process(setup, GATE_A, a_token, slot_a) as gate_a,
-        gate_process(setup, GATE_B, b_token, slot_b) as gate_b,
+        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
+        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
     ):
         entry = tap(card_files, gate_a, slot_a)
         exit_ = tap(card_files, gate_b, slot_b)
@@ -144,6 +143,7 @@ def test_a_card_entering_at_one_gate_process_and_leaving_at_another_pays_its_rea
         )
         # Each gate uploads its tap, and the backend proves each card session with its SAM.
         assert gate_a.verdict(1)["status"] == gate_b.verdict(1)["status"] == "accepted"
+    assert (taps_decided(setup, GATE_A), taps_decided(setup, GATE_B)) == (1, 1)
     assert_one_ride_from_cat_linh_to_la_thanh(one_ended_journey(backend, account_id))
     assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, True)
 
@@ -160,8 +160,8 @@ def test_a_second_entry_with_no_exit_between_is_refused_as_passback_and_recorded
     b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     slot_a, slot_b = slots
     with (
-        gate_process(setup, GATE_A, a_token, slot_a) as gate_a,
-        gate_process(setup, GATE_B, b_token, slot_b) as gate_b,
+        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
+        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
     ):
         assert tap(card_files, gate_a, slot_a)["reason"] == "charged"
         # Handed back over the barrier to someone behind: the card shows this very entry.
@@ -180,6 +180,7 @@ def test_a_second_entry_with_no_exit_between_is_refused_as_passback_and_recorded
         assert backend.device_reason(GATE_A, 2) == ("passback", "refused", "no_card_proof")
         # The rider's own exit still ends the one ride the card paid for.
         assert tap(card_files, gate_b, slot_b)["reason"] == "paid_at_entry"
+    assert (taps_decided(setup, GATE_A), taps_decided(setup, GATE_B)) == (2, 1)
     assert_one_ride_from_cat_linh_to_la_thanh(one_ended_journey(backend, account_id))
 
 
@@ -195,7 +196,7 @@ def test_an_exit_with_no_entry_on_the_card_is_not_refused_but_charged_the_deares
     _, card_files = card
     b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     _, slot_b = slots
-    with gate_process(setup, GATE_B, b_token, slot_b) as gate_b:
+    with gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b:
         exit_ = tap(card_files, gate_b, slot_b)
         assert (exit_["decision"], exit_["reason"], exit_["charged_vnd"]) == (
             "accepted",
@@ -203,6 +204,7 @@ def test_an_exit_with_no_entry_on_the_card_is_not_refused_but_charged_the_deares
             DEAREST_TO_LA_THANH_VND,
         )
         assert gate_b.verdict(1)["status"] == "accepted"
+    assert taps_decided(setup, GATE_B) == 1
     assert purse_on(card_files) == (PURSE_VND - DEAREST_TO_LA_THANH_VND, True)
 
 
@@ -223,7 +225,9 @@ def test_a_card_torn_after_paying_at_one_gate_is_let_through_free_at_the_next_an
     b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     slot_a, slot_b = slots
     with ExitStack() as gates:
-        gate_a = gates.enter_context(gate_process(setup, GATE_A, a_token, slot_a))
+        gate_a = gates.enter_context(
+            gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name())
+        )
         with card_torn_from(card_files, slot_a, tear_after=TEAR_AFTER_CLOSE):
             torn = gate_a.decision()
         # Gate A heard the CLOSE answer: to it the ride is paid, the card simply left early.
@@ -233,7 +237,7 @@ def test_a_card_torn_after_paying_at_one_gate_is_let_through_free_at_the_next_an
             MAX_FROM_CAT_LINH_VND,
         )
         assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, False)
-        with gate_process(setup, GATE_A2, a2_token, slot_b) as gate_a2:
+        with gate_process(setup, GATE_A2, a2_token, reader=slot_b.reader_name()) as gate_a2:
             retap = tap(card_files, gate_a2, slot_b)
             assert (retap["decision"], retap["reason"], retap["charged_vnd"]) == (
                 "accepted",
@@ -243,9 +247,10 @@ def test_a_card_torn_after_paying_at_one_gate_is_let_through_free_at_the_next_an
             assert gate_a2.verdict(1)["status"] == "accepted"
         assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, True)
         assert gate_a.verdict(1)["status"] == "accepted"
-        with gate_process(setup, GATE_B, b_token, slot_b) as gate_b:
+        with gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b:
             exit_ = tap(card_files, gate_b, slot_b)
             assert (exit_["reason"], exit_["charged_vnd"]) == ("paid_at_entry", 0)
             assert gate_b.verdict(1)["status"] == "accepted"
+    assert [taps_decided(setup, gate) for gate in (GATE_A, GATE_A2, GATE_B)] == [1, 1, 1]
     assert_one_ride_from_cat_linh_to_la_thanh(one_ended_journey(backend, account_id))
     assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, True)
