@@ -10,6 +10,7 @@ card shows), all on the card image the emulator then presents.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from tests.builders.card_emulator import MASTER_KEYS, SERIAL
 from tests.builders.settings import ExplicitSettings
 from tests.e2e.in_process_server import served_app
 from tests.e2e.riders import ADMIN
+from tests.tap_media import Phone
 from ticketing.taps.domain.tap import Tap, tap_id
 from validators.card_desk import CardDesk
 
@@ -187,3 +189,16 @@ def journeys(backend: Backend, account_id: str) -> list[dict[str, Any]]:
         "/v1/journeys", params={"account_id": account_id}, headers=ADMIN
     ).json()
     return answer
+
+
+def funded_phone(backend: Backend, top_up_vnd: int) -> tuple[str, Phone]:
+    """A funded account and a phone holding its virtual card (certified by the issuer)."""
+    account_id = funded_account(backend, top_up_vnd)
+    phone = Phone.new()
+    key = base64.b64encode(phone.public_key()).decode()
+    card = backend.client.post(
+        f"/v1/accounts/{account_id}/virtual-cards", json={"device_key": key}, headers=ADMIN
+    )
+    assert card.status_code == httpx.codes.CREATED, card.text
+    phone.certify(card.json()["certificate"])
+    return account_id, phone

@@ -208,6 +208,46 @@ def test_an_exit_with_no_entry_on_the_card_is_not_refused_but_charged_the_deares
     assert purse_on(card_files) == (PURSE_VND - DEAREST_TO_LA_THANH_VND, True)
 
 
+def test_a_card_torn_at_the_entry_after_paying_is_unratified_at_the_exit_and_pays_once(
+    slots: tuple[VpcdSlot, VpcdSlot],
+    backend: Backend,
+    setup: GateSetup,
+    card: tuple[str, CardFiles],
+    tmp_path: Path,
+) -> None:
+    """Torn from gate A's field between CLOSE and the ratifying READ: gate A heard the CLOSE
+    answer, so to it the entry is paid and it lets the rider through. The next gate is the exit:
+    the card comes to B unratified, its last event the entry; the exit after a torn entry is not
+    a re-tap but the exit it is (spec/CARD.md, docs/card-format.md), free since the entry paid,
+    and the card is ratified there. The backend books one ride at its real fare."""
+    account_id, card_files = card
+    a_token = register_gate(backend, tmp_path, GATE_A, "2A-01", "entry")
+    b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
+    slot_a, slot_b = slots
+    with (
+        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
+        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
+    ):
+        with card_torn_from(card_files, slot_a, tear_after=TEAR_AFTER_CLOSE):
+            torn = gate_a.decision()
+        assert (torn["decision"], torn["reason"], torn["charged_vnd"]) == (
+            "accepted",
+            "charged",
+            MAX_FROM_CAT_LINH_VND,
+        )
+        assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, False)
+        exit_ = tap(card_files, gate_b, slot_b)
+        assert (exit_["decision"], exit_["reason"], exit_["charged_vnd"]) == (
+            "accepted",
+            "paid_at_entry",
+            0,
+        )
+        assert gate_a.verdict(1)["status"] == gate_b.verdict(1)["status"] == "accepted"
+    assert (taps_decided(setup, GATE_A), taps_decided(setup, GATE_B)) == (1, 1)
+    assert_one_ride_from_cat_linh_to_la_thanh(one_ended_journey(backend, account_id))
+    assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, True)
+
+
 def test_a_card_torn_after_paying_at_one_gate_is_let_through_free_at_the_next_and_pays_once(
     slots: tuple[VpcdSlot, VpcdSlot],
     backend: Backend,
@@ -216,7 +256,8 @@ def test_a_card_torn_after_paying_at_one_gate_is_let_through_free_at_the_next_an
     tmp_path: Path,
 ) -> None:
     """Torn from gate A's field between CLOSE and the ratifying READ: the card paid and logged
-    the entry, the rider saw no green light. At the neighbouring gate A2 the card comes back
+    the entry, but the rider, who never saw the green light, taps again at the neighbouring
+    entry gate A2 (its own process, on the other reader). There the card comes back
     unratified with that very recent entry: let through free, its session closed with no change
     so the card proves the entry again. Then the exit at B; the backend books one ride."""
     account_id, card_files = card
