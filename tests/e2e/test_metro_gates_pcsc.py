@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,7 +194,7 @@ def test_an_exit_with_no_entry_on_the_card_is_not_refused_but_charged_the_deares
 ) -> None:
     """docs/card-format.md: an exit gate takes the dearest ride ending there from a card that
     shows no entry, as nothing else paid for the ride; the rider is let out, not trapped."""
-    _, card_files = card
+    account_id, card_files = card
     b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     _, slot_b = slots
     with gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b:
@@ -206,6 +207,18 @@ def test_an_exit_with_no_entry_on_the_card_is_not_refused_but_charged_the_deares
         assert gate_b.verdict(1)["status"] == "accepted"
     assert taps_decided(setup, GATE_B) == 1
     assert purse_on(card_files) == (PURSE_VND - DEAREST_TO_LA_THANH_VND, True)
+
+    def exit_waiting() -> list[dict[str, Any]] | None:
+        rides = journeys(backend, account_id)
+        return rides if rides and rides[0]["status"] == "exit_pending" else None
+
+    # The backend keeps the exit waiting for an entry that may still be uploaded; the purse paid
+    # for the ride, and the account is not touched.
+    [ride] = settled(backend, exit_waiting, "the exit waiting for its entry")
+    assert [(leg["from_stop_id"], leg["to_stop_id"]) for leg in ride["legs"]] == [(None, "2A-02")]
+    assert (ride["purse_paid_vnd"], ride["charged_vnd"]) == (DEAREST_TO_LA_THANH_VND, 0)
+    balance = account(backend, account_id)
+    assert (balance["posted_vnd"], balance["pending_vnd"]) == (TOP_UP_VND - PURSE_VND, 0)
 
 
 def test_a_card_torn_at_the_entry_after_paying_is_unratified_at_the_exit_and_pays_once(
