@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import require_pyscard
+from tests.services import require_pyscard, vpcd_exclusive
 
 require_pyscard()
 
@@ -64,8 +64,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def slots() -> tuple[VpcdSlot, VpcdSlot]:
-    return vpcd_slots()
+def slots() -> Iterator[tuple[VpcdSlot, VpcdSlot]]:
+    with vpcd_exclusive():
+        yield vpcd_slots()
 
 
 @pytest.fixture
