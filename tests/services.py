@@ -81,9 +81,21 @@ VPCD_LOCK_WAIT_S = 50.0
 VPCD_LOCK_POLL_S = 0.1
 
 
+_vpcd_held = 0  # how deep this process is in `vpcd_exclusive` (a module fixture, then a test)
+
+
 @contextmanager
 def vpcd_exclusive() -> Iterator[None]:
-    """vpcd's slots for this test alone, across processes (an advisory lock on a shared file)."""
+    """vpcd's slots for this process alone (an advisory lock on a shared file); a process that
+    holds them already holds them again at once."""
+    global _vpcd_held  # this process's count of holders, changed only here
+    if _vpcd_held:
+        _vpcd_held += 1
+        try:
+            yield
+        finally:
+            _vpcd_held -= 1
+        return
     with VPCD_LOCK_FILE.open("a") as lock:
         deadline = time.monotonic() + VPCD_LOCK_WAIT_S
         while True:
@@ -98,9 +110,11 @@ def vpcd_exclusive() -> Iterator[None]:
                         pytrace=False,
                     )
                 time.sleep(VPCD_LOCK_POLL_S)  # polls the lock (a condition), bounded above
+        _vpcd_held = 1
         try:
             yield
         finally:
+            _vpcd_held = 0
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
