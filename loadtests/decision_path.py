@@ -6,8 +6,9 @@ holding the issuer keys and the validator's config. A timed decision is:
 
 * **card**: `CardStation.tap_once()` with the card already in the field: the presence check,
   power on, `CardValidator` (every APDU and the SAM's MACs), power off, and `Gate.present_card`
-  committing the tap to the outbox. The wait for the rider to take the card away is not timed
-  (the reader's `wait_for_removal` answers at once), since the decision was shown before it.
+  committing the tap to the outbox. The station first waits for the previous card to have left
+  the field; here the reader's `wait_for_removal` answers at once, as the rider took it away
+  between the two taps, so that wait costs nothing.
 * **QR**: `Gate.present_qr(text)`: the TL1 verification and the outbox commit. The code is
   signed by the phone before the clock starts. Every rider is a new phone, so the gate verifies
   its certificate in full (no cache hit): the worst case.

@@ -6,8 +6,14 @@ absence fails the run, so a green CI means every tier ran.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -65,6 +71,51 @@ def vpcd_address() -> tuple[str, int]:
     if not _reachable(f"tcp://{address}", int(port)):
         _missing("pcscd with the vpcd driver", address)
     return host, int(port)
+
+
+# Held by every test that puts a card in one of vpcd's slots, for as long as it does: two test
+# runs on one machine (CI jobs, several checkouts) would otherwise put two cards in one slot, and
+# each test would talk to the other's card. One holder keeps it for a test (at most ~40 s).
+VPCD_LOCK_FILE = Path(tempfile.gettempdir()) / "tapledger-vpcd.lock"
+VPCD_LOCK_WAIT_S = 50.0
+VPCD_LOCK_POLL_S = 0.1
+
+
+_vpcd_held = 0  # how deep this process is in `vpcd_exclusive` (a module fixture, then a test)
+
+
+@contextmanager
+def vpcd_exclusive() -> Iterator[None]:
+    """vpcd's slots for this process alone (an advisory lock on a shared file); a process that
+    holds them already holds them again at once."""
+    global _vpcd_held  # this process's count of holders, changed only here
+    if _vpcd_held:
+        _vpcd_held += 1
+        try:
+            yield
+        finally:
+            _vpcd_held -= 1
+        return
+    with VPCD_LOCK_FILE.open("a") as lock:
+        deadline = time.monotonic() + VPCD_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"vpcd was busy for {VPCD_LOCK_WAIT_S:g} s: another test run holds "
+                        f"{VPCD_LOCK_FILE}",
+                        pytrace=False,
+                    )
+                time.sleep(VPCD_LOCK_POLL_S)  # polls the lock (a condition), bounded above
+        _vpcd_held = 1
+        try:
+            yield
+        finally:
+            _vpcd_held = 0
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def require_pyscard() -> None:

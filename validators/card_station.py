@@ -1,4 +1,5 @@
-"""The validator's card reader: wait for a card, validate it offline, record it, wait for removal.
+"""The validator's card reader: wait for a card, validate it offline, record it; the next card
+once this one has left the field.
 
 Where the validator stands and what a ride costs there come from its synced config
 (`GET /v1/validators/{id}/config`): its network and location, its kind and direction, and the
@@ -7,6 +8,12 @@ most a ride from there costs, the card being unable to learn the exit offline; a
 the most a ride ending there costs, taken only from a card that shows no entry). Which passes on
 a card cover a ride here comes from the same config's fare network and route, with the pass
 products of the fare feed (`validators.card_passes`).
+
+The decision is returned (and so shown) as soon as the tap is recorded, with the card still in
+the field. A card held there afterwards is the same tap, however long it stays: the station
+serves the next card only once pcscd has seen this one leave. Looking at it again would take it
+for a new ride, and where its last event is another gate's (a re-tap after a tear, recovered
+here) it would be charged a second entry.
 
 One card's failure never takes the station down: the validator turns every card, SAM and reader
 failure into a refusal with its reason, and anything else raised while validating (a bug) is
@@ -29,10 +36,9 @@ from validators.card_passes import CardPass, PassRules
 from validators.card_validation import CardValidator, Outcome, TapPoint, Validation
 from validators.gate import Gate, GateDecision
 
-# How long one wait for a card blocks before the loop checks whether to stop.
+# How long one wait for a card (or for the last one to leave) blocks before the loop checks
+# whether to stop.
 CARD_WAIT_S = 1.0
-# A rider holding the card on the reader after the decision: wait this long, then go on anyway.
-CARD_REMOVAL_WAIT_S = 10.0
 
 
 NO_PASSES: Mapping[int, CardPass] = MappingProxyType({})
@@ -87,21 +93,25 @@ class CardStation:
         self._clock = clock
         self._passes = passes
         self._on_fault = on_fault
+        # The card of the last decision may still be in the field: no new tap until it left.
+        self._card_in_field = False
 
     def tap_once(self, wait_s: float = CARD_WAIT_S) -> GateDecision | None:
-        """Handles the next card presented within `wait_s`; None when none came."""
+        """Handles the next card presented within `wait_s`; None when none came, or when the
+        card of the last decision has not left the field within `wait_s` (module docstring)."""
+        if self._card_in_field:
+            if not self._reader.wait_for_removal(wait_s):
+                return None
+            self._card_in_field = False
         if not self._reader.wait_for_card(wait_s):
             return None
+        self._card_in_field = True
         try:
             validation = self._validate()
         except Exception as error:  # a bug must not stop the gate: see the module docstring
             self._on_fault("card", error)
             validation = Validation(Outcome.VALIDATOR_FAULT)
-        decision = self._gate.present_card(validation)
-        with contextlib.suppress(ReaderError):
-            # The decision is recorded; a reader failing now is the next wait's to report.
-            self._reader.wait_for_removal(CARD_REMOVAL_WAIT_S)
-        return decision
+        return self._gate.present_card(validation)
 
     def _validate(self) -> Validation:
         config = self._gate.trust.config

@@ -17,7 +17,7 @@ import pytest
 from hardware.emulator.card import EmulatedCard, random_challenge
 from hardware.emulator.vpcd_slot import PresentedCard, VpcdSlot, VpcdSlotError, presented_card
 from tests.builders.card_emulator import MASTER_KEYS, SERIAL
-from tests.services import in_ci, vpcd_address
+from tests.services import in_ci, vpcd_address, vpcd_exclusive
 
 SECOND_SLOT = 1
 # A torn card stays away this long; pcscd must poll (every 400 ms) while it is gone to see it go.
@@ -43,5 +43,5 @@ def pcsc_card(
 ) -> Iterator[PresentedCard]:
     """The vectors' card, blank, presented on `slot`; yields the connected reader and the card."""
     card = EmulatedCard.from_master_keys(MASTER_KEYS, SERIAL, challenges=challenges)
-    with presented_card(card, slot, absent_s=ABSENT_S) as presented:
+    with vpcd_exclusive(), presented_card(card, slot, absent_s=ABSENT_S) as presented:
         yield presented

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.services import require_pyscard
+from tests.services import require_pyscard, vpcd_exclusive
 
 require_pyscard()
 
@@ -33,8 +34,10 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def vpcd_slot() -> VpcdSlot:
-    return second_vpcd_slot()
+def vpcd_slot() -> Iterator[VpcdSlot]:
+    # The module looks at both of vpcd's readers, empty ones too: no other run may use them.
+    with vpcd_exclusive():
+        yield second_vpcd_slot()
 
 
 def empty_slots(slot: VpcdSlot) -> list[str]:

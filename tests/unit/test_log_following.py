@@ -67,6 +67,28 @@ def test_catch_up_pulls_until_a_pull_applies_nothing() -> None:
     assert pulls == [7]
 
 
+def test_a_follower_stops_between_two_sections_of_a_backlog_when_told() -> None:
+    stop, wake = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def pull() -> int:  # a backlog that would never end
+        calls.append(1)
+        if len(calls) == 3:
+            stop.set()
+        return 1
+
+    thread = threading.Thread(
+        target=follow,
+        args=(pull,),
+        kwargs={"stop": stop, "wake": wake, "poll_s": 0.01, "name": "f"},
+        daemon=True,  # were it never to stop, the test run must still end
+    )
+    thread.start()
+    thread.join(FOLLOW_TIMEOUT_S)
+    assert not thread.is_alive()
+    assert len(calls) == 3
+
+
 def test_a_follower_outlives_a_failed_pull_and_stops_when_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
