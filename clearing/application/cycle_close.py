@@ -7,6 +7,7 @@ Memory holds the per-operator totals and the digest, never the day's movements o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
@@ -71,21 +72,39 @@ def cycle_lines(
     """Each movement's lines, numbered in the store's order, then the lines carried from
     earlier cycles numbered after them; all counted into `tally`."""
     line_no = 0
-    iterator = iter(movements)
-    while section := list(islice(iterator, ATTRIBUTION_SECTION)):
-        attributing = attribution.for_section(section)
-        for item in section:
-            tally.count_movement(item)
-            for line in attributing.lines_of(item):
-                line_no += 1
-                kept = kept_line(line_no, item, line)
-                tally.count_line(kept)
-                yield kept
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clearing-reads") as reader:
+        for section, attributing in _attributed(movements, attribution, reader):
+            for item in section:
+                tally.count_movement(item)
+                for line in attributing.lines_of(item):
+                    line_no += 1
+                    kept = kept_line(line_no, item, line)
+                    tally.count_line(kept)
+                    yield kept
     for settling in carried:
         line_no += 1
         kept = replace(settling, line_no=line_no)
         tally.count_line(kept)
         yield kept
+
+
+def _attributed(
+    movements: Iterable[ClassifiedMovement], attribution: RevenueAttribution, reader: Executor
+) -> Iterator[tuple[list[ClassifiedMovement], RevenueAttribution]]:
+    """Each section of movements with its attribution. The aggregates a section names are read
+    by `reader` while the movements of the next section are read here, and while the lines of
+    the one before are made: the store answers one while this process works on the other.
+    Memory holds two sections and their aggregates at most."""
+    iterator = iter(movements)
+    section = list(islice(iterator, ATTRIBUTION_SECTION))
+    reading = reader.submit(attribution.for_section, section)
+    while section:
+        following = list(islice(iterator, ATTRIBUTION_SECTION))
+        next_reading = reader.submit(attribution.for_section, following) if following else None
+        yield section, reading.result()
+        if next_reading is None:
+            return
+        section, reading = following, next_reading
 
 
 def kept_line(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
