@@ -1,12 +1,13 @@
 """The events of some topics in an application's log, between two notification ids, in id order.
 
 On PostgreSQL they are selected from the events table directly, in pages of `LOG_PAGE_MAX`
-rows as plain tuples, the query the notification log runs but with pages ten times its section
-(a cycle reads millions of events, and each page is a round trip) and without a dict made of
-every row. On any other store they come from the application's notification log, a section at
-a time. The rows are the same either way: `after` < id <= `cut_off`, the topic one of
-`topics`, by id; each is decoded whole (`log_events`), or only the fields a reader needs
-(`log_fields`), the values the application's mapper gives either way.
+rows as plain tuples in PostgreSQL's binary format: the query the notification log runs, but
+with pages ten times its section (a cycle reads millions of events, and each page is a round
+trip), without a dict made of every row, and with each state as its bytes rather than the hex
+text the client would decode. On any other store they come from the application's
+notification log, a section at a time. The rows are the same either way: `after` < id <=
+`cut_off`, the topic one of `topics`, by id; each is decoded whole (`log_events`), or only the
+fields a reader needs (`log_fields`), the values the application's mapper gives either way.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _postgres_stored(
             recorder.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as cursor,
         ):
-            cursor.execute(statement, (start, cut_off, wanted, LOG_PAGE_MAX), prepare=True)
+            params = (start, cut_off, wanted, LOG_PAGE_MAX)
+            cursor.execute(statement, params, prepare=True, binary=True)
             rows = cursor.fetchall()
         for notification_id, originator_id, version, topic, state in rows:
             require(start < notification_id <= cut_off, "notifications come in id order")
