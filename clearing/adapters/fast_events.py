@@ -33,29 +33,49 @@ class OrjsonDecoding(JSONTranscoder):
 
     def decode(self, data: bytes) -> Any:
         try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            return _parsed(data, self._decode_obj)
+        except _NotTheSame:
             return super().decode(data)
-        kind = type(parsed)
-        if kind is dict or kind is list:
-            return _hooked(parsed, self._decode_obj)
-        return parsed
+
+
+class _NotTheSame(Exception):
+    """orjson's reading of a state may differ from `json`'s: the library decodes it."""
+
+
+def _parsed(data: bytes, hook: Callable[[dict[str, Any]], Any]) -> Any:
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _NotTheSame from None
+    kind = type(parsed)
+    if kind is dict or kind is list:
+        return _hooked(parsed, hook)
+    if kind is float:
+        raise _NotTheSame
+    return parsed
 
 
 def _hooked(value: Any, hook: Callable[[dict[str, Any]], Any]) -> Any:
     """`value` (a dict or a list) with every object in it passed through `hook`, innermost
     first, as `json` calls `object_hook` while it parses. The hook returns any object of other
-    than two keys as it is (`JSONTranscoder._decode_obj`), so it is called for those of two."""
+    than two keys as it is (`JSONTranscoder._decode_obj`), so it is called for those of two.
+
+    orjson reads an integer beyond 64 bits as a float, where `json` keeps it whole: a float
+    anywhere is `_NotTheSame` (no state clearing reads carries one)."""
     if type(value) is dict:
         for key, item in value.items():
             kind = type(item)
             if kind is dict or kind is list:
                 value[key] = _hooked(item, hook)
+            elif kind is float:
+                raise _NotTheSame
         return hook(value) if len(value) == 2 else value
     for index, item in enumerate(value):
         kind = type(item)
         if kind is dict or kind is list:
             value[index] = _hooked(item, hook)
+        elif kind is float:
+            raise _NotTheSame
     return value
 
 
@@ -107,17 +127,32 @@ class StateFields:
         hook = self._hook
         if hook is not None and getattr(cls, "class_version", 1) == 1:
             try:
-                state = orjson.loads(stored.state)
-            except orjson.JSONDecodeError:
-                state = None
-            if type(state) is dict and len(state) != 2 and "class_version" not in state:
-                found: dict[str, Any] = {}
-                for name in names:
-                    value = state[name]
-                    kind = type(value)
-                    if kind is dict or kind is list:
-                        value = _hooked(value, hook)
-                    found[name] = value
-                return found
+                return _some_fields(stored.state, names, hook)
+            except _NotTheSame:
+                pass
         state = vars(self._mapper.to_domain_event(stored))
         return {name: state[name] for name in names}
+
+
+def _some_fields(
+    data: bytes, names: tuple[str, ...], hook: Callable[[dict[str, Any]], Any]
+) -> dict[str, Any]:
+    """`names` of the state `data`, each value decoded as it is inside the whole state."""
+    try:
+        state = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _NotTheSame from None
+    # A state of two fields could be a transcoded object itself; one to upcast is the
+    # mapper's to read.
+    if type(state) is not dict or len(state) == 2 or "class_version" in state:
+        raise _NotTheSame
+    found: dict[str, Any] = {}
+    for name in names:
+        value = state[name]
+        kind = type(value)
+        if kind is dict or kind is list:
+            value = _hooked(value, hook)
+        elif kind is float:
+            raise _NotTheSame
+        found[name] = value
+    return found

@@ -348,10 +348,10 @@ class _ReadJourneys:
         self._rest = rest
 
     def get_journey(self, journey_id: UUID) -> RiderLegs | None:
-        if journey_id not in self._asked:
-            return self._rest.get_journey(journey_id)
         found = self._found.get(journey_id)
-        return found if isinstance(found, (Journey, JourneyLegs)) else None
+        if found is None and journey_id not in self._asked:
+            return self._rest.get_journey(journey_id)
+        return found if isinstance(found, (JourneyLegs, Journey)) else None
 
 
 def _read_operators(

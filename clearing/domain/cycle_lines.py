@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from json.encoder import encode_basestring_ascii
 
 from ticketing.shared.domain.invariants import require
 
@@ -20,6 +21,8 @@ SUSPENSE_OPERATOR = ""  # the operator id of a suspense line: nobody's yet
 # The digest's JSON, made once: `json.dumps` with these options builds an encoder per call, a
 # cost per line twice a cycle (when it closes, and when its files are checked).
 _CANONICAL = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+# The encoder's own escaping of a string (quotes included) when it writes ASCII only.
+_json_text = encode_basestring_ascii
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,28 @@ class CycleLine:
 
     def canonical(self) -> bytes:
         """One line of the digest: every field as a JSON array, in the order declared."""
+        numbers = (self.line_no, self.notification_id, self.amount_vnd)
+        texts = (
+            self.operator_id,
+            self.category,
+            self.origin,
+            self.transaction_id,
+            self.reference,
+            self.suspense_code,
+            self.reason,
+            self.resolves,
+        )
+        if all(type(n) is int for n in numbers) and all(type(t) is str for t in texts):
+            # What the encoder writes for these types, its own string escaping included,
+            # without walking a list: a cycle's lines are hashed twice, millions a day.
+            line_no, notification_id, amount_vnd = numbers
+            operator, category, origin, transaction, reference, code, reason, resolves = map(
+                _json_text, texts
+            )
+            return (
+                f"[{line_no},{notification_id},{operator},{amount_vnd},{category},{origin},"
+                f"{transaction},{reference},{code},{reason},{resolves}]\n"
+            ).encode()
         fields = [
             self.line_no,
             self.notification_id,
