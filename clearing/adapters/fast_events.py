@@ -124,14 +124,29 @@ class StateFields:
 
     def fields(self, stored: StoredEvent, cls: type[Any], names: tuple[str, ...]) -> dict[str, Any]:
         """`names` of the state of `stored`, an event of class `cls` (its topic's)."""
+        return self.row_fields(
+            cls, names, stored.originator_id, stored.originator_version, stored.topic, stored.state
+        )
+
+    def row_fields(
+        self,
+        cls: type[Any],
+        names: tuple[str, ...],
+        originator_id: UUID | str,
+        version: int,
+        topic: str,
+        state: bytes,
+    ) -> dict[str, Any]:
+        """`fields` of a stored event given as its columns."""
         hook = self._hook
         if hook is not None and getattr(cls, "class_version", 1) == 1:
             try:
-                return _some_fields(stored.state, names, hook)
+                return _some_fields(state, names, hook)
             except _NotTheSame:
                 pass
-        state = vars(self._mapper.to_domain_event(stored))
-        return {name: state[name] for name in names}
+        stored = StoredEvent(originator_id, version, topic, state)
+        decoded = vars(self._mapper.to_domain_event(stored))
+        return {name: decoded[name] for name in names}
 
 
 def _some_fields(

@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg.rows import tuple_row
@@ -70,13 +69,13 @@ class JourneyLegReads:
         ):
             cursor.execute(statement, (ids, LEG_TOPICS), prepare=True, binary=True)
             rows = cursor.fetchall()
-        states = self._states
+        fields = self._states.row_fields
         for journey_id, events in groupby(rows, key=itemgetter(0)):
             changes = []
             for originator_id, version, topic, state in events:
                 cls = resolve_topic(topic)
-                stored = StoredEvent(originator_id, version, topic, bytes(state))
-                changes.append((cls, states.fields(stored, cls, LEG_FIELDS[cls])))
+                names = LEG_FIELDS[cls]
+                changes.append((cls, fields(cls, names, originator_id, version, topic, state)))
             journey = journey_legs(journey_id, changes)
             if journey is not None:
                 yield journey_id, journey

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -180,8 +181,9 @@ def _copy_lines(connection: Connection, day: date, lines: Iterable[CycleLine]) -
         driver.cursor() as cursor,
         cursor.copy(f"COPY clearing_lines ({columns}) FROM STDIN") as copy,
     ):
+        values = attrgetter(*_FIELDS)
         for line in lines:
-            copy.write_row((day, *(getattr(line, name) for name in _FIELDS)))
+            copy.write_row((day, *values(line)))
 
 
 def _fetched_lines(connection: Connection, query: Select[Any]) -> Iterator[CycleLine]:

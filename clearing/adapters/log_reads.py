@@ -13,6 +13,7 @@ fields a reader needs (`log_fields`), the values the application's mapper gives 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
@@ -36,8 +37,10 @@ def log_events(
     """(notification id, event) of `topics` with ids in `after` < id <= `cut_off`, in id
     order. `page` bounds the rows read at once from a notification log."""
     to_event = fast_mapper(app).to_domain_event
-    for notification_id, stored in _stored(app, after, cut_off, topics, page):
-        yield notification_id, to_event(stored)
+    for notification_id, originator_id, version, topic, state in _rows(
+        app, after, cut_off, topics, page
+    ):
+        yield notification_id, to_event(StoredEvent(originator_id, version, topic, state))
 
 
 def log_fields(
@@ -51,25 +54,28 @@ def log_fields(
     """(notification id, originator id, event class, the fields `fields_of` names of its
     state) of `topics` with ids in `after` < id <= `cut_off`, in id order; an event of a
     class `fields_of` does not want is skipped."""
-    states = StateFields(app)
-    for notification_id, stored in _stored(app, after, cut_off, topics, page):
-        cls = resolve_topic(stored.topic)
+    fields = StateFields(app).row_fields
+    for notification_id, found, version, topic, state in _rows(app, after, cut_off, topics, page):
+        cls = resolve_topic(topic)
         names = fields_of(cls)
         if names is None:
             continue
         # The applications' ids are UUIDs: a store giving text ids has them converted, as the
         # mapper converts them.
-        found = stored.originator_id
         originator_id = found if isinstance(found, UUID) else UUID(found)
-        yield notification_id, originator_id, cls, states.fields(stored, cls, names)
+        yield notification_id, originator_id, cls, fields(cls, names, found, version, topic, state)
 
 
-def _stored(
+# A row of the events table: notification id, originator id, version, topic, state.
+Row = tuple[int, "UUID | str", int, str, bytes]
+
+
+def _rows(
     app: Application[UUID], after: int, cut_off: int, topics: tuple[str, ...], page: int
-) -> Iterator[tuple[int, StoredEvent]]:
+) -> Iterator[Row]:
     recorder = app.recorder
     if isinstance(recorder, PostgresApplicationRecorder):
-        yield from _postgres_stored(recorder, after, cut_off, topics)
+        yield from _postgres_rows(recorder, after, cut_off, topics)
         return
     start = after
     while start < cut_off:
@@ -79,14 +85,22 @@ def _stored(
         for notification in notifications:
             require(start < notification.id <= cut_off, "notifications come in id order")
             start = notification.id
-            yield notification.id, notification
+            yield (
+                notification.id,
+                notification.originator_id,
+                notification.originator_version,
+                notification.topic,
+                notification.state,
+            )
         if len(notifications) < page:
             return
 
 
-def _postgres_stored(
+def _postgres_rows(
     recorder: PostgresApplicationRecorder, after: int, cut_off: int, topics: tuple[str, ...]
-) -> Iterator[tuple[int, StoredEvent]]:
+) -> Iterator[Row]:
+    """The rows a page at a time; the next page is asked for (in a thread of its own) as soon
+    as this one has come, so the store finds it while this process decodes this one."""
     statement = SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state "
         "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
@@ -96,18 +110,25 @@ def _postgres_stored(
         table=Identifier(recorder.events_table_name),
     )
     wanted = list(topics)
-    start = after
-    while start < cut_off:
+
+    def page(start: int) -> list[tuple[Any, ...]]:
         with (
             recorder.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as cursor,
         ):
             params = (start, cut_off, wanted, LOG_PAGE_MAX)
             cursor.execute(statement, params, prepare=True, binary=True)
-            rows = cursor.fetchall()
-        for notification_id, originator_id, version, topic, state in rows:
-            require(start < notification_id <= cut_off, "notifications come in id order")
-            start = notification_id
-            yield notification_id, StoredEvent(originator_id, version, topic, bytes(state))
-        if len(rows) < LOG_PAGE_MAX:
-            return
+            return cursor.fetchall()
+
+    start = after
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clearing-log") as reader:
+        coming = reader.submit(page, start) if start < cut_off else None
+        while coming is not None:
+            rows = coming.result()
+            last = rows[-1][0] if rows else cut_off
+            full = len(rows) == LOG_PAGE_MAX and last < cut_off
+            coming = reader.submit(page, last) if full else None
+            for notification_id, originator_id, version, topic, state in rows:
+                require(start < notification_id <= cut_off, "notifications come in id order")
+                start = notification_id
+                yield notification_id, originator_id, version, topic, state

@@ -6,8 +6,9 @@ Memory holds the per-operator totals and the digest, never the day's movements o
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
@@ -26,6 +27,9 @@ from clearing.domain.terms import SettlementTerms
 # Movements attributed together: the journeys and parking aggregates they name are read in one
 # query per section. A section and its aggregates are what memory holds of the day's movements.
 ATTRIBUTION_SECTION = 1_000
+# Sections whose aggregates are being read while the lines of an earlier one are made: the
+# store runs that many queries at once.
+SECTIONS_READ_AHEAD = 2
 
 
 @dataclass
@@ -72,7 +76,7 @@ def cycle_lines(
     """Each movement's lines, numbered in the store's order, then the lines carried from
     earlier cycles numbered after them; all counted into `tally`."""
     line_no = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clearing-reads") as reader:
+    with ThreadPoolExecutor(SECTIONS_READ_AHEAD, thread_name_prefix="clearing-reads") as reader:
         for section, attributing in _attributed(movements, attribution, reader):
             for item in section:
                 tally.count_movement(item)
@@ -91,20 +95,22 @@ def cycle_lines(
 def _attributed(
     movements: Iterable[ClassifiedMovement], attribution: RevenueAttribution, reader: Executor
 ) -> Iterator[tuple[list[ClassifiedMovement], RevenueAttribution]]:
-    """Each section of movements with its attribution. The aggregates a section names are read
-    by `reader` while the movements of the next section are read here, and while the lines of
-    the one before are made: the store answers one while this process works on the other.
-    Memory holds two sections and their aggregates at most."""
+    """Each section of movements with its attribution. The aggregates of the next
+    `SECTIONS_READ_AHEAD` sections are read by `reader` while the lines of this one are made
+    here: the store answers those queries while this process works. Memory holds that many
+    sections and their aggregates, and this one."""
     iterator = iter(movements)
-    section = list(islice(iterator, ATTRIBUTION_SECTION))
-    reading = reader.submit(attribution.for_section, section)
-    while section:
-        following = list(islice(iterator, ATTRIBUTION_SECTION))
-        next_reading = reader.submit(attribution.for_section, following) if following else None
-        yield section, reading.result()
-        if next_reading is None:
+    ahead: deque[tuple[list[ClassifiedMovement], Future[RevenueAttribution]]] = deque()
+    while True:
+        while len(ahead) < SECTIONS_READ_AHEAD:
+            section = list(islice(iterator, ATTRIBUTION_SECTION))
+            if not section:
+                break
+            ahead.append((section, reader.submit(attribution.for_section, section)))
+        if not ahead:
             return
-        section, reading = following, next_reading
+        section, reading = ahead.popleft()
+        yield section, reading.result()
 
 
 def kept_line(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:
