@@ -64,11 +64,12 @@ class AggregateReads:
             table=Identifier(recorder.events_table_name),
         )
         # Plain tuples: the store's connections make a dict of every row, a cost per event.
+        # Binary: a state comes as its bytes, not as hex text decoded here.
         with (
             recorder.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as cursor,
         ):
-            cursor.execute(statement, (ids,), prepare=True)
+            cursor.execute(statement, (ids,), prepare=True, binary=True)
             rows = cursor.fetchall()
         mapper = self.app.mapper
         for aggregate_id, events in groupby(rows, key=itemgetter(0)):

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     delete,
@@ -88,10 +91,12 @@ class SqlLineStore:
         )
         if operator_id is not None:
             query = query.where(clearing_lines.c.operator_id == operator_id)
+        query = query.order_by(clearing_lines.c.line_no)
         with self.engine.connect() as connection:
-            result = connection.execution_options(yield_per=READ_BATCH).execute(
-                query.order_by(clearing_lines.c.line_no)
-            )
+            if connection.dialect.name == "postgresql":
+                yield from _fetched_lines(connection, query)
+                return
+            result = connection.execution_options(yield_per=READ_BATCH).execute(query)
             for row in result:
                 yield CycleLine(*row)
 
@@ -176,8 +181,26 @@ def _copy_lines(connection: Connection, day: date, lines: Iterable[CycleLine]) -
         driver.cursor() as cursor,
         cursor.copy(f"COPY clearing_lines ({columns}) FROM STDIN") as copy,
     ):
+        values = attrgetter(*_FIELDS)
         for line in lines:
-            copy.write_row((day, *(getattr(line, name) for name in _FIELDS)))
+            copy.write_row((day, *values(line)))
+
+
+def _fetched_lines(connection: Connection, query: Select[Any]) -> Iterator[CycleLine]:
+    """The query's lines through a server-side cursor of psycopg's, `READ_BATCH` rows a fetch as
+    plain tuples: a cycle's files read a city day's lines, and SQLAlchemy's rows cost as much
+    again as the lines made of them."""
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise InvariantViolated("PostgreSQL is reached through psycopg")
+    compiled = query.compile(dialect=connection.dialect)
+    statement = str(compiled)
+    params = compiled.params
+    with driver.cursor(name="clearing_lines_out", row_factory=tuple_row) as cursor:
+        cursor.itersize = READ_BATCH
+        cursor.execute(statement, params)
+        for row in cursor:
+            yield CycleLine(*row)
 
 
 def _row(day: date, line: CycleLine) -> dict[str, Any]:

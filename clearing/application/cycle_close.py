@@ -6,7 +6,9 @@ Memory holds the per-operator totals and the digest, never the day's movements o
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
@@ -25,6 +27,9 @@ from clearing.domain.terms import SettlementTerms
 # Movements attributed together: the journeys and parking aggregates they name are read in one
 # query per section. A section and its aggregates are what memory holds of the day's movements.
 ATTRIBUTION_SECTION = 1_000
+# Sections whose aggregates are being read while the lines of an earlier one are made: the
+# store runs that many queries at once.
+SECTIONS_READ_AHEAD = 2
 
 
 @dataclass
@@ -71,21 +76,41 @@ def cycle_lines(
     """Each movement's lines, numbered in the store's order, then the lines carried from
     earlier cycles numbered after them; all counted into `tally`."""
     line_no = 0
-    iterator = iter(movements)
-    while section := list(islice(iterator, ATTRIBUTION_SECTION)):
-        attributing = attribution.for_section(section)
-        for item in section:
-            tally.count_movement(item)
-            for line in attributing.lines_of(item):
-                line_no += 1
-                kept = kept_line(line_no, item, line)
-                tally.count_line(kept)
-                yield kept
+    with ThreadPoolExecutor(SECTIONS_READ_AHEAD, thread_name_prefix="clearing-reads") as reader:
+        for section, attributing in _attributed(movements, attribution, reader):
+            for item in section:
+                tally.count_movement(item)
+                for line in attributing.lines_of(item):
+                    line_no += 1
+                    kept = kept_line(line_no, item, line)
+                    tally.count_line(kept)
+                    yield kept
     for settling in carried:
         line_no += 1
         kept = replace(settling, line_no=line_no)
         tally.count_line(kept)
         yield kept
+
+
+def _attributed(
+    movements: Iterable[ClassifiedMovement], attribution: RevenueAttribution, reader: Executor
+) -> Iterator[tuple[list[ClassifiedMovement], RevenueAttribution]]:
+    """Each section of movements with its attribution. The aggregates of the next
+    `SECTIONS_READ_AHEAD` sections are read by `reader` while the lines of this one are made
+    here: the store answers those queries while this process works. Memory holds that many
+    sections and their aggregates, and this one."""
+    iterator = iter(movements)
+    ahead: deque[tuple[list[ClassifiedMovement], Future[RevenueAttribution]]] = deque()
+    while True:
+        while len(ahead) < SECTIONS_READ_AHEAD:
+            section = list(islice(iterator, ATTRIBUTION_SECTION))
+            if not section:
+                break
+            ahead.append((section, reader.submit(attribution.for_section, section)))
+        if not ahead:
+            return
+        section, reading = ahead.popleft()
+        yield section, reading.result()
 
 
 def kept_line(line_no: int, item: ClassifiedMovement, line: Line) -> CycleLine:

@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from clearing.application.carry_over import CarryOver
+from clearing.application.collector import bulk_run
 from clearing.application.cycle_close import CycleTally, cycle_lines, summarise
 from clearing.application.cycle_scan import CycleScan
 from clearing.application.ledger_movements import purse_movements
@@ -68,7 +69,7 @@ class ClearingCycles:
     passes: PassEarning | None = None  # None: pass sales stay unearned
 
     def run(self, day: date) -> CycleRun:
-        with self._one_run():
+        with self._one_run(), bulk_run():
             cycle = self._opened(day)
             if cycle.state is CycleState.OPEN:
                 self._close(cycle)

@@ -18,14 +18,15 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
+from clearing.adapters.log_reads import log_events, log_fields
 from clearing.domain.classification import Classification, Movement, MovementKind, classify
 from clearing.domain.errors import CutOffBeyondHead, InvalidAmount, UnclassifiedMovement
-from clearing.domain.movements import MONEY_EVENTS, LedgerEntry, ledger_entry, movement_of
+from clearing.domain.movements import MONEY_EVENTS, entry_fields, entry_of, movement_of
 from ticketing.journeys.domain.journey import Journey
 from ticketing.shared.domain.invariants import InvariantViolated, require
 
-# Notifications read in one query: the notification log's own section size (eventsourcing
-# refuses more), a few hundred kilobytes of money events.
+# Notifications read in one query from a notification log: its own section size (eventsourcing
+# refuses more), a few hundred kilobytes of money events. PostgreSQL is read in larger pages.
 LEDGER_SECTION_MAX = 500
 MONEY_TOPICS = tuple(sorted(get_topic(cls) for cls in MONEY_EVENTS))
 PURSE_TOPICS = (get_topic(Journey.PursePaid),)
@@ -55,9 +56,12 @@ def ledger_movements(
 ) -> Iterator[ClassifiedMovement]:
     """The money movements with notification ids in `after` < id <= `cut_off`, in id order.
 
-    `CutOffBeyondHead` when the store has not committed `cut_off` yet."""
-    for notification_id, event in selected(ledger, after, cut_off, MONEY_TOPICS, section_max):
-        entry = _money_entry(notification_id, event)
+    `CutOffBeyondHead` when the store has not committed `cut_off` yet. Only the fields an
+    entry is made of are decoded (`entry_fields`): a day has millions of money events."""
+    _check_range(ledger, after, cut_off, section_max)
+    money = log_fields(ledger, after, cut_off, MONEY_TOPICS, section_max, _money_fields)
+    for notification_id, account_id, cls, state in money:
+        entry = entry_of(notification_id, MONEY_EVENTS[cls], account_id, state)
         yield _classified(notification_id, movement_of(entry), entry.at)
 
 
@@ -69,31 +73,25 @@ def selected(
     section_max: int = LEDGER_SECTION_MAX,
 ) -> Iterator[tuple[int, object]]:
     """The events of `topics` in `app`'s log with ids in `after` < id <= `cut_off`, in id
-    order, decoded, a section at a time. `CutOffBeyondHead` when the log has not reached
-    `cut_off`."""
+    order, decoded, a page at a time (`log_reads`). `CutOffBeyondHead` when the log has not
+    reached `cut_off`."""
+    _check_range(app, after, cut_off, section_max)
+    yield from log_events(app, after, cut_off, topics, section_max)
+
+
+def _check_range(app: Application[UUID], after: int, cut_off: int, section_max: int) -> None:
     require(0 <= after <= cut_off, "a cycle's position is at or below its cut-off")
     require(0 < section_max <= LEDGER_SECTION_MAX, "a section is bounded")
     head = app.recorder.max_notification_id() or 0
     if cut_off > head:
         raise CutOffBeyondHead(cut_off, head)
-    start = after
-    while start < cut_off:
-        notifications = app.notification_log.select(
-            start=start + 1, limit=section_max, stop=cut_off, topics=topics
-        )
-        for notification in notifications:
-            require(start < notification.id <= cut_off, "notifications come in id order")
-            start = notification.id
-            yield notification.id, app.mapper.to_domain_event(notification)
-        if len(notifications) < section_max:
-            return
 
 
-def _money_entry(notification_id: int, event: object) -> LedgerEntry:
-    entry = ledger_entry(notification_id, event)
-    if entry is None:
+def _money_fields(cls: type[object]) -> tuple[str, ...]:
+    kind = MONEY_EVENTS.get(cls)
+    if kind is None:
         raise InvariantViolated("a notification of a money topic decodes to a money event")
-    return entry
+    return entry_fields(kind)
 
 
 def _classified(

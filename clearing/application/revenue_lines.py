@@ -37,6 +37,7 @@ from clearing.application.ledger_movements import ClassifiedMovement
 from clearing.domain.apportionment import Part, apportion_journey
 from clearing.domain.classification import Category, Classification, Origin
 from clearing.domain.errors import ClearingError
+from clearing.domain.journey_legs import JourneyLegs
 from clearing.domain.operators import OperatorMap
 from parking.domain.record import ParkingDetailRecord
 from parking.domain.reservation import Reservation
@@ -63,12 +64,25 @@ class SuspenseCode(StrEnum):
     NOT_SPLIT = "not_split"  # the split itself was refused (a `ClearingError`)
 
 
+class RiderLegs(Protocol):
+    """What attribution reads of a journey: a `Journey`, or the `JourneyLegs` read for it."""
+
+    @property
+    def rider_category(self) -> str: ...
+
+    @property
+    def fare_media(self) -> str: ...
+
+    @property
+    def legs(self) -> Sequence[Leg]: ...
+
+
 # What a leg alone would have cost its rider; None when it cannot be priced alone.
-StandaloneFare = Callable[[Journey, Leg], "int | None"]
+StandaloneFare = Callable[[RiderLegs, Leg], "int | None"]
 
 
 class JourneySource(Protocol):
-    def get_journey(self, journey_id: UUID) -> Journey | None: ...
+    def get_journey(self, journey_id: UUID) -> RiderLegs | None: ...
 
 
 class AggregateSource(Protocol):
@@ -161,7 +175,7 @@ def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
             return fare.reference_total_vnd
         return fare.total_vnd
 
-    def standalone(journey: Journey, leg: Leg) -> int | None:
+    def standalone(journey: RiderLegs, leg: Leg) -> int | None:
         if leg.start is None:
             return None
         category, media = journey.rider_category, journey.fare_media
@@ -275,7 +289,7 @@ class RevenueAttribution:
             )
         return [self._line(item, classification, o, vnd) for o, vnd in by_operator.items()]
 
-    def _weights(self, journey: Journey) -> list[int] | None:
+    def _weights(self, journey: RiderLegs) -> list[int] | None:
         """Each leg's standalone fare, or None (equal shares) when any leg has none."""
         if self.standalone_fare is None:
             return None
@@ -333,11 +347,11 @@ class _ReadJourneys:
         self._found = found
         self._rest = rest
 
-    def get_journey(self, journey_id: UUID) -> Journey | None:
-        if journey_id not in self._asked:
-            return self._rest.get_journey(journey_id)
+    def get_journey(self, journey_id: UUID) -> RiderLegs | None:
         found = self._found.get(journey_id)
-        return found if isinstance(found, Journey) else None
+        if found is None and journey_id not in self._asked:
+            return self._rest.get_journey(journey_id)
+        return found if isinstance(found, (JourneyLegs, Journey)) else None
 
 
 def _read_operators(

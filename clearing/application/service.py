@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from clearing.adapters.aggregate_reads import AggregateReads
 from clearing.adapters.cycle_files import DirectoryCycleFiles
+from clearing.adapters.journey_reads import JourneyLegReads
 from clearing.adapters.line_table import SqlLineStore
 from clearing.adapters.terms_files import InvalidTerms
 from clearing.application.cycles import ClearingCycles
@@ -64,7 +65,7 @@ def build_clearing(
             journeys=journeys,
             parking_operator_of=parking_store_operators(parking),
             standalone_fare=standalone_fare,
-            journey_batches=AggregateReads(journey_log),
+            journey_batches=JourneyLegReads(journey_log),
             parking_batches=AggregateReads(parking) if isinstance(parking, Application) else None,
         ),
         terms=terms,

@@ -13,10 +13,17 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from json.encoder import encode_basestring_ascii
 
 from ticketing.shared.domain.invariants import require
 
 SUSPENSE_OPERATOR = ""  # the operator id of a suspense line: nobody's yet
+# The digest's JSON, made once: `json.dumps` with these options builds an encoder per call, a
+# cost per line twice a cycle (when it closes, and when its files are checked).
+_CANONICAL = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+# The encoder's own escaping of a string (quotes included) when it writes ASCII only.
+_json_text = encode_basestring_ascii
+_STR_ONLY = {str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,32 @@ class CycleLine:
 
     def canonical(self) -> bytes:
         """One line of the digest: every field as a JSON array, in the order declared."""
+        line_no, notification_id, amount_vnd = self.line_no, self.notification_id, self.amount_vnd
+        texts = (
+            self.operator_id,
+            self.category,
+            self.origin,
+            self.transaction_id,
+            self.reference,
+            self.suspense_code,
+            self.reason,
+            self.resolves,
+        )
+        if (
+            type(line_no) is int
+            and type(notification_id) is int
+            and type(amount_vnd) is int
+            and set(map(type, texts)) == _STR_ONLY
+        ):
+            # What the encoder writes for these types, its own string escaping included,
+            # without walking a list: a cycle's lines are hashed twice, millions a day.
+            operator, category, origin, transaction, reference, code, reason, resolves = map(
+                _json_text, texts
+            )
+            return (
+                f"[{line_no},{notification_id},{operator},{amount_vnd},{category},{origin},"
+                f"{transaction},{reference},{code},{reason},{resolves}]\n"
+            ).encode()
         fields = [
             self.line_no,
             self.notification_id,
@@ -61,7 +94,7 @@ class CycleLine:
             self.reason,
             self.resolves,
         ]
-        return (json.dumps(fields, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
+        return (_CANONICAL.encode(fields) + "\n").encode()
 
 
 def line_key(day: date, line_no: int) -> str:

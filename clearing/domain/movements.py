@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from clearing.domain.classification import Movement, MovementKind
@@ -48,7 +49,24 @@ def ledger_entry(notification_id: int, event: object) -> LedgerEntry | None:
     if kind is None:
         return None
     state = vars(event)
-    account_id = state["originator_id"]
+    return entry_of(notification_id, kind, state["originator_id"], state)
+
+
+def entry_fields(kind: MovementKind) -> tuple[str, ...]:
+    """The fields of a money event's state that its entry is made of (`entry_of`)."""
+    if kind is MovementKind.CLOSED:
+        return ("refund_vnd", "at")
+    if kind in (MovementKind.TOPPED_UP, MovementKind.DEBITED):
+        return ("transfer_id", "amount_vnd", "at")
+    if kind in (MovementKind.HOLD_VOIDED, MovementKind.HOLD_EXPIRED):
+        return ("hold_id", "held_vnd", "at")
+    return ("hold_id", "amount_vnd", "at")
+
+
+def entry_of(
+    notification_id: int, kind: MovementKind, account_id: UUID, state: Mapping[str, Any]
+) -> LedgerEntry:
+    """The entry of a money event of `kind` on `account_id`, from its state's `entry_fields`."""
     if kind is MovementKind.CLOSED:
         return LedgerEntry(notification_id, kind, account_id, "", state["refund_vnd"], state["at"])
     if kind in (MovementKind.TOPPED_UP, MovementKind.DEBITED):

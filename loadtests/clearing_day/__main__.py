@@ -95,7 +95,8 @@ def _one_size(server: str, size: DaySize, *, reuse: bool, clear: bool) -> Scaled
     console.print(
         f"cleared {figures.result['movements']:,} movements in {figures.run_s:.1f} s "
         f"({figures.movements_per_s:,.0f}/s), process {figures.wall_s:.1f} s, "
-        f"peak RSS {figures.peak_rss_kib / MIB:,.0f} MiB"
+        f"peak RSS {figures.peak_rss_kib / MIB:,.0f} MiB, lines_sha256 "
+        f"{figures.result['lines_sha256']}"
     )
     return Scaled(size, generated, figures)
 

@@ -33,6 +33,7 @@ print(json.dumps({
     "run_s": ran - built,
     "movements": summary.movements,
     "lines": summary.lines,
+    "lines_sha256": summary.lines_sha256,
     "suspense_lines": summary.suspense_lines,
     "suspense_vnd": summary.suspense_vnd,
     "revenue_vnd": {o.operator_id: o.revenue_vnd for o in summary.operators},

@@ -1,0 +1,93 @@
+"""On PostgreSQL a cycle reads its events straight from the tables: the journeys as their legs,
+the ledger's money events by their fields. What it reads is what the repository and the
+notification log give, on a day written by the benchmark's generator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from clearing.adapters.journey_reads import JourneyLegReads
+from clearing.adapters.log_reads import LOG_PAGE_MAX
+from clearing.application.ledger_movements import MONEY_TOPICS, ledger_movements
+from clearing.domain.movements import ledger_entry
+from loadtests.clearing_day.generate import generate, settings_for
+from loadtests.clearing_day.plan import DAY, DaySize
+from tapledger.bootstrap import Container, bootstrap
+from tests.integration.conftest import DatabaseFactory
+from ticketing.journeys.domain.journey import Journey
+
+pytestmark = pytest.mark.postgres
+
+SIZE = DaySize(journeys=60, sessions=6, top_ups=15)
+LOG_SECTION = 500
+
+
+@pytest.fixture(scope="module")
+def day(
+    tmp_path_factory: pytest.TempPathFactory, database_factory: DatabaseFactory
+) -> Iterator[str]:
+    url = database_factory.create()
+    generate(url, tmp_path_factory.mktemp("gen"), SIZE, DAY)
+    yield url
+    database_factory.drop(url)
+
+
+def opened(url: str, tmp_path: Path) -> Container:
+    return bootstrap(settings_for(url, tmp_path / "run"))
+
+
+def test_journeys_read_as_their_legs_are_the_repositorys(day: str, tmp_path: Path) -> None:
+    container = opened(day, tmp_path)
+    try:
+        journeys = container.journeys
+        ids = [
+            UUID(str(n.originator_id))
+            for n in journeys.notification_log.select(start=1, limit=LOG_SECTION)
+            if n.topic == Journey.Started.TOPIC
+        ]
+        assert len(ids) > 10
+        nobody = UUID(int=ids[0].int ^ 1)
+        found = JourneyLegReads(journeys).get_many([*ids, nobody])
+        assert set(found) == set(ids)
+        for journey_id in ids:
+            one: Journey = journeys.repository.get(journey_id)
+            read = found[journey_id]
+            assert list(read.legs) == one.legs
+            assert (read.rider_category, read.fare_media) == (one.rider_category, one.fare_media)
+    finally:
+        container.close()
+
+
+def test_money_movements_read_by_their_fields_are_the_notification_logs(
+    day: str, tmp_path: Path
+) -> None:
+    container = opened(day, tmp_path)
+    try:
+        ledger = container.ledger
+        head = ledger.recorder.max_notification_id() or 0
+        expected = []
+        start = 1
+        while notifications := ledger.notification_log.select(
+            start=start, limit=LOG_SECTION, topics=MONEY_TOPICS
+        ):
+            for notification in notifications:
+                entry = ledger_entry(notification.id, ledger.mapper.to_domain_event(notification))
+                assert entry is not None
+                expected.append(entry)
+            start = notifications[-1].id + 1
+        read = list(ledger_movements(ledger, 0, head))
+        assert len(read) == len(expected) > LOG_PAGE_MAX // 100
+        for item, entry in zip(read, expected, strict=True):
+            assert item.notification_id == entry.notification_id
+            assert item.at == entry.at
+            assert (item.movement.account_id, item.movement.reference) == (
+                entry.account_id,
+                entry.reference,
+            )
+            assert (item.movement.kind, item.movement.amount_vnd) == (entry.kind, entry.amount_vnd)
+    finally:
+        container.close()
