@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.services import in_ci
 
@@ -25,6 +26,11 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
 )
+
+# Playwright's `expect` waits 5 s for its condition by default; on a shared, busy CI machine a page
+# may take longer to show what it will show. Every browser test's assertions wait up to this.
+EXPECT_TIMEOUT_MS = 15_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 def chromium_executable() -> str:
