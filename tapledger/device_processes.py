@@ -121,12 +121,7 @@ class DeviceProcess:
 
     def wait_note(self, text: str, timeout_s: float) -> str:
         """The first stderr line holding `text` (a note, or a warning such as "upload failed")."""
-        line: str | None = self._err.wait_for(
-            lambda lines: next((line for line in lines if text in line), None), timeout_s
-        )
-        if line is None:
-            raise self._failed(f"never said {text!r}")
-        return line
+        return self.wait_notes(text, 1, timeout_s)
 
     def wait_notes(self, text: str, count: int, timeout_s: float) -> str:
         """The `count`-th stderr line holding `text`, once it is there."""

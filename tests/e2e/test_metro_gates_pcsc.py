@@ -13,7 +13,7 @@ docs/card-format.md).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,27 @@ def tap(card: CardFiles, gate: GateProcess, slot: VpcdSlot) -> dict[str, object]
         return gate.decision()
 
 
+@contextmanager
+def entry_and_exit_gates(
+    backend: Backend, setup: GateSetup, slots: tuple[VpcdSlot, VpcdSlot], tmp_path: Path
+) -> Iterator[tuple[GateProcess, GateProcess]]:
+    """Gate A, the entry at 2A-01, on the first slot and gate B, the exit at 2A-02, on the
+    second: each registered and running as a process of its own."""
+    a_token = register_gate(backend, tmp_path, GATE_A, "2A-01", "entry")
+    b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
+    slot_a, slot_b = slots
+    with (
+        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
+        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
+    ):
+        yield gate_a, gate_b
+
+
+def decided(decision: dict[str, object]) -> tuple[object, object, object]:
+    """A gate's decision as (decision, reason, charged VND)."""
+    return decision["decision"], decision["reason"], decision["charged_vnd"]
+
+
 def one_ended_journey(backend: Backend, account_id: str) -> dict[str, object]:
     """The account's one journey, once the backend ended it and gave the purse's excess back."""
 
@@ -124,25 +145,12 @@ def test_a_card_entering_at_one_gate_process_and_leaving_at_another_pays_its_rea
     tmp_path: Path,
 ) -> None:
     account_id, card_files = card
-    a_token = register_gate(backend, tmp_path, GATE_A, "2A-01", "entry")
-    b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     slot_a, slot_b = slots
-    with (
-        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
-        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
-    ):
+    with entry_and_exit_gates(backend, setup, slots, tmp_path) as (gate_a, gate_b):
         entry = tap(card_files, gate_a, slot_a)
         exit_ = tap(card_files, gate_b, slot_b)
-        assert (entry["decision"], entry["reason"], entry["charged_vnd"]) == (
-            "accepted",
-            "charged",
-            MAX_FROM_CAT_LINH_VND,
-        )
-        assert (exit_["decision"], exit_["reason"], exit_["charged_vnd"]) == (
-            "accepted",
-            "paid_at_entry",
-            0,
-        )
+        assert decided(entry) == ("accepted", "charged", MAX_FROM_CAT_LINH_VND)
+        assert decided(exit_) == ("accepted", "paid_at_entry", 0)
         # Each gate uploads its tap, and the backend proves each card session with its SAM.
         assert gate_a.verdict(1)["status"] == gate_b.verdict(1)["status"] == "accepted"
     assert (taps_decided(setup, GATE_A), taps_decided(setup, GATE_B)) == (1, 1)
@@ -158,13 +166,8 @@ def test_a_second_entry_with_no_exit_between_is_refused_as_passback_and_recorded
     tmp_path: Path,
 ) -> None:
     account_id, card_files = card
-    a_token = register_gate(backend, tmp_path, GATE_A, "2A-01", "entry")
-    b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     slot_a, slot_b = slots
-    with (
-        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
-        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
-    ):
+    with entry_and_exit_gates(backend, setup, slots, tmp_path) as (gate_a, gate_b):
         assert tap(card_files, gate_a, slot_a)["reason"] == "charged"
         # Handed back over the barrier to someone behind: the card shows this very entry.
         again = tap(card_files, gate_a, slot_a)
@@ -200,11 +203,7 @@ def test_an_exit_with_no_entry_on_the_card_is_not_refused_but_charged_the_deares
     _, slot_b = slots
     with gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b:
         exit_ = tap(card_files, gate_b, slot_b)
-        assert (exit_["decision"], exit_["reason"], exit_["charged_vnd"]) == (
-            "accepted",
-            "charged",
-            DEAREST_TO_LA_THANH_VND,
-        )
+        assert decided(exit_) == ("accepted", "charged", DEAREST_TO_LA_THANH_VND)
         assert gate_b.verdict(1)["status"] == "accepted"
     assert taps_decided(setup, GATE_B) == 1
     assert purse_on(card_files) == (PURSE_VND - DEAREST_TO_LA_THANH_VND, True)
@@ -235,27 +234,14 @@ def test_a_card_torn_at_the_entry_after_paying_is_unratified_at_the_exit_and_pay
     a re-tap but the exit it is (spec/CARD.md, docs/card-format.md), free since the entry paid,
     and the card is ratified there. The backend books one ride at its real fare."""
     account_id, card_files = card
-    a_token = register_gate(backend, tmp_path, GATE_A, "2A-01", "entry")
-    b_token = register_gate(backend, tmp_path, GATE_B, "2A-02", "exit")
     slot_a, slot_b = slots
-    with (
-        gate_process(setup, GATE_A, a_token, reader=slot_a.reader_name()) as gate_a,
-        gate_process(setup, GATE_B, b_token, reader=slot_b.reader_name()) as gate_b,
-    ):
+    with entry_and_exit_gates(backend, setup, slots, tmp_path) as (gate_a, gate_b):
         with card_torn_from(card_files, slot_a, tear_after=TEAR_AFTER_CLOSE):
             torn = gate_a.decision()
-        assert (torn["decision"], torn["reason"], torn["charged_vnd"]) == (
-            "accepted",
-            "charged",
-            MAX_FROM_CAT_LINH_VND,
-        )
+        assert decided(torn) == ("accepted", "charged", MAX_FROM_CAT_LINH_VND)
         assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, False)
         exit_ = tap(card_files, gate_b, slot_b)
-        assert (exit_["decision"], exit_["reason"], exit_["charged_vnd"]) == (
-            "accepted",
-            "paid_at_entry",
-            0,
-        )
+        assert decided(exit_) == ("accepted", "paid_at_entry", 0)
         assert gate_a.verdict(1)["status"] == gate_b.verdict(1)["status"] == "accepted"
     assert (taps_decided(setup, GATE_A), taps_decided(setup, GATE_B)) == (1, 1)
     assert_one_ride_from_cat_linh_to_la_thanh(one_ended_journey(backend, account_id))
@@ -286,19 +272,11 @@ def test_a_card_torn_after_paying_at_one_gate_is_let_through_free_at_the_next_an
         with card_torn_from(card_files, slot_a, tear_after=TEAR_AFTER_CLOSE):
             torn = gate_a.decision()
         # Gate A heard the CLOSE answer: to it the ride is paid, the card simply left early.
-        assert (torn["decision"], torn["reason"], torn["charged_vnd"]) == (
-            "accepted",
-            "charged",
-            MAX_FROM_CAT_LINH_VND,
-        )
+        assert decided(torn) == ("accepted", "charged", MAX_FROM_CAT_LINH_VND)
         assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, False)
         with gate_process(setup, GATE_A2, a2_token, reader=slot_b.reader_name()) as gate_a2:
             retap = tap(card_files, gate_a2, slot_b)
-            assert (retap["decision"], retap["reason"], retap["charged_vnd"]) == (
-                "accepted",
-                "retap_after_tear",
-                0,
-            )
+            assert decided(retap) == ("accepted", "retap_after_tear", 0)
             assert gate_a2.verdict(1)["status"] == "accepted"
         assert purse_on(card_files) == (PURSE_VND - MAX_FROM_CAT_LINH_VND, True)
         assert gate_a.verdict(1)["status"] == "accepted"
