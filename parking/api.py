@@ -10,17 +10,27 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from parking import schemas
+from parking.application.batch_actions import (
+    Action,
+    Answer,
+    EndAction,
+    ExtendAction,
+    StartAction,
+)
+from parking.application.ending import Ended
 from parking.application.reservations import BookRequest
 from parking.application.service import Parking
-from parking.application.sessions import Payer, Payment, StartRequest
+from parking.application.sessions import Payer, Payment, Started, StartRequest
 from parking.domain import errors, limits
 from parking.domain.action_time import acted_at
 from parking.domain.catalogue import LotSpec, OpeningHours
 from parking.domain.reservation import Reservation
 from parking.domain.session import EndedBy, ParkingSession, StartedBy
 from parking.domain.tariff import VehicleClass
+from ticketing.accounts.api import ERROR_STATUS as LEDGER_ERROR_STATUS
 from ticketing.shared.access import Principal, Role, require_role
-from ticketing.shared.error_status import ErrorStatus
+from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.error_status import SHARED_ERROR_STATUS, ErrorStatus, merged, status_for
 from ticketing.shared.hand_read import (
     BEARER_SECURITY,
     JSON_MEDIA_TYPE,
@@ -50,6 +60,8 @@ ERROR_STATUS: ErrorStatus = {
     errors.ArrivalOutsideWindow: 409,
     # The rest of parking's errors are about the request's content: 422.
 }
+# An action of a batch is refused by parking or by the ledger, with the status either gives alone.
+ACTION_ERROR_STATUS = merged(SHARED_ERROR_STATUS, LEDGER_ERROR_STATUS, ERROR_STATUS)
 MINUTES = timedelta(minutes=1)
 ReservationId = Annotated[
     str,
@@ -286,6 +298,63 @@ def end_session(
         session=schemas.SessionPublic.of(ended.session),
         record=schemas.RecordPublic.of(ended.record),
     )
+
+
+def _action(item: schemas.ActionItem) -> Action:
+    match item:
+        case schemas.StartItem():
+            payer = Payer(account_id=item.account_id, code=item.code)
+            request = StartRequest(
+                start_id=item.start_id,
+                lot_id=item.lot_id,
+                plate=item.plate,
+                vehicle_class=item.vehicle_class,
+                payment=Payment(item.paid_until, item.quote_id),
+                payer=payer,
+                started_by=StartedBy.ATTENDANT,
+                started_at=item.started_at,
+            )
+            return StartAction(request)
+        case schemas.ExtendItem():
+            payment = Payment(item.paid_until, item.quote_id)
+            return ExtendAction(item.session_id, item.extension_id, payment)
+        case schemas.EndItem():
+            return EndAction(item.session_id, item.end_id, EndedBy.ATTENDANT, item.ended_at)
+
+
+def _answer(answer: Answer) -> schemas.ActionAnswer:
+    match answer:
+        case DomainError():
+            problem = schemas.ActionProblem(code=answer.code, detail=str(answer))
+            return schemas.ActionAnswer(
+                status=status_for(answer, ACTION_ERROR_STATUS), problem=problem
+            )
+        case Started():
+            created = status.HTTP_200_OK if answer.replayed else status.HTTP_201_CREATED
+            return schemas.ActionAnswer(
+                status=created, session=schemas.SessionPublic.of(answer.session)
+            )
+        case Ended():
+            return schemas.ActionAnswer(
+                status=status.HTTP_200_OK,
+                session=schemas.SessionPublic.of(answer.session),
+                record=schemas.RecordPublic.of(answer.record),
+            )
+        case ParkingSession():
+            return schemas.ActionAnswer(
+                status=status.HTTP_200_OK, session=schemas.SessionPublic.of(answer)
+            )
+
+
+@router.post("/actions")
+def apply_actions(
+    body: schemas.ActionsCreate, parking: ParkingDep, _: CurrentStaff
+) -> schemas.ActionsAnswer:
+    """A handheld's queued starts, extensions and ends, applied in order with group commit:
+    each answered as the one-by-one route would answer it (its status, its session and record,
+    or its problem), and each safe to send again under its own id."""
+    answers = parking.batches.apply([_action(item) for item in body.actions])
+    return schemas.ActionsAnswer(items=[_answer(answer) for answer in answers])
 
 
 # Reservations

@@ -64,7 +64,7 @@ class Ending:
         """Ends the session at `at` (now by default), posts its fee and seals its record."""
         session = self.sessions.get(session_id)
         if not session.end_repeats(end_id):
-            ended_at = self._ended_at(session, at or self.clock())
+            ended_at = self.ended_at(session, at or self.clock())
             table = self.sessions.catalogue.table(session.table_id)
             vehicle_class = VehicleClass(session.vehicle_class)
             priced = quote(table, vehicle_class, session.started_at, ended_at, allow_overstay=True)
@@ -108,13 +108,13 @@ class Ending:
             if again.state is SessionState.SETTLED:
                 return Ended(again, record_of(self.store, again.id))
             again.settle(posted_vnd, debited_vnd, unpaid_vnd, at)
-            record = _seal(again, at)
+            record = seal(again, at)
             self.store.save(again, record)
             return Ended(again, record)
 
         return save_with_retries(attempt, what=f"parking session {session.id}")
 
-    def _ended_at(self, session: ParkingSession, at: datetime) -> datetime:
+    def ended_at(self, session: ParkingSession, at: datetime) -> datetime:
         return min(max(at, session.started_at + STAY_MIN), session.started_at + STAY_LIMIT)
 
     def _use_hold(self, account_id: UUID, hold_id: str, post_vnd: int) -> bool:
@@ -145,7 +145,7 @@ class Ending:
         return rest_vnd
 
 
-def _seal(session: ParkingSession, at: datetime) -> ParkingDetailRecord:
+def seal(session: ParkingSession, at: datetime) -> ParkingDetailRecord:
     assert session.ended_at is not None
     return ParkingDetailRecord(
         session_id=session.id,

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from parking.adapters.parking_views import ParkingFollower, ParkingViews
 from parking.adapters.reservation_views import ReservationViews
+from parking.application.batches import ActionBatches
 from parking.application.catalogue import Catalogue
 from parking.application.ending import Ending
 from parking.application.enforcement import Enforcement
@@ -31,6 +32,7 @@ class Parking:
     sessions: Sessions
     reservations: Reservations
     ending: Ending
+    batches: ActionBatches
     records: Records
     enforcement: Enforcement
     views: ParkingViews
@@ -62,6 +64,7 @@ class Parking:
             sessions=sessions,
             reservations=reservations,
             ending=ending,
+            batches=ActionBatches(store, sessions, ending, ledger),
             records=Records(store, ledger, clock),
             enforcement=Enforcement(store, catalogue, clock),
             views=views,

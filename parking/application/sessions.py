@@ -124,6 +124,10 @@ def fingerprint_of(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+def extension_fingerprint(payment: Payment) -> str:
+    return fingerprint_of(_iso(payment.paid_until), str(payment.quote_id))
+
+
 def hold_ttl_s(paid_until: datetime, at: datetime) -> int:
     ttl = (paid_until - at + limits.HOLD_GRACE).total_seconds()
     return int(min(max(ttl, HOLD_TTL_MIN_S), HOLD_TTL_MAX_S))
@@ -158,7 +162,7 @@ class Sessions:
         at = self.clock()
         lot = self.catalogue.lot(lot_id)
         start = start or at
-        self._check_lot_serves(lot, vehicle_class, start)
+        self.check_lot_serves(lot, vehicle_class, start)
         priced = quote(self.catalogue.table(lot.table_id), vehicle_class, start, end)
         made = ParkingQuote.make(lot_id, priced, account_id, at)
         self.store.save(made)
@@ -190,7 +194,7 @@ class Sessions:
         now = self.clock()
         at = acted_at(request.started_at, now)
         lot = self.catalogue.lot(request.lot_id)
-        self._check_lot_serves(lot, request.vehicle_class, at)
+        self.check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
         hold_id = start_hold_id(session_id)
         try:
@@ -203,12 +207,12 @@ class Sessions:
                 with contextlib.suppress(LedgerError):
                     self.ledger.execute(VoidHold(request.payer.account_id, hold_id))
             raise
-        scanned = self._scanned(request.payer, at)
+        scanned = self.scanned(request.payer, at)
         if scanned is not None and self._code_used(scanned):
             raise CodeAlreadyUsed  # before any hold: a second scan moves no money
         account_id = scanned.account_id if scanned else request.payer.account_id
         assert account_id is not None
-        paid_until, amount_vnd, ends_by = self._priced(lot, request, at)
+        paid_until, amount_vnd, ends_by = self.priced(lot, request, at)
         if amount_vnd > 0:
             description = f"parking {lot.lot_id} {plate.display}"
             ttl_s = hold_ttl_s(paid_until, now)
@@ -266,12 +270,12 @@ class Sessions:
 
     def extend(self, session_id: UUID, extension_id: str, payment: Payment) -> ParkingSession:
         payment.check()
-        fingerprint = fingerprint_of(_iso(payment.paid_until), str(payment.quote_id))
+        fingerprint = extension_fingerprint(payment)
         session = self.get(session_id)
         if session.extension_repeats(extension_id, fingerprint):
             return session
         at = self.clock()
-        paid_until = self._extension_end(session, payment, at)
+        paid_until = self.extension_end(session, payment, at)
         session.check_extension(paid_until)
         table = self.catalogue.table(session.table_id)
         priced = quote(table, VehicleClass(session.vehicle_class), session.started_at, paid_until)
@@ -306,7 +310,7 @@ class Sessions:
 
     # Helpers
 
-    def _check_lot_serves(self, lot: Lot, vehicle_class: VehicleClass, at: datetime) -> None:
+    def check_lot_serves(self, lot: Lot, vehicle_class: VehicleClass, at: datetime) -> None:
         if not lot.open_at(at):
             raise LotClosed(lot.lot_id, at)
         if lot.places(vehicle_class) == 0:
@@ -345,12 +349,12 @@ class Sessions:
     def _code_used(self, scanned: ScannedCode) -> bool:
         return self.store.get_or_none(code_use_id(scanned.card_id, scanned.counter)) is not None
 
-    def _scanned(self, payer: Payer, at: datetime) -> ScannedCode | None:
+    def scanned(self, payer: Payer, at: datetime) -> ScannedCode | None:
         if payer.code is None:
             return None
         return self.codes.read(payer.code, at)
 
-    def _priced(
+    def priced(
         self, lot: Lot, request: StartRequest, at: datetime
     ) -> tuple[datetime, int, datetime]:
         """The paid end, the amount to hold, and the end of the longest stay allowed."""
@@ -368,7 +372,7 @@ class Sessions:
             paid_until, amount_vnd, max_stay = priced.end, priced.total_vnd, priced.max_stay
         return paid_until, amount_vnd, at + max_stay
 
-    def _extension_end(self, session: ParkingSession, payment: Payment, at: datetime) -> datetime:
+    def extension_end(self, session: ParkingSession, payment: Payment, at: datetime) -> datetime:
         if payment.quote_id is None:
             assert payment.paid_until is not None
             return payment.paid_until

@@ -1,0 +1,50 @@
+"""What a batch reads of parking's store, remembered between batches.
+
+A batch reads each session and plate it changes; read from the store, that is a query or two
+each, more than the writes cost once they are grouped. This memory keeps what earlier batches
+read and wrote, and before each group of actions forgets what other writers changed since
+(`LogCheckedCache`: the store's notification log, one query). A write that lands while the group
+runs meets the store's optimistic check when the group is saved, as any read could.
+
+The memory hands out copies: the aggregates it holds are also the store's cached ones, which
+the group's changes must not reach before they are saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording
+
+from parking.application.store import ParkingStore
+from ticketing.shared.log_checked_cache import LogCheckedCache
+
+# Sessions, plates and code uses remembered (a few KiB each): a busy day's open sessions.
+BATCH_MEMORY_MAX = 50_000
+
+
+class BatchReads:
+    def __init__(self, store: ParkingStore, *, size_max: int = BATCH_MEMORY_MAX) -> None:
+        self._store = store
+        self._memory = LogCheckedCache(store, size_max=size_max)
+
+    def refresh(self) -> None:
+        """Forgets what other writers changed since the last look."""
+        self._memory.refresh()
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """A copy of the aggregate, free to change; None when it was never recorded."""
+        found = self._memory.get(aggregate_id, self._store.read_or_none)
+        return None if found is None else deepcopy(found)
+
+    def saved(self, aggregates: Sequence[Aggregate], recordings: list[Recording[UUID]]) -> None:
+        for aggregate in aggregates:
+            self._memory.put(aggregate.id, aggregate)
+        self._memory.saved(recordings)
+
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        self._memory.forget(aggregate_ids)

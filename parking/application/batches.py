@@ -1,0 +1,197 @@
+"""A batch of starts, extensions and ends applied with group commit: each answered as if sent
+alone, the whole costing a few transactions instead of several an action.
+
+The actions are taken in order and gathered into groups in which no two touch the same session,
+plate or scanned code (an action that would is the first of the next group, so a start and the
+end of its session in one batch happen in that order). A group is written in the order the
+one-by-one use cases write one action:
+
+1. the holds of its starts and extensions, one ledger transaction (`run_commands`), under the
+   ids `Sessions.start` and `Sessions.extend` give them;
+2. its sessions, plates and code uses (started, extended, ended), one parking save;
+3. for its ends, the posts and voids of their holds and the debits of what those did not
+   cover, under the ids `Ending.settle` gives them, then the settled sessions and their
+   detail records, one parking save.
+
+So a process that dies between two steps leaves what the one-by-one path leaves at the same
+point: holds no session names (released by `OrphanHolds` when they are old, or found by a
+repeat of the request), or ended sessions not yet settled (settled by a repeat of the end or by
+the sweeper). A refusal is the refused action's answer alone: the ledger's refusal of a hold
+(a short balance, a blocked account) answers that action, and the rest of the group goes on.
+Anything off the common path is answered by the one-by-one use case itself, after the group:
+a repeat of an action already applied, a plate whose session looks open (refused there, with
+the hold an earlier attempt left released), a hold the ledger holds under another request's
+terms, and every action of a group whose save met another writer's (the optimistic check
+refused it whole; those use cases re-read and retry).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError
+
+from parking.application.batch_actions import (
+    PARKING_ACTIONS_MAX,
+    Action,
+    Answer,
+    EndAction,
+    ExtendAction,
+    StartAction,
+)
+from parking.application.batch_plans import Closing, Opening, Plan, Planner, Raising
+from parking.application.batch_reads import BatchReads
+from parking.application.batch_settlement import pay, sealed
+from parking.application.ending import Ending
+from parking.application.ledger_batch import run_commands
+from parking.application.sessions import Sessions, Started
+from parking.application.store import ParkingStore
+from parking.domain.action_time import acted_at
+from parking.domain.session import ParkingSession, session_id_for
+from ticketing.accounts.application.ledger import Ledger
+from ticketing.accounts.domain.commands import PlaceHold
+from ticketing.accounts.domain.errors import TransferConflict
+from ticketing.shared.domain.errors import DomainError
+from ticketing.shared.domain.invariants import require
+
+
+class ActionBatches:
+    """Parking actions queued by a handheld, applied together."""
+
+    def __init__(
+        self, store: ParkingStore, sessions: Sessions, ending: Ending, ledger: Ledger
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.ending = ending
+        self.ledger = ledger
+        self._reads = BatchReads(store)
+        self._planner = Planner(sessions, ending, self._reads)
+        # One batch at a time per process: the memory of reads is shared, and a batch's
+        # groups are already as large as its actions allow.
+        self._lock = threading.Lock()
+
+    def apply(self, actions: Sequence[Action]) -> list[Answer]:
+        """Each action's answer, in order: what it did, or the refusal it met."""
+        require(len(actions) <= PARKING_ACTIONS_MAX, "batches are bounded by PARKING_ACTIONS_MAX")
+        answers: dict[int, Answer] = {}
+        with self._lock:
+            self._reads.refresh()
+            group: list[Plan] = []
+            taken: set[UUID] = set()
+            for index, action in enumerate(actions):
+                if _session_of(action) in taken:
+                    # Its session is started or changed in this group: read it once written.
+                    self._write(group, actions, answers)
+                    group, taken = [], set()
+                try:
+                    plan = self._planner.plan(index, action)
+                    if plan is not None and not taken.isdisjoint(plan.keys):
+                        self._write(group, actions, answers)
+                        group, taken = [], set()
+                        plan = self._planner.plan(index, action)
+                except DomainError as error:
+                    answers[index] = error
+                    continue
+                if plan is None:
+                    self._write(group, actions, answers)
+                    group, taken = [], set()
+                    answers[index] = self._alone(action)
+                    self._reads.refresh()
+                else:
+                    group.append(plan)
+                    taken |= plan.keys
+            self._write(group, actions, answers)
+        require(len(answers) == len(actions), "every action is answered")
+        return [answers[index] for index in range(len(actions))]
+
+    def _write(
+        self, group: list[Plan], actions: Sequence[Action], answers: dict[int, Answer]
+    ) -> None:
+        """Writes a group's holds, then its aggregates, then settles its ends; what could not
+        go that way goes one by one after."""
+        if not group:
+            return
+        alone: list[int] = []
+        live = self._hold(group, answers, alone)
+        changed = [aggregate for plan in live for aggregate in plan.changes()]
+        try:
+            recordings = self.store.save(*changed)
+        except RecordConflictError:
+            self._reads.forget(aggregate.id for aggregate in changed)
+            alone.extend(plan.index for plan in live)
+            live = []
+        else:
+            self._reads.saved(changed, recordings)
+        for plan in live:
+            if isinstance(plan, Opening):
+                assert plan.session is not None
+                answers[plan.index] = Started(plan.session, replayed=False)
+            elif isinstance(plan, Raising):
+                answers[plan.index] = plan.session
+        self._settle([plan for plan in live if isinstance(plan, Closing)], answers, alone)
+        for index in sorted(alone):
+            answers[index] = self._alone(actions[index])
+        self._reads.refresh()
+
+    def _hold(self, group: list[Plan], answers: dict[int, Answer], alone: list[int]) -> list[Plan]:
+        """Places the group's holds; the plans whose hold is placed (or needs none)."""
+        holding = [plan for plan in group if plan.hold is not None]
+        holds: list[PlaceHold] = [plan.hold for plan in holding if plan.hold is not None]
+        refused: set[int] = set()
+        for plan, outcome in zip(holding, run_commands(self.ledger, holds), strict=True):
+            if outcome is None:
+                continue
+            refused.add(plan.index)
+            if isinstance(outcome, TransferConflict):
+                alone.append(plan.index)  # an earlier attempt's hold: `Sessions._hold` reads it
+            else:
+                answers[plan.index] = outcome
+        return [plan for plan in group if plan.index not in refused]
+
+    def _settle(
+        self, closings: list[Closing], answers: dict[int, Answer], alone: list[int]
+    ) -> None:
+        if not closings:
+            return
+        # Copies of the sessions just saved: the memory's own are the store's cached ones.
+        sessions: list[ParkingSession] = [self._reads.get(plan.session.id) for plan in closings]
+        bills = pay(self.ledger, sessions)
+        index_of = {plan.session.id: plan.index for plan in closings}
+        alone.extend(index_of[bill.session.id] for bill in bills if bill.handed_over)
+        ended, changed = sealed([bill for bill in bills if not bill.handed_over], self.ending.clock)
+        try:
+            recordings = self.store.save(*changed)
+        except RecordConflictError:
+            self._reads.forget(aggregate.id for aggregate in changed)
+            alone.extend(index_of[one.session.id] for one in ended)
+            return
+        self._reads.saved(changed, recordings)
+        for one in ended:
+            answers[index_of[one.session.id]] = one
+
+    def _alone(self, action: Action) -> Answer:
+        """The action by its one-by-one use case: its answer, or its refusal."""
+        try:
+            match action:
+                case StartAction():
+                    return self.sessions.start(action.request)
+                case ExtendAction():
+                    return self.sessions.extend(
+                        action.session_id, action.extension_id, action.payment
+                    )
+                case EndAction():
+                    at = acted_at(action.at, self.ending.clock())
+                    return self.ending.end(action.session_id, action.end_id, action.ended_by, at=at)
+        except DomainError as error:
+            return error
+
+
+def _session_of(action: Action) -> UUID:
+    match action:
+        case StartAction():
+            return session_id_for(action.request.start_id)
+        case ExtendAction() | EndAction():
+            return action.session_id
