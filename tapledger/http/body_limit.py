@@ -15,6 +15,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearing.api import RECONCILIATION_UPLOAD_MAX_BYTES
+from parking.application.batch_actions import PARKING_ACTIONS_MAX
+from parking.schemas import CODE_TEXT_MAX_CHARS
 from tapledger.http.problems import problem_response
 from ticketing.taps.application.ingestion import TAP_BATCH_MAX
 from ticketing.taps.schemas import TRANSCRIPT_HEX_MAX_CHARS
@@ -25,8 +27,12 @@ REQUEST_BODY_MAX_BYTES = 16 * 1024
 # A card tap at the schema's bounds: its transcript plus under a kilobyte of other fields.
 TAP_UPLOAD_MAX_BYTES = TRANSCRIPT_HEX_MAX_CHARS + 1024
 TAP_BATCH_BODY_MAX_BYTES = TAP_BATCH_MAX * TAP_UPLOAD_MAX_BYTES + REQUEST_BODY_MAX_BYTES
+# A handheld's queued action at the schema's bounds: a scanned code plus under a kilobyte more.
+PARKING_ACTION_MAX_BYTES = CODE_TEXT_MAX_CHARS + 1024
+PARKING_ACTIONS_BODY_MAX_BYTES = PARKING_ACTIONS_MAX * PARKING_ACTION_MAX_BYTES
 ROUTE_BODY_MAX_BYTES: Mapping[tuple[str, str], int] = {
     ("POST", "/v1/taps/batch"): TAP_BATCH_BODY_MAX_BYTES,
+    ("POST", "/v1/parking/actions"): PARKING_ACTIONS_BODY_MAX_BYTES,
     # An operator's transaction file, uploaded whole for a reconciliation.
     ("POST", "/v1/clearing/reconciliations"): RECONCILIATION_UPLOAD_MAX_BYTES,
 }

@@ -297,3 +297,55 @@ def test_an_attendant_may_not_date_an_action_beyond_the_offline_limit(
 
     assert (refused.status_code, refused.json()["code"]) == (422, "action_time_out_of_range")
     assert balances(client, account_id) == (FUNDS_VND, 0)
+
+
+def test_a_handhelds_queued_actions_are_answered_each_as_if_sent_alone(
+    client: TestClient, lot: str
+) -> None:
+    account_id, phone, _ = funded_rider(client)
+    attendant = token(client, "operator")
+    code = phone.code(int(time.time()), 1)
+    actions: list[dict[str, Any]] = [
+        {"kind": "start", **start_body("hh-1", account_id=account_id)},
+        {"kind": "start", **start_body("hh-2", plate="30E-678.90", code=code)},
+        {"kind": "start", **start_body("hh-3", plate="29a12345", account_id=account_id)},
+        {"kind": "start", **start_body("hh-4", plate="51G-111.22", code=code)},
+    ]
+    started = client.post("/v1/parking/actions", json={"actions": actions}, headers=attendant)
+    assert started.status_code == 200, started.text
+    items = started.json()["items"]
+    assert [item["status"] for item in items] == [201, 201, 409, 409]
+    assert [item["problem"]["code"] for item in items[2:]] == [
+        "session_already_open",
+        "code_already_used",
+    ]
+    session_id = items[0]["session"]["session_id"]
+    later = [
+        {
+            "kind": "extend",
+            "session_id": session_id,
+            "extension_id": "x",
+            "paid_until": in_hours(3),
+        },
+        {"kind": "end", "session_id": session_id, "end_id": "e"},
+        {"kind": "end", "session_id": items[1]["session"]["session_id"], "end_id": "e"},
+    ]
+    ended = client.post("/v1/parking/actions", json={"actions": later}, headers=attendant)
+    assert [item["status"] for item in ended.json()["items"]] == [200, 200, 200]
+    assert ended.json()["items"][1]["record"]["fee_vnd"] == HOUR_VND
+    again = client.post("/v1/parking/actions", json={"actions": actions[:2]}, headers=attendant)
+    assert [item["status"] for item in again.json()["items"]] == [200, 200]
+    assert balances(client, account_id) == (FUNDS_VND - 2 * HOUR_VND, 0)
+
+
+def test_a_batch_of_actions_is_bounded_and_for_staff(client: TestClient, lot: str) -> None:
+    account_id, _, rider = funded_rider(client)
+    attendant = token(client, "operator")
+    one = {"kind": "start", **start_body("b-1", account_id=account_id)}
+    too_many = {"actions": [one] * 101}
+    refused = client.post("/v1/parking/actions", json=too_many, headers=attendant)
+    assert refused.status_code == 422
+    by_rider = client.post("/v1/parking/actions", json={"actions": [one]}, headers=rider)
+    assert by_rider.status_code == 403
+    empty = client.post("/v1/parking/actions", json={"actions": []}, headers=attendant)
+    assert empty.status_code == 422

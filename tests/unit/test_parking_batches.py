@@ -4,7 +4,7 @@ writes and parking's leaving what the one-by-one path leaves."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def extend(world: ParkingWorld, start_id: str, hours: float) -> ExtendAction:
     return ExtendAction(session_id_for(start_id), "ext", Payment(paid_until=paid_until))
 
 
-def apply(world: ParkingWorld, actions: list[Action]) -> list[Answer]:
+def apply(world: ParkingWorld, actions: Sequence[Action]) -> list[Answer]:
     return world.parking.batches.apply(actions)
 
 
