@@ -5,14 +5,16 @@ the starts refused are released; an officer's check in one sees what the other c
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
 
+from parking.application.batch_actions import EndAction, StartAction
+from parking.application.ending import Ended
 from parking.application.sessions import Payer, Payment, Started, StartRequest
 from parking.domain.catalogue import LotSpec
 from parking.domain.enforcement import EnforcementStatus
@@ -36,6 +38,7 @@ ROUNDS = 5
 JOIN_TIMEOUT_S = 120.0
 
 Workers = tuple[Container, Container]
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -83,10 +86,10 @@ def start_request(start_id: str, plate: str, account_id: UUID) -> StartRequest:
     )
 
 
-def at_once(calls: list[Callable[[], Started]]) -> list[Started | BaseException]:
+def at_once(calls: Sequence[Callable[[], T]]) -> list[T | BaseException]:
     """Runs every call in its own thread, all released together; each one's result or error."""
     barrier = threading.Barrier(len(calls))
-    outcomes: list[Started | BaseException] = [RuntimeError("did not run")] * len(calls)
+    outcomes: list[T | BaseException] = [RuntimeError("did not run")] * len(calls)
 
     def run(index: int) -> None:
         barrier.wait(JOIN_TIMEOUT_S)
@@ -162,3 +165,66 @@ def test_an_officers_check_in_one_worker_sees_what_the_other_worker_changed(
     assert before.status is EnforcementStatus.UNPAID
     assert (paid.status, paid.session_id) == (EnforcementStatus.PAID, started.session.id)
     assert (after.status, after.session_id) == (EnforcementStatus.UNPAID, None)
+
+
+BATCH_PLATES = 12
+
+
+def test_batches_and_single_requests_racing_on_the_same_plates_open_and_end_each_once(
+    workers: Workers,
+) -> None:
+    """One worker applies batches while the other starts, then ends, the same plates one by
+    one: each plate gets one session, each session one end and one record, and every hold of a
+    refused start is released."""
+    # One account a side: a side holds at most one hold a plate, under the account's limit.
+    account_id, other_id = funded_account(workers[0]), funded_account(workers[0])
+    batches, singles = workers[0].parking, workers[1].parking
+    plates = [f"29A-{200 + n:03d}.45" for n in range(BATCH_PLATES)]
+    in_batch = [
+        StartAction(start_request(f"batch-{n}", p, account_id)) for n, p in enumerate(plates)
+    ]
+
+    def single_starts() -> list[object]:
+        outcomes: list[object] = []
+        for n, plate in enumerate(plates):
+            try:
+                outcomes.append(singles.sessions.start(start_request(f"one-{n}", plate, other_id)))
+            except SessionAlreadyOpen as error:
+                outcomes.append(error)
+        return outcomes
+
+    def batch_starts() -> list[object]:
+        return list(batches.batches.apply(in_batch))
+
+    raced = at_once([batch_starts, single_starts])
+
+    answers = [answer for outcome in raced for answer in _listed(outcome)]
+    started = [a.session for a in answers if isinstance(a, Started)]
+    assert len(started) == BATCH_PLATES, answers
+    assert len([a for a in answers if isinstance(a, SessionAlreadyOpen)]) == BATCH_PLATES
+    pending = pending_vnd(workers[1], account_id) + pending_vnd(workers[1], other_id)
+    assert pending == BATCH_PLATES * START_HOLD_VND
+
+    ends = [EndAction(s.id, f"end-{s.id.hex}", EndedBy.ATTENDANT) for s in started]
+
+    def single_ends() -> list[object]:
+        return [singles.ending.end(s.id, f"end-{s.id.hex}", EndedBy.ATTENDANT) for s in started]
+
+    def batch_ends() -> list[object]:
+        return list(batches.batches.apply(ends))
+
+    ended = at_once([batch_ends, single_ends])
+
+    answered = [answer for outcome in ended for answer in _listed(outcome)]
+    records = {answer.record.id for answer in answered if isinstance(answer, Ended)}
+    assert len(records) == BATCH_PLATES
+    fees_vnd = sum(singles.records.get(s.id).fee_vnd for s in started)
+    accounts = [workers[1].ledger.get_account(one) for one in (account_id, other_id)]
+    assert sum(account.posted_vnd for account in accounts) == 2 * FUNDS_VND - fees_vnd
+    assert sum(account.pending_vnd for account in accounts) == 0
+
+
+def _listed(outcome: list[object] | BaseException) -> list[object]:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
