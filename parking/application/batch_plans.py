@@ -156,6 +156,18 @@ class Planner:
         self.sessions = sessions
         self.ending = ending
         self.reads = reads
+        # The lots a batch names, read once a batch: a lot's terms change seldom, and a batch
+        # is applied as of the catalogue when it began.
+        self._lots: dict[str, Lot] = {}
+
+    def begin(self) -> None:
+        """Starts a batch: the lots are read again."""
+        self._lots.clear()
+
+    def _lot(self, lot_id: str) -> Lot:
+        if lot_id not in self._lots:
+            self._lots[lot_id] = self.sessions.catalogue.lot(lot_id)
+        return self._lots[lot_id]
 
     def plan(self, index: int, action: StartAction | ExtendAction | EndAction) -> Plan | None:
         """The action's plan; None for the one-by-one path; raises the action's refusal."""
@@ -175,7 +187,7 @@ class Planner:
             return None  # a repeat
         now = self.sessions.clock()
         at = acted_at(request.started_at, now)
-        lot = self.sessions.catalogue.lot(request.lot_id)
+        lot = self._lot(request.lot_id)
         self.sessions.check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
         plate_at_lot: PlateAtLot | None = self.reads.get(

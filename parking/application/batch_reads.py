@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 
+from parking.adapters.recorded_ids import recorded_ids
 from parking.application.store import ParkingStore
 from ticketing.shared.log_checked_cache import LogCheckedCache
 
@@ -35,6 +36,16 @@ class BatchReads:
     def refresh(self) -> None:
         """Forgets what other writers changed since the last look."""
         self._memory.refresh()
+
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Learns in one query which of these ids the store never recorded (a batch's new
+        sessions and plates), so reading them costs nothing; the others are read when asked."""
+        unknown = {one for one in aggregate_ids if one not in self._memory}
+        recorded = recorded_ids(self._store.recorder, unknown)
+        if recorded is None:
+            return
+        for aggregate_id in unknown - recorded:
+            self._memory.put(aggregate_id, None)
 
     def get(self, aggregate_id: UUID) -> Any:
         """A copy of the aggregate, free to change; None when it was never recorded."""

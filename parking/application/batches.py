@@ -27,6 +27,7 @@ refused it whole; those use cases re-read and retry).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from uuid import UUID
@@ -49,6 +50,8 @@ from parking.application.ledger_batch import run_commands
 from parking.application.sessions import Sessions, Started
 from parking.application.store import ParkingStore
 from parking.domain.action_time import acted_at
+from parking.domain.occupancy import PlateAtLot
+from parking.domain.plate import normalise_plate
 from parking.domain.session import ParkingSession, session_id_for
 from ticketing.accounts.application.ledger import Ledger
 from ticketing.accounts.domain.commands import PlaceHold
@@ -78,7 +81,9 @@ class ActionBatches:
         require(len(actions) <= PARKING_ACTIONS_MAX, "batches are bounded by PARKING_ACTIONS_MAX")
         answers: dict[int, Answer] = {}
         with self._lock:
+            self._planner.begin()
             self._reads.refresh()
+            self._reads.prefetch(_new_ids(actions))
             group: list[Plan] = []
             taken: set[UUID] = set()
             for index, action in enumerate(actions):
@@ -195,3 +200,16 @@ def _session_of(action: Action) -> UUID:
             return session_id_for(action.request.start_id)
         case ExtendAction() | EndAction():
             return action.session_id
+
+
+def _new_ids(actions: Sequence[Action]) -> list[UUID]:
+    """The sessions and plates a batch's starts would create: most were never recorded."""
+    ids: list[UUID] = []
+    for action in actions:
+        if isinstance(action, StartAction):
+            request = action.request
+            ids.append(session_id_for(request.start_id))
+            with contextlib.suppress(DomainError):  # refused when the start is planned
+                plate = normalise_plate(request.plate)
+                ids.append(PlateAtLot.create_id(request.lot_id, plate.compact))
+    return ids

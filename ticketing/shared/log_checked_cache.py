@@ -46,6 +46,9 @@ class LogCheckedCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, aggregate_id: object) -> bool:
+        return aggregate_id in self._entries
+
     def get(self, aggregate_id: UUID, load: Load) -> Aggregate | None:
         if aggregate_id in self._entries:
             self._entries.move_to_end(aggregate_id)
