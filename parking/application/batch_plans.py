@@ -27,8 +27,8 @@ from parking.application.sessions import (
     hold_ttl_s,
 )
 from parking.domain.action_time import acted_at
-from parking.domain.catalogue import Lot
-from parking.domain.errors import CodeAlreadyUsed, SessionNotFound
+from parking.domain.catalogue import Lot, check_catalogue_id
+from parking.domain.errors import CodeAlreadyUsed, LotNotFound, SessionNotFound
 from parking.domain.occupancy import PlateAtLot, ScannedCodeUse, code_use_id
 from parking.domain.plate import Plate, normalise_plate
 from parking.domain.ports import ScannedCode
@@ -156,18 +156,14 @@ class Planner:
         self.sessions = sessions
         self.ending = ending
         self.reads = reads
-        # The lots a batch names, read once a batch: a lot's terms change seldom, and a batch
-        # is applied as of the catalogue when it began.
-        self._lots: dict[str, Lot] = {}
-
-    def begin(self) -> None:
-        """Starts a batch: the lots are read again."""
-        self._lots.clear()
 
     def _lot(self, lot_id: str) -> Lot:
-        if lot_id not in self._lots:
-            self._lots[lot_id] = self.sessions.catalogue.lot(lot_id)
-        return self._lots[lot_id]
+        """As `Catalogue.lot`, from the batches' memory: a lot changed since is read again."""
+        check_catalogue_id("lot_id", lot_id)
+        found = self.reads.read(Lot.create_id(lot_id))
+        if not isinstance(found, Lot):
+            raise LotNotFound(lot_id)
+        return found
 
     def plan(self, index: int, action: StartAction | ExtendAction | EndAction) -> Plan | None:
         """The action's plan; None for the one-by-one path; raises the action's refusal."""

@@ -52,6 +52,10 @@ class BatchReads:
         found = self._memory.get(aggregate_id, self._store.read_or_none)
         return None if found is None else deepcopy(found)
 
+    def read(self, aggregate_id: UUID) -> Any:
+        """The aggregate itself, not a copy, for a caller that only reads it."""
+        return self._memory.get(aggregate_id, self._store.read_or_none)
+
     def saved(self, aggregates: Sequence[Aggregate], recordings: list[Recording[UUID]]) -> None:
         for aggregate in aggregates:
             self._memory.put(aggregate.id, aggregate)

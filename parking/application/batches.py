@@ -81,7 +81,6 @@ class ActionBatches:
         require(len(actions) <= PARKING_ACTIONS_MAX, "batches are bounded by PARKING_ACTIONS_MAX")
         answers: dict[int, Answer] = {}
         with self._lock:
-            self._planner.begin()
             self._reads.refresh()
             self._reads.prefetch(_new_ids(actions))
             group: list[Plan] = []
