@@ -9,18 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from parking import schemas
+from parking import batch_schemas, schemas
 from parking.application.batch_actions import (
-    Action,
     Answer,
-    EndAction,
-    ExtendAction,
-    StartAction,
 )
-from parking.application.ending import Ended
 from parking.application.reservations import BookRequest
 from parking.application.service import Parking
-from parking.application.sessions import Payer, Payment, Started, StartRequest
+from parking.application.sessions import Payer, Payment, StartRequest
 from parking.domain import errors, limits
 from parking.domain.action_time import acted_at
 from parking.domain.catalogue import LotSpec, OpeningHours
@@ -300,61 +295,26 @@ def end_session(
     )
 
 
-def _action(item: schemas.ActionItem) -> Action:
-    match item:
-        case schemas.StartItem():
-            payer = Payer(account_id=item.account_id, code=item.code)
-            request = StartRequest(
-                start_id=item.start_id,
-                lot_id=item.lot_id,
-                plate=item.plate,
-                vehicle_class=item.vehicle_class,
-                payment=Payment(item.paid_until, item.quote_id),
-                payer=payer,
-                started_by=StartedBy.ATTENDANT,
-                started_at=item.started_at,
-            )
-            return StartAction(request)
-        case schemas.ExtendItem():
-            payment = Payment(item.paid_until, item.quote_id)
-            return ExtendAction(item.session_id, item.extension_id, payment)
-        case schemas.EndItem():
-            return EndAction(item.session_id, item.end_id, EndedBy.ATTENDANT, item.ended_at)
-
-
-def _answer(answer: Answer) -> schemas.ActionAnswer:
-    match answer:
-        case DomainError():
-            problem = schemas.ActionProblem(code=answer.code, detail=str(answer))
-            return schemas.ActionAnswer(
-                status=status_for(answer, ACTION_ERROR_STATUS), problem=problem
-            )
-        case Started():
-            created = status.HTTP_200_OK if answer.replayed else status.HTTP_201_CREATED
-            return schemas.ActionAnswer(
-                status=created, session=schemas.SessionPublic.of(answer.session)
-            )
-        case Ended():
-            return schemas.ActionAnswer(
-                status=status.HTTP_200_OK,
-                session=schemas.SessionPublic.of(answer.session),
-                record=schemas.RecordPublic.of(answer.record),
-            )
-        case ParkingSession():
-            return schemas.ActionAnswer(
-                status=status.HTTP_200_OK, session=schemas.SessionPublic.of(answer)
-            )
-
-
 @router.post("/actions")
 def apply_actions(
-    body: schemas.ActionsCreate, parking: ParkingDep, _: CurrentStaff
-) -> schemas.ActionsAnswer:
+    body: batch_schemas.ActionsCreate, parking: ParkingDep, _: CurrentStaff
+) -> batch_schemas.ActionsAnswer:
     """A handheld's queued starts, extensions and ends, applied in order with group commit:
     each answered as the one-by-one route would answer it (its status, its session and record,
     or its problem), and each safe to send again under its own id."""
-    answers = parking.batches.apply([_action(item) for item in body.actions])
-    return schemas.ActionsAnswer(items=[_answer(answer) for answer in answers])
+    answers = parking.batches.apply(body.to_actions())
+    return batch_schemas.ActionsAnswer(
+        items=[
+            batch_schemas.ActionAnswer.of(answer, refused_status=_refused_status(answer))
+            for answer in answers
+        ]
+    )
+
+
+def _refused_status(answer: Answer) -> int:
+    if isinstance(answer, DomainError):
+        return status_for(answer, ACTION_ERROR_STATUS)
+    return status.HTTP_200_OK
 
 
 # Reservations

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from parking.adapters.parking_views import LotRow, SessionRow
 from parking.adapters.reservation_views import ReservationRow
-from parking.application.batch_actions import PARKING_ACTIONS_MAX
 from parking.application.enforcement import Verdict
 from parking.domain import limits
 from parking.domain.catalogue import Lot, ParkingOperator
@@ -104,29 +103,6 @@ class EndCreate(_Request):
     end_id: RequestId
     # Staff only: when a handheld queued the end while offline.
     ended_at: AwareDatetime | None = None
-
-
-class StartItem(SessionCreate):
-    kind: Literal["start"]
-
-
-class ExtendItem(ExtensionCreate):
-    kind: Literal["extend"]
-    session_id: UUID
-
-
-class EndItem(EndCreate):
-    kind: Literal["end"]
-    session_id: UUID
-
-
-ActionItem = Annotated[StartItem | ExtendItem | EndItem, Field(discriminator="kind")]
-
-
-class ActionsCreate(_Request):
-    """A handheld's queued actions, applied in order, each answered on its own."""
-
-    actions: Annotated[list[ActionItem], Field(min_length=1, max_length=PARKING_ACTIONS_MAX)]
 
 
 class CreditCreate(_Request):
@@ -382,25 +358,6 @@ class RecordPublic(BaseModel):
 class Ended(BaseModel):
     session: SessionPublic
     record: RecordPublic
-
-
-class ActionProblem(BaseModel):
-    code: str
-    detail: str
-
-
-class ActionAnswer(BaseModel):
-    """One action's answer: its status as the one-by-one route would give it, the session
-    (a start or an extension), the session and its record (an end), or the problem."""
-
-    status: int
-    session: SessionPublic | None = None
-    record: RecordPublic | None = None
-    problem: ActionProblem | None = None
-
-
-class ActionsAnswer(BaseModel):
-    items: list[ActionAnswer]
 
 
 class EnforcementQuery(BaseModel):
