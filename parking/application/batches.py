@@ -47,7 +47,7 @@ from parking.application.batch_reads import BatchReads
 from parking.application.batch_settlement import pay, sealed
 from parking.application.ending import Ending
 from parking.application.ledger_batch import run_commands
-from parking.application.sessions import Sessions, Started
+from parking.application.sessions import Sessions, Started, StartRequest
 from parking.application.store import ParkingStore
 from parking.domain.action_time import acted_at
 from parking.domain.occupancy import PlateAtLot
@@ -86,8 +86,8 @@ class ActionBatches:
             group: list[Plan] = []
             taken: set[UUID] = set()
             for index, action in enumerate(actions):
-                if _session_of(action) in taken:
-                    # Its session is started or changed in this group: read it once written.
+                if not taken.isdisjoint(_named(action)):
+                    # Its session or plate is changed in this group: read them once written.
                     self._write(group, actions, answers)
                     group, taken = [], set()
                 try:
@@ -193,12 +193,21 @@ class ActionBatches:
             return error
 
 
-def _session_of(action: Action) -> UUID:
+def _named(action: Action) -> set[UUID]:
+    """The session an action names, and a start's plate: known before anything is read."""
     match action:
         case StartAction():
-            return session_id_for(action.request.start_id)
+            return set(_start_ids(action.request))
         case ExtendAction() | EndAction():
-            return action.session_id
+            return {action.session_id}
+
+
+def _start_ids(request: StartRequest) -> list[UUID]:
+    ids = [session_id_for(request.start_id)]
+    with contextlib.suppress(DomainError):  # refused when the start is planned
+        plate = normalise_plate(request.plate)
+        ids.append(PlateAtLot.create_id(request.lot_id, plate.compact))
+    return ids
 
 
 def _new_ids(actions: Sequence[Action]) -> list[UUID]:
@@ -206,9 +215,5 @@ def _new_ids(actions: Sequence[Action]) -> list[UUID]:
     ids: list[UUID] = []
     for action in actions:
         if isinstance(action, StartAction):
-            request = action.request
-            ids.append(session_id_for(request.start_id))
-            with contextlib.suppress(DomainError):  # refused when the start is planned
-                plate = normalise_plate(request.plate)
-                ids.append(PlateAtLot.create_id(request.lot_id, plate.compact))
+            ids.extend(_start_ids(action.request))
     return ids

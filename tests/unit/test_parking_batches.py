@@ -327,3 +327,17 @@ def test_an_end_sent_alone_while_a_batch_ends_the_same_session_is_one_end(
 
     assert all(isinstance(answer, Ended) for answer in answers)
     assert world.balance() == (BALANCE_VND - 2 * ONE_HOUR_VND, 0)
+
+
+def test_an_end_and_the_next_start_of_its_plate_in_one_batch_go_in_order_on_the_batch_path(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(world, [start(world, "s0", PLATE)])
+    world.clock.advance(30 * 60)
+    alone = counting(monkeypatch, world.parking.sessions, "start")
+
+    answers = apply(world, [end("s0"), start(world, "s1", PLATE)])
+
+    assert isinstance(answers[0], Ended)
+    assert isinstance(answers[1], Started)
+    assert alone() == 0  # neither went down the one-by-one path
