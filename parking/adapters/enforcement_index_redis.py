@@ -1,10 +1,11 @@
 """The enforcement index on Redis, shared by every serving process and the followers.
 
 Writes come from threads (a use case's save, the index follower) on a blocking client; reads
-come from the event loop on an asyncio client, one round trip (MGET of the marker and the
-entry). The version compare and the cursor's compare-and-set are Lua scripts, so each is atomic
-against every other client. Redis must keep every key until it times out (`maxmemory-policy
-noeviction`, the default): an entry evicted while the marker stays would read as "unpaid".
+come from the event loop, one round trip (MGET of the marker and the entry) on the loop's one
+pipelined connection (`parking.adapters.redis_pipeline`). The version compare and the cursor's
+compare-and-set are Lua scripts, so each is atomic against every other client. Redis must
+keep every key until it times out (`maxmemory-policy noeviction`, the default): an entry
+evicted while the marker stays would read as "unpaid".
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from contextlib import contextmanager
 from uuid import UUID
 
 import redis
-import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from parking.adapters.redis_pipeline import RedisPipeline, RedisPipelineError
 from parking.domain.enforcement_index import (
     INDEX_ENTRY_TTL_MS,
     IndexCursor,
@@ -34,11 +35,11 @@ INDEX_PREFIX_DEFAULT = "tapledger:enforcement:"
 # A check waits for Redis at most this long before it reads the event store instead.
 INDEX_SOCKET_TIMEOUT_S = 0.5
 INDEX_CONNECT_TIMEOUT_S = 1.0
-# Connections per process and client: the blocking one serves the thread pool, the asyncio
-# one the checks in flight on the loop.
+# Connections of the blocking client, per process (the loop's reads share one of their own).
 INDEX_CONNECTIONS_MAX = 64
 INDEX_POOL_WAIT_S = 1.0
 INDEX_RETRIES_MAX = 1
+MGET_KEYS = 2  # the marker and the entry
 
 # KEYS: the entries; ARGV: the TTL, then each entry's version and value. An entry is written
 # unless the stored one's version (the digits before its first "|") is higher.
@@ -105,10 +106,9 @@ class RedisEnforcementIndex:
         self._client = redis.Redis(connection_pool=pool)
         self._put = self._client.register_script(_PUT_LUA)
         self._move = self._client.register_script(_MOVE_CURSOR_LUA)
-        # The asyncio client belongs to the loop it was made on: a worker has one loop for
-        # its life, a test may run several one after the other.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._async_client: redis.asyncio.Redis | None = None
+        # Reads share one connection of the loop they run on: a worker has one loop for its
+        # life, a test may run several one after the other.
+        self._pipeline: RedisPipeline | None = None
 
     def put(self, entries: Iterable[IndexEntry]) -> None:
         keys: list[str] = []
@@ -121,11 +121,15 @@ class RedisEnforcementIndex:
                 self._put(keys=keys, args=args)
 
     async def read(self, plate_id: UUID) -> IndexRead:
-        client = self._client_of_loop()
         try:
-            marker, value = await client.mget(self._marker, self._prefix + plate_id.hex)
-        except RedisError as error:
+            reply = await self._pipeline_of_loop().execute(
+                b"MGET", self._marker, self._prefix + plate_id.hex
+            )
+        except RedisPipelineError as error:
             raise IndexUnavailable(f"the enforcement index's Redis failed: {error}") from error
+        if not (isinstance(reply, list) and len(reply) == MGET_KEYS):
+            raise IndexUnavailable(f"MGET answered {reply!r}")
+        marker, value = reply
         if value is None:
             return IndexRead(marker is not None, None)
         return IndexRead(marker is not None, IndexEntry.decoded(plate_id, _bytes(value)))
@@ -153,18 +157,16 @@ class RedisEnforcementIndex:
     def close(self) -> None:
         self._client.close()
         self._client.connection_pool.disconnect()
-        self._async_client = None
+        if self._pipeline is not None and not self._pipeline.loop.is_closed():
+            self._pipeline.close()
+        self._pipeline = None
 
-    def _client_of_loop(self) -> redis.asyncio.Redis:
+    def _pipeline_of_loop(self) -> RedisPipeline:
         loop = asyncio.get_running_loop()
-        if self._async_client is None or self._loop is not loop:
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
+        if self._pipeline is None or self._pipeline.loop is not loop:
+            self._pipeline = RedisPipeline(
                 self._url,
-                max_connections=INDEX_CONNECTIONS_MAX,
-                timeout=INDEX_POOL_WAIT_S,
-                socket_timeout=INDEX_SOCKET_TIMEOUT_S,
-                socket_connect_timeout=INDEX_CONNECT_TIMEOUT_S,
+                timeout_s=INDEX_SOCKET_TIMEOUT_S,
+                connect_timeout_s=INDEX_CONNECT_TIMEOUT_S,
             )
-            self._async_client = redis.asyncio.Redis(connection_pool=pool)
-            self._loop = loop
-        return self._async_client
+        return self._pipeline
