@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from redis.connection import SSLConnection, parse_url
-
-from ticketing.shared.domain.invariants import InvariantViolated
 
 PIPELINE_TIMEOUT_S_DEFAULT = 0.5
 PIPELINE_CONNECT_TIMEOUT_S_DEFAULT = 1.0
@@ -108,9 +106,8 @@ class _Connection(asyncio.Protocol):
         self.watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):
-            raise InvariantViolated("a stream connection, by construction")
-        self.transport, self.open = transport, True
+        # A stream connection, by construction; uvloop's transports are not asyncio's classes.
+        self.transport, self.open = cast(asyncio.Transport, transport), True
 
     def request(self, command: bytes) -> asyncio.Future[Reply]:
         if not self.open:

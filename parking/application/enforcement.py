@@ -9,6 +9,8 @@ index first and the store when the index cannot answer."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -20,6 +22,11 @@ from parking.domain.enforcement_index import EnforcementIndex, IndexUnavailable
 from parking.domain.occupancy import PlateAtLot
 from parking.domain.plate import normalise_plate
 from parking.domain.ports import Clock
+
+# While the index cannot be read, every check says so; the log hears it this often at most.
+INDEX_WARNING_EVERY_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Enforcement:
         self.index = index
         # Lots known to exist: a lot is never deleted, so one look is enough.
         self._lots: set[str] = set()
+        self._warned_s = -INDEX_WARNING_EVERY_S
 
     def check(self, lot_id: str, plate_text: str) -> Verdict:
         """The answer from the event store (blocking: run it in a thread)."""
@@ -67,7 +75,8 @@ class Enforcement:
             return None
         try:
             read = await self.index.read(PlateAtLot.create_id(lot_id, plate.compact))
-        except IndexUnavailable:
+        except IndexUnavailable as error:
+            self._warn(error)
             return None
         if not read.complete:
             return None
@@ -77,3 +86,9 @@ class Enforcement:
         return Verdict(
             lot_id, plate.display, status_at(paid_until, self.clock()), paid_until, session_id
         )
+
+    def _warn(self, error: IndexUnavailable) -> None:
+        now_s = time.monotonic()
+        if now_s - self._warned_s >= INDEX_WARNING_EVERY_S:
+            self._warned_s = now_s
+            log.warning("enforcement index unreadable, checks read the event store: %s", error)

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import redis
+import uvloop
 
 from parking.adapters.redis_pipeline import RedisPipeline, RedisPipelineError
 from tests.services import redis_url
@@ -98,6 +99,17 @@ def test_an_unreachable_redis_is_not_dialled_again_at_once() -> None:
     assert "unreachable" in str(first)
     assert isinstance(second, RedisPipelineError)
     assert "a moment ago" in str(second)
+
+
+def test_commands_run_on_uvloop_as_the_server_runs_them() -> None:
+    async def run() -> object:
+        pipeline = RedisPipeline(redis_url())
+        try:
+            return await pipeline.execute("MGET", "test:pipeline:none", "test:pipeline:none")
+        finally:
+            pipeline.close()
+
+    assert uvloop.run(run()) == [None, None]
 
 
 def test_a_dropped_connection_is_dialled_again_for_the_next_command() -> None:
