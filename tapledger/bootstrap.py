@@ -343,7 +343,7 @@ def make_parking(
         tables=load_rate_tables(),
         engine=engine,
         clock=clock,
-        index=make_enforcement_index(settings),
+        index=make_enforcement_index(settings, engine),
     )
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from parking.adapters.enforcement_index_memory import MemoryEnforcementIndex
 from parking.application.enforcement import Verdict
@@ -21,7 +23,7 @@ from parking.domain.enforcement import EnforcementStatus
 from parking.domain.session import EndedBy
 from tapledger.bootstrap import Container, bootstrap
 from tapledger.parking_index import enforcement_index_prefix
-from tests.integration.conftest import settings_for
+from tests.integration.conftest import DatabaseFactory, settings_for
 from tests.integration.test_parking_postgres import LOT, funded_account, start_request, workers
 from tests.services import redis_url
 
@@ -41,7 +43,11 @@ Workers = tuple[Container, Container]
 def redis_keys(postgres_database_url: str, tmp_path: Path) -> Iterator[str]:
     """The prefix of this database's index in Redis; its keys deleted afterwards."""
     settings = settings_for(tmp_path, postgres_database_url)
-    prefix = enforcement_index_prefix(settings)
+    engine = create_engine(settings.read_model_url())
+    try:
+        prefix = enforcement_index_prefix(settings, engine)
+    finally:
+        engine.dispose()
     yield prefix
     delete_keys_under(prefix)
 
@@ -150,3 +156,28 @@ def test_a_worker_without_redis_settings_keeps_its_index_in_memory(
         assert isinstance(container.parking.enforcement.index, MemoryEnforcementIndex)
     finally:
         container.close()
+
+
+def test_a_database_created_again_under_the_same_name_gets_an_index_of_its_own(
+    database_factory: DatabaseFactory, tmp_path: Path
+) -> None:
+    def prefix_of(url: str) -> str:
+        engine = create_engine(settings_for(tmp_path, url).read_model_url())
+        try:
+            return enforcement_index_prefix(settings_for(tmp_path, url), engine)
+        finally:
+            engine.dispose()
+
+    url = database_factory.create()
+    first = prefix_of(url)
+    database_factory.drop(url)
+    name = make_url(url).database
+    assert name is not None
+    again = database_factory.create(name)
+    try:
+        second = prefix_of(again)
+    finally:
+        database_factory.drop(again)
+
+    assert again == url
+    assert first != second
