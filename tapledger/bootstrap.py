@@ -33,6 +33,7 @@ from tapledger.http.hotstate_redis import RedisHotState
 from tapledger.http.idempotency_records import SqlIdempotencyRecords
 from tapledger.invalidation import PostgresChannel
 from tapledger.parking_codes import TapVerifierCodes
+from tapledger.parking_index import make_enforcement_index
 from tapledger.sam_key_file import make_sam
 from tapledger.settings import (
     CLEARING_POOL_MAX,
@@ -189,12 +190,16 @@ class Container:
         self.taps.after_save.append(self.health_follower.wake.set)
         self.journeys.after_save.append(self.journey_follower.wake.set)
         self.parking.store.after_save.append(self.parking.follower.wake.set)
+        self.parking.store.after_save.append(self.parking.index_follower.wake.set)
         # The fare follower runs in-process with the view followers; its effects are events.
-        journeys = threading.Thread(
-            target=self.journeys.run, args=(self._stop,), name="follower-journeys", daemon=True
-        )
-        journeys.start()
-        self._threads.append(journeys)
+        # So does the enforcement index's, which writes hot state, not views.
+        for name, run in (
+            ("follower-journeys", self.journeys.run),
+            ("follower-enforcement-index", self.parking.index_follower.run),
+        ):
+            thread = threading.Thread(target=run, args=(self._stop,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         for follower in self.followers:
             thread = threading.Thread(
                 target=follower.run,
@@ -212,6 +217,7 @@ class Container:
         for follower in self.followers:
             follower.wake.set()
         self.journeys.wake.set()
+        self.parking.index_follower.wake.set()
         for thread in self._threads:
             thread.join(FOLLOWER_STOP_TIMEOUT_S)
         self.ledger.close()
@@ -337,6 +343,7 @@ def make_parking(
         tables=load_rate_tables(),
         engine=engine,
         clock=clock,
+        index=make_enforcement_index(settings, engine),
     )
 
 

@@ -75,6 +75,10 @@ def serve(
         port=bind_port,
         log_level="info",
         access_log=settings.access_log,
+        # Named, not left to "auto": the C event loop and HTTP parser, both installed with
+        # uvicorn[standard]; a missing one fails the start instead of serving slower.
+        loop="uvloop",
+        http="httptools",
     )
     if workers == 1:
         server = uvicorn.Server(config)

@@ -142,6 +142,13 @@ class Followers:
         if self.process is not None:
             interrupt(self.process)
 
+    @property
+    def pid(self) -> int:
+        """The followers' process, once started."""
+        if self.process is None:
+            raise RuntimeError("the followers are not started")
+        return self.process.pid
+
 
 @dataclass(frozen=True)
 class FollowResult:

@@ -54,9 +54,11 @@ class DatabaseFactory:
         self.server_url = server_url
         self.created: list[str] = []
 
-    def create(self) -> str:
-        """Creates an empty database and returns its URL (same host and user as the server's)."""
-        name = TEST_DATABASE_PREFIX + secrets.token_hex(8)
+    def create(self, name: str | None = None) -> str:
+        """Creates an empty database and returns its URL (same host and user as the server's);
+        named `name` (a test database's name) or a new name."""
+        name = name or TEST_DATABASE_PREFIX + secrets.token_hex(8)
+        assert name.startswith(TEST_DATABASE_PREFIX)
         with self._maintenance() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         self.created.append(name)
