@@ -5,8 +5,8 @@ CPU than the rest of the route (measured with py-spy under load: about a fifth o
 samples): a pooled connection taken and given back, a timeout scope, and a socket write per
 command. Here every check in flight shares one connection: commands are written in order,
 those made in one turn of the loop in a single write, and the replies, which Redis sends in the
-same order, are handed to their callers as they arrive. Only what MGET and the connection's
-set-up need of the protocol (RESP2) is read.
+same order, are handed to their callers as they arrive, read by hiredis (the parser redis-py
+uses when it is installed).
 
 A connection that does not answer within `timeout_s` is dropped with everything waiting on it
 (`RedisPipelineError`); a failed connection attempt is not retried for `retry_after_s`, so an
@@ -20,17 +20,16 @@ import ssl
 from collections import deque
 from typing import Any, cast
 
+import hiredis
 from redis.connection import SSLConnection, parse_url
 
 PIPELINE_TIMEOUT_S_DEFAULT = 0.5
 PIPELINE_CONNECT_TIMEOUT_S_DEFAULT = 1.0
 PIPELINE_RETRY_AFTER_S_DEFAULT = 1.0
-# Replies larger than this are refused: the index's values are a few dozen bytes.
-PIPELINE_BULK_MAX_BYTES = 1024 * 1024
-PIPELINE_ARRAY_MAX_ITEMS = 1024
-_CRLF = b"\r\n"
 
 Reply = bytes | int | list[Any] | None
+# What the reader answers while a reply is still incomplete.
+_INCOMPLETE = object()
 
 
 class RedisPipelineError(Exception):
@@ -42,56 +41,34 @@ class ProtocolViolation(RedisPipelineError):
 
 
 def encode_command(*args: bytes | str | int) -> bytes:
-    """A command as RESP2 writes it: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(parts)
+    """A command as Redis reads it: an array of bulk strings."""
+    # hiredis's stub types the command as a tuple of one; it takes any number of parts.
+    packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]
+    return packed
 
 
-def parse_reply(buffer: bytes | bytearray, start: int) -> tuple[Reply | Exception, int] | None:
-    """The reply that begins at `start`, and where the next begins; None if incomplete. An
-    error reply is returned as a `RedisPipelineError`, not raised."""
-    end = buffer.find(_CRLF, start)
-    if end < 0:
-        return None
-    kind, line, after = buffer[start : start + 1], bytes(buffer[start + 1 : end]), end + 2
-    if kind == b"+":
-        return line, after
-    if kind == b"-":
-        return RedisPipelineError(line.decode(errors="replace")), after
-    if kind == b":":
-        return int(line), after
-    if kind == b"$":
-        size = int(line)
-        if size == -1:
-            return None, after
-        if not 0 <= size <= PIPELINE_BULK_MAX_BYTES:
-            raise ProtocolViolation(f"a bulk reply of {size} bytes")
-        if len(buffer) < after + size + 2:
+class Replies:
+    """The replies in the bytes received so far, in order, read by hiredis; an error reply is
+    returned as a `RedisPipelineError`, not raised."""
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader(notEnoughData=_INCOMPLETE)
+
+    def feed(self, data: bytes) -> None:
+        self._reader.feed(data)
+
+    def next(self) -> tuple[Reply | Exception] | None:
+        """The next whole reply (in a 1-tuple, as a reply may be None), or None if there is none
+        yet."""
+        try:
+            reply = self._reader.gets()
+        except hiredis.ProtocolError as error:
+            raise ProtocolViolation(str(error)) from error
+        if reply is _INCOMPLETE:
             return None
-        return bytes(buffer[after : after + size]), after + size + 2
-    if kind == b"*":
-        return _parse_array(buffer, int(line), after)
-    raise ProtocolViolation(f"an unknown reply type {kind!r}")
-
-
-def _parse_array(
-    buffer: bytes | bytearray, count: int, start: int
-) -> tuple[Reply | Exception, int] | None:
-    if count == -1:
-        return None, start
-    if not 0 <= count <= PIPELINE_ARRAY_MAX_ITEMS:
-        raise ProtocolViolation(f"an array of {count} items")
-    items: list[Any] = []
-    for _ in range(count):
-        parsed = parse_reply(buffer, start)
-        if parsed is None:
-            return None
-        item, start = parsed
-        items.append(item)
-    return items, start
+        if isinstance(reply, hiredis.ReplyError):
+            return (RedisPipelineError(str(reply)),)
+        return (reply,)
 
 
 class _Connection(asyncio.Protocol):
@@ -101,7 +78,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = False
         self.waiting: deque[tuple[asyncio.Future[Reply], float]] = deque()
-        self.buffer = bytearray()
+        self.replies = Replies()
         self.outgoing: list[bytes] = []
         self.watchdog: asyncio.TimerHandle | None = None
 
@@ -137,11 +114,10 @@ class _Connection(asyncio.Protocol):
         self.watchdog = self.loop.call_later(self.timeout_s - late_s, self._watch)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        start = 0
+        self.replies.feed(data)
         try:
-            while self.waiting and (parsed := parse_reply(self.buffer, start)) is not None:
-                reply, start = parsed
+            while self.waiting and (read := self.replies.next()) is not None:
+                (reply,) = read
                 future, _ = self.waiting.popleft()
                 if future.done():  # its caller gave up; the reply is consumed all the same
                     continue
@@ -149,10 +125,8 @@ class _Connection(asyncio.Protocol):
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
-        except (ProtocolViolation, ValueError) as error:
+        except ProtocolViolation as error:
             self.close(RedisPipelineError(f"an unreadable reply from Redis: {error}"))
-            return
-        del self.buffer[:start]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisPipelineError(f"the Redis connection was lost: {exc}"))
