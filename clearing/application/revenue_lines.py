@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from clearing.application.ledger_movements import ClassifiedMovement
+from clearing.domain.aggregate_operators import AggregateOperator
 from clearing.domain.apportionment import Part, apportion_journey
 from clearing.domain.classification import Category, Classification, Origin
 from clearing.domain.errors import ClearingError
@@ -360,6 +361,8 @@ def _read_operators(
         if aggregate_id not in asked:
             return rest(origin, aggregate_id)
         aggregate = found.get(aggregate_id)
+        if isinstance(aggregate, AggregateOperator):
+            return aggregate.operator_id if aggregate.kind is PARKING_TYPES[origin] else None
         if not isinstance(aggregate, PARKING_TYPES[origin]):
             return None
         operator_id: str = aggregate.operator_id

@@ -2,12 +2,13 @@
 the ledger's money events by their fields. What it reads is what the repository and the
 notification log give, on a day written by the benchmark's generator: a journey priced since
 its legs last changed as that pricing recorded it, one priced before pricing recorded its legs'
-fares as its legs."""
+fares as its legs; a parking aggregate as the event that created it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -15,7 +16,9 @@ import pytest
 
 from clearing.adapters.journey_reads import JourneyLegReads
 from clearing.adapters.log_reads import LOG_PAGE_MAX
+from clearing.adapters.parking_reads import ParkingOperatorReads
 from clearing.application.ledger_movements import MONEY_TOPICS, ledger_movements
+from clearing.domain.aggregate_operators import AggregateOperator
 from clearing.domain.journey_legs import JourneyLegs, PricedJourney, priced_legs
 from clearing.domain.movements import ledger_entry
 from loadtests.clearing_day.generate import generate, settings_for
@@ -106,6 +109,31 @@ def test_journeys_priced_before_pricing_recorded_leg_fares_are_read_as_their_leg
                 )
             else:
                 assert isinstance(read, PricedJourney)
+    finally:
+        container.close()
+
+
+def test_parking_aggregates_read_by_their_first_event_have_the_repositorys_operator(
+    day: str, tmp_path: Path
+) -> None:
+    container = opened(day, tmp_path)
+    try:
+        parking = container.parking.store
+        ids = [
+            UUID(str(n.originator_id))
+            for n in parking.notification_log.select(start=1, limit=LOG_SECTION)
+            if n.originator_version == 1
+        ]
+        assert ids
+        nobody = UUID(int=ids[0].int ^ 1)
+        found = ParkingOperatorReads(parking).get_many([*ids, nobody])
+        assert set(found) == set(ids)
+        for aggregate_id in ids:
+            one: Any = parking.repository.get(aggregate_id)
+            read = found[aggregate_id]
+            assert isinstance(read, AggregateOperator)
+            assert read.kind is type(one)
+            assert read.operator_id == one.operator_id
     finally:
         container.close()
 
