@@ -36,6 +36,7 @@ PRICED_TOPIC = get_topic(Journey.Priced)
 # The fields of a `Priced` state read to attribute its journey.
 PRICED_FIELDS = ("leg_fares",)
 PRICED_TOPICS = sorted([*LEG_TOPICS, PRICED_TOPIC])
+LEG_FARES_KEY = b'"leg_fares"'
 
 
 class JourneyLegReads:
@@ -89,7 +90,9 @@ class JourneyLegReads:
         cls = Journey.Priced
         fields = self._states.row_fields
         for journey_id, version, topic, state in rows:
-            if topic != PRICED_TOPIC:
+            # A `Priced` stored before version 2 has no leg fares: not decoded (and upcast)
+            # only to find that out. Any state naming them is decoded, as the mapper would.
+            if topic != PRICED_TOPIC or LEG_FARES_KEY not in state:
                 yield journey_id, None
                 continue
             leg_fares = fields(cls, PRICED_FIELDS, journey_id, version, topic, state)["leg_fares"]
