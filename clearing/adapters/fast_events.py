@@ -114,8 +114,9 @@ class StateFields:
     Each field's value goes through the object hook as it would inside the whole state (the
     hook sees one object at a time, innermost first), so it is the value the event would hold.
     A state this cannot take apart the same way (an application keeping its own mapper, JSON
-    orjson refuses, a state to upcast or of exactly two fields) is decoded whole by the
-    application's mapper, and the fields are taken from the event."""
+    orjson refuses, a state stored at another version than its class's, which is upcast, or
+    of exactly two fields) is decoded whole by the application's mapper, and the fields are
+    taken from the event."""
 
     def __init__(self, app: Application[UUID]) -> None:
         self._mapper = app.mapper
@@ -139,9 +140,9 @@ class StateFields:
     ) -> dict[str, Any]:
         """`fields` of a stored event given as its columns."""
         hook = self._hook
-        if hook is not None and getattr(cls, "class_version", 1) == 1:
+        if hook is not None:
             try:
-                return _some_fields(state, names, hook)
+                return _some_fields(state, names, hook, getattr(cls, "class_version", 1))
             except _NotTheSame:
                 pass
         stored = StoredEvent(originator_id, version, topic, state)
@@ -150,16 +151,20 @@ class StateFields:
 
 
 def _some_fields(
-    data: bytes, names: tuple[str, ...], hook: Callable[[dict[str, Any]], Any]
+    data: bytes, names: tuple[str, ...], hook: Callable[[dict[str, Any]], Any], class_version: int
 ) -> dict[str, Any]:
-    """`names` of the state `data`, each value decoded as it is inside the whole state."""
+    """`names` of the state `data`, each value decoded as it is inside the whole state, of an
+    event class at `class_version`."""
     try:
         state = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise _NotTheSame from None
-    # A state of two fields could be a transcoded object itself; one to upcast is the
-    # mapper's to read.
-    if type(state) is not dict or len(state) == 2 or "class_version" in state:
+    # A state of two fields could be a transcoded object itself; one stored at another version
+    # than its class's is upcast, which is the mapper's to do (the mapper stores the version
+    # in the state when it is above 1, as `class_version`).
+    if type(state) is not dict or len(state) == 2:
+        raise _NotTheSame
+    if state.get("class_version", 1) != class_version:
         raise _NotTheSame
     found: dict[str, Any] = {}
     for name in names:

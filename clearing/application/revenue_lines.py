@@ -7,10 +7,12 @@
   reverse it, of the operators of the journey's legs: each leg's network (the fare feed's
   `network_id`, recorded on the leg) gives its operator through the `OperatorMap`. The amount is
   split over the legs in travel order with `apportion_journey` (largest remainder), weighted by
-  each leg's standalone fare: the fare engine re-prices the leg alone for the journey's rider
-  category and medium, taking the default category's fare when the engine gives one, so a free
-  rider's legs still weigh by their price. `Journey.Priced` records only the journey's total
-  (gap 2 of docs/money-map.md); when any leg cannot be priced alone, the legs share equally.
+  each leg's standalone fare (`StandaloneFares`: the leg priced alone for the journey's rider
+  category and medium, at the default category's fare when the feed has one, so a free rider's
+  legs still weigh by their price). A journey priced since its legs last changed recorded
+  those fares then (`Journey.Priced.leg_fares`), and they are used as recorded, so a feed
+  changed since does not move its split; a journey priced before pricing recorded them is
+  priced again here, leg by leg. When any leg has no standalone fare, the legs share equally.
   The legs are the journey's legs now: a journey repaired after an earlier cycle is split by
   its final legs, and the correction lines that would move earlier cycles' attribution are the
   cycle aggregate's work, not built here.
@@ -26,7 +28,6 @@ So the lines and the suspense of a cycle add up, exactly, to its revenue movemen
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -34,17 +35,17 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from clearing.application.ledger_movements import ClassifiedMovement
+from clearing.domain.aggregate_operators import AggregateOperator
 from clearing.domain.apportionment import Part, apportion_journey
 from clearing.domain.classification import Category, Classification, Origin
 from clearing.domain.errors import ClearingError
-from clearing.domain.journey_legs import JourneyLegs
+from clearing.domain.journey_legs import JourneyLegs, PricedJourney, PricedLeg, priced_legs
 from clearing.domain.operators import OperatorMap
 from parking.domain.record import ParkingDetailRecord
 from parking.domain.reservation import Reservation
 from parking.domain.session import ParkingSession
 from ticketing.fares.engine import FareEngine
-from ticketing.fares.errors import FareRefused
-from ticketing.fares.journey_fares import max_fare, price
+from ticketing.journeys.application.standalone_fares import StandaloneFares
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.leg import Leg
 
@@ -83,6 +84,13 @@ StandaloneFare = Callable[[RiderLegs, Leg], "int | None"]
 
 class JourneySource(Protocol):
     def get_journey(self, journey_id: UUID) -> RiderLegs | None: ...
+
+
+class AttributedJourneys(Protocol):
+    """Where attribution reads journeys: a `JourneySource`, or a section's journeys read at
+    once, some of them as their last pricing recorded them."""
+
+    def get_journey(self, journey_id: UUID) -> RiderLegs | PricedJourney | None: ...
 
 
 class AggregateSource(Protocol):
@@ -149,46 +157,14 @@ class SuspenseLine:
 Line = OperatorLine | SuspenseLine
 
 
-# Standalone fares remembered by leg shape: a city's routes, stops, categories and media make
-# a few tens of thousands of shapes, where a day has a million legs.
-STANDALONE_FARES_CACHED = 65_536
-
-
 def fare_engine_standalone(engine: FareEngine) -> StandaloneFare:
-    """Standalone fares from the fare engine: the leg priced alone, at the default category's
-    fare when the feed has one, else the rider's own; a leg still open at its dearest end.
-
-    A leg alone is priced by its route, stops, rider category and medium, and by its times
-    only when the feed has timeframes or service days: the fares are remembered by that key."""
-    timed = bool(engine.feed.timeframes or engine.feed.services)
-    known: OrderedDict[tuple[Any, ...], int | None] = OrderedDict()
-
-    def priced(leg: Leg, category: str, media: str) -> int | None:
-        # An open leg (a metro entry with no exit yet, a bus boarding) weighs what it would
-        # cost at its dearest end: what the rider is held or charged for it.
-        fares = price if leg.end is not None else max_fare
-        try:
-            fare = fares(engine, [leg], category, media)
-        except FareRefused:
-            return None
-        if fare.reference_total_vnd is not None:
-            return fare.reference_total_vnd
-        return fare.total_vnd
+    """Standalone fares from the fare engine (`StandaloneFares`: the leg priced alone, at the
+    default category's fare when the feed has one, else the rider's own; a leg still open at
+    its dearest end), as a journey's pricing records them."""
+    fares = StandaloneFares(engine)
 
     def standalone(journey: RiderLegs, leg: Leg) -> int | None:
-        if leg.start is None:
-            return None
-        category, media = journey.rider_category, journey.fare_media
-        times = (leg.departure, leg.arrival) if timed else None
-        shape = (leg.mode, leg.network_id, leg.route_id, leg.from_stop_id, leg.to_stop_id)
-        key = (*shape, times, category, media)
-        if key in known:
-            known.move_to_end(key)
-            return known[key]
-        fare_vnd = known[key] = priced(leg, category, media)
-        if len(known) > STANDALONE_FARES_CACHED:
-            known.popitem(last=False)
-        return fare_vnd
+        return fares.fare(leg, journey.rider_category, journey.fare_media)
 
     return standalone
 
@@ -198,7 +174,7 @@ class RevenueAttribution:
     """Where each revenue movement's money goes: the use case's collaborators."""
 
     operators: OperatorMap
-    journeys: JourneySource
+    journeys: AttributedJourneys
     parking_operator_of: ParkingOperatorOf
     standalone_fare: StandaloneFare | None = None
     # Where a section's journeys and parking aggregates are read at once (`for_section`).
@@ -270,15 +246,16 @@ class RevenueAttribution:
         if journey is None or not journey.legs:
             code = SuspenseCode.JOURNEY_NOT_FOUND
             return [self._suspense(item, revenue_vnd, code, "journey not found")]
+        recorded = _recorded_legs(journey)
         parts = []
-        for leg in journey.legs:
+        for leg in journey.legs if recorded is None else recorded:
             operator_id = self.operators.operator_of_network(leg.network_id)
             if operator_id is None:
                 reason = f"network {leg.network_id!r} has no operator"
                 code = SuspenseCode.NETWORK_WITHOUT_OPERATOR
                 return [self._suspense(item, revenue_vnd, code, reason)]
             parts.append(Part(operator_id, 0))
-        weights = self._weights(journey)
+        weights = _recorded_weights(recorded) if recorded is not None else self._weights(journey)
         if weights is not None:
             parts = [Part(p.operator_id, w) for p, w in zip(parts, weights, strict=True)]
         # One line per operator of the movement: legs on two networks of one operator add up.
@@ -289,9 +266,10 @@ class RevenueAttribution:
             )
         return [self._line(item, classification, o, vnd) for o, vnd in by_operator.items()]
 
-    def _weights(self, journey: RiderLegs) -> list[int] | None:
-        """Each leg's standalone fare, or None (equal shares) when any leg has none."""
-        if self.standalone_fare is None:
+    def _weights(self, journey: RiderLegs | PricedJourney) -> list[int] | None:
+        """Each leg's standalone fare priced now, or None (equal shares) when any leg has none
+        (a `PricedJourney` is weighed by its recorded fares, never here)."""
+        if self.standalone_fare is None or isinstance(journey, PricedJourney):
             return None
         weights = [self.standalone_fare(journey, leg) for leg in journey.legs]
         if any(weight is None or weight < 0 for weight in weights):
@@ -342,16 +320,36 @@ class RevenueAttribution:
 class _ReadJourneys:
     """The journeys of a section, read at once; any other journey from `rest`."""
 
-    def __init__(self, asked: set[UUID], found: Mapping[UUID, Any], rest: JourneySource) -> None:
+    def __init__(
+        self, asked: set[UUID], found: Mapping[UUID, Any], rest: AttributedJourneys
+    ) -> None:
         self._asked = asked
         self._found = found
         self._rest = rest
 
-    def get_journey(self, journey_id: UUID) -> RiderLegs | None:
+    def get_journey(self, journey_id: UUID) -> RiderLegs | PricedJourney | None:
         found = self._found.get(journey_id)
         if found is None and journey_id not in self._asked:
             return self._rest.get_journey(journey_id)
-        return found if isinstance(found, (JourneyLegs, Journey)) else None
+        return found if isinstance(found, (PricedJourney, JourneyLegs, Journey)) else None
+
+
+def _recorded_legs(journey: RiderLegs | PricedJourney) -> Sequence[PricedLeg] | None:
+    """The legs' networks and standalone fares the journey's last pricing recorded, when its
+    legs have not changed since; None when it recorded none (it was priced before pricing
+    recorded them, or not since its legs changed)."""
+    if isinstance(journey, PricedJourney):
+        return journey.legs
+    leg_fares = getattr(journey, "leg_fares", None)  # a `Journey`'s; `JourneyLegs` have none
+    return None if leg_fares is None else priced_legs(leg_fares)
+
+
+def _recorded_weights(legs: Sequence[PricedLeg]) -> list[int] | None:
+    """Each leg's recorded standalone fare, or None (equal shares) when any leg has none."""
+    weights = [leg.fare_vnd for leg in legs]
+    if any(weight is None or weight < 0 for weight in weights):
+        return None
+    return [weight for weight in weights if weight is not None]
 
 
 def _read_operators(
@@ -363,6 +361,8 @@ def _read_operators(
         if aggregate_id not in asked:
             return rest(origin, aggregate_id)
         aggregate = found.get(aggregate_id)
+        if isinstance(aggregate, AggregateOperator):
+            return aggregate.operator_id if aggregate.kind is PARKING_TYPES[origin] else None
         if not isinstance(aggregate, PARKING_TYPES[origin]):
             return None
         operator_id: str = aggregate.operator_id

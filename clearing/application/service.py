@@ -11,10 +11,10 @@ from uuid import UUID
 from eventsourcing.application import Application
 from sqlalchemy import Engine
 
-from clearing.adapters.aggregate_reads import AggregateReads
 from clearing.adapters.cycle_files import DirectoryCycleFiles
 from clearing.adapters.journey_reads import JourneyLegReads
 from clearing.adapters.line_table import SqlLineStore
+from clearing.adapters.parking_reads import ParkingOperatorReads
 from clearing.adapters.terms_files import InvalidTerms
 from clearing.application.cycles import ClearingCycles
 from clearing.application.pass_revenue import PassEarning, PassNetworks, PassRides
@@ -66,7 +66,9 @@ def build_clearing(
             parking_operator_of=parking_store_operators(parking),
             standalone_fare=standalone_fare,
             journey_batches=JourneyLegReads(journey_log),
-            parking_batches=AggregateReads(parking) if isinstance(parking, Application) else None,
+            parking_batches=(
+                ParkingOperatorReads(parking) if isinstance(parking, Application) else None
+            ),
         ),
         terms=terms,
         lines=lines,

@@ -6,6 +6,10 @@ journey's events that carry legs, applied in order as `Journey` applies them (it
 `LegStarted`, `Ended`, `LegsRepaired` and `LegsJoined`); the journey's other events (prices,
 charges, purse payments, refusals, a merge) change none of them. Replaying only these, and
 making a `Leg` only of the legs that remain, is what keeps a day of a million journeys quick.
+
+A journey priced since its last change of legs needs less still: that pricing recorded each
+leg's network and standalone fare (`Journey.Priced.leg_fares`, from its version 2), which is
+all attribution reads (`PricedJourney`). Journeys priced before it did are read by their legs.
 """
 
 from __future__ import annotations
@@ -69,3 +73,26 @@ def journey_legs(
         fare_media=started["fare_media"],
         legs=tuple(Leg.from_stored(leg) for leg in stored),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLeg:
+    """A leg as its journey's last pricing recorded it: its network (its operator) and its
+    standalone fare, None when it had none."""
+
+    network_id: str
+    fare_vnd: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PricedJourney:
+    """A journey as clearing attributes it when its last pricing came after its last change of
+    legs: the legs' networks and standalone fares that pricing recorded, in travel order."""
+
+    journey_id: UUID
+    legs: tuple[PricedLeg, ...]
+
+
+def priced_legs(leg_fares: Iterable[Mapping[str, Any]]) -> tuple[PricedLeg, ...]:
+    """The legs of a `Journey.Priced` event's `leg_fares`."""
+    return tuple(PricedLeg(leg["network_id"], leg["fare_vnd"]) for leg in leg_fares)

@@ -42,6 +42,7 @@ from ticketing.fares.journey import Fare
 from ticketing.fares.journey_fares import max_fare, price, service_day
 from ticketing.journeys.application.charges import DeferredCharger
 from ticketing.journeys.application.fare_steps import record_fare
+from ticketing.journeys.application.standalone_fares import StandaloneFares
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import PaidFrom
 from ticketing.journeys.domain.leg import Leg
@@ -84,6 +85,7 @@ class CachedFares:
 
     def __init__(self, engine: FareEngine) -> None:
         self.engine = engine
+        self.standalone = StandaloneFares(engine)
         self._fares: dict[tuple[Any, ...], Fare] = {}
 
     def price(self, journey: Journey) -> Fare:
@@ -189,7 +191,7 @@ class Group:
             leg=last.ended(stop_id=ride.to_stop_id, at=at, tap=str(ride.exit_tap)), at=at
         )
         fare = self.fares.price(journey)
-        record_fare(journey, fare, at)
+        record_fare(journey, fare, at, self.fares.standalone)
         charger = DeferredCharger(self.stores.ledger)
         charger.settle(journey, fare.total_vnd, f"leg:{index}", at)
         self._ledger(charger, at)

@@ -1,5 +1,6 @@
 """Clearing's benchmark day (`loadtests.clearing_day`), small: written into PostgreSQL through
-the product's aggregates and cleared by the product, every movement attributed."""
+the product's aggregates and cleared by the product, every movement attributed; the same day
+with its journeys' prices stored as releases before leg fares wrote them clears the same."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from clearing.adapters.aggregate_reads import AggregateReads
+from loadtests.clearing_day.database import create_database
 from loadtests.clearing_day.generate import generate, settings_for
 from loadtests.clearing_day.plan import DAY, DaySize
 from tapledger.bootstrap import bootstrap
+from tests.builders.old_prices import as_version_1
 from tests.doubles import Clock
+from tests.integration.conftest import DatabaseFactory
 
 pytestmark = pytest.mark.postgres
 
@@ -72,3 +78,36 @@ def test_a_section_of_journeys_read_at_once_is_what_the_repository_reads_one_by_
             assert vars(found[journey_id]) == vars(one)
     finally:
         container.close()
+
+
+def cleared(database_url: str, data_dir: Path) -> tuple[str, dict[str, bytes]]:
+    """The day's cycle on `database_url`: its lines' digest and its files' bytes by name."""
+    container = bootstrap(settings_for(database_url, data_dir), clock=Clock(AFTER_THE_DAY))
+    try:
+        run = container.clearing.run(DAY)
+        summary = run.cycle.summary
+        assert summary is not None
+        assert summary.suspense_lines == 0
+        return summary.lines_sha256, {path.name: path.read_bytes() for path in run.files}
+    finally:
+        container.close()
+
+
+def test_a_day_priced_before_leg_fares_were_recorded_clears_to_the_same_lines_and_files(
+    postgres_database_url: str, database_factory: DatabaseFactory, tmp_path: Path
+) -> None:
+    generate(postgres_database_url, tmp_path / "gen", SMALL, DAY)
+    source = make_url(postgres_database_url).database
+    assert source is not None
+    old_name = f"{source}_old"
+    old_url = create_database(database_factory.server_url, old_name, template=source)
+    database_factory.created.append(old_name)
+    with psycopg.connect(old_url, autocommit=True) as conn:
+        assert as_version_1(conn) >= SMALL.journeys
+
+    digest, files = cleared(postgres_database_url, tmp_path / "recorded")
+    old_digest, old_files = cleared(old_url, tmp_path / "old")
+
+    assert old_digest == digest
+    assert old_files == files
+    assert "SHA256SUMS" in files

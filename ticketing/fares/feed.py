@@ -226,6 +226,9 @@ class Feed:
     passes: Mapping[str, FarePass]
     caps: tuple[FareCap, ...]
     timezone: str  # IANA name (agency.txt agency_timezone): the clock of every local time
+    # The start of the SHA-256 of the feed's files as read (`loader.feed_version`): what names
+    # the rules a journey was priced by. Empty for a feed built otherwise.
+    version: str = ""
 
     @property
     def default_rider_category_id(self) -> str | None:

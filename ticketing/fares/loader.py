@@ -6,6 +6,7 @@ duplicate keys, overlapping timeframes, values out of range. A feed that loads p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,8 @@ from ticketing.fares.tables import Row, Table, parse_table
 
 HANOI_FEED_DIR = Path(__file__).parent / "feeds" / "hanoi"
 FEED_FILE_CHARS_MAX = 20_000_000
+# Hex digits of the SHA-256 that names a feed's version (64 bits: a city has few feeds).
+FEED_VERSION_HEX_CHARS = 16
 
 # Each file the loader reads, with the columns that must be in its header.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -95,7 +98,20 @@ def load_feed(source: Path | str | Mapping[str, str]) -> Feed:
         passes=_frozen(extension_loader.passes(tables, products, networks)),
         caps=extension_loader.caps(tables["fare_caps.txt"], categories),
         timezone=agency_loader.timezone(tables[agency_loader.AGENCY_FILE]),
+        version=feed_version(texts),
     )
+
+
+def feed_version(texts: Mapping[str, str]) -> str:
+    """The start of the SHA-256 of the feed files the loader reads (names and texts, by name):
+    the same files give the same version in every process, any change to them another."""
+    digest = hashlib.sha256()
+    for name in sorted(name for name in texts if name in COLUMNS):
+        for part in (name, texts[name]):
+            encoded = part.encode()
+            digest.update(len(encoded).to_bytes(8, "big"))
+            digest.update(encoded)
+    return digest.hexdigest()[:FEED_VERSION_HEX_CHARS]
 
 
 def _read_directory(directory: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from ticketing.fares.errors import FareRefused
 from ticketing.fares.journey import Fare
 from ticketing.journeys.application.pricing import covering_passes
+from ticketing.journeys.application.standalone_fares import StandaloneFares
 from ticketing.journeys.application.tap_work import TapWork
 from ticketing.journeys.domain.journey import Journey
 
@@ -18,7 +19,7 @@ def charge(work: TapWork, journey: Journey, fare: Fare, *, closed: bool) -> None
     at = work.tap.at
     if closed:
         journey.correct(fare_vnd=fare.total_vnd, at=at)
-    record_fare(journey, fare, at)
+    record_fare(journey, fare, at, work.pricing.standalone_fares())
     if closed:
         refund_vnd = journey.charged_vnd - fare.total_vnd
         work.charger.refund(journey, refund_vnd, at)
@@ -42,14 +43,16 @@ def reprice(work: TapWork, journey: Journey, before_vnd: int | None, *, step: st
         work.charger.void(journey, at)
         journey.refuse(code=error.code, reason=error.reason, at=at)
         return False
-    record_fare(journey, fare, at)
+    record_fare(journey, fare, at, work.pricing.standalone_fares())
     work.charger.adjust(journey, fare.total_vnd, step or f"repair:{journey.repairs}", at)
     work.charger.refund_purse(journey, at)
     work.pricing.count(journey, before_vnd, at)
     return True
 
 
-def record_fare(journey: Journey, fare: Fare, at: datetime) -> None:
+def record_fare(journey: Journey, fare: Fare, at: datetime, standalone: StandaloneFares) -> None:
+    """Records the journey's fare, with each leg's standalone fare (what clearing splits its
+    money by) and the feed that priced them."""
     journey.price(
         fare_vnd=fare.total_vnd,
         reference_vnd=fare.reference_total_vnd,
@@ -57,4 +60,6 @@ def record_fare(journey: Journey, fare: Fare, at: datetime) -> None:
         at=at,
         pass_product_ids=covering_passes(fare),
         cap_id=fare.cap_id,
+        leg_fares=standalone.leg_fares(journey.legs, journey.rider_category, journey.fare_media),
+        feed_version=standalone.feed_version,
     )

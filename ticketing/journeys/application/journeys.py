@@ -65,6 +65,7 @@ from ticketing.journeys.application.pricing_lock import (
 from ticketing.journeys.application.purses import PurseRecorder
 from ticketing.journeys.application.section import Section
 from ticketing.journeys.application.short_accounts import ShortAccounts
+from ticketing.journeys.application.standalone_fares import StandaloneFares
 from ticketing.journeys.application.tap_work import TapPlace
 from ticketing.journeys.application.taps import apply_tap, close_journey
 from ticketing.journeys.domain.journey import Journey
@@ -133,6 +134,7 @@ class Journeys(ObservedApplication):
         self._cache = LogCheckedCache(self)
         self._short = ShortAccounts()
         self.max_fares = MaxFares(fares)
+        self.standalone_fares = StandaloneFares(fares)
         self.purses = PurseRecorder(smart_cards)
 
     def construct_recorder(self) -> ProcessRecorder:
@@ -358,7 +360,9 @@ class Journeys(ObservedApplication):
             return
         place = TapPlace.of(validator, self.fares, tap.stop_id)
         passes = held_passes(section.passes(account.id))
-        pricing = RiderPricing(self.fares, passes, section.book(account.id), self.max_fares)
+        pricing = RiderPricing(
+            self.fares, passes, section.book(account.id), self.max_fares, self.standalone_fares
+        )
         journeys = apply_tap(
             tap=tap,
             place=place,
@@ -399,7 +403,9 @@ class Journeys(ObservedApplication):
     def _pricing(self, account_id: UUID) -> RiderPricing:
         section = Section(self._load)
         passes = held_passes(section.passes(account_id))
-        return RiderPricing(self.fares, passes, section.book(account_id), self.max_fares)
+        return RiderPricing(
+            self.fares, passes, section.book(account_id), self.max_fares, self.standalone_fares
+        )
 
     def _load(self, aggregate_id: UUID) -> Aggregate | None:
         try:

@@ -22,6 +22,7 @@ from ticketing.fares.feed import CapPeriod
 from ticketing.fares.journey import NO_ENTITLEMENTS, Coverage, Entitlements, Fare, HeldPass
 from ticketing.fares.journey_fares import max_fare, price
 from ticketing.journeys.application.max_fares import MaxFares
+from ticketing.journeys.application.standalone_fares import StandaloneFares
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import PaidFrom
 from ticketing.journeys.domain.leg import Leg
@@ -51,6 +52,7 @@ class RiderPricing:
     passes: tuple[HeldPass, ...]
     book: RiderJourneys
     max_fares: MaxFares | None = None  # remembered answers of `max_fare`, shared by riders
+    standalone: StandaloneFares | None = None  # the legs' standalone fares, shared by riders
 
     def price(self, journey: Journey, legs: list[Leg] | None = None) -> Fare:
         """The journey's fare; of its first `legs` only when given (its complete ones)."""
@@ -64,6 +66,12 @@ class RiderPricing:
         if self.max_fares is not None:
             return self.max_fares.max_fare(legs, category, media, held)
         return max_fare(self.fares, legs, category, media, held)
+
+    def standalone_fares(self) -> StandaloneFares:
+        """The standalone fares a priced journey records for its legs."""
+        if self.standalone is None:
+            self.standalone = StandaloneFares(self.fares)
+        return self.standalone
 
     def entitlements(self, journey: Journey) -> Entitlements:
         if journey.paid_from is not PaidFrom.ACCOUNT:

@@ -10,12 +10,10 @@ them; the journey holds `Leg` objects, read from its events (and its snapshots) 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.domain import Snapshot as BaseSnapshot
-from eventsourcing.utils import register_topic
 
 from ticketing.journeys.domain.journey_errors import JourneyNotExtendable, JourneyNotOpen
 from ticketing.journeys.domain.journey_ids import (
@@ -24,6 +22,7 @@ from ticketing.journeys.domain.journey_ids import (
     journey_id,
     purse_transfer_id,
 )
+from ticketing.journeys.domain.journey_snapshot import JourneySnapshot
 from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 from ticketing.journeys.domain.leg import Leg
 from ticketing.shared.domain.invariants import require
@@ -96,6 +95,16 @@ class Journey(Aggregate):
         # bit. Events stored before passes and caps counted carry neither.
         pass_product_ids: list[str] | None = None
         cap_id: str | None = None
+        # Version 2 added each leg's network, route and standalone fare in travel order
+        # (`StandaloneFares.leg_fares`) and the feed version that priced them: none before.
+        leg_fares: list[dict[str, Any]] | None = None
+        feed_version: str | None = None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["leg_fares"] = None
+            state["feed_version"] = None
 
     class Charged(Event):
         TOPIC = f"{TOPIC_PREFIX}.Charged"
@@ -142,21 +151,8 @@ class Journey(Aggregate):
         refund_vnd: int
         at: datetime
 
-    class Snapshot(BaseSnapshot):
-        """Keeps the legs in their stored form, as the events do."""
-
-        TOPIC = f"{TOPIC_PREFIX}.Snapshot"
-
-        @classmethod
-        def take(cls, aggregate: Any) -> Self:
-            snapshot = super().take(aggregate)
-            snapshot.state["legs"] = [leg.stored() for leg in aggregate.legs]
-            return snapshot
-
-        def mutate(self, _: None) -> Any:
-            journey = super().mutate(_)
-            journey.__dict__["legs"] = [Leg.from_stored(leg) for leg in self.state["legs"]]
-            return journey
+    # The aggregate's state with its legs stored as the events store them.
+    Snapshot = JourneySnapshot
 
     # What the card's purse paid at the validators for a purse-paid journey, and what of it went
     # back to the account because the journey cost less. Journeys stored before purses were
@@ -165,6 +161,8 @@ class Journey(Aggregate):
     purse_refunded_vnd = 0
     # How many times taps uploaded late had the legs paired again (names each repair's charge).
     repairs = 0
+    # The legs' standalone fares the last pricing recorded; None once the legs changed since.
+    leg_fares: list[dict[str, Any]] | None = None
 
     @staticmethod
     def create_id(first_tap_id: UUID) -> UUID:
@@ -272,6 +270,7 @@ class Journey(Aggregate):
     def _leg_started(self, leg: dict[str, Any], at: datetime) -> None:
         self.legs.append(Leg.from_stored(leg))
         self.status_code = JourneyStatus.OPEN.value
+        self.leg_fares = None
 
     def end_leg(self, *, leg: Leg, at: datetime) -> None:
         """Completes the last leg: its exit after an entry, or its entry after an early exit."""
@@ -281,6 +280,7 @@ class Journey(Aggregate):
     @event(Ended)
     def _ended(self, leg_index: int, leg: dict[str, Any], at: datetime) -> None:
         self.legs[leg_index] = Leg.from_stored(leg)
+        self.leg_fares = None
 
     def repair_legs(self, *, first_index: int, legs: list[Leg], at: datetime) -> None:
         """Replaces the legs from `first_index` on with `legs`, the same taps paired again in the
@@ -299,6 +299,7 @@ class Journey(Aggregate):
     def _legs_repaired(self, first_index: int, legs: list[dict[str, Any]], at: datetime) -> None:
         self.legs[first_index:] = [Leg.from_stored(leg) for leg in legs]
         self.repairs += 1
+        self.leg_fares = None
         if not self.complete:
             self.status_code = JourneyStatus.OPEN.value
 
@@ -329,6 +330,7 @@ class Journey(Aggregate):
         card_proofs: list[str] | None = None,
     ) -> None:
         self.legs.extend(Leg.from_stored(leg) for leg in legs)
+        self.leg_fares = None
         self.purse_paid_vnd += purse_paid_vnd
         self.purse_refunded_vnd += purse_refunded_vnd
         self.transfers.extend(card_proofs or [])
@@ -352,8 +354,11 @@ class Journey(Aggregate):
         at: datetime,
         pass_product_ids: list[str] | None = None,
         cap_id: str | None = None,
+        leg_fares: list[dict[str, Any]] | None = None,
+        feed_version: str | None = None,
     ) -> None:
         require(fare_vnd >= 0, "a fare is never negative")
+        require(leg_fares is None or len(leg_fares) == len(self.legs), "a fare for each leg")
         self._priced(
             fare_vnd=fare_vnd,
             reference_vnd=reference_vnd,
@@ -361,6 +366,8 @@ class Journey(Aggregate):
             at=at,
             pass_product_ids=list(pass_product_ids or []),
             cap_id=cap_id,
+            leg_fares=leg_fares,
+            feed_version=feed_version,
         )
 
     @event(Priced)
@@ -372,12 +379,15 @@ class Journey(Aggregate):
         at: datetime,
         pass_product_ids: list[str] | None = None,
         cap_id: str | None = None,
+        leg_fares: list[dict[str, Any]] | None = None,
+        feed_version: str | None = None,
     ) -> None:
         self.fare_vnd = fare_vnd
         self.reference_vnd = reference_vnd
         self.transfer_discount_vnd = transfer_discount_vnd
         self.pass_product_ids = list(pass_product_ids or [])
         self.cap_id = cap_id
+        self.leg_fares = leg_fares
         if self.complete:
             self.status_code = JourneyStatus.ENDED.value
 
@@ -488,7 +498,3 @@ class Journey(Aggregate):
     def _corrected(self, fare_vnd: int, refund_vnd: int, at: datetime) -> None:
         self.fare_vnd = fare_vnd
         self.status_code = JourneyStatus.ENDED.value
-
-
-# Snapshot classes' explicit topics are not registered by the library (see account.py).
-register_topic(Journey.Snapshot.TOPIC, Journey.Snapshot)
