@@ -14,9 +14,9 @@ from datetime import timedelta
 
 from ticketing.journeys.application.bus_splits import (
     known_journeys,
-    ride_during,
-    split_ride,
     tapped_between,
+    undo_and_apply,
+    undos_after,
 )
 from ticketing.journeys.application.leg_ends import complete, end
 from ticketing.journeys.application.tap_repairs import repair, run_around
@@ -29,13 +29,23 @@ def bus_tap(work: TapWork) -> list[Journey]:
     journey = work.open()
     left = work.journeys(work.book.correctable)
     known = known_journeys(work, [journey, *left])
+    undos = undos_after(work, known, bus=True)
+    if undos:
+        return undo_and_apply(work, undos, bus_tap)
+    for candidate in [journey, *reversed(left)]:
+        # A boarding left open with no tap at all between it and this one: in the order the
+        # taps happened this one came next, and alights it.
+        if (
+            candidate is not None
+            and work.waits_for_exit(candidate)
+            and _within_a_ride(work, candidate)
+            and not tapped_between(known, [candidate.last_leg], work.tap.at, same_route=True)
+        ):
+            return end(work, candidate)
     last_ended = work.journey(work.book.last_ended)
     repaired = _run_repair(work, known, [journey if journey is not None else last_ended])
     if repaired is not None:
         return repaired
-    split = ride_during(work, known)
-    if split is not None:
-        return split_ride(work, *split, bus_tap)
     for candidate in [journey, *reversed(left)]:
         # The open leg (or one left open: a newer tap came first, or the day ended) alights
         # here when this tap came within a ride's length of its boarding and the rider
