@@ -10,16 +10,31 @@ trip (or an exit whose entry never came) between two bus taps ends the ride befo
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
+from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.builders.journeys import BUS_01, BUS_01_REAR, BUS_02, GATE_OUT_12
+from tests.builders.journeys import (
+    BUS_01,
+    BUS_01_REAR,
+    BUS_02,
+    DAY,
+    GATE_IN_01,
+    GATE_OUT_12,
+    World,
+    build,
+)
 from tests.unit.test_journey_bus_rides_between import day_of, paid_vnd
 from ticketing.journeys.application.tap_work import BUS_RIDE_MAX_S
 
 ROUTE_FARE_VND = 10_000  # routes 01 and 02 are both in the 15 to 25 km band
 # An exit at 2A-12 whose entry never came: the most a ride to 2A-12 costs (from 2A-01).
 LONE_EXIT_12_VND = 15_000
+METRO_01_TO_12_VND = 15_000
+BUS_TO_METRO_DISCOUNT_VND = 3_000
 RIDE_MAX_MIN = BUS_RIDE_MAX_S // 60
 
 
@@ -56,3 +71,116 @@ def test_a_metro_exit_without_its_entry_between_two_bus_taps_ends_the_ride_befor
     taps = [(BUS_01, 0), (GATE_OUT_12, 30), (BUS_01, 60)]
     world, account_id = day_of([taps[index] for index in order])
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + LONE_EXIT_12_VND
+
+
+def test_an_exit_uploaded_first_takes_the_discount_after_a_second_bus_ride() -> None:
+    """Two rides on route 01 in one journey, tapped off at 4 min, then the metro from 5 to
+    10 min, its exit gate uploading first: the trip is the second ride's transfer."""
+    taps = [(BUS_01, 1), (BUS_01_REAR, 2), (BUS_01, 3), (BUS_01_REAR, 4), (GATE_OUT_12, 10)]
+    world, account_id = day_of([*taps, (GATE_IN_01, 5)])
+    assert (
+        paid_vnd(world, account_id)
+        == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    )
+
+
+# The property: any upload order, any batches, the charge of the taps in the order they happened
+
+TRANSFER_MAX_MIN = 60
+VALIDATORS = {"01": BUS_01, "01r": BUS_01_REAR, "02": BUS_02, "in": GATE_IN_01, "out": GATE_OUT_12}
+Tap = tuple[str, int]  # what was tapped (a key of VALIDATORS), minutes after 08:00
+
+
+def charged_in_order(taps: list[Tap]) -> int:
+    """The model: the day's charge for the taps in the order they happened. A bus tap alights
+    the ride on its route boarded by the tap just before it, within the ride limit; any other
+    bus tap boards a ride. A ride costs its route's fare, tapped off or not. A metro trip costs
+    its fare, less the bus-to-metro discount for the first entry within the transfer window
+    after a bus alighting with no bus tap between; an exit whose entry never came costs the
+    dearest trip to it and takes no discount (it may stand for a trip that had one, or not)."""
+    charged_vnd = 0
+    entered = False  # the tap just before was a metro entry
+    alighted: int | None = None  # a bus alighting no discount or bus tap has followed yet
+    boarded: tuple[str, int] | None = None  # the ride boarded by the tap just before
+    for kind, at_min in sorted(taps, key=lambda tap: tap[1]):
+        route_id = kind[:2]
+        if kind in ("in", "out"):
+            if kind == "in":
+                discount = alighted is not None and at_min - alighted <= TRANSFER_MAX_MIN
+                charged_vnd += METRO_01_TO_12_VND - (BUS_TO_METRO_DISCOUNT_VND if discount else 0)
+                alighted = None if discount else alighted
+            elif not entered:
+                charged_vnd += METRO_01_TO_12_VND
+            boarded = None  # the rider left the bus for the metro
+        elif boarded and boarded[0] == route_id and at_min - boarded[1] <= RIDE_MAX_MIN:
+            alighted, boarded = at_min, None
+        else:
+            charged_vnd += ROUTE_FARE_VND
+            alighted, boarded = None, (route_id, at_min)
+        entered = kind == "in"
+    return charged_vnd
+
+
+@st.composite
+def days_of_taps(draw: st.DrawFn) -> list[Tap]:
+    """Up to six moves of one rider in a day: bus taps on routes 01 (at either door) and 02,
+    metro trips from 2A-01 to 2A-12 (entry then exit, nothing between), and metro exits whose
+    entry was lost. Gaps of 1 to 60 min, and some near the ride limit."""
+    gap = st.one_of(
+        st.integers(1, TRANSFER_MAX_MIN),
+        st.sampled_from([RIDE_MAX_MIN - 5, RIDE_MAX_MIN, RIDE_MAX_MIN + 1]),
+    )
+    moves = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["01", "01r", "02", "01", "02", "trip", "out"]), gap),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    taps: list[Tap] = []
+    at_min = 0
+    for kind, gap_min in moves:
+        at_min += gap_min
+        if kind == "trip":
+            taps.append(("in", at_min))
+            at_min += draw(st.integers(5, 40))
+            kind = "out"
+        taps.append((kind, at_min))
+    return taps
+
+
+@st.composite
+def uploads(draw: st.DrawFn) -> tuple[list[Tap], list[list[Tap]]]:
+    """A day of taps, and the batches they reach the backend in (each followed before the
+    next one is uploaded): any order, any cut."""
+    taps = draw(days_of_taps())
+    order = draw(st.permutations(taps))
+    cuts = draw(st.lists(st.integers(1, max(1, len(order) - 1)), max_size=3, unique=True))
+    edges = [0, *sorted(cuts), len(order)]
+    return taps, [list(order[a:b]) for a, b in itertools.pairwise(edges) if a < b]
+
+
+def charged_vnd(batches: list[list[Tap]]) -> tuple[World, UUID]:
+    """Uploads the batches one after the other, each followed, then closes the day."""
+    world = build()
+    account_id, phone = world.rider()
+    for batch in batches:
+        for kind, at_min in batch:
+            world.tap(phone, VALIDATORS[kind], at_min)
+        world.follow()
+    world.clock.now += timedelta(days=1)
+    world.journeys.close_ended_day(DAY)
+    return world, account_id
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(uploads())
+def test_a_day_of_taps_costs_the_same_in_any_upload_order_and_batches(
+    upload: tuple[list[Tap], list[list[Tap]]],
+) -> None:
+    taps, batches = upload
+    world, account_id = charged_vnd(batches)
+    assert paid_vnd(world, account_id) == charged_in_order(taps)
+    # The ledger and the journeys agree on every dong.
+    journeys_vnd = sum(journey.charged_vnd for journey in world.journeys_of(account_id))
+    assert journeys_vnd == paid_vnd(world, account_id)

@@ -257,8 +257,10 @@ class TapWork:
         }
         pointers |= changes
         ended = pointers["last_ended"]
-        if ended is not None and ended != book.last_ended:
-            # A ride this journey ended may still be split by a late exit (`metro_taps.split`).
+        if ended is not None and (ended != book.last_ended or ended not in pointers["correctable"]):
+            # A ride this journey ended may still be split by a late exit (`metro_taps.split`),
+            # or joined by a transfer that reached the backend before it (`tap_merges`); the
+            # last ended journey stays correctable when a later leg of it ends, too.
             kept = [k for k in pointers["correctable"] if k != ended]
             pointers["correctable"] = [*kept, ended]
         displaced = book.open_journey
