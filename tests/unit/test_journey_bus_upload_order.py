@@ -84,6 +84,15 @@ def test_an_exit_uploaded_first_takes_the_discount_after_a_second_bus_ride() -> 
     )
 
 
+def test_a_ride_never_tapped_off_between_a_bus_ride_and_the_metro_takes_the_discount_away() -> None:
+    """Route 02 from 50 to 51 min, route 01 boarded at 74 and never tapped off, the metro from
+    101 to 112: the route 01 ride was the rider's next move, so the metro trip is no transfer
+    from route 02, also when the route 02 ride and the metro entry reach the backend last."""
+    taps = [(BUS_01, 74), (GATE_OUT_12, 112), (BUS_02, 50), (BUS_02, 51), (GATE_IN_01, 101)]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60
@@ -97,7 +106,7 @@ def charged_in_order(taps: list[Tap]) -> int:
     bus tap boards a ride. A ride costs its route's fare, tapped off or not. A metro trip costs
     its fare, less the bus-to-metro discount for the first entry within the transfer window
     after a bus alighting with no bus tap between; an exit whose entry never came costs the
-    dearest trip to it and takes no discount (it may stand for a trip that had one, or not)."""
+    dearest trip to it and takes no discount, nor takes it from the trip after it."""
     charged_vnd = 0
     entered = False  # the tap just before was a metro entry
     alighted: int | None = None  # a bus alighting no discount or bus tap has followed yet

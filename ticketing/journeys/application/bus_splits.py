@@ -33,11 +33,6 @@ from ticketing.taps.domain.validator import Direction
 
 # The bus pairing rule (`bus_taps.bus_tap`), passed in: it calls this module first.
 ApplyTap = Callable[[TapWork], list[Journey]]
-# Exits waiting for their entry read for each bus tap, newest first: a metro trip between two
-# bus taps whose entry was lost (or is not uploaded yet) ends the ride before it. A bus ride is
-# at most `BUS_RIDE_MAX_S` (3 h) long, and the rider cannot leave more than one metro exit per
-# 3 min (`METRO_RIDES_PER_SERVICE_DAY_MAX`): 60 exits could fall inside one ride.
-NEAR_EXITS_READ_MAX = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +47,8 @@ class Undo:
 
 
 def known_journeys(work: TapWork, journeys: list[Journey | None]) -> list[Journey]:
-    """The rider's journeys the book points at (open, last ended, correctable, and the newest
-    exits waiting for their entry), each once."""
-    waiting = work.journeys(work.book.pending_exits[-NEAR_EXITS_READ_MAX:])
-    found = [*journeys, work.journey(work.book.last_ended), *waiting]
+    """`journeys` and the rider's journeys the book points at (`TapWork.known`), each once."""
+    found = [*journeys, *work.known()]
     unique = {journey.id: journey for journey in found if journey is not None}
     return list(unique.values())
 
