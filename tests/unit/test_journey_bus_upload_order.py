@@ -88,7 +88,13 @@ def test_a_ride_never_tapped_off_between_a_bus_ride_and_the_metro_takes_the_disc
     """Route 02 from 50 to 51 min, route 01 boarded at 74 and never tapped off, the metro from
     101 to 112: the route 01 ride was the rider's next move, so the metro trip is no transfer
     from route 02, also when the route 02 ride and the metro entry reach the backend last."""
-    taps = [(BUS_01, 74), (GATE_OUT_12, 112), (BUS_02, 50), (BUS_02, 51), (GATE_IN_01, 101)]
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 74),
+        (GATE_OUT_12, 112),
+        (BUS_02, 50),
+        (BUS_02, 51),
+        (GATE_IN_01, 101),
+    ]
     world, account_id = day_of(taps)
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
