@@ -5,11 +5,15 @@ Taps reach the backend in upload order, each bus's validator (and each metro gat
 its own schedule. The pairing of a bus tap depends on the rider's tap just before it in time
 (the boarding of a ride on its route, with nothing between, is what it alights), so a tap
 uploaded late changes how every later tap pairs. When the rider's journeys hold bus legs with
-taps later than the one being applied, those legs are undone (a ride this tap happened during
-is left open at its boarding; rides all later are taken off, except a journey's first boarding,
-which names the journey), and this tap and the undone ones are applied again one by one in the
-order they happened, as an in-order upload would have applied them. Each journey's charge is
-then brought to its new fare (debits and refunds under repair steps never used before).
+taps later than the one being applied, and this tap happened during the first of them, or may
+be the boarding that the first one's boarding alights (same route, within `BUS_RIDE_MAX_S`),
+those legs are undone (a ride this tap happened during is left open at its boarding; rides all
+later are taken off, except a journey's first boarding, which names the journey), and this tap
+and the undone ones are applied again one by one in the order they happened, as an in-order
+upload would have applied them. A tap before a ride on another route, or hours before it,
+changes nothing of it and undoes nothing. Each journey's charge is then brought to its new fare
+(debits and refunds under repair steps never used before), so what the rider pays for the day
+does not depend on the upload order, and applying a tap again changes nothing (`retaps`).
 
 Only bus legs of account-paid journeys are undone: a card purse paid each tap at the validator,
 and a metro leg holds a hold of its own; a tap uploaded late before them is paired by the rules

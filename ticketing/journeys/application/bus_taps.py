@@ -1,11 +1,16 @@
 """A bus tap: on the route of the rider's open bus leg, within a ride's length of its boarding,
 it is that leg's alighting, else a boarding (a tap hours later on the same route is the next ride,
-paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's taps is
-paired again with them (`tap_repairs`); a tap within a ride's length of a leg left open (by a
-newer tap, or at day end) alights it; a tap earlier than the boarding of a leg left open is that
-leg's real boarding. No two taps on a route pair as one ride across a tap of the rider's on
-another route or in the metro between them (the rider had left that bus); a tap uploaded late
-that happened during a ride already paired on another route splits it (`bus_splits`)."""
+paid as one, not the end of a ride nobody tapped off). A bus ride without a tap-off ends at the
+rider's next tap on another route or in the metro (an exit whose entry never came included),
+and is charged its route's fare; the bus-to-metro discount needs a tap-off.
+
+A tap uploaded late is applied as if every tap had come in the order it happened: bus legs of
+the rider's with later taps are undone and applied again after it (`bus_splits`). Then a tap
+with no tap at all of the rider's between it and a boarding left open (by a newer tap, or at
+day end) on its route, within a ride's length, alights it; a tap among a run of taps on its
+route is paired again with them (`tap_repairs`); a tap earlier than the boarding of a leg left
+open is that leg's real boarding. No two taps on a route pair as one ride across a tap of the
+rider's on another route or in the metro between them (the rider had left that bus)."""
 
 from __future__ import annotations
 
