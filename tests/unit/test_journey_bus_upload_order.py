@@ -62,6 +62,16 @@ def test_two_routes_boarded_without_tapping_off_cost_the_same_in_a_scrambled_upl
     assert paid_vnd(world, account_id) == 4 * ROUTE_FARE_VND
 
 
+def test_a_scrambled_day_followed_again_is_charged_once() -> None:
+    """Every tap applied again (a follower that lost its position): the undone and re-applied
+    legs meet their own ledger steps, which move no money twice."""
+    at = {1: (BUS_02, 10), 2: (BUS_02, 20), 3: (BUS_01, 30), 4: (BUS_02, 40), 5: (BUS_01, 50)}
+    world, account_id = day_of([at[k] for k in (2, 4, 5, 1, 3)])
+    assert world.follow_again() == 5
+    world.follow()
+    assert paid_vnd(world, account_id) == 4 * ROUTE_FARE_VND
+
+
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 def test_a_metro_exit_without_its_entry_between_two_bus_taps_ends_the_ride_before_it(
     order: tuple[int, ...],
