@@ -109,6 +109,20 @@ def test_a_ride_never_tapped_off_between_a_bus_ride_and_the_metro_takes_the_disc
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+def test_a_boarding_uploaded_after_the_metro_trip_it_preceded_takes_its_discount_away() -> None:
+    """Route 01 tapped off at 107 min, boarded again at 119 and never tapped off, the metro from
+    120 to 125: the trip was priced as the first ride's transfer before the 119 boarding came."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 91),
+        (GATE_OUT_12, 125),
+        (BUS_01_REAR, 107),
+        (GATE_IN_01, 120),
+        (BUS_01, 119),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

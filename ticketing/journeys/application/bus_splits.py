@@ -24,6 +24,7 @@ ride already paired undoes it the same way: the rider had left that bus.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import uuid5
@@ -200,3 +201,57 @@ def _later_ended(work: TapWork, journey: Journey) -> str:
     if last is None or last.last_leg.arrival is None or ends is None:
         return str(journey.id)
     return str(last.id) if last.last_leg.arrival > ends else str(journey.id)
+
+
+def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | None:
+    """The journey and the index of its metro leg that this bus tap, uploaded late, happened
+    just before, after the bus ride the journey priced that trip as a transfer from: the rider
+    boarded a bus between, so the trip is no transfer and is priced on its own."""
+    at = work.tap.at
+    for journey in known:
+        if (
+            journey.status is not JourneyStatus.ENDED
+            or journey.paid_from is not PaidFrom.ACCOUNT
+            or not work.same_payment(journey)
+        ):
+            continue
+        for index, (ride, trip) in enumerate(itertools.pairwise(journey.legs), start=1):
+            alighted, entered = ride.arrival, trip.departure
+            if (
+                ride.mode == "bus"
+                and trip.mode == "metro"
+                and alighted is not None
+                and entered is not None
+                and alighted < at < entered
+            ):
+                return journey, index
+    return None
+
+
+def break_transfer(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTap) -> list[Journey]:
+    """Moves the journey's legs from `index` (a metro trip) on to a journey of their own,
+    prices both again (the first is refunded what the moved legs cost, the second charged
+    them without the transfer), then applies this tap."""
+    moved = journey.legs[index:]
+    before_vnd = journey.fare_vnd
+    journey.repair_legs(first_index=index - 1, legs=[journey.legs[index - 1]], at=work.tap.at)
+    reprice(work, journey, before_vnd)
+    trip = Journey.start(
+        first_tap_id=uuid5(journey.id, f"transfer:{journey.repairs}"),
+        account_id=journey.account_id,
+        paid_from=journey.paid_from,
+        rider_category=journey.rider_category,
+        fare_media=journey.fare_media,
+        service_day=journey.service_day,
+        leg=moved[0],
+        at=work.tap.at,
+    )
+    work.made[trip.id] = trip
+    if len(moved) > 1:
+        trip.repair_legs(first_index=0, legs=moved, at=work.tap.at)
+    reprice(work, trip, None)
+    work.point(last_ended=_later_ended(work, trip))
+    key = str(trip.id)
+    if key not in work.book.correctable:
+        work.point(correctable=[*work.book.correctable, key])
+    return [journey, trip, *bus_tap(work)]

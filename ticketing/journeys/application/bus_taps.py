@@ -18,8 +18,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 from ticketing.journeys.application.bus_splits import (
+    break_transfer,
     known_journeys,
     tapped_between,
+    transfer_broken,
     undo_and_apply,
     undos_after,
 )
@@ -37,6 +39,9 @@ def bus_tap(work: TapWork) -> list[Journey]:
     undos = undos_after(work, known, bus=True)
     if undos:
         return undo_and_apply(work, undos, bus_tap)
+    broken = transfer_broken(work, known)
+    if broken is not None:
+        return break_transfer(work, *broken, bus_tap)
     for candidate in [journey, *reversed(left)]:
         # A boarding left open with no tap at all between it and this one: in the order the
         # taps happened this one came next, and alights it.
