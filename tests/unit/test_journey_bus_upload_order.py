@@ -123,6 +123,20 @@ def test_a_boarding_uploaded_after_the_metro_trip_it_preceded_takes_its_discount
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+def test_a_boarding_uploaded_during_the_metro_trip_it_preceded_takes_its_discount_away() -> None:
+    """Route 01 from 1 to 2 min, boarded again at 3 and never tapped off, the metro from 4 to
+    9: the 3 min boarding reaches the backend while the trip is open, joined to the first ride."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01_REAR, 2),
+        (GATE_IN_01, 4),
+        (BUS_01, 3),
+        (GATE_OUT_12, 9),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

@@ -210,7 +210,7 @@ def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] 
     at = work.tap.at
     for journey in known:
         if (
-            journey.status is not JourneyStatus.ENDED
+            journey.status not in (JourneyStatus.ENDED, JourneyStatus.OPEN)
             or journey.paid_from is not PaidFrom.ACCOUNT
             or not work.same_payment(journey)
         ):
@@ -234,6 +234,8 @@ def break_transfer(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTa
     them without the transfer), then applies this tap."""
     moved = journey.legs[index:]
     before_vnd = journey.fare_vnd
+    # The metro entry's hold (a trip not yet ended) goes with the trip: placed again on it.
+    work.charger.void(journey, work.tap.at)
     journey.repair_legs(first_index=index - 1, legs=[journey.legs[index - 1]], at=work.tap.at)
     reprice(work, journey, before_vnd)
     trip = Journey.start(
@@ -250,8 +252,16 @@ def break_transfer(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTa
     if len(moved) > 1:
         trip.repair_legs(first_index=0, legs=moved, at=work.tap.at)
     reprice(work, trip, None)
-    work.point(last_ended=_later_ended(work, trip))
     key = str(trip.id)
+    if not trip.complete:
+        most = work.pricing.max_fare(trip)
+        step = f"hold:{len(trip.legs) - 1}"
+        work.charger.hold(trip, most.total_vnd - trip.charged_vnd, step, work.tap.at)
+        book = work.book
+        open_journey = key if book.open_journey in (None, str(journey.id)) else book.open_journey
+        work.point(open_journey=open_journey)
+        return [journey, trip, *bus_tap(work)]
+    work.point(last_ended=_later_ended(work, trip))
     if key not in work.book.correctable:
         work.point(correctable=[*work.book.correctable, key])
     return [journey, trip, *bus_tap(work)]
