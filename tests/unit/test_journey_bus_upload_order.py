@@ -137,6 +137,24 @@ def test_a_boarding_uploaded_during_the_metro_trip_it_preceded_takes_its_discoun
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+def test_a_ride_merged_into_the_one_before_still_takes_the_metro_trip_after_it() -> None:
+    """Route 01 from 1 to 2 min and from 3 to 4, the metro from 5 to 10; the 3 min boarding
+    comes last, so its ride joins the first and the trip must then join them as its transfer."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01_REAR, 2),
+        (BUS_01_REAR, 4),
+        (GATE_IN_01, 5),
+        (GATE_OUT_12, 10),
+        (BUS_01, 3),
+    ]
+    world, account_id = day_of(taps)
+    assert (
+        paid_vnd(world, account_id)
+        == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    )
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

@@ -19,6 +19,11 @@ Only bus legs of account-paid journeys are undone: a card purse paid each tap at
 and a metro leg holds a hold of its own; a tap uploaded late before them is paired by the rules
 of `bus_taps` and `tap_repairs` alone. A metro gate tap uploaded late that happened during a bus
 ride already paired undoes it the same way: the rider had left that bus.
+
+A bus tap uploaded late that happened between a bus alighting and the metro entry a journey
+priced as its transfer was the rider's next move: the bus-to-metro discount needs the entry to
+follow the alighting. The metro trip and the legs after it move to a journey of their own,
+priced without the transfer (an open trip's hold voided and placed again on it).
 """
 
 from __future__ import annotations

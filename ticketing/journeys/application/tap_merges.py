@@ -37,7 +37,9 @@ def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
             if transfer_between(earlier, later, TRANSFER_JOIN_S) and not _tapped_between(
                 work, earlier, later
             ):
-                return _merge(work, earlier, later)
+                merged = _merge(work, earlier, later)
+                # The joined journey may be the ride before another transfer in its turn.
+                return [*merged, *(merge_transfer(work, earlier) if merged else [])]
     return []
 
 
