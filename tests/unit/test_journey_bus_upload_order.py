@@ -155,6 +155,20 @@ def test_a_ride_merged_into_the_one_before_still_takes_the_metro_trip_after_it()
     )
 
 
+def test_an_alighting_uploaded_late_during_a_ride_before_the_metro_ends_that_ride() -> None:
+    """Route 01 from 3 to 4 min, boarded again at 5 and never tapped off, the metro from 6 to
+    11: the 4 min alighting comes last, after 3 and 5 paired as one ride and the trip joined."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 3),
+        (BUS_01, 5),
+        (GATE_IN_01, 6),
+        (BUS_01_REAR, 4),
+        (GATE_OUT_12, 11),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

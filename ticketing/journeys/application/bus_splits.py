@@ -221,13 +221,15 @@ def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] 
         ):
             continue
         for index, (ride, trip) in enumerate(itertools.pairwise(journey.legs), start=1):
-            alighted, entered = ride.arrival, trip.departure
+            boarded, entered = ride.departure, trip.departure
             if (
                 ride.mode == "bus"
                 and trip.mode == "metro"
-                and alighted is not None
+                and boarded is not None
                 and entered is not None
-                and alighted < at < entered
+                # After the alighting, or during the ride (its legs are then undone, and the
+                # trip joins them again when no tap came between).
+                and boarded < at < entered
             ):
                 return journey, index
     return None
