@@ -112,10 +112,8 @@ def rides_taken(taps: list[tuple[str, int]]) -> int:
 @st.composite
 def days_of_taps(draw: st.DrawFn) -> tuple[list[tuple[str, int]], list[int]]:
     """Up to four taps on routes 01 and 02, each 1 to 50 min after the one before, and the
-    order they reach the backend in. Known limits, outside this property: a ride near the ride
-    limit whose alighting is uploaded after a newer ride's boarding on the same route, and some
-    orders of five or more taps where a late tap belongs to a same-route ride followed by a
-    transfer, may charge one ride too many."""
+    order they reach the backend in (days with metro taps, near the ride limit and in batches:
+    `test_journey_bus_upload_order`)."""
     gaps = draw(st.lists(st.tuples(st.sampled_from(["01", "02"]), st.integers(1, 50)), max_size=4))
     taps = [
         (route_id, sum(gap for _, gap in gaps[: k + 1])) for k, (route_id, _) in enumerate(gaps)

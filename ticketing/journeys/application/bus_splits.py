@@ -1,50 +1,81 @@
-"""Bus taps of other rides that happened between two taps on one route: the rider left that
-bus in between, so the two taps are two boardings, never one ride's boarding and alighting.
+"""Bus taps uploaded late among taps already paired: the taps after them are paired again in
+the order they happened.
 
-Taps reach the backend in upload order, each bus's validator uploading on its own schedule. A
-bus tap that happened during a ride the rider's taps already paired (boarding and alighting on
-another route) was uploaded late: that ride's alighting was in fact the boarding of another
-ride. The ride is left open at its boarding (charged the most it could cost, at day end, as a
-boarding no tap ended), this tap is applied, and the old alighting is applied again after it,
-as the new boarding it was. Without this, a rider switching between two routes without tapping
-off paid one ride in two whenever the validators uploaded in the wrong order.
+Taps reach the backend in upload order, each bus's validator (and each metro gate) uploading on
+its own schedule. The pairing of a bus tap depends on the rider's tap just before it in time
+(the boarding of a ride on its route, with nothing between, is what it alights), so a tap
+uploaded late changes how every later tap pairs. When the rider's journeys hold bus legs with
+taps later than the one being applied, and this tap happened during the first of them, or may
+be the boarding that the first one's boarding alights (same route, within `BUS_RIDE_MAX_S`),
+those legs are undone (a ride this tap happened during is left open at its boarding; rides all
+later are taken off, except a journey's first boarding, which names the journey), and this tap
+and the undone ones are applied again one by one in the order they happened, as an in-order
+upload would have applied them. A tap before a ride on another route, or hours before it,
+changes nothing of it and undoes nothing. Each journey's charge is then brought to its new fare
+(debits and refunds under repair steps never used before), so what the rider pays for the day
+does not depend on the upload order, and applying a tap again changes nothing (`retaps`).
+
+Only bus legs of account-paid journeys are undone: a card purse paid each tap at the validator,
+and a metro leg holds a hold of its own; a tap uploaded late before them is paired by the rules
+of `bus_taps` and `tap_repairs` alone. A metro gate tap uploaded late that happened during a bus
+ride already paired undoes it the same way: the rider had left that bus.
+
+A bus tap uploaded late that happened between a bus alighting and the metro entry a journey
+priced as its transfer was the rider's next move: the bus-to-metro discount needs the entry to
+follow the alighting. The metro trip and the legs after it move to a journey of their own,
+priced without the transfer (an open trip's hold voided and placed again on it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import uuid5
 
 from ticketing.journeys.application.fare_steps import reprice
-from ticketing.journeys.application.tap_work import TapMoment, TapWork
+from ticketing.journeys.application.tap_work import BUS_RIDE_MAX_S, TapMoment, TapWork
 from ticketing.journeys.domain.journey import Journey
 from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
-from ticketing.journeys.domain.leg import Leg
+from ticketing.journeys.domain.leg import Leg, LegEnd
 from ticketing.taps.domain.validator import Direction
 
 # The bus pairing rule (`bus_taps.bus_tap`), passed in: it calls this module first.
 ApplyTap = Callable[[TapWork], list[Journey]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Undo:
+    """A journey's bus legs from `index` on, to be applied again after this tap; `keep` says
+    whether the boarding of the leg at `index` stays (it came before this tap, or it is the
+    journey's first tap)."""
+
+    journey: Journey
+    index: int
+    keep: bool
+
+
 def known_journeys(work: TapWork, journeys: list[Journey | None]) -> list[Journey]:
-    """The rider's journeys the book points at (open, last ended, correctable), each once."""
-    found = [*journeys, work.journey(work.book.last_ended)]
+    """`journeys` and the rider's journeys the book points at (`TapWork.known`), each once."""
+    found = [*journeys, *work.known()]
     unique = {journey.id: journey for journey in found if journey is not None}
     return list(unique.values())
 
 
-def tapped_between(known: list[Journey], legs: list[Leg], at: datetime) -> bool:
+def tapped_between(
+    known: list[Journey], legs: list[Leg], at: datetime, *, same_route: bool = False
+) -> bool:
     """Whether the rider tapped on another route (or in the metro) strictly between the
-    earliest and the latest of `legs`' taps and `at`, in the journeys known. Taps on the same
-    route are the same ride's or a neighbour's, which `tap_repairs` pairs in time order."""
+    earliest and the latest of `legs`' taps and `at`, in the journeys known; with `same_route`,
+    a tap on the legs' route counts too. Without it, taps on the same route are the same
+    ride's or a neighbour's, which `tap_repairs` pairs in time order."""
     route_id = legs[0].route_id
     moments = [at, *(m for leg in legs for m in (leg.departure, leg.arrival) if m is not None)]
     low, high = min(moments), max(moments)
     for journey in known:
         for other in journey.legs:
-            if other.mode == "bus" and other.route_id == route_id:
+            if not same_route and other.mode == "bus" and other.route_id == route_id:
                 continue
             for end in (other.start, other.end):
                 if end is not None and low < end.at < high:
@@ -52,10 +83,12 @@ def tapped_between(known: list[Journey], legs: list[Leg], at: datetime) -> bool:
     return False
 
 
-def ride_during(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | None:
-    """The journey and the index of its bus ride boarded before this tap and alighted after it
-    (this tap, uploaded late, shows the rider had left that bus, or on its route boarded it
-    again), when every leg from there on is by bus and can be applied again."""
+def undos_after(work: TapWork, known: list[Journey], *, bus: bool) -> list[Undo]:
+    """The bus legs of the rider's journeys holding a tap later than this one, to be applied
+    again after it: a ride this tap happened during, and for a bus tap the rides after one it
+    may be the boarding of. A metro gate's tap undoes only a ride it happened during."""
+    at = work.tap.at
+    undos = []
     for journey in known:
         if (
             journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED)
@@ -64,46 +97,40 @@ def ride_during(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | No
             or not work.same_payment(journey)
         ):
             continue
-        for index, leg in enumerate(journey.legs):
-            start, end = leg.start, leg.end
-            if (
-                leg.mode == "bus"
-                and start is not None
-                and end is not None
-                and start.at < work.tap.at < end.at
-                and all(later.mode == "bus" for later in journey.legs[index:])
-            ):
-                return journey, index
-    return None
+        legs = journey.legs
+        index = next((i for i, leg in enumerate(legs) if any(e.at > at for e in _ends(leg))), None)
+        if index is None or any(leg.mode != "bus" for leg in legs[index:]):
+            continue
+        start = legs[index].start
+        if start is None:
+            continue  # a bus leg begins at its boarding; a leg with none is no ride to undo
+        during = start.at < at
+        if not (during or (bus and _may_board_before(work, legs[index], start))):
+            continue
+        # A journey's first boarding stays: the journey's id names it.
+        undo = Undo(journey, index, keep=during or index == 0)
+        if _again(undo):
+            undos.append(undo)
+    return undos
 
 
-def split_ride(
-    work: TapWork, journey: Journey, index: int, bus_tap: ApplyTap, this_tap: ApplyTap | None = None
+def undo_and_apply(
+    work: TapWork, undos: list[Undo], bus_tap: ApplyTap, this_tap: ApplyTap | None = None
 ) -> list[Journey]:
-    """Leaves the journey's ride at `index` open at its boarding, applies this tap (with
-    `this_tap`, by default `bus_tap`: a metro gate's tap may split a bus ride too), then
-    applies again with `bus_tap`, in the order they happened, the ride's old alighting (the
-    boarding it was) and the taps of the legs after it."""
-    legs = journey.legs[index:]
-    again = sorted((end, leg) for leg in legs for end in (leg.start, leg.end) if end is not None)[
-        1:
-    ]  # every tap but the ride's boarding, which stays
-    boarded = dataclasses.replace(legs[0], to_stop_id=None, arrival=None, exit_tap=None)
-    before_vnd = journey.fare_vnd
-    journey.repair_legs(first_index=index, legs=[boarded], at=work.tap.at)
-    if index == 0:
-        # No leg is complete: nothing is due until the boarding ends, or the day closes.
-        work.charger.adjust(journey, 0, f"repair:{journey.repairs}", work.tap.at)
-    else:
-        reprice(work, journey, before_vnd)
-    book, key = work.book, str(journey.id)
-    work.point(
-        open_journey=key,
-        last_ended=None if book.last_ended == key else book.last_ended,
-        correctable=[k for k in book.correctable if k != key],
-    )
-    changed = [journey, *(this_tap or bus_tap)(work)]
-    for number, (end, leg) in enumerate(again):
+    """Undoes each journey's legs as `undos` say, then applies this tap (with `this_tap`, by
+    default `bus_tap`: a metro gate's tap undoes bus rides too) and, with `bus_tap`, the taps
+    undone, all in the order they happened."""
+    replays: list[tuple[LegEnd, Leg | None, Journey | None, int]] = [
+        (LegEnd(work.tap.at, work.tap.id, work.place.stop_id), None, None, 0)
+    ]
+    for undo in undos:
+        replays += [(end, leg, undo.journey, n) for n, (end, leg) in enumerate(_again(undo))]
+        _undo(work, undo)
+    changed = [undo.journey for undo in undos]
+    for end, leg, journey, number in sorted(replays, key=lambda replay: replay[0]):
+        if leg is None or journey is None:
+            changed += (this_tap or bus_tap)(work)
+            continue
         tap = TapMoment(id=end.tap, at=end.at, category=work.tap.category, media=work.tap.media)
         place = dataclasses.replace(
             work.place,
@@ -116,4 +143,132 @@ def split_ride(
         # A tap applied again may start a journey; its id must differ from any its tap began.
         seed = uuid5(journey.id, f"split:{journey.repairs}:{number}")
         changed += bus_tap(work.again(tap, place, seed=seed))
-    return changed
+    return list({journey.id: journey for journey in changed}.values())
+
+
+def _may_board_before(work: TapWork, leg: Leg, boarding: LegEnd) -> bool:
+    """Whether this bus tap, made before the boarding of `leg`, may be a boarding the other
+    alights (same route, within a ride's length), which pairs every later tap differently.
+    Any other tap before a ride changes nothing of it: the rider was not on that bus yet."""
+    soon = boarding.at - work.tap.at <= timedelta(seconds=BUS_RIDE_MAX_S)
+    return leg.route_id == work.place.route_id and soon
+
+
+def _ends(leg: Leg) -> list[LegEnd]:
+    return [end for end in (leg.start, leg.end) if end is not None]
+
+
+def _again(undo: Undo) -> list[tuple[LegEnd, Leg]]:
+    """The taps an undo takes off its journey, in the order they happened."""
+    legs = undo.journey.legs[undo.index :]
+    kept = legs[0].start if undo.keep else None
+    return sorted((end, leg) for leg in legs for end in _ends(leg) if end != kept)
+
+
+def _undo(work: TapWork, undo: Undo) -> None:
+    """Takes the undo's taps off its journey, charges the journey what its complete legs now
+    cost, and points the book at it as an in-order upload would have left it."""
+    journey, index = undo.journey, undo.index
+    if undo.keep:
+        boarded = journey.legs[index]
+        first, legs = (
+            index,
+            [dataclasses.replace(boarded, to_stop_id=None, arrival=None, exit_tap=None)],
+        )
+    else:
+        first, legs = index - 1, [journey.legs[index - 1]]
+    before_vnd = journey.fare_vnd
+    journey.repair_legs(first_index=first, legs=legs, at=work.tap.at)
+    if journey.complete or len(journey.legs) > 1:
+        reprice(work, journey, before_vnd)
+    else:
+        # No leg is complete: nothing is due until the boarding ends, or the day closes.
+        work.charger.adjust(journey, 0, f"repair:{journey.repairs}", work.tap.at)
+    book, key = work.book, str(journey.id)
+    correctable = [k for k in book.correctable if k != key]
+    if not journey.complete:
+        last_ended = None if book.last_ended == key else book.last_ended
+        work.point(open_journey=key, last_ended=last_ended, correctable=correctable)
+        return
+    open_journey = None if book.open_journey == key else book.open_journey
+    last_ended = _later_ended(work, journey)
+    work.point(
+        open_journey=open_journey,
+        last_ended=last_ended,
+        correctable=correctable if last_ended == key else [*correctable, key],
+    )
+
+
+def _later_ended(work: TapWork, journey: Journey) -> str:
+    """The journey of the two that ended later: the book's last ended one, or `journey`."""
+    last = work.journey(work.book.last_ended)
+    ends = journey.last_leg.arrival
+    if last is None or last.last_leg.arrival is None or ends is None:
+        return str(journey.id)
+    return str(last.id) if last.last_leg.arrival > ends else str(journey.id)
+
+
+def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | None:
+    """The journey and the index of its metro leg that this bus tap, uploaded late, happened
+    just before, after the bus ride the journey priced that trip as a transfer from: the rider
+    boarded a bus between, so the trip is no transfer and is priced on its own."""
+    at = work.tap.at
+    for journey in known:
+        if (
+            journey.status not in (JourneyStatus.ENDED, JourneyStatus.OPEN)
+            or journey.paid_from is not PaidFrom.ACCOUNT
+            or not work.same_payment(journey)
+        ):
+            continue
+        for index, (ride, trip) in enumerate(itertools.pairwise(journey.legs), start=1):
+            boarded, entered = ride.departure, trip.departure
+            if (
+                ride.mode == "bus"
+                and trip.mode == "metro"
+                and boarded is not None
+                and entered is not None
+                # After the alighting, or during the ride (its legs are then undone, and the
+                # trip joins them again when no tap came between).
+                and boarded < at < entered
+            ):
+                return journey, index
+    return None
+
+
+def break_transfer(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTap) -> list[Journey]:
+    """Moves the journey's legs from `index` (a metro trip) on to a journey of their own,
+    prices both again (the first is refunded what the moved legs cost, the second charged
+    them without the transfer), then applies this tap."""
+    moved = journey.legs[index:]
+    before_vnd = journey.fare_vnd
+    # The metro entry's hold (a trip not yet ended) goes with the trip: placed again on it.
+    work.charger.void(journey, work.tap.at)
+    journey.repair_legs(first_index=index - 1, legs=[journey.legs[index - 1]], at=work.tap.at)
+    reprice(work, journey, before_vnd)
+    trip = Journey.start(
+        first_tap_id=uuid5(journey.id, f"transfer:{journey.repairs}"),
+        account_id=journey.account_id,
+        paid_from=journey.paid_from,
+        rider_category=journey.rider_category,
+        fare_media=journey.fare_media,
+        service_day=journey.service_day,
+        leg=moved[0],
+        at=work.tap.at,
+    )
+    work.made[trip.id] = trip
+    if len(moved) > 1:
+        trip.repair_legs(first_index=0, legs=moved, at=work.tap.at)
+    reprice(work, trip, None)
+    key = str(trip.id)
+    if not trip.complete:
+        most = work.pricing.max_fare(trip)
+        step = f"hold:{len(trip.legs) - 1}"
+        work.charger.hold(trip, most.total_vnd - trip.charged_vnd, step, work.tap.at)
+        book = work.book
+        open_journey = key if book.open_journey in (None, str(journey.id)) else book.open_journey
+        work.point(open_journey=open_journey)
+        return [journey, trip, *bus_tap(work)]
+    work.point(last_ended=_later_ended(work, trip))
+    if key not in work.book.correctable:
+        work.point(correctable=[*work.book.correctable, key])
+    return [journey, trip, *bus_tap(work)]

@@ -1,11 +1,16 @@
 """A bus tap: on the route of the rider's open bus leg, within a ride's length of its boarding,
 it is that leg's alighting, else a boarding (a tap hours later on the same route is the next ride,
-paid as one, not the end of a ride nobody tapped off). A tap uploaded late among a ride's taps is
-paired again with them (`tap_repairs`); a tap within a ride's length of a leg left open (by a
-newer tap, or at day end) alights it; a tap earlier than the boarding of a leg left open is that
-leg's real boarding. No two taps on a route pair as one ride across a tap of the rider's on
-another route or in the metro between them (the rider had left that bus); a tap uploaded late
-that happened during a ride already paired on another route splits it (`bus_splits`)."""
+paid as one, not the end of a ride nobody tapped off). A bus ride without a tap-off ends at the
+rider's next tap on another route or in the metro (an exit whose entry never came included),
+and is charged its route's fare; the bus-to-metro discount needs a tap-off.
+
+A tap uploaded late is applied as if every tap had come in the order it happened: bus legs of
+the rider's with later taps are undone and applied again after it (`bus_splits`). Then a tap
+with no tap at all of the rider's between it and a boarding left open (by a newer tap, or at
+day end) on its route, within a ride's length, alights it; a tap among a run of taps on its
+route is paired again with them (`tap_repairs`); a tap earlier than the boarding of a leg left
+open is that leg's real boarding. No two taps on a route pair as one ride across a tap of the
+rider's on another route or in the metro between them (the rider had left that bus)."""
 
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 from ticketing.journeys.application.bus_splits import (
+    break_transfer,
     known_journeys,
-    ride_during,
-    split_ride,
     tapped_between,
+    transfer_broken,
+    undo_and_apply,
+    undos_after,
 )
 from ticketing.journeys.application.leg_ends import complete, end
 from ticketing.journeys.application.tap_repairs import repair, run_around
@@ -29,13 +36,26 @@ def bus_tap(work: TapWork) -> list[Journey]:
     journey = work.open()
     left = work.journeys(work.book.correctable)
     known = known_journeys(work, [journey, *left])
+    undos = undos_after(work, known, bus=True)
+    if undos:
+        return undo_and_apply(work, undos, bus_tap)
+    broken = transfer_broken(work, known)
+    if broken is not None:
+        return break_transfer(work, *broken, bus_tap)
+    for candidate in [journey, *reversed(left)]:
+        # A boarding left open with no tap at all between it and this one: in the order the
+        # taps happened this one came next, and alights it.
+        if (
+            candidate is not None
+            and work.waits_for_exit(candidate)
+            and _within_a_ride(work, candidate)
+            and not tapped_between(known, [candidate.last_leg], work.tap.at, same_route=True)
+        ):
+            return end(work, candidate)
     last_ended = work.journey(work.book.last_ended)
     repaired = _run_repair(work, known, [journey if journey is not None else last_ended])
     if repaired is not None:
         return repaired
-    split = ride_during(work, known)
-    if split is not None:
-        return split_ride(work, *split, bus_tap)
     for candidate in [journey, *reversed(left)]:
         # The open leg (or one left open: a newer tap came first, or the day ended) alights
         # here when this tap came within a ride's length of its boarding and the rider

@@ -13,7 +13,12 @@ import dataclasses
 from uuid import uuid5
 
 from ticketing.fares.errors import FareRefused
-from ticketing.journeys.application.bus_splits import known_journeys, ride_during, split_ride
+from ticketing.journeys.application.bus_splits import (
+    Undo,
+    known_journeys,
+    undo_and_apply,
+    undos_after,
+)
 from ticketing.journeys.application.bus_taps import bus_tap
 from ticketing.journeys.application.fare_steps import reprice
 from ticketing.journeys.application.leg_ends import complete, end
@@ -30,9 +35,9 @@ EXITS_WAITING_FULL = "exits_waiting_full"
 
 def metro_entry(work: TapWork) -> list[Journey]:
     book, tap, place = work.book, work.tap, work.place
-    split = _bus_ride_during(work)
-    if split is not None:
-        return split_ride(work, *split, bus_tap, metro_entry)
+    undos = _bus_rides_during(work)
+    if undos:
+        return undo_and_apply(work, undos, bus_tap, metro_entry)
     waiting = [
         (arrival, journey)
         for journey in work.journeys(book.pending_exits + book.correctable)
@@ -62,9 +67,9 @@ def metro_entry(work: TapWork) -> list[Journey]:
 
 def metro_exit(work: TapWork) -> list[Journey]:
     book = work.book
-    split = _bus_ride_during(work)
-    if split is not None:
-        return split_ride(work, *split, bus_tap, metro_exit)
+    undos = _bus_rides_during(work)
+    if undos:
+        return undo_and_apply(work, undos, bus_tap, metro_exit)
     keys = [book.last_ended, *reversed(book.correctable)]
     for paired in work.journeys([k for k in dict.fromkeys(keys) if k is not None]):
         ride = _exits_within(work, paired)
@@ -77,11 +82,11 @@ def metro_exit(work: TapWork) -> list[Journey]:
     return _wait_for_entry(work, work.start(work.leg(entry=False)))
 
 
-def _bus_ride_during(work: TapWork) -> tuple[Journey, int] | None:
-    """A bus ride already paired that this gate tap, uploaded late, happened during: the rider
-    had left that bus, so its alighting was the boarding of another ride (`bus_splits`)."""
-    book = work.book
-    return ride_during(work, known_journeys(work, [work.open(), *work.journeys(book.correctable)]))
+def _bus_rides_during(work: TapWork) -> list[Undo]:
+    """The bus rides already paired that this gate tap, uploaded late, happened during: the
+    rider had left that bus, so its alighting was the boarding of another ride (`bus_splits`)."""
+    known = known_journeys(work, [work.open(), *work.journeys(work.book.correctable)])
+    return undos_after(work, known, bus=False)
 
 
 def _wait_for_entry(work: TapWork, journey: Journey) -> list[Journey]:

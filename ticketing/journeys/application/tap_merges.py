@@ -1,6 +1,8 @@
 """A ride and its transfer that reached the backend out of order, found when a journey ends:
 the later journey's legs move into the earlier one, which the feed's transfer rules then price
-as one journey; the later one's charges go back to the account and it is left `merged`."""
+as one journey; the later one's charges go back to the account and it is left `merged`. Two
+journeys with a tap of the rider's between them (a ride never tapped off, an exit whose entry
+never came) are not a ride and its transfer: the tap between was the rider's next move."""
 
 from __future__ import annotations
 
@@ -32,8 +34,12 @@ def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
         ):
             continue
         for earlier, later in ((other, journey), (journey, other)):
-            if transfer_between(earlier, later, TRANSFER_JOIN_S):
-                return _merge(work, earlier, later)
+            if transfer_between(earlier, later, TRANSFER_JOIN_S) and not _tapped_between(
+                work, earlier, later
+            ):
+                merged = _merge(work, earlier, later)
+                # The joined journey may be the ride before another transfer in its turn.
+                return [*merged, *(merge_transfer(work, earlier) if merged else [])]
     return []
 
 
@@ -57,3 +63,12 @@ def _merge(work: TapWork, earlier: Journey, later: Journey) -> list[Journey]:
         correctable=[k for k in book.correctable if k != gone],
     )
     return [earlier, later]
+
+
+def _tapped_between(work: TapWork, earlier: Journey, later: Journey) -> bool:
+    """Whether the rider tapped between the end of `earlier` and the start of `later` (a bus
+    boarding never tapped off, a metro exit waiting for its entry): then `later` is no transfer
+    from `earlier`'s last ride, and the two are priced apart."""
+    ended = earlier.last_leg.arrival
+    began = later.legs[0].departure or later.legs[0].arrival
+    return ended is not None and began is not None and work.tapped_within(ended, began)

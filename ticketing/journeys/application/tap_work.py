@@ -33,6 +33,11 @@ TRANSFER_JOIN_S = 3600
 # The longest bus ride: a bus tap this much earlier than an open boarding on the same route may
 # be that ride's real boarding (Hanoi's longest routes take about two hours end to end).
 BUS_RIDE_MAX_S = 3 * 3600
+# Exits waiting for their entry read for a tap, newest first: a metro trip whose entry was lost
+# (or is not uploaded yet) still ends the bus ride before it, and comes between a ride and what
+# would otherwise be its transfer. A bus ride is at most `BUS_RIDE_MAX_S` (3 h) long, and a
+# rider leaves the metro at most once per 3 min (`METRO_RIDES_PER_SERVICE_DAY_MAX`): 60 exits.
+NEAR_EXITS_READ_MAX = 60
 
 Load = Callable[[UUID], Journey | None]
 PlaceOf = Callable[[int], "TapPlace | None"]
@@ -154,6 +159,32 @@ class TapWork:
     def journeys(self, keys: list[str]) -> list[Journey]:
         return [j for j in (self.journey(k) for k in keys) if j is not None]
 
+    def known(self) -> list[Journey]:
+        """The rider's journeys the book points at (open, last ended, correctable, and the
+        newest exits waiting for their entry), each once: those a tap uploaded late may fall
+        among."""
+        book = self.book
+        keys = [
+            book.open_journey,
+            *book.correctable,
+            book.last_ended,
+            *book.pending_exits[-NEAR_EXITS_READ_MAX:],
+        ]
+        return self.journeys([key for key in dict.fromkeys(keys) if key is not None])
+
+    def tapped_within(self, low: datetime, high: datetime) -> bool:
+        """Whether the rider made a tap strictly between `low` and `high`, in the journeys
+        known, other than a metro exit whose entry never came. Such an exit ends a bus ride
+        before it (`bus_splits`), but takes no transfer away: the gate lost the entry the
+        discount would have gone to, so it goes to the next trip the rider tapped into."""
+        return any(
+            end is not None and low < end.at < high
+            for journey in self.known()
+            for leg in journey.legs
+            if leg.start is not None
+            for end in (leg.start, leg.end)
+        )
+
     def same_payment(self, journey: Journey) -> bool:
         """Whether this tap is paid and priced as the journey is (same payer, same medium)."""
         return journey.paid_from is self.paid_from and journey.fare_media == self.tap.media
@@ -206,6 +237,8 @@ class TapWork:
             # A transfer comes after the ride it follows: an earlier tap uploaded late is not one.
             and ended <= self.tap.at
             and ended + timedelta(seconds=TRANSFER_JOIN_S) >= self.tap.at
+            # A tap between (uploaded before the journey ended) was the rider's next move.
+            and not self.tapped_within(ended, self.tap.at)
         ):
             last.add_leg(leg=leg, at=self.tap.at)
             self.paid_from_purse(last)
@@ -257,8 +290,10 @@ class TapWork:
         }
         pointers |= changes
         ended = pointers["last_ended"]
-        if ended is not None and ended != book.last_ended:
-            # A ride this journey ended may still be split by a late exit (`metro_taps.split`).
+        if ended is not None and (ended != book.last_ended or ended not in pointers["correctable"]):
+            # A ride this journey ended may still be split by a late exit (`metro_taps.split`),
+            # or joined by a transfer that reached the backend before it (`tap_merges`); the
+            # last ended journey stays correctable when a later leg of it ends, too.
             kept = [k for k in pointers["correctable"] if k != ended]
             pointers["correctable"] = [*kept, ended]
         displaced = book.open_journey
