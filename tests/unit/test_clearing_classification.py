@@ -232,6 +232,12 @@ KNOWN_WRITERS = {
     ),
     ("parking/application/sessions.py", "PlaceHold", "hold_id"): "parking start/extension hold",
     ("parking/application/ending.py", "Debit", "rest_debit_id(session.id)"): "parking rest",
+    ("parking/application/batch_plans.py", "PlaceHold", "hold_id"): (
+        "parking start/extension hold, a handheld's batch"
+    ),
+    ("parking/application/batch_settlement.py", "Debit", "rest_debit_id(session.id)"): (
+        "parking rest, a handheld's batch"
+    ),
     ("parking/application/reservations.py", "PlaceHold", "hold_id"): "parking reservation hold",
     ("parking/application/records.py", "TopUp", "credit_reference(record.id, number)"): (
         "parking credit"
