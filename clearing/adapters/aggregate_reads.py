@@ -19,8 +19,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+
+from clearing.adapters.event_rows import event_rows, events_statement
 
 # Ids per statement: a section's journeys, a few hundred kilobytes of events.
 IDS_PER_QUERY_MAX = 2_000
@@ -56,21 +56,12 @@ class AggregateReads:
     def _replayed(
         self, recorder: PostgresAggregateRecorder, ids: list[UUID]
     ) -> Iterator[tuple[UUID, Any]]:
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
+        statement = events_statement(
+            recorder,
+            "SELECT originator_id, originator_version, topic, state FROM {events} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version",
         )
-        # Plain tuples: the store's connections make a dict of every row, a cost per event.
-        # Binary: a state comes as its bytes, not as hex text decoded here.
-        with (
-            recorder.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
-            cursor.execute(statement, (ids,), prepare=True, binary=True)
-            rows = cursor.fetchall()
+        rows = event_rows(recorder, statement, (ids,))
         mapper = self.app.mapper
         for aggregate_id, events in groupby(rows, key=itemgetter(0)):
             aggregate: Any = None

@@ -23,10 +23,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import get_topic, resolve_topic
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
 from clearing.adapters.aggregate_reads import IDS_PER_QUERY_MAX, AggregateReads
+from clearing.adapters.event_rows import event_rows, events_statement
 from clearing.adapters.fast_events import StateFields
 from clearing.domain.journey_legs import LEG_FIELDS, PricedJourney, journey_legs, priced_legs
 from ticketing.journeys.domain.journey import Journey
@@ -71,22 +70,15 @@ class JourneyLegReads:
     ) -> Iterator[tuple[UUID, PricedJourney | None]]:
         """Each id with a journey's latest event of legs or price: its `PricedJourney` when
         that is a `Priced` recording the legs' fares, else None (read by its legs)."""
-        statement = SQL(
+        statement = events_statement(
+            recorder,
             "SELECT ids.id, latest.originator_version, latest.topic, latest.state "
             "FROM unnest(%s) AS ids(id) CROSS JOIN LATERAL ("
-            "SELECT originator_version, topic, state FROM {schema}.{table} "
+            "SELECT originator_version, topic, state FROM {events} "
             "WHERE originator_id = ids.id AND topic = ANY(%s) "
-            "ORDER BY originator_version DESC LIMIT 1) AS latest"
-        ).format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
+            "ORDER BY originator_version DESC LIMIT 1) AS latest",
         )
-        with (
-            recorder.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
-            cursor.execute(statement, (ids, PRICED_TOPICS), prepare=True, binary=True)
-            rows = cursor.fetchall()
+        rows = event_rows(recorder, statement, (ids, PRICED_TOPICS))
         cls = Journey.Priced
         fields = self._states.row_fields
         for journey_id, version, topic, state in rows:
@@ -104,22 +96,13 @@ class JourneyLegReads:
     def _read(
         self, recorder: PostgresAggregateRecorder, ids: list[UUID]
     ) -> Iterator[tuple[UUID, Any]]:
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+        statement = events_statement(
+            recorder,
+            "SELECT originator_id, originator_version, topic, state FROM {events} "
             "WHERE originator_id = ANY(%s) AND topic = ANY(%s) "
-            "ORDER BY originator_id, originator_version"
-        ).format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
+            "ORDER BY originator_id, originator_version",
         )
-        # Plain tuples: the store's connections make a dict of every row, a cost per event.
-        # Binary: a state comes as its bytes, not as hex text decoded here.
-        with (
-            recorder.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
-            cursor.execute(statement, (ids, LEG_TOPICS), prepare=True, binary=True)
-            rows = cursor.fetchall()
+        rows = event_rows(recorder, statement, (ids, LEG_TOPICS))
         fields = self._states.row_fields
         for journey_id, events in groupby(rows, key=itemgetter(0)):
             changes = []

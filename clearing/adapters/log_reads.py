@@ -21,9 +21,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
+from clearing.adapters.event_rows import event_rows, events_statement
 from clearing.adapters.fast_events import FieldsOf, StateFields, fast_mapper
 from ticketing.shared.domain.invariants import require
 
@@ -101,24 +100,16 @@ def _postgres_rows(
 ) -> Iterator[Row]:
     """The rows a page at a time; the next page is asked for (in a thread of its own) as soon
     as this one has come, so the store finds it while this process decodes this one."""
-    statement = SQL(
+    statement = events_statement(
+        recorder,
         "SELECT notification_id, originator_id, originator_version, topic, state "
-        "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
-        "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
-    ).format(
-        schema=Identifier(recorder.datastore.schema),
-        table=Identifier(recorder.events_table_name),
+        "FROM {events} WHERE notification_id > %s AND notification_id <= %s "
+        "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s",
     )
     wanted = list(topics)
 
     def page(start: int) -> list[tuple[Any, ...]]:
-        with (
-            recorder.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
-            params = (start, cut_off, wanted, LOG_PAGE_MAX)
-            cursor.execute(statement, params, prepare=True, binary=True)
-            return cursor.fetchall()
+        return event_rows(recorder, statement, (start, cut_off, wanted, LOG_PAGE_MAX))
 
     start = after
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clearing-log") as reader:

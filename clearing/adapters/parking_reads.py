@@ -18,10 +18,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import get_topic, resolve_topic
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
 from clearing.adapters.aggregate_reads import IDS_PER_QUERY_MAX, AggregateReads
+from clearing.adapters.event_rows import event_rows, events_statement
 from clearing.adapters.fast_events import StateFields
 from clearing.domain.aggregate_operators import CREATED_BY, OPERATOR_FIELDS, AggregateOperator
 
@@ -55,20 +54,12 @@ class ParkingOperatorReads:
     def _created(
         self, recorder: PostgresAggregateRecorder, ids: list[UUID]
     ) -> dict[UUID, AggregateOperator]:
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) AND originator_version = %s AND topic = ANY(%s)"
-        ).format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
+        statement = events_statement(
+            recorder,
+            "SELECT originator_id, originator_version, topic, state FROM {events} "
+            "WHERE originator_id = ANY(%s) AND originator_version = %s AND topic = ANY(%s)",
         )
-        with (
-            recorder.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
-            params = (ids, FIRST_VERSION, CREATED_TOPICS)
-            cursor.execute(statement, params, prepare=True, binary=True)
-            rows = cursor.fetchall()
+        rows = event_rows(recorder, statement, (ids, FIRST_VERSION, CREATED_TOPICS))
         fields = self._states.row_fields
         found = {}
         for aggregate_id, version, topic, state in rows:
