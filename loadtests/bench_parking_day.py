@@ -35,12 +35,15 @@ from loadtests.parking_day_drive import (
     drop_database,
     fresh_database,
     open_riders,
-    run_day,
+    register_lots,
 )
-from loadtests.parking_day_plan import DayShape, plan_day, steps_of, uploads
+from loadtests.parking_day_plan import DayShape, plan_day, shares, steps_of, uploads
+from loadtests.parking_day_workers import run_workers
 from parking.application.batch_actions import PARKING_ACTIONS_MAX
 
 SESSIONS_DEFAULT = 100_000
+# One worker process a core, as `tapledger serve` starts them on this machine's two cores.
+WORKERS_DEFAULT = 2
 SESSIONS_MAX = 500_000
 EXTENDED_SHARE_DEFAULT = 0.3
 TARGET_S = 60.0
@@ -60,6 +63,7 @@ def percentile(values: list[float], share: float) -> float:
 
 HEADER = [
     "sessions (extended)",
+    "workers",
     "actions",
     "uploads of",
     "run",
@@ -73,7 +77,7 @@ HEADER = [
 ]
 
 
-def _table(shape: DayShape, run: DayRun, batch: int, peak_mib: float) -> str:
+def _table(shape: DayShape, run: DayRun, batch: int, workers: int, peak_mib: float) -> str:
     if shape.sessions < SESSIONS_DEFAULT:
         projected_s = run.elapsed_s * SESSIONS_DEFAULT / shape.sessions
         met = f"not judged at this size ({projected_s:.0f} s for 100,000 at this rate)"
@@ -83,6 +87,7 @@ def _table(shape: DayShape, run: DayRun, batch: int, peak_mib: float) -> str:
     p99 = percentile(run.latencies_ms, 0.99)
     row = [
         f"{shape.sessions:,} ({run.extended:,})",
+        str(workers),
         f"{run.actions:,}",
         str(batch),
         f"{run.elapsed_s:.1f} s",
@@ -99,7 +104,13 @@ def _table(shape: DayShape, run: DayRun, batch: int, peak_mib: float) -> str:
 
 
 def section(
-    shape: DayShape, run: DayRun, batch: int, peak_mib: float, command: str, loads: tuple[str, str]
+    shape: DayShape,
+    run: DayRun,
+    batch: int,
+    workers: int,
+    peak_mib: float,
+    command: str,
+    loads: tuple[str, str],
 ) -> str:
     software = f"eventsourcing {version('eventsourcing')}, psycopg {version('psycopg')}"
     return f"""{MARK_START}
@@ -112,14 +123,18 @@ Written by `loadtests/bench_parking_day.py` with:
 Machine: {report.machine(software)}. Load average (1/5/15 min) {loads[0]} before and
 {loads[1]} after; PostgreSQL (default config) on the same CPUs.
 
-{_table(shape, run, batch, peak_mib)}
+{_table(shape, run, batch, workers, peak_mib)}
 
 * **Day**: {shape.riders:,} riders, one car each, five stays a day in turn over {len(LOTS)} lots
   (two on Dong Da's hourly table, two on iParking's turns); {shape.extended_share:.0%} of the
   stays extended once, about 5 % overstaying what they paid; every stay ended and settled.
-* **Run**: `ActionBatches.apply` in this process (the product built by `tapledger.bootstrap`,
-  no followers), one upload after the other, each at the time of its last action; **CPU** is
-  this process's, PostgreSQL's is not counted. Accounts opened and funded before, not timed.
+* **Uploads**: each lot's handhelds send its steps in time order, {batch} at a time; each
+  worker process applies the uploads of its own lots.
+* **Run**: `ActionBatches.apply` in {workers} worker process(es) at once (each the product
+  built by `tapledger.bootstrap`, no followers), one upload after the other, each at the time of
+  its last action; the run is timed from the moment all are ready to the last upload's answer.
+  **CPU** is the workers' together, PostgreSQL's not counted; **peak RSS** is the largest
+  worker's. Accounts opened and funded before, not timed.
 * **Checked** after the run: every session's fee as the tariff prices it, paid in full from
   its holds (the rest released) or debited; the holds of a sample read back from the ledger;
   one detail record per session in the store; every account's balance, nothing pending.
@@ -130,6 +145,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sessions", type=int, default=SESSIONS_DEFAULT)
     parser.add_argument("--batch", type=int, default=PARKING_ACTIONS_MAX)
+    parser.add_argument("--workers", type=int, default=WORKERS_DEFAULT)
     parser.add_argument("--extended-share", type=float, default=EXTENDED_SHARE_DEFAULT)
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL_DEFAULT)
     parser.add_argument("--database", default=DATABASE_DEFAULT)
@@ -141,6 +157,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--sessions must be between 1 and {SESSIONS_MAX}")
     if not 1 <= args.batch <= PARKING_ACTIONS_MAX:
         parser.error(f"--batch must be between 1 and {PARKING_ACTIONS_MAX}")
+    if not 1 <= args.workers <= len(LOTS):
+        parser.error(f"--workers must be between 1 and {len(LOTS)} (a lot goes to one worker)")
     if not 0 <= args.extended_share <= 1:
         parser.error("--extended-share must be between 0 and 1")
     return args
@@ -153,31 +171,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     planned = plan_day(shape, DAY)
     day_uploads = uploads(steps_of(planned), args.batch)
     database_url = fresh_database(args.postgres_url, args.database)
+    start = day_start(planned)
     with tempfile.TemporaryDirectory(prefix="parking-day-") as data_dir:
-        clock = SteppedClock(day_start(planned))
-        container = build(database_url, Path(data_dir), clock)
         try:
-            console.print(f"opening {shape.riders:,} riders' accounts (not timed)")
-            accounts = open_riders(container, shape.riders, clock())
+            container = build(database_url, Path(data_dir), SteppedClock(start))
+            try:
+                register_lots(container)
+                console.print(f"opening {shape.riders:,} riders' accounts (not timed)")
+                accounts = open_riders(container, shape.riders, start)
+            finally:
+                container.close()
             loads = [report.load_average()]
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
             ) as progress:
-                task = progress.add_task(f"{shape.sessions:,} sessions", total=len(day_uploads))
-                run = run_day(
-                    container, clock, day_uploads, accounts, lambda _: progress.advance(task)
+                actions = sum(len(upload) for upload in day_uploads)
+                task = progress.add_task(f"{shape.sessions:,} sessions", total=actions)
+                run = run_workers(
+                    database_url,
+                    Path(data_dir),
+                    shares(day_uploads, tuple(LOTS), args.workers),
+                    accounts,
+                    start,
+                    lambda applied: progress.advance(task, applied),
                 )
             loads.append(report.load_average())
             run.extended = sum(1 for session in planned if session.extend_at is not None)
             console.print("checking the money (not timed)")
-            problems = check_money(container, planned, run, accounts)
+            container = build(database_url, Path(data_dir), SteppedClock(start))
+            try:
+                problems = check_money(container, planned, run, accounts)
+            finally:
+                container.close()
         finally:
-            container.close()
             if not args.keep_database:
                 drop_database(args.postgres_url, args.database)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / KIB
     command = report.command_line("loadtests.bench_parking_day")
-    text = section(shape, run, args.batch, peak_mib, command, (loads[0], loads[1]))
+    text = section(shape, run, args.batch, args.workers, peak_mib, command, (loads[0], loads[1]))
     print(text)
     for problem in problems[:20]:
         console.print(f"[red]{problem}[/red]")

@@ -62,6 +62,30 @@ class SteppedClock:
         return self.at
 
 
+@dataclass(frozen=True)
+class EndedFigures:
+    """What an end was answered: the record's money and the session's holds."""
+
+    fee_vnd: int
+    held_vnd: int
+    posted_vnd: int
+    debited_vnd: int
+    unpaid_vnd: int
+    hold_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ended: Ended) -> EndedFigures:
+        record = ended.record
+        return cls(
+            fee_vnd=record.fee_vnd,
+            held_vnd=record.held_vnd,
+            posted_vnd=record.posted_vnd,
+            debited_vnd=record.debited_vnd,
+            unpaid_vnd=record.unpaid_vnd,
+            hold_ids=tuple(str(hold["hold_id"]) for hold in ended.session.holds),
+        )
+
+
 @dataclass
 class DayRun:
     elapsed_s: float = 0.0
@@ -70,7 +94,7 @@ class DayRun:
     actions: int = 0
     extended: int = 0
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    ended: dict[int, Ended] = field(default_factory=dict)
+    ended: dict[int, EndedFigures] = field(default_factory=dict)
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -90,13 +114,17 @@ def drop_database(admin_url: str, name: str) -> None:
 
 
 def build(database_url: str, data_dir: Path, clock: SteppedClock) -> Container:
+    """The product as a server process builds it, without followers."""
     settings = Settings(
         environment="local",
         database_url=database_url,
         data_dir=data_dir,
         follow_in_process=False,
     )
-    container = bootstrap(settings, clock=clock)
+    return bootstrap(settings, clock=clock)
+
+
+def register_lots(container: Container) -> None:
     catalogue = container.parking.catalogue
     catalogue.register_operator(OPERATOR, "A day of parking")
     for n, (lot_id, table_id) in enumerate(LOTS.items()):
@@ -113,7 +141,6 @@ def build(database_url: str, data_dir: Path, clock: SteppedClock) -> Container:
                 table_id=table_id,
             )
         )
-    return container
 
 
 def open_riders(container: Container, riders: int, at: datetime) -> list[UUID]:
@@ -179,7 +206,7 @@ def run_day(
             if not isinstance(answer, expected):
                 run.refused[type(answer).__name__] += 1
             elif isinstance(answer, Ended):
-                run.ended[step.session.number] = answer
+                run.ended[step.session.number] = EndedFigures.of(answer)
         run.actions += len(upload)
         progress(len(upload))
     run.elapsed_s = time.perf_counter() - began
@@ -201,7 +228,7 @@ def check_money(
         if ended is None:
             problems.append(f"session {session.number} has no record")
             continue
-        record = ended.record
+        record = ended
         table = container.parking.catalogue.table(LOTS[session.lot_id])
         fee = quote(table, VehicleClass.CAR, session.start_at, session.end_at, allow_overstay=True)
         if record.fee_vnd != fee.total_vnd:
@@ -231,13 +258,13 @@ def _check_holds(container: Container, sample: list[PlannedSession], run: DayRun
         if ended is None:
             continue
         posted_vnd = 0
-        for hold in ended.session.holds:
-            transfer = container.ledger.get_transfer(str(hold["hold_id"]))
+        for hold_id in ended.hold_ids:
+            transfer = container.ledger.get_transfer(hold_id)
             if transfer is None or transfer.outcome_code == HoldOutcome.PENDING.value:
-                problems.append(f"session {session.number}: hold {hold['hold_id']} not resolved")
+                problems.append(f"session {session.number}: hold {hold_id} not resolved")
                 continue
             posted_vnd += transfer.posted_vnd
-        if posted_vnd != ended.record.posted_vnd:
+        if posted_vnd != ended.posted_vnd:
             problems.append(f"session {session.number}: holds posted {posted_vnd}")
     return problems
 

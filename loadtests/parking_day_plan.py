@@ -136,5 +136,28 @@ def steps_of(planned: list[PlannedSession]) -> list[Step]:
 
 
 def uploads(steps: list[Step], batch_max: int) -> list[list[Step]]:
-    """The day's steps as the handhelds send them: up to `batch_max` at a time, in order."""
-    return [steps[i : i + batch_max] for i in range(0, len(steps), batch_max)]
+    """The day's steps as the lots' handhelds send them: each upload one lot's next
+    `batch_max` steps, the uploads of all lots in the order their last steps happen."""
+    by_lot: dict[str, list[Step]] = {}
+    for step in steps:
+        by_lot.setdefault(step.session.lot_id, []).append(step)
+    sent = [
+        lot_steps[i : i + batch_max]
+        for lot_steps in by_lot.values()
+        for i in range(0, len(lot_steps), batch_max)
+    ]
+    sent.sort(key=lambda upload: (upload[-1].at, upload[-1].session.lot_id))
+    return sent
+
+
+def shares(
+    day_uploads: list[list[Step]], lots: tuple[str, ...], workers: int
+) -> list[list[list[Step]]]:
+    """The uploads each of `workers` processes receives: every lot's go to one of them (a
+    lot's handhelds to one worker, so its sessions are changed by one process), in order."""
+    require(1 <= workers <= len(lots), "no more workers than lots")
+    worker_of = {lot_id: n % workers for n, lot_id in enumerate(lots)}
+    share: list[list[list[Step]]] = [[] for _ in range(workers)]
+    for upload in day_uploads:
+        share[worker_of[upload[0].session.lot_id]].append(upload)
+    return share

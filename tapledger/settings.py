@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from ticketing.accounts.domain.limits import OVERDRAFT_MAX_VND
 from ticketing.fares.loader import HANOI_FEED_DIR
+from ticketing.shared.adapters.event_recorders import EVENT_RECORDER_TOPIC
 
 # Usable only in local mode, so a laptop demo needs no set-up; refused everywhere else.
 LOCAL_ADMIN_TOKEN = "tlk_local_admin_do_not_use_in_production"  # noqa: S105
@@ -148,6 +149,7 @@ class Settings(BaseSettings):
         url = make_url(self.postgres_url)
         return env | {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": EVENT_RECORDER_TOPIC,
             "POSTGRES_DBNAME": url.database or "tapledger",
             "POSTGRES_HOST": url.host or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

@@ -7,13 +7,13 @@ read and wrote, and before each group of actions forgets what other writers chan
 runs meets the store's optimistic check when the group is saved, as any read could.
 
 The memory hands out copies: the aggregates it holds are also the store's cached ones, which
-the group's changes must not reach before they are saved.
+the group's changes must not reach before they are saved (`fresh_copy`: with `copy.deepcopy`
+copies took a fifth of a batch's time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from eventsourcing.persistence import Recording
 
 from parking.adapters.recorded_ids import recorded_ids
 from parking.application.store import ParkingStore
+from ticketing.shared.aggregate_copies import fresh_copy
 from ticketing.shared.log_checked_cache import LogCheckedCache
 
 # Sessions, plates and code uses remembered (a few KiB each): a busy day's open sessions.
@@ -50,7 +51,7 @@ class BatchReads:
     def get(self, aggregate_id: UUID) -> Any:
         """A copy of the aggregate, free to change; None when it was never recorded."""
         found = self._memory.get(aggregate_id, self._store.read_or_none)
-        return None if found is None else deepcopy(found)
+        return None if found is None else fresh_copy(found)
 
     def read(self, aggregate_id: UUID) -> Any:
         """The aggregate itself, not a copy, for a caller that only reads it."""

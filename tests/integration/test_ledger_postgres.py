@@ -8,15 +8,17 @@ import multiprocessing
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from tests.integration.conftest import events_of, settings_for
 from ticketing.accounts.application.ledger import ACCOUNT_SNAPSHOT_INTERVAL, Ledger
 from ticketing.accounts.domain.account import TransportAccount
-from ticketing.accounts.domain.commands import Debit, TopUp
+from ticketing.accounts.domain.commands import Debit, PlaceHold, TopUp
 from ticketing.accounts.domain.errors import InsufficientFunds
+from ticketing.accounts.domain.transfer import Transfer
+from ticketing.shared.adapters.bulk_reads import read_many
 
 pytestmark = pytest.mark.postgres
 
@@ -176,3 +178,34 @@ def test_two_processes_debiting_one_account_spend_all_the_money_and_no_more(
     assert refused == WORKERS * DEBITS_PER_WORKER - FUNDS_VND // DEBIT_VND
     assert account.posted_vnd == 0
     assert all(ids for _, ids, _, _ in tallies), "both processes won some of the race"
+
+
+def test_many_accounts_read_in_one_query_are_the_accounts_the_store_holds(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    """One past its snapshot, one without, a hold, and an id never recorded: each as a read
+    one at a time gives it."""
+    settings = settings_for(tmp_path, postgres_database_url)
+    ledger = Ledger(settings.event_store_env())
+    try:
+        long_history = ledger.open_account(rider_category=0).id
+        ledger.execute(TopUp(long_history, FUNDS_VND, "bank-bulk-long"))
+        for index in range(ACCOUNT_SNAPSHOT_INTERVAL + 3):
+            ledger.execute(Debit(long_history, f"bulk-fare-{index}", 100))
+        short_history = ledger.open_account(rider_category=0).id
+        ledger.execute(TopUp(short_history, DEBIT_VND, "bank-bulk-short"))
+        ledger.execute(PlaceHold(short_history, "bulk-hold", DEBIT_VND, 600, "parking"))
+        hold = Transfer.create_id("bulk-hold")
+        never = uuid4()
+        found = read_many(ledger, [long_history, short_history, hold, never])
+        assert found is not None
+        reader = Ledger(settings.event_store_env(create_tables=False))
+        try:
+            for aggregate_id in (long_history, short_history, hold):
+                stored: object = reader.repository.get(aggregate_id)
+                assert vars(found[aggregate_id]) == vars(stored)
+        finally:
+            reader.close()
+        assert found[never] is None
+    finally:
+        ledger.close()

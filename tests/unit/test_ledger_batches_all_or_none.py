@@ -4,14 +4,18 @@ another writer changed an account."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from ticketing.accounts.application.ledger import LEDGER_BATCH_MAX, Ledger
+from ticketing.accounts.domain.account import TransportAccount
 from ticketing.accounts.domain.commands import Command, Debit, PlaceHold, PostHold, TopUp
 from ticketing.accounts.domain.errors import InsufficientFunds
+from ticketing.accounts.domain.transfer import Transfer
 from ticketing.shared.domain.invariants import InvariantViolated
 from ticketing.shared.log_checked_cache import LogCheckedCache
 
@@ -89,13 +93,24 @@ def test_a_batch_longer_than_the_limit_is_a_programming_error() -> None:
         ledger.execute_all(commands)
 
 
-def test_the_cache_forgets_what_another_writer_changed_and_keeps_what_it_saved() -> None:
+def _counting(ledger: Ledger, loads: list[UUID]) -> Callable[[UUID], Aggregate | None]:
+    def load(aggregate_id: UUID) -> Aggregate | None:
+        loads.append(aggregate_id)
+        try:
+            return ledger.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    return load
+
+
+def test_the_cache_moves_on_what_another_writer_changed_and_keeps_what_it_saved() -> None:
     ledger = Ledger()
     cache = LogCheckedCache(ledger)
     mine, theirs = funded(ledger), funded(ledger)
     cache.refresh()
-    for account_id in (mine, theirs):
-        cache.get(account_id, ledger.get_account)
+    held_theirs = cache.get(theirs, ledger.get_account)
+    cache.get(mine, ledger.get_account)
     account = ledger.get_account(mine)
     account.top_up(transfer_id="t-mine", amount_vnd=1_000, payment_reference="m", at=ledger.now())
     cache.put(mine, account)
@@ -103,14 +118,48 @@ def test_the_cache_forgets_what_another_writer_changed_and_keeps_what_it_saved()
     ledger.execute(TopUp(theirs, 1_000, "theirs"))
     cache.refresh()
     loads: list[UUID] = []
+    assert cache.get(mine, _counting(ledger, loads)) is account
+    moved = cache.get(theirs, _counting(ledger, loads))
+    assert loads == []
+    assert isinstance(moved, TransportAccount)
+    assert isinstance(held_theirs, TransportAccount)
+    stored = ledger.get_account(theirs)
+    assert (moved.version, moved.posted_vnd) == (stored.version, SEED_VND + 1_000)
+    # A reader still holding the aggregate the cache gave out sees it unchanged.
+    assert held_theirs.posted_vnd == SEED_VND
 
-    def load(aggregate_id: UUID) -> Aggregate:
-        loads.append(aggregate_id)
-        return ledger.get_account(aggregate_id)
 
-    assert cache.get(mine, load) is account
-    assert cache.get(theirs, load) is not None
-    assert loads == [theirs]
+def test_the_cache_learns_of_a_transfer_it_knew_to_be_absent_from_the_log() -> None:
+    ledger = Ledger()
+    account_id = funded(ledger)
+    cache = LogCheckedCache(ledger)
+    cache.refresh()
+    loads: list[UUID] = []
+    transfer_id = Transfer.create_id(TopUp(account_id, 1_000, "later").transfer_id)
+    assert cache.get(transfer_id, _counting(ledger, loads)) is None
+    ledger.execute(TopUp(account_id, 1_000, "later"))
+    cache.refresh()
+    found = cache.get(transfer_id, _counting(ledger, loads))
+    assert isinstance(found, Transfer)
+    assert found.amount_vnd == 1_000
+    assert loads == [transfer_id]
+
+
+def test_the_cache_forgets_an_aggregate_it_missed_a_change_of() -> None:
+    ledger = Ledger()
+    account_id = funded(ledger)
+    cache = LogCheckedCache(ledger)
+    stale = ledger.get_account(account_id)
+    ledger.execute(TopUp(account_id, 1_000, "first"))
+    cache.refresh()
+    cache.put(account_id, stale)  # two versions behind the store from here on
+    ledger.execute(TopUp(account_id, 1_000, "second"))
+    cache.refresh()
+    loads: list[UUID] = []
+    found = cache.get(account_id, _counting(ledger, loads))
+    assert loads == [account_id]
+    assert isinstance(found, TransportAccount)
+    assert found.posted_vnd == SEED_VND + 2_000
 
 
 def test_a_refused_batch_reads_again_only_the_accounts_it_changed(

@@ -5,10 +5,14 @@ journeys; the ledger's accounts and holds in `Ledger.execute_all`.
 The batch writer is not the only writer of its store: passes are sold and accounts topped up over
 HTTP, a service day is closed from the CLI, a second follower may race this one. Every write to
 the store, whoever made it, appears in the store's own notification log, so before each batch
-the cache reads the log from where it last looked and forgets every aggregate a notification
-shows at a version it does not hold. What the writer saved itself is at the version held, and
-stays. A read that is still stale (a write landing during the batch) meets the store's optimistic
-check when the batch is saved, as a read from the store always could.
+the cache reads the log from where it last looked. An aggregate a notification shows at the
+version after the one held is moved on by that event (applied to a copy, since a held aggregate
+may be in the hands of a reader); one it shows further ahead is forgotten, to be read again
+when asked for. With several writers on one store (two workers ending sessions of the same
+riders), each sees the other's changes in the log it reads anyway, and reads no aggregate again.
+What the writer saved itself is at the version held, and stays. A read that is still stale (a
+write landing during the batch) meets the store's optimistic check when the batch is saved, as
+a read from the store always could.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from collections.abc import Callable, Iterable
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Recording
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import Notification, Recording
 
+from ticketing.shared.adapters.bulk_reads import BULK_READ_MAX, read_many
+from ticketing.shared.aggregate_copies import fresh_copy
 from ticketing.shared.following import sections
 from ticketing.shared.observed import LOG_SECTION_MAX
 
@@ -63,6 +69,17 @@ class LogCheckedCache:
         while len(self._entries) > self._size_max:
             self._entries.popitem(last=False)
 
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Reads the aggregates among these it does not hold, many in one query where the
+        store can (`read_many`); elsewhere they are read one by one when asked for."""
+        missing = list(dict.fromkeys(one for one in aggregate_ids if one not in self._entries))
+        for start in range(0, len(missing), BULK_READ_MAX):
+            found = read_many(self._app, missing[start : start + BULK_READ_MAX])
+            if found is None:
+                return
+            for aggregate_id, aggregate in found.items():
+                self.put(aggregate_id, aggregate)
+
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         for aggregate_id in aggregate_ids:
             self._entries.pop(aggregate_id, None)
@@ -74,7 +91,7 @@ class LogCheckedCache:
             return
         for section in sections(self._app, self._seen_id, limit=CACHE_REFRESH_READ_MAX):
             for notification in section.notifications:
-                self._check(notification.originator_id, notification.originator_version)
+                self._check(notification)
             self._seen_id = section.end
 
     def saved(self, recordings: list[Recording[UUID]]) -> None:
@@ -84,9 +101,20 @@ class LogCheckedCache:
         if ids and ids[0] == self._seen_id + 1 and ids[-1] - ids[0] + 1 == len(ids):
             self._seen_id = ids[-1]
 
-    def _check(self, originator_id: object, version: int) -> None:
+    def _check(self, notification: Notification) -> None:
+        originator_id = notification.originator_id
         if not isinstance(originator_id, UUID) or originator_id not in self._entries:
             return
         held = self._entries[originator_id]
-        if held is None or held.version < version:
+        version = notification.originator_version
+        held_version = 0 if held is None else held.version
+        if held_version >= version:
+            return
+        if held_version + 1 == version:
+            event = self._app.mapper.to_domain_event(notification)
+            assert isinstance(event, CanMutateAggregate), "the log holds aggregates' events"
+            moved = event.mutate(None if held is None else fresh_copy(held))
+            assert isinstance(moved, Aggregate), "an event moves its aggregate on"
+            self._entries[originator_id] = moved
+        else:
             del self._entries[originator_id]

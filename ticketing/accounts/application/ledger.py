@@ -202,6 +202,7 @@ class Ledger(ObservedApplication):
         require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
         with self._batch_lock:
             self._batch_memory.refresh()
+            self._batch_memory.prefetch(_read_ids(commands))
             outcome = self._execute_all(commands, assume_new=True)
             if outcome.committed:
                 return outcome
@@ -342,6 +343,16 @@ class _Work:
     def changed(self) -> list[Any]:
         aggregates: list[Any] = [*self._accounts.values(), *self._transfers.values()]
         return [a for a in aggregates if a is not None and a.pending_events]
+
+
+def _read_ids(commands: Sequence[Command]) -> list[UUID]:
+    """The aggregates a batch reads: its accounts, and the holds it resolves."""
+    ids: list[UUID] = []
+    for command in commands:
+        ids.append(command.account_id)
+        if isinstance(command, PostHold | VoidHold | ExpireHold):
+            ids.append(Transfer.create_id(command.hold_id))
+    return ids
 
 
 def _apply(work: _Work, command: Command, at: datetime) -> Receipt:

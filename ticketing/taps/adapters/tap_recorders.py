@@ -23,23 +23,17 @@ claimed, and by which tap.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
-from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Composed, Identifier
 
-from ticketing.shared.domain.invariants import require
-
-BEGIN = SQL("BEGIN")
-COMMIT = SQL("COMMIT")
+from ticketing.shared.adapters.event_recorders import Columns, PostgresEventRecorder, event_columns
 
 # The keyword of `Application.save` that carries a batch's claims: (use id, tap id) pairs.
 CLAIMS = "claims"
@@ -63,10 +57,14 @@ class ClaimingRecorder(ApplicationRecorder):
         raise NotImplementedError
 
 
-class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
+class PostgresTapRecorder(PostgresEventRecorder, ClaimingRecorder):
+    """The stores' recorder (`PostgresEventRecorder`: one pipeline, typed arrays in binary)
+    with the claims inserted by the same statement as the events, under the same lock: a claim
+    made twice is reported where the library looks for a repeated event, as an IntegrityError,
+    and no claim can wait on a transaction that waits for the lock."""
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        require(datastore.originator_id_type == "uuid", "tap ids are UUIDs")
         schema = Identifier(datastore.schema)
         events = Identifier(events_table_name)
         claims = Identifier(f"{events_table_name}_claims")
@@ -76,21 +74,13 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
                 "use_id uuid PRIMARY KEY, tap_id uuid NOT NULL)"
             ).format(schema=schema, claims=claims)
         )
-        insert_events = SQL(
-            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id"
-        ).format(schema=schema, events=events)
-        self._insert_typed = insert_events
-        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
-        # Claims and events in one statement, so one error point and no extra round trip.
         self._insert_claiming = SQL(" ").join(
             [
                 SQL(
                     "WITH claimed AS (INSERT INTO {schema}.{claims} (use_id, tap_id) "
                     "SELECT * FROM unnest(%b::uuid[], %b::uuid[]))"
                 ).format(schema=schema, claims=claims),
-                insert_events,
+                self.insert_typed_statement,
             ]
         )
         self._select_first_events = SQL(
@@ -101,57 +91,13 @@ class PostgresTapRecorder(PostgresApplicationRecorder, ClaimingRecorder):
             "SELECT use_id, tap_id FROM {schema}.{claims} WHERE use_id = ANY(%b::uuid[])"
         ).format(schema=schema, claims=claims)
 
-    def insert_events(
+    def insert_statement(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """The library's order (begin, lock the table so notification ids are in commit order,
-        notify, insert, commit), sent as one pipeline with one sync.
-
-        The table lock serialises every writer of the log, so it must be held no longer than
-        the server's own work. The library syncs after the insert and sends its commit when
-        Python has read the result: under load the writing thread then waits for the GIL
-        while every other writer waits for the lock. Here the commit is queued behind the
-        insert, and no statement waits on Python while the lock is held.
-
-        Claims go in with the events, in one statement under the lock: a claim made twice is
-        reported where the library looks for a repeated event, as an IntegrityError, and no
-        claim can wait on a transaction that waits for the lock. Nothing is server-prepared:
-        psycopg may believe a statement prepared in a pipeline that a duplicate aborted, and
-        every later use on that connection would fail. Nothing is retried either: a retry after
-        the commit was sent would be refused as a repeat of taps this very upload recorded, and
-        the device told `duplicate` for them; the device retries instead, and is told the truth.
-        """
-        if not stored_events:
-            return []
-        insert, params = self._insert_statement(stored_events, claims_of(kwargs))
-        with self.datastore.get_connection() as conn, conn.cursor() as inserted:
-            try:
-                with conn.pipeline(), conn.cursor() as control:
-                    control.execute(BEGIN, prepare=False)
-                    for statement in self.lock_table_statements:
-                        control.execute(statement, prepare=False)
-                    control.execute(self._notify, prepare=False)
-                    inserted.execute(insert, params, prepare=False)
-                    control.execute(COMMIT, prepare=False)
-            except BaseException:
-                # The pipeline skipped the commit: end the failed transaction here.
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.rollback()
-                raise
-            return [row["notification_id"] for row in inserted.fetchall()]
-
-    def _insert_statement(
-        self, stored_events: Sequence[StoredEvent], claims: Sequence[Claim]
-    ) -> tuple[Composed, tuple[list[Any], ...]]:
-        events = (
-            [s.originator_id for s in stored_events],
-            [s.originator_version for s in stored_events],
-            [s.topic for s in stored_events],
-            [s.state for s in stored_events],
-        )
+    ) -> tuple[Composed, Columns]:
+        events = event_columns(stored_events)
+        claims = claims_of(kwargs)
         if not claims:
-            return self._insert_typed, events
+            return self.insert_typed_statement, events
         uses = ([use for use, _ in claims], [tap for _, tap in claims])
         return self._insert_claiming, (*uses, *events)
 
