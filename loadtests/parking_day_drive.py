@@ -113,15 +113,18 @@ def drop_database(admin_url: str, name: str) -> None:
         )
 
 
-def build(database_url: str, data_dir: Path, clock: SteppedClock) -> Container:
-    """The product as a server process builds it, without followers."""
+def build(
+    database_url: str, data_dir: Path, clock: SteppedClock, *, create_schema: bool = True
+) -> Container:
+    """The product as a server process builds it, without followers; a worker started after
+    the schema was created passes `create_schema=False` (concurrent DDL fails on PostgreSQL)."""
     settings = Settings(
         environment="local",
         database_url=database_url,
         data_dir=data_dir,
         follow_in_process=False,
     )
-    return bootstrap(settings, clock=clock)
+    return bootstrap(settings, clock=clock, create_schema=create_schema)
 
 
 def register_lots(container: Container) -> None:

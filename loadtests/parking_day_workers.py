@@ -2,7 +2,7 @@
 uploads of many handhelds: each worker builds the product from its composition root on the same
 PostgreSQL database and applies the uploads of its own lots, one after the other.
 
-The workers start together (a barrier, once each has built the product), and the run lasts
+The workers start together (once each has built the product and said so), and the run lasts
 from then until the last one has applied its last upload. What each worker measured (its CPU,
 the latency of each upload, what each action was answered) comes back to this process, which
 checks the money against the store.
@@ -14,7 +14,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from multiprocessing.synchronize import Barrier
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,7 +37,8 @@ def run_workers(
 ) -> DayRun:
     """The day applied by one process per share of the uploads; their runs together."""
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(len(share) + 1, timeout=WORKER_READY_TIMEOUT_S)
+    ready: Any = context.Queue()
+    go = context.Event()
     results: Any = context.Queue()
     applied = context.Value("i", 0)
     workers = [
@@ -49,7 +50,7 @@ def run_workers(
                 start,
                 uploads,
                 list(accounts),
-                barrier,
+                (ready, go),
                 results,
                 applied,
             ),
@@ -59,7 +60,8 @@ def run_workers(
     ]
     for worker in workers:
         worker.start()
-    barrier.wait()
+    _wait_ready(workers, ready)
+    go.set()
     began = time.perf_counter()
     runs: list[DayRun] = []
     reported = 0
@@ -82,14 +84,16 @@ def _work(
     start: datetime,
     uploads: list[list[Step]],
     accounts: list[UUID],
-    barrier: Barrier,
+    start_line: tuple[Any, Event],
     results: Any,
     applied: Any,
 ) -> None:
     clock = SteppedClock(start)
-    container = build(database_url, data_dir, clock)
+    container = build(database_url, data_dir, clock, create_schema=False)
     try:
-        barrier.wait()
+        ready, go = start_line
+        ready.put(True)
+        go.wait()
 
         def advance(actions: int) -> None:
             with applied.get_lock():
@@ -98,6 +102,20 @@ def _work(
         results.put(run_day(container, clock, uploads, accounts, advance))
     finally:
         container.close()
+
+
+def _wait_ready(workers: list[Any], ready: Any) -> None:
+    """Until every worker has built the product; a worker that died first fails the run."""
+    waited_s, count = 0.0, 0
+    while count < len(workers):
+        try:
+            ready.get(timeout=PROGRESS_POLL_S)
+            count += 1
+        except Exception:
+            _check_alive(workers, 0)
+            waited_s += PROGRESS_POLL_S
+            if waited_s > WORKER_READY_TIMEOUT_S:
+                raise RuntimeError("the workers did not get ready in time") from None
 
 
 def _check_alive(workers: list[Any], finished: int) -> None:

@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ticketing.accounts.domain.account import TransportAccount
+from ticketing.accounts.domain.command_reads import describe, read_ids
 from ticketing.accounts.domain.commands import (
     Command,
     Debit,
@@ -202,7 +203,7 @@ class Ledger(ObservedApplication):
         require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
         with self._batch_lock:
             self._batch_memory.refresh()
-            self._batch_memory.prefetch(_read_ids(commands))
+            self._batch_memory.prefetch(read_ids(commands))
             outcome = self._execute_all(commands, assume_new=True)
             if outcome.committed:
                 return outcome
@@ -345,16 +346,6 @@ class _Work:
         return [a for a in aggregates if a is not None and a.pending_events]
 
 
-def _read_ids(commands: Sequence[Command]) -> list[UUID]:
-    """The aggregates a batch reads: its accounts, and the holds it resolves."""
-    ids: list[UUID] = []
-    for command in commands:
-        ids.append(command.account_id)
-        if isinstance(command, PostHold | VoidHold | ExpireHold):
-            ids.append(Transfer.create_id(command.hold_id))
-    return ids
-
-
 def _apply(work: _Work, command: Command, at: datetime) -> Receipt:
     match command:
         case TopUp() | Debit() | PlaceHold():
@@ -364,7 +355,7 @@ def _apply(work: _Work, command: Command, at: datetime) -> Receipt:
 
 
 def _record_new(work: _Work, command: TopUp | Debit | PlaceHold, at: datetime) -> Receipt:
-    transfer_id, kind, request = _describe(command)
+    transfer_id, kind, request = describe(command)
     check_transfer_id(transfer_id)
     digest = fingerprint(**request)
     # The account before the transfer: the two reads are not one snapshot, and another process
@@ -412,21 +403,6 @@ def _record_new(work: _Work, command: TopUp | Debit | PlaceHold, at: datetime) -
     )
     work.add(transfer)
     return _receipt(transfer, replayed=False)
-
-
-def _describe(command: TopUp | Debit | PlaceHold) -> tuple[str, TransferKind, dict[str, Any]]:
-    request: dict[str, Any] = {"account_id": str(command.account_id)}
-    request["amount_vnd"] = command.amount_vnd
-    match command:
-        case TopUp():
-            request["payment_reference"] = command.payment_reference
-            return command.transfer_id, TransferKind.TOP_UP, request | {"kind": "top_up"}
-        case Debit():
-            request["description"] = command.description
-            return command.transfer_id, TransferKind.DEBIT, request | {"kind": "debit"}
-        case PlaceHold():
-            request |= {"description": command.description, "ttl_s": command.ttl_s}
-            return command.hold_id, TransferKind.HOLD, request | {"kind": "hold"}
 
 
 def _resolve_hold(work: _Work, command: PostHold | VoidHold | ExpireHold, at: datetime) -> Receipt:
