@@ -8,7 +8,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import Recording, Transcoder
+
+from ticketing.shared.adapters.orjson_transcoder import OrjsonTranscoder
 
 # Followers read the log in sections of up to this many notifications.
 LOG_SECTION_MAX = 500
@@ -24,6 +26,12 @@ class ObservedApplication(Application[UUID]):
         # Called after every commit with the events committed, e.g. to tell other processes
         # that a card was denied (`ticketing.cards.application.invalidation`).
         self.after_events: list[Callable[[Sequence[object]], None]] = []
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON, written by orjson (`OrjsonTranscoder`)."""
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """The library's `save`, but an aggregate's events are collected without the two

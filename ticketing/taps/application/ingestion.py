@@ -28,7 +28,6 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
-    Transcoder,
 )
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
@@ -37,7 +36,6 @@ from eventsourcing.sqlite import SQLiteFactory
 from hardware.tlc1.terminal import SessionProof
 from ticketing.shared.domain.invariants import require
 from ticketing.shared.group_commit import GroupCommit
-from ticketing.taps.adapters.flat_transcoder import FlatJSONTranscoder
 from ticketing.taps.adapters.tap_recorders import (
     CLAIMS,
     ClaimingRecorder,
@@ -150,11 +148,6 @@ class TapIngestion(ValidatorRegistry):
         if mapper.cipher is not None:
             data = mapper.cipher.encrypt(data)
         return data
-
-    def construct_transcoder(self) -> Transcoder:
-        transcoder = FlatJSONTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The store's own recorder, made able to claim a code's or a card session's use."""
