@@ -20,7 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 
-from clearing.adapters.event_rows import event_rows, events_statement
+from ticketing.shared.adapters.event_rows import event_rows, events_statement
 
 # Ids per statement: a section's journeys, a few hundred kilobytes of events.
 IDS_PER_QUERY_MAX = 2_000

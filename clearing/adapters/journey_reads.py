@@ -25,10 +25,10 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from clearing.adapters.aggregate_reads import IDS_PER_QUERY_MAX, AggregateReads
-from clearing.adapters.event_rows import event_rows, events_statement
 from clearing.adapters.fast_events import StateFields
 from clearing.domain.journey_legs import LEG_FIELDS, PricedJourney, journey_legs, priced_legs
 from ticketing.journeys.domain.journey import Journey
+from ticketing.shared.adapters.event_rows import event_rows, events_statement
 
 LEG_TOPICS = sorted(get_topic(cls) for cls in LEG_FIELDS)
 PRICED_TOPIC = get_topic(Journey.Priced)

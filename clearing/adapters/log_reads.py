@@ -22,8 +22,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
 
-from clearing.adapters.event_rows import event_rows, events_statement
 from clearing.adapters.fast_events import FieldsOf, StateFields, fast_mapper
+from ticketing.shared.adapters.event_rows import event_rows, events_statement
 from ticketing.shared.domain.invariants import require
 
 # Rows per query on PostgreSQL: a page of money events is a megabyte or two.

@@ -20,9 +20,9 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from clearing.adapters.aggregate_reads import IDS_PER_QUERY_MAX, AggregateReads
-from clearing.adapters.event_rows import event_rows, events_statement
 from clearing.adapters.fast_events import StateFields
 from clearing.domain.aggregate_operators import CREATED_BY, OPERATOR_FIELDS, AggregateOperator
+from ticketing.shared.adapters.event_rows import event_rows, events_statement
 
 CREATED_TOPICS = sorted(get_topic(cls) for cls in CREATED_BY)
 # Aggregates start at version 1 (`Aggregate._create`).

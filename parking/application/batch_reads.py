@@ -62,5 +62,11 @@ class BatchReads:
             self._memory.put(aggregate.id, aggregate)
         self._memory.saved(recordings)
 
+    def finished(self, aggregates: Sequence[Aggregate], recordings: list[Recording[UUID]]) -> None:
+        """Saved, and not to be changed by a batch again (settled sessions, their records):
+        forgotten, so the memory keeps what the day's next actions read."""
+        self._memory.forget(aggregate.id for aggregate in aggregates)
+        self._memory.saved(recordings)
+
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         self._memory.forget(aggregate_ids)

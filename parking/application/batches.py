@@ -172,7 +172,7 @@ class ActionBatches:
             self._reads.forget(aggregate.id for aggregate in changed)
             alone.extend(index_of[one.session.id] for one in ended)
             return
-        self._reads.saved(changed, recordings)
+        self._reads.finished(changed, recordings)
         for one in ended:
             answers[index_of[one.session.id]] = one
 

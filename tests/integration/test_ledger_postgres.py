@@ -19,6 +19,7 @@ from ticketing.accounts.domain.commands import Debit, PlaceHold, TopUp
 from ticketing.accounts.domain.errors import InsufficientFunds
 from ticketing.accounts.domain.transfer import Transfer
 from ticketing.shared.adapters.bulk_reads import read_many
+from ticketing.shared.log_checked_cache import LogCheckedCache
 
 pytestmark = pytest.mark.postgres
 
@@ -209,3 +210,48 @@ def test_many_accounts_read_in_one_query_are_the_accounts_the_store_holds(
         assert found[never] is None
     finally:
         ledger.close()
+
+
+def test_a_cache_moves_on_by_another_writers_events_read_by_their_positions(
+    postgres_database_url: str, tmp_path: Path
+) -> None:
+    """Two ledgers on one database, as two workers: the first's memory reads the second's
+    events by their positions alone, and fetches only those about aggregates it holds."""
+    settings = settings_for(tmp_path, postgres_database_url)
+    mine = Ledger(settings.event_store_env())
+    theirs = Ledger(settings.event_store_env(create_tables=False))
+    try:
+        held_id, skipped_id, stale_id = (mine.open_account(rider_category=0).id for _ in range(3))
+        for account_id in (held_id, skipped_id, stale_id):
+            mine.execute(TopUp(account_id, FUNDS_VND, f"bank-{account_id.hex}"))
+        cache = LogCheckedCache(mine)
+        cache.refresh()
+        held = cache.get(held_id, mine.get_account)
+        stale = mine.get_account(stale_id)
+        theirs.execute(TopUp(stale_id, DEBIT_VND, "bank-stale-1"))
+        cache.refresh()
+        cache.put(stale_id, stale)  # two versions behind once the next top-up lands
+        for index in range(3):
+            theirs.execute(Debit(held_id, f"their-fare-{index}", DEBIT_VND))
+            theirs.execute(Debit(skipped_id, f"their-other-{index}", DEBIT_VND))
+        theirs.execute(TopUp(stale_id, DEBIT_VND, "bank-stale-2"))
+        cache.refresh()
+        loads: list[UUID] = []
+
+        def load(aggregate_id: UUID) -> TransportAccount:
+            loads.append(aggregate_id)
+            return mine.get_account(aggregate_id)
+
+        moved = cache.get(held_id, load)
+        assert isinstance(moved, TransportAccount)
+        assert isinstance(held, TransportAccount)
+        assert (moved.posted_vnd, moved.version) == (FUNDS_VND - 3 * DEBIT_VND, held.version + 3)
+        assert held.posted_vnd == FUNDS_VND  # what a reader was given is left as it was
+        assert skipped_id not in cache
+        found = cache.get(stale_id, load)
+        assert isinstance(found, TransportAccount)
+        assert found.posted_vnd == FUNDS_VND + 2 * DEBIT_VND
+        assert loads == [stale_id]
+    finally:
+        theirs.close()
+        mine.close()

@@ -25,7 +25,13 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import Notification, Recording
 
-from ticketing.shared.adapters.bulk_reads import BULK_READ_MAX, read_many
+from ticketing.shared.adapters.bulk_reads import (
+    BULK_READ_MAX,
+    Position,
+    log_positions,
+    notifications_with_ids,
+    read_many,
+)
 from ticketing.shared.aggregate_copies import fresh_copy
 from ticketing.shared.following import sections
 from ticketing.shared.observed import LOG_SECTION_MAX
@@ -33,8 +39,10 @@ from ticketing.shared.observed import LOG_SECTION_MAX
 # Aggregates kept per cache (a rider's book, passes and a few live journeys; an account and
 # its pending holds; a few KiB each).
 LOG_CHECKED_CACHE_MAX = 20_000
-# Notifications read per query while catching up with other writers.
+# Notifications read per query while catching up with other writers: whole ones where the
+# store reads nothing less, positions alone (id, aggregate, version) on PostgreSQL.
 CACHE_REFRESH_READ_MAX = LOG_SECTION_MAX
+CACHE_REFRESH_POSITIONS_MAX = 5_000
 
 Load = Callable[[UUID], Aggregate | None]
 
@@ -85,14 +93,48 @@ class LogCheckedCache:
             self._entries.pop(aggregate_id, None)
 
     def refresh(self) -> None:
-        """Forgets what other writers changed since the last look."""
+        """Moves on, or forgets, what other writers changed since the last look."""
         if not self._entries:
             self._seen_id = self._app.recorder.max_notification_id() or 0
             return
+        head = self._app.recorder.max_notification_id() or 0
+        while self._seen_id < head:
+            positions = log_positions(
+                self._app, self._seen_id, head, limit=CACHE_REFRESH_POSITIONS_MAX
+            )
+            if positions is None:  # a store that reads whole notifications only
+                self._refresh_by_sections()
+                return
+            for notification in notifications_with_ids(self._app, self._wanted(positions)):
+                self._check(notification)
+            full = len(positions) == CACHE_REFRESH_POSITIONS_MAX
+            self._seen_id = positions[-1][0] if full else head
+
+    def _refresh_by_sections(self) -> None:
         for section in sections(self._app, self._seen_id, limit=CACHE_REFRESH_READ_MAX):
             for notification in section.notifications:
                 self._check(notification)
             self._seen_id = section.end
+
+    def _wanted(self, positions: list[Position]) -> list[int]:
+        """The notifications that move held aggregates on; forgets those it shows further
+        ahead than the next version."""
+        wanted: list[int] = []
+        reached: dict[UUID, int] = {}
+        for notification_id, originator_id, version in positions:
+            if originator_id not in self._entries:
+                continue
+            held = self._entries[originator_id]
+            at = reached.get(originator_id, 0 if held is None else held.version)
+            if version <= at:
+                continue
+            if version == at + 1:
+                reached[originator_id] = version
+                wanted.append(notification_id)
+            else:
+                del self._entries[originator_id]
+                reached.pop(originator_id, None)
+        return wanted
 
     def saved(self, recordings: list[Recording[UUID]]) -> None:
         """Moves past the follower's own save when nobody else wrote before it, so the next

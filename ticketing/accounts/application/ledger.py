@@ -198,7 +198,8 @@ class Ledger(ObservedApplication):
         follower's section of taps): a refusal would change what comes after it. The first
         attempt takes every transfer id as new without reading it, since the store refuses a
         transfer recorded twice; a repeat (after a crash) or a refusal is then tried again
-        reading each transfer, so a repeat is answered as one.
+        reading each transfer, so a repeat is answered as one. Before it, what another writer
+        changed since is read from the log and the batch's transfers in one query.
         """
         require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
         with self._batch_lock:
@@ -207,6 +208,8 @@ class Ledger(ObservedApplication):
             outcome = self._execute_all(commands, assume_new=True)
             if outcome.committed:
                 return outcome
+            self._batch_memory.refresh()
+            self._batch_memory.prefetch(read_ids(commands, new_transfers=True))
             return self._execute_all(commands, assume_new=False)
 
     def _execute_all(self, commands: Sequence[Command], *, assume_new: bool) -> BatchOutcome:
@@ -228,6 +231,9 @@ class Ledger(ObservedApplication):
                 work.forget()
                 return BatchOutcome(committed=False, refused_at=None, error=None)
             self._batch_memory.saved(recordings)
+            # A finished transfer is read again only by a repeat: the memory keeps what the
+            # next batches change (accounts, pending holds).
+            self._batch_memory.forget(work.finished_transfer_ids())
         return BatchOutcome(committed=True, refused_at=None, error=None)
 
     def _execute_or_refuse(self, command: Command) -> Receipt | LedgerError:
@@ -340,6 +346,19 @@ class _Work:
         self._versions[transfer.id] = None
         if self._memory is not None:
             self._memory.put(transfer.id, transfer)
+
+    def finished_transfer_ids(self) -> list[UUID]:
+        """The transfers read or made here that no command changes again: all but the holds
+        still pending."""
+        return [
+            transfer.id
+            for transfer in self._transfers.values()
+            if transfer is not None
+            and (
+                transfer.kind is not TransferKind.HOLD
+                or transfer.outcome is not HoldOutcome.PENDING
+            )
+        ]
 
     def changed(self) -> list[Any]:
         aggregates: list[Any] = [*self._accounts.values(), *self._transfers.values()]

@@ -18,13 +18,16 @@ from ticketing.accounts.domain.commands import (
 from ticketing.accounts.domain.transfer import Transfer, TransferKind
 
 
-def read_ids(commands: Sequence[Command]) -> list[UUID]:
-    """The aggregates a batch of commands reads: its accounts, and the holds it resolves."""
+def read_ids(commands: Sequence[Command], *, new_transfers: bool = False) -> list[UUID]:
+    """The aggregates a batch of commands reads: its accounts and the holds it resolves, and
+    with `new_transfers` the transfers it records (read when they may be repeats)."""
     ids: list[UUID] = []
     for command in commands:
         ids.append(command.account_id)
         if isinstance(command, PostHold | VoidHold | ExpireHold):
             ids.append(Transfer.create_id(command.hold_id))
+        elif new_transfers:
+            ids.append(Transfer.create_id(describe(command)[0]))
     return ids
 
 

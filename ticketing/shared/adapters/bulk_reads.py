@@ -7,7 +7,13 @@ hundred round trips. Here one statement returns, for every id asked, its latest 
 the store keeps snapshots) and the events after it in order; each aggregate is rebuilt from
 them as the library rebuilds it (the application's mapper, then each event's `mutate`).
 
-Stores other than PostgreSQL answer `None` (not known), and the caller reads each id as before.
+The log is read the same way by a memory checking what other writers changed
+(`LogCheckedCache.refresh`): first only each notification's id, aggregate and version (no
+topic, no state), then, in one more query, the few notifications it moves an aggregate it holds
+on with. A worker beside another reads every event the other writes, most of them about
+aggregates it does not hold.
+
+Stores other than PostgreSQL answer `None` (not known), and the caller reads as before.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate, Snapshot
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
+from ticketing.shared.adapters.event_rows import event_rows, events_statement
 from ticketing.shared.domain.invariants import require
+
+# One notification in the log: its id, its aggregate and the aggregate's version.
+Position = tuple[int, UUID, int]
 
 # Ids read in one query.
 BULK_READ_MAX = 1_000
@@ -91,3 +101,45 @@ def _snapshots_table(app: Application[UUID]) -> str | None:
     require(isinstance(recorder, PostgresAggregateRecorder), "snapshots beside their events")
     table: str = recorder.events_table_name
     return table
+
+
+def log_positions(
+    app: Application[UUID], start: int, stop: int, *, limit: int
+) -> list[Position] | None:
+    """The positions of the notifications after `start` up to `stop`, at most `limit`, in
+    order; None for a store that cannot read them alone."""
+    recorder = app.recorder
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return None
+    statement = events_statement(
+        recorder,
+        "SELECT notification_id, originator_id, originator_version FROM {events} "
+        "WHERE notification_id > %s AND notification_id <= %s "
+        "ORDER BY notification_id LIMIT %s",
+    )
+    return [
+        (row[0], row[1], row[2]) for row in event_rows(recorder, statement, (start, stop, limit))
+    ]
+
+
+def notifications_with_ids(app: Application[UUID], ids: Collection[int]) -> list[Notification]:
+    """The notifications with these ids, in order (read from PostgreSQL only)."""
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder), "positions came from PostgreSQL"
+    if not ids:
+        return []
+    statement = events_statement(
+        recorder,
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
+        "WHERE notification_id = ANY(%s::bigint[]) ORDER BY notification_id",
+    )
+    return [
+        Notification(
+            id=row[0],
+            originator_id=row[1],
+            originator_version=row[2],
+            topic=row[3],
+            state=bytes(row[4]),
+        )
+        for row in event_rows(recorder, statement, (list(ids),))
+    ]
