@@ -97,18 +97,17 @@ class LogCheckedCache:
         if not self._entries:
             self._seen_id = self._app.recorder.max_notification_id() or 0
             return
-        head = self._app.recorder.max_notification_id() or 0
-        while self._seen_id < head:
-            positions = log_positions(
-                self._app, self._seen_id, head, limit=CACHE_REFRESH_POSITIONS_MAX
-            )
+        while True:
+            positions = log_positions(self._app, self._seen_id, limit=CACHE_REFRESH_POSITIONS_MAX)
             if positions is None:  # a store that reads whole notifications only
                 self._refresh_by_sections()
                 return
             for notification in notifications_with_ids(self._app, self._wanted(positions)):
                 self._check(notification)
-            full = len(positions) == CACHE_REFRESH_POSITIONS_MAX
-            self._seen_id = positions[-1][0] if full else head
+            if positions:
+                self._seen_id = positions[-1][0]
+            if len(positions) < CACHE_REFRESH_POSITIONS_MAX:
+                return
 
     def _refresh_by_sections(self) -> None:
         for section in sections(self._app, self._seen_id, limit=CACHE_REFRESH_READ_MAX):

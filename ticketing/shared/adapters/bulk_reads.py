@@ -103,23 +103,19 @@ def _snapshots_table(app: Application[UUID]) -> str | None:
     return table
 
 
-def log_positions(
-    app: Application[UUID], start: int, stop: int, *, limit: int
-) -> list[Position] | None:
-    """The positions of the notifications after `start` up to `stop`, at most `limit`, in
-    order; None for a store that cannot read them alone."""
+def log_positions(app: Application[UUID], start: int, *, limit: int) -> list[Position] | None:
+    """The positions of the first `limit` notifications after `start`, in order; None for a
+    store that cannot read them alone. The stores commit notifications in the order of their
+    ids (a table lock), so what one query sees is all of the log up to its last row."""
     recorder = app.recorder
     if not isinstance(recorder, PostgresApplicationRecorder):
         return None
     statement = events_statement(
         recorder,
         "SELECT notification_id, originator_id, originator_version FROM {events} "
-        "WHERE notification_id > %s AND notification_id <= %s "
-        "ORDER BY notification_id LIMIT %s",
+        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
     )
-    return [
-        (row[0], row[1], row[2]) for row in event_rows(recorder, statement, (start, stop, limit))
-    ]
+    return [(row[0], row[1], row[2]) for row in event_rows(recorder, statement, (start, limit))]
 
 
 def notifications_with_ids(app: Application[UUID], ids: Collection[int]) -> list[Notification]:
