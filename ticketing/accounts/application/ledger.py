@@ -348,17 +348,8 @@ class _Work:
             self._memory.put(transfer.id, transfer)
 
     def finished_transfer_ids(self) -> list[UUID]:
-        """The transfers read or made here that no command changes again: all but the holds
-        still pending."""
-        return [
-            transfer.id
-            for transfer in self._transfers.values()
-            if transfer is not None
-            and (
-                transfer.kind is not TransferKind.HOLD
-                or transfer.outcome is not HoldOutcome.PENDING
-            )
-        ]
+        """The transfers read or made here that no command changes again."""
+        return [t.id for t in self._transfers.values() if t is not None and t.finished]
 
     def changed(self) -> list[Any]:
         aggregates: list[Any] = [*self._accounts.values(), *self._transfers.values()]

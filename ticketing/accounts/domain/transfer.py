@@ -109,6 +109,11 @@ class Transfer(Aggregate):
     def outcome(self) -> HoldOutcome | None:
         return None if self.outcome_code is None else HoldOutcome(self.outcome_code)
 
+    @property
+    def finished(self) -> bool:
+        """No command changes it again: anything but a hold still pending."""
+        return self.kind is not TransferKind.HOLD or self.outcome is not HoldOutcome.PENDING
+
     @classmethod
     def record(
         cls,
