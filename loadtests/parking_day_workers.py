@@ -11,6 +11,7 @@ checks the money against the store.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -68,7 +69,7 @@ def run_workers(
     while len(runs) < len(workers):
         try:
             runs.append(results.get(timeout=PROGRESS_POLL_S))
-        except Exception:
+        except queue.Empty:
             _check_alive(workers, len(runs))
         reported = _report(applied.value, reported, progress)
     elapsed_s = time.perf_counter() - began
@@ -111,7 +112,7 @@ def _wait_ready(workers: list[Any], ready: Any) -> None:
         try:
             ready.get(timeout=PROGRESS_POLL_S)
             count += 1
-        except Exception:
+        except queue.Empty:
             _check_alive(workers, 0)
             waited_s += PROGRESS_POLL_S
             if waited_s > WORKER_READY_TIMEOUT_S:

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 POSTGRES_URL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/tapledger_test"
 REDIS_URL_DEFAULT = "redis://127.0.0.1:6379/15"
@@ -59,6 +60,23 @@ def redis_url() -> str:
     if not _reachable(url, 6379):
         _missing("Redis", url)
     return url
+
+
+# Port 1 (tcpmux) is never a Redis, so connecting there is refused at once.
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
+# Keys asked for per SCAN while a test removes the keys it wrote.
+CLEANUP_SCAN_COUNT = 500
+
+
+def delete_redis_keys_under(prefix: str, url: str | None = None) -> None:
+    """Removes a test's keys (all under its own prefix) from the integration tier's Redis."""
+    client = redis.Redis.from_url(url or redis_url())
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=CLEANUP_SCAN_COUNT))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 VPCD_ADDRESS_DEFAULT = "127.0.0.1:35963"

@@ -20,7 +20,6 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 
-from parking.adapters.recorded_ids import recorded_ids
 from parking.application.store import ParkingStore
 from ticketing.shared.aggregate_copies import fresh_copy
 from ticketing.shared.log_checked_cache import LogCheckedCache
@@ -39,14 +38,9 @@ class BatchReads:
         self._memory.refresh()
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Learns in one query which of these ids the store never recorded (a batch's new
-        sessions and plates), so reading them costs nothing; the others are read when asked."""
-        unknown = {one for one in aggregate_ids if one not in self._memory}
-        recorded = recorded_ids(self._store.recorder, unknown)
-        if recorded is None:
-            return
-        for aggregate_id in unknown - recorded:
-            self._memory.put(aggregate_id, None)
+        """Reads these aggregates in one query where the store can (a batch's sessions and
+        plates, most never recorded), instead of a query or two each when asked for."""
+        self._memory.prefetch(aggregate_ids)
 
     def get(self, aggregate_id: UUID) -> Any:
         """A copy of the aggregate, free to change; None when it was never recorded."""

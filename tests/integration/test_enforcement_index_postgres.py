@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -25,7 +24,7 @@ from tapledger.bootstrap import Container, bootstrap
 from tapledger.parking_index import enforcement_index_prefix
 from tests.integration.conftest import DatabaseFactory, settings_for
 from tests.integration.test_parking_postgres import LOT, funded_account, start_request, workers
-from tests.services import redis_url
+from tests.services import delete_redis_keys_under
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -34,7 +33,6 @@ __all__ = ["workers"]  # the fixture: two containers on one database, with a lot
 PLATE = "29A-246.80"
 REPAIR_DEADLINE_S = 10.0
 POLL_S = 0.02
-CLEANUP_SCAN_COUNT = 500
 
 Workers = tuple[Container, Container]
 
@@ -49,17 +47,7 @@ def redis_keys(postgres_database_url: str, tmp_path: Path) -> Iterator[str]:
     finally:
         engine.dispose()
     yield prefix
-    delete_keys_under(prefix)
-
-
-def delete_keys_under(prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url())
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=CLEANUP_SCAN_COUNT))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    delete_redis_keys_under(prefix)
 
 
 def indexed(container: Container, plate: str = PLATE) -> Verdict | None:
@@ -134,7 +122,7 @@ def test_a_flushed_index_sends_checks_to_the_store_until_a_pass_rebuilds_it(
         start_request("flushed", PLATE, funded_account(writer))
     ).session
 
-    delete_keys_under(redis_keys)  # FLUSHDB, for this database's keys only
+    delete_redis_keys_under(redis_keys)  # FLUSHDB, for this database's keys only
     cold = indexed(officer)
     from_store = officer.parking.enforcement.check(LOT, PLATE)
     writer.parking.index_follower.catch_up()

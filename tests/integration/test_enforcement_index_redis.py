@@ -18,32 +18,19 @@ from parking.domain.enforcement_index import (
     IndexUnavailable,
 )
 from tests.enforcement_index_contract import EnforcementIndexContract, opened, read
-from tests.services import redis_url
+from tests.services import UNREACHABLE_REDIS_URL, delete_redis_keys_under, redis_url
 
 pytestmark = pytest.mark.redis
 
 EXPIRY_SLACK_MS = 25
 MS_PER_S = 1000
-CLEANUP_SCAN_COUNT = 500
-# Port 1 (tcpmux) is never a Redis, so connecting there is refused at once.
-UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
-
-
-def _delete_keys_under(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=CLEANUP_SCAN_COUNT))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
     prefix = f"test:enforcement:{secrets.token_hex(8)}:"
     yield prefix
-    _delete_keys_under(redis_url(), prefix)
+    delete_redis_keys_under(prefix)
 
 
 class TestRedisEnforcementIndex(EnforcementIndexContract):

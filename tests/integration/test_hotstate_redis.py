@@ -12,7 +12,7 @@ import redis
 from tapledger.http.hotstate import HotState, HotStateUnavailable
 from tapledger.http.hotstate_redis import RedisHotState
 from tests.hotstate_contract import LONG_TTL_MS, HotStateContract
-from tests.services import redis_url
+from tests.services import UNREACHABLE_REDIS_URL, delete_redis_keys_under, redis_url
 
 pytestmark = pytest.mark.redis
 
@@ -20,19 +20,6 @@ pytestmark = pytest.mark.redis
 # and the test's own calls take time; the slack keeps "after the TTL" true.
 EXPIRY_SLACK_MS = 25
 MS_PER_S = 1000
-CLEANUP_SCAN_COUNT = 500
-# Port 1 (tcpmux) is never a Redis, so connecting there is refused at once.
-UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
-
-
-def _delete_keys_under(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=CLEANUP_SCAN_COUNT))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 class TestRedisHotState(HotStateContract):
@@ -45,7 +32,7 @@ class TestRedisHotState(HotStateContract):
         store = RedisHotState(url, prefix=prefix)
         yield store
         store.close()
-        _delete_keys_under(url, prefix)
+        delete_redis_keys_under(prefix, url)
 
     def let_time_pass(self, ms: int) -> None:
         time.sleep((ms + EXPIRY_SLACK_MS) / MS_PER_S)
@@ -62,7 +49,7 @@ def test_keys_are_stored_under_the_prefix() -> None:
     finally:
         client.close()
         store.close()
-        _delete_keys_under(url, prefix)
+        delete_redis_keys_under(prefix, url)
 
 
 def test_unreachable_redis_raises_hot_state_unavailable() -> None:

@@ -12,14 +12,12 @@ import redis
 import uvloop
 
 from parking.adapters.redis_pipeline import RedisPipeline, RedisPipelineError
-from tests.services import redis_url
+from tests.services import UNREACHABLE_REDIS_URL, redis_url
 
 pytestmark = pytest.mark.redis
 
 IN_FLIGHT = 500
 TIMEOUT_S = 0.2
-# Port 1 (tcpmux) is never a Redis, so connecting there is refused at once.
-UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 def test_commands_in_flight_together_each_get_their_own_reply() -> None:
