@@ -160,7 +160,7 @@ class Planner:
     def _lot(self, lot_id: str) -> Lot:
         """As `Catalogue.lot`, from the batches' memory: a lot changed since is read again."""
         check_catalogue_id("lot_id", lot_id)
-        found = self.reads.read(Lot.create_id(lot_id))
+        found = self.reads.get(Lot.create_id(lot_id))
         if not isinstance(found, Lot):
             raise LotNotFound(lot_id)
         return found

@@ -75,6 +75,9 @@ class ActionBatches:
         # One batch at a time per process: the memory of reads is shared, and a batch's
         # groups are already as large as its actions allow.
         self._lock = threading.Lock()
+        # Whether the memory must look at the store's log before the next plan: after a write
+        # of this process's own that went past it (one by one), or another writer's since.
+        self._stale = True
 
     def apply(self, actions: Sequence[Action]) -> list[Answer]:
         """Each action's answer, in order: what it did, or the refusal it met."""
@@ -82,6 +85,7 @@ class ActionBatches:
         answers: dict[int, Answer] = {}
         with self._lock:
             self._reads.refresh()
+            self._stale = False
             self._reads.prefetch(_new_ids(actions))
             group: list[Plan] = []
             taken: set[UUID] = set()
@@ -91,11 +95,11 @@ class ActionBatches:
                     self._write(group, actions, answers)
                     group, taken = [], set()
                 try:
-                    plan = self._planner.plan(index, action)
+                    plan = self._plan(index, action)
                     if plan is not None and not taken.isdisjoint(plan.keys):
                         self._write(group, actions, answers)
                         group, taken = [], set()
-                        plan = self._planner.plan(index, action)
+                        plan = self._plan(index, action)
                 except DomainError as error:
                     answers[index] = error
                     continue
@@ -103,13 +107,21 @@ class ActionBatches:
                     self._write(group, actions, answers)
                     group, taken = [], set()
                     answers[index] = self._alone(action)
-                    self._reads.refresh()
+                    self._stale = True
                 else:
                     group.append(plan)
                     taken |= plan.keys
             self._write(group, actions, answers)
         require(len(answers) == len(actions), "every action is answered")
         return [answers[index] for index in range(len(actions))]
+
+    def _plan(self, index: int, action: Action) -> Plan | None:
+        """The action's plan, read after what was written since the memory last looked (the
+        next batch looks first thing anyway)."""
+        if self._stale:
+            self._reads.refresh()
+            self._stale = False
+        return self._planner.plan(index, action)
 
     def _write(
         self, group: list[Plan], actions: Sequence[Action], answers: dict[int, Answer]
@@ -118,6 +130,17 @@ class ActionBatches:
         go that way goes one by one after."""
         if not group:
             return
+        self._stale = True
+        try:
+            self._write_group(group, actions, answers)
+        except BaseException:
+            # Stopped half way: what the memory holds of the group may be changed and unsaved.
+            self._reads.forget(key for plan in group for key in plan.keys)
+            raise
+
+    def _write_group(
+        self, group: list[Plan], actions: Sequence[Action], answers: dict[int, Answer]
+    ) -> None:
         alone: list[int] = []
         live = self._hold(group, answers, alone)
         changed = [aggregate for plan in live for aggregate in plan.changes()]
@@ -132,13 +155,12 @@ class ActionBatches:
         for plan in live:
             if isinstance(plan, Opening):
                 assert plan.session is not None
-                answers[plan.index] = Started(plan.session, replayed=False)
+                answers[plan.index] = Started(self._reads.detached(plan.session), replayed=False)
             elif isinstance(plan, Raising):
-                answers[plan.index] = plan.session
+                answers[plan.index] = self._reads.detached(plan.session)
         self._settle([plan for plan in live if isinstance(plan, Closing)], answers, alone)
         for index in sorted(alone):
             answers[index] = self._alone(actions[index])
-        self._reads.refresh()
 
     def _hold(self, group: list[Plan], answers: dict[int, Answer], alone: list[int]) -> list[Plan]:
         """Places the group's holds; the plans whose hold is placed (or needs none)."""
@@ -160,8 +182,7 @@ class ActionBatches:
     ) -> None:
         if not closings:
             return
-        # Copies of the sessions just saved: the memory's own are the store's cached ones.
-        sessions: list[ParkingSession] = [self._reads.get(plan.session.id) for plan in closings]
+        sessions: list[ParkingSession] = [plan.session for plan in closings]
         bills = pay(self.ledger, sessions)
         index_of = {plan.session.id: plan.index for plan in closings}
         alone.extend(index_of[bill.session.id] for bill in bills if bill.handed_over)

@@ -148,6 +148,42 @@ def test_a_start_and_the_end_of_its_session_in_one_batch_happen_in_that_order(
     assert world.balance() == (BALANCE_VND - ONE_HOUR_VND, 0)
 
 
+def test_a_start_answers_its_session_as_started_though_the_batch_ends_it_after(
+    world: ParkingWorld,
+) -> None:
+    answers = apply(world, [start(world, "s0", PLATE), extend(world, "s0", 3), end("s0")])
+
+    assert isinstance(answers[0], Started)
+    assert answers[0].session.state is SessionState.OPEN
+    assert isinstance(answers[1], ParkingSession)
+    assert answers[1].state is SessionState.OPEN
+    assert isinstance(answers[2], Ended)
+    assert answers[2].session.state is SessionState.SETTLED
+
+
+def test_ends_whose_save_crashed_are_ended_once_by_a_repeat_and_their_plates_reopen(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(world, [start(world, f"s{n}", plate) for n, plate in enumerate(PLATES)])
+    world.clock.advance(30 * 60)
+    ends: list[Action] = [end(f"s{n}") for n in range(len(PLATES))]
+
+    def die(*_: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(world.parking.store, "save", die)
+    with pytest.raises(Crash):
+        apply(world, ends)
+    monkeypatch.undo()
+
+    answers = apply(world, ends)
+    again = apply(world, [start(world, f"t{n}", plate) for n, plate in enumerate(PLATES)])
+
+    assert [a.record.fee_vnd for a in answers if isinstance(a, Ended)] == [ONE_HOUR_VND] * 3
+    assert all(isinstance(answer, Started) for answer in again)
+    assert world.balance() == (BALANCE_VND - 3 * ONE_HOUR_VND, 3 * TWO_HOURS_VND)
+
+
 def test_a_plate_already_open_refuses_that_start_only(world: ParkingWorld) -> None:
     world.start(plate=PLATE)
 
