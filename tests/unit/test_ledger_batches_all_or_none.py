@@ -5,6 +5,7 @@ another writer changed an account."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -83,6 +84,28 @@ def test_a_batch_sees_what_another_writer_did_to_an_account_since_the_last_batch
     ledger.execute(TopUp(account_id, 30_000, "later-top-up"))
     assert ledger.execute_all([Debit(account_id, "d2", 30_000, "ride")]).committed
     assert balance(ledger, account_id) == (0, 0)
+
+
+def test_a_batch_that_loses_its_race_twice_running_commits_on_a_later_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = Ledger()
+    account_id = funded(ledger)
+    real_save = ledger.save
+    rivals = {"left": 2, "busy": False}
+
+    def save_after_a_rival(*aggregates: Aggregate) -> Any:
+        if rivals["left"] and not rivals["busy"]:
+            rivals["busy"] = True  # another worker tops the account up first
+            ledger.execute(TopUp(account_id, 1_000, f"rival-{rivals['left']}"))
+            rivals["left"], rivals["busy"] = rivals["left"] - 1, False
+        return real_save(*aggregates)
+
+    monkeypatch.setattr(ledger, "save", save_after_a_rival)
+    outcome = ledger.execute_all([Debit(account_id, "d1", 10_000, "ride")])
+
+    assert (outcome.committed, rivals["left"]) == (True, 0)
+    assert balance(ledger, account_id) == (SEED_VND + 2_000 - 10_000, 0)
 
 
 def test_a_batch_longer_than_the_limit_is_a_programming_error() -> None:
