@@ -29,7 +29,7 @@ from parking.application.sessions import (
 from parking.domain.action_time import acted_at
 from parking.domain.catalogue import Lot, check_catalogue_id
 from parking.domain.errors import CodeAlreadyUsed, LotNotFound, SessionNotFound
-from parking.domain.occupancy import PlateAtLot, ScannedCodeUse, code_use_id
+from parking.domain.occupancy import PlateAtLot, ScannedCodeUse, code_use_id, opened_plate
 from parking.domain.plate import Plate, normalise_plate
 from parking.domain.ports import ScannedCode
 from parking.domain.pricing import quote
@@ -54,7 +54,8 @@ class Opening:
     fingerprint: str
     lot: Lot
     plate: Plate
-    plate_at_lot: PlateAtLot
+    plate_id: UUID
+    plate_at_lot: PlateAtLot | None  # None: never seen in the lot
     scanned: ScannedCode | None
     account_id: UUID
     at: datetime
@@ -65,7 +66,7 @@ class Opening:
 
     @property
     def keys(self) -> set[UUID]:
-        keys = {self.session_id, self.plate_at_lot.id}
+        keys = {self.session_id, self.plate_id}
         if self.scanned is not None:
             keys.add(code_use_id(self.scanned.card_id, self.scanned.counter))
         return keys
@@ -88,7 +89,9 @@ class Opening:
             hold_id=start_hold_id(self.session_id),
             held_vnd=0 if self.hold is None else self.hold.amount_vnd,
         )
-        self.plate_at_lot.open(session.id, self.paid_until)
+        self.plate_at_lot = opened_plate(
+            self.plate_at_lot, self.lot.lot_id, self.plate.compact, session.id, self.paid_until
+        )
         self.session = session
         changed: list[Aggregate] = [session, self.plate_at_lot]
         if self.scanned is not None:
@@ -186,12 +189,9 @@ class Planner:
         lot = self._lot(request.lot_id)
         self.sessions.check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
-        plate_at_lot: PlateAtLot | None = self.reads.get(
-            PlateAtLot.create_id(lot.lot_id, plate.compact)
-        )
-        if plate_at_lot is None:
-            plate_at_lot = PlateAtLot(lot.lot_id, plate.compact)
-        elif plate_at_lot.session_id is not None:
+        plate_id = PlateAtLot.create_id(lot.lot_id, plate.compact)
+        plate_at_lot: PlateAtLot | None = self.reads.get(plate_id)
+        if plate_at_lot is not None and plate_at_lot.session_id is not None:
             # Refused alone, with the hold an earlier attempt may have left released.
             return None
         scanned = self.sessions.scanned(request.payer, at)
@@ -213,6 +213,7 @@ class Planner:
             fingerprint=request.fingerprint(),
             lot=lot,
             plate=plate,
+            plate_id=plate_id,
             plate_at_lot=plate_at_lot,
             scanned=scanned,
             account_id=account_id,

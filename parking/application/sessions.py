@@ -33,7 +33,7 @@ from parking.domain.errors import (
     SessionAlreadyOpen,
     SessionNotFound,
 )
-from parking.domain.occupancy import PlateAtLot, ScannedCodeUse, code_use_id
+from parking.domain.occupancy import PlateAtLot, ScannedCodeUse, code_use_id, opened_plate
 from parking.domain.plate import Plate, normalise_plate
 from parking.domain.ports import Clock, CodeReader, ScannedCode
 from parking.domain.pricing import quote
@@ -221,12 +221,15 @@ class Sessions:
         def attempt() -> Started:
             if self.store.get_or_none(session_id) is not None:
                 return self._repeat(session_id, fingerprint)
-            plate_at_lot = self._plate_at_lot(lot, plate)
-            if plate_at_lot.session_id == session_id:
+            known: PlateAtLot | None = self.store.get_or_none(
+                PlateAtLot.create_id(lot.lot_id, plate.compact)
+            )
+            open_id = None if known is None else known.session_id
+            if open_id == session_id:
                 # A copy of this request saved the session since it was looked for above.
                 return self._repeat(session_id, fingerprint)
-            if plate_at_lot.session_id is not None:
-                raise SessionAlreadyOpen(plate.display, lot.lot_id, plate_at_lot.session_id)
+            if open_id is not None:
+                raise SessionAlreadyOpen(plate.display, lot.lot_id, open_id)
             session = ParkingSession(
                 start_id=request.start_id,
                 fingerprint=fingerprint,
@@ -244,7 +247,7 @@ class Sessions:
                 hold_id=hold_id,
                 held_vnd=amount_vnd,
             )
-            plate_at_lot.open(session.id, paid_until)
+            plate_at_lot = opened_plate(known, lot.lot_id, plate.compact, session.id, paid_until)
             changed: list[Aggregate] = [session, plate_at_lot]
             if scanned is not None:
                 if self._code_used(scanned):
@@ -328,12 +331,6 @@ class Sessions:
         )
         if plate_at_lot is not None and plate_at_lot.session_id not in (None, session_id):
             raise SessionAlreadyOpen(plate.display, lot.lot_id, plate_at_lot.session_id)
-
-    def _plate_at_lot(self, lot: Lot, plate: Plate) -> PlateAtLot:
-        known: PlateAtLot | None = self.store.get_or_none(
-            PlateAtLot.create_id(lot.lot_id, plate.compact)
-        )
-        return known if known is not None else PlateAtLot(lot.lot_id, plate.compact)
 
     def plate_at_lot_of(self, session: ParkingSession) -> PlateAtLot:
         """The plate's aggregate, to change with the session. A save attempt reads it before

@@ -115,9 +115,9 @@ def entries_of(events: Iterable[object]) -> list[IndexEntry]:
     Each plate event fixes the whole answer (the session and its paid end, or none)."""
     entries = []
     for e in events:
-        if isinstance(e, PlateAtLot.Opened | PlateAtLot.PaidUntil):
+        if isinstance(e, PlateAtLot.Seen | PlateAtLot.Opened | PlateAtLot.PaidUntil):
             session_id, paid_until = e.session_id, e.paid_until
-        elif isinstance(e, PlateAtLot.Seen | PlateAtLot.Closed):
+        elif isinstance(e, PlateAtLot.Closed):
             session_id, paid_until = None, None
         else:
             continue

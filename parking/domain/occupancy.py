@@ -42,9 +42,14 @@ class PlateAtLot(Aggregate):
         TOPIC = f"{PLATE_TOPIC}.Created"
 
     class Seen(Created):
+        """The plate's first session in the lot, or none (events written before a first
+        sighting opened one had neither: the defaults read them so)."""
+
         TOPIC = f"{PLATE_TOPIC}.Seen"
         lot_id: str
         plate: str
+        session_id: UUID | None = None
+        paid_until: datetime | None = None
 
     class Opened(Event):
         TOPIC = f"{PLATE_TOPIC}.Opened"
@@ -64,11 +69,18 @@ class PlateAtLot(Aggregate):
         TOPIC = f"{PLATE_TOPIC}.Snapshot"
 
     @event(Seen)
-    def __init__(self, lot_id: str, plate: str) -> None:
+    def __init__(
+        self,
+        lot_id: str,
+        plate: str,
+        session_id: UUID | None = None,
+        paid_until: datetime | None = None,
+    ) -> None:
+        require((session_id is None) == (paid_until is None), "an open session is paid until")
         self.lot_id = lot_id
         self.plate = plate
-        self.session_id: UUID | None = None
-        self.paid_until: datetime | None = None
+        self.session_id = session_id
+        self.paid_until = paid_until
 
     @classmethod
     def create_id(cls, lot_id: str, plate: str) -> UUID:
@@ -90,6 +102,17 @@ class PlateAtLot(Aggregate):
         require(self.session_id == session_id, "only the open session is closed")
         self.session_id = None
         self.paid_until = None
+
+
+def opened_plate(
+    known: PlateAtLot | None, lot_id: str, plate: str, session_id: UUID, paid_until: datetime
+) -> PlateAtLot:
+    """The plate with this session opened: a plate seen before opens it, a plate never seen
+    is created with it open (one event, not two: most plates of a busy day are new)."""
+    if known is None:
+        return PlateAtLot(lot_id, plate, session_id, paid_until)
+    known.open(session_id, paid_until)
+    return known
 
 
 class ScannedCodeUse(Aggregate):

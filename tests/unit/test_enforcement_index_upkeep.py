@@ -5,6 +5,8 @@ index in process memory)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +20,7 @@ from parking.adapters.enforcement_index_memory import MemoryEnforcementIndex
 from parking.application.enforcement import Verdict
 from parking.application.index_upkeep import IndexFollower, IndexWriter
 from parking.application.sessions import Payment
+from parking.application.store import ParkingStore
 from parking.domain.enforcement import EnforcementStatus
 from parking.domain.enforcement_index import (
     INDEX_CLOCK_MARGIN_MS,
@@ -29,7 +32,7 @@ from parking.domain.enforcement_index import (
     entries_of,
     marker_ttl_ms,
 )
-from parking.domain.occupancy import PlateAtLot
+from parking.domain.occupancy import PlateAtLot, opened_plate
 from parking.domain.session import EndedBy
 from tests.builders.parking import (
     DONG_DA_LOT,
@@ -257,6 +260,35 @@ def test_each_plate_event_gives_the_whole_answer_after_it() -> None:
         (4, None, None),
     ]
     assert {e.plate_id for e in entries} == {plate.id}
+
+
+def test_a_plate_first_seen_with_its_session_open_is_one_event_giving_that_session() -> None:
+    session_id = UUID(int=7)
+    plate = opened_plate(None, "lot", "29A12345", session_id, MORNING)
+
+    events = plate.collect_events()
+
+    assert [type(e) for e in events] == [PlateAtLot.Seen]
+    assert [(e.version, e.session_id, e.paid_until) for e in entries_of(events)] == [
+        (1, session_id, MORNING)
+    ]
+
+
+def test_a_first_sighting_stored_before_it_could_open_a_session_reads_as_none_open() -> None:
+    store = ParkingStore()
+    seen = PlateAtLot("lot", "29A12345").collect_events()
+    stored = store.mapper.to_stored_event(seen[0])
+    earlier = json.loads(stored.state)
+    del earlier["session_id"], earlier["paid_until"]
+    written_then = dataclasses.replace(stored, state=json.dumps(earlier).encode())
+
+    event = store.mapper.to_domain_event(written_then)
+    assert isinstance(event, PlateAtLot.Seen)
+    plate = event.mutate(None)
+
+    assert isinstance(plate, PlateAtLot)
+    assert (plate.session_id, plate.paid_until) == (None, None)
+    assert [(e.session_id, e.paid_until) for e in entries_of([event])] == [(None, None)]
 
 
 def wait_for(read: Callable[[], Verdict | None], done: Callable[[Verdict], bool]) -> Verdict:
