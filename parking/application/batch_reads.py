@@ -56,15 +56,19 @@ class BatchReads:
         """A copy of a held aggregate for an answer, which later changes must not reach."""
         return fresh_copy(aggregate)
 
-    def saved(self, aggregates: Sequence[Aggregate], recordings: list[Recording[UUID]]) -> None:
+    def saved(
+        self,
+        aggregates: Sequence[Aggregate],
+        recordings: list[Recording[UUID]],
+        *,
+        finished: Sequence[Aggregate] = (),
+    ) -> None:
+        """Saved together: `aggregates` kept, `finished` ones (settled sessions, their records,
+        which no batch changes again) forgotten, so the memory keeps what the day's next
+        actions read."""
         for aggregate in aggregates:
             self._memory.put(aggregate.id, aggregate)
-        self._memory.saved(recordings)
-
-    def finished(self, aggregates: Sequence[Aggregate], recordings: list[Recording[UUID]]) -> None:
-        """Saved, and not to be changed by a batch again (settled sessions, their records):
-        forgotten, so the memory keeps what the day's next actions read."""
-        self._memory.forget(aggregate.id for aggregate in aggregates)
+        self._memory.forget(aggregate.id for aggregate in finished)
         self._memory.saved(recordings)
 
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:

@@ -1,10 +1,12 @@
 """Ended sessions of a batch paid and sealed together, as `Ending.settle` pays and seals one.
 
 Their ends are saved first (the fee fixed), then the posts and voids of all their holds go to
-the ledger as one batch, the debits of what the holds did not cover as another (rare: an
-overstay, or a hold that expired), and the settled sessions and their detail records are saved
-together. Each ledger command carries the id `Ending.settle` gives it, so a session this path
-could not finish is finished by that one (the batch hands it over) without paying twice.
+the ledger as one batch (with the holds of the group's starts and extensions), the debits of
+what the holds did not cover as another (rare: an overstay, or a hold that expired), and the
+settled sessions and their detail records are saved together (with the group's started and
+extended sessions). Each ledger command carries the id `Ending.settle` gives it, so a session
+this path could not finish is finished by that one (the batch hands it over) without paying
+twice.
 """
 
 from __future__ import annotations
@@ -34,8 +36,24 @@ class Bill:
     handed_over: bool = False
 
 
-def pay(ledger: Ledger, sessions: Sequence[ParkingSession]) -> list[Bill]:
-    """Posts the sessions' fees from their holds and debits the rest; what each paid."""
+@dataclass
+class Bills:
+    """The bills of ended sessions, and the posts and voids of their holds that pay them."""
+
+    bills: list[Bill]
+    commands: list[Command]
+    uses: list[tuple[Bill, int]]
+
+    def paid(self, ledger: Ledger, outcomes: Sequence[CommandOutcome]) -> list[Bill]:
+        """What each paid, given the ledger's outcomes of `commands`; the rests debited."""
+        for (bill, post_vnd), outcome in zip(self.uses, outcomes, strict=True):
+            _count_use(bill, post_vnd, outcome)
+        _debit_rests(ledger, [bill for bill in self.bills if not bill.handed_over])
+        return self.bills
+
+
+def billed(sessions: Sequence[ParkingSession]) -> Bills:
+    """The posts of the sessions' fees from their holds (the rest of each hold voided)."""
     bills = [Bill(session) for session in sessions]
     commands: list[Command] = []
     uses: list[tuple[Bill, int]] = []
@@ -52,10 +70,7 @@ def pay(ledger: Ledger, sessions: Sequence[ParkingSession]) -> list[Bill]:
             else:
                 commands.append(VoidHold(session.account_id, use.hold_id))
             uses.append((bill, use.post_vnd))
-    for (bill, post_vnd), outcome in zip(uses, run_commands(ledger, commands), strict=True):
-        _count_use(bill, post_vnd, outcome)
-    _debit_rests(ledger, [bill for bill in bills if not bill.handed_over])
-    return bills
+    return Bills(bills, commands, uses)
 
 
 def _count_use(bill: Bill, post_vnd: int, outcome: CommandOutcome) -> None:

@@ -6,23 +6,25 @@ plate or scanned code (an action that would is the first of the next group, so a
 end of its session in one batch happen in that order). A group is written in the order the
 one-by-one use cases write one action:
 
-1. the holds of its starts and extensions, one ledger transaction (`run_commands`), under the
-   ids `Sessions.start` and `Sessions.extend` give them;
-2. its sessions, plates and code uses (started, extended, ended), one parking save;
-3. for its ends, the posts and voids of their holds and the debits of what those did not
-   cover, under the ids `Ending.settle` gives them, then the settled sessions and their
+1. its ends (each session's fee fixed, its plate closed), one parking save;
+2. the posts and voids of the ended sessions' holds, under the ids `Ending.settle` gives them,
+   and the holds of its starts and extensions, under the ids `Sessions.start` and
+   `Sessions.extend` give them, one ledger transaction (`run_commands`); the debits of what
+   the holds did not cover another (rare);
+3. its started and extended sessions, plates and code uses, with the settled sessions and their
    detail records, one parking save.
 
 So a process that dies between two steps leaves what the one-by-one path leaves at the same
-point: holds no session names (released by `OrphanHolds` when they are old, or found by a
-repeat of the request), or ended sessions not yet settled (settled by a repeat of the end or by
-the sweeper). A refusal is the refused action's answer alone: the ledger's refusal of a hold
-(a short balance, a blocked account) answers that action, and the rest of the group goes on.
-Anything off the common path is answered by the one-by-one use case itself, after the group:
-a repeat of an action already applied, a plate whose session looks open (refused there, with
-the hold an earlier attempt left released), a hold the ledger holds under another request's
-terms, and every action of a group whose save met another writer's (the optimistic check
-refused it whole; those use cases re-read and retry).
+point: ended sessions not yet settled, with their money moved or not (settled by a repeat of
+the end or by the sweeper, whose posts are then repeats), and holds no session names (released
+by `OrphanHolds` when they are old, or found by a repeat of the request). A refusal is the
+refused action's answer alone: the ledger's refusal of a hold (a short balance, a blocked
+account) answers that action, and the rest of the group goes on. Anything off the common path
+is answered by the one-by-one use case itself, after the group: a repeat of an action already
+applied, a plate whose session looks open (refused there, with the hold an earlier attempt left
+released), a hold the ledger holds under another request's terms, and every action of a group
+whose save met another writer's (the optimistic check refused it whole; those use cases re-read
+and retry).
 """
 
 from __future__ import annotations
@@ -44,17 +46,17 @@ from parking.application.batch_actions import (
 )
 from parking.application.batch_plans import Closing, Opening, Plan, Planner, Raising
 from parking.application.batch_reads import BatchReads
-from parking.application.batch_settlement import pay, sealed
+from parking.application.batch_settlement import billed, sealed
 from parking.application.ending import Ending
-from parking.application.ledger_batch import run_commands
+from parking.application.ledger_batch import CommandOutcome, run_commands
 from parking.application.sessions import Sessions, Started, StartRequest
 from parking.application.store import ParkingStore
 from parking.domain.action_time import acted_at
 from parking.domain.occupancy import PlateAtLot
 from parking.domain.plate import normalise_plate
-from parking.domain.session import ParkingSession, session_id_for
+from parking.domain.session import session_id_for
 from ticketing.accounts.application.ledger import Ledger
-from ticketing.accounts.domain.commands import PlaceHold
+from ticketing.accounts.domain.commands import Command
 from ticketing.accounts.domain.errors import TransferConflict
 from ticketing.shared.domain.errors import DomainError
 from ticketing.shared.domain.invariants import require
@@ -142,32 +144,63 @@ class ActionBatches:
         self, group: list[Plan], actions: Sequence[Action], answers: dict[int, Answer]
     ) -> None:
         alone: list[int] = []
-        live = self._hold(group, answers, alone)
+        ends = self._end([plan for plan in group if isinstance(plan, Closing)], alone)
+        bills = billed([plan.session for plan in ends])
+        holding = [plan for plan in group if plan.hold is not None]
+        holds: list[Command] = [plan.hold for plan in holding if plan.hold is not None]
+        # The posts and voids first: what an end releases is there for the starts after it.
+        outcomes = run_commands(self.ledger, [*bills.commands, *holds])
+        paid = bills.paid(self.ledger, outcomes[: len(bills.commands)])
+        refused = self._refused(holding, outcomes[len(bills.commands) :], answers, alone)
+        live = [p for p in group if not isinstance(p, Closing) and p.index not in refused]
+        index_of = {plan.session.id: plan.index for plan in ends}
+        alone.extend(index_of[bill.session.id] for bill in paid if bill.handed_over)
+        ended, settled = sealed([bill for bill in paid if not bill.handed_over], self.ending.clock)
         changed = [aggregate for plan in live for aggregate in plan.changes()]
         try:
-            recordings = self.store.save(*changed)
+            recordings = self.store.save(*changed, *settled)
         except RecordConflictError:
-            self._reads.forget(aggregate.id for aggregate in changed)
-            alone.extend(plan.index for plan in live)
-            live = []
+            self._reads.forget(aggregate.id for aggregate in [*changed, *settled])
+            alone.extend([plan.index for plan in live] + [index_of[e.session.id] for e in ended])
+            live, ended = [], []
         else:
-            self._reads.saved(changed, recordings)
+            self._reads.saved(changed, recordings, finished=settled)
         for plan in live:
             if isinstance(plan, Opening):
                 assert plan.session is not None
                 answers[plan.index] = Started(self._reads.detached(plan.session), replayed=False)
             elif isinstance(plan, Raising):
                 answers[plan.index] = self._reads.detached(plan.session)
-        self._settle([plan for plan in live if isinstance(plan, Closing)], answers, alone)
+        for one in ended:
+            answers[index_of[one.session.id]] = one
         for index in sorted(alone):
             answers[index] = self._alone(actions[index])
 
-    def _hold(self, group: list[Plan], answers: dict[int, Answer], alone: list[int]) -> list[Plan]:
-        """Places the group's holds; the plans whose hold is placed (or needs none)."""
-        holding = [plan for plan in group if plan.hold is not None]
-        holds: list[PlaceHold] = [plan.hold for plan in holding if plan.hold is not None]
+    def _end(self, closings: list[Closing], alone: list[int]) -> list[Closing]:
+        """Saves the ends (each fee fixed before any money moves); those saved."""
+        changed = [aggregate for plan in closings for aggregate in plan.changes()]
+        if not changed:
+            return []
+        try:
+            recordings = self.store.save(*changed)
+        except RecordConflictError:
+            self._reads.forget(aggregate.id for aggregate in changed)
+            alone.extend(plan.index for plan in closings)
+            return []
+        self._reads.saved(changed, recordings)
+        return closings
+
+    @staticmethod
+    def _refused(
+        holding: Sequence[Plan],
+        outcomes: Sequence[CommandOutcome],
+        answers: dict[int, Answer],
+        alone: list[int],
+    ) -> set[int]:
+        """The plans whose hold the ledger refused: answered so, or sent down the one-by-one
+        path when the ledger holds it under an earlier attempt's terms."""
         refused: set[int] = set()
-        for plan, outcome in zip(holding, run_commands(self.ledger, holds), strict=True):
+        for plan, outcome in zip(holding, outcomes, strict=True):
             if outcome is None:
                 continue
             refused.add(plan.index)
@@ -175,27 +208,7 @@ class ActionBatches:
                 alone.append(plan.index)  # an earlier attempt's hold: `Sessions._hold` reads it
             else:
                 answers[plan.index] = outcome
-        return [plan for plan in group if plan.index not in refused]
-
-    def _settle(
-        self, closings: list[Closing], answers: dict[int, Answer], alone: list[int]
-    ) -> None:
-        if not closings:
-            return
-        sessions: list[ParkingSession] = [plan.session for plan in closings]
-        bills = pay(self.ledger, sessions)
-        index_of = {plan.session.id: plan.index for plan in closings}
-        alone.extend(index_of[bill.session.id] for bill in bills if bill.handed_over)
-        ended, changed = sealed([bill for bill in bills if not bill.handed_over], self.ending.clock)
-        try:
-            recordings = self.store.save(*changed)
-        except RecordConflictError:
-            self._reads.forget(aggregate.id for aggregate in changed)
-            alone.extend(index_of[one.session.id] for one in ended)
-            return
-        self._reads.finished(changed, recordings)
-        for one in ended:
-            answers[index_of[one.session.id]] = one
+        return refused
 
     def _alone(self, action: Action) -> Answer:
         """The action by its one-by-one use case: its answer, or its refusal."""

@@ -197,16 +197,7 @@ class Sessions:
         self.check_lot_serves(lot, request.vehicle_class, at)
         plate = normalise_plate(request.plate)
         hold_id = start_hold_id(session_id)
-        try:
-            self._check_plate_free(lot, plate, session_id)
-        except SessionAlreadyOpen:
-            # An earlier attempt of this request may have placed its hold and died (or lost
-            # its answer) before releasing it: no session will take it up.
-            # Whatever the ledger answers, the answer to this request is the open session.
-            if request.payer.account_id is not None:
-                with contextlib.suppress(LedgerError):
-                    self.ledger.execute(VoidHold(request.payer.account_id, hold_id))
-            raise
+        self._check_plate_free_for_start(lot, plate, session_id, request.payer, hold_id)
         scanned = self.scanned(request.payer, at)
         if scanned is not None and self._code_used(scanned):
             raise CodeAlreadyUsed  # before any hold: a second scan moves no money
@@ -322,6 +313,20 @@ class Sessions:
     def check_plate_free(self, lot_id: str, plate: str) -> None:
         """Refuses a plate that has a session open in the lot."""
         self._check_plate_free(self.catalogue.lot(lot_id), normalise_plate(plate))
+
+    def _check_plate_free_for_start(
+        self, lot: Lot, plate: Plate, session_id: UUID, payer: Payer, hold_id: str
+    ) -> None:
+        try:
+            self._check_plate_free(lot, plate, session_id)
+        except SessionAlreadyOpen:
+            # An earlier attempt of this request may have placed its hold and died (or lost
+            # its answer) before releasing it: no session will take it up.
+            # Whatever the ledger answers, the answer to this request is the open session.
+            if payer.account_id is not None:
+                with contextlib.suppress(LedgerError):
+                    self.ledger.execute(VoidHold(payer.account_id, hold_id))
+            raise
 
     def _check_plate_free(self, lot: Lot, plate: Plate, session_id: UUID | None = None) -> None:
         """Refuses a plate with a session open, unless it is the one this request starts (a

@@ -318,6 +318,49 @@ def test_a_crash_after_the_ends_are_saved_is_settled_by_a_repeat_at_the_first_fe
     assert world.balance() == (BALANCE_VND - 3 * ONE_HOUR_VND, 0)
 
 
+def test_ends_and_starts_of_a_batch_are_one_ledger_transaction_and_two_parking_saves(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(world, [start(world, "s0", PLATES[0]), start(world, "s1", PLATES[1])])
+    world.clock.advance(30 * 60)
+    ledger_saves = counting(monkeypatch, world.container.ledger, "save")
+    parking_saves = counting(monkeypatch, world.parking.store, "save")
+
+    answers = apply(world, [end("s0"), start(world, "s2", PLATES[2]), end("s1")])
+
+    assert [type(answer) for answer in answers] == [Ended, Started, Ended]
+    assert (ledger_saves(), parking_saves()) == (1, 2)
+    assert world.balance() == (BALANCE_VND - 2 * ONE_HOUR_VND, TWO_HOURS_VND)
+
+
+def test_a_crash_after_the_money_moved_is_settled_by_a_repeat_once(
+    world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(world, [start(world, f"s{n}", plate) for n, plate in enumerate(PLATES[:2])])
+    world.clock.advance(30 * 60)
+    batch: list[Action] = [end("s0"), end("s1"), start(world, "s2", PLATES[2])]
+    real_save = world.parking.store.save
+    saves = {"n": 0}
+
+    def die_on_the_second(*aggregates: Any) -> Any:
+        saves["n"] += 1
+        if saves["n"] == 2:  # the ends are saved, the ledger has posted and held
+            raise Crash
+        return real_save(*aggregates)
+
+    monkeypatch.setattr(world.parking.store, "save", die_on_the_second)
+    with pytest.raises(Crash):
+        apply(world, batch)
+    monkeypatch.undo()
+    world.clock.advance(60 * 60)
+
+    answers = apply(world, batch)
+
+    assert [a.record.fee_vnd for a in answers if isinstance(a, Ended)] == [ONE_HOUR_VND] * 2
+    assert isinstance(answers[2], Started)
+    assert world.balance() == (BALANCE_VND - 2 * ONE_HOUR_VND, TWO_HOURS_VND)
+
+
 def test_a_single_start_saved_between_the_holds_and_the_save_refuses_that_batched_start(
     world: ParkingWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
