@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
@@ -20,6 +21,7 @@ leaves = st.one_of(
     st.none(),
     st.uuids(),
     st.datetimes(timezones=st.just(UTC)),
+    st.datetimes(timezones=st.timezones()),
     st.datetimes(),
     st.floats(allow_nan=False),
 )
@@ -77,6 +79,34 @@ def test_a_nested_state_reads_back_the_same() -> None:
     written = FLAT.encode(state)
     assert written == LIBRARY.encode(state)
     assert LIBRARY.decode(written) == {**state, "segments": list(state["segments"])}
+
+
+@settings(max_examples=300)
+@given(
+    st.datetimes(),
+    st.timedeltas(
+        min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
+    ),
+)
+def test_a_datetime_at_any_offset_is_written_as_the_library_writes_it(
+    moment: datetime, offset: timedelta
+) -> None:
+    state = {"at": moment.replace(tzinfo=timezone(offset))}
+    assert FLAT.encode(state) == LIBRARY.encode(state)
+
+
+def test_offsets_with_seconds_and_ambiguous_local_times_are_written_as_the_library_does() -> None:
+    hanoi, berlin = ZoneInfo("Asia/Ho_Chi_Minh"), ZoneInfo("Europe/Berlin")
+    for moment in (
+        datetime(1900, 1, 1, tzinfo=hanoi),  # local mean time, +07:06:40
+        datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=30, seconds=15))),
+        datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-5, microseconds=15))),
+        datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=berlin),
+        datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=berlin),
+        datetime(2026, 12, 7, 6, 0, 8, 2500, tzinfo=hanoi),
+    ):
+        state = {"at": moment}
+        assert FLAT.encode(state) == LIBRARY.encode(state), moment
 
 
 def test_what_orjson_would_write_differently_is_left_to_the_library() -> None:

@@ -33,6 +33,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic
 from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from ticketing.shared.domain.invariants import require
@@ -61,7 +62,10 @@ class PostgresEventRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return []
         insert, params = self.insert_statement(stored_events, **kwargs)
-        with self.datastore.get_connection() as conn, conn.cursor() as inserted:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as inserted,
+        ):
             try:
                 with conn.pipeline(), conn.cursor() as control:
                     control.execute(BEGIN, prepare=False)
@@ -76,7 +80,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder):
                     with contextlib.suppress(psycopg.Error):
                         conn.rollback()
                 raise
-            return [row["notification_id"] for row in inserted.fetchall()]
+            return [notification_id for (notification_id,) in inserted.fetchall()]
 
     def insert_statement(
         self, stored_events: Sequence[StoredEvent], **_: Any

@@ -9,20 +9,27 @@ booleans and None, on which orjson and `json` agree byte for byte. A state holdi
 else (a float, a dict keyed by a number, a subclass of a plain type, a type with no
 transcoding, an integer beyond 64 bits) goes through the library's path unchanged, and decoding
 is always the library's: events read back the same whichever wrote them.
+
+A datetime is left in the copy for orjson to write (eight times faster than `isoformat`, and an
+event holds several) where the two agree: with no offset, or an offset of whole minutes. An
+offset with seconds (local mean times before 1906, say) is written by `isoformat`, which keeps
+them where orjson rounds them away.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder
 
 # Values written as they are; orjson and json agree on these byte for byte.
 _PLAIN = frozenset({str, int, bool, type(None)})
 # orjson refuses integers outside 64 bits; the library's path takes them.
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
+_SECONDS_IN_A_MINUTE = 60
 
 
 class _LibraryWrites(Exception):
@@ -33,7 +40,7 @@ class OrjsonTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         try:
             return orjson.dumps(self._plain(obj))
-        except _LibraryWrites:
+        except (_LibraryWrites, orjson.JSONEncodeError):
             return super().encode(obj)
 
     def _plain(self, value: Any) -> Any:
@@ -54,4 +61,16 @@ class OrjsonTranscoder(JSONTranscoder):
         transcoding = self.types.get(kind)
         if transcoding is None:
             raise _LibraryWrites
+        if type(transcoding) is DatetimeAsISO and _offset_in_whole_minutes(value):
+            return {"_type_": transcoding.name, "_data_": value}
         return {"_type_": transcoding.name, "_data_": self._plain(transcoding.encode(value))}
+
+
+def _offset_in_whole_minutes(moment: datetime) -> bool:
+    """Whether orjson writes the datetime's offset as `isoformat` does."""
+    if moment.tzinfo is None or moment.tzinfo is UTC:
+        return True
+    offset = moment.utcoffset()
+    return offset is None or (
+        offset.seconds % _SECONDS_IN_A_MINUTE == 0 and not offset.microseconds
+    )
