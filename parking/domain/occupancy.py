@@ -56,14 +56,25 @@ class PlateAtLot(Aggregate):
         session_id: UUID
         paid_until: datetime
 
+        def apply(self, aggregate: PlateAtLot) -> None:
+            aggregate.session_id = self.session_id
+            aggregate.paid_until = self.paid_until
+
     class PaidUntil(Event):
         TOPIC = f"{PLATE_TOPIC}.PaidUntil"
         session_id: UUID
         paid_until: datetime
 
+        def apply(self, aggregate: PlateAtLot) -> None:
+            aggregate.paid_until = self.paid_until
+
     class Closed(Event):
         TOPIC = f"{PLATE_TOPIC}.Closed"
         session_id: UUID
+
+        def apply(self, aggregate: PlateAtLot) -> None:
+            aggregate.session_id = None
+            aggregate.paid_until = None
 
     class Snapshot(BaseSnapshot):
         TOPIC = f"{PLATE_TOPIC}.Snapshot"
@@ -86,22 +97,17 @@ class PlateAtLot(Aggregate):
     def create_id(cls, lot_id: str, plate: str) -> UUID:
         return plate_at_lot_id(lot_id, plate)
 
-    @event(Opened)
     def open(self, session_id: UUID, paid_until: datetime) -> None:
         require(self.session_id is None, "one open session per plate per lot")
-        self.session_id = session_id
-        self.paid_until = paid_until
+        self.trigger_event(self.Opened, session_id=session_id, paid_until=paid_until)
 
-    @event(PaidUntil)
     def pay_until(self, session_id: UUID, paid_until: datetime) -> None:
         require(self.session_id == session_id, "only the open session is extended")
-        self.paid_until = paid_until
+        self.trigger_event(self.PaidUntil, session_id=session_id, paid_until=paid_until)
 
-    @event(Closed)
     def close(self, session_id: UUID) -> None:
         require(self.session_id == session_id, "only the open session is closed")
-        self.session_id = None
-        self.paid_until = None
+        self.trigger_event(self.Closed, session_id=session_id)
 
 
 def opened_plate(

@@ -120,6 +120,13 @@ class ParkingSession(Aggregate):
         held_vnd: int
         at: datetime
 
+        def apply(self, aggregate: ParkingSession) -> None:
+            aggregate.extensions[self.extension_id] = self.fingerprint
+            aggregate.paid_until = self.paid_until
+            if self.held_vnd > 0:
+                aggregate.holds.append({"hold_id": self.hold_id, "amount_vnd": self.held_vnd})
+            aggregate.last_extended_at = self.at
+
     class Ended(Event):
         TOPIC = f"{TOPIC_PREFIX}.Ended"
         end_id: str
@@ -128,12 +135,27 @@ class ParkingSession(Aggregate):
         fee_vnd: int
         segments: list[dict[str, Any]]
 
+        def apply(self, aggregate: ParkingSession) -> None:
+            aggregate.end_id = self.end_id
+            aggregate.ended_by = self.ended_by
+            aggregate.ended_at = self.ended_at
+            aggregate.fee_vnd = self.fee_vnd
+            aggregate.segments = self.segments
+            aggregate.state_code = SessionState.ENDED.value
+
     class Settled(Event):
         TOPIC = f"{TOPIC_PREFIX}.Settled"
         posted_vnd: int
         debited_vnd: int
         unpaid_vnd: int
         at: datetime
+
+        def apply(self, aggregate: ParkingSession) -> None:
+            aggregate.posted_vnd = self.posted_vnd
+            aggregate.debited_vnd = self.debited_vnd
+            aggregate.unpaid_vnd = self.unpaid_vnd
+            aggregate.settled_at = self.at
+            aggregate.state_code = SessionState.SETTLED.value
 
     @event(Started)
     def __init__(
@@ -183,6 +205,8 @@ class ParkingSession(Aggregate):
         self.posted_vnd = 0
         self.debited_vnd = 0
         self.unpaid_vnd = 0
+        self.last_extended_at: datetime | None = None
+        self.settled_at: datetime | None = None
 
     @classmethod
     def create_id(cls, start_id: str) -> UUID:
@@ -228,7 +252,6 @@ class ParkingSession(Aggregate):
         if len(self.holds) > limits.EXTENSIONS_MAX:
             raise ExtensionNotLater(self.paid_until)
 
-    @event(Extended)
     def extend(
         self,
         extension_id: str,
@@ -239,13 +262,16 @@ class ParkingSession(Aggregate):
         at: datetime,
     ) -> None:
         require(self.state is SessionState.OPEN, "only an open session is extended")
-        self.extensions[extension_id] = fingerprint
-        self.paid_until = paid_until
-        if held_vnd > 0:
-            self.holds.append({"hold_id": hold_id, "amount_vnd": held_vnd})
-        self.last_extended_at = at
+        self.trigger_event(
+            self.Extended,
+            extension_id=extension_id,
+            fingerprint=fingerprint,
+            paid_until=paid_until,
+            hold_id=hold_id,
+            held_vnd=held_vnd,
+            at=at,
+        )
 
-    @event(Ended)
     def end(
         self,
         end_id: str,
@@ -256,20 +282,23 @@ class ParkingSession(Aggregate):
     ) -> None:
         require(self.state is SessionState.OPEN, "a session ends once")
         require(ended_at > self.started_at, "a session ends after it starts")
-        self.end_id = end_id
-        self.ended_by = ended_by
-        self.ended_at = ended_at
-        self.fee_vnd = fee_vnd
-        self.segments = segments
-        self.state_code = SessionState.ENDED.value
+        self.trigger_event(
+            self.Ended,
+            end_id=end_id,
+            ended_by=ended_by,
+            ended_at=ended_at,
+            fee_vnd=fee_vnd,
+            segments=segments,
+        )
 
-    @event(Settled)
     def settle(self, posted_vnd: int, debited_vnd: int, unpaid_vnd: int, at: datetime) -> None:
         require(self.state is SessionState.ENDED, "a session is settled once, after its end")
         require(posted_vnd + debited_vnd + unpaid_vnd == self.fee_vnd, "the fee is accounted")
         require(posted_vnd <= self.held_vnd, "no more is posted than was held")
-        self.posted_vnd = posted_vnd
-        self.debited_vnd = debited_vnd
-        self.unpaid_vnd = unpaid_vnd
-        self.settled_at = at
-        self.state_code = SessionState.SETTLED.value
+        self.trigger_event(
+            self.Settled,
+            posted_vnd=posted_vnd,
+            debited_vnd=debited_vnd,
+            unpaid_vnd=unpaid_vnd,
+            at=at,
+        )

@@ -70,12 +70,18 @@ class TransportAccount(Aggregate):
         payment_reference: str
         at: datetime
 
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate.posted_vnd += self.amount_vnd
+
     class Debited(Event):
         TOPIC = f"{TOPIC_PREFIX}.Debited"
         transfer_id: str
         amount_vnd: int
         description: str
         at: datetime
+
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate.posted_vnd -= self.amount_vnd
 
     class HoldPlaced(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldPlaced"
@@ -85,6 +91,13 @@ class TransportAccount(Aggregate):
         description: str
         at: datetime
 
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate.holds[self.hold_id] = {
+                "amount_vnd": self.amount_vnd,
+                "expires_at": self.expires_at,
+            }
+            aggregate.pending_vnd += self.amount_vnd
+
     class HoldPosted(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldPosted"
         hold_id: str
@@ -92,11 +105,18 @@ class TransportAccount(Aggregate):
         amount_vnd: int
         at: datetime
 
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate._release(self.hold_id, self.held_vnd)
+            aggregate.posted_vnd -= self.amount_vnd
+
     class HoldVoided(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldVoided"
         hold_id: str
         held_vnd: int
         at: datetime
+
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate._release(self.hold_id, self.held_vnd)
 
     class HoldExpired(Event):
         TOPIC = f"{TOPIC_PREFIX}.HoldExpired"
@@ -104,19 +124,32 @@ class TransportAccount(Aggregate):
         held_vnd: int
         at: datetime
 
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate._release(self.hold_id, self.held_vnd)
+
     class Blocked(Event):
         TOPIC = f"{TOPIC_PREFIX}.Blocked"
         reason: str
         at: datetime
 
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate.status_code = AccountStatus.BLOCKED.value
+
     class Unblocked(Event):
         TOPIC = f"{TOPIC_PREFIX}.Unblocked"
         at: datetime
+
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate.status_code = AccountStatus.OPEN.value
 
     class Closed(Event):
         TOPIC = f"{TOPIC_PREFIX}.Closed"
         refund_vnd: int
         at: datetime
+
+        def apply(self, aggregate: TransportAccount) -> None:
+            aggregate.posted_vnd -= self.refund_vnd
+            aggregate.status_code = AccountStatus.CLOSED.value
 
     class Snapshot(BaseSnapshot):
         TOPIC = f"{TOPIC_PREFIX}.Snapshot"
@@ -193,31 +226,26 @@ class TransportAccount(Aggregate):
         check_text("payment_reference", payment_reference, limits.PAYMENT_REFERENCE_MAX_CHARS)
         if self.posted_vnd + amount_vnd > limits.BALANCE_MAX_VND:
             raise BalanceLimitExceeded(self.posted_vnd, amount_vnd)
-        self._topped_up(
+        self.trigger_event(
+            self.ToppedUp,
             transfer_id=transfer_id,
             amount_vnd=amount_vnd,
             payment_reference=payment_reference,
             at=at,
         )
 
-    @event(ToppedUp)
-    def _topped_up(
-        self, transfer_id: str, amount_vnd: int, payment_reference: str, at: datetime
-    ) -> None:
-        self.posted_vnd += amount_vnd
-
     def debit(self, *, transfer_id: str, amount_vnd: int, description: str, at: datetime) -> None:
         self.check_open()
         check_amount(amount_vnd, limits.TRANSFER_MAX_VND)
         check_text("description", description, limits.DESCRIPTION_MAX_CHARS)
         self.check_has_available(amount_vnd)
-        self._debited(
-            transfer_id=transfer_id, amount_vnd=amount_vnd, description=description, at=at
+        self.trigger_event(
+            self.Debited,
+            transfer_id=transfer_id,
+            amount_vnd=amount_vnd,
+            description=description,
+            at=at,
         )
-
-    @event(Debited)
-    def _debited(self, transfer_id: str, amount_vnd: int, description: str, at: datetime) -> None:
-        self.posted_vnd -= amount_vnd
 
     def place_hold(
         self, *, hold_id: str, amount_vnd: int, ttl_s: int, description: str, at: datetime
@@ -231,20 +259,14 @@ class TransportAccount(Aggregate):
         if len(self.holds) >= limits.HOLDS_PENDING_MAX:
             raise TooManyPendingHolds(len(self.holds))
         self.check_has_available(amount_vnd)
-        self._hold_placed(
+        self.trigger_event(
+            self.HoldPlaced,
             hold_id=hold_id,
             amount_vnd=amount_vnd,
             expires_at=at + timedelta(seconds=ttl_s),
             description=description,
             at=at,
         )
-
-    @event(HoldPlaced)
-    def _hold_placed(
-        self, hold_id: str, amount_vnd: int, expires_at: datetime, description: str, at: datetime
-    ) -> None:
-        self.holds[hold_id] = {"amount_vnd": amount_vnd, "expires_at": expires_at}
-        self.pending_vnd += amount_vnd
 
     def post_hold(self, *, hold_id: str, amount_vnd: int, at: datetime) -> None:
         """Posts `amount_vnd` of a pending hold and releases the rest. Allowed while blocked:
@@ -255,33 +277,23 @@ class TransportAccount(Aggregate):
             raise AmountOutOfRange(amount_vnd, held_vnd)
         if amount_vnd > held_vnd:
             raise PostExceedsHold(hold_id, amount_vnd, held_vnd)
-        self._hold_posted(hold_id=hold_id, held_vnd=held_vnd, amount_vnd=amount_vnd, at=at)
-
-    @event(HoldPosted)
-    def _hold_posted(self, hold_id: str, held_vnd: int, amount_vnd: int, at: datetime) -> None:
-        self._release(hold_id, held_vnd)
-        self.posted_vnd -= amount_vnd
+        self.trigger_event(
+            self.HoldPosted, hold_id=hold_id, held_vnd=held_vnd, amount_vnd=amount_vnd, at=at
+        )
 
     def void_hold(self, *, hold_id: str, at: datetime) -> None:
         self.check_not_closed()
-        self._hold_voided(hold_id=hold_id, held_vnd=self.held_vnd(hold_id), at=at)
-
-    @event(HoldVoided)
-    def _hold_voided(self, hold_id: str, held_vnd: int, at: datetime) -> None:
-        self._release(hold_id, held_vnd)
+        self.trigger_event(self.HoldVoided, hold_id=hold_id, held_vnd=self.held_vnd(hold_id), at=at)
 
     def expire_hold(self, *, hold_id: str, at: datetime) -> None:
         self.check_not_closed()
         held_vnd = self.held_vnd(hold_id)
         if self.holds[hold_id]["expires_at"] > at:
             raise HoldNotYetExpired(hold_id)
-        self._hold_expired(hold_id=hold_id, held_vnd=held_vnd, at=at)
-
-    @event(HoldExpired)
-    def _hold_expired(self, hold_id: str, held_vnd: int, at: datetime) -> None:
-        self._release(hold_id, held_vnd)
+        self.trigger_event(self.HoldExpired, hold_id=hold_id, held_vnd=held_vnd, at=at)
 
     def _release(self, hold_id: str, held_vnd: int) -> None:
+        """A pending hold gone (posted, voided or expired): what its events apply."""
         hold = self.holds.pop(hold_id)
         require(hold["amount_vnd"] == held_vnd, "a hold releases exactly what it held")
         self.pending_vnd -= held_vnd
@@ -291,21 +303,13 @@ class TransportAccount(Aggregate):
         check_text("reason", reason, limits.BLOCK_REASON_MAX_CHARS)
         if self.status is AccountStatus.BLOCKED:
             raise AccountAlreadyBlocked(self.id)
-        self._blocked(reason=reason, at=at)
-
-    @event(Blocked)
-    def _blocked(self, reason: str, at: datetime) -> None:
-        self.status_code = AccountStatus.BLOCKED.value
+        self.trigger_event(self.Blocked, reason=reason, at=at)
 
     def unblock(self, *, at: datetime) -> None:
         self.check_not_closed()
         if self.status is not AccountStatus.BLOCKED:
             raise AccountNotBlocked(self.id)
-        self._unblocked(at=at)
-
-    @event(Unblocked)
-    def _unblocked(self, at: datetime) -> None:
-        self.status_code = AccountStatus.OPEN.value
+        self.trigger_event(self.Unblocked, at=at)
 
     def close(self, *, at: datetime) -> None:
         """Closes the account; a positive balance is recorded as a refund owed to the rider."""
@@ -314,12 +318,7 @@ class TransportAccount(Aggregate):
             raise AccountHasPendingHolds(self.id, len(self.holds))
         if self.posted_vnd < 0:
             raise AccountInDebt(self.id, self.posted_vnd)
-        self._closed(refund_vnd=self.posted_vnd, at=at)
-
-    @event(Closed)
-    def _closed(self, refund_vnd: int, at: datetime) -> None:
-        self.posted_vnd -= refund_vnd
-        self.status_code = AccountStatus.CLOSED.value
+        self.trigger_event(self.Closed, refund_vnd=self.posted_vnd, at=at)
 
     # Invariants
 

@@ -77,6 +77,10 @@ class Transfer(Aggregate):
         amount_vnd: int
         at: datetime
 
+        def apply(self, aggregate: Transfer) -> None:
+            aggregate.outcome_code = self.outcome
+            aggregate.posted_vnd = self.amount_vnd
+
     @staticmethod
     def create_id(transfer_id: str) -> UUID:
         return url_uuid5(f"/tapledger/transfers/{transfer_id}")
@@ -141,9 +145,4 @@ class Transfer(Aggregate):
         require(outcome is not HoldOutcome.PENDING, "a hold resolves to a final outcome")
         if self.outcome is not HoldOutcome.PENDING:
             raise HoldAlreadyResolved(self.transfer_id, str(self.outcome))
-        self._hold_resolved(outcome=outcome.value, amount_vnd=amount_vnd, at=at)
-
-    @event(HoldResolved)
-    def _hold_resolved(self, outcome: str, amount_vnd: int, at: datetime) -> None:
-        self.outcome_code = outcome
-        self.posted_vnd = amount_vnd
+        self.trigger_event(self.HoldResolved, outcome=outcome.value, amount_vnd=amount_vnd, at=at)
