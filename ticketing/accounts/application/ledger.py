@@ -53,8 +53,10 @@ LEDGER_BATCH_MAX = 500
 LEDGER_BATCH_ATTEMPTS = 4
 # Replaying an account costs ~30 µs an event; a snapshot every this many keeps reads short.
 ACCOUNT_SNAPSHOT_INTERVAL = 100
-# Accounts and transfer records kept in memory per process (a few KiB each).
+# Accounts and transfer records kept per process (a few KiB each): by the library's cache, and
+# by the batches' memory, which keeps a busy day's riders (an account it drops is read again).
 AGGREGATE_CACHE_MAX = 20_000
+BATCH_MEMORY_MAX = 100_000
 
 Clock = Callable[[], datetime]
 
@@ -108,7 +110,7 @@ class Ledger(ObservedApplication):
         self.overdraft_default_vnd = overdraft_default_vnd
         self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
         # Accounts and transfers `execute_all` read or wrote, checked against the log.
-        self._batch_memory = LogCheckedCache(self)
+        self._batch_memory = LogCheckedCache(self, size_max=BATCH_MEMORY_MAX)
         self._batch_lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -173,11 +175,9 @@ class Ledger(ObservedApplication):
         return self._account_locks[account_id.int % ACCOUNT_LOCK_STRIPES]
 
     def execute_batch(self, commands: Sequence[Command]) -> list[Receipt | LedgerError]:
-        """Runs many commands in one transaction; each gets its receipt or its refusal.
-
-        When a concurrent writer touched one of the accounts, the batch falls back to
-        running its commands one by one, so one busy account never refuses the others.
-        """
+        """Runs many commands in one transaction; each gets its receipt or its refusal. When a
+        concurrent writer touched one of the accounts, the batch falls back to running its
+        commands one by one, so one busy account never refuses the others."""
         require(len(commands) <= LEDGER_BATCH_MAX, "batches are bounded by LEDGER_BATCH_MAX")
         work = _Work(self)
         at = self.now()
@@ -256,7 +256,6 @@ class Ledger(ObservedApplication):
         *,
         expire_due: bool = False,
     ) -> TransportAccount:
-
         def attempt() -> TransportAccount:
             work = _Work(self)
             account = work.account(account_id)
