@@ -22,6 +22,7 @@ from uuid import UUID
 
 from loadtests.parking_day_drive import DayRun, SteppedClock, build, run_day
 from loadtests.parking_day_plan import Step
+from tapledger.collector import tune_collector
 
 # How long a worker may take to build the product and reach the start line.
 WORKER_READY_TIMEOUT_S = 300.0
@@ -91,6 +92,7 @@ def _work(
 ) -> None:
     clock = SteppedClock(start)
     container = build(database_url, data_dir, clock, create_schema=False)
+    tune_collector()  # as an API worker does once it is built
     try:
         ready, go = start_line
         ready.put(True)
