@@ -131,8 +131,9 @@ Machine: {report.machine(software)}. Load average (1/5/15 min) {loads[0]} before
 * **Uploads**: each lot's handhelds send its steps in time order, {batch} at a time; each
   worker process applies the uploads of its own lots.
 * **Run**: `ActionBatches.apply` in {workers} worker process(es) at once (each the product
-  built by `tapledger.bootstrap`, no followers), one upload after the other, each at the time of
-  its last action; the run is timed from the moment all are ready to the last upload's answer.
+  built by `tapledger.bootstrap`, no followers, its cycle collector tuned as an API worker's),
+  one upload after the other, each at the time of its last action; the run is timed from the
+  moment all are ready to the last upload's answer.
   **CPU** is the workers' together, PostgreSQL's not counted; **peak RSS** is the largest
   worker's. Accounts opened and funded before, not timed.
 * **Checked** after the run: every session's fee as the tariff prices it, paid in full from
