@@ -169,6 +169,41 @@ def test_an_alighting_uploaded_late_during_a_ride_before_the_metro_ends_that_rid
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+def test_a_boarding_uploaded_late_before_a_ride_a_metro_transfer_follows_ends_it() -> None:
+    """Route 01 at 1, 2, 3, 4 and 5 min, the metro from 6 to 11: rides 1-2 and 3-4, a ride
+    boarded at 5 that the metro entry follows (no transfer). Uploaded with the 3 min tap last,
+    4-5 was first paired as a ride and the trip priced as its transfer."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01, 2),
+        (BUS_01, 4),
+        (BUS_01, 5),
+        (GATE_IN_01, 6),
+        (GATE_OUT_12, 11),
+        (BUS_01, 3),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 3 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
+def test_a_metro_exit_uploaded_late_during_a_ride_that_a_transfer_follows_ends_the_transfer() -> (
+    None
+):
+    """Route 02 at 1 min, a metro exit whose entry never came at 2, route 02 again at 3, the
+    metro from 4 to 9: the exit ends the ride boarded at 1, so 3 boards a ride and the trip
+    after it is no transfer. Uploaded with the exit last, 1-3 was first a ride and the trip
+    its transfer."""
+    taps: list[tuple[int, float]] = [
+        (BUS_02, 1),
+        (BUS_02, 3),
+        (GATE_IN_01, 4),
+        (GATE_OUT_12, 9),
+        (GATE_OUT_12, 2),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + LONE_EXIT_12_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

@@ -23,7 +23,10 @@ ride already paired undoes it the same way: the rider had left that bus.
 A bus tap uploaded late that happened between a bus alighting and the metro entry a journey
 priced as its transfer was the rider's next move: the bus-to-metro discount needs the entry to
 follow the alighting. The metro trip and the legs after it move to a journey of their own,
-priced without the transfer (an open trip's hold voided and placed again on it).
+priced without the transfer (an open trip's hold voided and placed again on it). So do they
+for a bus tap during that ride or just before it on its route (the ride is paired again), and
+for a metro gate's tap during it (the rider had left the bus): the ride's legs are then undone
+as above, and the trip joins them again only as a transfer the taps in order allow.
 """
 
 from __future__ import annotations
@@ -213,6 +216,36 @@ def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] 
     just before, after the bus ride the journey priced that trip as a transfer from: the rider
     boarded a bus between, so the trip is no transfer and is priced on its own."""
     at = work.tap.at
+
+    def breaks(ride: Leg, boarded: datetime) -> bool:
+        # After the alighting, or during the ride (its legs are then undone, and the trip
+        # joins them again when no tap came between), or a boarding the ride's boarding may
+        # alight (the ride is paired again, its alighting then boards).
+        return boarded < at or (
+            ride.start is not None and _may_board_before(work, ride, ride.start)
+        )
+
+    return _transfer_before(work, known, breaks)
+
+
+def transfer_left(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | None:
+    """The journey and the index of its metro leg priced as a transfer from a bus ride that
+    this metro gate tap, uploaded late, happened during: the rider had left that bus, so its
+    alighting boarded another ride, and the trip after it is no transfer."""
+    at = work.tap.at
+
+    def leaves(ride: Leg, boarded: datetime) -> bool:
+        return ride.arrival is not None and boarded < at < ride.arrival
+
+    return _transfer_before(work, known, leaves)
+
+
+def _transfer_before(
+    work: TapWork, known: list[Journey], breaks: Callable[[Leg, datetime], bool]
+) -> tuple[Journey, int] | None:
+    """The first account-paid journey's metro leg priced as a transfer from the bus ride
+    before it, entered after this tap, whose transfer `breaks` says this tap undoes."""
+    at = work.tap.at
     for journey in known:
         if (
             journey.status not in (JourneyStatus.ENDED, JourneyStatus.OPEN)
@@ -227,9 +260,8 @@ def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] 
                 and trip.mode == "metro"
                 and boarded is not None
                 and entered is not None
-                # After the alighting, or during the ride (its legs are then undone, and the
-                # trip joins them again when no tap came between).
-                and boarded < at < entered
+                and at < entered
+                and breaks(ride, boarded)
             ):
                 return journey, index
     return None

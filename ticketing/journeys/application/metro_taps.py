@@ -15,7 +15,9 @@ from uuid import uuid5
 from ticketing.fares.errors import FareRefused
 from ticketing.journeys.application.bus_splits import (
     Undo,
+    break_transfer,
     known_journeys,
+    transfer_left,
     undo_and_apply,
     undos_after,
 )
@@ -35,6 +37,9 @@ EXITS_WAITING_FULL = "exits_waiting_full"
 
 def metro_entry(work: TapWork) -> list[Journey]:
     book, tap, place = work.book, work.tap, work.place
+    left = _transfer_left(work)
+    if left is not None:
+        return break_transfer(work, *left, metro_entry)
     undos = _bus_rides_during(work)
     if undos:
         return undo_and_apply(work, undos, bus_tap, metro_entry)
@@ -67,6 +72,9 @@ def metro_entry(work: TapWork) -> list[Journey]:
 
 def metro_exit(work: TapWork) -> list[Journey]:
     book = work.book
+    left = _transfer_left(work)
+    if left is not None:
+        return break_transfer(work, *left, metro_exit)
     undos = _bus_rides_during(work)
     if undos:
         return undo_and_apply(work, undos, bus_tap, metro_exit)
@@ -80,6 +88,13 @@ def metro_exit(work: TapWork) -> list[Journey]:
         if journey is not None and work.waits_for_exit(journey):
             return end(work, journey)
     return _wait_for_entry(work, work.start(work.leg(entry=False)))
+
+
+def _transfer_left(work: TapWork) -> tuple[Journey, int] | None:
+    """A metro trip priced as a transfer from a bus ride this gate tap, uploaded late,
+    happened during: moved to a journey of its own before the ride is undone (`bus_splits`)."""
+    known = known_journeys(work, [work.open(), *work.journeys(work.book.correctable)])
+    return transfer_left(work, known)
 
 
 def _bus_rides_during(work: TapWork) -> list[Undo]:
