@@ -35,7 +35,7 @@ BATCH_MEMORY_MAX = 50_000
 class BatchReads:
     def __init__(self, store: ParkingStore, *, size_max: int = BATCH_MEMORY_MAX) -> None:
         self._store = store
-        self._memory = LogCheckedCache(store, size_max=size_max)
+        self._memory = LogCheckedCache(store, size_max=size_max, shared=False)
 
     def refresh(self) -> None:
         """Forgets what other writers changed since the last look."""

@@ -152,6 +152,23 @@ def test_the_cache_moves_on_what_another_writer_changed_and_keeps_what_it_saved(
     assert held_theirs.posted_vnd == SEED_VND
 
 
+def test_a_memory_whose_aggregates_no_reader_holds_moves_them_on_in_place() -> None:
+    ledger = Ledger()
+    account_id = funded(ledger)
+    cache = LogCheckedCache(ledger, shared=False)
+    cache.refresh()
+    held = cache.get(account_id, ledger.get_account)
+    ledger.execute(TopUp(account_id, 1_000, "theirs"))
+    cache.refresh()
+    moved = cache.get(account_id, _counting(ledger, []))
+    assert moved is held
+    assert isinstance(moved, TransportAccount)
+    assert (moved.version, moved.posted_vnd) == (
+        ledger.get_account(account_id).version,
+        SEED_VND + 1_000,
+    )
+
+
 def test_the_cache_learns_of_a_transfer_it_knew_to_be_absent_from_the_log() -> None:
     ledger = Ledger()
     account_id = funded(ledger)

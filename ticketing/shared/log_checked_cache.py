@@ -6,13 +6,13 @@ The batch writer is not the only writer of its store: passes are sold and accoun
 HTTP, a service day is closed from the CLI, a second follower may race this one. Every write to
 the store, whoever made it, appears in the store's own notification log, so before each batch
 the cache reads the log from where it last looked. An aggregate a notification shows at the
-version after the one held is moved on by that event (applied to a copy, since a held aggregate
-may be in the hands of a reader); one it shows further ahead is forgotten, to be read again
-when asked for. With several writers on one store (two workers ending sessions of the same
-riders), each sees the other's changes in the log it reads anyway, and reads no aggregate again.
-What the writer saved itself is at the version held, and stays. A read that is still stale (a
-write landing during the batch) meets the store's optimistic check when the batch is saved, as
-a read from the store always could.
+version after the one held is moved on by that event (applied to a copy where a held aggregate
+may be in a reader's hands, in place where not); one it shows further ahead is forgotten, to be
+read again when asked for. With several writers on one store (two workers ending sessions of the
+same riders), each sees the other's changes in the log it reads anyway, and reads no aggregate
+again. What the writer saved itself is at the version held, and stays. A read that is still
+stale (a write landing during the batch) meets the store's optimistic check when the batch is
+saved, as a read from the store always could.
 """
 
 from __future__ import annotations
@@ -50,8 +50,18 @@ Load = Callable[[UUID], Aggregate | None]
 class LogCheckedCache:
     """Aggregates by id, or None for an id known to be absent; least recently used go first."""
 
-    def __init__(self, app: Application[UUID], *, size_max: int = LOG_CHECKED_CACHE_MAX) -> None:
+    def __init__(
+        self,
+        app: Application[UUID],
+        *,
+        size_max: int = LOG_CHECKED_CACHE_MAX,
+        shared: bool = True,
+    ) -> None:
         self._app = app
+        # Whether a held aggregate may be in a reader's hands when the log moves it on (then
+        # the event is applied to a copy); not for an owner that hands them out only while it
+        # holds its own lock, under which it also refreshes.
+        self._shared = shared
         self._size_max = size_max
         self._entries: OrderedDict[UUID, Aggregate | None] = OrderedDict()
         # Every change to the store up to this notification is reflected in the entries.
@@ -154,7 +164,8 @@ class LogCheckedCache:
         if held_version + 1 == version:
             event = self._app.mapper.to_domain_event(notification)
             assert isinstance(event, CanMutateAggregate), "the log holds aggregates' events"
-            moved = event.mutate(None if held is None else fresh_copy(held))
+            base = held if held is None or not self._shared else fresh_copy(held)
+            moved = event.mutate(base)
             assert isinstance(moved, Aggregate), "an event moves its aggregate on"
             self._entries[originator_id] = moved
         else:

@@ -110,7 +110,7 @@ class Ledger(ObservedApplication):
         self.overdraft_default_vnd = overdraft_default_vnd
         self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
         # Accounts and transfers `execute_all` read or wrote, checked against the log.
-        self._batch_memory = LogCheckedCache(self, size_max=BATCH_MEMORY_MAX)
+        self._batch_memory = LogCheckedCache(self, size_max=BATCH_MEMORY_MAX, shared=False)
         self._batch_lock = threading.Lock()
 
     def now(self) -> datetime:
