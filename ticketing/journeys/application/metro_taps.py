@@ -37,10 +37,11 @@ EXITS_WAITING_FULL = "exits_waiting_full"
 
 def metro_entry(work: TapWork) -> list[Journey]:
     book, tap, place = work.book, work.tap, work.place
-    left = _transfer_left(work)
+    known = _known(work)
+    left = transfer_left(work, known)
     if left is not None:
         return break_transfer(work, *left, metro_entry)
-    undos = _bus_rides_during(work)
+    undos = _bus_rides_during(work, known)
     if undos:
         return undo_and_apply(work, undos, bus_tap, metro_entry)
     waiting = [
@@ -72,10 +73,11 @@ def metro_entry(work: TapWork) -> list[Journey]:
 
 def metro_exit(work: TapWork) -> list[Journey]:
     book = work.book
-    left = _transfer_left(work)
+    known = _known(work)
+    left = transfer_left(work, known)
     if left is not None:
         return break_transfer(work, *left, metro_exit)
-    undos = _bus_rides_during(work)
+    undos = _bus_rides_during(work, known)
     if undos:
         return undo_and_apply(work, undos, bus_tap, metro_exit)
     keys = [book.last_ended, *reversed(book.correctable)]
@@ -90,17 +92,16 @@ def metro_exit(work: TapWork) -> list[Journey]:
     return _wait_for_entry(work, work.start(work.leg(entry=False)))
 
 
-def _transfer_left(work: TapWork) -> tuple[Journey, int] | None:
-    """A metro trip priced as a transfer from a bus ride this gate tap, uploaded late,
-    happened during: moved to a journey of its own before the ride is undone (`bus_splits`)."""
-    known = known_journeys(work, [work.open(), *work.journeys(work.book.correctable)])
-    return transfer_left(work, known)
+def _known(work: TapWork) -> list[Journey]:
+    """The rider's journeys a gate tap uploaded late may change: the open one and those still
+    correctable. A metro trip priced as a transfer from a bus ride this tap happened during
+    first moves to a journey of its own (`transfer_left`), then the ride is undone."""
+    return known_journeys(work, [work.open(), *work.journeys(work.book.correctable)])
 
 
-def _bus_rides_during(work: TapWork) -> list[Undo]:
+def _bus_rides_during(work: TapWork, known: list[Journey]) -> list[Undo]:
     """The bus rides already paired that this gate tap, uploaded late, happened during: the
     rider had left that bus, so its alighting was the boarding of another ride (`bus_splits`)."""
-    known = known_journeys(work, [work.open(), *work.journeys(work.book.correctable)])
     return undos_after(work, known, bus=False)
 
 
