@@ -204,6 +204,88 @@ def test_a_metro_exit_uploaded_late_during_a_ride_that_a_transfer_follows_ends_t
     assert paid_vnd(world, account_id) == 2 * ROUTE_FARE_VND + LONE_EXIT_12_VND + METRO_01_TO_12_VND
 
 
+@pytest.mark.parametrize("next_route", [BUS_01, BUS_02])
+def test_a_bus_ride_after_a_metro_transfer_leaves_its_discount_in_any_upload_order(
+    next_route: int,
+) -> None:
+    """Route 01 from 1 to 2 min, the metro from 3 to 8 (its transfer), a bus boarded at 9 and
+    never tapped off. Uploaded with the 9 min boarding before a tap of the trip, the boarding
+    joined the first ride's journey as its transfer, or took the trip as its own; the trip
+    then lost its discount. Every order of the five taps costs the same."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01_REAR, 2),
+        (GATE_IN_01, 3),
+        (GATE_OUT_12, 8),
+        (next_route, 9),
+    ]
+    due_vnd = 2 * ROUTE_FARE_VND + METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    wrong = {}
+    for order in itertools.permutations(taps):
+        world, account_id = day_of(list(order))
+        if (paid := paid_vnd(world, account_id)) != due_vnd:
+            wrong[order] = paid
+    assert wrong == {}
+
+
+def test_a_bus_ride_uploaded_late_between_two_metro_trips_takes_the_second_as_its_transfer() -> (
+    None
+):
+    """Route 01 from 1 to 2 min, the metro from 3 to 8, route 01 from 9 to 10, the metro from
+    11 to 16: each trip is the transfer of the ride before it. Uploaded with the 9-10 ride
+    after the second entry, both trips were first one journey and the second had no discount."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01_REAR, 2),
+        (GATE_IN_01, 3),
+        (GATE_OUT_12, 8),
+        (GATE_IN_01, 11),
+        (BUS_01_REAR, 10),
+        (BUS_01, 9),
+        (GATE_OUT_12, 16),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 2 * (
+        ROUTE_FARE_VND + METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    )
+
+
+def test_an_exit_uploaded_late_splits_a_trip_of_a_journey_gone_on_to_a_bus_ride() -> None:
+    """Three metro trips (1-6, 8-13, 15-20), each after a bus ride never tapped off (7, 14),
+    and a last ride boarded at 21. The 21 boarding joined the trip 8-20 as its transfer before
+    the 13 exit split that trip: the exit must still find it."""
+    taps: list[tuple[int, float]] = [
+        (GATE_IN_01, 1),
+        (BUS_01, 14),
+        (GATE_OUT_12, 20),
+        (BUS_01, 7),
+        (BUS_01, 21),
+        (GATE_OUT_12, 13),
+        (GATE_IN_01, 8),
+        (GATE_OUT_12, 6),
+        (GATE_IN_01, 15),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 3 * ROUTE_FARE_VND + 3 * METRO_01_TO_12_VND
+
+
+def test_a_boarding_uploaded_last_splits_a_ride_whose_transfer_went_on_to_a_bus_ride() -> None:
+    """Route 01 at 1 min, route 02 at 2, route 01 at 3, the metro from 4 to 9, route 01 at 10,
+    none tapped off: four rides and a trip with no discount. With 1 and 2 uploaded last, 1-3
+    was first a ride tapped off, the trip its transfer and the 10 boarding part of that
+    journey; the 2 boarding then took the trip away, and its ride at 3 must still be charged."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 10),
+        (BUS_01, 3),
+        (GATE_IN_01, 4),
+        (GATE_OUT_12, 9),
+        (BUS_01, 1),
+        (BUS_02, 2),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 4 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

@@ -124,11 +124,14 @@ class JourneyProjection:
                     if not all(leg["entry_tap"] and leg["exit_tap"] for leg in legs):
                         values["status"] = JourneyStatus.OPEN.value
                 case Journey.LegsJoined():
+                    joined = [*legs, *e.legs]
                     values |= {
-                        "legs": json.dumps([*legs, *e.legs]),
+                        "legs": json.dumps(joined),
                         "purse_paid_vnd": row.purse_paid_vnd + e.purse_paid_vnd,
                         "purse_refunded_vnd": row.purse_refunded_vnd + e.purse_refunded_vnd,
                     }
+                    if not all(leg["entry_tap"] and leg["exit_tap"] for leg in joined):
+                        values["status"] = JourneyStatus.OPEN.value
                 case Journey.MergedInto():
                     values |= {
                         "status": JourneyStatus.MERGED.value,

@@ -18,7 +18,10 @@ does not depend on the upload order, and applying a tap again changes nothing (`
 Only bus legs of account-paid journeys are undone: a card purse paid each tap at the validator,
 and a metro leg holds a hold of its own; a tap uploaded late before them is paired by the rules
 of `bus_taps` and `tap_repairs` alone. A metro gate tap uploaded late that happened during a bus
-ride already paired undoes it the same way: the rider had left that bus.
+ride already paired undoes it the same way: the rider had left that bus. So does one that
+happened between a journey's legs, for the bus rides after it there: they joined that journey
+as its transfers only because the gate's tap was not yet known (the trip it begins or ends
+takes its own place among them when they are applied again).
 
 A bus tap uploaded late that happened between a bus alighting and the metro entry a journey
 priced as its transfer was the rider's next move: the bus-to-metro discount needs the entry to
@@ -89,7 +92,8 @@ def tapped_between(
 def undos_after(work: TapWork, known: list[Journey], *, bus: bool) -> list[Undo]:
     """The bus legs of the rider's journeys holding a tap later than this one, to be applied
     again after it: a ride this tap happened during, and for a bus tap the rides after one it
-    may be the boarding of. A metro gate's tap undoes only a ride it happened during."""
+    may be the boarding of. A metro gate's tap undoes a ride it happened during, and the rides
+    after it that a journey took as transfers across it."""
     at = work.tap.at
     undos = []
     for journey in known:
@@ -108,7 +112,10 @@ def undos_after(work: TapWork, known: list[Journey], *, bus: bool) -> list[Undo]
         if start is None:
             continue  # a bus leg begins at its boarding; a leg with none is no ride to undo
         during = start.at < at
-        if not (during or (bus and _may_board_before(work, legs[index], start))):
+        # A gate's tap between a journey's legs was the rider's move between them: the rides
+        # after it joined that journey as its transfers only because it came late.
+        between = not bus and index > 0
+        if not (during or between or (bus and _may_board_before(work, legs[index], start))):
             continue
         # A journey's first boarding stays: the journey's id names it.
         undo = Undo(journey, index, keep=during or index == 0)
@@ -220,7 +227,11 @@ def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] 
     def breaks(ride: Leg, boarded: datetime) -> bool:
         # After the alighting, or during the ride (its legs are then undone, and the trip
         # joins them again when no tap came between), or a boarding the ride's boarding may
-        # alight (the ride is paired again, its alighting then boards).
+        # alight (the ride is paired again, its alighting then boards). After a metro trip
+        # the journey went on with another: the bus ride between begins the next journey,
+        # which may take that trip as its transfer.
+        if ride.mode == "metro":
+            return boarded < at
         return boarded < at or (
             ride.start is not None and _may_board_before(work, ride, ride.start)
         )
@@ -235,7 +246,7 @@ def transfer_left(work: TapWork, known: list[Journey]) -> tuple[Journey, int] | 
     at = work.tap.at
 
     def leaves(ride: Leg, boarded: datetime) -> bool:
-        return ride.arrival is not None and boarded < at < ride.arrival
+        return ride.mode == "bus" and ride.arrival is not None and boarded < at < ride.arrival
 
     return _transfer_before(work, known, leaves)
 
@@ -256,8 +267,7 @@ def _transfer_before(
         for index, (ride, trip) in enumerate(itertools.pairwise(journey.legs), start=1):
             boarded, entered = ride.departure, trip.departure
             if (
-                ride.mode == "bus"
-                and trip.mode == "metro"
+                trip.mode == "metro"
                 and boarded is not None
                 and entered is not None
                 and at < entered
@@ -293,14 +303,25 @@ def break_transfer(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTa
     reprice(work, trip, None)
     key = str(trip.id)
     if not trip.complete:
-        most = work.pricing.max_fare(trip)
-        step = f"hold:{len(trip.legs) - 1}"
-        work.charger.hold(trip, most.total_vnd - trip.charged_vnd, step, work.tap.at)
+        if trip.last_leg.mode == "metro":
+            most = work.pricing.max_fare(trip)
+            step = f"hold:{len(trip.legs) - 1}"
+            work.charger.hold(trip, most.total_vnd - trip.charged_vnd, step, work.tap.at)
+        # (Else the trip's journey went on to a bus ride, which holds nothing until it ends.)
         book = work.book
         open_journey = key if book.open_journey in (None, str(journey.id)) else book.open_journey
         work.point(open_journey=open_journey)
-        return [journey, trip, *bus_tap(work)]
-    work.point(last_ended=_later_ended(work, trip))
-    if key not in work.book.correctable:
-        work.point(correctable=[*work.book.correctable, key])
+    else:
+        work.point(last_ended=_later_ended(work, trip))
+        if key not in work.book.correctable:
+            work.point(correctable=[*work.book.correctable, key])
+    _keep_known(work, journey)
     return [journey, trip, *bus_tap(work)]
+
+
+def _keep_known(work: TapWork, journey: Journey) -> None:
+    """Keeps the journey among those the book points at, so the taps applied next (this one
+    and any applied again after it) may still pair with its legs."""
+    book, key = work.book, str(journey.id)
+    if key not in (book.open_journey, book.last_ended) and key not in book.correctable:
+        work.point(correctable=[*book.correctable, key])

@@ -80,7 +80,8 @@ def metro_exit(work: TapWork) -> list[Journey]:
     undos = _bus_rides_during(work, known)
     if undos:
         return undo_and_apply(work, undos, bus_tap, metro_exit)
-    keys = [book.last_ended, *reversed(book.correctable)]
+    # The open journey too: one that took a later transfer's bus ride holds its trips.
+    keys = [book.last_ended, book.open_journey, *reversed(book.correctable)]
     for paired in work.journeys([k for k in dict.fromkeys(keys) if k is not None]):
         ride = _exits_within(work, paired)
         if ride is not None:

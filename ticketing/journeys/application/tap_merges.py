@@ -2,7 +2,11 @@
 the later journey's legs move into the earlier one, which the feed's transfer rules then price
 as one journey; the later one's charges go back to the account and it is left `merged`. Two
 journeys with a tap of the rider's between them (a ride never tapped off, an exit whose entry
-never came) are not a ride and its transfer: the tap between was the rider's next move."""
+never came) are not a ride and its transfer: the tap between was the rider's next move.
+
+The later journey may already be on its next bus ride (a bus validator uploaded before the
+metro gates did): an account-paid journey open on a bus ride holds nothing, so it moves too,
+and the earlier journey stays open on that ride, charged for it when it ends or at day end."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from ticketing.journeys.application.fare_steps import reprice
 from ticketing.journeys.application.order import transfer_between
 from ticketing.journeys.application.tap_work import TRANSFER_JOIN_S, TapWork
 from ticketing.journeys.domain.journey import JOURNEY_LEGS_MAX, Journey
-from ticketing.journeys.domain.journey_status import JourneyStatus
+from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
 
 
 def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
@@ -19,23 +23,29 @@ def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
     the backend out of order, moves the later one's legs into the earlier one, so the feed's
     transfer rules price them together. The later journey's charges go back to the account
     and the earlier one charges the whole; the later is left `merged`."""
-    if journey.status is not JourneyStatus.ENDED:
-        return []
+    if journey.status is not JourneyStatus.ENDED and not _on_bus_ride(journey):
+        return []  # (one on a bus ride has just taken that ride from a later journey)
     book = work.book
-    keys = [book.last_ended, *reversed(book.correctable)]
+    keys = [book.last_ended, book.open_journey, *reversed(book.correctable)]
     for other in work.journeys(
         [k for k in dict.fromkeys(keys) if k not in (None, str(journey.id))]
     ):
         if (
-            other.status is not JourneyStatus.ENDED
+            other.status not in (JourneyStatus.ENDED, JourneyStatus.OPEN)
             or other.paid_from is not journey.paid_from
             or other.fare_media != journey.fare_media
             or len(other.legs) + len(journey.legs) > JOURNEY_LEGS_MAX
         ):
             continue
         for earlier, later in ((other, journey), (journey, other)):
-            if transfer_between(earlier, later, TRANSFER_JOIN_S) and not _tapped_between(
-                work, earlier, later
+            # An account's later journey may still be on a bus ride after its transfer (a
+            # ride holds nothing): the earlier then takes that ride too and stays open on it.
+            movable = later.status is JourneyStatus.ENDED or _on_bus_ride(later)
+            if (
+                earlier.status is JourneyStatus.ENDED
+                and movable
+                and transfer_between(earlier, later, TRANSFER_JOIN_S)
+                and not _tapped_between(work, earlier, later)
             ):
                 merged = _merge(work, earlier, later)
                 # The joined journey may be the ride before another transfer in its turn.
@@ -54,13 +64,25 @@ def _merge(work: TapWork, earlier: Journey, later: Journey) -> list[Journey]:
     later.merge_into(earlier.id, at=at)
     work.pricing.count(later, later_fare_vnd, at)
     reprice(work, earlier, before_vnd, step=f"merge:{len(earlier.legs)}")
-    gone = str(later.id)
+    gone, key = str(later.id), str(earlier.id)
     book = work.book
+    correctable = list(book.correctable)
+    if earlier.complete:
+        open_journey = None if book.open_journey == gone else book.open_journey
+        last_ended: str | None = key
+    else:
+        # It took the later one's open ride: it is the rider's open journey now, and one
+        # open before stays known among those left open.
+        open_journey = key
+        last_ended = None if book.last_ended in (gone, key) else book.last_ended
+        left = book.open_journey
+        if left not in (None, gone, key) and left not in correctable:
+            correctable.append(left)
     work.point(
-        open_journey=None if book.open_journey == gone else book.open_journey,
+        open_journey=open_journey,
         pending_exits=[k for k in book.pending_exits if k != gone],
-        last_ended=str(earlier.id),
-        correctable=[k for k in book.correctable if k != gone],
+        last_ended=last_ended,
+        correctable=[k for k in correctable if k not in (gone, key)],
     )
     return [earlier, later]
 
@@ -72,3 +94,17 @@ def _tapped_between(work: TapWork, earlier: Journey, later: Journey) -> bool:
     ended = earlier.last_leg.arrival
     began = later.legs[0].departure or later.legs[0].arrival
     return ended is not None and began is not None and work.tapped_within(ended, began)
+
+
+def _on_bus_ride(journey: Journey) -> bool:
+    """Whether an account-paid journey is open on a bus ride boarded and not yet ended (its
+    last leg: only the last may be open), which holds nothing on the account until it ends."""
+    last = journey.last_leg
+    return (
+        journey.status is JourneyStatus.OPEN
+        and journey.paid_from is PaidFrom.ACCOUNT
+        and journey.hold_id is None
+        and last.mode == "bus"
+        and last.entry_tap is not None
+        and last.exit_tap is None
+    )

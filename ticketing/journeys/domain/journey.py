@@ -23,7 +23,7 @@ from ticketing.journeys.domain.journey_ids import (
     purse_transfer_id,
 )
 from ticketing.journeys.domain.journey_snapshot import JourneySnapshot
-from ticketing.journeys.domain.journey_status import JourneyStatus, PaidFrom
+from ticketing.journeys.domain.journey_status import MOVES_FROM, JourneyStatus, PaidFrom
 from ticketing.journeys.domain.leg import Leg
 from ticketing.shared.domain.invariants import require
 
@@ -200,8 +200,6 @@ class Journey(Aggregate):
         self.hold_id: str | None = None  # the pending metro hold, if one is open
         self.held_vnd = 0
         self.charged_vnd = 0  # what the account paid, net of refunds
-        self.purse_paid_vnd = 0
-        self.purse_refunded_vnd = 0
         self.transfers: list[str] = []
         self.reason_code: str | None = None
         self.reason: str | None = None
@@ -308,7 +306,7 @@ class Journey(Aggregate):
         but reached the backend as one of its own; `later` is then `merge_into` this one."""
         require(later.id != self.id, "a journey joins another")
         require(self.status is JourneyStatus.ENDED, "only an ended journey takes a transfer")
-        require(later.status is JourneyStatus.ENDED, "only an ended journey moves")
+        require(later.status in MOVES_FROM and later.hold_id is None, "nothing held moves")
         require(len(self.legs) + len(later.legs) <= JOURNEY_LEGS_MAX, "bounded legs")
         self._legs_joined(
             from_journey_id=later.id,
@@ -334,6 +332,8 @@ class Journey(Aggregate):
         self.purse_paid_vnd += purse_paid_vnd
         self.purse_refunded_vnd += purse_refunded_vnd
         self.transfers.extend(card_proofs or [])
+        if not self.complete:
+            self.status_code = JourneyStatus.OPEN.value
 
     def merge_into(self, journey_id: UUID, *, at: datetime) -> None:
         """This journey's legs now belong to `journey_id`, which charges them."""

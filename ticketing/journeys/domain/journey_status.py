@@ -15,6 +15,11 @@ class JourneyStatus(StrEnum):
     MERGED = "merged"  # a transfer found late: its legs moved into the journey before it
 
 
+# A journey whose legs may move into the one before it (its transfer found late): an ended one,
+# or one open on a leg that holds nothing yet (a bus ride not tapped off).
+MOVES_FROM = frozenset({JourneyStatus.ENDED, JourneyStatus.OPEN})
+
+
 class PaidFrom(StrEnum):
     ACCOUNT = "account"  # the transport account pays in the backend
     CARD_PURSE = "card_purse"  # the card's purse paid at the validator: priced, never posted
