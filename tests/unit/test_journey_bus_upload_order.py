@@ -286,6 +286,40 @@ def test_a_boarding_uploaded_last_splits_a_ride_whose_transfer_went_on_to_a_bus_
     assert paid_vnd(world, account_id) == 4 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_metro_entry_never_exited_after_a_tap_off_keeps_its_discount_in_any_upload_order(
+    order: tuple[int, ...],
+) -> None:
+    """Route 01 from 1 to 2 min, into the metro at 3 and no exit: the day-end close charges
+    the trip's maximum as the ride's transfer, also when the entry reached the backend before
+    the tap-off (the open trip then moves into the ride's journey, its hold placed again)."""
+    taps: list[tuple[int, float]] = [(BUS_01, 1), (BUS_01_REAR, 2), (GATE_IN_01, 3)]
+    world, account_id = day_of([taps[index] for index in order])
+    assert (
+        paid_vnd(world, account_id)
+        == ROUTE_FARE_VND + METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    )
+
+
+def test_a_trip_moved_off_by_a_late_boarding_still_meets_its_exit() -> None:
+    """Route 01 at 1, 2, 3, 4 and 5 min (rides 1-2 and 3-4, a ride boarded at 5), the metro
+    from 6 to 11, route 01 at 12: four rides and a trip with no discount. The 5 min boarding
+    moved the open trip off the ride before it while another ride was the rider's open one:
+    the trip must stay known, for its exit and for the taps around it."""
+    taps: list[tuple[int, float]] = [
+        (GATE_IN_01, 6),
+        (BUS_01, 2),
+        (BUS_01, 3),
+        (BUS_01, 12),
+        (BUS_01, 5),
+        (BUS_01, 1),
+        (GATE_OUT_12, 11),
+        (BUS_01, 4),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 4 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

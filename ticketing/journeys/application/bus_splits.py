@@ -316,12 +316,13 @@ def break_transfer(work: TapWork, journey: Journey, index: int, bus_tap: ApplyTa
         if key not in work.book.correctable:
             work.point(correctable=[*work.book.correctable, key])
     _keep_known(work, journey)
+    _keep_known(work, trip)
     return [journey, trip, *bus_tap(work)]
 
 
 def _keep_known(work: TapWork, journey: Journey) -> None:
     """Keeps the journey among those the book points at, so the taps applied next (this one
-    and any applied again after it) may still pair with its legs."""
+    and any applied again after it) may still pair with its legs, and see its taps between."""
     book, key = work.book, str(journey.id)
     if key not in (book.open_journey, book.last_ended) and key not in book.correctable:
         work.point(correctable=[*book.correctable, key])

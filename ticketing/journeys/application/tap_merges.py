@@ -4,12 +4,14 @@ as one journey; the later one's charges go back to the account and it is left `m
 journeys with a tap of the rider's between them (a ride never tapped off, an exit whose entry
 never came) are not a ride and its transfer: the tap between was the rider's next move.
 
-The later journey may already be on its next bus ride (a bus validator uploaded before the
-metro gates did): an account-paid journey open on a bus ride holds nothing, so it moves too,
-and the earlier journey stays open on that ride, charged for it when it ends or at day end."""
+The later journey may still be open: on its next bus ride (a bus validator uploaded before the
+metro gates did), or in a metro trip whose tap-off before it came late. An account-paid one
+moves too (a trip's hold voided, and placed again on the earlier journey at its transfer
+fare), and the earlier journey stays open on that leg, charged when it ends or at day end."""
 
 from __future__ import annotations
 
+from ticketing.journeys.application.charges import transfer_id, unused_step
 from ticketing.journeys.application.fare_steps import reprice
 from ticketing.journeys.application.order import transfer_between
 from ticketing.journeys.application.tap_work import TRANSFER_JOIN_S, TapWork
@@ -23,8 +25,8 @@ def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
     the backend out of order, moves the later one's legs into the earlier one, so the feed's
     transfer rules price them together. The later journey's charges go back to the account
     and the earlier one charges the whole; the later is left `merged`."""
-    if journey.status is not JourneyStatus.ENDED and not _on_bus_ride(journey):
-        return []  # (one on a bus ride has just taken that ride from a later journey)
+    if journey.status is not JourneyStatus.ENDED and not _open_on_last_leg(journey):
+        return []  # (an open one has just taken a later journey's open leg)
     book = work.book
     keys = [book.last_ended, book.open_journey, *reversed(book.correctable)]
     for other in work.journeys(
@@ -38,9 +40,9 @@ def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
         ):
             continue
         for earlier, later in ((other, journey), (journey, other)):
-            # An account's later journey may still be on a bus ride after its transfer (a
-            # ride holds nothing): the earlier then takes that ride too and stays open on it.
-            movable = later.status is JourneyStatus.ENDED or _on_bus_ride(later)
+            # An account's later journey may still be open (a bus ride, or a trip and its
+            # hold): the earlier then takes that leg too and stays open on it.
+            movable = later.status is JourneyStatus.ENDED or _open_on_last_leg(later)
             if (
                 earlier.status is JourneyStatus.ENDED
                 and movable
@@ -56,14 +58,21 @@ def merge_transfer(work: TapWork, journey: Journey) -> list[Journey]:
 def _merge(work: TapWork, earlier: Journey, later: Journey) -> list[Journey]:
     at = work.tap.at
     later_fare_vnd = later.fare_vnd
+    # An open trip's hold is placed again on the journey that takes the trip, as its transfer.
+    work.charger.void(later, at)
     work.charger.refund(later, later.charged_vnd, at, "merged")
-    if later.charged_vnd != 0:
+    if later.charged_vnd != 0 or later.hold_id is not None:
         return []  # the ledger refused the refund; the journeys stay as they are
     before_vnd = earlier.fare_vnd
     earlier.join_legs(later, at=at)
     later.merge_into(earlier.id, at=at)
     work.pricing.count(later, later_fare_vnd, at)
     reprice(work, earlier, before_vnd, step=f"merge:{len(earlier.legs)}")
+    if not earlier.complete and earlier.last_leg.mode == "metro":
+        most = work.pricing.max_fare(earlier)
+        named = lambda step: transfer_id(earlier, step)  # noqa: E731
+        step = unused_step(earlier, f"hold:{len(earlier.legs) - 1}", named)
+        work.charger.hold(earlier, most.total_vnd - earlier.charged_vnd, step, at)
     gone, key = str(later.id), str(earlier.id)
     book = work.book
     correctable = list(book.correctable)
@@ -71,7 +80,7 @@ def _merge(work: TapWork, earlier: Journey, later: Journey) -> list[Journey]:
         open_journey = None if book.open_journey == gone else book.open_journey
         last_ended: str | None = key
     else:
-        # It took the later one's open ride: it is the rider's open journey now, and one
+        # It took the later one's open leg: it is the rider's open journey now, and one
         # open before stays known among those left open.
         open_journey = key
         last_ended = None if book.last_ended in (gone, key) else book.last_ended
@@ -96,15 +105,13 @@ def _tapped_between(work: TapWork, earlier: Journey, later: Journey) -> bool:
     return ended is not None and began is not None and work.tapped_within(ended, began)
 
 
-def _on_bus_ride(journey: Journey) -> bool:
-    """Whether an account-paid journey is open on a bus ride boarded and not yet ended (its
-    last leg: only the last may be open), which holds nothing on the account until it ends."""
+def _open_on_last_leg(journey: Journey) -> bool:
+    """Whether an account-paid journey is open on its last leg (only the last may be open),
+    begun and not yet ended: a bus ride, which holds nothing, or a metro trip and its hold."""
     last = journey.last_leg
     return (
         journey.status is JourneyStatus.OPEN
         and journey.paid_from is PaidFrom.ACCOUNT
-        and journey.hold_id is None
-        and last.mode == "bus"
         and last.entry_tap is not None
         and last.exit_tap is None
     )
