@@ -320,6 +320,27 @@ def test_a_trip_moved_off_by_a_late_boarding_still_meets_its_exit() -> None:
     assert paid_vnd(world, account_id) == 4 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+def test_a_boarding_uploaded_last_before_a_metro_trip_takes_no_later_transfer_away() -> None:
+    """Route 01 boarded at 1 min, the metro from 2 to 7, route 01 from 8 to 9, the metro from
+    10 to 15 (the 8-9 ride's transfer). The 1 min boarding, uploaded last, is within a ride's
+    length of the 8 min one, but the first trip between keeps them apart: the second trip
+    keeps its discount."""
+    taps: list[tuple[int, float]] = [
+        (GATE_IN_01, 2),
+        (GATE_OUT_12, 7),
+        (BUS_01, 8),
+        (BUS_01_REAR, 9),
+        (GATE_IN_01, 10),
+        (GATE_OUT_12, 15),
+        (BUS_01, 1),
+    ]
+    world, account_id = day_of(taps)
+    assert (
+        paid_vnd(world, account_id)
+        == 2 * ROUTE_FARE_VND + 2 * METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    )
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

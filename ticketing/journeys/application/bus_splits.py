@@ -233,7 +233,10 @@ def transfer_broken(work: TapWork, known: list[Journey]) -> tuple[Journey, int] 
         if ride.mode == "metro":
             return boarded < at
         return boarded < at or (
-            ride.start is not None and _may_board_before(work, ride, ride.start)
+            ride.start is not None
+            and _may_board_before(work, ride, ride.start)
+            # A tap of the rider's between (a metro trip) keeps the two apart.
+            and not tapped_between(known, [ride], at)
         )
 
     return _transfer_before(work, known, breaks)
