@@ -341,6 +341,27 @@ def test_a_boarding_uploaded_last_before_a_metro_trip_takes_no_later_transfer_aw
     )
 
 
+def test_a_tap_off_uploaded_last_re_pairs_the_rides_of_a_journey_gone_on_into_the_metro() -> None:
+    """Route 01 rides 1-2, 8-9, 10-11 and 186-190 (within the ride limit of 8), a ride boarded
+    at 191 and never tapped off, into the metro at 192 and no exit: five rides and a trip with
+    no discount. With the 9 min tap-off last, the journey holding the rides it re-pairs had
+    already taken the open trip: the trip moves off first, and no discount is left behind."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01, 2),
+        (BUS_01, 8),
+        (GATE_IN_01, 192),
+        (BUS_01, 10),
+        (BUS_01, 11),
+        (BUS_01, 186),
+        (BUS_01, 190),
+        (BUS_01, 191),
+        (BUS_01, 9),
+    ]
+    world, account_id = day_of(taps)
+    assert paid_vnd(world, account_id) == 5 * ROUTE_FARE_VND + METRO_01_TO_12_VND
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

@@ -93,35 +93,61 @@ def undos_after(work: TapWork, known: list[Journey], *, bus: bool) -> list[Undo]
     """The bus legs of the rider's journeys holding a tap later than this one, to be applied
     again after it: a ride this tap happened during, and for a bus tap the rides after one it
     may be the boarding of. A metro gate's tap undoes a ride it happened during, and the rides
-    after it that a journey took as transfers across it."""
-    at = work.tap.at
+    after it that a journey took as transfers across it. A journey with a metro trip among
+    those legs is left out: its trip moves off first (`trip_in_the_way`)."""
     undos = []
     for journey in known:
-        if (
-            journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED)
-            # A card purse paid each tap at the validator; its pairing is left as it is.
-            or journey.paid_from is not PaidFrom.ACCOUNT
-            or not work.same_payment(journey)
-        ):
-            continue
-        legs = journey.legs
-        index = next((i for i, leg in enumerate(legs) if any(e.at > at for e in _ends(leg))), None)
-        if index is None or any(leg.mode != "bus" for leg in legs[index:]):
-            continue
-        start = legs[index].start
-        if start is None:
-            continue  # a bus leg begins at its boarding; a leg with none is no ride to undo
-        during = start.at < at
-        # A gate's tap between a journey's legs was the rider's move between them: the rides
-        # after it joined that journey as its transfers only because it came late.
-        between = not bus and index > 0
-        if not (during or between or (bus and _may_board_before(work, legs[index], start))):
-            continue
-        # A journey's first boarding stays: the journey's id names it.
-        undo = Undo(journey, index, keep=during or index == 0)
-        if _again(undo):
+        undo = _undo_of(work, journey, bus=bus)
+        if undo is not None and all(leg.mode == "bus" for leg in journey.legs[undo.index :]):
             undos.append(undo)
     return undos
+
+
+def trip_in_the_way(
+    work: TapWork, known: list[Journey], *, bus: bool
+) -> tuple[Journey, int] | None:
+    """The journey and the index of the first metro trip after the bus legs this tap would
+    undo (`undos_after`) but for that trip: the trip, and the legs after it, move to a journey
+    of their own first (`break_transfer`), which the rides join again only as a transfer the
+    taps in order allow. None when no journey is so."""
+    for journey in known:
+        undo = _undo_of(work, journey, bus=bus)
+        if undo is None:
+            continue
+        legs = journey.legs
+        trip = next((i for i in range(undo.index, len(legs)) if legs[i].mode != "bus"), None)
+        if trip is not None and trip > undo.index:
+            return journey, trip
+    return None
+
+
+def _undo_of(work: TapWork, journey: Journey, *, bus: bool) -> Undo | None:
+    """The undo this tap makes of the journey's legs from the first with a later tap, as
+    `undos_after` says, whatever legs follow them; None when it makes none."""
+    at = work.tap.at
+    if (
+        journey.status not in (JourneyStatus.OPEN, JourneyStatus.ENDED)
+        # A card purse paid each tap at the validator; its pairing is left as it is.
+        or journey.paid_from is not PaidFrom.ACCOUNT
+        or not work.same_payment(journey)
+    ):
+        return None
+    legs = journey.legs
+    index = next((i for i, leg in enumerate(legs) if any(e.at > at for e in _ends(leg))), None)
+    if index is None or legs[index].mode != "bus":
+        return None
+    start = legs[index].start
+    if start is None:
+        return None  # a bus leg begins at its boarding; a leg with none is no ride to undo
+    during = start.at < at
+    # A gate's tap between a journey's legs was the rider's move between them: the rides
+    # after it joined that journey as its transfers only because it came late.
+    between = not bus and index > 0
+    if not (during or between or (bus and _may_board_before(work, legs[index], start))):
+        return None
+    # A journey's first boarding stays: the journey's id names it.
+    undo = Undo(journey, index, keep=during or index == 0)
+    return undo if _again(undo) else None
 
 
 def undo_and_apply(

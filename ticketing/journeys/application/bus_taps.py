@@ -22,6 +22,7 @@ from ticketing.journeys.application.bus_splits import (
     known_journeys,
     tapped_between,
     transfer_broken,
+    trip_in_the_way,
     undo_and_apply,
     undos_after,
 )
@@ -39,7 +40,7 @@ def bus_tap(work: TapWork) -> list[Journey]:
     undos = undos_after(work, known, bus=True)
     if undos:
         return undo_and_apply(work, undos, bus_tap)
-    broken = transfer_broken(work, known)
+    broken = transfer_broken(work, known) or trip_in_the_way(work, known, bus=True)
     if broken is not None:
         return break_transfer(work, *broken, bus_tap)
     for candidate in [journey, *reversed(left)]:

@@ -18,6 +18,7 @@ from ticketing.journeys.application.bus_splits import (
     break_transfer,
     known_journeys,
     transfer_left,
+    trip_in_the_way,
     undo_and_apply,
     undos_after,
 )
@@ -38,7 +39,7 @@ EXITS_WAITING_FULL = "exits_waiting_full"
 def metro_entry(work: TapWork) -> list[Journey]:
     book, tap, place = work.book, work.tap, work.place
     known = _known(work)
-    left = transfer_left(work, known)
+    left = transfer_left(work, known) or trip_in_the_way(work, known, bus=False)
     if left is not None:
         return break_transfer(work, *left, metro_entry)
     undos = _bus_rides_during(work, known)
@@ -74,7 +75,7 @@ def metro_entry(work: TapWork) -> list[Journey]:
 def metro_exit(work: TapWork) -> list[Journey]:
     book = work.book
     known = _known(work)
-    left = transfer_left(work, known)
+    left = transfer_left(work, known) or trip_in_the_way(work, known, bus=False)
     if left is not None:
         return break_transfer(work, *left, metro_exit)
     undos = _bus_rides_during(work, known)
