@@ -14,7 +14,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.builders.journeys import (
@@ -400,10 +400,11 @@ def charged_in_order(taps: list[Tap]) -> int:
 
 
 @st.composite
-def days_of_taps(draw: st.DrawFn) -> list[Tap]:
-    """Up to six moves of one rider in a day: bus taps on routes 01 (at either door) and 02,
-    metro trips from 2A-01 to 2A-12 (entry then exit, nothing between), and metro exits whose
-    entry was lost. Gaps of 1 to 60 min, and some near the ride limit."""
+def days_of_taps(draw: st.DrawFn, moves_max: int = 6, *, lone_entry: bool = False) -> list[Tap]:
+    """Up to `moves_max` moves of one rider in a day: bus taps on routes 01 (at either door)
+    and 02, metro trips from 2A-01 to 2A-12 (entry then exit, nothing between), and metro
+    exits whose entry was lost; with `lone_entry`, maybe a last metro entry never exited.
+    Gaps of 1 to 60 min, and some near the ride limit."""
     gap = st.one_of(
         st.integers(1, TRANSFER_MAX_MIN),
         st.sampled_from([RIDE_MAX_MIN - 5, RIDE_MAX_MIN, RIDE_MAX_MIN + 1]),
@@ -412,7 +413,7 @@ def days_of_taps(draw: st.DrawFn) -> list[Tap]:
         st.lists(
             st.tuples(st.sampled_from(["01", "01r", "02", "01", "02", "trip", "out"]), gap),
             min_size=1,
-            max_size=6,
+            max_size=moves_max,
         )
     )
     taps: list[Tap] = []
@@ -424,16 +425,20 @@ def days_of_taps(draw: st.DrawFn) -> list[Tap]:
             at_min += draw(st.integers(5, 40))
             kind = "out"
         taps.append((kind, at_min))
+    if lone_entry and draw(st.booleans()):
+        taps.append(("in", at_min + draw(gap)))
     return taps
 
 
 @st.composite
-def uploads(draw: st.DrawFn) -> tuple[list[Tap], list[list[Tap]]]:
+def uploads(
+    draw: st.DrawFn, moves_max: int = 6, *, lone_entry: bool = False
+) -> tuple[list[Tap], list[list[Tap]]]:
     """A day of taps, and the batches they reach the backend in (each followed before the
     next one is uploaded): any order, any cut."""
-    taps = draw(days_of_taps())
+    taps = draw(days_of_taps(moves_max, lone_entry=lone_entry))
     order = draw(st.permutations(taps))
-    cuts = draw(st.lists(st.integers(1, max(1, len(order) - 1)), max_size=3, unique=True))
+    cuts = draw(st.lists(st.integers(1, max(1, len(order) - 1)), max_size=4, unique=True))
     edges = [0, *sorted(cuts), len(order)]
     return taps, [list(order[a:b]) for a, b in itertools.pairwise(edges) if a < b]
 
@@ -460,5 +465,31 @@ def test_a_day_of_taps_costs_the_same_in_any_upload_order_and_batches(
     world, account_id = charged_vnd(batches)
     assert paid_vnd(world, account_id) == charged_in_order(taps)
     # The ledger and the journeys agree on every dong.
+    journeys_vnd = sum(journey.charged_vnd for journey in world.journeys_of(account_id))
+    assert journeys_vnd == paid_vnd(world, account_id)
+
+
+# The day the world closes ends at 04:00 the next day, 20 hours after its first tap at 08:00.
+SERVICE_DAY_LEFT_MIN = 20 * 60
+# What a longer day may cost so that the rider's balance pays it all, holds included.
+LONGER_DAY_MAX_VND = 70_000
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(uploads(8, lone_entry=True))
+def test_a_longer_day_costs_what_its_taps_cost_uploaded_in_the_order_they_happened(
+    upload: tuple[list[Tap], list[list[Tap]]],
+) -> None:
+    """Up to eight moves and an entry never exited: the charge of any upload order and
+    batches is the charge of the same taps uploaded in the order they happened."""
+    taps, batches = upload
+    assume(taps[-1][1] < SERVICE_DAY_LEFT_MIN and charged_in_order(taps) <= LONGER_DAY_MAX_VND)
+    world, account_id = charged_vnd(batches)
+    in_order, in_order_account_id = charged_vnd([sorted(taps, key=lambda tap: tap[1])])
+    assert paid_vnd(world, account_id) == paid_vnd(in_order, in_order_account_id)
     journeys_vnd = sum(journey.charged_vnd for journey in world.journeys_of(account_id))
     assert journeys_vnd == paid_vnd(world, account_id)
