@@ -362,6 +362,30 @@ def test_a_tap_off_uploaded_last_re_pairs_the_rides_of_a_journey_gone_on_into_th
     assert paid_vnd(world, account_id) == 5 * ROUTE_FARE_VND + METRO_01_TO_12_VND
 
 
+def test_an_entry_joins_the_journey_that_ended_just_before_it_not_the_book_s_last_one() -> None:
+    """Route 01 rides 1-2, 3-4 and 5-6 and a boarding at 7, route 02 from 8 to 9, into the
+    metro at 10 and no exit: the trip is the 8-9 ride's transfer. With 4 and 7 uploaded late,
+    the 8-9 ride sits in the first rides' journey and the book's last ended journey is the
+    5-6 one, which the 7 boarding then reopened: the entry must still find the 8-9 ride."""
+    taps: list[tuple[int, float]] = [
+        (BUS_01, 1),
+        (BUS_01, 2),
+        (BUS_01, 3),
+        (BUS_01, 5),
+        (BUS_01, 6),
+        (BUS_02, 8),
+        (BUS_02, 9),
+        (BUS_01, 4),
+        (BUS_01, 7),
+        (GATE_IN_01, 10),
+    ]
+    world, account_id = day_of(taps)
+    assert (
+        paid_vnd(world, account_id)
+        == 5 * ROUTE_FARE_VND + METRO_01_TO_12_VND - BUS_TO_METRO_DISCOUNT_VND
+    )
+
+
 # The property: any upload order, any batches, the charge of the taps in the order they happened
 
 TRANSFER_MAX_MIN = 60

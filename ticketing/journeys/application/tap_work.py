@@ -224,26 +224,40 @@ class TapWork:
         return leg.ended(stop_id=self.place.stop_id, at=self.tap.at, tap=self.tap.id)
 
     def join_or_start(self, leg: Leg) -> Journey:
-        """Adds the leg to the rider's last journey when it began within a transfer of that
-        journey's end; otherwise starts a journey with it."""
-        last = self.journey(self.book.last_ended)
-        ended = None if last is None else last.last_leg.arrival
-        if (
-            last is not None
-            and last.status is JourneyStatus.ENDED
-            and self.same_payment(last)
-            and len(last.legs) < JOURNEY_LEGS_MAX
-            and ended is not None
-            # A transfer comes after the ride it follows: an earlier tap uploaded late is not one.
-            and ended <= self.tap.at
-            and ended + timedelta(seconds=TRANSFER_JOIN_S) >= self.tap.at
-            # A tap between (uploaded before the journey ended) was the rider's next move.
-            and not self.tapped_within(ended, self.tap.at)
-        ):
+        """Adds the leg to the rider's journey that ended last before this tap when it began
+        within a transfer of that journey's end; otherwise starts a journey with it."""
+        last = self._ended_just_before()
+        if last is not None:
             last.add_leg(leg=leg, at=self.tap.at)
             self.paid_from_purse(last)
             return last
         return self.start(leg)
+
+    def _ended_just_before(self) -> Journey | None:
+        """The ended journey this tap may join as its transfer: the one that ended last before
+        it, within `TRANSFER_JOIN_S`, with no tap of the rider's between. The book's last ended
+        one first; taps uploaded late may have left another, among the correctable ones, the
+        one that ended last in the order the taps happened."""
+        keys = [self.book.last_ended, *reversed(self.book.correctable)]
+        found: Journey | None = None
+        found_ended: datetime | None = None
+        for journey in self.journeys([k for k in dict.fromkeys(keys) if k is not None]):
+            ended = journey.last_leg.arrival
+            if (
+                journey.status is JourneyStatus.ENDED
+                and self.same_payment(journey)
+                and len(journey.legs) < JOURNEY_LEGS_MAX
+                and ended is not None
+                # A transfer comes after the ride it follows: an earlier tap uploaded late is
+                # not one.
+                and ended <= self.tap.at
+                and ended + timedelta(seconds=TRANSFER_JOIN_S) >= self.tap.at
+                # A tap between (uploaded before the journey ended) was the rider's next move.
+                and not self.tapped_within(ended, self.tap.at)
+                and (found_ended is None or ended > found_ended)
+            ):
+                found, found_ended = journey, ended
+        return found
 
     def start(self, leg: Leg) -> Journey:
         journey = Journey.start(
