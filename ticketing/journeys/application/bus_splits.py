@@ -89,36 +89,36 @@ def tapped_between(
     return False
 
 
-def undos_after(work: TapWork, known: list[Journey], *, bus: bool) -> list[Undo]:
+@dataclasses.dataclass(frozen=True)
+class Undos:
+    """What a tap uploaded late undoes: the journeys' bus legs to apply again after it, and
+    the first journey whose legs it would undo but for a metro trip among them, with that
+    trip's index (the trip, and the legs after it, move to a journey of their own first,
+    `break_transfer`, which the rides join again only as a transfer the taps in order allow)."""
+
+    rides: list[Undo]
+    trip_in_the_way: tuple[Journey, int] | None
+
+
+def undos_after(work: TapWork, known: list[Journey], *, bus: bool) -> Undos:
     """The bus legs of the rider's journeys holding a tap later than this one, to be applied
     again after it: a ride this tap happened during, and for a bus tap the rides after one it
     may be the boarding of. A metro gate's tap undoes a ride it happened during, and the rides
     after it that a journey took as transfers across it. A journey with a metro trip among
-    those legs is left out: its trip moves off first (`trip_in_the_way`)."""
-    undos = []
-    for journey in known:
-        undo = _undo_of(work, journey, bus=bus)
-        if undo is not None and all(leg.mode == "bus" for leg in journey.legs[undo.index :]):
-            undos.append(undo)
-    return undos
-
-
-def trip_in_the_way(
-    work: TapWork, known: list[Journey], *, bus: bool
-) -> tuple[Journey, int] | None:
-    """The journey and the index of the first metro trip after the bus legs this tap would
-    undo (`undos_after`) but for that trip: the trip, and the legs after it, move to a journey
-    of their own first (`break_transfer`), which the rides join again only as a transfer the
-    taps in order allow. None when no journey is so."""
+    those legs is left out: its trip moves off first (`Undos.trip_in_the_way`)."""
+    rides: list[Undo] = []
+    in_the_way = None
     for journey in known:
         undo = _undo_of(work, journey, bus=bus)
         if undo is None:
             continue
         legs = journey.legs
         trip = next((i for i in range(undo.index, len(legs)) if legs[i].mode != "bus"), None)
-        if trip is not None and trip > undo.index:
-            return journey, trip
-    return None
+        if trip is None:
+            rides.append(undo)
+        elif in_the_way is None:
+            in_the_way = (journey, trip)  # after the first leg undone: that one is a bus ride
+    return Undos(rides, in_the_way)
 
 
 def _undo_of(work: TapWork, journey: Journey, *, bus: bool) -> Undo | None:

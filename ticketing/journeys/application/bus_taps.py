@@ -22,7 +22,6 @@ from ticketing.journeys.application.bus_splits import (
     known_journeys,
     tapped_between,
     transfer_broken,
-    trip_in_the_way,
     undo_and_apply,
     undos_after,
 )
@@ -38,9 +37,9 @@ def bus_tap(work: TapWork) -> list[Journey]:
     left = work.journeys(work.book.correctable)
     known = known_journeys(work, [journey, *left])
     undos = undos_after(work, known, bus=True)
-    if undos:
-        return undo_and_apply(work, undos, bus_tap)
-    broken = transfer_broken(work, known) or trip_in_the_way(work, known, bus=True)
+    if undos.rides:
+        return undo_and_apply(work, undos.rides, bus_tap)
+    broken = transfer_broken(work, known) or undos.trip_in_the_way
     if broken is not None:
         return break_transfer(work, *broken, bus_tap)
     for candidate in [journey, *reversed(left)]:

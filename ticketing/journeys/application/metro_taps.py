@@ -14,11 +14,10 @@ from uuid import uuid5
 
 from ticketing.fares.errors import FareRefused
 from ticketing.journeys.application.bus_splits import (
-    Undo,
+    Undos,
     break_transfer,
     known_journeys,
     transfer_left,
-    trip_in_the_way,
     undo_and_apply,
     undos_after,
 )
@@ -39,12 +38,12 @@ EXITS_WAITING_FULL = "exits_waiting_full"
 def metro_entry(work: TapWork) -> list[Journey]:
     book, tap, place = work.book, work.tap, work.place
     known = _known(work)
-    left = transfer_left(work, known) or trip_in_the_way(work, known, bus=False)
+    undos = _bus_rides_during(work, known)
+    left = transfer_left(work, known) or undos.trip_in_the_way
     if left is not None:
         return break_transfer(work, *left, metro_entry)
-    undos = _bus_rides_during(work, known)
-    if undos:
-        return undo_and_apply(work, undos, bus_tap, metro_entry)
+    if undos.rides:
+        return undo_and_apply(work, undos.rides, bus_tap, metro_entry)
     waiting = [
         (arrival, journey)
         for journey in work.journeys(book.pending_exits + book.correctable)
@@ -75,12 +74,12 @@ def metro_entry(work: TapWork) -> list[Journey]:
 def metro_exit(work: TapWork) -> list[Journey]:
     book = work.book
     known = _known(work)
-    left = transfer_left(work, known) or trip_in_the_way(work, known, bus=False)
+    undos = _bus_rides_during(work, known)
+    left = transfer_left(work, known) or undos.trip_in_the_way
     if left is not None:
         return break_transfer(work, *left, metro_exit)
-    undos = _bus_rides_during(work, known)
-    if undos:
-        return undo_and_apply(work, undos, bus_tap, metro_exit)
+    if undos.rides:
+        return undo_and_apply(work, undos.rides, bus_tap, metro_exit)
     # The open journey too: one that took a later transfer's bus ride holds its trips.
     keys = [book.last_ended, book.open_journey, *reversed(book.correctable)]
     for paired in work.journeys([k for k in dict.fromkeys(keys) if k is not None]):
@@ -101,9 +100,10 @@ def _known(work: TapWork) -> list[Journey]:
     return known_journeys(work, [work.open(), *work.journeys(work.book.correctable)])
 
 
-def _bus_rides_during(work: TapWork, known: list[Journey]) -> list[Undo]:
-    """The bus rides already paired that this gate tap, uploaded late, happened during: the
-    rider had left that bus, so its alighting was the boarding of another ride (`bus_splits`)."""
+def _bus_rides_during(work: TapWork, known: list[Journey]) -> Undos:
+    """The bus rides already paired that this gate tap, uploaded late, undoes (`bus_splits`):
+    one it happened during (the rider had left that bus, so its alighting was the boarding of
+    another ride), and those a journey took as transfers across it."""
     return undos_after(work, known, bus=False)
 
 

@@ -62,7 +62,7 @@ def _merge(work: TapWork, earlier: Journey, later: Journey) -> list[Journey]:
     work.charger.void(later, at)
     work.charger.refund(later, later.charged_vnd, at, "merged")
     if later.charged_vnd != 0 or later.hold_id is not None:
-        return []  # the ledger refused the refund; the journeys stay as they are
+        return []  # the ledger refused the void or the refund; the journeys stay as they are
     before_vnd = earlier.fare_vnd
     earlier.join_legs(later, at=at)
     later.merge_into(earlier.id, at=at)

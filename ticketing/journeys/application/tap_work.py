@@ -252,9 +252,9 @@ class TapWork:
                 # not one.
                 and ended <= self.tap.at
                 and ended + timedelta(seconds=TRANSFER_JOIN_S) >= self.tap.at
+                and (found_ended is None or ended > found_ended)
                 # A tap between (uploaded before the journey ended) was the rider's next move.
                 and not self.tapped_within(ended, self.tap.at)
-                and (found_ended is None or ended > found_ended)
             ):
                 found, found_ended = journey, ended
         return found
